@@ -1,0 +1,51 @@
+import { TweedieError } from '../core/errors.js';
+import { infoCommand, infoHelp } from './info.js';
+import { benchCommand, benchHelp } from './bench.js';
+import { packageVersion } from './version.js';
+
+type Command = { run: (argv: string[]) => Promise<void>; help: string; summary: string };
+
+const commands: Record<string, Command> = {
+  info: { run: infoCommand, help: infoHelp, summary: 'version, runtime backends and threads' },
+  bench: { run: benchCommand, help: benchHelp, summary: 'run a benchmark from bench/' },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((k) => k.length));
+  return [
+    'tweedie: diffusion models in TypeScript',
+    '',
+    'usage: tweedie COMMAND [options]   (tweedie COMMAND --help for details)',
+    '',
+    ...Object.entries(commands).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`),
+  ].join('\n');
+}
+
+/** Exit codes: 0 success, 1 runtime error, 2 usage error. Messages are one line on stderr. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(packageVersion() + '\n');
+    return 0;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`tweedie: unknown command "${name}"; run "tweedie --help" for the list\n`);
+    return 2;
+  }
+  try {
+    await cmd.run(rest);
+    return 0;
+  } catch (e) {
+    if (e instanceof TweedieError) {
+      process.stderr.write(`tweedie ${name}: ${e.message}\n`);
+      return e.code === 'USAGE' ? 2 : 1;
+    }
+    process.stderr.write(`tweedie ${name}: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  }
+}

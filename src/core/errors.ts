@@ -1,0 +1,24 @@
+/** Error codes shared by every module; the CLI maps them to exit codes and one-line messages. */
+export type ErrorCode =
+  | 'BAD_SHAPE'
+  | 'BAD_CONFIG'
+  | 'BAD_INPUT'
+  | 'NAN_IN_MODEL'
+  | 'UNREADABLE_FILE'
+  | 'UNSUPPORTED'
+  | 'USAGE'
+  | 'ABORTED';
+
+/** The one error class of tweedie: a code plus a message that names the input and the fix. */
+export class TweedieError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'TweedieError';
+    this.code = code;
+  }
+}
+
+export function fail(code: ErrorCode, message: string): never {
+  throw new TweedieError(code, message);
+}

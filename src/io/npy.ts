@@ -1,0 +1,191 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Tensor, shapeSize } from '../core/tensor.js';
+import { TweedieError, fail } from '../core/errors.js';
+
+/**
+ * NumPy .npy files (format versions 1.0, 2.0 and 3.0 read; 1.0 written), C order only.
+ * '<f4' reads as float32 and '<f8' as float64; the integer dtypes '|u1', '|i1', '<u2', '<i2',
+ * '<u4', '<i4', '<i8', '<u8' are converted to float32 for convenience.
+ */
+
+const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+const bad = (name: string, what: string): never => fail('UNREADABLE_FILE', `${name}: not a readable .npy file: ${what}`);
+
+type PyValue = string | number | boolean | PyValue[] | { [key: string]: PyValue };
+
+/** A tiny parser for the Python literal of the header: dict, tuple/list, str, int, bool. */
+function parseLiteral(src: string, name: string): PyValue {
+  let p = 0;
+  const ws = (): void => {
+    while (p < src.length && /\s/.test(src[p]!)) p++;
+  };
+  const value = (): PyValue => {
+    ws();
+    const ch = src[p];
+    if (ch === '{' || ch === '(' || ch === '[') {
+      const close = ch === '{' ? '}' : ch === '(' ? ')' : ']';
+      p++;
+      const items: PyValue[] = [];
+      const dict: { [key: string]: PyValue } = {};
+      for (;;) {
+        ws();
+        if (src[p] === close) break;
+        const item = value();
+        if (ch === '{') {
+          ws();
+          if (src[p++] !== ':' || typeof item !== 'string') bad(name, `malformed header dictionary near offset ${p}`);
+          dict[item as string] = value();
+        } else {
+          items.push(item);
+        }
+        ws();
+        if (src[p] === ',') p++;
+        else if (src[p] !== close) bad(name, `malformed header near offset ${p}: ${JSON.stringify(src.slice(p, p + 20))}`);
+      }
+      p++;
+      return ch === '{' ? dict : items;
+    }
+    if (ch === "'" || ch === '"') {
+      const end = src.indexOf(ch, p + 1);
+      if (end < 0) bad(name, 'unterminated string in header');
+      const s = src.slice(p + 1, end);
+      p = end + 1;
+      return s;
+    }
+    const m = /^(True|False|-?\d+L?)/.exec(src.slice(p));
+    if (!m) return bad(name, `unexpected ${JSON.stringify(src.slice(p, p + 20))} in header`);
+    p += m[0].length;
+    if (m[0] === 'True' || m[0] === 'False') return m[0] === 'True';
+    return Number.parseInt(m[0], 10);
+  };
+  const v = value();
+  ws();
+  if (p !== src.length) bad(name, 'unexpected text after the header dictionary');
+  return v;
+}
+
+interface DtypeInfo {
+  size: number;
+  read: (view: DataView, offset: number) => number;
+}
+
+const DTYPES: Record<string, DtypeInfo> = {
+  '|u1': { size: 1, read: (v, o) => v.getUint8(o) },
+  '|i1': { size: 1, read: (v, o) => v.getInt8(o) },
+  '<u2': { size: 2, read: (v, o) => v.getUint16(o, true) },
+  '<i2': { size: 2, read: (v, o) => v.getInt16(o, true) },
+  '<u4': { size: 4, read: (v, o) => v.getUint32(o, true) },
+  '<i4': { size: 4, read: (v, o) => v.getInt32(o, true) },
+  '<i8': { size: 8, read: (v, o) => Number(v.getBigInt64(o, true)) },
+  '<u8': { size: 8, read: (v, o) => Number(v.getBigUint64(o, true)) },
+  '<f4': { size: 4, read: (v, o) => v.getFloat32(o, true) },
+  '<f8': { size: 8, read: (v, o) => v.getFloat64(o, true) },
+};
+
+/** Parse the bytes of a .npy file; `name` (a path) appears in every error message. */
+export function parseNpy(bytes: Uint8Array, name = '<buffer>'): Tensor {
+  if (bytes.length < 10) bad(name, `only ${bytes.length} bytes, shorter than the 10-byte preamble`);
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (bytes[i] !== MAGIC[i]) bad(name, 'missing the \\x93NUMPY magic string at the start');
+  }
+  const major = bytes[6]!, minor = bytes[7]!;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let headerStart: number, headerLen: number;
+  if (major === 1) {
+    headerStart = 10;
+    headerLen = view.getUint16(8, true);
+  } else if (major === 2 || major === 3) {
+    if (bytes.length < 12) bad(name, `truncated preamble of format ${major}.${minor}`);
+    headerStart = 12;
+    headerLen = view.getUint32(8, true);
+  } else {
+    return bad(name, `unsupported format version ${major}.${minor} (versions 1.0, 2.0 and 3.0 are read)`);
+  }
+  const dataStart = headerStart + headerLen;
+  if (dataStart > bytes.length) bad(name, `truncated header: it declares ${headerLen} bytes but the file ends after ${bytes.length - headerStart}`);
+  const headerBytes = bytes.subarray(headerStart, dataStart);
+  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(headerBytes).trim();
+  const dict = parseLiteral(header, name);
+  if (typeof dict !== 'object' || Array.isArray(dict)) return bad(name, 'the header is not a dictionary');
+  const { descr, fortran_order: fortran, shape } = dict;
+  if (typeof descr !== 'string') {
+    return bad(name, `dtype ${JSON.stringify(descr)} is not supported (structured arrays cannot be read; save a plain float array)`);
+  }
+  if (typeof fortran !== 'boolean') bad(name, "the header lacks 'fortran_order'");
+  if (fortran) bad(name, 'fortran_order is True; only C-order arrays are read (save np.ascontiguousarray(a))');
+  if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && d >= 0)) {
+    return bad(name, `bad shape ${JSON.stringify(shape)} in the header`);
+  }
+  const dims = shape as number[];
+  if (descr[0] === '>') {
+    bad(name, `big-endian dtype '${descr}' is not supported; save with a.astype('<${descr.slice(1)}')`);
+  }
+  const dt = DTYPES[descr];
+  if (!dt) {
+    return bad(name, `unsupported dtype '${descr}'; supported: ${Object.keys(DTYPES).map((k) => `'${k}'`).join(', ')}`);
+  }
+  const n = shapeSize(dims);
+  const need = n * dt.size;
+  const have = bytes.length - dataStart;
+  if (have < need) bad(name, `truncated data: shape (${dims.join(', ')}) of '${descr}' needs ${need} bytes, the file holds ${have}`);
+  if (have > need) bad(name, `${have - need} unexpected bytes after the data of shape (${dims.join(', ')}) '${descr}'`);
+  const out = descr === '<f8' ? new Float64Array(n) : new Float32Array(n);
+  if (littleEndianHost && (descr === '<f8' || descr === '<f4')) {
+    // Fast path: copy the raw bytes into the (aligned) output array.
+    new Uint8Array(out.buffer).set(bytes.subarray(dataStart, dataStart + need));
+  } else {
+    for (let i = 0; i < n; i++) out[i] = dt.read(view, dataStart + i * dt.size);
+  }
+  return new Tensor(dims, out);
+}
+
+/** Encode a tensor as a format 1.0 .npy file ('<f4' for float32, '<f8' for float64). */
+export function encodeNpy(t: Tensor): Uint8Array {
+  const descr = t.dtype === 'float64' ? '<f8' : '<f4';
+  const shape = t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
+  // Pad with spaces and a final newline so the data starts at a multiple of 64 bytes.
+  const total = Math.ceil((10 + header.length + 1) / 64) * 64;
+  header = header.padEnd(total - 10 - 1, ' ') + '\n';
+  const hlen = header.length;
+  if (hlen > 0xffff) fail('BAD_SHAPE', `encodeNpy: shape [${t.shape.join(', ')}] makes a header too long for format 1.0`);
+  const out = new Uint8Array(10 + hlen + t.data.byteLength);
+  out.set(MAGIC, 0);
+  out[6] = 1;
+  out[7] = 0;
+  out[8] = hlen & 0xff;
+  out[9] = hlen >> 8;
+  for (let i = 0; i < hlen; i++) out[10 + i] = header.charCodeAt(i);
+  const view = new DataView(out.buffer);
+  const d = t.data, off = 10 + hlen;
+  if (littleEndianHost) out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), off);
+  else if (d instanceof Float64Array) for (let i = 0; i < d.length; i++) view.setFloat64(off + 8 * i, d[i]!, true);
+  else for (let i = 0; i < d.length; i++) view.setFloat32(off + 4 * i, d[i]!, true);
+  return out;
+}
+
+function ioError(path: string, verb: string, e: unknown): never {
+  if (e instanceof TweedieError) throw e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return fail('UNREADABLE_FILE', `cannot ${verb} ${path}: ${msg}`);
+}
+
+export function readNpy(path: string): Tensor {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    return ioError(path, 'read', e);
+  }
+  return parseNpy(bytes, path);
+}
+
+export function writeNpy(path: string, t: Tensor): void {
+  try {
+    writeFileSync(path, encodeNpy(t));
+  } catch (e) {
+    ioError(path, 'write', e);
+  }
+}

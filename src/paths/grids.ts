@@ -1,0 +1,128 @@
+import { fail } from '../core/errors.js';
+import type { GridPoint, Path } from './path.js';
+
+/** A sampling grid: points from noise (first) to data (last); steps = points - 1. */
+export type TimeGrid = readonly GridPoint[];
+
+export type Spacing = 'linspace' | 'leading' | 'trailing';
+export type GridKind = 'time-uniform' | 'logsnr-uniform' | 'karras' | 'exponential' | 'timesteps';
+/** How a grid ends: at clean data (sigma = 0, diffusers' 'zero') or at tEnd (default tMin: 'sigma_min'). */
+export type FinalSigma = 'zero' | 'sigma_min';
+
+export interface GridSpec {
+  kind: GridKind;
+  steps: number;
+  /** Start and end times; default the path's tMax and tMin. */
+  tStart?: number;
+  tEnd?: number;
+  /** Karras rho (default 7). */
+  rho?: number;
+  /** For kind 'timesteps' (discrete VP): diffusers timestep_spacing and steps_offset. */
+  spacing?: Spacing;
+  stepsOffset?: number;
+  final?: FinalSigma;
+}
+
+function checkSteps(steps: number): void {
+  if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `steps must be a positive integer, got ${steps}`);
+}
+
+/** n evenly spaced values from a to b inclusive. */
+export function linspace(a: number, b: number, n: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = n === 1 ? a : a + ((b - a) * i) / (n - 1);
+  return out;
+}
+
+/**
+ * Integer training timesteps, descending, as diffusers' DDIM/DDPM `set_timesteps` spaces them
+ * (Lin et al. 2024, Table 2): linspace, leading (+ steps_offset) or trailing.
+ */
+export function discreteTimesteps(numTrain: number, steps: number, spacing: Spacing = 'leading', stepsOffset = 0): number[] {
+  checkSteps(steps);
+  if (steps > numTrain) fail('BAD_INPUT', `steps (${steps}) cannot exceed num_train_timesteps (${numTrain})`);
+  const out: number[] = [];
+  if (spacing === 'linspace') {
+    for (let i = steps - 1; i >= 0; i--) out.push(Math.round(steps === 1 ? 0 : ((numTrain - 1) * i) / (steps - 1)));
+  } else if (spacing === 'leading') {
+    const ratio = Math.floor(numTrain / steps);
+    for (let i = steps - 1; i >= 0; i--) out.push(i * ratio + stepsOffset);
+  } else if (spacing === 'trailing') {
+    const ratio = numTrain / steps;
+    for (let i = 0; i < steps; i++) out.push(Math.round(numTrain - i * ratio) - 1);
+  } else {
+    fail('BAD_CONFIG', `unknown timestep_spacing "${String(spacing)}"; use linspace, leading or trailing`);
+  }
+  return out;
+}
+
+/** Karras et al. 2022 eq. 5: sigma_i = (smax^(1/rho) + i/(n-1) (smin^(1/rho) - smax^(1/rho)))^rho. */
+export function karrasSigmas(n: number, sigmaMin: number, sigmaMax: number, rho = 7): Float64Array {
+  const a = sigmaMax ** (1 / rho), b = sigmaMin ** (1 / rho);
+  return linspace(0, 1, n).map((r) => (a + r * (b - a)) ** rho);
+}
+
+export function exponentialSigmas(n: number, sigmaMin: number, sigmaMax: number): Float64Array {
+  return linspace(Math.log(sigmaMax), Math.log(sigmaMin), n).map(Math.exp);
+}
+
+/** Points at the given times; a time equal to the path's tClean is the clean endpoint. */
+export function gridFromTimes(path: Path, times: ArrayLike<number>): TimeGrid {
+  return Array.from(times, (t) => path.point(t));
+}
+
+export function gridFromSigmas(path: Path, sigmas: ArrayLike<number>): TimeGrid {
+  return Array.from(sigmas, (sg) => path.point(path.tOfSigma(sg)));
+}
+
+/** Build a grid on a path. The number of steps (intervals) is always spec.steps. */
+export function makeGrid(path: Path, spec: GridSpec): TimeGrid {
+  checkSteps(spec.steps);
+  const tStart = spec.tStart ?? path.tMax;
+  const tEnd = spec.tEnd ?? path.tMin;
+  if (!(tStart > tEnd)) fail('BAD_INPUT', `grid start time ${tStart} must be after its end time ${tEnd}`);
+  const final = spec.final ?? 'zero';
+  // With a final clean point one of the steps goes to sigma = 0.
+  const n = final === 'zero' ? spec.steps : spec.steps + 1;
+  if (n < 1) fail('BAD_INPUT', 'grid needs at least one step');
+  let grid: GridPoint[];
+  switch (spec.kind) {
+    case 'time-uniform':
+      grid = [...gridFromTimes(path, n === 1 ? [tStart] : linspace(tStart, tEnd, n))];
+      break;
+    case 'logsnr-uniform': {
+      if (!Number.isFinite(path.lambda(tStart)) || !Number.isFinite(path.lambda(tEnd))) {
+        fail('BAD_INPUT', `a logsnr-uniform grid needs finite log-SNR at both ends (t = ${tStart}, ${tEnd}); start before the path's pure-noise end`);
+      }
+      const lams = n === 1 ? [path.lambda(tStart)] : linspace(path.lambda(tStart), path.lambda(tEnd), n);
+      grid = Array.from(lams, (l, i) => path.point(i === 0 ? tStart : i === n - 1 ? tEnd : path.tOfLambda(l)));
+      break;
+    }
+    case 'karras':
+    case 'exponential': {
+      const smax = path.sigma(tStart), smin = path.sigma(tEnd);
+      if (!Number.isFinite(smax) || !(smin > 0)) {
+        fail('BAD_INPUT', `a ${spec.kind} grid needs finite, positive sigmas at both ends (sigma ${smax} at t = ${tStart}, ${smin} at t = ${tEnd}); start before the path's pure-noise end`);
+      }
+      const sig = n === 1 ? [smax] : spec.kind === 'karras' ? karrasSigmas(n, smin, smax, spec.rho ?? 7) : exponentialSigmas(n, smin, smax);
+      grid = Array.from(sig, (sg, i) => path.point(i === 0 ? tStart : i === n - 1 ? tEnd : path.tOfSigma(sg)));
+      break;
+    }
+    case 'timesteps': {
+      if (path.family !== 'vp-discrete') fail('UNSUPPORTED', `grid kind "timesteps" needs a discrete VP path, not ${path.family}`);
+      const numTrain = Math.round(path.tMax) + 1;
+      grid = [...gridFromTimes(path, discreteTimesteps(numTrain, n, spec.spacing ?? 'leading', spec.stepsOffset ?? 0))];
+      break;
+    }
+    default:
+      return fail('BAD_CONFIG', `unknown grid kind "${String(spec.kind)}"`);
+  }
+  if (final === 'zero') grid.push(path.point(path.tClean));
+  return grid;
+}
+
+/** The default grid for a family: Karras sigmas for sigma-time families, uniform time otherwise. */
+export function defaultGridSpec(path: Path, steps: number): GridSpec {
+  const sigmaTime = path.family === 'edm' || path.family === 've';
+  return { kind: sigmaTime ? 'karras' : 'time-uniform', steps, final: 'zero' };
+}

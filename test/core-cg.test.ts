@@ -1,0 +1,169 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { conjugateGradient } from '../src/core/cg.js';
+import { TweedieError } from '../src/core/errors.js';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
+  };
+}
+
+/** A = M^T M + 0.1 I with M random n x n (entries of scale 1/sqrt(n)); row-major. */
+function randomSPD(n: number, seed: number): Float64Array {
+  const r = rng(seed);
+  const M = Float64Array.from({ length: n * n }, () => (2 * r()) / Math.sqrt(n));
+  const A = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += M[k * n + i]! * M[k * n + j]!;
+      A[i * n + j] = s + (i === j ? 0.1 : 0);
+    }
+  }
+  return A;
+}
+
+function matvec(A: Float64Array, n: number) {
+  return (x: Float64Array | Float32Array, out: Float64Array | Float32Array): void => {
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = 0; j < n; j++) s += A[i * n + j]! * x[j]!;
+      out[i] = s;
+    }
+  };
+}
+
+/** Gaussian elimination with partial pivoting. */
+function solveDirect(A: Float64Array, b: Float64Array, n: number): Float64Array {
+  const a = A.slice(), x = b.slice();
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(a[r * n + c]!) > Math.abs(a[p * n + c]!)) p = r;
+    if (p !== c) {
+      for (let k = 0; k < n; k++) {
+        const t = a[c * n + k]!; a[c * n + k] = a[p * n + k]!; a[p * n + k] = t;
+      }
+      const t = x[c]!; x[c] = x[p]!; x[p] = t;
+    }
+    for (let r = c + 1; r < n; r++) {
+      const f = a[r * n + c]! / a[c * n + c]!;
+      for (let k = c; k < n; k++) a[r * n + k] = a[r * n + k]! - f * a[c * n + k]!;
+      x[r] = x[r]! - f * x[c]!;
+    }
+  }
+  for (let r = n - 1; r >= 0; r--) {
+    let s = x[r]!;
+    for (let k = r + 1; k < n; k++) s -= a[r * n + k]! * x[k]!;
+    x[r] = s / a[r * n + r]!;
+  }
+  return x;
+}
+
+function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+test('CG solves a random SPD system (A = M^T M + 0.1 I, n = 50) like a direct solve', () => {
+  const n = 50;
+  const A = randomSPD(n, 1);
+  const r = rng(2);
+  const b = Float64Array.from({ length: n }, r);
+  const direct = solveDirect(A, b, n);
+  let calls = 0;
+  const res = conjugateGradient(matvec(A, n), b, undefined, {
+    tol: 1e-12,
+    onIter: (k, rel, x) => {
+      calls++;
+      assert.equal(k, calls);
+      assert.ok(Number.isFinite(rel) && x.length === n);
+    },
+  });
+  assert.ok(res.converged);
+  assert.ok(res.iterations <= n, `iterations ${res.iterations}`);
+  assert.equal(calls, res.iterations, 'onIter called once per iteration');
+  assert.ok(relDiff(res.x, direct) < 1e-8, `error ${relDiff(res.x, direct)}`);
+  // the reported residual agrees with the true one
+  const ax = new Float64Array(n);
+  matvec(A, n)(res.x, ax);
+  let rr = 0;
+  for (let i = 0; i < n; i++) rr += (b[i]! - ax[i]!) ** 2;
+  assert.ok(Math.sqrt(rr) < 1e-10 && res.relativeResidual <= 1e-12);
+  // the direct solve really solves the system (checks the oracle)
+  matvec(A, n)(direct, ax);
+  assert.ok(relDiff(ax, b) < 1e-12);
+});
+
+test('CG with k distinct eigenvalues converges in k iterations', () => {
+  const n = 30;
+  const values = [1, 4, 9];
+  const d = Float64Array.from({ length: n }, (_, i) => values[i % 3]!);
+  const b = Float64Array.from({ length: n }, rng(3));
+  const res = conjugateGradient((x, out) => { for (let i = 0; i < n; i++) out[i] = d[i]! * x[i]!; }, b, undefined, { tol: 1e-10 });
+  assert.ok(res.converged && res.iterations <= 3, `iterations ${res.iterations}`);
+  for (let i = 0; i < n; i++) assert.ok(Math.abs(res.x[i]! - b[i]! / d[i]!) < 1e-9);
+});
+
+test('b = 0 gives x = 0 with 0 iterations; an exact x0 gives 0 iterations', () => {
+  const n = 10;
+  const A = randomSPD(n, 4);
+  let calls = 0;
+  const x0 = Float64Array.from({ length: n }, rng(5));
+  const res = conjugateGradient(matvec(A, n), new Float64Array(n), x0, { onIter: () => calls++ });
+  assert.equal(res.iterations, 0);
+  assert.equal(res.converged, true);
+  assert.equal(res.residualNorm, 0);
+  assert.deepEqual([...res.x], new Array(n).fill(0));
+  assert.equal(calls, 0);
+
+  const b = new Float64Array(n);
+  matvec(A, n)(x0, b);
+  const exact = conjugateGradient(matvec(A, n), b, x0, { tol: 1e-8 });
+  assert.equal(exact.iterations, 0);
+  assert.ok(exact.converged);
+  assert.notEqual(exact.x, x0, 'x0 is not modified or returned');
+});
+
+test('float32 vectors stay float32 and converge to float32 accuracy', () => {
+  const n = 40;
+  const A = randomSPD(n, 6);
+  const b64 = Float64Array.from({ length: n }, rng(7));
+  const b = Float32Array.from(b64);
+  const res = conjugateGradient(matvec(A, n), b, undefined, { tol: 1e-5, maxIter: 200 });
+  assert.ok(res.x instanceof Float32Array);
+  assert.ok(res.converged);
+  assert.ok(relDiff(res.x, solveDirect(A, Float64Array.from(b), n)) < 1e-4);
+});
+
+test('maxIter caps the iterations and reports converged = false', () => {
+  const n = 50;
+  const A = randomSPD(n, 8);
+  const b = Float64Array.from({ length: n }, rng(9));
+  const res = conjugateGradient(matvec(A, n), b, undefined, { tol: 1e-14, maxIter: 3 });
+  assert.equal(res.iterations, 3);
+  assert.equal(res.converged, false);
+  assert.ok(res.relativeResidual > 1e-14 && res.relativeResidual < 1);
+});
+
+test('a non-SPD operator, NaN, or bad lengths throw TweedieError', () => {
+  const n = 5;
+  const b = Float64Array.from({ length: n }, rng(10));
+  const code = (c: string) => (e: unknown) => e instanceof TweedieError && e.code === c;
+  const negI = (x: Float64Array, out: Float64Array) => { for (let i = 0; i < n; i++) out[i] = -x[i]!; };
+  assert.throws(() => conjugateGradient(negI, b), code('BAD_INPUT'));
+  const nanOp = (_x: Float64Array, out: Float64Array) => { out.fill(NaN); };
+  assert.throws(() => conjugateGradient(nanOp, b), code('BAD_INPUT'));
+  const id = (x: Float64Array, out: Float64Array) => { out.set(x); };
+  assert.throws(() => conjugateGradient(id, b, new Float64Array(3)), code('BAD_SHAPE'));
+  assert.throws(() => conjugateGradient(id, b, undefined, { maxIter: -1 }), code('BAD_CONFIG'));
+});
