@@ -32,3 +32,68 @@ test('usage errors exit 2 with a one-line message naming the input; --help exits
   assert.equal(nobench.status, 2);
   assert.match(nobench.stderr, /unknown benchmark "nope"/);
 });
+
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseNpy, writeNpy } from '../src/io/npy.js';
+import { Tensor } from '../src/core/tensor.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'tweedie-cli-'));
+
+test('tweedie sample: same seed gives the same samples whatever the batch size; --json reports NFE', () => {
+  const a = join(tmp, 'a.npy'), b = join(tmp, 'b.npy');
+  const common = ['sample', '--model', 'gmm:examples/mixture-2d.json', '--path', 've', '--sampler', 'ddim', '--param', 'eta=1', '--steps', '8', '--seed', '3', '-n', '5'];
+  const r1 = run(...common, '--batch', '2', '--out', a, '--json');
+  const r2 = run(...common, '--batch', '5', '--out', b);
+  assert.equal(r1.status, 0, r1.stderr);
+  assert.equal(r2.status, 0, r2.stderr);
+  const s = JSON.parse(r1.stdout);
+  assert.equal(s.nfe, 8 * 3, 'three batches of 8 steps');
+  assert.ok(s.seconds >= 0);
+  const xa = parseNpy(readFileSync(a)), xb = parseNpy(readFileSync(b));
+  assert.deepEqual(xa.shape, [5, 2]);
+  assert.deepEqual(xa.data, xb.data);
+  const other = run(...common.map((v) => (v === '3' ? '4' : v)), '--out', b);
+  assert.equal(other.status, 0);
+  assert.notDeepEqual(parseNpy(readFileSync(b)).data, xa.data);
+});
+
+test('tweedie sample --init uses the given noise (scaled by the path)', () => {
+  const init = join(tmp, 'init.npy'), out1 = join(tmp, 'i1.npy'), out2 = join(tmp, 'i2.npy');
+  writeNpy(init, Tensor.from([3, 2], [0.1, -0.2, 1.5, 0.3, -1, 2]));
+  const base = ['sample', '--model', 'gmm:examples/mixture-2d.json', '--path', 'vp', '--sampler', 'ddim', '--steps', '5', '-n', '3', '--init', init];
+  assert.equal(run(...base, '--seed', '1', '--out', out1).status, 0);
+  assert.equal(run(...base, '--seed', '2', '--out', out2).status, 0);
+  // Deterministic DDIM from the same noise: the seed does not matter.
+  assert.deepEqual(parseNpy(readFileSync(out1)).data, parseNpy(readFileSync(out2)).data);
+  const bad = run('sample', '--model', 'gmm:examples/mixture-2d.json', '-n', '4', '--init', init, '--out', out1);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--init .*init.npy has shape \[3, 2\] but 4 samples/);
+});
+
+test('tweedie sample: bad input exits with a message naming it', () => {
+  const out = join(tmp, 'x.npy');
+  const cases: [string[], number, RegExp][] = [
+    [['sample', '--model', 'gmm:examples/mixture-2d.json', '--sampler', 'nope', '--out', out], 2, /unknown sampler "nope"/],
+    [['sample', '--model', 'gmm:examples/mixture-2d.json', '--out', join(tmp, 'x.txt')], 2, /use a .npy or .png/],
+    [['sample', '--model', 'gmm:missing.json', '--out', out], 1, /missing.json does not exist/],
+    [['sample', '--model', 'gmm:examples/mixture-2d.json', '--param', 'eta=-1', '--out', out], 2, /eta = -1 is outside/],
+    [['sample', '--model', 'gmm:examples/mixture-2d.json', '--path', 'warp', '--out', out], 2, /unknown path "warp"/],
+    [['sample', '--model', 'gmm:examples/mixture-2d.json', '--steps', '0', '--out', out], 2, /--steps must be an integer >= 1/],
+    [['sample', '--model', 'gmm:examples/mixture-2d.json', '--out', join(tmp, 'x.png')], 2, /PNG grid needs image-shaped samples/],
+  ];
+  for (const [args, code, re] of cases) {
+    const r = run(...args);
+    assert.equal(r.status, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+});
+
+test('tweedie samplers lists every sampler with order and NFE per step', () => {
+  const r = run('samplers', '--json');
+  assert.equal(r.status, 0);
+  const rows = JSON.parse(r.stdout) as { name: string; order: number; nfe_per_step: unknown; deterministic: boolean }[];
+  for (const name of ['ddim', 'ddim-inverse']) assert.ok(rows.some((x) => x.name === name), name);
+  for (const row of rows) assert.ok(row.order > 0 && row.nfe_per_step !== undefined);
+});

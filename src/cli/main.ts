@@ -1,12 +1,16 @@
 import { TweedieError } from '../core/errors.js';
 import { infoCommand, infoHelp } from './info.js';
 import { benchCommand, benchHelp } from './bench.js';
+import { sampleCommand, sampleHelp } from './sample.js';
+import { samplersCommand, samplersHelp } from './samplers.js';
 import { packageVersion } from './version.js';
 
 type Command = { run: (argv: string[]) => Promise<void>; help: string; summary: string };
 
 const commands: Record<string, Command> = {
   info: { run: infoCommand, help: infoHelp, summary: 'version, runtime backends and threads' },
+  sample: { run: sampleCommand, help: sampleHelp, summary: 'draw samples with a training-free sampler' },
+  samplers: { run: samplersCommand, help: samplersHelp, summary: 'list the samplers' },
   bench: { run: benchCommand, help: benchHelp, summary: 'run a benchmark from bench/' },
 };
 

@@ -66,6 +66,10 @@ export class ModelFn {
   async estimate(z: Tensor, p: GridPoint): Promise<Estimate> {
     if (this.opts.signal?.aborted) throw new TweedieError('ABORTED', `${this.opts.caller ?? 'sampling'} was cancelled at step ${this.step}`);
     if (p.s === 0) fail('UNSUPPORTED', `${this.opts.caller ?? 'sampler'} asked the model at clean data (s = 0) at step ${this.step}; this is a sampler bug`);
+    const type = this.denoiser.prediction;
+    if (p.a === 0 && (type === 'eps' || type === 'score')) {
+      fail('UNSUPPORTED', `an ${type}-prediction model says nothing about x0 where a(t) = 0 (pure noise, t = ${p.t}); ${this.opts.caller ?? 'the sampler'} must start the grid after that point (e.g. t < 1 on rectified flow)`);
+    }
     const x = this.uncenter(z, p.b);
     const pred = await this.denoiser.predict(x, p.t, this.opts.cond);
     this.nfe += x.batch > 0 ? 1 : 0;

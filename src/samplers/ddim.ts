@@ -19,10 +19,10 @@ export const ddim: SamplerDef = {
   description: 'DDIM (Song et al. 2021): x_t = a_t x0 + sqrt(s_t^2 - c^2) eps + c xi; eta = 0 is the first-order exponential integrator of the probability-flow ODE, eta = 1 ancestral DDPM',
   order: 1,
   nfePerStep: 1,
-  stochastic: true,
+  stochastic: false,
   predictions: ALL_PREDICTIONS,
   params: { eta: { type: 'number', default: 0, min: 0, doc: 'noise scale: 0 deterministic, 1 the DDPM posterior' } },
-  notes: 'deterministic when eta = 0',
+  notes: 'deterministic at the default eta = 0; stochastic when eta > 0',
   async run({ fn, grid, z, noise, params, report }) {
     const eta = params.eta as number;
     for (let i = 0; i < grid.length - 1; i++) {
