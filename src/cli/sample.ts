@@ -16,11 +16,14 @@ import { intOption, parseCommand, str } from './args.js';
 import { loadModel } from './model-spec.js';
 import { Progress } from './progress.js';
 
-export const sampleHelp = `tweedie sample --model gmm:FILE.json (--path NAME | --scheduler-config FILE.json)
+export const sampleHelp = `tweedie sample --model (gmm:FILE.json | MODEL_DIR) [--path NAME | --scheduler-config FILE.json]
                --sampler NAME --steps N [--seed S] [-n K] [--init FILE.npy] --out FILE.(npy|png) [--json]
 
 Draw K samples with a training-free sampler.
   --model gmm:FILE.json      exact Gaussian-mixture prior (JSON: weights, means, covs, optional shape)
+  --model MODEL_DIR          an ONNX model folder (model.onnx, scheduler_config.json, tweedie.json) or a
+                             diffusers ONNX export (unet/model.onnx, scheduler/scheduler_config.json)
+  --threads N                ONNX Runtime threads (default: all cores)
   --prediction TYPE          what the mixture model reports: x0 (default), eps, v, score, velocity
   --path NAME                ${PATH_NAMES.join(', ')}
   --scheduler-config FILE    a diffusers scheduler_config.json (its path, spacing and prediction type)
@@ -58,7 +61,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
     model: { type: 'string' }, prediction: { type: 'string' }, path: { type: 'string' }, 'scheduler-config': { type: 'string' },
     sampler: { type: 'string' }, steps: { type: 'string' }, grid: { type: 'string' }, param: { type: 'string', multiple: true },
     seed: { type: 'string' }, n: { type: 'string', short: 'n' }, batch: { type: 'string' }, init: { type: 'string' },
-    out: { type: 'string' }, json: { type: 'boolean' },
+    out: { type: 'string' }, json: { type: 'boolean' }, threads: { type: 'string' },
   });
   if (values.help) return void process.stdout.write(sampleHelp + '\n');
   const modelSpec = str(values.model), out = str(values.out), samplerName = str(values.sampler) ?? 'ddim';
@@ -73,8 +76,9 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   const n = intOption(str(values.n), 'n', 16);
   const batch = intOption(str(values.batch), 'batch', 64);
   const cfg = configFile ? readSchedulerConfig(configFile) : null;
-  const path = cfg ? cfg.path : pathByName(pathName ?? 'vp-linear');
-  const model = loadModel(modelSpec, path, str(values.prediction) ?? undefined);
+  const model = await loadModel(modelSpec, () => (cfg ? cfg.path : pathByName(pathName ?? 'vp-linear')), str(values.prediction) ?? undefined, values.threads ? intOption(str(values.threads), 'threads', 1) : undefined);
+  if (!model.mixture && (pathName || cfg)) fail('USAGE', '--path and --scheduler-config apply to gmm: models; a model folder brings its own scheduler_config.json');
+  const path = model.denoiser.path;
   const sampler = samplerByName(samplerName);
   const params = parseParams((values.param as string[] | undefined) ?? []);
   try {
@@ -118,7 +122,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   if (ext === '.npy') writeNpy(out, result);
   else {
     if (model.itemShape.length !== 3) fail('USAGE', `--out ${out}: a PNG grid needs image-shaped samples [C, H, W]; this model gives [${model.itemShape.join(', ')}]; write .npy instead`);
-    writePng(out, tensorToPng(imageGrid(result), [-1, 1]));
+    writePng(out, tensorToPng(imageGrid(result), model.valueRange));
   }
   const summary = { sampler: sampler.name, steps, n, nfe, nfe_per_sample_batch: nfe / Math.ceil(n / batch), seconds, out };
   if (values.json) process.stdout.write(JSON.stringify(summary) + '\n');
