@@ -1,9 +1,13 @@
 import { fail } from '../core/errors.js';
 import { ddim, ddimInverse } from './ddim.js';
+import { UNIPC_SAMPLERS } from './unipc.js';
+import { DEIS_SAMPLERS } from './deis.js';
+import { PNDM_SAMPLERS } from './pndm.js';
+import { LMS_SAMPLERS } from './lms.js';
 import type { SamplerDef } from './types.js';
 
 /** Every sampler by the name `tweedie samplers` lists. */
-export const SAMPLERS: readonly SamplerDef[] = [ddim, ddimInverse];
+export const SAMPLERS: readonly SamplerDef[] = [ddim, ddimInverse, ...PNDM_SAMPLERS, ...LMS_SAMPLERS, ...DEIS_SAMPLERS, ...UNIPC_SAMPLERS];
 
 export function samplerByName(name: string): SamplerDef {
   const s = SAMPLERS.find((d) => d.name === name);
