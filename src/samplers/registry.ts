@@ -4,10 +4,14 @@ import { UNIPC_SAMPLERS } from './unipc.js';
 import { DEIS_SAMPLERS } from './deis.js';
 import { PNDM_SAMPLERS } from './pndm.js';
 import { LMS_SAMPLERS } from './lms.js';
+import { EVODIFF_SAMPLERS } from './evodiff.js';
+import { BDIA_SAMPLERS } from './bdia.js';
+import { LML_SAMPLERS } from './lml.js';
+import { GAUSSIAN_SKIP_SAMPLERS } from './gaussian-skip.js';
 import type { SamplerDef } from './types.js';
 
 /** Every sampler by the name `tweedie samplers` lists. */
-export const SAMPLERS: readonly SamplerDef[] = [ddim, ddimInverse, ...PNDM_SAMPLERS, ...LMS_SAMPLERS, ...DEIS_SAMPLERS, ...UNIPC_SAMPLERS];
+export const SAMPLERS: readonly SamplerDef[] = [ddim, ddimInverse, ...PNDM_SAMPLERS, ...LMS_SAMPLERS, ...DEIS_SAMPLERS, ...UNIPC_SAMPLERS, ...EVODIFF_SAMPLERS, ...BDIA_SAMPLERS, ...GAUSSIAN_SKIP_SAMPLERS, ...LML_SAMPLERS];
 
 export function samplerByName(name: string): SamplerDef {
   const s = SAMPLERS.find((d) => d.name === name);

@@ -1,0 +1,239 @@
+import type { Tensor } from '../core/tensor.js';
+import type { GridPoint } from '../paths/path.js';
+import { ALL_PREDICTIONS } from './common.js';
+import type { SamplerContext, SamplerDef } from './types.js';
+
+/**
+ * EVODiff (Li, Chen, Zeng, NeurIPS 2025, arXiv 2509.26096): DPM-Solver++(2M)'s skeleton (data
+ * prediction, multistep, 1 NFE per step) with a variance-balanced difference m0 - beta m1 and a
+ * corrector whose weights are least-squares projections of model outputs onto each other.
+ *
+ * Ported from the authors' code, ShiguiLi/EVODiff code_demo/edm_cifar10/samplers/evodiff.py
+ * (class EVODiff_edm, method 'multistep', order 2), constants verbatim: projections clamped to
+ * [-2, 2], temperature 0.25 and clamp [0.25 r, 1.5 r] of the probe ratio, shift 0.5 of zeta, the
+ * "steps > 20" branch, and the heuristic order-1 last step (lower_order_final = True).
+ *
+ * The authors' code is written for EDM (alpha = 1, sigma = t = kappa). On other paths the exact parts
+ * (the DDIM data-form update x_E = (s_t/s_s) z + s_t h m, h = 1/kappa_t - 1/kappa_s) use the path's
+ * (a, s), and every heuristic that reads "sigma" or "t" reads kappa = s/a, so a run on any path equals
+ * the authors' EDM run on the same kappa grid with z = a x (checked in the tests).
+ */
+
+/** Inner products per (sample, channel) for [B, C, ...] data, per sample for [B, d] (the code's einsum bchw,bchw->bc). */
+interface Groups {
+  count: number;
+  size: number;
+}
+
+function groupsOf(z: Tensor): Groups {
+  if (z.shape.length >= 3) {
+    const count = z.batch * z.shape[1]!;
+    return { count, size: z.size / count };
+  }
+  return { count: z.batch, size: z.itemSize };
+}
+
+function groupDot(a: Tensor, b: Tensor, g: Groups, out: Float64Array): Float64Array {
+  const x = a.data, y = b.data;
+  for (let k = 0; k < g.count; k++) {
+    let s = 0;
+    const end = (k + 1) * g.size;
+    for (let i = k * g.size; i < end; i++) s += x[i]! * y[i]!;
+    out[k] = s;
+  }
+  return out;
+}
+
+const clamp2 = (v: number) => (v < -2 ? -2 : v > 2 ? 2 : Number.isNaN(v) ? 0 : v);
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+/** Projection coefficient clamp(<a,b>/<b,b>, -2, 2) per group (0 where <b,b> = 0, i.e. b = 0 there). */
+function project(ab: Float64Array, bb: Float64Array, out: Float64Array): Float64Array {
+  for (let k = 0; k < out.length; k++) out[k] = bb[k]! > 0 ? clamp2(ab[k]! / bb[k]!) : 0;
+  return out;
+}
+
+/** out = ca * a + cb[g] * b with a per-group coefficient. */
+function combineGroups(out: Tensor, ca: number, a: Tensor, cb: Float64Array, b: Tensor, g: Groups): void {
+  const o = out.data, x = a.data, y = b.data;
+  for (let k = 0; k < g.count; k++) {
+    const c = cb[k]!;
+    const end = (k + 1) * g.size;
+    for (let i = k * g.size; i < end; i++) o[i] = ca * x[i]! + c * y[i]!;
+  }
+}
+
+/** kappa = s/a (the EDM sigma); Infinity where a = 0. */
+const kappaOf = (p: GridPoint) => p.s / p.a;
+
+/** s_t h with h = 1/kappa_t - 1/kappa_s, written so that a_s = 0 (kappa_s = inf) and s_t = 0 stay finite. */
+const dataCoef = (from: GridPoint, to: GridPoint) => to.a - (to.s * from.a) / from.s;
+
+export const evodiff: SamplerDef = {
+  name: 'evodiff',
+  description: 'EVODiff (Li, Chen & Zeng, NeurIPS 2025): data-prediction multistep with a variance-balanced difference and a projection-weighted corrector, 1 NFE per step',
+  order: 1,
+  nfePerStep: 1,
+  stochastic: false,
+  predictions: ALL_PREDICTIONS,
+  params: {
+    lower_order_final: {
+      type: 'boolean',
+      default: true,
+      doc: "the authors' heuristic order-1 last step (scales the state by 1 - sqrt(kappa_t kappa_s)); false makes the last step a regular EVODiff step (+1 NFE)",
+    },
+  },
+  notes:
+    'Order 2 in principle (DPM-Solver++(2M) skeleton), but the corrector weight (1 - 2 eta)/zeta (measured 0.5-0.62 on the test mixture) and the probe ' +
+    'ratio sigmoid(0.25|beta|) r replace the Taylor-matched 1 and r, so a step has an O(h^2) error: measured slope -0.96 (VP) and -0.91 (EDM) with ' +
+    'lower_order_final = false, errors about half of DDIM\'s. The default last step scales the state by 1 - sqrt(kappa_t kappa_s): harmless on the authors\' ' +
+    'EDM grids ending at sigma = 0.002, an error that does not vanish with steps when a grid ends at a larger noise level. At the distribution level it ' +
+    'does well: sliced Wasserstein at 10 NFE 0.054 against 0.135 for DDIM (floor 0.038). A grid ending at clean data ends with the x0 estimate at the ' +
+    'previous point (the authors\' denoise_to_zero with steps - 1 solver steps), so NFE = steps; the "steps > 20" branch counts solver steps.',
+  async run(ctx) {
+    return runEvodiff(ctx);
+  },
+};
+
+async function runEvodiff({ fn, grid, z, params, report }: SamplerContext): Promise<Tensor> {
+  const lowerOrderFinal = params.lower_order_final as boolean;
+  const steps = grid.length - 1;
+  const cleanEnd = grid[steps]!.s === 0;
+  // A zero-length last step (diffusers' grids ending with sigma_min twice) is the identity, 0 NFE.
+  const zeroLast = steps >= 2 && kappaOf(grid[steps]!) === kappaOf(grid[steps - 1]!);
+  // Solver steps on the noisy part of the grid; a clean end point is reached by the x0 estimate.
+  const n = cleanEnd || zeroLast ? steps - 1 : steps;
+  const g = groupsOf(z);
+  const G = g.count;
+  const kMax = kappaOf(grid[0]!), kMin = kappaOf(grid[n]!);
+
+  let m0 = (await fn.estimate(z, grid[0]!)).x0; // model output at the last point reached
+  let m1: Tensor | null = null; // the one before
+  let fresh = true; // m0 was evaluated at z itself (not at a predictor)
+
+  const xE = z.zerosLike(), xp = z.zerosLike(), D1 = z.zerosLike(), D2 = z.zerosLike(), Bt = z.zerosLike(), tmp = z.zerosLike();
+  const dot = () => new Float64Array(G);
+  const m0m0 = dot(), m1m1 = dot(), m0m1 = dot(), mtm0 = dot(), b1 = dot(), b2 = dot(), ri = dot(), coef = dot(), d1d1 = dot(), aux = dot(), aux2 = dot(), eta = dot(), zeta = dot();
+
+  for (let i = 1; i <= n; i++) {
+    const from = grid[i - 1]!, to = grid[i]!;
+    const sh = dataCoef(from, to); // sigma_t h
+    const ratio = to.s / from.s;
+    const twoBack = i >= 2 ? grid[i - 2]! : null;
+    const last = i === n;
+    // xE: the first-order (DDIM) part, exact on every path.
+    for (let j = 0; j < xE.data.length; j++) xE.data[j] = ratio * z.data[j]! + sh * m0.data[j]!;
+
+    if (i === 1 || m1 === null || twoBack!.a === 0) {
+      // DDIM: the first step, and a step after a start at a = 0 (r = h_prev/h = inf; the 2M formula's limit).
+      z.data.set(xE.data);
+      fresh = false;
+      if (!last || cleanEnd) {
+        const next = (await fn.estimate(z, to)).x0;
+        m1 = m0;
+        m0 = next;
+        fresh = true;
+      }
+      await report(i, i, z, m0);
+      continue;
+    }
+
+    const kt = kappaOf(to), k0 = kappaOf(from), k1 = kappaOf(twoBack!);
+    const rho0 = kt / k0, rho1 = k0 / k1;
+    if (last && lowerOrderFinal) {
+      // The authors' heuristic order-1 final step.
+      const sf = 1 - Math.sqrt(kt * k0);
+      const rf = rho0 < 0.5 ? 1 - 0.5 * Math.sqrt(rho0) : 1 - 0.5 * Math.sqrt(rho0 - 0.5);
+      for (let j = 0; j < z.data.length; j++) z.data[j] = sf * xE.data[j]! + 0.5 * sh * (m0.data[j]! - rf * m1.data[j]!);
+      fresh = false;
+      await report(i, i, z, m0);
+      continue;
+    }
+
+    const r = Math.log(k1 / k0) / Math.log(k0 / kt); // h_prev / h in log-SNR
+    const tau = (kt + kMin) / (kMax + kMin);
+    const w = 0.5 * (1 - tau * tau);
+    const base = Math.sqrt(rho0 / rho1);
+    const hk = 1 / kt - 1 / k0;
+
+    groupDot(m0, m0, g, m0m0);
+    groupDot(m1, m1, g, m1m1);
+    groupDot(m0, m1, g, m0m1);
+    project(m0m1, m1m1, b1);
+    for (let k = 0; k < G; k++) {
+      b1[k] = (1 - w) * base + w * b1[k]!;
+      coef[k] = -b1[k]!;
+      const rk = sigmoid(0.25 * Math.abs(b1[k]!)) * r;
+      ri[k] = Math.min(1.5 * r, Math.max(0.25 * r, rk));
+    }
+    combineGroups(D1, 1, m0, coef, m1, g); // D1 = m0 - beta1 m1
+    for (let k = 0; k < G; k++) coef[k] = (0.5 * sh) / ri[k]!;
+    combineGroups(xp, 1, xE, coef, D1, g); // probe x_p = x_E + 0.5 s_t h / r_i D1
+    const mt = (await fn.estimate(xp, to)).x0; // the step's only NFE, reused by the next step
+
+    groupDot(mt, m0, g, mtm0);
+    project(mtm0, m0m0, b2);
+    for (let k = 0; k < G; k++) {
+      b2[k] = (1 - w) * base + w * b2[k]!;
+      coef[k] = -b2[k]!;
+    }
+    combineGroups(D2, 1, mt, coef, m0, g); // D2 = mt - beta2 m0
+
+    // eta from the projection of (Bn + Bp) on (Bn - Bp), Bp = D1/(r h), Bn = r D2/h.
+    const cp = 1 / (r * hk), cn = r / hk;
+    for (let j = 0; j < tmp.data.length; j++) {
+      tmp.data[j] = cn * D2.data[j]! + cp * D1.data[j]!; // Bn + Bp
+      Bt.data[j] = cn * D2.data[j]! - cp * D1.data[j]!; // Bn - Bp (scratch)
+    }
+    groupDot(tmp, Bt, g, aux);
+    groupDot(Bt, Bt, g, aux2);
+    project(aux, aux2, eta);
+    for (let k = 0; k < G; k++) eta[k] = 0.5 * sigmoid(Math.abs(0.5 * eta[k]!));
+    // B_theta = (-eta/r) D1 + r (1 - eta) D2.
+    for (let k = 0; k < G; k++) {
+      const e = eta[k]!, c1 = -e / r, c2 = r * (1 - e);
+      const end = (k + 1) * g.size;
+      for (let j = k * g.size; j < end; j++) Bt.data[j] = c1 * D1.data[j]! + c2 * D2.data[j]!;
+    }
+    // zeta* = proj(x_p - x_E - 0.5 s_t h / r_i B_theta, D1) / (s_t h); projections of z-space quantities
+    // are taken in the EDM frame (divided by a_t) so the clamp acts as in the authors' code.
+    for (let k = 0; k < G; k++) coef[k] = -(0.5 * sh) / ri[k]!;
+    combineGroups(tmp, 1, xp, coef, Bt, g);
+    for (let j = 0; j < tmp.data.length; j++) tmp.data[j] = (tmp.data[j]! - xE.data[j]!) / to.a;
+    groupDot(tmp, D1, g, aux);
+    groupDot(D1, D1, g, d1d1);
+    project(aux, d1d1, zeta);
+    const shEdm = sh / to.a;
+    if (n > 20) {
+      // consistency = sigmoid(proj(m0, (m0 - m1)/h) (2 - rho0^2)); zeta = sigmoid(-(|zeta*| - 0.5) consistency)
+      for (let j = 0; j < tmp.data.length; j++) tmp.data[j] = (m0.data[j]! - m1.data[j]!) / hk;
+      groupDot(m0, tmp, g, aux);
+      groupDot(tmp, tmp, g, aux2);
+      project(aux, aux2, aux);
+      for (let k = 0; k < G; k++) {
+        const consistency = sigmoid(aux[k]! * (2 - rho0 * rho0));
+        zeta[k] = sigmoid(-(Math.abs(zeta[k]! / shEdm) - 0.5) * consistency);
+      }
+    } else {
+      for (let k = 0; k < G; k++) zeta[k] = sigmoid(Math.abs(zeta[k]! / shEdm) - 0.5);
+    }
+    for (let k = 0; k < G; k++) coef[k] = (0.5 * sh) / zeta[k]!;
+    combineGroups(z, 1, xE, coef, Bt, g); // x = x_E + 0.5 s_t h / zeta B_theta
+    m1 = m0;
+    m0 = mt;
+    fresh = false; // m0 was taken at the probe x_p, not at z
+    await report(i, i, z, m0);
+  }
+
+  if (zeroLast) await report(steps, steps, z, m0);
+  if (cleanEnd) {
+    // Into clean data: the x0 estimate at the last noisy point (denoise_to_zero).
+    const p = grid[n]!, q = grid[steps]!;
+    const x0 = fresh ? m0 : (await fn.estimate(z, p)).x0;
+    for (let j = 0; j < z.data.length; j++) z.data[j] = q.a * x0.data[j]!;
+    await report(steps, steps, z, x0);
+  }
+  return z;
+}
+
+export const EVODIFF_SAMPLERS: readonly SamplerDef[] = [evodiff];
