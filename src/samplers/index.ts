@@ -10,3 +10,4 @@ export * from './evodiff.js';
 export * from './bdia.js';
 export * from './lml.js';
 export * from './gaussian-skip.js';
+export * from './dpm-solver.js';

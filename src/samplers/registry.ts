@@ -1,5 +1,6 @@
 import { fail } from '../core/errors.js';
 import { ddim, ddimInverse } from './ddim.js';
+import { DPM_SAMPLERS } from './dpm-solver.js';
 import { UNIPC_SAMPLERS } from './unipc.js';
 import { DEIS_SAMPLERS } from './deis.js';
 import { PNDM_SAMPLERS } from './pndm.js';
@@ -11,7 +12,7 @@ import { GAUSSIAN_SKIP_SAMPLERS } from './gaussian-skip.js';
 import type { SamplerDef } from './types.js';
 
 /** Every sampler by the name `tweedie samplers` lists. */
-export const SAMPLERS: readonly SamplerDef[] = [ddim, ddimInverse, ...PNDM_SAMPLERS, ...LMS_SAMPLERS, ...DEIS_SAMPLERS, ...UNIPC_SAMPLERS, ...EVODIFF_SAMPLERS, ...BDIA_SAMPLERS, ...GAUSSIAN_SKIP_SAMPLERS, ...LML_SAMPLERS];
+export const SAMPLERS: readonly SamplerDef[] = [ddim, ddimInverse, ...PNDM_SAMPLERS, ...LMS_SAMPLERS, ...DEIS_SAMPLERS, ...DPM_SAMPLERS, ...UNIPC_SAMPLERS, ...EVODIFF_SAMPLERS, ...BDIA_SAMPLERS, ...GAUSSIAN_SKIP_SAMPLERS, ...LML_SAMPLERS];
 
 export function samplerByName(name: string): SamplerDef {
   const s = SAMPLERS.find((d) => d.name === name);
