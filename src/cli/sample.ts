@@ -7,7 +7,7 @@ import { writePng, tensorToPng } from '../io/png.js';
 import { imageGrid } from '../io/grid.js';
 import { defaultGridSpec, makeGrid, type GridKind, type TimeGrid } from '../paths/grids.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
-import { readSchedulerConfig } from '../paths/scheduler-config.js';
+import { configToSampling } from '../samplers/diffusers.js';
 import type { Path } from '../paths/path.js';
 import { initialState, resolveParams, runSampler } from '../samplers/run.js';
 import { samplerByName } from '../samplers/registry.js';
@@ -71,23 +71,28 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   if (ext !== '.npy' && ext !== '.png') fail('USAGE', `--out ${out}: use a .npy or .png file name`);
   const pathName = str(values.path), configFile = str(values['scheduler-config']);
   if (pathName && configFile) fail('USAGE', 'give either --path or --scheduler-config, not both');
+  if (configFile && values.sampler) fail('USAGE', '--scheduler-config picks the sampler from its _class_name; drop --sampler (or use --path with --sampler)');
+  if (configFile && values.grid) fail('USAGE', '--scheduler-config fixes the timesteps as diffusers spaces them; drop --grid');
   const steps = intOption(str(values.steps), 'steps', 20);
   const seed = intOption(str(values.seed), 'seed', 0, 0);
   const n = intOption(str(values.n), 'n', 16);
   const batch = intOption(str(values.batch), 'batch', 64);
-  const cfg = configFile ? readSchedulerConfig(configFile) : null;
-  const model = await loadModel(modelSpec, () => (cfg ? cfg.path : pathByName(pathName ?? 'vp-linear')), str(values.prediction) ?? undefined, values.threads ? intOption(str(values.threads), 'threads', 1) : undefined);
-  if (!model.mixture && (pathName || cfg)) fail('USAGE', '--path and --scheduler-config apply to gmm: models; a model folder brings its own scheduler_config.json');
+  const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
+  const fromConfig = configFile ? configToSampling(configFile, steps, { warn }) : null;
+  const model = await loadModel(modelSpec, () => (fromConfig ? fromConfig.path : pathByName(pathName ?? 'vp-linear')), str(values.prediction) ?? undefined, values.threads ? intOption(str(values.threads), 'threads', 1) : undefined);
+  if (!model.mixture && (pathName || fromConfig)) fail('USAGE', '--path and --scheduler-config apply to gmm: models; a model folder brings its own scheduler_config.json');
   const path = model.denoiser.path;
-  const sampler = samplerByName(samplerName);
-  const params = parseParams((values.param as string[] | undefined) ?? []);
+  const sampler = fromConfig ? fromConfig.sampler : samplerByName(samplerName);
+  const params = fromConfig ? fromConfig.params : parseParams((values.param as string[] | undefined) ?? []);
+  if (fromConfig && values.param) fail('USAGE', '--param cannot be combined with --scheduler-config: the config sets the sampler options');
   try {
     resolveParams(sampler, params);
   } catch (e) {
     if (e instanceof TweedieError) fail('USAGE', `--param: ${e.message}`);
     throw e;
   }
-  const grid = buildGrid(path, steps, str(values.grid));
+  const grid = fromConfig ? fromConfig.grid : buildGrid(path, steps, str(values.grid));
+  const initScale = fromConfig ? fromConfig.initNoiseScale : null;
   const orderedGrid = sampler.inverse ? [...grid].reverse() : grid;
   const shape = [n, ...model.itemShape];
   let noise: Tensor;
@@ -105,12 +110,14 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   const t0 = performance.now();
   for (let start = 0; start < n; start += batch) {
     const end = Math.min(n, start + batch);
-    const xT = initialState(noise.sliceBatch(start, end), orderedGrid[0]!);
+    const chunk = noise.sliceBatch(start, end);
+    // A diffusers config scales the noise as its pipeline would (init_noise_sigma); otherwise the path does.
+    const xT = initScale === null ? initialState(chunk, orderedGrid[0]!) : new Tensor(chunk.shape, chunk.data.map((v) => v * initScale));
     const r = await runSampler(sampler, model.denoiser, orderedGrid, xT, {
       noise: new NoiseSource(seed, start),
       params,
-      ...(cfg?.thresholding ? { thresholding: cfg.thresholding } : {}),
-      ...(cfg?.clipSample ? { clipSample: cfg.clipSample } : {}),
+      ...(fromConfig?.thresholding ? { thresholding: fromConfig.thresholding } : {}),
+      ...(fromConfig?.clipSample ? { clipSample: fromConfig.clipSample } : {}),
       onStep: (info) => progress.update(done + info.step),
     });
     done += steps;

@@ -11,3 +11,8 @@ export * from './bdia.js';
 export * from './lml.js';
 export * from './gaussian-skip.js';
 export * from './dpm-solver.js';
+export * from './karras.js';
+export * from './sde.js';
+export * from './rk45.js';
+export * from './flow.js';
+export * from './diffusers.js';

@@ -1,6 +1,10 @@
 import { fail } from '../core/errors.js';
 import { ddim, ddimInverse } from './ddim.js';
 import { DPM_SAMPLERS } from './dpm-solver.js';
+import { KARRAS_SAMPLERS } from './karras.js';
+import { SDE_SAMPLERS } from './sde.js';
+import { RK45_SAMPLERS } from './rk45.js';
+import { FLOW_SAMPLERS } from './flow.js';
 import { UNIPC_SAMPLERS } from './unipc.js';
 import { DEIS_SAMPLERS } from './deis.js';
 import { PNDM_SAMPLERS } from './pndm.js';
@@ -12,7 +16,7 @@ import { GAUSSIAN_SKIP_SAMPLERS } from './gaussian-skip.js';
 import type { SamplerDef } from './types.js';
 
 /** Every sampler by the name `tweedie samplers` lists. */
-export const SAMPLERS: readonly SamplerDef[] = [ddim, ddimInverse, ...PNDM_SAMPLERS, ...LMS_SAMPLERS, ...DEIS_SAMPLERS, ...DPM_SAMPLERS, ...UNIPC_SAMPLERS, ...EVODIFF_SAMPLERS, ...BDIA_SAMPLERS, ...GAUSSIAN_SKIP_SAMPLERS, ...LML_SAMPLERS];
+export const SAMPLERS: readonly SamplerDef[] = [ddim, ddimInverse, ...KARRAS_SAMPLERS, ...PNDM_SAMPLERS, ...LMS_SAMPLERS, ...DEIS_SAMPLERS, ...DPM_SAMPLERS, ...UNIPC_SAMPLERS, ...EVODIFF_SAMPLERS, ...BDIA_SAMPLERS, ...GAUSSIAN_SKIP_SAMPLERS, ...LML_SAMPLERS, ...SDE_SAMPLERS, ...RK45_SAMPLERS, ...FLOW_SAMPLERS];
 
 export function samplerByName(name: string): SamplerDef {
   const s = SAMPLERS.find((d) => d.name === name);

@@ -1,0 +1,613 @@
+/**
+ * diffusers scheduler_config.json -> tweedie sampling: the exact grid diffusers' `set_timesteps` builds
+ * for each scheduler class, and the tweedie sampler + params that take the same steps on it.
+ *
+ * Sources read (huggingface/diffusers src/diffusers/schedulers/, re-derived here, no code copied):
+ * scheduling_ddim.py, scheduling_ddpm.py, scheduling_pndm.py, scheduling_euler_discrete.py,
+ * scheduling_euler_ancestral_discrete.py, scheduling_heun_discrete.py, scheduling_k_dpm_2_discrete.py,
+ * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py,
+ * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py,
+ * and their tests under tests/schedulers/.
+ *
+ * Grid points carry diffusers' own numbers: t is the timestep diffusers hands the model (an integer training
+ * timestep for the VP classes, a fractional one for the Euler family, sigma in [0, 1] for flow matching, whose
+ * diffusers timestep is t * num_train_timesteps: see `timestepScale`), and (a, s) come from diffusers' sigma,
+ * a = 1 / sqrt(1 + sigma^2), s = sigma a (VP) or a = 1 - sigma, s = sigma (flow). The sigma tables are computed
+ * in float32 as diffusers does (torch float32 cumprod of 1 - beta), so rounding decisions (karras timesteps,
+ * lambda_min_clipped) are diffusers'.
+ *
+ * Scaling: diffusers' Euler family keeps its sample in the variance-exploding scaling x~ = x / a and starts from
+ * noise * init_noise_sigma; tweedie keeps x = a x~. `initNoiseScale` converts: tweedie's initial state is
+ * initNoiseScale * standard normal noise, and x_diffusers = x_tweedie / a at the same grid point (a = 1 at the
+ * final sigma = 0, so final samples compare directly).
+ *
+ * Zero-length final steps: with use_karras_sigmas / use_exponential_sigmas / use_lu_lambdas and final_sigmas_type
+ * sigma_min the spaced sigmas already end at sigma_min, so diffusers' last step goes from sigma_min to sigma_min.
+ * It is not a no-op for every class (UniPC applies its corrector there, the singlestep solver closes an order-2
+ * group on it, the multistep order rules count it), so the grid keeps it; runSampler's grid check must accept an
+ * equal final sigma for these configs. DDIM / DDPM / PNDM, whose such step is the identity, drop it.
+ */
+import { fail } from '../core/errors.js';
+import type { PredictionType } from '../models/prediction.js';
+import type { TimeGrid } from '../paths/grids.js';
+import type { GridPoint, Path } from '../paths/path.js';
+import { readSchedulerConfig, type SchedulerConfig } from '../paths/scheduler-config.js';
+import { DiscreteVPPath } from '../paths/vp.js';
+import { ddim } from './ddim.js';
+import { deis } from './deis.js';
+import { dpmSolver, dpmSolverPP, dpmSolverPPSde } from './dpm-solver.js';
+import { flowEuler } from './flow.js';
+import { ddpm, dpm2, euler, eulerAncestral, heun } from './karras.js';
+import { lms } from './lms.js';
+import { plms, pndm } from './pndm.js';
+import { resolveParams } from './run.js';
+import type { ParamValues, SamplerDef } from './types.js';
+import { unipc } from './unipc.js';
+
+/** The scheduler classes whose configs map onto tweedie samplers. */
+export const DIFFUSERS_CLASSES = [
+  'DDIMScheduler',
+  'DDPMScheduler',
+  'PNDMScheduler',
+  'EulerDiscreteScheduler',
+  'EulerAncestralDiscreteScheduler',
+  'HeunDiscreteScheduler',
+  'KDPM2DiscreteScheduler',
+  'LMSDiscreteScheduler',
+  'DEISMultistepScheduler',
+  'DPMSolverMultistepScheduler',
+  'DPMSolverSinglestepScheduler',
+  'UniPCMultistepScheduler',
+  'FlowMatchEulerDiscreteScheduler',
+] as const;
+export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
+
+type Family = 'ddim' | 'euler' | 'solver' | 'flow';
+const FAMILY: Record<DiffusersClass, Family> = {
+  DDIMScheduler: 'ddim',
+  DDPMScheduler: 'ddim',
+  PNDMScheduler: 'ddim',
+  EulerDiscreteScheduler: 'euler',
+  EulerAncestralDiscreteScheduler: 'euler',
+  HeunDiscreteScheduler: 'euler',
+  KDPM2DiscreteScheduler: 'euler',
+  LMSDiscreteScheduler: 'euler',
+  DEISMultistepScheduler: 'solver',
+  DPMSolverMultistepScheduler: 'solver',
+  DPMSolverSinglestepScheduler: 'solver',
+  UniPCMultistepScheduler: 'solver',
+  FlowMatchEulerDiscreteScheduler: 'flow',
+};
+
+/** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
+const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler']);
+const CLIP_SAMPLE: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'HeunDiscreteScheduler']);
+
+// ---------------------------------------------------------------------------------------------------------
+// numpy semantics
+
+/** numpy.linspace: y_i = i * ((b - a) / (n - 1)) + a, last point exactly b. */
+export function npLinspace(a: number, b: number, n: number): number[] {
+  if (n <= 0) return [];
+  if (n === 1) return [a];
+  const step = (b - a) / (n - 1);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = step === 0 ? a : i * step + a;
+  out[n - 1] = b;
+  return out;
+}
+
+/** numpy.arange(start, stop, step) for a float step: length ceil((stop - start) / step), values start + i step. */
+export function npArange(start: number, stop: number, step: number): number[] {
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  return Array.from({ length: n }, (_, i) => start + i * step);
+}
+
+/** numpy.round: half to even. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x - Math.trunc(x)) === 0.5 ? 2 * Math.round(x / 2) : r;
+}
+
+/** numpy.interp on an integer grid 0..n-1 (clamped at the ends). */
+function interpIndex(x: number, fp: ArrayLike<number>): number {
+  const n = fp.length;
+  if (x <= 0) return fp[0]!;
+  if (x >= n - 1) return fp[n - 1]!;
+  const k = Math.floor(x), f = x - k;
+  return fp[k]! + f * (fp[k + 1]! - fp[k]!);
+}
+
+const f32 = Math.fround;
+
+// ---------------------------------------------------------------------------------------------------------
+// the training schedule as diffusers holds it (float32)
+
+interface Table {
+  n: number;
+  alphasCumprod: Float64Array;
+  /** sigma = sqrt((1 - abar) / abar), float32 values (Infinity where abar = 0). */
+  sigmas: Float64Array;
+  logSigmas: Float64Array;
+}
+
+function trainTable(path: DiscreteVPPath, zeroSnrFloor: boolean): Table {
+  const n = path.betas.length;
+  const ac = new Float64Array(n), sg = new Float64Array(n), ls = new Float64Array(n);
+  let prod = 1;
+  for (let i = 0; i < n; i++) {
+    prod = f32(prod * f32(1 - f32(path.betas[i]!)));
+    ac[i] = prod;
+  }
+  // DPM-Solver / Euler / UniPC / DEIS set the last alphas_cumprod to 2^-24 under rescale_betas_zero_snr.
+  if (zeroSnrFloor && ac[n - 1]! === 0) ac[n - 1] = 2 ** -24;
+  for (let i = 0; i < n; i++) {
+    sg[i] = ac[i]! === 0 ? Infinity : f32(Math.sqrt(f32(f32(1 - ac[i]!) / ac[i]!)));
+    ls[i] = f32(Math.log(sg[i]!));
+  }
+  return { n, alphasCumprod: ac, sigmas: sg, logSigmas: ls };
+}
+
+/** diffusers' _sigma_to_t: the fractional training timestep whose log sigma (linearly interpolated) is log(sigma). */
+export function sigmaToT(sigma: number, logSigmas: ArrayLike<number>): number {
+  const n = logSigmas.length;
+  const ls = Math.log(Math.max(sigma, 1e-10));
+  let low = 0;
+  for (let i = 0; i < n; i++) if (ls - logSigmas[i]! >= 0) low = i;
+  low = Math.min(low, n - 2);
+  const lo = logSigmas[low]!, hi = logSigmas[low + 1]!;
+  let w = (lo - ls) / (lo - hi);
+  w = Math.min(1, Math.max(0, Number.isNaN(w) ? 0 : w));
+  return (1 - w) * low + w * (low + 1);
+}
+
+function karras(sigmaMin: number, sigmaMax: number, n: number, rho = 7): number[] {
+  const lo = sigmaMin ** (1 / rho), hi = sigmaMax ** (1 / rho);
+  return npLinspace(0, 1, n).map((r) => (hi + r * (lo - hi)) ** rho);
+}
+
+function exponential(sigmaMin: number, sigmaMax: number, n: number): number[] {
+  return npLinspace(Math.log(sigmaMax), Math.log(sigmaMin), n).map(Math.exp);
+}
+
+function vpPoint(t: number, sigma: number): GridPoint {
+  if (sigma === Infinity) return { t, a: 0, b: 0, s: 1 };
+  const a = 1 / Math.sqrt(1 + sigma * sigma);
+  return { t, a, b: 0, s: sigma * a };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// normalised options (class defaults where scheduler-config.ts has one default for all classes)
+
+function raw(cfg: SchedulerConfig, key: string): unknown {
+  const v = cfg.raw[key];
+  return v === null ? undefined : v;
+}
+function rawBool(cfg: SchedulerConfig, key: string, dflt: boolean): boolean {
+  const v = raw(cfg, key);
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') fail('BAD_CONFIG', `${cfg.className}: "${key}" is ${JSON.stringify(v)}; expected true or false`);
+  return v;
+}
+function rawNum(cfg: SchedulerConfig, key: string, dflt: number): number {
+  const v = raw(cfg, key);
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || Number.isNaN(v)) fail('BAD_CONFIG', `${cfg.className}: "${key}" is ${JSON.stringify(v)}; expected a number`);
+  return v;
+}
+function rawStr(cfg: SchedulerConfig, key: string, dflt: string): string {
+  const v = raw(cfg, key);
+  if (v === undefined) return dflt;
+  if (typeof v !== 'string') fail('BAD_CONFIG', `${cfg.className}: "${key}" is ${JSON.stringify(v)}; expected a string`);
+  return v;
+}
+
+function classOf(cfg: SchedulerConfig): DiffusersClass {
+  const c = cfg.className;
+  if (!(DIFFUSERS_CLASSES as readonly string[]).includes(c)) {
+    fail('BAD_CONFIG', `scheduler class "${c}" has no tweedie mapping; supported: ${DIFFUSERS_CLASSES.join(', ')}`);
+  }
+  return c as DiffusersClass;
+}
+
+function vpPath(cfg: SchedulerConfig): DiscreteVPPath {
+  if (!(cfg.path instanceof DiscreteVPPath)) fail('BAD_CONFIG', `${cfg.className} needs a discrete VP (beta) schedule, got ${cfg.path.describe()}`);
+  return cfg.path;
+}
+
+/** diffusers' final_sigmas_type, with each class's default ('zero'; DEIS ends at sigma_min). */
+function finalSigmasType(cfg: SchedulerConfig, cls: DiffusersClass): 'zero' | 'sigma_min' {
+  const dflt = cls === 'DEISMultistepScheduler' ? 'sigma_min' : 'zero';
+  const v = rawStr(cfg, 'final_sigmas_type', dflt);
+  if (v !== 'zero' && v !== 'sigma_min') fail('BAD_CONFIG', `${cls}: "final_sigmas_type" is "${v}"; expected zero or sigma_min`);
+  return v;
+}
+
+/** Spacing with each class's default: leading for DDIM/DDPM/PNDM, linspace otherwise. */
+function spacing(cfg: SchedulerConfig, cls: DiffusersClass): 'linspace' | 'leading' | 'trailing' {
+  const dflt = FAMILY[cls] === 'ddim' ? 'leading' : 'linspace';
+  const v = rawStr(cfg, 'timestep_spacing', dflt);
+  if (v !== 'linspace' && v !== 'leading' && v !== 'trailing') fail('BAD_CONFIG', `${cls}: "timestep_spacing" is "${v}"; expected linspace, leading or trailing`);
+  return v;
+}
+
+function checkSteps(steps: number, max: number, cls: string): void {
+  if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
+  if (steps > max) fail('BAD_INPUT', `${cls}: steps (${steps}) cannot exceed num_train_timesteps (${max})`);
+}
+
+export interface GridOptions {
+  /** FlowMatch use_dynamic_shifting: the resolution-dependent shift mu diffusers' pipelines pass to set_timesteps. */
+  mu?: number;
+  /** Notes on behaviours where a tweedie run differs from diffusers are pushed here. */
+  notes?: string[];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the grids
+
+/** DDIM / DDPM / PNDM integer timesteps (descending). */
+function ddimTimesteps(n: number, steps: number, sp: string, offset: number): number[] {
+  if (sp === 'linspace') return npLinspace(0, n - 1, steps).map(roundHalfEven).reverse();
+  if (sp === 'leading') {
+    const r = Math.floor(n / steps);
+    return Array.from({ length: steps }, (_, i) => (steps - 1 - i) * r + offset);
+  }
+  // trailing
+  return npArange(n, 0, -n / steps).map((v) => roundHalfEven(v) - 1);
+}
+
+function ddimFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[]): GridPoint[] {
+  const path = vpPath(cfg);
+  const table = trainTable(path, false);
+  const n = table.n;
+  checkSteps(steps, n, cls);
+  const sp = spacing(cfg, cls);
+  const ts = ddimTimesteps(n, steps, sp, cfg.stepsOffset);
+  for (const t of ts) if (t < 0 || t >= n) fail('BAD_CONFIG', `${cls}: timestep ${t} (steps_offset ${cfg.stepsOffset}) is outside [0, ${n - 1}]`);
+  const pts = ts.map((t) => vpPoint(t, table.sigmas[t]!));
+  // The point after the last timestep: DDPM always reaches clean data; DDIM and PNDM reach
+  // final_alpha_cumprod = 1 (set_alpha_to_one) or alphas_cumprod[0].
+  const alphaToOne = cls === 'DDPMScheduler' ? true : rawBool(cfg, 'set_alpha_to_one', cls === 'DDIMScheduler');
+  const last = alphaToOne ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!);
+  // DDIM and PNDM step to t - N // steps (not to the next listed timestep); DDPM steps to the next one.
+  if (cls !== 'DDPMScheduler') {
+    const r = Math.floor(n / steps);
+    if (ts.some((t, i) => i + 1 < ts.length && t - r !== ts[i + 1])) {
+      notes.push(`${cls} with timestep_spacing ${sp} and ${steps} steps steps from t to t - ${r} (num_train_timesteps // steps), which is not always the next timestep; tweedie steps between consecutive timesteps, so trajectories differ from diffusers there`);
+    }
+  }
+  if (last.s === 0 || last.s / last.a < pts[pts.length - 1]!.s / pts[pts.length - 1]!.a) pts.push(last);
+  else notes.push(`${cls}: the final point (alphas_cumprod[0]) equals the last timestep, so diffusers' last step is the identity; the grid ends at t = 0 without it (one model call fewer)`);
+  return pts;
+}
+
+/** Euler-family float timesteps (descending), diffusers' EulerDiscreteScheduler.set_timesteps spacing. */
+function eulerTimesteps(n: number, steps: number, sp: string, offset: number): number[] {
+  if (sp === 'linspace') return npLinspace(0, n - 1, steps).map(f32).reverse();
+  if (sp === 'leading') {
+    const r = Math.floor(n / steps);
+    return Array.from({ length: steps }, (_, i) => f32((steps - 1 - i) * r) + offset);
+  }
+  return npArange(n, 0, -n / steps).map((v) => f32(roundHalfEven(v)) - 1);
+}
+
+function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number): GridPoint[] {
+  const path = vpPath(cfg);
+  const table = trainTable(path, cfg.raw.rescale_betas_zero_snr === true);
+  const n = table.n;
+  checkSteps(steps, n, cls);
+  if (rawStr(cfg, 'interpolation_type', 'linear') !== 'linear') fail('BAD_CONFIG', `${cls}: interpolation_type "${String(cfg.raw.interpolation_type)}" is not supported; use "linear"`);
+  if (rawStr(cfg, 'timestep_type', 'discrete') !== 'discrete') fail('BAD_CONFIG', `${cls}: timestep_type "${String(cfg.raw.timestep_type)}" is not supported; use "discrete"`);
+  const sp = spacing(cfg, cls);
+  let ts = eulerTimesteps(n, steps, sp, cfg.stepsOffset);
+  // Sigmas interpolated linearly in sigma over the fractional timesteps (np.interp), then float32.
+  let sigmas = ts.map((t) => interpIndex(t, table.sigmas));
+  if (cfg.sigmaSpacing === 'karras' || cfg.sigmaSpacing === 'exponential') {
+    const smin = cls === 'EulerDiscreteScheduler' ? rawNum(cfg, 'sigma_min', sigmas[sigmas.length - 1]!) : sigmas[sigmas.length - 1]!;
+    const smax = cls === 'EulerDiscreteScheduler' ? rawNum(cfg, 'sigma_max', sigmas[0]!) : sigmas[0]!;
+    sigmas = cfg.sigmaSpacing === 'karras' ? karras(smin, smax, steps) : exponential(smin, smax, steps);
+    ts = sigmas.map((s) => f32(sigmaToT(s, table.logSigmas)));
+  } else if (cfg.sigmaSpacing !== null) {
+    fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas or neither`);
+  }
+  const pts = sigmas.map((s, i) => vpPoint(ts[i]!, f32(s)));
+  const fin = cls === 'EulerDiscreteScheduler' ? finalSigmasType(cfg, cls) : 'zero';
+  pts.push(fin === 'zero' ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!));
+  return pts;
+}
+
+/** DPM-Solver multistep / singlestep, UniPC, DEIS. */
+function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[]): GridPoint[] {
+  if (cfg.sigmaSpacing === 'flow') fail('BAD_CONFIG', `${cls}: use_flow_sigmas is not supported yet; use FlowMatchEulerDiscreteScheduler`);
+  const path = vpPath(cfg);
+  const table = trainTable(path, cfg.raw.rescale_betas_zero_snr === true);
+  const n = table.n;
+  checkSteps(steps, n, cls);
+  let last = n;
+  if (cls === 'DPMSolverMultistepScheduler' || cls === 'DPMSolverSinglestepScheduler') {
+    // lambda_min_clipped: drop the training timesteps whose half log-SNR is below it.
+    const lmc = rawNum(cfg, 'lambda_min_clipped', -Infinity);
+    let clipped = 0;
+    for (let i = 0; i < n; i++) {
+      const ab = table.alphasCumprod[i]!;
+      const lam = f32(f32(Math.log(f32(Math.sqrt(ab)))) - f32(Math.log(f32(Math.sqrt(f32(1 - ab))))));
+      if (lam < lmc) clipped++;
+    }
+    last = n - clipped;
+  }
+  // DPMSolverSinglestepScheduler spaces its timesteps with linspace whatever timestep_spacing says.
+  const sp = cls === 'DPMSolverSinglestepScheduler' ? 'linspace' : spacing(cfg, cls);
+  if (cls === 'DPMSolverSinglestepScheduler' && raw(cfg, 'timestep_spacing') !== undefined && raw(cfg, 'timestep_spacing') !== 'linspace') {
+    notes.push(`${cls} ignores timestep_spacing "${String(raw(cfg, 'timestep_spacing'))}" (it always spaces with linspace), and so does this grid`);
+  }
+  let ts: number[];
+  if (sp === 'linspace') ts = npLinspace(0, last - 1, steps + 1).map(roundHalfEven).reverse().slice(0, steps);
+  else if (sp === 'leading') {
+    const r = Math.floor(last / (steps + 1));
+    ts = Array.from({ length: steps }, (_, i) => (steps - i) * r + cfg.stepsOffset);
+  } else ts = npArange(last, 0, -n / steps).map((v) => roundHalfEven(v) - 1);
+  // When steps approach num_train_timesteps the rounded timesteps repeat; diffusers keeps the first of each.
+  ts = ts.filter((t, i) => ts.indexOf(t) === i);
+  let sigmas: number[];
+  switch (cfg.sigmaSpacing) {
+    case 'karras':
+      sigmas = karras(table.sigmas[0]!, table.sigmas[n - 1]!, steps);
+      ts = sigmas.map((s) => roundHalfEven(sigmaToT(s, table.logSigmas)));
+      break;
+    case 'lu': {
+      if (cls !== 'DPMSolverMultistepScheduler') fail('BAD_CONFIG', `${cls}: use_lu_lambdas is only a DPMSolverMultistepScheduler option`);
+      sigmas = npLinspace(0, 1, steps).map((r) => Math.exp(table.logSigmas[n - 1]! + r * (table.logSigmas[0]! - table.logSigmas[n - 1]!)));
+      ts = sigmas.map((s) => roundHalfEven(sigmaToT(s, table.logSigmas)));
+      break;
+    }
+    case 'exponential':
+      sigmas = exponential(table.sigmas[0]!, table.sigmas[n - 1]!, steps);
+      // diffusers casts these unrounded timesteps to int64 (truncation).
+      ts = sigmas.map((s) => Math.trunc(sigmaToT(s, table.logSigmas)));
+      break;
+    case null:
+      sigmas = ts.map((t) => interpIndex(t, table.sigmas));
+      break;
+    default:
+      return fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas${cls === 'DPMSolverMultistepScheduler' ? ', use_lu_lambdas' : ''} or none`);
+  }
+  const pts = sigmas.map((s, i) => vpPoint(ts[i]!, f32(s)));
+  const fin = finalSigmasType(cfg, cls);
+  // When the spaced sigmas already end at sigma_min, diffusers' last step has zero length; it is kept (module notes).
+  pts.push(fin === 'zero' ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!));
+  return pts;
+}
+
+/** FlowMatchEulerDiscreteScheduler: sigmas linspace(1, 1/N, steps), shifted once (diffusers#13243 fixed), then 0. */
+function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts: GridOptions): GridPoint[] {
+  const n = cfg.numTrainTimesteps;
+  if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
+  let sigmas = npLinspace(n, 1, steps).map((t) => t / n);
+  if (rawBool(cfg, 'use_dynamic_shifting', false)) {
+    if (opts.mu === undefined) fail('BAD_CONFIG', `${cls}: use_dynamic_shifting needs mu (diffusers pipelines compute it from the image size); pass it in the grid options`);
+    const mu = opts.mu;
+    const linear = rawStr(cfg, 'time_shift_type', 'exponential') === 'linear';
+    sigmas = sigmas.map((t) => (linear ? mu / (mu + (1 / t - 1)) : Math.exp(mu) / (Math.exp(mu) + (1 / t - 1))));
+  } else {
+    const sh = rawNum(cfg, 'shift', 1);
+    sigmas = sigmas.map((s) => (sh * s) / (1 + (sh - 1) * s));
+  }
+  const term = rawNum(cfg, 'shift_terminal', 0);
+  if (term) {
+    const scaleF = (1 - sigmas[sigmas.length - 1]!) / (1 - term);
+    sigmas = sigmas.map((s) => 1 - (1 - s) / scaleF);
+  }
+  if (cfg.sigmaSpacing === 'karras') sigmas = karras(sigmas[sigmas.length - 1]!, sigmas[0]!, steps);
+  else if (cfg.sigmaSpacing === 'exponential') sigmas = exponential(sigmas[sigmas.length - 1]!, sigmas[0]!, steps);
+  else if (cfg.sigmaSpacing !== null) fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported`);
+  if (rawBool(cfg, 'invert_sigmas', false)) fail('BAD_CONFIG', `${cls}: invert_sigmas is not supported`);
+  const pts: GridPoint[] = sigmas.map((s) => {
+    const sg = f32(s);
+    return { t: sg, a: 1 - sg, b: 0, s: sg };
+  });
+  pts.push({ t: 0, a: 1, b: 0, s: 0 });
+  return pts;
+}
+
+/**
+ * The grid diffusers' `set_timesteps(steps)` produces for the config's scheduler class, as tweedie grid points
+ * (noise first, then towards data). One grid step is one diffusers step (Heun and KDPM2 take two model calls per
+ * step inside the sampler, as diffusers' interleaved timesteps do).
+ */
+export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: GridOptions = {}): TimeGrid {
+  const cls = classOf(cfg);
+  const notes = opts.notes ?? [];
+  switch (FAMILY[cls]) {
+    case 'ddim':
+      return ddimFamilyGrid(cfg, cls, steps, notes);
+    case 'euler':
+      return eulerFamilyGrid(cfg, cls, steps);
+    case 'solver':
+      return solverGrid(cfg, cls, steps, notes);
+    case 'flow':
+      return flowGrid(cfg, cls, steps, opts);
+  }
+}
+
+/**
+ * diffusers' init_noise_sigma in its own scaling: 1 for the VP classes and flow matching; for the Euler family
+ * the largest sigma (linspace, trailing) or sqrt(sigma_max^2 + 1) (leading).
+ */
+export function diffusersInitNoiseSigma(cfg: SchedulerConfig, grid: TimeGrid): number {
+  const cls = classOf(cfg);
+  if (FAMILY[cls] !== 'euler') return 1;
+  const p = grid[0]!;
+  const smax = f32(p.s / p.a);
+  return spacing(cfg, cls) === 'leading' ? Math.sqrt(smax * smax + 1) : smax;
+}
+
+/** Factor that turns standard normal noise into tweedie's initial state at grid[0] (diffusers' initial latents, in tweedie's scaling). */
+export function initNoiseScale(cfg: SchedulerConfig, grid: TimeGrid): number {
+  const cls = classOf(cfg);
+  return FAMILY[cls] === 'euler' ? grid[0]!.a * diffusersInitNoiseSigma(cfg, grid) : 1;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the sampler mapping
+
+export interface DiffusersSampling {
+  className: DiffusersClass;
+  path: Path;
+  prediction: PredictionType;
+  sampler: SamplerDef;
+  /** The sampler's full params (resolved with its defaults). */
+  params: ParamValues;
+  /** ModelFn options, only where the class applies them. */
+  thresholding: { ratio: number; maxValue: number } | null;
+  clipSample: number | null;
+  /** Multiply GridPoint.t by this for diffusers' model timestep (num_train_timesteps for flow matching, else 1). */
+  timestepScale: number;
+  grid(steps: number, opts?: GridOptions): TimeGrid;
+  /** Where a tweedie run cannot take diffusers' exact steps for this config. */
+  notes: string[];
+}
+
+function unsupported(cls: string, what: string): never {
+  return fail('BAD_CONFIG', `${cls}: ${what} is not supported by tweedie's samplers`);
+}
+
+function order(cfg: SchedulerConfig, cls: string): number {
+  const o = rawNum(cfg, 'solver_order', 2);
+  if (!Number.isInteger(o) || o < 1 || o > 3) fail('BAD_CONFIG', `${cls}: "solver_order" is ${o}; expected 1, 2 or 3`);
+  return o;
+}
+
+function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]): { sampler: SamplerDef; params: Partial<ParamValues> } {
+  const variance = raw(cfg, 'variance_type');
+  switch (cls) {
+    case 'DDIMScheduler':
+      if (cfg.thresholding || rawBool(cfg, 'clip_sample', true)) {
+        notes.push('DDIMScheduler (use_clipped_model_output = false) combines the clipped / thresholded x0 with the unclipped model eps; tweedie recomputes eps from the clipped x0, so trajectories differ wherever clipping is active');
+      }
+      return { sampler: ddim, params: { eta: 0 } };
+    case 'DDPMScheduler': {
+      const v = (variance as string | undefined) ?? 'fixed_small';
+      if (v === 'fixed_small' || v === 'fixed_small_log') return { sampler: ddpm, params: { variance_type: 'fixed_small' } };
+      if (v === 'fixed_large' || v === 'fixed_large_log') return { sampler: ddpm, params: { variance_type: 'fixed_large' } };
+      return unsupported(cls, `variance_type "${String(v)}" (a learned variance needs the model's variance output)`);
+    }
+    case 'PNDMScheduler':
+      return { sampler: rawBool(cfg, 'skip_prk_steps', false) ? plms : pndm, params: {} };
+    case 'EulerDiscreteScheduler':
+      return { sampler: euler, params: {} };
+    case 'EulerAncestralDiscreteScheduler':
+      return { sampler: eulerAncestral, params: { eta: 1 } };
+    case 'HeunDiscreteScheduler':
+      return { sampler: heun, params: {} };
+    case 'KDPM2DiscreteScheduler':
+      return { sampler: dpm2, params: {} };
+    case 'LMSDiscreteScheduler':
+      return { sampler: lms, params: { order: 4 } };
+    case 'DEISMultistepScheduler': {
+      const alg = rawStr(cfg, 'algorithm_type', 'deis');
+      if (!['deis', 'dpmsolver', 'dpmsolver++'].includes(alg)) unsupported(cls, `algorithm_type "${alg}"`);
+      return { sampler: deis, params: { order: order(cfg, cls), lower_order_final: rawBool(cfg, 'lower_order_final', true) } };
+    }
+    case 'DPMSolverMultistepScheduler':
+    case 'DPMSolverSinglestepScheduler': {
+      const single = cls === 'DPMSolverSinglestepScheduler';
+      if (variance === 'learned' || variance === 'learned_range') unsupported(cls, `variance_type "${variance}" (the model's extra variance channels)`);
+      let alg = rawStr(cfg, 'algorithm_type', 'dpmsolver++');
+      if (alg === 'deis') alg = 'dpmsolver++';
+      const fin = finalSigmasType(cfg, cls);
+      if ((alg === 'dpmsolver' || alg === 'sde-dpmsolver') && fin === 'zero') {
+        fail('BAD_CONFIG', `${cls}: final_sigmas_type "zero" is not supported with algorithm_type ${alg} (diffusers raises too); use "sigma_min"`);
+      }
+      let solverType = rawStr(cfg, 'solver_type', 'midpoint');
+      if (['logrho', 'bh1', 'bh2'].includes(solverType)) solverType = 'midpoint';
+      if (solverType !== 'midpoint' && solverType !== 'heun') unsupported(cls, `solver_type "${solverType}"`);
+      const o = order(cfg, cls);
+      const lof = rawBool(cfg, 'lower_order_final', !single);
+      const eaf = single ? false : rawBool(cfg, 'euler_at_final', false);
+      const common = { solver_type: solverType, lower_order_final: lof, euler_at_final: eaf };
+      if (alg === 'sde-dpmsolver++') {
+        if (single) unsupported(cls, 'algorithm_type sde-dpmsolver++ in the singlestep scheduler');
+        return { sampler: dpmSolverPPSde, params: { ...common, order: o, eta: 1, third_order: 'diffusers' } };
+      }
+      if (alg === 'sde-dpmsolver') unsupported(cls, 'algorithm_type sde-dpmsolver');
+      if (alg === 'dpmsolver' || o === 1) {
+        // First order is the same DDIM step for both algorithms.
+        return { sampler: dpmSolver, params: { ...common, order: o, method: single ? 'singlestep' : 'multistep' } };
+      }
+      if (alg !== 'dpmsolver++') unsupported(cls, `algorithm_type "${alg}"`);
+      return { sampler: dpmSolverPP, params: { ...common, variant: `${o}${single ? 'S' : 'M'}` } };
+    }
+    case 'UniPCMultistepScheduler': {
+      if (raw(cfg, 'solver_p') !== undefined) unsupported(cls, 'solver_p');
+      let variant = rawStr(cfg, 'solver_type', 'bh2');
+      if (variant !== 'bh1' && variant !== 'bh2') variant = 'bh2';
+      const dc = raw(cfg, 'disable_corrector') ?? [];
+      if (!Array.isArray(dc) || !dc.every((v, i) => v === i)) unsupported(cls, `disable_corrector ${JSON.stringify(dc)} (only a prefix [0, 1, ..., n-1] maps)`);
+      return {
+        sampler: unipc,
+        params: { order: order(cfg, cls), variant, predict_x0: rawBool(cfg, 'predict_x0', true), lower_order_final: rawBool(cfg, 'lower_order_final', true), disable_corrector: dc.length },
+      };
+    }
+    case 'FlowMatchEulerDiscreteScheduler':
+      if (rawBool(cfg, 'stochastic_sampling', false)) unsupported(cls, 'stochastic_sampling');
+      return { sampler: flowEuler, params: {} };
+  }
+}
+
+/**
+ * The tweedie sampler, params and ModelFn options that take diffusers' steps for this config, and its grid.
+ * Throws BAD_CONFIG for an unsupported class or option value.
+ */
+export function samplerForConfig(cfg: SchedulerConfig): DiffusersSampling {
+  const cls = classOf(cfg);
+  const notes: string[] = [];
+  const { sampler, params } = mapSampler(cfg, cls, notes);
+  const family = FAMILY[cls];
+  if (family === 'flow' && cfg.prediction !== 'velocity') fail('BAD_CONFIG', `${cls}: prediction_type must be flow_prediction`);
+  const clipDefault = cls === 'DDIMScheduler' || cls === 'DDPMScheduler';
+  const clip = CLIP_SAMPLE.has(cls) && rawBool(cfg, 'clip_sample', clipDefault) ? rawNum(cfg, 'clip_sample_range', 1) : null;
+  return {
+    className: cls,
+    path: cfg.path,
+    prediction: cfg.prediction,
+    sampler,
+    params: resolveParams(sampler, params),
+    thresholding: THRESHOLDING.has(cls) ? cfg.thresholding : null,
+    clipSample: clip,
+    timestepScale: family === 'flow' ? cfg.numTrainTimesteps : 1,
+    grid: (steps, opts = {}) => diffusersGrid(cfg, steps, { ...opts, notes: opts.notes ?? notes }),
+    notes,
+  };
+}
+
+/** Everything `tweedie sample --scheduler-config FILE --steps N` needs. */
+export interface ConfigSampling extends Omit<DiffusersSampling, 'grid'> {
+  file: string;
+  steps: number;
+  grid: TimeGrid;
+  /** Multiply standard normal noise by this for the initial state at grid[0]. */
+  initNoiseScale: number;
+}
+
+export function configToSampling(file: string, steps: number, opts: GridOptions & { warn?: (msg: string) => void } = {}): ConfigSampling {
+  const cfg = readSchedulerConfig(file, opts.warn);
+  const s = samplerForConfig(cfg);
+  const grid = s.grid(steps, opts.mu === undefined ? {} : { mu: opts.mu });
+  for (const n of s.notes) opts.warn?.(n);
+  return {
+    className: s.className,
+    path: s.path,
+    prediction: s.prediction,
+    sampler: s.sampler,
+    params: s.params,
+    thresholding: s.thresholding,
+    clipSample: s.clipSample,
+    timestepScale: s.timestepScale,
+    notes: s.notes,
+    file,
+    steps,
+    grid,
+    initNoiseScale: initNoiseScale(cfg, grid),
+  };
+}

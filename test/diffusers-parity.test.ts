@@ -1,0 +1,436 @@
+/**
+ * diffusers parity: a scheduler_config.json mapped by src/samplers/diffusers.ts must take diffusers' steps.
+ * The targets are the reference values published in huggingface/diffusers tests/schedulers/ (facts from another
+ * implementation, ported with the tolerances diffusers uses): the full-loop sums / means of test_scheduler_*.py
+ * on diffusers' dummy model and samples (tests/schedulers/test_schedulers.py):
+ *   dummy_sample_deter = arange(N) / N reshaped to (C, H, W, B) and permuted to (B, C, H, W);
+ *   dummy_noise_deter  = the same from arange(N) flipped;
+ *   dummy_model(sample, t) = sample * t / (t + 1), read as eps / x0 / v by the config's prediction_type.
+ * Here the dummy model is a tweedie Denoiser on the config's path whose predict(x, t) returns x_in * t / (t + 1),
+ * with x_in exactly what diffusers' test loop hands the model.
+ *
+ * The Euler-family tests (euler, heun, kdpm2, lms) write `sample = scheduler.scale_model_input(sample, t)`, so the
+ * sample diffusers' `step` receives has been divided by sqrt(sigma^2 + 1) once more before every step, and the
+ * published numbers include that shrink. eulerQuirkLoop reproduces exactly that loop around the tweedie sampler:
+ * after each step the live state is multiplied by a = 1/sqrt(sigma^2 + 1) of the point reached (in place, in
+ * onStep), and the first model call of each step, which in diffusers sees that once-scaled VE sample, gets
+ * x / a; the sampler's own steps (grid, update formulas, second-stage points, final step into sigma = 0) are
+ * untouched. A plain run (no quirk) is the true Euler trajectory, for which diffusers publishes no number.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Tensor } from '../src/core/tensor.js';
+import { TweedieError } from '../src/core/errors.js';
+import type { Denoiser } from '../src/models/denoiser.js';
+import { parseSchedulerConfig } from '../src/paths/scheduler-config.js';
+import type { TimeGrid } from '../src/paths/grids.js';
+import { runSampler } from '../src/samplers/run.js';
+import { ddimNoiseScale } from '../src/samplers/ddim.js';
+import { ddpmNoiseStd } from '../src/samplers/karras.js';
+import {
+  DIFFUSERS_CLASSES,
+  diffusersGrid,
+  diffusersInitNoiseSigma,
+  initNoiseScale,
+  npLinspace,
+  roundHalfEven,
+  samplerForConfig,
+  configToSampling,
+} from '../src/samplers/diffusers.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+type Json = Record<string, unknown>;
+const quiet = () => {};
+const parse = (json: Json) => parseSchedulerConfig(json, 'test config', quiet);
+
+/** diffusers' dummy_sample_deter (flip = false) / dummy_noise_deter (flip = true), float64. */
+function deter(shape: number[] = [4, 3, 8, 8], flip = false): Tensor {
+  const [B, ...rest] = shape as [number, ...number[]];
+  const m = rest.reduce((p, q) => p * q, 1), n = B * m;
+  const out = Tensor.zeros(shape, 'float64');
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < m; j++) {
+      const k = j * B + b; // index in arange(n) reshaped (..., B)
+      out.data[b * m + j] = (flip ? n - 1 - k : k) / n;
+    }
+  }
+  return out;
+}
+
+function dummy(cfgJson: Json, adjust: (x: Tensor, t: number) => number = () => 1): Denoiser {
+  const cfg = parse(cfgJson);
+  return {
+    prediction: cfg.prediction,
+    path: cfg.path,
+    itemShape: null,
+    async predict(x: Tensor, t: number) {
+      const c = adjust(x, t) * (t / (t + 1));
+      const out = x.zerosLike();
+      for (let i = 0; i < out.data.length; i++) out.data[i] = c * x.data[i]!;
+      return out;
+    },
+  };
+}
+
+const absSum = (x: Tensor) => {
+  let s = 0;
+  for (let i = 0; i < x.data.length; i++) s += Math.abs(x.data[i]!);
+  return s;
+};
+const absMean = (x: Tensor) => absSum(x) / x.size;
+
+/** VP loop (DDIM, PNDM, DPM-Solver, UniPC, DEIS tests): model(sample, t) then step; `start` = diffusers' t_start with add_noise. */
+async function vpLoop(cfgJson: Json, steps: number, opts: { start?: number; shape?: number[]; chainFirst?: boolean; addNoise?: boolean } = {}): Promise<Tensor> {
+  const s = samplerForConfig(parse(cfgJson));
+  const full = s.grid(steps);
+  const start = opts.start ?? 0;
+  let x = deter(opts.shape);
+  if (start > 0 && opts.addNoise !== false) {
+    // add_noise(sample, noise, timesteps[t_start]): a x + s noise at that grid point.
+    const p = full[start]!, nz = deter(opts.shape, true);
+    const y = x.zerosLike();
+    for (let i = 0; i < y.data.length; i++) y.data[i] = p.a * x.data[i]! + p.s * nz.data[i]!;
+    x = y;
+  }
+  const den = dummy(cfgJson);
+  const run = (g: TimeGrid, xT: Tensor) => runSampler(s.sampler, den, g, xT, { params: s.params, thresholding: s.thresholding, clipSample: s.clipSample });
+  let g = full.slice(start);
+  if (opts.chainFirst) {
+    // DPMSolverSinglestepScheduler started inside an order-2 group: diffusers lowers that step to order 1
+    // (model_outputs[-2] is None) and the order list resumes on the next index.
+    x = (await run(g.slice(0, 2), x)).x;
+    g = g.slice(1);
+  }
+  return (await run(g, x)).x;
+}
+
+/** The Euler-family test loop, with its scale_model_input reassignment (see the file comment). */
+async function eulerQuirkLoop(cfgJson: Json, steps: number, opts: { start?: number } = {}): Promise<Tensor> {
+  const cfg = parse(cfgJson);
+  const s = samplerForConfig(cfg);
+  const full = s.grid(steps);
+  const start = opts.start ?? 0;
+  const grid = full.slice(start);
+  const init = diffusersInitNoiseSigma(cfg, full);
+  // diffusers' VE sample y = deter * init_noise_sigma (+ noise * sigma at t_start); the loop hands a y to step(),
+  // which tweedie holds as x = a (a y).
+  const y = deter(), nz = deter(undefined, true);
+  const p0 = grid[0]!, sigma0 = p0.s / p0.a;
+  const xT = y.zerosLike();
+  for (let i = 0; i < y.data.length; i++) xT.data[i] = p0.a * p0.a * (init * y.data[i]! + (start > 0 ? sigma0 * nz.data[i]! : 0));
+  let first = true, idx = 0;
+  const den = dummy(cfgJson, () => {
+    if (!first) return 1;
+    first = false;
+    return 1 / grid[idx]!.a;
+  });
+  const r = await runSampler(s.sampler, den, grid, xT, {
+    params: s.params,
+    clipSample: s.clipSample,
+    onStep: ({ step, x }) => {
+      idx = step;
+      first = true;
+      const a = grid[step]!.a;
+      for (let i = 0; i < x.data.length; i++) x.data[i]! *= a;
+    },
+  });
+  return r.x;
+}
+
+interface Ref {
+  file: string;
+  name: string;
+  config: Json;
+  run: () => Promise<Tensor>;
+  sum?: [number, number];
+  mean?: [number, number];
+  /** A reference tweedie cannot reach yet, with the reason (the test still runs and asserts it). */
+  todo?: string;
+}
+
+const DDIM: Json = { _class_name: 'DDIMScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', clip_sample: true };
+const PNDM: Json = { _class_name: 'PNDMScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' };
+const EULER_BASE = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' };
+const DPM_MULTI: Json = {
+  _class_name: 'DPMSolverMultistepScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear',
+  solver_order: 2, prediction_type: 'epsilon', thresholding: false, sample_max_value: 1.0, algorithm_type: 'dpmsolver++',
+  solver_type: 'midpoint', lower_order_final: false, euler_at_final: false, lambda_min_clipped: null, variance_type: null, final_sigmas_type: 'sigma_min',
+};
+const DPM_SINGLE: Json = {
+  _class_name: 'DPMSolverSinglestepScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear',
+  solver_order: 2, prediction_type: 'epsilon', thresholding: false, sample_max_value: 1.0, algorithm_type: 'dpmsolver++',
+  solver_type: 'midpoint', lambda_min_clipped: null, variance_type: null, final_sigmas_type: 'sigma_min',
+};
+const UNIPC: Json = { _class_name: 'UniPCMultistepScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', solver_order: 2, solver_type: 'bh2', final_sigmas_type: 'sigma_min' };
+const DEIS: Json = { _class_name: 'DEISMultistepScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', solver_order: 2 };
+const cls = (name: string) => ({ _class_name: name, ...EULER_BASE });
+const v = { prediction_type: 'v_prediction' };
+const karrasOn = { use_karras_sigmas: true };
+
+const LMS_STENCIL =
+  "diffusers' LMS started at t_start uses the order-4 Lagrange stencil of the absolute step index, truncated by zip() to the one derivative it has (c_0 of the 4-point stencil times the single derivative); tweedie's lms takes a first-order step there";
+const REFS: Ref[] = [
+  // tests/schedulers/test_scheduler_ddim.py (10 steps, eta 0, clip_sample True)
+  { file: 'ddim', name: 'full_loop_no_noise', config: DDIM, run: () => vpLoop(DDIM, 10), sum: [172.0067, 1e-2], mean: [0.223967, 1e-3] },
+  { file: 'ddim', name: 'full_loop_with_v_prediction', config: { ...DDIM, ...v }, run: () => vpLoop({ ...DDIM, ...v }, 10), sum: [52.5302, 1e-2], mean: [0.0684, 1e-3] },
+  { file: 'ddim', name: 'full_loop_with_set_alpha_to_one', config: {}, run: () => vpLoop({ ...DDIM, set_alpha_to_one: true, beta_start: 0.01 }, 10), sum: [149.8295, 1e-2], mean: [0.1951, 1e-3] },
+  { file: 'ddim', name: 'full_loop_with_no_set_alpha_to_one', config: {}, run: () => vpLoop({ ...DDIM, set_alpha_to_one: false, beta_start: 0.01 }, 10), sum: [149.0784, 1e-2], mean: [0.1941, 1e-3] },
+  { file: 'ddim', name: 'full_loop_with_noise (t_start 8)', config: DDIM, run: () => vpLoop(DDIM, 10, { start: 8 }), sum: [354.5418, 1e-2], mean: [0.4616, 1e-3] },
+  // tests/schedulers/test_scheduler_pndm.py (10 steps, PRK warm-up, set_alpha_to_one False by default)
+  { file: 'pndm', name: 'full_loop_no_noise', config: PNDM, run: () => vpLoop(PNDM, 10), sum: [198.1318, 1e-2], mean: [0.258, 1e-3] },
+  { file: 'pndm', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...PNDM, ...v }, 10), sum: [67.3986, 1e-2], mean: [0.0878, 1e-3] },
+  { file: 'pndm', name: 'full_loop_with_set_alpha_to_one', config: {}, run: () => vpLoop({ ...PNDM, set_alpha_to_one: true, beta_start: 0.01 }, 10), sum: [230.0399, 1e-2], mean: [0.2995, 1e-3] },
+  { file: 'pndm', name: 'full_loop_with_no_set_alpha_to_one', config: {}, run: () => vpLoop({ ...PNDM, set_alpha_to_one: false, beta_start: 0.01 }, 10), sum: [186.9482, 1e-2], mean: [0.2434, 1e-3] },
+  // tests/schedulers/test_scheduler_euler.py (num_train_timesteps 1100, s_churn 0: deterministic)
+  { file: 'euler', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('EulerDiscreteScheduler'), 10), sum: [10.0807, 1e-2], mean: [0.0131, 1e-3] },
+  { file: 'euler', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('EulerDiscreteScheduler'), ...v }, 10), sum: [0.0002, 1e-2], mean: [2.2676e-6, 1e-3] },
+  { file: 'euler', name: 'full_loop_device_karras_sigmas', config: {}, run: () => eulerQuirkLoop({ ...cls('EulerDiscreteScheduler'), ...karrasOn }, 10), sum: [124.52299499511719, 1e-2], mean: [0.16213932633399963, 1e-3] },
+  // tests/schedulers/test_scheduler_heun.py
+  { file: 'heun', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('HeunDiscreteScheduler'), 10), sum: [0.1233, 1e-2], mean: [0.0002, 1e-3] },
+  { file: 'heun', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('HeunDiscreteScheduler'), ...v }, 10), sum: [4.6934e-7, 1e-2], mean: [6.1112e-10, 1e-3] },
+  { file: 'heun', name: 'full_loop_device_karras_sigmas', config: {}, run: () => eulerQuirkLoop({ ...cls('HeunDiscreteScheduler'), ...karrasOn }, 10), sum: [0.00015, 1e-2], mean: [1.9869554535034695e-7, 1e-2] },
+  // The sum 75074.8906 is asserted to 1e-2 (1.3e-7 relative), below float32 resolution of the reference run: mean only.
+  { file: 'heun', name: 'full_loop_with_noise (t_start 8, mean)', config: {}, run: () => eulerQuirkLoop(cls('HeunDiscreteScheduler'), 10, { start: 8 }), mean: [97.7538, 1e-3] },
+  // tests/schedulers/test_scheduler_kdpm2_discrete.py
+  { file: 'kdpm2_discrete', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('KDPM2DiscreteScheduler'), 10), sum: [20.4125, 1e-2], mean: [0.0266, 1e-3] },
+  { file: 'kdpm2_discrete', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('KDPM2DiscreteScheduler'), ...v }, 10), sum: [4.6934e-7, 1e-2], mean: [6.1112e-10, 1e-3] },
+  { file: 'kdpm2_discrete', name: 'full_loop_with_noise (t_start 8, mean)', config: {}, run: () => eulerQuirkLoop(cls('KDPM2DiscreteScheduler'), 10, { start: 8 }), mean: [91.6776, 1e-3] },
+  // tests/schedulers/test_scheduler_lms.py
+  { file: 'lms', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('LMSDiscreteScheduler'), 10), sum: [1006.388, 1e-2], mean: [1.31, 1e-3] },
+  { file: 'lms', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('LMSDiscreteScheduler'), ...v }, 10), sum: [0.0017, 1e-2], mean: [2.2676e-6, 1e-3] },
+  { file: 'lms', name: 'full_loop_device_karras_sigmas', config: {}, run: () => eulerQuirkLoop({ ...cls('LMSDiscreteScheduler'), ...karrasOn }, 10), sum: [3812.9927, 2e-2], mean: [4.9648, 1e-3] },
+  { file: 'lms', name: 'full_loop_with_noise (t_start 8, mean)', config: {}, run: () => eulerQuirkLoop(cls('LMSDiscreteScheduler'), 10, { start: 8 }), mean: [36.0204, 1e-3], todo: LMS_STENCIL },
+  // tests/schedulers/test_scheduler_deis.py
+  { file: 'deis', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(DEIS, 10), mean: [0.23916, 1e-3] },
+  { file: 'deis', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...DEIS, ...v }, 10), mean: [0.091, 1e-3] },
+  { file: 'deis', name: 'full_loop_with_noise (t_start 8)', config: {}, run: () => vpLoop(DEIS, 10, { start: 8 }), sum: [315.3016, 1e-2], mean: [0.41054, 1e-3] },
+  // tests/schedulers/test_scheduler_dpm_multi.py
+  { file: 'dpm_multi', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(DPM_MULTI, 10), mean: [0.3301, 1e-3] },
+  { file: 'dpm_multi', name: 'full_loop_with_noise (t_start 5)', config: {}, run: () => vpLoop(DPM_MULTI, 10, { start: 5 }), sum: [318.4111, 1e-2], mean: [0.4146, 1e-3] },
+  { file: 'dpm_multi', name: 'full_loop_no_noise_thres', config: {}, run: () => vpLoop({ ...DPM_MULTI, thresholding: true, dynamic_thresholding_ratio: 0.87, sample_max_value: 0.5 }, 10), mean: [1.1364, 1e-3] },
+  { file: 'dpm_multi', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...DPM_MULTI, ...v }, 10), mean: [0.2251, 1e-3] },
+  { file: 'dpm_multi', name: 'full_loop_with_karras_and_v_prediction', config: {}, run: () => vpLoop({ ...DPM_MULTI, ...v, ...karrasOn }, 10), mean: [0.2096, 1e-3] },
+  { file: 'dpm_multi', name: 'full_loop_with_lu_and_v_prediction', config: {}, run: () => vpLoop({ ...DPM_MULTI, ...v, use_lu_lambdas: true }, 10), mean: [0.1554, 1e-3] },
+  // tests/schedulers/test_scheduler_dpm_single.py
+  { file: 'dpm_single', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(DPM_SINGLE, 10), mean: [0.2791, 1e-3] },
+  { file: 'dpm_single', name: 'full_loop_with_karras', config: {}, run: () => vpLoop({ ...DPM_SINGLE, ...karrasOn }, 10), mean: [0.2248, 1e-3] },
+  { file: 'dpm_single', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...DPM_SINGLE, ...v }, 10), mean: [0.1453, 1e-3] },
+  { file: 'dpm_single', name: 'full_loop_with_karras_and_v_prediction', config: {}, run: () => vpLoop({ ...DPM_SINGLE, ...v, ...karrasOn }, 10), mean: [0.0649, 1e-3] },
+  { file: 'dpm_single', name: 'full_uneven_loop (50 steps from index 3)', config: {}, run: () => vpLoop(DPM_SINGLE, 50, { start: 3, chainFirst: true, addNoise: false }), mean: [0.2574, 1e-3] },
+  { file: 'dpm_single', name: 'full_loop_with_noise (t_start 5)', config: {}, run: () => vpLoop(DPM_SINGLE, 10, { start: 5, chainFirst: true }), sum: [269.2187, 1e-2], mean: [0.3505, 1e-3] },
+  // tests/schedulers/test_scheduler_unipc.py (bh2, final sigma_min) and its 1-D variant (4, 3, 8)
+  { file: 'unipc', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(UNIPC, 10), mean: [0.2464, 1e-3] },
+  { file: 'unipc', name: 'full_loop_with_karras', config: {}, run: () => vpLoop({ ...UNIPC, ...karrasOn }, 10), mean: [0.2925, 1e-3] },
+  { file: 'unipc', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...UNIPC, ...v }, 10), mean: [0.1014, 1e-3] },
+  { file: 'unipc', name: 'full_loop_with_karras_and_v_prediction', config: {}, run: () => vpLoop({ ...UNIPC, ...v, ...karrasOn }, 10), mean: [0.1966, 1e-3] },
+  { file: 'unipc', name: 'full_loop_with_noise (t_start 8)', config: {}, run: () => vpLoop(UNIPC, 10, { start: 8 }), sum: [315.5757, 1e-2], mean: [0.4109, 1e-3] },
+  { file: 'unipc 1D', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(UNIPC, 10, { shape: [4, 3, 8] }), mean: [0.2441, 1e-3] },
+  { file: 'unipc 1D', name: 'full_loop_with_karras', config: {}, run: () => vpLoop({ ...UNIPC, ...karrasOn }, 10, { shape: [4, 3, 8] }), mean: [0.2898, 1e-3] },
+  { file: 'unipc 1D', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...UNIPC, ...v }, 10, { shape: [4, 3, 8] }), mean: [0.1014, 1e-3] },
+  { file: 'unipc 1D', name: 'full_loop_with_karras_and_v_prediction', config: {}, run: () => vpLoop({ ...UNIPC, ...v, ...karrasOn }, 10, { shape: [4, 3, 8] }), mean: [0.1944, 1e-3] },
+  { file: 'unipc 1D', name: 'full_loop_with_noise (t_start 8)', config: {}, run: () => vpLoop(UNIPC, 10, { start: 8, shape: [4, 3, 8] }), sum: [39.087, 1e-2], mean: [0.4072, 1e-3] },
+];
+
+describe('diffusers reference values (tests/schedulers/test_scheduler_*.py)', () => {
+  for (const r of REFS) {
+    test(`${r.file}: ${r.name}`, r.todo ? { todo: r.todo } : {}, async (t) => {
+      const x = await r.run();
+      const got = { sum: absSum(x), mean: absMean(x) };
+      t.diagnostic(`tweedie sum ${got.sum.toPrecision(8)} mean ${got.mean.toPrecision(6)}; diffusers${r.sum ? ` sum ${r.sum[0]}` : ''}${r.mean ? ` mean ${r.mean[0]}` : ''}`);
+      if (r.sum) assert.ok(Math.abs(got.sum - r.sum[0]) < r.sum[1], `sum ${got.sum}, diffusers ${r.sum[0]} (tol ${r.sum[1]})`);
+      if (r.mean) assert.ok(Math.abs(got.mean - r.mean[0]) < r.mean[1], `mean ${got.mean}, diffusers ${r.mean[0]} (tol ${r.mean[1]})`);
+    });
+  }
+});
+
+describe('diffusers timesteps and variances', () => {
+  const ts = (json: Json, steps: number) => diffusersGrid(parse(json), steps).map((p) => p.t);
+
+  test('DDIM steps_offset = 1, 5 steps: [801, 601, 401, 201, 1] then clean data (test_scheduler_ddim.py)', () => {
+    assert.deepEqual(ts({ ...DDIM, steps_offset: 1 }, 5), [801, 601, 401, 201, 1, -1]);
+    // test_scheduler_ddim_inverse.py publishes the same timesteps ascending, [1, 201, 401, 601, 801]: the grid an
+    // inversion walks (DDIMInverseScheduler itself is not mapped, see src/samplers/diffusers.ts).
+    assert.deepEqual(ts({ ...DDIM, steps_offset: 1 }, 5).slice(0, -1).reverse(), [1, 201, 401, 601, 801]);
+  });
+
+  test('PNDM steps_offset = 1, 10 steps: the model is called at diffusers\' 19 PRK + PLMS timesteps (test_scheduler_pndm.py)', async () => {
+    const cfg = { ...PNDM, steps_offset: 1 };
+    const s = samplerForConfig(parse(cfg));
+    assert.equal(s.sampler.name, 'pndm');
+    const seen: number[] = [];
+    await runSampler(s.sampler, dummy(cfg, (_x, t) => (seen.push(t), 1)), s.grid(10), deter([1, 3]), { params: s.params });
+    assert.deepEqual(seen, [901, 851, 851, 801, 801, 751, 751, 701, 701, 651, 651, 601, 601, 501, 401, 301, 201, 101, 1]);
+  });
+
+  test('DDIM _get_variance(t, prev) = ddim eta 1 noise variance (test_scheduler_ddim.py)', () => {
+    const path = parse(DDIM).path;
+    const cases: [number, number, number][] = [[420, 400, 0.14771], [980, 960, 0.3246], [487, 486, 0.00979], [999, 998, 0.02]];
+    for (const [t, prev, want] of cases) {
+      const c = ddimNoiseScale(path.point(t), path.point(prev), 1);
+      assert.ok(Math.abs(c * c - want) < 1e-5, `variance(${t}, ${prev}) = ${c * c}, diffusers ${want}`);
+    }
+    assert.equal(ddimNoiseScale(path.point(0), path.point(-1), 1), 0);
+  });
+
+  test('DDPM _get_variance(t) fixed_small = ddpm noise variance (test_scheduler_ddpm.py)', () => {
+    const path = parse({ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'fixed_small' }).path;
+    for (const [t, want] of [[487, 0.00979], [999, 0.02]] as const) {
+      const sd = ddpmNoiseStd(path.point(t), path.point(t - 1), 'fixed_small');
+      assert.ok(Math.abs(sd * sd - want) < 1e-5, `variance(${t}) = ${sd * sd}, diffusers ${want}`);
+    }
+    assert.equal(ddpmNoiseStd(path.point(0), path.point(-1), 'fixed_small'), 0);
+  });
+
+  test('FlowMatchEuler set_timesteps(1000) reproduces the training sigmas for shift 1, 2, 3, 5 (test_scheduler_flow_match_euler_discrete.py)', () => {
+    for (const shift of [1, 2, 3, 5]) {
+      const g = diffusersGrid(parse({ _class_name: 'FlowMatchEulerDiscreteScheduler', num_train_timesteps: 1000, shift }), 1000);
+      assert.equal(g.length, 1001);
+      assert.equal(g[1000]!.s, 0);
+      // __init__: sigmas = shift s / (1 + (shift - 1) s) with s = linspace(1, N, N)[::-1] / N
+      const init = npLinspace(1, 1000, 1000).reverse().map((t) => t / 1000).map((s) => (shift * s) / (1 + (shift - 1) * s));
+      for (let i = 0; i < 1000; i++) assert.ok(Math.abs(g[i]!.s - init[i]!) <= 1e-6 + 1e-5 * init[i]!, `shift ${shift}: sigma[${i}] ${g[i]!.s} vs ${init[i]}`);
+    }
+    const g50 = diffusersGrid(parse({ _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }), 50);
+    assert.ok(g50.every((p) => p.s >= 0 && p.s <= 1 + 1e-6 && Math.abs(p.a + p.s - 1) < 1e-12));
+  });
+
+  test('numpy rounding and linspace semantics', () => {
+    assert.deepEqual([0.5, 1.5, 2.5, 499.5, -0.5, 2.4].map(roundHalfEven), [0, 2, 2, 500, -0, 2]);
+    assert.deepEqual(npLinspace(0, 999, 11).map(roundHalfEven), [0, 100, 200, 300, 400, 500, 599, 699, 799, 899, 999]);
+  });
+});
+
+describe('diffusers config mapping', () => {
+  const expectMap: [Json, string, Record<string, unknown>][] = [
+    [DDIM, 'ddim', { eta: 0 }],
+    [{ ...DDIM, _class_name: 'DDPMScheduler' }, 'ddpm', { variance_type: 'fixed_small' }],
+    [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'fixed_large' }, 'ddpm', { variance_type: 'fixed_large' }],
+    [PNDM, 'pndm', {}],
+    [{ ...PNDM, skip_prk_steps: true }, 'plms', {}],
+    [cls('EulerDiscreteScheduler'), 'euler', {}],
+    [cls('EulerAncestralDiscreteScheduler'), 'euler-ancestral', { eta: 1 }],
+    [cls('HeunDiscreteScheduler'), 'heun', {}],
+    [cls('KDPM2DiscreteScheduler'), 'dpm2', {}],
+    [cls('LMSDiscreteScheduler'), 'lms', { order: 4 }],
+    [DEIS, 'deis', { order: 2, lower_order_final: true }],
+    [DPM_MULTI, 'dpm-solver++', { variant: '2M', solver_type: 'midpoint', lower_order_final: false, euler_at_final: false }],
+    [{ ...DPM_MULTI, solver_order: 3, solver_type: 'heun', lower_order_final: true, euler_at_final: true }, 'dpm-solver++', { variant: '3M', solver_type: 'heun', lower_order_final: true, euler_at_final: true }],
+    [{ ...DPM_MULTI, algorithm_type: 'dpmsolver' }, 'dpm-solver', { method: 'multistep', order: 2 }],
+    [{ ...DPM_MULTI, algorithm_type: 'sde-dpmsolver++' }, 'dpm-solver++-sde', { order: 2, eta: 1, third_order: 'diffusers' }],
+    [DPM_SINGLE, 'dpm-solver++', { variant: '2S', lower_order_final: false }],
+    [{ ...DPM_SINGLE, solver_order: 3 }, 'dpm-solver++', { variant: '3S' }],
+    [UNIPC, 'unipc', { order: 2, variant: 'bh2', predict_x0: true, lower_order_final: true, disable_corrector: 0 }],
+    [{ ...UNIPC, solver_type: 'bh1', disable_corrector: [0, 1] }, 'unipc', { variant: 'bh1', disable_corrector: 2 }],
+    [{ _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, 'flow-euler', {}],
+  ];
+  for (const [json, name, params] of expectMap) {
+    test(`${String(json._class_name)} ${JSON.stringify(params)} -> ${name}`, () => {
+      const s = samplerForConfig(parse(json));
+      assert.equal(s.sampler.name, name);
+      for (const [k, val] of Object.entries(params)) assert.equal(s.params[k], val, `param ${k}`);
+    });
+  }
+
+  test('ModelFn options only where the class applies them', () => {
+    assert.equal(samplerForConfig(parse(DDIM)).clipSample, 1);
+    assert.equal(samplerForConfig(parse({ ...DDIM, clip_sample: undefined })).clipSample, 1, 'DDIM clip_sample defaults to true');
+    assert.equal(samplerForConfig(parse({ ...cls('EulerDiscreteScheduler'), clip_sample: true })).clipSample, null, 'Euler has no clip_sample');
+    assert.equal(samplerForConfig(parse({ ...cls('HeunDiscreteScheduler'), clip_sample: true, clip_sample_range: 2 })).clipSample, 2);
+    const t = samplerForConfig(parse({ ...DPM_MULTI, thresholding: true, dynamic_thresholding_ratio: 0.9, sample_max_value: 2 })).thresholding;
+    assert.deepEqual(t, { ratio: 0.9, maxValue: 2 });
+    assert.equal(samplerForConfig(parse({ ...cls('EulerDiscreteScheduler'), thresholding: true })).thresholding, null);
+    assert.equal(samplerForConfig(parse({ _class_name: 'FlowMatchEulerDiscreteScheduler' })).timestepScale, 1000);
+  });
+
+  const bad: [Json, RegExp][] = [
+    [{ _class_name: 'ScoreSdeVeScheduler' }, /no tweedie mapping/],
+    [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'learned_range' }, /variance_type/],
+    [{ ...DPM_MULTI, algorithm_type: 'sde-dpmsolver' }, /sde-dpmsolver/],
+    [{ ...DPM_MULTI, algorithm_type: 'dpmsolver', final_sigmas_type: 'zero' }, /final_sigmas_type/],
+    [{ ...DPM_MULTI, variance_type: 'learned_range' }, /variance_type/],
+    [{ ...UNIPC, disable_corrector: [3] }, /disable_corrector/],
+    [{ ...UNIPC, solver_p: {} }, /solver_p/],
+    [{ _class_name: 'FlowMatchEulerDiscreteScheduler', stochastic_sampling: true }, /stochastic_sampling/],
+    [{ ...cls('EulerDiscreteScheduler'), timestep_type: 'continuous' }, /timestep_type/],
+  ];
+  for (const [json, re] of bad) {
+    test(`BAD_CONFIG: ${JSON.stringify(json).slice(0, 90)}`, () => {
+      assert.throws(
+        () => {
+          const s = samplerForConfig(parse(json));
+          s.grid(10);
+        },
+        (e: unknown) => e instanceof TweedieError && e.code === 'BAD_CONFIG' && re.test(e.message),
+      );
+    });
+  }
+
+  test('dynamic shifting needs mu', () => {
+    const cfg = parse({ _class_name: 'FlowMatchEulerDiscreteScheduler', use_dynamic_shifting: true });
+    assert.throws(() => diffusersGrid(cfg, 10), (e: unknown) => e instanceof TweedieError && e.code === 'BAD_CONFIG');
+    assert.equal(diffusersGrid(cfg, 10, { mu: 0.5 }).length, 11);
+  });
+
+  test('config round trip: the raw JSON re-read gives the same grid and sampler', () => {
+    for (const json of [DDIM, PNDM, DEIS, DPM_MULTI, DPM_SINGLE, UNIPC, cls('EulerDiscreteScheduler'), cls('LMSDiscreteScheduler'), { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }]) {
+      const a = parse(json);
+      const b = parse(JSON.parse(JSON.stringify(a.raw)) as Json);
+      const sa = samplerForConfig(a), sb = samplerForConfig(b);
+      assert.equal(sa.sampler.name, sb.sampler.name);
+      assert.deepEqual(sa.params, sb.params);
+      assert.deepEqual(sa.grid(7), sb.grid(7));
+    }
+  });
+
+  test('configToSampling reads a file and gives the CLI everything (Euler: init noise in tweedie scaling)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tweedie-diffusers-'));
+    const file = join(dir, 'scheduler_config.json');
+    writeFileSync(file, JSON.stringify({ ...cls('EulerDiscreteScheduler'), timestep_spacing: 'leading', steps_offset: 1 }));
+    const c = configToSampling(file, 5);
+    assert.equal(c.sampler.name, 'euler');
+    assert.equal(c.grid.length, 6);
+    assert.deepEqual(c.grid.map((p) => p.t), [881, 661, 441, 221, 1, -1]);
+    // leading: init_noise_sigma = sqrt(sigma_max^2 + 1), so the tweedie state a * init * noise has unit scale.
+    assert.ok(Math.abs(c.initNoiseScale - 1) < 1e-6, `initNoiseScale ${c.initNoiseScale}`);
+    const lin = parse(cls('EulerDiscreteScheduler'));
+    const g = diffusersGrid(lin, 10);
+    const sigma0 = g[0]!.s / g[0]!.a;
+    assert.ok(Math.abs(diffusersInitNoiseSigma(lin, g) - sigma0) < 1e-4 * sigma0);
+    assert.ok(Math.abs(initNoiseScale(lin, g) - g[0]!.a * diffusersInitNoiseSigma(lin, g)) < 1e-12);
+  });
+});
+
+describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2, 3, 5, 10, 50, 100, 999, 1000)', () => {
+  const configs: Json[] = [
+    DDIM, PNDM, { ...PNDM, skip_prk_steps: true },
+    cls('EulerDiscreteScheduler'), cls('HeunDiscreteScheduler'), cls('KDPM2DiscreteScheduler'), cls('LMSDiscreteScheduler'),
+    DEIS, { ...DEIS, solver_order: 3 }, DPM_MULTI, { ...DPM_MULTI, solver_order: 3, lower_order_final: true, final_sigmas_type: 'zero' }, { ...DPM_MULTI, algorithm_type: 'dpmsolver' },
+    DPM_SINGLE, { ...DPM_SINGLE, solver_order: 3, final_sigmas_type: 'zero' }, UNIPC, { ...UNIPC, solver_order: 3, solver_type: 'bh1', final_sigmas_type: 'zero' },
+    { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 },
+  ];
+  for (const json of configs) {
+    const label = `${String(json._class_name)} ${json.solver_order ?? ''}${json.algorithm_type === 'dpmsolver' ? ' dpmsolver' : ''}${json.skip_prk_steps ? ' skip_prk' : ''}`;
+    test(label, async () => {
+      for (const prediction of ['epsilon', 'v_prediction']) {
+        const cfgJson = json._class_name === 'FlowMatchEulerDiscreteScheduler' ? json : { ...json, prediction_type: prediction };
+        const s = samplerForConfig(parse(cfgJson));
+        const n = parse(cfgJson).numTrainTimesteps;
+        for (const steps of [1, 2, 3, 5, 10, 50, 100, 999, 1000]) {
+          // diffusers' PNDM with fewer than 4 steps has no timesteps at all when PRK is on (prk_timesteps and
+          // plms_timesteps are both empty); with 1 step and set_alpha_to_one false the only step is the identity.
+          if (steps > n || (json._class_name === 'PNDMScheduler' && steps === 1)) continue;
+          const grid = s.grid(steps);
+          const xT = deter([1, 2, 2]);
+          const r = await runSampler(s.sampler, dummy(cfgJson), grid, xT, { params: s.params, thresholding: s.thresholding, clipSample: s.clipSample });
+          assert.ok(r.x.data.every(Number.isFinite), `${label} ${prediction} ${steps} steps`);
+        }
+      }
+    });
+  }
+});
+
+test('every mapped class is listed', () => {
+  assert.equal(DIFFUSERS_CLASSES.length, 13);
+});
