@@ -21,12 +21,12 @@ export async function samplersCommand(argv: string[]): Promise<void> {
     ...(s.notes ? { notes: s.notes } : {}),
   }));
   if (values.json) return void process.stdout.write(JSON.stringify(rows) + '\n');
-  const w = Math.max(...rows.map((r) => r.name.length));
-  const lines = [`${'name'.padEnd(w)}  order  NFE/step  kind           options`];
-  for (const r of rows) {
-    const kind = r.inverse ? 'inversion' : r.deterministic ? 'deterministic' : 'stochastic';
-    lines.push(`${r.name.padEnd(w)}  ${String(r.order).padEnd(5)}  ${String(r.nfe_per_step).padEnd(8)}  ${kind.padEnd(13)}  ${Object.keys(r.params).join(', ')}`);
-  }
+  const kindOf = (r: (typeof rows)[number]) => (r.inverse ? 'inversion' : r.deterministic ? 'deterministic' : 'stochastic');
+  const table = rows.map((r) => [r.name, String(r.order), String(r.nfe_per_step), kindOf(r), Object.keys(r.params).join(', ')]);
+  const header = ['name', 'order', 'NFE/step', 'kind', 'options'];
+  const widths = header.map((h, c) => Math.max(h.length, ...table.map((row) => (c < 4 ? row[c]!.length : 0))));
+  const fmt = (row: string[]) => row.map((v, c) => (c < 4 ? v.padEnd(widths[c]!) : v)).join('  ');
+  const lines = [fmt(header), ...table.map(fmt)];
   lines.push('', `every sampler accepts predictions: ${rows[0]?.predictions.join(', ')}`);
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -131,55 +131,76 @@ export class GaussianMixture {
    * log N = -(d log 2 pi + sum log v + sum q^2/v)/2, E_k[x0|z] = m + U (a lam / v) q, score_k = -U (q / v).
    */
   stats(z: ArrayLike<number>, a: number, s: number): MixtureStats {
-    const d = this.dim, K = this.comps.length;
-    const logp = new Float64Array(K);
-    const qs: Float64Array[] = [];
-    const vs: Float64Array[] = [];
-    const diff = new Float64Array(d);
-    for (let k = 0; k < K; k++) {
-      const { mean, lam, U, logWeight } = this.comps[k]!;
-      for (let i = 0; i < d; i++) diff[i] = z[i]! - a * mean[i]!;
-      const q = new Float64Array(d), v = new Float64Array(d);
-      let quad = 0, logdet = 0;
-      for (let j = 0; j < d; j++) {
-        let acc = 0;
-        for (let i = 0; i < d; i++) acc += U[i * d + j]! * diff[i]!;
-        q[j] = acc;
-        v[j] = a * a * lam[j]! + s * s;
-        quad += (acc * acc) / v[j]!;
-        logdet += Math.log(v[j]!);
-      }
-      qs.push(q);
-      vs.push(v);
-      logp[k] = logWeight - 0.5 * (d * Math.log(2 * Math.PI) + logdet + quad);
-    }
+    const out = { x0: new Float64Array(this.dim), score: new Float64Array(this.dim), logDensity: 0 };
+    out.logDensity = this.statsInto(z, 0, this.coefficients(a, s), out.x0, out.score, 0);
+    return out;
+  }
+
+  /** Per-component variances v = a^2 lam + s^2 and log-normalisers at one (a, s), shared by a batch. */
+  coefficients(a: number, s: number): { a: number; v: Float64Array[]; logNorm: Float64Array } {
+    const d = this.dim;
+    const v = this.comps.map((c) => c.lam.map((l) => a * a * l + s * s));
+    const logNorm = Float64Array.from(this.comps, (c, k) => {
+      let logdet = 0;
+      for (let j = 0; j < d; j++) logdet += Math.log(v[k]![j]!);
+      return c.logWeight - 0.5 * (d * Math.log(2 * Math.PI) + logdet);
+    });
+    return { a, v, logNorm };
+  }
+
+  private scratch: { q: Float64Array[]; logp: Float64Array; cx: Float64Array; cs: Float64Array } | null = null;
+
+  /**
+   * The same for the item at z[off .. off+d), writing E[x0|z] and the score at x0[outOff..] and score[outOff..];
+   * returns log p(z). Scratch buffers are reused across calls.
+   */
+  statsInto(z: ArrayLike<number>, off: number, co: ReturnType<GaussianMixture['coefficients']>, x0: Float64Array | Float32Array, score: Float64Array | Float32Array, outOff: number): number {
+    const d = this.dim, K = this.comps.length, a = co.a;
+    const sc = (this.scratch ??= { q: this.comps.map(() => new Float64Array(d)), logp: new Float64Array(K), cx: new Float64Array(d), cs: new Float64Array(d) });
+    const { logp, cx, cs } = sc;
     let mx = -Infinity;
-    for (let k = 0; k < K; k++) mx = Math.max(mx, logp[k]!);
+    for (let k = 0; k < K; k++) {
+      const { mean, U } = this.comps[k]!;
+      const q = sc.q[k]!, v = co.v[k]!;
+      q.fill(0);
+      for (let i = 0; i < d; i++) {
+        const di = z[off + i]! - a * mean[i]!;
+        const row = i * d;
+        for (let j = 0; j < d; j++) q[j] += U[row + j]! * di;
+      }
+      let quad = 0;
+      for (let j = 0; j < d; j++) quad += (q[j]! * q[j]!) / v[j]!;
+      logp[k] = co.logNorm[k]! - 0.5 * quad;
+      if (logp[k]! > mx) mx = logp[k]!;
+    }
     let tot = 0;
     for (let k = 0; k < K; k++) tot += Math.exp(logp[k]! - mx);
     const logDensity = mx + Math.log(tot);
-    const x0 = new Float64Array(d), score = new Float64Array(d);
-    const cx = new Float64Array(d), cs = new Float64Array(d);
+    for (let i = 0; i < d; i++) {
+      x0[outOff + i] = 0;
+      score[outOff + i] = 0;
+    }
     for (let k = 0; k < K; k++) {
       const g = Math.exp(logp[k]! - logDensity);
       if (g === 0) continue;
       const { mean, lam, U } = this.comps[k]!;
-      const q = qs[k]!, v = vs[k]!;
+      const q = sc.q[k]!, v = co.v[k]!;
       for (let j = 0; j < d; j++) {
-        cx[j] = (a * lam[j]! * q[j]!) / v[j]!;
-        cs[j] = -q[j]! / v[j]!;
+        cx[j] = (g * a * lam[j]! * q[j]!) / v[j]!;
+        cs[j] = (-g * q[j]!) / v[j]!;
       }
       for (let i = 0; i < d; i++) {
         let ax = 0, as = 0;
+        const row = i * d;
         for (let j = 0; j < d; j++) {
-          ax += U[i * d + j]! * cx[j]!;
-          as += U[i * d + j]! * cs[j]!;
+          ax += U[row + j]! * cx[j]!;
+          as += U[row + j]! * cs[j]!;
         }
-        x0[i] += g * (mean[i]! + ax);
-        score[i] += g * as;
+        x0[outOff + i] += g * mean[i]! + ax;
+        score[outOff + i] += as;
       }
     }
-    return { x0, score, logDensity };
+    return logDensity;
   }
 
   /**
@@ -272,6 +293,13 @@ export class GaussianMixture {
   }
 }
 
+/** All of x centered: z = x - b mu. */
+function centeredAll(x: Tensor, b: number, anchor: Tensor): Float64Array {
+  const z = new Float64Array(x.size);
+  for (let j = 0; j < z.length; j++) z[j] = x.data[j]! - b * anchor.data[j]!;
+  return z;
+}
+
 /** Centered items of x at path time t: z = x - b(t) mu. */
 function centered(x: Tensor, b: number, anchor: Tensor | undefined, i: number, d: number): Float64Array {
   const z = new Float64Array(d);
@@ -296,14 +324,12 @@ class MixtureDenoiser implements Denoiser {
     const p: GridPoint = this.path.point(t);
     const d = this.mixture.dim, B = x.batch;
     const x0 = x.zerosLike(), eps = x.zerosLike();
-    for (let i = 0; i < B; i++) {
-      const st = this.mixture.stats(centered(x, p.b, cond?.anchor, i, d), p.a, p.s);
-      for (let j = 0; j < d; j++) {
-        x0.data[i * d + j] = st.x0[j]!;
-        // E[eps | z] = -s grad log p(z) (Tweedie).
-        eps.data[i * d + j] = -p.s * st.score[j]!;
-      }
-    }
+    const co = this.mixture.coefficients(p.a, p.s);
+    const z = cond?.anchor && p.b !== 0 ? centeredAll(x, p.b, cond.anchor) : x.data;
+    for (let i = 0; i < B; i++) this.mixture.statsInto(z, i * d, co, x0.data, eps.data, i * d);
+    // E[eps | z] = -s grad log p(z) (Tweedie); eps holds the score so far.
+    const e = eps.data;
+    for (let i = 0; i < e.length; i++) e[i] = -p.s * e[i]!;
     if (this.prediction === 'x0') return x0;
     if (this.prediction === 'eps') return eps;
     const deriv = this.prediction === 'velocity' ? derivativesAt(this.path, t) : null;

@@ -174,7 +174,7 @@ export const rk45: SamplerDef = {
           const p = rhs.point(phi), rho = Math.hypot(p.a, p.s);
           const zd = z.data;
           for (let i = 0; i < n; i++) zd[i] = rho * y[i]!;
-          await report(steps, passed(phi), z, rhs.lastX0);
+          await report(steps, passed(phi), z, rhs.lastX0, p);
         }
       }
     }

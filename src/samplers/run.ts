@@ -75,14 +75,15 @@ export async function runSampler(def: SamplerDef, denoiser: Denoiser, grid: Time
     z,
     noise: options.noise ?? new NoiseSource(0),
     params,
-    async report(step, pointIndex, zs, x0) {
+    async report(step, pointIndex, zs, x0, at) {
       fn.step = step;
       if (options.signal?.aborted) fail('ABORTED', `${def.name} was cancelled after step ${step}`);
-      if (onStep) await onStep({ sampler: def.name, step, steps, t: grid[pointIndex]!.t, x: fn.uncenter(zs, grid[pointIndex]!.b), x0, nfe: fn.nfe });
+      const p = at ?? grid[pointIndex]!;
+      if (onStep) await onStep({ sampler: def.name, step, steps: Math.max(steps, step), t: p.t, x: fn.uncenter(zs, p.b), x0, nfe: fn.nfe });
     },
   });
   const x = fn.uncenter(zFinal, grid[steps]!.b);
-  return { x: x === zFinal ? x : x, nfe: fn.nfe, steps, seconds: (performance.now() - start) / 1000 };
+  return { x, nfe: fn.nfe, steps, seconds: (performance.now() - start) / 1000 };
 }
 
 /**

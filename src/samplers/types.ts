@@ -4,7 +4,7 @@ import type { Conditioning } from '../models/denoiser.js';
 import type { ModelFn } from '../models/model-fn.js';
 import type { PredictionType } from '../models/prediction.js';
 import type { TimeGrid } from '../paths/grids.js';
-import type { Path } from '../paths/path.js';
+import type { GridPoint, Path } from '../paths/path.js';
 
 /** A sampler knob: its type, default and allowed range or values. */
 export type ParamSpec =
@@ -56,8 +56,11 @@ export interface SamplerContext {
   z: Tensor;
   noise: NoiseSource;
   params: ParamValues;
-  /** Report step `step` (1-based) with the centered state reached at grid point `pointIndex`. */
-  report(step: number, pointIndex: number, z: Tensor, x0: Tensor | null): Promise<void>;
+  /**
+   * Report step `step` (1-based) with the centered state reached at grid point `pointIndex`, or at the
+   * off-grid point `at` (adaptive samplers).
+   */
+  report(step: number, pointIndex: number, z: Tensor, x0: Tensor | null, at?: GridPoint): Promise<void>;
 }
 
 export interface SamplerDef {
