@@ -8,12 +8,11 @@ import { GaussianMixture } from '../src/models/gmm.js';
 import { ModelFn } from '../src/models/model-fn.js';
 import type { PredictionType } from '../src/models/prediction.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
-import { Tensor } from '../src/core/tensor.js';
 import { TweedieError } from '../src/core/errors.js';
-import { defaultGridSpec, makeGrid, type GridSpec } from '../src/paths/grids.js';
+import { defaultGridSpec, makeGrid } from '../src/paths/grids.js';
 import { pathByName, PATH_NAMES } from '../src/paths/registry.js';
 import { DiscreteVPPath } from '../src/paths/vp.js';
-import { slicedWasserstein } from '../src/metrics/distribution.js';
+import { assertDecreasingToLevel, swdAt } from './helpers/swd.js';
 import { measureOrder, orderSetup, referenceSolution, rmsError, testMixture } from './helpers/ode-order.js';
 
 const ORDER_STEPS_1 = [10, 20, 40, 80, 160];
@@ -106,41 +105,6 @@ test('euler-ancestral: the same seed gives the same samples whatever the batch s
 
 // ---- Distribution tests: sliced Wasserstein distance of 4,000 samples to 4,000 exact mixture samples ----
 
-const N = 4000, D = 16;
-let exactCache: { exact: Tensor; floor: number } | null = null;
-/** Exact samples and the finite-sample floor: the SWD between two independent exact sample sets. */
-function exactAndFloor(): { exact: Tensor; floor: number } {
-  if (!exactCache) {
-    const gmm = testMixture();
-    const exact = gmm.sample(N, 11, 'float32');
-    const floor = slicedWasserstein(exact.data, gmm.sample(N, 12, 'float32').data, D, { projections: 128, seed: 5 });
-    exactCache = { exact, floor };
-  }
-  return exactCache;
-}
-
-async function swdAt(def: SamplerDef, pathName: string, spec: (steps: number) => GridSpec, stepsList: number[], params: Partial<ParamValues> = {}) {
-  const { exact, floor } = exactAndFloor();
-  const path = pathByName(pathName);
-  const denoiser = testMixture().asDenoiser(path, 'eps');
-  const out: { nfe: number; swd: number }[] = [];
-  for (const steps of stepsList) {
-    const grid = makeGrid(path, spec(steps));
-    const xT = initialState(new NoiseSource(3).normal([N, D], 0, Stream.init, 'float32'), grid[0]!);
-    const r = await runSampler(def, denoiser, grid, xT, { noise: new NoiseSource(4), params });
-    out.push({ nfe: r.nfe, swd: slicedWasserstein(r.x.data, exact.data, D, { projections: 128, seed: 5 }) });
-  }
-  console.log(`# ${def.name} ${pathName} ${JSON.stringify(params)}: floor ${floor.toFixed(4)}; ${out.map((o) => `NFE ${o.nfe}: ${o.swd.toFixed(4)}`).join(', ')}`);
-  return { out, floor };
-}
-
-/** Stated level: at the largest NFE the SWD is within 2.25x the finite-sample floor (~0.039 here). */
-const LEVEL = 2.25;
-
-function assertDecreasingToLevel(name: string, out: { nfe: number; swd: number }[], floor: number): void {
-  for (let i = 1; i < out.length; i++) assert.ok(out[i]!.swd < out[i - 1]!.swd, `${name}: SWD does not decrease with NFE: ${JSON.stringify(out)}`);
-  assert.ok(out[out.length - 1]!.swd < LEVEL * floor, `${name}: SWD ${out[out.length - 1]!.swd} at NFE ${out[out.length - 1]!.nfe} is above ${LEVEL} x floor ${floor}`);
-}
 
 test('euler-ancestral samples the mixture (EDM, Karras sigmas): SWD falls with NFE to near the floor', async () => {
   const { out, floor } = await swdAt(eulerAncestral, 'edm', (steps) => ({ kind: 'karras', steps, final: 'zero' }), [6, 15, 40]);

@@ -236,7 +236,7 @@ function checkSteps(steps: number, max: number, cls: string): void {
   if (steps > max) fail('BAD_INPUT', `${cls}: steps (${steps}) cannot exceed num_train_timesteps (${max})`);
 }
 
-export interface GridOptions {
+export interface DiffusersGridOptions {
   /** FlowMatch use_dynamic_shifting: the resolution-dependent shift mu diffusers' pipelines pass to set_timesteps. */
   mu?: number;
   /** Notes on behaviours where a tweedie run differs from diffusers are pushed here. */
@@ -380,7 +380,7 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
 }
 
 /** FlowMatchEulerDiscreteScheduler: sigmas linspace(1, 1/N, steps), shifted once (diffusers#13243 fixed), then 0. */
-function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts: GridOptions): GridPoint[] {
+function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts: DiffusersGridOptions): GridPoint[] {
   const n = cfg.numTrainTimesteps;
   if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
   let sigmas = npLinspace(n, 1, steps).map((t) => t / n);
@@ -415,7 +415,7 @@ function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts
  * (noise first, then towards data). One grid step is one diffusers step (Heun and KDPM2 take two model calls per
  * step inside the sampler, as diffusers' interleaved timesteps do).
  */
-export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: GridOptions = {}): TimeGrid {
+export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: DiffusersGridOptions = {}): TimeGrid {
   const cls = classOf(cfg);
   const notes = opts.notes ?? [];
   switch (FAMILY[cls]) {
@@ -463,7 +463,7 @@ export interface DiffusersSampling {
   clipSample: number | null;
   /** Multiply GridPoint.t by this for diffusers' model timestep (num_train_timesteps for flow matching, else 1). */
   timestepScale: number;
-  grid(steps: number, opts?: GridOptions): TimeGrid;
+  grid(steps: number, opts?: DiffusersGridOptions): TimeGrid;
   /** Where a tweedie run cannot take diffusers' exact steps for this config. */
   notes: string[];
 }
@@ -590,7 +590,7 @@ export interface ConfigSampling extends Omit<DiffusersSampling, 'grid'> {
   initNoiseScale: number;
 }
 
-export function configToSampling(file: string, steps: number, opts: GridOptions & { warn?: (msg: string) => void } = {}): ConfigSampling {
+export function configToSampling(file: string, steps: number, opts: DiffusersGridOptions & { warn?: (msg: string) => void } = {}): ConfigSampling {
   const cfg = readSchedulerConfig(file, opts.warn);
   const s = samplerForConfig(cfg);
   const grid = s.grid(steps, opts.mu === undefined ? {} : { mu: opts.mu });
