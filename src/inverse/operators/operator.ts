@@ -1,0 +1,322 @@
+import { Tensor, shapeSize, type Data } from '../../core/tensor.js';
+import { fail } from '../../core/errors.js';
+import { NoiseSource } from '../../core/rng.js';
+import { conjugateGradient } from '../../core/cg.js';
+
+/**
+ * The linear measurement operators of the inverse problems: y = A x + noise.
+ *
+ * Shapes. `inShape` and `outShape` are item shapes; `forward` takes [B, ...inShape] and
+ * returns [B, ...outShape], `adjoint` the reverse. The output dtype follows the input dtype
+ * (float32 in, float32 out); work is done in float64 internally where it accumulates.
+ *
+ * Complex measurements (MRI k-space) are real tensors with a trailing axis of 2 holding
+ * (re, im), as fastMRI stores k-space. The adjoint is the true adjoint for the real inner
+ * product <a, b> = sum(a_re * b_re + a_im * b_im); for a real image x and complex data y
+ * that is A^T y = Re(A^H y). Complex images are [2, H, W] (re and im planes, as deepinv).
+ *
+ * Closed forms are optional: `svd` (A = U diag(s) V^T), `pinv` (A^+) and
+ * `proxDataConsistency` (argmin_x ||Ax - y||^2 / (2 sigma^2) + rho/2 ||x - v||^2). Solvers
+ * use them when present and conjugate gradient otherwise (see `proxDataConsistency` below).
+ */
+
+/** Stream of the NoiseSource used for measurement noise (kept apart from sampler streams 0-4). */
+export const MEASUREMENT_STREAM = 7;
+
+/**
+ * A singular value decomposition A = U diag(s) V^T in a "spectral" space of `size` =
+ * prod(inShape) coordinates, laid out as `spectralShape` (flattened in the tensors).
+ *
+ * - `applyVt`: [B, ...inShape] -> [B, size], `applyV` its inverse (V is orthogonal).
+ * - `singularValues[i]` belongs to spectral coordinate i; 0 marks the null space of A.
+ * - `applyU`: [B, size] -> [B, ...outShape] uses only coordinates with s > 0 (the thin U);
+ *   `applyUt` returns 0 on coordinates with s = 0. So U diag(s) V^T x = A x, U^T U = I on
+ *   the support, and A^T y = V diag(s) U^T y.
+ * Singular values below the operator's numerical resolution are stored as exact zeros
+ * (documented per operator), so the decomposition is exact to that resolution.
+ */
+export interface OperatorSVD {
+  readonly size: number;
+  readonly spectralShape: readonly number[];
+  readonly singularValues: Float64Array;
+  applyVt(x: Tensor): Tensor;
+  applyV(z: Tensor): Tensor;
+  applyU(z: Tensor): Tensor;
+  applyUt(y: Tensor): Tensor;
+}
+
+export type OperatorKind = 'identity' | 'inpaint' | 'sr' | 'blur' | 'color' | 'mri' | 'mri-multicoil' | 'ct' | 'matrix';
+
+export interface NormOptions {
+  /** Lanczos steps at most (default 500). */
+  maxIter?: number;
+  /** Stop when the estimate changes by less than tol relative on two steps (default 1e-9). */
+  tol?: number;
+  /** Seed of the random start vector (default 0). */
+  seed?: number;
+}
+
+export interface Operator {
+  /** A readable description, e.g. "mri(equispaced 4x, 32x32)". */
+  readonly name: string;
+  readonly kind: OperatorKind;
+  readonly inShape: readonly number[];
+  readonly outShape: readonly number[];
+  /** Standard deviation of the Gaussian measurement noise (0: noiseless). */
+  readonly noiseSigma: number;
+  /** True when the last output axis is (re, im) of complex data. */
+  readonly complexOutput: boolean;
+  /** A x, batched: [B, ...inShape] -> [B, ...outShape]. */
+  forward(x: Tensor): Tensor;
+  /** A^T y (A^H for complex data, real inner product), batched. */
+  adjoint(y: Tensor): Tensor;
+  readonly svd?: OperatorSVD;
+  /** The Moore-Penrose pseudo-inverse A^+ y. */
+  pinv?(y: Tensor): Tensor;
+  /**
+   * argmin_x ||A x - y||^2 / (2 sigma^2) + rho/2 ||x - v||^2 in closed form, sigma defaulting
+   * to `noiseSigma`. sigma = 0 gives the limit: the projection v + A^+(y - A v) onto {A x = y}.
+   */
+  proxDataConsistency?(v: Tensor, y: Tensor, rho: number, noiseSigma?: number): Tensor;
+  /**
+   * y = A x + noiseSigma * n with n ~ N(0, I) from `noise` (stream MEASUREMENT_STREAM, `step`),
+   * on the measured entries only (unsampled k-space and missing pixels stay 0).
+   */
+  measure(x: Tensor, noise: NoiseSource, step?: number): Tensor;
+  /** ||A||_2 by the Lanczos (Krylov power) iteration on A^T A. */
+  normEstimate(options?: NormOptions): number;
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** Checks that t is [B, ...item] and returns B. */
+export function checkBatch(t: Tensor, item: readonly number[], what: string): number {
+  const s = t.shape;
+  const ok = s.length === item.length + 1 && item.every((d, i) => s[i + 1] === d);
+  if (!ok) {
+    fail(
+      'BAD_SHAPE',
+      `${what}: expected a batch [B, ${item.join(', ')}], got [${s.join(', ')}]; ` +
+        (s.length === item.length ? 'add a batch axis (reshape to [1, ...])' : 'pass data of the operator\'s shape'),
+    );
+  }
+  return s[0]!;
+}
+
+/** Shared machinery: shape checks, output allocation, noisy measurement and the norm estimate. */
+export abstract class LinearOperator implements Operator {
+  abstract readonly name: string;
+  abstract readonly kind: OperatorKind;
+  readonly inShape: readonly number[];
+  readonly outShape: readonly number[];
+  readonly inSize: number;
+  readonly outSize: number;
+  readonly noiseSigma: number;
+  readonly complexOutput: boolean;
+
+  constructor(inShape: readonly number[], outShape: readonly number[], noiseSigma = 0, complexOutput = false) {
+    if (!(noiseSigma >= 0) || !Number.isFinite(noiseSigma)) {
+      fail('BAD_CONFIG', `operator noise sigma must be a finite number >= 0, got ${noiseSigma}; use noise=0.05 style values`);
+    }
+    this.inShape = [...inShape];
+    this.outShape = [...outShape];
+    this.inSize = shapeSize(inShape);
+    this.outSize = shapeSize(outShape);
+    this.noiseSigma = noiseSigma;
+    this.complexOutput = complexOutput;
+  }
+
+  forward(x: Tensor): Tensor {
+    const batch = checkBatch(x, this.inShape, `${this.name} forward`);
+    const y = Tensor.zeros([batch, ...this.outShape], x.dtype);
+    this.forwardInto(x, y, batch);
+    return y;
+  }
+
+  adjoint(y: Tensor): Tensor {
+    const batch = checkBatch(y, this.outShape, `${this.name} adjoint`);
+    const x = Tensor.zeros([batch, ...this.inShape], y.dtype);
+    this.adjointInto(y, x, batch);
+    return x;
+  }
+
+  /** Writes A x into the zero-filled y. */
+  protected abstract forwardInto(x: Tensor, y: Tensor, batch: number): void;
+  /** Writes A^T y into the zero-filled x. */
+  protected abstract adjointInto(y: Tensor, x: Tensor, batch: number): void;
+
+  measure(x: Tensor, noise: NoiseSource, step = 0): Tensor {
+    const y = this.forward(x);
+    if (this.noiseSigma > 0) addGaussianNoise(y, this.noiseSigma, noise, step, this.measuredEntries());
+    return y;
+  }
+
+  /**
+   * 1 for the output entries of one item that are measurements, 0 for entries A always sets
+   * to zero (unsampled k-space, missing pixels), which stay noise-free; undefined: all measured.
+   */
+  protected measuredEntries(): Float64Array | undefined {
+    return undefined;
+  }
+
+  normEstimate(options: NormOptions = {}): number {
+    return powerIterationNorm(this, options);
+  }
+}
+
+/**
+ * y += sigma * n, n ~ N(0, I) from the measurement stream (re and im of complex data each
+ * get variance sigma^2), only where `support` (one item, repeated over the batch) is nonzero.
+ */
+export function addGaussianNoise(y: Tensor, sigma: number, noise: NoiseSource, step = 0, support?: Float64Array): void {
+  const n = noise.normal(y.shape, step, MEASUREMENT_STREAM, 'float64').data;
+  const d = y.data, m = support?.length ?? 1;
+  for (let i = 0; i < d.length; i++) if (!support || support[i % m] !== 0) d[i] = d[i]! + sigma * n[i]!;
+}
+
+/**
+ * ||A||_2 from the largest eigenvalue of A^T A by the Lanczos iteration (three-term
+ * recurrence, float64, from a seeded Gaussian start; three vectors of memory). The largest
+ * Ritz value increases monotonically to lambda_max and, unlike the plain power method, also
+ * converges quickly when the top of the spectrum is clustered (pooling, bicubic, coil maps).
+ * Stops when it changes by less than `tol` relative on two consecutive steps, or after
+ * `maxIter` steps; returns 0 for A = 0.
+ */
+export function powerIterationNorm(op: Pick<Operator, 'forward' | 'adjoint' | 'inShape'>, options: NormOptions = {}): number {
+  const maxIter = options.maxIter ?? 500;
+  const tol = options.tol ?? 1e-9;
+  let q = new NoiseSource(options.seed ?? 0).normal([1, ...op.inShape], 0, MEASUREMENT_STREAM, 'float64');
+  if (!scaleToUnit(q.data)) return 0;
+  const n = q.data.length;
+  let qPrev: Float64Array = new Float64Array(n);
+  const alpha: number[] = [], beta: number[] = [];
+  let theta = 0, calm = 0;
+  for (let k = 0; k < maxIter; k++) {
+    const w = op.adjoint(op.forward(q)).data as Float64Array;
+    let a = 0;
+    for (let i = 0; i < n; i++) a += w[i]! * q.data[i]!;
+    const bPrev = k > 0 ? beta[k - 1]! : 0;
+    let bb = 0;
+    for (let i = 0; i < n; i++) {
+      const v = w[i]! - a * q.data[i]! - bPrev * qPrev[i]!;
+      w[i] = v;
+      bb += v * v;
+    }
+    alpha.push(a);
+    const next = largestTridiagonalEigenvalue(alpha, beta);
+    const b = Math.sqrt(bb);
+    if (next === 0 && k === 0 && b === 0) return 0;
+    if (Math.abs(next - theta) <= tol * next) calm++;
+    else calm = 0;
+    theta = next;
+    if (calm >= 2 || b <= 1e-13 * Math.max(theta, 1e-300)) break; // converged, or an invariant subspace
+    beta.push(b);
+    qPrev = q.data as Float64Array;
+    for (let i = 0; i < n; i++) w[i] = w[i]! / b;
+    q = new Tensor(q.shape, w);
+  }
+  return Math.sqrt(Math.max(theta, 0));
+}
+
+/**
+ * Largest eigenvalue of the symmetric tridiagonal matrix with diagonal `alpha` and
+ * off-diagonal `beta` (length alpha.length - 1 or more; extra entries ignored), by Sturm
+ * bisection inside the Gershgorin bounds.
+ */
+export function largestTridiagonalEigenvalue(alpha: readonly number[], beta: readonly number[]): number {
+  const k = alpha.length;
+  let lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < k; i++) {
+    const r = (i > 0 ? Math.abs(beta[i - 1]!) : 0) + (i < k - 1 ? Math.abs(beta[i]!) : 0);
+    lo = Math.min(lo, alpha[i]! - r);
+    hi = Math.max(hi, alpha[i]! + r);
+  }
+  // count(x) = number of eigenvalues < x (Sturm sequence of the LDL^T pivots).
+  const count = (x: number): number => {
+    let c = 0, d = 1;
+    for (let i = 0; i < k; i++) {
+      const b2 = i > 0 ? beta[i - 1]! * beta[i - 1]! : 0;
+      d = alpha[i]! - x - (i > 0 ? b2 / d : 0);
+      if (d === 0) d = -1e-300;
+      if (d < 0) c++;
+    }
+    return c;
+  };
+  for (let it = 0; it < 200 && hi - lo > 1e-15 * Math.max(Math.abs(lo), Math.abs(hi)); it++) {
+    const mid = 0.5 * (lo + hi);
+    if (count(mid) >= k) hi = mid;
+    else lo = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+function sumSq(a: Data): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * a[i]!;
+  return s;
+}
+
+function scaleToUnit(a: Data): boolean {
+  const n = Math.sqrt(sumSq(a));
+  if (!(n > 0) || !Number.isFinite(n)) return false;
+  for (let i = 0; i < a.length; i++) a[i] = a[i]! / n;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Data-consistency step for any operator: the closed form when there is one, else CG.
+
+export interface ProxCGOptions {
+  /** Relative residual tolerance of CG (default 1e-10). */
+  tol?: number;
+  /** CG iteration cap (default 10 * prod(inShape), enough for the small systems of tests). */
+  maxIter?: number;
+}
+
+/** Validates rho and sigma of a prox call and returns sigma (defaulting to the operator's). */
+export function proxArgs(op: Operator, rho: number, noiseSigma: number | undefined, what: string): number {
+  const sigma = noiseSigma ?? op.noiseSigma;
+  if (!(rho > 0) || !Number.isFinite(rho)) fail('BAD_CONFIG', `${what}: rho must be a finite number > 0, got ${rho}`);
+  if (!(sigma >= 0) || !Number.isFinite(sigma)) fail('BAD_CONFIG', `${what}: noise sigma must be a finite number >= 0, got ${sigma}`);
+  return sigma;
+}
+
+/**
+ * argmin_x ||A x - y||^2 / (2 sigma^2) + rho/2 ||x - v||^2 by conjugate gradient on the
+ * normal equations (A^T A / sigma^2 + rho I) x = A^T y / sigma^2 + rho v, each batch item
+ * separately, warm-started at v. Needs sigma > 0.
+ */
+export function proxByConjugateGradient(op: Operator, v: Tensor, y: Tensor, rho: number, noiseSigma?: number, options: ProxCGOptions = {}): Tensor {
+  const sigma = proxArgs(op, rho, noiseSigma, `${op.name} prox (conjugate gradient)`);
+  if (sigma === 0) {
+    fail('UNSUPPORTED', `${op.name}: the noiseless data-consistency projection needs a pseudo-inverse, which this operator lacks; pass a noise sigma > 0`);
+  }
+  const batch = checkBatch(v, op.inShape, `${op.name} prox v`);
+  const yb = checkBatch(y, op.outShape, `${op.name} prox y`);
+  if (yb !== batch) fail('BAD_SHAPE', `${op.name} prox: v has batch ${batch} but y has batch ${yb}; pass matching batches`);
+  const n = shapeSize(op.inShape), w = 1 / (sigma * sigma);
+  const out = Tensor.zeros(v.shape, v.dtype);
+  const rhs = op.adjoint(y);
+  for (let b = 0; b < batch; b++) {
+    const bvec = new Float64Array(n), x0 = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      bvec[i] = w * rhs.data[b * n + i]! + rho * v.data[b * n + i]!;
+      x0[i] = v.data[b * n + i]!;
+    }
+    const p = new Tensor([1, ...op.inShape], new Float64Array(n));
+    const applyA = (x: Float64Array, outv: Float64Array): void => {
+      p.data.set(x);
+      const ata = op.adjoint(op.forward(p)).data;
+      for (let i = 0; i < n; i++) outv[i] = w * ata[i]! + rho * x[i]!;
+    };
+    const r = conjugateGradient(applyA, bvec, x0, { tol: options.tol ?? 1e-10, maxIter: options.maxIter ?? 10 * n });
+    for (let i = 0; i < n; i++) out.data[b * n + i] = r.x[i]!;
+  }
+  return out;
+}
+
+/** The data-consistency prox of any operator: its closed form when present, else CG. */
+export function proxDataConsistency(op: Operator, v: Tensor, y: Tensor, rho: number, noiseSigma?: number, options: ProxCGOptions = {}): Tensor {
+  if (op.proxDataConsistency) return op.proxDataConsistency(v, y, rho, noiseSigma);
+  return proxByConjugateGradient(op, v, y, rho, noiseSigma, options);
+}

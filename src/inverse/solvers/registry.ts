@@ -1,0 +1,12 @@
+import { fail } from '../../core/errors.js';
+import { scoreSde } from './score-sde.js';
+import type { SolverDef } from './types.js';
+
+/** Every posterior solver and baseline by the name `tweedie solvers` lists. */
+export const SOLVERS: readonly SolverDef[] = [scoreSde];
+
+export function solverByName(name: string): SolverDef {
+  const s = SOLVERS.find((d) => d.name === name);
+  if (!s) return fail('USAGE', `unknown solver "${name}"; run "tweedie solvers" for the list (${SOLVERS.map((d) => d.name).join(', ')})`);
+  return s;
+}

@@ -1,0 +1,47 @@
+import { lincomb2, lincomb3 } from '../../core/ops.js';
+import { Stream } from '../../core/rng.js';
+import { ddimNoiseScale } from '../../samplers/ddim.js';
+import { proxDataConsistency } from '../operators/operator.js';
+import type { SolverDef } from './types.js';
+
+/**
+ * Score-SDE conditional sampling with data consistency (Song et al. 2022, "Solving inverse problems in
+ * medical imaging with score-based generative models", Alg. 1; score-MRI): after each reverse step to
+ * time t, the state is moved towards the set {A x = y_t}, where y_t = a_t y + s_t A xi is the measurement
+ * carried to the noise level of t:  x <- x + lambda (P(x) - x), P the projection onto that set.
+ * The reverse step is DDIM with eta (eta = 1: the ancestral predictor). At the clean end y_t = y.
+ */
+export const scoreSde: SolverDef = {
+  name: 'score-sde',
+  description: 'score-SDE / score-MRI conditional sampling: reverse step, then projection onto the noised measurement set',
+  needs: {},
+  stochastic: true,
+  nfePerStep: 1,
+  params: {
+    eta: { type: 'number', default: 1, min: 0, doc: 'noise of the reverse step (DDIM eta; 1 = ancestral)' },
+    lambda: { type: 'number', default: 1, min: 0, max: 1, doc: 'data-consistency weight: 1 replaces the measured part, 0 ignores it' },
+  },
+  notes: 'Projection methods ignore the measurement noise level inside the loop; with sigma_y > 0 lower lambda.',
+  async run({ fn, grid, op, y, z, noise, params, report }) {
+    const eta = params.eta as number, lambda = params.lambda as number;
+    for (let i = 0; i < grid.length - 1; i++) {
+      const from = grid[i]!, to = grid[i + 1]!;
+      const { x0, eps } = await fn!.estimate(z, from);
+      const c = ddimNoiseScale(from, to, eta);
+      const ce = Math.sqrt(Math.max(0, to.s * to.s - c * c));
+      if (c > 0) lincomb3(z, to.a, x0, ce, eps, c, noise.normal(z.shape, i, Stream.noise, z.dtype));
+      else lincomb2(z, to.a, x0, ce, eps);
+      // y_t = a_t y + s_t A xi: the measurement of a point at noise level t.
+      let yt = y;
+      if (to.s > 0) {
+        const axi = op.forward(noise.normal(z.shape, i, Stream.aux, z.dtype));
+        yt = y.zerosLike();
+        lincomb2(yt, to.a, y, to.s, axi.reshape(y.shape));
+      }
+      const projected = proxDataConsistency(op, z, yt, 1, 0);
+      lincomb2(z, 1 - lambda, z, lambda, projected);
+      await report(i + 1, i + 1, z, x0);
+    }
+    return z;
+  },
+};
