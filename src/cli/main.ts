@@ -3,6 +3,7 @@ import { infoCommand, infoHelp } from './info.js';
 import { benchCommand, benchHelp } from './bench.js';
 import { sampleCommand, sampleHelp } from './sample.js';
 import { samplersCommand, samplersHelp } from './samplers.js';
+import { solveCommand, solveHelp, solversCommand, solversHelp } from './solve.js';
 import { packageVersion } from './version.js';
 
 type Command = { run: (argv: string[]) => Promise<void>; help: string; summary: string };
@@ -11,6 +12,8 @@ const commands: Record<string, Command> = {
   info: { run: infoCommand, help: infoHelp, summary: 'version, runtime backends and threads' },
   sample: { run: sampleCommand, help: sampleHelp, summary: 'draw samples with a training-free sampler' },
   samplers: { run: samplersCommand, help: samplersHelp, summary: 'list the samplers' },
+  solve: { run: solveCommand, help: solveHelp, summary: 'solve an inverse problem with a diffusion prior' },
+  solvers: { run: solversCommand, help: solversHelp, summary: 'list the posterior solvers and baselines' },
   bench: { run: benchCommand, help: benchHelp, summary: 'run a benchmark from bench/' },
 };
 

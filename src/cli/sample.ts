@@ -1,17 +1,15 @@
-import { extname } from 'node:path';
 import { fail, TweedieError } from '../core/errors.js';
 import { NoiseSource, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
-import { readNpy, writeNpy } from '../io/npy.js';
-import { writePng, tensorToPng } from '../io/png.js';
-import { imageGrid } from '../io/grid.js';
+import { readNpy } from '../io/npy.js';
+import { checkOutName, writeSamples } from './output.js';
+import { parseParams } from './params.js';
 import { defaultGridSpec, makeGrid, type GridKind, type TimeGrid } from '../paths/grids.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
 import { configToSampling } from '../samplers/diffusers.js';
 import type { Path } from '../paths/path.js';
 import { initialState, resolveParams, runSampler } from '../samplers/run.js';
 import { samplerByName } from '../samplers/registry.js';
-import type { ParamValues } from '../samplers/types.js';
 import { intOption, parseCommand, str } from './args.js';
 import { loadModel } from './model-spec.js';
 import { Progress } from './progress.js';
@@ -38,17 +36,6 @@ Draw K samples with a training-free sampler.
   --out FILE                 .npy (samples [K, ...]) or .png (an image grid for image-shaped models)
   --json                     print {"nfe", "seconds", ...} on stdout`;
 
-function parseParams(list: string[]): Partial<ParamValues> {
-  const out: Partial<ParamValues> = {};
-  for (const item of list) {
-    const eq = item.indexOf('=');
-    if (eq <= 0) fail('USAGE', `--param "${item}" must look like KEY=VALUE`);
-    const key = item.slice(0, eq), raw = item.slice(eq + 1);
-    out[key] = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
-  }
-  return out;
-}
-
 function buildGrid(path: Path, steps: number, kind: string | undefined): TimeGrid {
   if (kind === undefined) return makeGrid(path, defaultGridSpec(path, steps));
   const kinds: GridKind[] = ['time-uniform', 'logsnr-uniform', 'karras', 'exponential'];
@@ -66,9 +53,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   if (values.help) return void process.stdout.write(sampleHelp + '\n');
   const modelSpec = str(values.model), out = str(values.out), samplerName = str(values.sampler) ?? 'ddim';
   if (!modelSpec) fail('USAGE', 'sample needs --model (e.g. --model gmm:prior.json)');
-  if (!out) fail('USAGE', 'sample needs --out FILE.npy or FILE.png');
-  const ext = extname(out).toLowerCase();
-  if (ext !== '.npy' && ext !== '.png') fail('USAGE', `--out ${out}: use a .npy or .png file name`);
+  checkOutName(out, 'sample');
   const pathName = str(values.path), configFile = str(values['scheduler-config']);
   if (pathName && configFile) fail('USAGE', 'give either --path or --scheduler-config, not both');
   if (configFile && values.sampler) fail('USAGE', '--scheduler-config picks the sampler from its _class_name; drop --sampler (or use --path with --sampler)');
@@ -126,11 +111,7 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   }
   progress.done();
   const seconds = (performance.now() - t0) / 1000;
-  if (ext === '.npy') writeNpy(out, result);
-  else {
-    if (model.itemShape.length !== 3) fail('USAGE', `--out ${out}: a PNG grid needs image-shaped samples [C, H, W]; this model gives [${model.itemShape.join(', ')}]; write .npy instead`);
-    writePng(out, tensorToPng(imageGrid(result), model.valueRange));
-  }
+  writeSamples(out!, result, model.itemShape, model.valueRange);
   const summary = { sampler: sampler.name, steps, n, nfe, nfe_per_sample_batch: nfe / Math.ceil(n / batch), seconds, out };
   if (values.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else process.stderr.write(`wrote ${out}: ${n} samples, ${steps} steps, NFE ${nfe} (${Math.ceil(n / batch)} batch${n > batch ? 'es' : ''}), ${seconds.toFixed(2)} s\n`);
