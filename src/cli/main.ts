@@ -3,12 +3,14 @@ import { infoCommand, infoHelp } from './info.js';
 import { benchCommand, benchHelp } from './bench.js';
 import { sampleCommand, sampleHelp } from './sample.js';
 import { samplersCommand, samplersHelp } from './samplers.js';
+import { demoCommand, demoHelp } from './demo.js';
 import { solveCommand, solveHelp, solversCommand, solversHelp } from './solve.js';
 import { packageVersion } from './version.js';
 
 type Command = { run: (argv: string[]) => Promise<void>; help: string; summary: string };
 
 const commands: Record<string, Command> = {
+  demo: { run: demoCommand, help: demoHelp, summary: 'the main job: MRI reconstruction of a held-out brain slice' },
   info: { run: infoCommand, help: infoHelp, summary: 'version, runtime backends and threads' },
   sample: { run: sampleCommand, help: sampleHelp, summary: 'draw samples with a training-free sampler' },
   samplers: { run: samplersCommand, help: samplersHelp, summary: 'list the samplers' },
