@@ -1,9 +1,11 @@
 import { fail } from '../../core/errors.js';
 import { scoreSde } from './score-sde.js';
+import { DDRM_SOLVERS } from './ddrm.js';
+import { DDNM_SOLVERS } from './ddnm.js';
 import type { SolverDef } from './types.js';
 
 /** Every posterior solver and baseline by the name `tweedie solvers` lists. */
-export const SOLVERS: readonly SolverDef[] = [scoreSde];
+export const SOLVERS: readonly SolverDef[] = [scoreSde, ...DDRM_SOLVERS, ...DDNM_SOLVERS];
 
 export function solverByName(name: string): SolverDef {
   const s = SOLVERS.find((d) => d.name === name);
