@@ -2,10 +2,13 @@ import { fail } from '../../core/errors.js';
 import { scoreSde } from './score-sde.js';
 import { DDRM_SOLVERS } from './ddrm.js';
 import { DDNM_SOLVERS } from './ddnm.js';
+import { DPS_SOLVERS } from './dps.js';
+import { PIGDM_SOLVERS } from './pigdm.js';
+import { REDDIFF_SOLVERS } from './reddiff.js';
 import type { SolverDef } from './types.js';
 
 /** Every posterior solver and baseline by the name `tweedie solvers` lists. */
-export const SOLVERS: readonly SolverDef[] = [scoreSde, ...DDRM_SOLVERS, ...DDNM_SOLVERS];
+export const SOLVERS: readonly SolverDef[] = [scoreSde, ...DPS_SOLVERS, ...PIGDM_SOLVERS, ...DDRM_SOLVERS, ...DDNM_SOLVERS, ...REDDIFF_SOLVERS];
 
 export function solverByName(name: string): SolverDef {
   const s = SOLVERS.find((d) => d.name === name);
