@@ -5,10 +5,11 @@ import { DDNM_SOLVERS } from './ddnm.js';
 import { DPS_SOLVERS } from './dps.js';
 import { PIGDM_SOLVERS } from './pigdm.js';
 import { REDDIFF_SOLVERS } from './reddiff.js';
+import { BASELINE_SOLVERS } from './baselines.js';
 import type { SolverDef } from './types.js';
 
 /** Every posterior solver and baseline by the name `tweedie solvers` lists. */
-export const SOLVERS: readonly SolverDef[] = [scoreSde, ...DPS_SOLVERS, ...PIGDM_SOLVERS, ...DDRM_SOLVERS, ...DDNM_SOLVERS, ...REDDIFF_SOLVERS];
+export const SOLVERS: readonly SolverDef[] = [scoreSde, ...DPS_SOLVERS, ...PIGDM_SOLVERS, ...DDRM_SOLVERS, ...DDNM_SOLVERS, ...REDDIFF_SOLVERS, ...BASELINE_SOLVERS];
 
 export function solverByName(name: string): SolverDef {
   const s = SOLVERS.find((d) => d.name === name);
