@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fail } from '../core/errors.js';
 import { NoiseSource, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
-import { sideBySide } from '../io/grid.js';
+import { sideBySide, upscaleNearest } from '../io/grid.js';
 import { readNpy } from '../io/npy.js';
 import { tensorToPng, writePng } from '../io/png.js';
 import { psnr, ssim } from '../metrics/image.js';
@@ -83,7 +83,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const err = new Tensor(truth.shape, truth.data.map((v, i) => range[0] + 4 * Math.abs(recon.data[i]! - v)));
   const panel = sideBySide([truth, zeroFilled, recon, err].map((t) => t.reshape(model.itemShape)), 2, range[0]);
   const png = join(outDir, 'demo.png');
-  writePng(png, tensorToPng(panel, range));
+  writePng(png, tensorToPng(upscaleNearest(panel, 3), range));
   if (values.json) process.stdout.write(JSON.stringify(figures) + '\n');
   else {
     process.stdout.write(

@@ -82,3 +82,17 @@ export function sideBySide(images: readonly Tensor[], pad = 2, padValue = 0): Te
   });
   return out;
 }
+
+/** Nearest-neighbour enlargement of an image [C, H, W] (or [H, W]) by an integer factor, for figures. */
+export function upscaleNearest(img: Tensor, factor: number): Tensor {
+  const [c, h, w] = img.shape.length === 2 ? [1, img.shape[0]!, img.shape[1]!] : (img.shape as [number, number, number]);
+  const out = Tensor.zeros([c, h * factor, w * factor], img.dtype);
+  const W = w * factor;
+  for (let ch = 0; ch < c; ch++) {
+    for (let i = 0; i < h * factor; i++) {
+      const src = ch * h * w + Math.floor(i / factor) * w, dst = ch * h * factor * W + i * W;
+      for (let j = 0; j < W; j++) out.data[dst + j] = img.data[src + Math.floor(j / factor)]!;
+    }
+  }
+  return out;
+}
