@@ -29,7 +29,8 @@ Solve a linear inverse problem y = A x + noise with a diffusion prior (or a base
   --path NAME            for gmm: models (${PATH_NAMES.join(', ')})
   --steps N              diffusion steps (default 50)
   --param KEY=VALUE      a solver option (repeatable)
-  -n K                   posterior samples (default 1); all are conditioned on the one measurement
+  -n K                   posterior samples (default 1; for smc the ensemble size, default 64); all are
+                         conditioned on the one measurement
   --out FILE             .npy [K, ...] or .png grid
   --json                 print {"nfe", "seconds", "psnr", "ssim", ...} on stdout`;
 
@@ -64,7 +65,9 @@ export async function solveCommand(argv: string[]): Promise<void> {
   }
   const steps = intOption(str(values.steps), 'steps', 50);
   const seed = intOption(str(values.seed), 'seed', 0, 0);
-  const n = intOption(str(values.n), 'n', 1);
+  // A particle solver's n samples are one ensemble: default 64 particles (MCGdiff's default).
+  const n = intOption(str(values.n), 'n', solver.needs.particles ? 64 : 1);
+  if (solver.needs.particles && n < 2) fail('USAGE', `${solver.name} is a particle method: -n is the ensemble size and must be at least 2 (64 or more is usual)`);
   const modelSpec = str(values.model);
   let model: LoadedModel | null = null;
   if (modelSpec) {

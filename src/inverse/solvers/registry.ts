@@ -8,10 +8,11 @@ import { REDDIFF_SOLVERS } from './reddiff.js';
 import { BASELINE_SOLVERS } from './baselines.js';
 import { DIFFPIR_SOLVERS } from './diffpir.js';
 import { DDS_SOLVERS } from './dds.js';
+import { SMC_SOLVERS } from './smc.js';
 import type { SolverDef } from './types.js';
 
 /** Every posterior solver and baseline by the name `tweedie solvers` lists. */
-export const SOLVERS: readonly SolverDef[] = [scoreSde, ...DPS_SOLVERS, ...PIGDM_SOLVERS, ...DDRM_SOLVERS, ...DDNM_SOLVERS, ...DIFFPIR_SOLVERS, ...REDDIFF_SOLVERS, ...DDS_SOLVERS, ...BASELINE_SOLVERS];
+export const SOLVERS: readonly SolverDef[] = [scoreSde, ...DPS_SOLVERS, ...PIGDM_SOLVERS, ...DDRM_SOLVERS, ...DDNM_SOLVERS, ...DIFFPIR_SOLVERS, ...REDDIFF_SOLVERS, ...DDS_SOLVERS, ...SMC_SOLVERS, ...BASELINE_SOLVERS];
 
 export function solverByName(name: string): SolverDef {
   const s = SOLVERS.find((d) => d.name === name);
