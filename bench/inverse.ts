@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { TweedieError } from '../src/core/errors.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
@@ -13,18 +14,34 @@ import { makeGrid } from '../src/paths/grids.js';
 import { initialState } from '../src/samplers/run.js';
 import { packageRoot } from '../src/cli/version.js';
 
-export const description = 'posterior solvers vs baselines on the held-out brain slab (MRI 4x/8x, CT 30/60 views): PSNR / SSIM / seconds per slice';
+export const description = 'posterior solvers vs baselines: held-out brain slab (MRI 4x/8x, CT 30/60 views) and Fashion-MNIST test images (box inpainting, 4x SR): PSNR / SSIM / seconds per image';
 
 const STEPS = Number(process.env.TWEEDIE_BENCH_STEPS ?? 50);
 /** Every 4th held-out slice keeps the run to minutes on 2 cores. */
 const SLICE_STRIDE = Number(process.env.TWEEDIE_BENCH_STRIDE ?? 4);
 
-const PROBLEMS = [
+const BRAIN_PROBLEMS = [
   { label: 'MRI 4x', spec: 'mri:accel=4,mask=equispaced,acs=0.08,noise=0.01', baseline: 'zero-filled' },
   { label: 'MRI 8x', spec: 'mri:accel=8,mask=equispaced,acs=0.04,noise=0.01', baseline: 'zero-filled' },
   { label: 'CT 30 views', spec: 'ct:views=30,noise=0.1', baseline: 'fbp' },
   { label: 'CT 60 views', spec: 'ct:views=60,noise=0.1', baseline: 'fbp' },
 ];
+const FMNIST_PROBLEMS = [
+  { label: 'fmnist box inpainting 12x12', spec: 'inpaint:box=12,noise=0.01', baseline: 'pinv' },
+  { label: 'fmnist 4x super-resolution', spec: 'sr:factor=4,noise=0.01', baseline: 'pinv' },
+];
+
+/** The first n Fashion-MNIST test images (Debian dataset-fashion-mnist), in [-1, 1], padded to 32x32 with -1. */
+function fmnistTest(n: number): Tensor {
+  const file = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
+  if (!existsSync(file)) throw new Error(`${file} is missing; apt-get install dataset-fashion-mnist`);
+  const raw = gunzipSync(readFileSync(file));
+  const out = new Tensor([n, 1, 32, 32], new Float32Array(n * 1024).fill(-1));
+  for (let k = 0; k < n; k++) {
+    for (let i = 0; i < 28; i++) for (let j = 0; j < 28; j++) out.data[k * 1024 + (i + 2) * 32 + j + 2] = raw[16 + k * 784 + i * 28 + j]! / 127.5 - 1;
+  }
+  return out;
+}
 
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
   const dir = process.env.TWEEDIE_BENCH_MODEL ?? join(packageRoot, 'weights', 'brain-64');
@@ -35,9 +52,15 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   const n = idx.length, item = slab.itemSize;
   const truth = new Tensor([n, ...model.itemShape], new Float32Array(n * item));
   idx.forEach((k, i) => truth.data.set(slab.data.subarray(k * item, (k + 1) * item), i * item));
-  const range = model.spec.valueRange, dr = range[1] - range[0];
   const rows: { problem: string; solver: string; psnr: number | null; ssim: number | null; seconds_per_slice: number | null; nfe: number; note?: string }[] = [];
-  for (const prob of PROBLEMS) {
+  const fmnistDir = join(packageRoot, 'weights', 'fmnist-32');
+  const sets = [
+    { model, truth, problems: BRAIN_PROBLEMS },
+    { model: await OnnxDenoiser.load(fmnistDir), truth: fmnistTest(n), problems: FMNIST_PROBLEMS },
+  ];
+  for (const { model, truth, problems } of sets)
+  for (const prob of problems) {
+    const range = model.spec.valueRange, dr = range[1] - range[0];
     const op = parseOperatorSpec(prob.spec, model.itemShape);
     const y = op.measure(truth, new NoiseSource(0));
     const grid = makeGrid(model.path, { kind: 'time-uniform', steps: STEPS });
@@ -58,12 +81,12 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     }
   }
   const md = [
-    `| problem | solver | PSNR (dB) | SSIM | s / slice | NFE |`,
+    `| problem | solver | PSNR (dB) | SSIM | s / image | NFE |`,
     `|---|---|---|---|---|---|`,
     ...rows.map((r) => (r.psnr === null ? `| ${r.problem} | ${r.solver} | - | - | - | ${r.note} |` : `| ${r.problem} | ${r.solver} | ${r.psnr.toFixed(2)} | ${r.ssim!.toFixed(4)} | ${r.seconds_per_slice!.toFixed(2)} | ${r.nfe} |`)),
   ].join('\n');
   mkdirSync(join(packageRoot, 'docs'), { recursive: true });
-  writeFileSync(join(packageRoot, 'docs', 'inverse-bench.md'), `# Inverse problems on the held-out brain slab\n\nbrain-64 prior, held-out slices ${idx.join(', ')} of weights/brain-64/heldout.npy, ${STEPS} steps, one run, default solver options; produced by \`npx tweedie bench inverse\`.\n\n${md}\n`);
+  writeFileSync(join(packageRoot, 'docs', 'inverse-bench.md'), `# Inverse problems on the held-out brain slab\n\nbrain-64 prior on held-out slices ${idx.join(', ')} of weights/brain-64/heldout.npy (MRI, CT); fmnist-32 prior on the first ${n} Fashion-MNIST test images (inpainting, super-resolution); ${STEPS} steps, one run, default solver options; produced by \`npx tweedie bench inverse\`.\n\n${md}\n`);
   if (!opts.json) process.stdout.write(md + '\n');
   return { steps: STEPS, slices: idx, rows };
 }

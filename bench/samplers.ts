@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { OnnxDenoiser } from '../src/models/onnx.js';
 import { join } from 'node:path';
 import { SAMPLERS } from '../src/samplers/registry.js';
 import { runSampler } from '../src/samplers/run.js';
@@ -59,6 +60,20 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     for (let i = 0; i < reps; i++) await runSampler(def, freeModel(path), grid, x);
     overhead.push({ name: def.name, ms_per_step: (performance.now() - t0) / reps / 20 });
   }
+  // One call of the shipped fmnist-32 model at the same batch, for the overhead fraction.
+  let modelMs: number | null = null;
+  const fmnist = join(packageRoot, 'weights', 'fmnist-32');
+  if (existsSync(join(fmnist, 'model.onnx'))) {
+    const onnx = await OnnxDenoiser.load(fmnist);
+    await onnx.predict(x, 500);
+    const ts: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const t0 = performance.now();
+      await onnx.predict(x, 500);
+      ts.push(performance.now() - t0);
+    }
+    modelMs = ts.sort((a, b) => a - b)[3]!;
+  }
   const series: Series[] = rows.map((r) => ({ name: r.name, x: r.nfe, y: r.error }));
   const svg = logLogSvg(series, { title: 'Sampler error vs NFE (mixture, d = 16, continuous VP)', xLabel: 'NFE', yLabel: 'RMS error vs reference ODE solution' });
   const outDir = join(packageRoot, 'docs');
@@ -69,10 +84,10 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     const w = Math.max(...rows.map((r) => r.name.length), 8);
     const lines = [`${'sampler'.padEnd(w)}  order  slope   ${NFES.map((n) => `NFE~${n}`.padStart(10)).join('')}`];
     for (const r of rows) lines.push(`${r.name.padEnd(w)}  ${String(r.order).padEnd(5)}  ${r.slope.toFixed(2).padStart(5)}   ${r.error.map((e) => e.toExponential(2).padStart(10)).join('')}`);
-    lines.push('', `sampler time per step, batch 16 x 1 x 32 x 32, free model:`);
-    for (const o of overhead) lines.push(`  ${o.name.padEnd(w)} ${o.ms_per_step.toFixed(3)} ms`);
+    lines.push('', `sampler time per step, batch 16 x 1 x 32 x 32, free model${modelMs ? `; one fmnist-32 call takes ${modelMs.toFixed(1)} ms` : ''}:`);
+    for (const o of overhead) lines.push(`  ${o.name.padEnd(w)} ${o.ms_per_step.toFixed(3)} ms${modelMs ? `  (${((100 * o.ms_per_step) / modelMs).toFixed(2)}% of a model call)` : ''}`);
     lines.push('', `plot: ${plotFile}`);
     process.stdout.write(lines.join('\n') + '\n');
   }
-  return { convergence: rows, overhead_ms_per_step: overhead, plot: plotFile, tensor_dtype: (x as Tensor).dtype };
+  return { convergence: rows, overhead_ms_per_step: overhead, model_call_ms: modelMs, plot: plotFile, tensor_dtype: (x as Tensor).dtype };
 }
