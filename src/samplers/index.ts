@@ -16,3 +16,5 @@ export * from './sde.js';
 export * from './rk45.js';
 export * from './flow.js';
 export * from './diffusers.js';
+export * from './mrs.js';
+export * from './restoration.js';
