@@ -4,6 +4,7 @@ import { benchCommand, benchHelp } from './bench.js';
 import { sampleCommand, sampleHelp } from './sample.js';
 import { samplersCommand, samplersHelp } from './samplers.js';
 import { demoCommand, demoHelp } from './demo.js';
+import { reconstructCommand, reconstructHelp } from './reconstruct.js';
 import { solveCommand, solveHelp, solversCommand, solversHelp } from './solve.js';
 import { packageVersion } from './version.js';
 
@@ -15,6 +16,7 @@ const commands: Record<string, Command> = {
   sample: { run: sampleCommand, help: sampleHelp, summary: 'draw samples with a training-free sampler' },
   samplers: { run: samplersCommand, help: samplersHelp, summary: 'list the samplers' },
   solve: { run: solveCommand, help: solveHelp, summary: 'solve an inverse problem with a diffusion prior' },
+  reconstruct: { run: reconstructCommand, help: reconstructHelp, summary: 'reconstruct a NIfTI volume slice by slice with the 2-D prior' },
   solvers: { run: solversCommand, help: solversHelp, summary: 'list the posterior solvers and baselines' },
   bench: { run: benchCommand, help: benchHelp, summary: 'run a benchmark from bench/' },
 };

@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readNifti, writeNifti } from '../src/io/nifti.js';
+import { readNpy } from '../src/io/npy.js';
+import { createVolume } from '../src/io/volume.js';
+import { psnr } from '../src/metrics/image.js';
+import { modelSlices, modelToVolume, readSplit, reconstructVolume, sliceMapping, tv1dDenoise, tv1dDual, tvProxZ } from '../src/volume/reconstruct.js';
+
+const CH2 = '/usr/share/mricron/templates/ch2.nii.gz';
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
+const tmp = mkdtempSync(join(tmpdir(), 'tweedie-recon-'));
+
+function ch2(): string {
+  assert.ok(existsSync(CH2), `${CH2} is missing: these tests need the MNI ch2 template; install it with "apt-get install mricron-data"`);
+  return CH2;
+}
+
+/** The brain prior shipped in weights/brain-64. */
+function modelDir(): string {
+  const d = join(root, 'weights', 'brain-64');
+  if (!existsSync(join(d, 'model.onnx'))) assert.fail('weights/brain-64/model.onnx is missing: the reconstruct tests need the brain-64 prior (run training/brain64.py or restore weights/)');
+  return d;
+}
+
+/** Run `tweedie reconstruct ...`. */
+function cli(...args: string[]) {
+  return spawnSync(process.execPath, [join(root, 'bin', 'tweedie.js'), 'reconstruct', ...args], { encoding: 'utf8' });
+}
+
+test('ch2 slices map to model space exactly as the prior was trained (heldout.npy)', () => {
+  const vol = readNifti(ch2());
+  const dir = join(root, 'weights', 'brain-64');
+  const split = readSplit(dir);
+  assert.ok(split, 'weights/brain-64/split.json');
+  const m = sliceMapping(vol, 64, split);
+  assert.equal(m.source, 'split.json');
+  // The rule computed from the volume itself agrees with the training record.
+  const c = sliceMapping(vol, 64, null);
+  assert.deepEqual([c.x0, c.y0, c.side, c.p], [m.x0, m.y0, m.side, m.p]);
+  const held = readNpy(join(existsSync(join(dir, 'heldout.npy')) ? dir : modelDir(), 'heldout.npy'));
+  const zs = Array.from({ length: 16 }, (_, k) => 60 + k);
+  const t = modelSlices(vol, m, zs);
+  let maxErr = 0;
+  for (let i = 0; i < t.size; i++) maxErr = Math.max(maxErr, Math.abs(t.data[i]! - held.data[i]!));
+  assert.ok(maxErr < 1e-5, `max |ours - heldout.npy| = ${maxErr}`);
+  // Back to the input grid and into model space again: only the interpolation blur is lost,
+  // and the orientation is right (a one-pixel shift scores far lower).
+  const back = { ...vol, data: modelToVolume(t.data as Float32Array, 60, 16, vol, m) };
+  const again = modelSlices(back, m, zs);
+  const p = psnr(again, t, 2);
+  for (const v of p) assert.ok(v > 28, `round trip PSNR ${v}`);
+});
+
+test('z-TV prox: closed form for two slices, constant columns for a large weight, Condat = dual FISTA', () => {
+  const s = Float32Array.from([0, 1, 1, 0]); // two slices of a 2-pixel plane
+  tvProxZ(s, 2, 2, 0.1);
+  assert.ok(Math.abs(s[0]! - 0.1) < 1e-6 && Math.abs(s[2]! - 0.9) < 1e-6, `${s}`);
+  assert.ok(Math.abs(s[1]! - 0.9) < 1e-6 && Math.abs(s[3]! - 0.1) < 1e-6, `${s}`);
+  const col = Float32Array.from([1, 5, 2, 8, 4]);
+  tvProxZ(col, 5, 1, 100);
+  for (const v of col) assert.ok(Math.abs(v - 4) < 1e-6, `${col}`);
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (let trial = 0; trial < 50; trial++) {
+    const n = 1 + Math.floor(rand() * 30), lambda = rand() * 0.5;
+    const v = Float64Array.from({ length: n }, () => 2 * rand() - 1 + (rand() < 0.3 ? 1 : 0));
+    const exact = new Float64Array(n);
+    tv1dDenoise(v, exact, n, lambda);
+    const ref = tv1dDual(v, n, lambda, 20000);
+    for (let i = 0; i < n; i++) assert.ok(Math.abs(exact[i]! - ref[i]!) < 1e-7, `n=${n} lambda=${lambda}: ${exact} vs ${ref}`);
+  }
+});
+
+test('tweedie reconstruct: 4 ch2 slices, 20 steps, 2 workers: input geometry, finite, beats zero-filled', () => {
+  const input = ch2();
+  const out = join(tmp, 'recon.nii.gz');
+  const r = cli('--input', input, '--modality', 'mri', '--acceleration', '4', '--mask', 'equispaced', '--solver', 'ddnm', '--steps', '20',
+    '--slices', '62:66', '--workers', '2', '--batch', '2', '--model', modelDir(), '--out', out, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  const vin = readNifti(input), vout = readNifti(out);
+  assert.deepEqual(vout.dims, vin.dims);
+  assert.deepEqual(vout.affine, vin.affine);
+  assert.ok(vout.data.every(Number.isFinite));
+  const X = vin.dims[0]!, Y = vin.dims[1]!, plane = X * Y;
+  let inside = 0;
+  for (let i = 62 * plane; i < 66 * plane; i++) inside += vout.data[i]!;
+  assert.ok(inside > 0, 'reconstructed slices hold signal');
+  for (let i = 0; i < 62 * plane; i++) assert.equal(vout.data[i], 0);
+  assert.equal(s.per_slice.length, 4);
+  assert.deepEqual(s.per_slice.map((p: { z: number }) => p.z), [62, 63, 64, 65]);
+  assert.equal(s.nfe, 20);
+  assert.equal(s.workers, 2);
+  assert.ok(s.psnr > s.psnr_baseline + 1, `PSNR ${s.psnr} vs zero-filled ${s.psnr_baseline}`);
+  for (const p of s.per_slice) assert.ok(p.psnr > p.psnr_baseline, `slice ${p.z}: ${p.psnr} vs ${p.psnr_baseline}`);
+  assert.ok(s.ssim > s.ssim_baseline);
+});
+
+test('reconstructVolume: --workers 1 and 2 give the same volume (seed per slice, fixed batches)', async () => {
+  const vol = readNifti(ch2());
+  const common = { modelDir: modelDir(), splitFallback: join(root, 'weights', 'brain-64', 'split.json'), modality: 'mri' as const, solver: 'ddnm', steps: 3, slices: [70, 74] as [number, number], batch: 2, seed: 5 };
+  const a = await reconstructVolume(vol, { ...common, workers: 1 });
+  const b = await reconstructVolume(vol, { ...common, workers: 2 });
+  assert.equal(a.workers, 1);
+  assert.equal(b.workers, 2);
+  assert.deepEqual(b.modelStack.data, a.modelStack.data);
+  assert.deepEqual(b.volume.data, a.volume.data);
+  assert.equal(a.model_calls, 2 * 3);
+  // The model-space stack sits on a resampled grid: 64x64 in-plane, side/64 mm voxels.
+  assert.deepEqual(a.modelStack.dims, [64, 64, 4]);
+  assert.ok(Math.abs(a.modelStack.affine[0]![0]! - a.mapping.side / 64) < 1e-9);
+  const other = await reconstructVolume(vol, { ...common, seed: 6, workers: 2 });
+  assert.notDeepEqual(other.modelStack.data, a.modelStack.data);
+});
+
+test('tweedie reconstruct: 4-D input, too-small volume and unknown modality are clear errors', () => {
+  const four = join(tmp, 'four.nii.gz');
+  writeNifti(four, createVolume(new Float32Array(70 * 70 * 4 * 2).fill(1), [70, 70, 4, 2]));
+  const out = join(tmp, 'x.nii.gz');
+  const r4 = cli('--input', four, '--modality', 'mri', '--model', modelDir(), '--out', out);
+  assert.equal(r4.status, 1, r4.stderr);
+  assert.match(r4.stderr, /4-D.*\[70, 70, 4, 2\].*--volume/);
+  assert.equal(r4.stderr.trim().split('\n').length, 1);
+
+  const small = join(tmp, 'small.nii');
+  writeNifti(small, createVolume(new Float32Array(32 * 40 * 6).fill(1), [32, 40, 6]));
+  const rs = cli('--input', small, '--modality', 'ct', '--views', '20', '--model', modelDir(), '--out', out);
+  assert.equal(rs.status, 1, rs.stderr);
+  assert.match(rs.stderr, /32x40 is too small for the 64x64 prior/);
+
+  const rm = cli('--input', small, '--modality', 'pet', '--out', out);
+  assert.equal(rm.status, 2);
+  assert.match(rm.stderr, /unknown modality "pet"/);
+  const ra = cli('--input', small, '--modality', 'ct', '--acceleration', '4', '--out', out);
+  assert.equal(ra.status, 2);
+  assert.match(ra.stderr, /--acceleration and --mask are for --modality mri/);
+  assert.ok(!existsSync(out), 'no output written on errors');
+});
