@@ -135,9 +135,13 @@ betas linspace(1e-4, 0.02, 1000), abar_t = prod_(s<=t) (1 - beta_s), t = 0..999.
 
 ## Caveats
 
-Short CPU training: the samples show recognisable garment shapes but are less sharp and
-less diverse than a long GPU run would give. Fine for checking samplers against each other
-(same model, different solvers); do not quote its FID as representative of DDPM.
+**Undertrained** (only {f['steps']} steps, about {f['steps'] * tc['batch_size'] / 60000:.1f} epochs, on one CPU thread): most samples
+are recognisable, smooth garments (tops, trousers, shoes, bags), but roughly a quarter to a
+third of the 50-step DDIM samples were speckled, noisy failures after the first 1700-step
+run (19 of 64 in samples.png by a total-variation test). Fine for checking samplers
+against each other (same model, different solvers) and for pipeline tests; do not quote its
+FID as representative of DDPM. `--resume --steps N` continues the run from the checkpoint;
+a few thousand more steps should remove most failures.
 
 ## Reproduce
 
