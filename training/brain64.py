@@ -264,7 +264,12 @@ Held-out slab (not used in training):
   nearest training slices (z = {mz[0] - 1} and {mz[-1] + 1}) are 3 mm from the slab's edges, so it
   can reconstruct them well from few measurements; that is the intended (and easy)
   setting of the demos, not a test of generalisation across subjects.
-- Short CPU training (about an hour on one thread): samples are plausible but soft.
+- **Undertrained** (short CPU training on one thread, shared with other jobs): many
+  unconditional samples are plausible, soft axial slices at various levels, but in the first
+  2300-step run 6 of the 16 DDIM samples in samples.png were speckled, noisy failures and
+  1 was blank. Measurement-conditioned reconstruction (the intended use) constrains the
+  trajectory far more, but check results against the held-out truth; `--resume --steps N`
+  continues training from the checkpoint.
 - Values above p99.5 (bright fat in the scalp) are clipped to 1.
 
 ## Reproduce
