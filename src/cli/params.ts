@@ -1,5 +1,6 @@
-import { fail } from '../core/errors.js';
-import type { ParamValues } from '../samplers/types.js';
+import { fail, TweedieError } from '../core/errors.js';
+import { resolveParams } from '../samplers/run.js';
+import type { ParamValues, SamplerDef } from '../samplers/types.js';
 
 /** --param KEY=VALUE items: numbers and true/false are typed, anything else stays a string. */
 export function parseParams(list: string[]): Partial<ParamValues> {
@@ -11,4 +12,16 @@ export function parseParams(list: string[]): Partial<ParamValues> {
     out[key] = raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
   }
   return out;
+}
+
+/** Parse --param items and check them against a sampler's or solver's options; a bad one is a usage error. */
+export function checkedParams(def: { name: string; params: SamplerDef['params'] }, list: string[] | undefined): Partial<ParamValues> {
+  const params = parseParams(list ?? []);
+  try {
+    resolveParams(def as SamplerDef, params);
+  } catch (e) {
+    if (e instanceof TweedieError) fail('USAGE', `--param: ${e.message}`);
+    throw e;
+  }
+  return params;
 }

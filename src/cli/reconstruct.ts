@@ -1,15 +1,13 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { fail, TweedieError } from '../core/errors.js';
+import { fail } from '../core/errors.js';
 import { readNifti, writeNifti } from '../io/nifti.js';
 import { selectVolume, volumeCount } from '../io/volume.js';
 import { solverByName } from '../inverse/solvers/registry.js';
-import { resolveParams } from '../samplers/run.js';
-import type { SamplerDef } from '../samplers/types.js';
 import { reconstructVolume, type Modality } from '../volume/reconstruct.js';
 import { intOption, numberOption, parseCommand, str } from './args.js';
-import { parseParams } from './params.js';
+import { checkedParams } from './params.js';
 import { Progress } from './progress.js';
 import { packageRoot } from './version.js';
 
@@ -76,13 +74,7 @@ export async function reconstructCommand(argv: string[]): Promise<void> {
   const outModel = str(values['out-model']);
   for (const f of [out, outModel]) if (f !== undefined && !/\.nii(\.gz)?$/i.test(f)) fail('USAGE', `--out ${f}: write a NIfTI file (.nii or .nii.gz)`);
   const solver = solverByName(str(values.solver) ?? (modality === 'ct' ? 'dds' : 'ddnm'));
-  const params = parseParams((values.param as string[] | undefined) ?? []);
-  try {
-    resolveParams({ name: solver.name, params: solver.params } as SamplerDef, params);
-  } catch (e) {
-    if (e instanceof TweedieError) fail('USAGE', `--param: ${e.message}`);
-    throw e;
-  }
+  const params = checkedParams(solver, values.param as string[] | undefined);
   const steps = intOption(str(values.steps), 'steps', 50);
   const acceleration = intOption(str(values.acceleration), 'acceleration', 4, 2);
   const views = intOption(str(values.views), 'views', 30, 2);

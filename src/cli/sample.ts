@@ -1,14 +1,14 @@
-import { fail, TweedieError } from '../core/errors.js';
+import { fail } from '../core/errors.js';
 import { NoiseSource, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import { readNpy } from '../io/npy.js';
 import { checkOutName, writeSamples } from './output.js';
-import { parseParams } from './params.js';
+import { checkedParams } from './params.js';
 import { defaultGridSpec, makeGrid, type GridKind, type TimeGrid } from '../paths/grids.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
 import { configToSampling } from '../samplers/diffusers.js';
 import type { Path } from '../paths/path.js';
-import { initialState, resolveParams, runSampler } from '../samplers/run.js';
+import { initialState, runSampler } from '../samplers/run.js';
 import { samplerByName } from '../samplers/registry.js';
 import { intOption, parseCommand, str } from './args.js';
 import { loadModel } from './model-spec.js';
@@ -68,14 +68,8 @@ export async function sampleCommand(argv: string[]): Promise<void> {
   if (!model.mixture && (pathName || fromConfig)) fail('USAGE', '--path and --scheduler-config apply to gmm: models; a model folder brings its own scheduler_config.json');
   const path = model.denoiser.path;
   const sampler = fromConfig ? fromConfig.sampler : samplerByName(samplerName);
-  const params = fromConfig ? fromConfig.params : parseParams((values.param as string[] | undefined) ?? []);
   if (fromConfig && values.param) fail('USAGE', '--param cannot be combined with --scheduler-config: the config sets the sampler options');
-  try {
-    resolveParams(sampler, params);
-  } catch (e) {
-    if (e instanceof TweedieError) fail('USAGE', `--param: ${e.message}`);
-    throw e;
-  }
+  const params = fromConfig ? fromConfig.params : checkedParams(sampler, values.param as string[] | undefined);
   const grid = fromConfig ? fromConfig.grid : buildGrid(path, steps, str(values.grid));
   const initScale = fromConfig ? fromConfig.initNoiseScale : null;
   const orderedGrid = sampler.inverse ? [...grid].reverse() : grid;

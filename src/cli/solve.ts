@@ -1,4 +1,4 @@
-import { fail, TweedieError } from '../core/errors.js';
+import { fail } from '../core/errors.js';
 import { NoiseSource, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import { readNpy } from '../io/npy.js';
@@ -8,12 +8,11 @@ import { runSolver } from '../inverse/solvers/run.js';
 import { solverByName, SOLVERS } from '../inverse/solvers/registry.js';
 import { defaultGridSpec, makeGrid } from '../paths/grids.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
-import { initialState, resolveParams } from '../samplers/run.js';
-import type { SamplerDef } from '../samplers/types.js';
+import { initialState } from '../samplers/run.js';
 import { intOption, numberOption, parseCommand, str } from './args.js';
 import { loadModel, type LoadedModel } from './model-spec.js';
 import { checkOutName, writeSamples } from './output.js';
-import { parseParams } from './params.js';
+import { checkedParams } from './params.js';
 import { Progress } from './progress.js';
 
 export const solveHelp = `tweedie solve --model (gmm:FILE.json | MODEL_DIR) --operator SPEC
@@ -56,13 +55,7 @@ export async function solveCommand(argv: string[]): Promise<void> {
   const measFile = str(values.measurement), truthFile = str(values['simulate-from']);
   if (!measFile === !truthFile) fail('USAGE', 'give exactly one of --measurement y.npy or --simulate-from x.npy');
   const solver = solverByName(str(values.solver) ?? 'dds');
-  const params = parseParams((values.param as string[] | undefined) ?? []);
-  try {
-    resolveParams({ name: solver.name, params: solver.params } as SamplerDef, params);
-  } catch (e) {
-    if (e instanceof TweedieError) fail('USAGE', `--param: ${e.message}`);
-    throw e;
-  }
+  const params = checkedParams(solver, values.param as string[] | undefined);
   const steps = intOption(str(values.steps), 'steps', 50);
   const seed = intOption(str(values.seed), 'seed', 0, 0);
   // A particle solver's n samples are one ensemble: default 64 particles (MCGdiff's default).
