@@ -12,21 +12,21 @@ export function resolveParams(def: SamplerDef, given: Partial<ParamValues> = {})
   for (const key of Object.keys(given)) {
     if (!(key in def.params)) {
       const known = Object.keys(def.params);
-      fail('BAD_INPUT', `sampler ${def.name} has no option "${key}"; ${known.length ? `its options are ${known.join(', ')}` : 'it takes no options'}`);
+      fail('BAD_INPUT', `${def.name} has no option "${key}"; ${known.length ? `its options are ${known.join(', ')}` : 'it takes no options'}`);
     }
   }
   for (const [key, spec] of Object.entries(def.params)) {
     const v = given[key] ?? spec.default;
     if (spec.type === 'number') {
-      if (typeof v !== 'number' || !Number.isFinite(v)) fail('BAD_INPUT', `sampler ${def.name}: option ${key} must be a number, got ${JSON.stringify(v)}`);
-      if (spec.integer && !Number.isInteger(v)) fail('BAD_INPUT', `sampler ${def.name}: option ${key} must be an integer, got ${v}`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) fail('BAD_INPUT', `${def.name}: option ${key} must be a number, got ${JSON.stringify(v)}`);
+      if (spec.integer && !Number.isInteger(v)) fail('BAD_INPUT', `${def.name}: option ${key} must be an integer, got ${v}`);
       if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) {
-        fail('BAD_INPUT', `sampler ${def.name}: option ${key} = ${v} is outside [${spec.min ?? '-inf'}, ${spec.max ?? 'inf'}]`);
+        fail('BAD_INPUT', `${def.name}: option ${key} = ${v} is outside [${spec.min ?? '-inf'}, ${spec.max ?? 'inf'}]`);
       }
     } else if (spec.type === 'boolean') {
-      if (typeof v !== 'boolean') fail('BAD_INPUT', `sampler ${def.name}: option ${key} must be true or false, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'boolean') fail('BAD_INPUT', `${def.name}: option ${key} must be true or false, got ${JSON.stringify(v)}`);
     } else if (typeof v !== 'string' || !spec.values.includes(v)) {
-      fail('BAD_INPUT', `sampler ${def.name}: option ${key} must be one of ${spec.values.join(', ')}, got ${JSON.stringify(v)}`);
+      fail('BAD_INPUT', `${def.name}: option ${key} must be one of ${spec.values.join(', ')}, got ${JSON.stringify(v)}`);
     }
     out[key] = v;
   }
