@@ -5,9 +5,7 @@ import { Tensor } from '../src/core/tensor.js';
 import { TweedieError } from '../src/core/errors.js';
 import { GaussianMixture } from '../src/models/gmm.js';
 import type { Denoiser } from '../src/models/denoiser.js';
-import { MatrixOperator } from '../src/inverse/operators/matrix.js';
 import { parseOperatorSpec, type Operator } from '../src/inverse/operators/index.js';
-import { mixturePosterior } from '../src/inverse/exact-posterior.js';
 import { runSolver } from '../src/inverse/solvers/run.js';
 import type { SolverDef } from '../src/inverse/solvers/types.js';
 import { DPS_SOLVERS, dps } from '../src/inverse/solvers/dps.js';
@@ -25,18 +23,10 @@ const fmt = (name: string, what: string, r: PosteriorScore): string =>
   `# ${name} ${what}: SWD ${r.swd.toFixed(3)} (floor ${r.floor.toFixed(3)}), mean error ${r.meanError.toFixed(3)}, NFE ${r.nfe}`;
 
 /** Prior N(0, I) in d = 16 with the same kind of random 8 x 16 operator: its posterior is Gaussian. */
+/** An isotropic Gaussian prior N(0, I) in d = 16 under the random 8 x 16 operator. */
 function gaussianProblem(sigma: number, n: number): PosteriorProblem {
-  const d = 16, m = 8;
-  const I = Array.from({ length: d }, (_, i) => Array.from({ length: d }, (_, j) => (i === j ? 1 : 0)));
-  const prior = new GaussianMixture({ weights: [1], means: [new Array<number>(d).fill(0)], covs: [I] });
-  const g = new NoiseSource(21).normal([1, m * d], 0, Stream.aux, 'float64').data;
-  const A = Float64Array.from(g, (v) => v / Math.sqrt(d));
-  const op = new MatrixOperator(A, m, d, [d], sigma, 'gaussian');
-  const y = op.measure(prior.sample(1, 5), new NoiseSource(22));
-  const posterior = mixturePosterior(prior, A, m, y.data, sigma);
-  const exact = posterior.sample(n, 31, 'float64');
-  const floor = slicedWasserstein(exact.data, posterior.sample(n, 32, 'float64').data, d, { projections: 128, seed: 9 });
-  return { d, prior, op, y, sigma, posterior, exact, floor, exactMean: posterior.moments().mean };
+  const I = Array.from({ length: 16 }, (_, i) => Array.from({ length: 16 }, (_, j) => (i === j ? 1 : 0)));
+  return posteriorProblem(16, 8, sigma, n, new GaussianMixture({ weights: [1], means: [new Array<number>(16).fill(0)], covs: [I] }));
 }
 
 /** A 3-component mixture of smooth 8 x 8 one-channel images. */

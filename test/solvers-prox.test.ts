@@ -5,21 +5,18 @@ import { dds, DDS_SOLVERS } from '../src/inverse/solvers/dds.js';
 import { runSolver } from '../src/inverse/solvers/run.js';
 import type { SolverDef } from '../src/inverse/solvers/types.js';
 import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
-import { MatrixOperator } from '../src/inverse/operators/matrix.js';
 import type { Operator } from '../src/inverse/operators/operator.js';
-import { mixturePosterior } from '../src/inverse/exact-posterior.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
 import { GaussianMixture } from '../src/models/gmm.js';
 import type { Denoiser } from '../src/models/denoiser.js';
-import { slicedWasserstein } from '../src/metrics/distribution.js';
 import { makeGrid } from '../src/paths/grids.js';
 import type { Path } from '../src/paths/path.js';
 import { ContinuousVPPath, DiscreteVPPath } from '../src/paths/vp.js';
 import { EDMPath, VEPath } from '../src/paths/ve.js';
 import { initialState } from '../src/samplers/run.js';
 import type { ParamValues } from '../src/samplers/types.js';
-import { posteriorProblem, scoreSolver, type PosteriorProblem, type PosteriorScore } from './helpers/posterior.js';
+import { imageMixture, measurementResidual, posteriorProblem, scoreSolver, type PosteriorProblem, type PosteriorScore } from './helpers/posterior.js';
 import { testMixture } from './helpers/ode-order.js';
 
 const log = (name: string, r: PosteriorScore): void =>
@@ -30,19 +27,6 @@ let pb64: PosteriorProblem | null = null;
 const problem16 = (): PosteriorProblem => (pb16 ??= posteriorProblem(16, 8, 0.1));
 const problem64 = (): PosteriorProblem => (pb64 ??= posteriorProblem(64, 32, 0.1, 500));
 
-/** The same random 8 x 16 operator as posteriorProblem, with a single-Gaussian prior: the posterior is Gaussian. */
-function gaussianProblem(n = 1000): PosteriorProblem {
-  const d = 16, m = 8, sigma = 0.1;
-  const prior = testMixture(d, 1);
-  const g = new NoiseSource(21).normal([1, m * d], 0, Stream.aux, 'float64').data;
-  const A = Float64Array.from(g, (v) => v / Math.sqrt(d));
-  const op = new MatrixOperator(A, m, d, [d], sigma, 'gaussian');
-  const y = op.measure(prior.sample(1, 5), new NoiseSource(22));
-  const posterior = mixturePosterior(prior, A, m, y.data, sigma);
-  const exact = posterior.sample(n, 31, 'float64');
-  const floor = slicedWasserstein(exact.data, posterior.sample(n, 32, 'float64').data, d, { projections: 128, seed: 9 });
-  return { d, prior, op, y, sigma, posterior, exact, floor, exactMean: posterior.moments().mean };
-}
 
 test('exported arrays', () => {
   assert.deepEqual(DIFFPIR_SOLVERS.map((s) => s.name), ['diffpir']);
@@ -81,7 +65,7 @@ test('dds: exact mixture posterior, d = 16 and d = 64, at its measured level; CG
 // With a single Gaussian prior (same operator) both methods come close to the exact posterior and improve
 // with steps: the trend the methods promise, without the mode-selection problem above.
 test('diffpir and dds: Gaussian prior, error falls with steps', async () => {
-  const pb = gaussianProblem();
+  const pb = posteriorProblem(16, 8, 0.1, 1000, testMixture(16, 1));
   const cases: [SolverDef, Partial<ParamValues>, number, number][] = [
     // solver, params, measured SWD at 10 steps, at 200 steps (floor 0.029; mean error 0.580 -> 0.399, 0.615 -> 0.188)
     [diffpir, {}, 0.168, 0.107],
@@ -114,10 +98,6 @@ test('diffpir and dds: discrete VP, VE and EDM paths', async () => {
   }
 });
 
-/** A small image-shaped prior: the 4-component test mixture laid out as [1, 8, 8]. */
-function imageMixture(): GaussianMixture {
-  return new GaussianMixture({ ...testMixture(64, 4).toJson(), shape: [1, 8, 8] });
-}
 
 async function solveImage(def: SolverDef, op: Operator, prior: GaussianMixture, n: number, steps: number, params: Partial<ParamValues> = {}, seed = 42) {
   const path = new ContinuousVPPath();
@@ -129,17 +109,6 @@ async function solveImage(def: SolverDef, op: Operator, prior: GaussianMixture, 
   return { r, y };
 }
 
-/** Per-sample measurement residual ||A x - y|| averaged over the batch. */
-function residual(op: Operator, x: Tensor, y: Tensor): number {
-  const ax = op.forward(x), m = y.size;
-  let total = 0;
-  for (let b = 0; b < x.batch; b++) {
-    let s = 0;
-    for (let k = 0; k < m; k++) s += (ax.data[b * m + k]! - y.data[k]!) ** 2;
-    total += Math.sqrt(s);
-  }
-  return total / x.batch;
-}
 
 test('diffpir and dds on real operators: finite, right shape, fit y better than the prior mean', async () => {
   const prior = imageMixture();
@@ -151,7 +120,7 @@ test('diffpir and dds on real operators: finite, right shape, fit y better than 
       const { r, y } = await solveImage(def, op, prior, 16, 30);
       assert.deepEqual(r.x.shape, [16, 1, 8, 8]);
       assert.ok(r.x.data.every(Number.isFinite), `${def.name} on ${spec}: finite`);
-      const fit = residual(op, r.x, y), base = residual(op, mean, y);
+      const fit = measurementResidual(op, r.x, y), base = measurementResidual(op, mean, y);
       console.log(`# ${def.name} on ${spec}: ||Ax - y|| ${fit.toFixed(3)} vs prior mean ${base.toFixed(3)}`);
       assert.ok(fit < 0.5 * base, `${def.name} on ${spec} fits the measurement`);
     }
@@ -163,13 +132,13 @@ test('noiseless MRI: dds (CG) and diffpir (sigma_min = 0) meet the measurement e
   const op = parseOperatorSpec('mri:accel=4', [1, 8, 8]);
   for (const [def, params] of [[dds, {}], [diffpir, { sigma_min: 0 }]] as [SolverDef, Partial<ParamValues>][]) {
     const { r, y } = await solveImage(def, op, prior, 8, 20, params);
-    const fit = residual(op, r.x, y), scale = residual(op, Tensor.zeros([1, 1, 8, 8]), y);
+    const fit = measurementResidual(op, r.x, y), scale = measurementResidual(op, Tensor.zeros([1, 1, 8, 8]), y);
     console.log(`# ${def.name} noiseless mri: relative residual ${(fit / scale).toExponential(2)}`);
     assert.ok(fit < 1e-5 * scale, `${def.name} meets A x = y`);
   }
   // DiffPIR's own noise floor (sigma = max(0.001, sigma_y)) is a near-projection.
   const { r, y } = await solveImage(diffpir, op, prior, 8, 20);
-  const fit = residual(op, r.x, y), scale = residual(op, Tensor.zeros([1, 1, 8, 8]), y);
+  const fit = measurementResidual(op, r.x, y), scale = measurementResidual(op, Tensor.zeros([1, 1, 8, 8]), y);
   assert.ok(fit < 1e-2 * scale, 'diffpir default near-projection');
 });
 
@@ -234,13 +203,13 @@ test('speed: 64x64 single-coil MRI (accel 4) with a diagonal Gaussian prior', as
   let t0 = performance.now();
   for (let i = 0; i < steps; i++) await denoiser.predict(xT, grid[i]!.t);
   const modelMs = (performance.now() - t0) / steps;
-  const zf = residual(op, op.adjoint(y), y);
+  const zf = measurementResidual(op, op.adjoint(y), y);
   for (const [def, params] of [[dds, {}], [dds, { cg_steps: 0 }], [diffpir, {}]] as [SolverDef, Partial<ParamValues>][]) {
     await runSolver(def, denoiser, grid.slice(0, 3), op, y, xT); // warm-up
     t0 = performance.now();
     const r = await runSolver(def, denoiser, grid, op, y, xT, { noise: new NoiseSource(3), params });
     const ms = (performance.now() - t0) / steps;
-    const fit = residual(op, r.x, y);
+    const fit = measurementResidual(op, r.x, y);
     console.log(
       `# speed ${def.name}${params.cg_steps === 0 ? ' (cg_steps=0)' : ''} on ${op.name}, batch 1: ${ms.toFixed(2)} ms/step ` +
         `(model ${modelMs.toFixed(2)} ms), ||Ax - y|| ${fit.toFixed(3)} (zero-filled ${zf.toFixed(3)}, noise ${(0.01 * Math.sqrt(y.size / 4)).toFixed(3)})`,

@@ -4,12 +4,10 @@ import { smc, runSmc, SMC_SOLVERS, systematicResample, effectiveSampleSize, type
 import { runSolver } from '../src/inverse/solvers/run.js';
 import type { SolverDef } from '../src/inverse/solvers/types.js';
 import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
-import type { Operator } from '../src/inverse/operators/operator.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
 import { cholesky, matMul, solveSPD, transpose } from '../src/core/linalg.js';
 import { TweedieError } from '../src/core/errors.js';
-import { GaussianMixture } from '../src/models/gmm.js';
 import { slicedWasserstein, sampleMean } from '../src/metrics/distribution.js';
 import { makeGrid } from '../src/paths/grids.js';
 import type { Path } from '../src/paths/path.js';
@@ -17,8 +15,7 @@ import { ContinuousVPPath, DiscreteVPPath } from '../src/paths/vp.js';
 import { EDMPath, FlowPath, VEPath } from '../src/paths/ve.js';
 import { initialState } from '../src/samplers/run.js';
 import type { ParamValues } from '../src/samplers/types.js';
-import { posteriorProblem, scoreSolver, type PosteriorProblem, type PosteriorScore } from './helpers/posterior.js';
-import { testMixture } from './helpers/ode-order.js';
+import { imageMixture, measurementResidual, posteriorProblem, scoreSolver, type PosteriorProblem, type PosteriorScore } from './helpers/posterior.js';
 
 const log = (what: string, r: PosteriorScore): void =>
   console.log(`# ${what}: SWD ${r.swd.toFixed(3)} (floor ${r.floor.toFixed(3)}), mean error ${r.meanError.toFixed(3)}, NFE ${r.nfe}`);
@@ -242,21 +239,7 @@ test('smc on discrete VP, VE, EDM and flow paths', async () => {
   assert.ok(swd < 0.08);
 });
 
-/** The 4-component test mixture laid out as an image [1, 8, 8]. */
-function imageMixture(): GaussianMixture {
-  return new GaussianMixture({ ...testMixture(64, 4).toJson(), shape: [1, 8, 8] });
-}
 
-function residual(op: Operator, x: Tensor, y: Tensor): number {
-  const ax = op.forward(x), m = y.size;
-  let total = 0;
-  for (let b = 0; b < x.batch; b++) {
-    let s = 0;
-    for (let k = 0; k < m; k++) s += (ax.data[b * m + k]! - y.data[k]!) ** 2;
-    total += Math.sqrt(s);
-  }
-  return total / x.batch;
-}
 
 test('smc on real operators (inpaint box, MRI): finite, right shape, fits y better than the prior mean', async () => {
   const prior = imageMixture();
@@ -271,7 +254,7 @@ test('smc on real operators (inpaint box, MRI): finite, right shape, fits y bett
     assert.deepEqual(r.x.shape, [200, 1, 8, 8]);
     assert.equal(r.x.dtype, 'float32');
     assert.ok(r.x.data.every(Number.isFinite), `${spec}: finite`);
-    const fit = residual(op, r.x, y), base = residual(op, mean, y);
+    const fit = measurementResidual(op, r.x, y), base = measurementResidual(op, mean, y);
     console.log(`# smc on ${spec} (200 particles, 50 steps): ||Ax - y|| ${fit.toFixed(4)} vs prior mean ${base.toFixed(3)}`);
     assert.ok(fit < 0.3 * base, `${spec} fits the measurement`);
   }

@@ -18,8 +18,7 @@ import type { Path } from '../src/paths/path.js';
 import { initialState } from '../src/samplers/run.js';
 import type { ParamValues } from '../src/samplers/types.js';
 import { slicedWasserstein, sampleMean } from '../src/metrics/distribution.js';
-import { posteriorProblem, scoreSolver } from './helpers/posterior.js';
-import { testMixture } from './helpers/ode-order.js';
+import { imageMixture, posteriorProblem, scoreSolver } from './helpers/posterior.js';
 
 const fmt = (r: { swd: number; floor: number; meanError: number; nfe: number }): string =>
   `SWD ${r.swd.toFixed(3)} (floor ${r.floor.toFixed(3)}), mean error ${r.meanError.toFixed(3)}, NFE ${r.nfe}`;
@@ -176,10 +175,6 @@ test('operators without an SVD are refused with UNSUPPORTED', async () => {
   }
 });
 
-/** The d = 64 test mixture laid out as [1, 8, 8] images. */
-function imageMixture(): GaussianMixture {
-  return new GaussianMixture({ ...testMixture(64, 4).toJson(), shape: [1, 8, 8] });
-}
 
 /** The dense matrix of an operator (columns A e_j), for the exact posterior. */
 function denseMatrix(op: Operator): { A: Float64Array; m: number } {

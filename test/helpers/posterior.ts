@@ -6,6 +6,7 @@ import { mixturePosterior } from '../../src/inverse/exact-posterior.js';
 import { makeGrid } from '../../src/paths/grids.js';
 import { ContinuousVPPath } from '../../src/paths/vp.js';
 import type { Path } from '../../src/paths/path.js';
+import type { Operator } from '../../src/inverse/operators/operator.js';
 import { initialState } from '../../src/samplers/run.js';
 import { runSolver } from '../../src/inverse/solvers/run.js';
 import type { SolverDef } from '../../src/inverse/solvers/types.js';
@@ -30,8 +31,7 @@ export interface PosteriorProblem {
   exactMean: Float64Array;
 }
 
-export function posteriorProblem(d = 16, m = d / 2, sigma = 0.1, n = 2000): PosteriorProblem {
-  const prior = testMixture(d, 4);
+export function posteriorProblem(d = 16, m = d / 2, sigma = 0.1, n = 2000, prior: GaussianMixture = testMixture(d, 4)): PosteriorProblem {
   const g = new NoiseSource(21).normal([1, m * d], 0, Stream.aux, 'float64').data;
   const A = Float64Array.from(g, (v) => v / Math.sqrt(d));
   const op = new MatrixOperator(A, m, d, [d], sigma, 'gaussian');
@@ -60,4 +60,21 @@ export async function scoreSolver(pb: PosteriorProblem, def: SolverDef, steps: n
   let e = 0;
   for (let j = 0; j < pb.d; j++) e += (m[j]! - pb.exactMean[j]!) ** 2;
   return { swd, meanError: Math.sqrt(e), nfe: r.nfe, floor: pb.floor };
+}
+
+/** The d = 64 test mixture laid out as [1, 8, 8] images, for tests on image operators. */
+export function imageMixture(): GaussianMixture {
+  return new GaussianMixture({ ...testMixture(64, 4).toJson(), shape: [1, 8, 8] });
+}
+
+/** Per-sample measurement residual ||A x - y|| (one measurement y for all samples), averaged over the batch. */
+export function measurementResidual(op: Operator, x: Tensor, y: Tensor): number {
+  const ax = op.forward(x), m = y.size;
+  let total = 0;
+  for (let b = 0; b < x.batch; b++) {
+    let s = 0;
+    for (let k = 0; k < m; k++) s += (ax.data[b * m + k]! - y.data[k]!) ** 2;
+    total += Math.sqrt(s);
+  }
+  return total / x.batch;
 }
