@@ -9,6 +9,7 @@ export * from './models/prediction.js';
 export * from './models/denoiser.js';
 export * from './models/model-fn.js';
 export * from './models/gmm.js';
+export * from './models/gmm-file.js';
 export * from './models/guidance.js';
 export * from './models/thresholding.js';
 export * from './io/npy.js';

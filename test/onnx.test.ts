@@ -4,7 +4,7 @@ import { copyFileSync, mkdtempSync, writeFileSync, mkdirSync, readFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxDenoiser } from '../src/models/onnx.js';
-import { GaussianMixture } from '../src/models/gmm.js';
+import { loadMixture } from '../src/models/gmm-file.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
 import { TweedieError } from '../src/core/errors.js';
 import { makeGrid } from '../src/paths/grids.js';
@@ -13,7 +13,7 @@ import { ddim } from '../src/samplers/ddim.js';
 import { encodeHalf, decodeHalf, toHalfBits, fromHalfBits } from '../src/models/float16.js';
 
 const dir = 'weights/gaussian-exact';
-const prior = GaussianMixture.load(join(dir, 'prior.json'));
+const prior = loadMixture(join(dir, 'prior.json'));
 
 test('gaussian-exact ONNX model agrees with the analytic Gaussian denoiser through the whole sampling loop', async () => {
   const onnx = await OnnxDenoiser.load(dir, { threads: 1 });

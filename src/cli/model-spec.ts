@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { fail } from '../core/errors.js';
 import type { Denoiser } from '../models/denoiser.js';
-import { GaussianMixture } from '../models/gmm.js';
+import type { GaussianMixture } from '../models/gmm.js';
+import { loadMixture } from '../models/gmm-file.js';
 import { OnnxDenoiser } from '../models/onnx.js';
 import { parsePredictionType, type PredictionType } from '../models/prediction.js';
 import type { Path } from '../paths/path.js';
@@ -24,7 +25,7 @@ export async function loadModel(spec: string, path: () => Path, prediction: stri
   if (spec.startsWith('gmm:')) {
     const file = spec.slice(4);
     if (!existsSync(file)) fail('UNREADABLE_FILE', `--model ${spec}: file ${file} does not exist`);
-    const gmm = GaussianMixture.load(file);
+    const gmm = loadMixture(file);
     const type: PredictionType = prediction ? parsePredictionType(prediction, '--prediction') : 'x0';
     return { denoiser: gmm.asDenoiser(path(), type), itemShape: gmm.shape, mixture: gmm, valueRange: [-1, 1] };
   }

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { fail } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { NoiseSource, Stream } from '../core/rng.js';
@@ -99,16 +98,6 @@ export class GaussianMixture {
     }
     if (typeof json !== 'object' || json === null) fail('BAD_INPUT', `${name}: expected an object with weights, means, covs`);
     return new GaussianMixture(json as MixtureJson, name);
-  }
-
-  static load(file: string): GaussianMixture {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      return fail('UNREADABLE_FILE', `cannot read mixture file ${file}: ${(e as Error).message}`);
-    }
-    return GaussianMixture.fromJsonText(text, file);
   }
 
   get components(): number {

@@ -1,31 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../core/errors.js';
-import { readSchedulerConfig, type SchedulerConfig } from '../paths/scheduler-config.js';
-import { parsePredictionType, type PredictionType } from './prediction.js';
+import { readSchedulerConfig } from '../paths/scheduler-config-file.js';
+import { parseModelCard, type ModelSpec } from './model-spec.js';
 
-/** How a network takes its time input: the path's time as is (discrete timestep or continuous t) or sigma = s/a. */
-export type ModelTimeInput = 'discrete' | 'continuous' | 'sigma';
-
-/** The normalised content of a model folder's tweedie.json (or what the diffusers layout implies). */
-export interface ModelSpec {
-  dir: string;
-  modelFile: string;
-  scheduler: SchedulerConfig;
-  prediction: PredictionType;
-  timeInput: ModelTimeInput;
-  /** Multiplier applied to the time input (e.g. 1000 for a network trained on t * 1000). */
-  timeScale: number;
-  sampleInput: string;
-  timestepInput: string;
-  output: string | null;
-  /** Other inputs, by tweedie conditioning name -> ONNX input name. */
-  condInputs: Record<string, string>;
-  shape: number[];
-  valueRange: [number, number];
-}
-
-const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description']);
+export type { ModelSpec, ModelTimeInput } from './model-spec.js';
 
 function readJson(file: string): Record<string, unknown> {
   let text: string;
@@ -44,13 +23,6 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
-function shapeOf(v: unknown, where: string): number[] {
-  if (!Array.isArray(v) || v.length === 0 || !v.every((d) => Number.isInteger(d) && d > 0)) {
-    fail('BAD_CONFIG', `${where}: "shape" must be a list of positive integers like [1, 32, 32]`);
-  }
-  return v as number[];
-}
-
 /**
  * Read a model folder: either tweedie's layout (model.onnx + scheduler_config.json + tweedie.json) or the
  * diffusers / optimum ONNX export layout (unet/model.onnx + scheduler/scheduler_config.json, inputs
@@ -66,36 +38,7 @@ export function readModelFolder(dir: string, warn: (m: string) => void = (m) => 
   if (!existsSync(schedFile)) fail('UNREADABLE_FILE', `model folder ${dir} has no scheduler_config.json; add the diffusers scheduler config the model was trained with`);
   if (!existsSync(tweedieJson)) fail('UNREADABLE_FILE', `model folder ${dir} has no tweedie.json; it names the prediction type, time input, input/output names and the image shape`);
   const scheduler = readSchedulerConfig(schedFile, warn);
-  const t = readJson(tweedieJson);
-  const unknown = Object.keys(t).filter((k) => !KNOWN.has(k));
-  if (unknown.length) warn(`${tweedieJson}: ignoring unknown key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`);
-  const timeInput = (t.time_input ?? scheduler.path.timeInput) as ModelTimeInput;
-  if (!['discrete', 'continuous', 'sigma'].includes(timeInput)) fail('BAD_CONFIG', `${tweedieJson}: "time_input" must be discrete, continuous or sigma, got ${JSON.stringify(t.time_input)}`);
-  const inputs = (t.inputs ?? {}) as Record<string, unknown>;
-  if (typeof inputs !== 'object' || Array.isArray(inputs)) fail('BAD_CONFIG', `${tweedieJson}: "inputs" must be an object like {"sample": "sample", "timestep": "timestep"}`);
-  const condInputs: Record<string, string> = {};
-  for (const [k, v] of Object.entries(inputs)) {
-    if (typeof v !== 'string') fail('BAD_CONFIG', `${tweedieJson}: inputs.${k} must be an input name (a string)`);
-    if (k !== 'sample' && k !== 'timestep') condInputs[k] = v;
-  }
-  const range = (t.value_range ?? [-1, 1]) as [number, number];
-  if (!Array.isArray(range) || range.length !== 2 || !(range[0] < range[1])) fail('BAD_CONFIG', `${tweedieJson}: "value_range" must be [low, high]`);
-  const timeScale = t.time_scale === undefined ? 1 : Number(t.time_scale);
-  if (!(timeScale > 0)) fail('BAD_CONFIG', `${tweedieJson}: "time_scale" must be a positive number`);
-  return {
-    dir,
-    modelFile,
-    scheduler,
-    prediction: t.prediction === undefined ? scheduler.prediction : parsePredictionType(String(t.prediction), `${tweedieJson} "prediction"`),
-    timeInput,
-    timeScale,
-    sampleInput: (inputs.sample as string | undefined) ?? 'sample',
-    timestepInput: (inputs.timestep as string | undefined) ?? 'timestep',
-    output: typeof t.output === 'string' ? t.output : null,
-    condInputs,
-    shape: shapeOf(t.shape, tweedieJson),
-    valueRange: range,
-  };
+  return parseModelCard(readJson(tweedieJson), scheduler, { dir, modelFile, cardName: tweedieJson }, warn);
 }
 
 function readDiffusersLayout(dir: string): ModelSpec {

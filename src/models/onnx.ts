@@ -1,30 +1,9 @@
 import { existsSync } from 'node:fs';
-import { fail, TweedieError } from '../core/errors.js';
-import { Tensor } from '../core/tensor.js';
-import type { Path } from '../paths/path.js';
-import type { Conditioning, Denoiser } from './denoiser.js';
-import { decodeHalf, encodeHalf } from './float16.js';
-import { readModelFolder, type ModelSpec } from './model-folder.js';
-import type { PredictionType } from './prediction.js';
+import { fail } from '../core/errors.js';
+import { readModelFolder } from './model-folder.js';
+import { OrtDenoiser, type OrtModule, type OrtSession } from './ort-denoiser.js';
 
-/** The parts of onnxruntime's API used here (onnxruntime-node and onnxruntime-web share it). */
-interface OrtTensor {
-  readonly data: unknown;
-  readonly dims: readonly number[];
-  readonly type: string;
-}
-interface OrtSession {
-  readonly inputNames: readonly string[];
-  readonly outputNames: readonly string[];
-  readonly inputMetadata?: readonly { name: string; type?: string; shape?: readonly (number | string)[] }[];
-  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
-  release?(): Promise<void>;
-}
-export interface OrtModule {
-  InferenceSession: { create(path: string | Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
-  Tensor: new (type: string, data: unknown, dims: readonly number[]) => OrtTensor;
-  listSupportedBackends?: () => { name: string }[];
-}
+export type { OrtModule } from './ort-denoiser.js';
 
 export interface OnnxOptions {
   /** Intra-op threads (default: the runtime's choice, all cores). */
@@ -70,106 +49,12 @@ async function createSession(ort: OrtModule, file: string, opts: OnnxOptions): P
   }
 }
 
-/**
- * A Denoiser backed by an ONNX Runtime session: created once, reused for every call; the whole batch goes
- * in one call; float16 models are converted at the boundary.
- */
-export class OnnxDenoiser implements Denoiser {
-  readonly prediction: PredictionType;
-  readonly path: Path;
-  readonly itemShape: readonly number[];
-  calls = 0;
-
-  private constructor(
-    readonly spec: ModelSpec,
-    private readonly ort: OrtModule,
-    private readonly session: OrtSession,
-    readonly backend: string,
-    private readonly inputTypes: Record<string, string>,
-    private readonly outputName: string,
-  ) {
-    this.prediction = spec.prediction;
-    this.path = spec.scheduler.path;
-    this.itemShape = spec.shape;
-  }
-
+/** The Node.js ONNX denoiser: a model folder on disk run by onnxruntime-node (CUDA when asked and present, else CPU). */
+export class OnnxDenoiser extends OrtDenoiser {
   static async load(dir: string, opts: OnnxOptions = {}): Promise<OnnxDenoiser> {
     const spec = readModelFolder(dir, opts.warn);
     const ort = opts.ort ?? (await loadOrt());
     const { session, backend } = await createSession(ort, spec.modelFile, opts);
-    const names = session.inputNames;
-    for (const [role, name] of [['sample', spec.sampleInput], ['timestep', spec.timestepInput]] as const) {
-      if (!names.includes(name)) fail('BAD_CONFIG', `${spec.dir}: the model has no input "${name}" for the ${role} (its inputs are ${names.join(', ')}); fix "inputs" in tweedie.json`);
-    }
-    for (const [key, name] of Object.entries(spec.condInputs)) {
-      if (!names.includes(name)) fail('BAD_CONFIG', `${spec.dir}: conditioning input ${key} -> "${name}" is not an input of the model (${names.join(', ')})`);
-    }
-    const outputName = spec.output ?? session.outputNames[0]!;
-    if (!session.outputNames.includes(outputName)) fail('BAD_CONFIG', `${spec.dir}: the model has no output "${outputName}" (its outputs are ${session.outputNames.join(', ')}); fix "output" in tweedie.json`);
-    const inputTypes: Record<string, string> = {};
-    for (const m of session.inputMetadata ?? []) if (m.type) inputTypes[m.name] = m.type;
-    return new OnnxDenoiser(spec, ort, session, backend, inputTypes, outputName);
-  }
-
-  /** The time value the network expects for path time t. */
-  timeValue(t: number): number {
-    const v = this.spec.timeInput === 'sigma' ? this.path.sigma(t) : t;
-    return v * this.spec.timeScale;
-  }
-
-  private tensorFor(name: string, values: ArrayLike<number>, dims: readonly number[]): OrtTensor {
-    const type = this.inputTypes[name] ?? 'float32';
-    switch (type) {
-      case 'float32':
-        return new this.ort.Tensor('float32', values instanceof Float32Array ? values : Float32Array.from(values), dims);
-      case 'float16':
-        return new this.ort.Tensor('float16', encodeHalf(values), dims);
-      case 'int64':
-        return new this.ort.Tensor('int64', BigInt64Array.from(Array.from(values, (v) => BigInt(Math.round(v)))), dims);
-      case 'int32':
-        return new this.ort.Tensor('int32', Int32Array.from(values, Math.round), dims);
-      case 'float64':
-        return new this.ort.Tensor('float64', Float64Array.from(values), dims);
-      default:
-        return fail('UNSUPPORTED', `${this.spec.dir}: input ${name} has type ${type}; tweedie feeds float32, float16, float64, int32 or int64`);
-    }
-  }
-
-  async predict(x: Tensor, t: number, cond?: Conditioning): Promise<Tensor> {
-    const item = this.itemShape.reduce((p, q) => p * q, 1);
-    if (x.itemSize !== item || x.shape.length !== this.itemShape.length + 1) {
-      fail('BAD_SHAPE', `${this.spec.dir} expects samples of shape [N, ${this.itemShape.join(', ')}] but got [${x.shape.join(', ')}]`);
-    }
-    const n = x.batch;
-    const feeds: Record<string, OrtTensor> = {
-      [this.spec.sampleInput]: this.tensorFor(this.spec.sampleInput, x.data, [n, ...this.itemShape]),
-      [this.spec.timestepInput]: this.tensorFor(this.spec.timestepInput, new Float64Array(n).fill(this.timeValue(t)), [n]),
-    };
-    for (const [key, name] of Object.entries(this.spec.condInputs)) {
-      const c = key === 'anchor' ? cond?.anchor : cond?.inputs?.[key];
-      if (!c) fail('BAD_INPUT', `${this.spec.dir} needs the conditioning input "${key}" (ONNX input ${name}); pass it in cond.inputs`);
-      feeds[name] = this.tensorFor(name, c.data, c.shape);
-    }
-    let outputs: Record<string, OrtTensor>;
-    try {
-      outputs = await this.session.run(feeds);
-    } catch (e) {
-      if (e instanceof TweedieError) throw e;
-      return fail('BAD_SHAPE', `${this.spec.dir}: ONNX Runtime rejected the call: ${(e as Error).message.split('\n')[0]}`);
-    }
-    this.calls++;
-    const out = outputs[this.outputName]!;
-    const result = x.zerosLike();
-    if (out.type === 'float16') decodeHalf(out.data as Uint16Array, result.data);
-    else {
-      const d = out.data as ArrayLike<number>;
-      if (d.length !== result.size) fail('BAD_SHAPE', `${this.spec.dir}: output "${this.outputName}" has ${d.length} values for an input of ${result.size}`);
-      result.data.set(d);
-    }
-    return result;
-  }
-
-  async release(): Promise<void> {
-    await this.session.release?.();
+    return new OnnxDenoiser(spec, ort, session, backend);
   }
 }

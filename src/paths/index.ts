@@ -5,4 +5,5 @@ export * from './ve.js';
 export * from './restoration.js';
 export * from './grids.js';
 export * from './scheduler-config.js';
+export * from './scheduler-config-file.js';
 export * from './registry.js';

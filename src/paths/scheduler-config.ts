@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { fail, TweedieError } from '../core/errors.js';
 import { BETA_SCHEDULES, type BetaSchedule } from './betas.js';
 import type { Spacing } from './grids.js';
 import type { Path } from './path.js';
 import { DiscreteVPPath } from './vp.js';
 import { EDMPath, FlowPath, VEPath } from './ve.js';
+import { MeanRevertingPath, ResShiftPath } from './restoration.js';
 import type { PredictionType } from '../models/prediction.js';
 
 /**
@@ -47,6 +47,8 @@ export const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'base_image_seq_len', 'max_image_seq_len', 'shift_terminal', 'invert_sigmas', 'time_shift_type',
   'stochastic_sampling', 'snr', 'sampling_eps', 'correct_steps', 's_churn', 's_tmin', 's_tmax', 's_noise',
   'noise_sampler_seed', 'sigma_schedule', 'use_karras_sigmas', 'timestep_scaling', 'original_inference_steps',
+  // tweedie's restoration schedulers (IRSDEScheduler, ResShiftScheduler; not diffusers classes)
+  'max_sigma', 'eps', 'theta_schedule', 'kappa', 'power', 'min_noise_level', 'etas_end',
 ]);
 
 const PREDICTIONS: Record<string, PredictionType> = {
@@ -90,7 +92,8 @@ export function parseSchedulerConfig(json: unknown, name = 'scheduler_config.jso
   };
 
   const className = typeof raw._class_name === 'string' ? raw._class_name : 'DDPMScheduler';
-  const numTrainTimesteps = num('num_train_timesteps', 1000, (v) => Number.isInteger(v) && v >= 2, 'an integer >= 2');
+  const defaultSteps = className === 'IRSDEScheduler' ? 100 : className === 'ResShiftScheduler' ? 15 : 1000;
+  const numTrainTimesteps = num('num_train_timesteps', defaultSteps, (v) => Number.isInteger(v) && v >= 2, 'an integer >= 2');
   const predictionName = oneOf('prediction_type', className.startsWith('FlowMatch') ? 'flow_prediction' : 'epsilon', Object.keys(PREDICTIONS));
   const prediction = PREDICTIONS[predictionName]!;
 
@@ -99,7 +102,22 @@ export function parseSchedulerConfig(json: unknown, name = 'scheduler_config.jso
   const sigmaSpacing = ({ use_karras_sigmas: 'karras', use_exponential_sigmas: 'exponential', use_beta_sigmas: 'beta', use_lu_lambdas: 'lu', use_flow_sigmas: 'flow' } as const)[flags[0]!] ?? null;
 
   let path: Path;
-  if (className.startsWith('FlowMatch')) {
+  if (className === 'IRSDEScheduler') {
+    path = new MeanRevertingPath({
+      T: numTrainTimesteps,
+      maxSigma: num('max_sigma', 10, (v) => v > 0, 'a positive number (8-bit units when > 1)'),
+      eps: num('eps', 0.005, (v) => v > 0 && v < 1, 'a number in (0, 1)'),
+      schedule: oneOf('theta_schedule', 'cosine', ['cosine', 'linear', 'constant']),
+    });
+  } else if (className === 'ResShiftScheduler') {
+    path = new ResShiftPath({
+      T: numTrainTimesteps,
+      kappa: num('kappa', 2, (v) => v > 0, 'a positive number'),
+      p: num('power', 0.3, (v) => v > 0, 'a positive number'),
+      minNoise: num('min_noise_level', 0.04, (v) => v > 0, 'a positive number'),
+      etasEnd: num('etas_end', 0.99, (v) => v > 0 && v < 1, 'a number in (0, 1)'),
+    });
+  } else if (className.startsWith('FlowMatch')) {
     path = new FlowPath();
   } else if (className.startsWith('EDM')) {
     path = new EDMPath({ sigmaMin: num('sigma_min', 0.002, (v) => v > 0, 'a positive number'), sigmaMax: num('sigma_max', 80, (v) => v > 0, 'a positive number'), sigmaData: num('sigma_data', 0.5, (v) => v > 0, 'a positive number') });
@@ -152,20 +170,4 @@ export function parseSchedulerConfig(json: unknown, name = 'scheduler_config.jso
     raw,
     unknownKeys,
   };
-}
-
-export function readSchedulerConfig(file: string, warn?: (msg: string) => void): SchedulerConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    return fail('UNREADABLE_FILE', `cannot read scheduler config ${file}: ${(e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    return fail('BAD_CONFIG', `${file} is not valid JSON: ${(e as Error).message}`);
-  }
-  return parseSchedulerConfig(json, file, warn);
 }

@@ -1,0 +1,76 @@
+import { fail } from '../core/errors.js';
+import type { SchedulerConfig } from '../paths/scheduler-config.js';
+import { parsePredictionType, type PredictionType } from './prediction.js';
+
+/** How a network takes its time input: the path's time as is (discrete timestep or continuous t) or sigma = s/a. */
+export type ModelTimeInput = 'discrete' | 'continuous' | 'sigma';
+
+/** The normalised content of a model folder's tweedie.json (or what the diffusers layout implies). */
+export interface ModelSpec {
+  dir: string;
+  modelFile: string;
+  scheduler: SchedulerConfig;
+  prediction: PredictionType;
+  timeInput: ModelTimeInput;
+  /** Multiplier applied to the time input (e.g. 1000 for a network trained on t * 1000). */
+  timeScale: number;
+  sampleInput: string;
+  timestepInput: string;
+  output: string | null;
+  /** Other inputs, by tweedie conditioning name -> ONNX input name. */
+  condInputs: Record<string, string>;
+  shape: number[];
+  valueRange: [number, number];
+}
+
+const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description']);
+
+function shapeOf(v: unknown, where: string): number[] {
+  if (!Array.isArray(v) || v.length === 0 || !v.every((d) => Number.isInteger(d) && d > 0)) {
+    fail('BAD_CONFIG', `${where}: "shape" must be a list of positive integers like [1, 32, 32]`);
+  }
+  return v as number[];
+}
+
+/** Where a model's parts came from: its folder (or URL), its ONNX file and its tweedie.json, for messages. */
+export interface ModelSource {
+  dir: string;
+  modelFile: string;
+  cardName: string;
+}
+
+/** Check a parsed tweedie.json against the model's scheduler config and normalise it (no file access). */
+export function parseModelCard(card: unknown, scheduler: SchedulerConfig, source: ModelSource, warn: (m: string) => void): ModelSpec {
+  const name = source.cardName;
+  if (typeof card !== 'object' || card === null || Array.isArray(card)) fail('BAD_CONFIG', `${name}: expected a JSON object`);
+  const t = card as Record<string, unknown>;
+  const unknown = Object.keys(t).filter((k) => !KNOWN.has(k));
+  if (unknown.length) warn(`${name}: ignoring unknown key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`);
+  const timeInput = (t.time_input ?? scheduler.path.timeInput) as ModelTimeInput;
+  if (!['discrete', 'continuous', 'sigma'].includes(timeInput)) fail('BAD_CONFIG', `${name}: "time_input" must be discrete, continuous or sigma, got ${JSON.stringify(t.time_input)}`);
+  const inputs = (t.inputs ?? {}) as Record<string, unknown>;
+  if (typeof inputs !== 'object' || Array.isArray(inputs)) fail('BAD_CONFIG', `${name}: "inputs" must be an object like {"sample": "sample", "timestep": "timestep"}`);
+  const condInputs: Record<string, string> = {};
+  for (const [k, v] of Object.entries(inputs)) {
+    if (typeof v !== 'string') fail('BAD_CONFIG', `${name}: inputs.${k} must be an input name (a string)`);
+    if (k !== 'sample' && k !== 'timestep') condInputs[k] = v;
+  }
+  const range = (t.value_range ?? [-1, 1]) as [number, number];
+  if (!Array.isArray(range) || range.length !== 2 || !(range[0] < range[1])) fail('BAD_CONFIG', `${name}: "value_range" must be [low, high]`);
+  const timeScale = t.time_scale === undefined ? 1 : Number(t.time_scale);
+  if (!(timeScale > 0)) fail('BAD_CONFIG', `${name}: "time_scale" must be a positive number`);
+  return {
+    dir: source.dir,
+    modelFile: source.modelFile,
+    scheduler,
+    prediction: t.prediction === undefined ? scheduler.prediction : parsePredictionType(String(t.prediction), `${name} "prediction"`),
+    timeInput,
+    timeScale,
+    sampleInput: (inputs.sample as string | undefined) ?? 'sample',
+    timestepInput: (inputs.timestep as string | undefined) ?? 'timestep',
+    output: typeof t.output === 'string' ? t.output : null,
+    condInputs,
+    shape: shapeOf(t.shape, name),
+    valueRange: range,
+  };
+}

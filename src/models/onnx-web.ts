@@ -1,0 +1,142 @@
+import { fail } from '../core/errors.js';
+import { parseSchedulerConfig } from '../paths/scheduler-config.js';
+import { parseModelCard } from './model-spec.js';
+import { OrtDenoiser, type OrtModule, type OrtSession } from './ort-denoiser.js';
+
+/** onnxruntime-web's module: the shared API plus its global settings. */
+export interface OrtWebModule extends OrtModule {
+  env: { wasm: { wasmPaths?: unknown; numThreads?: number } };
+}
+
+/** A model folder's contents, already fetched: the ONNX bytes and the parsed JSON files. */
+export interface ModelParts {
+  model: ArrayBuffer | Uint8Array;
+  /** Parsed tweedie.json. */
+  tweedie: unknown;
+  /** Parsed scheduler_config.json. */
+  scheduler: unknown;
+  /** The folder's name or URL, for messages. */
+  name: string;
+}
+
+export interface OnnxWebOptions {
+  /** 'auto' (default) tries WebGPU where navigator.gpu exists and falls back to wasm with one warning. */
+  backend?: 'auto' | 'wasm' | 'webgpu';
+  /** Where onnxruntime-web loads its .wasm/.mjs files from (ort.env.wasm.wasmPaths), e.g. the served dist/ folder. */
+  wasmPaths?: string;
+  /** wasm threads; default 1 without cross-origin isolation (no SharedArrayBuffer), else the runtime's choice. */
+  threads?: number;
+  /** The runtime module; default: import('onnxruntime-web') (an import map entry in a page). */
+  ort?: OrtWebModule;
+  warn?: (msg: string) => void;
+}
+
+async function loadOrtWeb(): Promise<OrtWebModule> {
+  try {
+    const mod = (await import('onnxruntime-web')) as unknown as { default?: OrtWebModule } & OrtWebModule;
+    return mod.default ?? mod;
+  } catch (e) {
+    return fail('UNSUPPORTED', `cannot load onnxruntime-web (${(e as Error).message}); map "onnxruntime-web" to node_modules/onnxruntime-web/dist/ort.min.mjs in the page's import map`);
+  }
+}
+
+function configure(ort: OrtWebModule, opts: OnnxWebOptions): void {
+  if (opts.wasmPaths !== undefined) ort.env.wasm.wasmPaths = opts.wasmPaths;
+  if (opts.threads !== undefined) ort.env.wasm.numThreads = opts.threads;
+  else if (!(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated) ort.env.wasm.numThreads = 1;
+}
+
+const firstLine = (e: unknown): string => String((e as Error)?.message ?? e).split('\n')[0]!;
+/** Set once WebGPU has failed where wasm worked: later models in the page go straight to wasm, without a warning. */
+let webgpuFailed = false;
+
+async function createSession(ort: OrtWebModule, bytes: Uint8Array, file: string, opts: OnnxWebOptions): Promise<{ session: OrtSession; backend: string }> {
+  const tryCreate = (provider: string) => ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', executionProviders: [provider] });
+  const hasGpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu !== undefined;
+  const backend = opts.backend ?? 'auto';
+  if (backend === 'webgpu' && !hasGpu) fail('UNSUPPORTED', `this browser has no WebGPU (navigator.gpu) for ${file}; use backend 'wasm'`);
+  let gpuError: string | null = null;
+  if (backend === 'webgpu' || (backend === 'auto' && hasGpu && !webgpuFailed)) {
+    try {
+      return { session: await tryCreate('webgpu'), backend: 'webgpu' };
+    } catch (e) {
+      if (backend === 'webgpu') return fail('UNSUPPORTED', `WebGPU backend unavailable for ${file}: ${firstLine(e)}`);
+      gpuError = firstLine(e);
+    }
+  }
+  let session: OrtSession;
+  try {
+    session = await tryCreate('wasm');
+  } catch (e) {
+    return fail('UNREADABLE_FILE', `cannot load ONNX model ${file}: ${firstLine(e)}`);
+  }
+  // Warn only once wasm has worked, so a broken model file reads as that, not as a WebGPU problem.
+  if (gpuError !== null) {
+    webgpuFailed = true;
+    (opts.warn ?? console.warn)(`tweedie: WebGPU backend unavailable (${gpuError}); using wasm`);
+  }
+  return { session, backend: 'wasm' };
+}
+
+/** onnxruntime-web refuses a second run while one is in flight ("Session already started"): queue the calls. */
+function queued(session: OrtSession): OrtSession {
+  let last: Promise<unknown> = Promise.resolve();
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    inputMetadata: session.inputMetadata,
+    run(feeds) {
+      const result = last.then(() => session.run(feeds));
+      last = result.catch(() => undefined);
+      return result;
+    },
+    release: async () => session.release?.(),
+  };
+}
+
+/** The browser ONNX denoiser: a fetched model folder run by onnxruntime-web (WebGPU when available, else wasm). No file system. */
+export class OnnxWebDenoiser extends OrtDenoiser {
+  static async create(parts: ModelParts, opts: OnnxWebOptions = {}): Promise<OnnxWebDenoiser> {
+    const warn = opts.warn ?? ((m: string) => console.warn(`warning: ${m}`));
+    const scheduler = parseSchedulerConfig(parts.scheduler, `${parts.name}/scheduler_config.json`, warn);
+    const modelFile = `${parts.name}/model.onnx`;
+    const spec = parseModelCard(parts.tweedie, scheduler, { dir: parts.name, modelFile, cardName: `${parts.name}/tweedie.json` }, warn);
+    const bytes = parts.model instanceof Uint8Array ? parts.model : new Uint8Array(parts.model);
+    if (bytes.length === 0) fail('UNREADABLE_FILE', `${modelFile} is empty; export the model again`);
+    const ort = opts.ort ?? (await loadOrtWeb());
+    configure(ort, opts);
+    const { session, backend } = await createSession(ort, bytes, modelFile, opts);
+    return new OnnxWebDenoiser(spec, ort, queued(session), backend);
+  }
+}
+
+async function fetchOk(url: string): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    return fail('UNREADABLE_FILE', `cannot fetch ${url}: ${(e as Error).message}`);
+  }
+  if (!res.ok) fail('UNREADABLE_FILE', `cannot fetch ${url}: HTTP ${res.status}; a model folder holds model.onnx, scheduler_config.json and tweedie.json`);
+  return res;
+}
+
+async function fetchJson(url: string): Promise<unknown> {
+  const text = await (await fetchOk(url)).text();
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    return fail('BAD_CONFIG', `${url} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Fetch a model folder (model.onnx, scheduler_config.json, tweedie.json) from a URL. */
+export async function fetchModelFolder(url: string): Promise<ModelParts> {
+  const base = url.replace(/\/+$/, '');
+  const [scheduler, tweedie, model] = await Promise.all([
+    fetchJson(`${base}/scheduler_config.json`),
+    fetchJson(`${base}/tweedie.json`),
+    fetchOk(`${base}/model.onnx`).then((r) => r.arrayBuffer()),
+  ]);
+  return { model, tweedie, scheduler, name: base };
+}

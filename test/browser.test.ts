@@ -1,0 +1,182 @@
+// The playground in a real browser (Debian's chromium through playwright-core): web/index.html samples ONNX
+// models with onnxruntime-web and must agree with exact values and with the Node runtime.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { launchChromium, serveWeb } from './helpers/browser.js';
+import { NoiseSource, Stream } from '../src/core/rng.js';
+import type { Data } from '../src/core/tensor.js';
+import { readNpy } from '../src/io/npy.js';
+import type { Denoiser } from '../src/models/denoiser.js';
+import { loadMixture } from '../src/models/gmm-file.js';
+import { OnnxDenoiser } from '../src/models/onnx.js';
+import { defaultGridSpec, makeGrid } from '../src/paths/grids.js';
+import { samplerByName } from '../src/samplers/registry.js';
+import { initialState, runSampler } from '../src/samplers/run.js';
+
+interface SampleRequest { model: string; sampler: string; steps: number; n: number; seed: number }
+interface BrowserSample { data: Float32Array; shape: number[]; nfe: number; seconds: number; backend: string }
+interface Playground {
+  sample(o: SampleRequest): Promise<{ x: { data: Float32Array; shape: number[] }; nfe: number; seconds: number; backend: string }>;
+}
+
+const cleanup: (() => unknown)[] = [];
+after(async () => {
+  for (const f of cleanup.reverse()) await f();
+});
+
+interface Tab { page: Page; origin: string; outside: string[]; wasm: string[]; messages: string[] }
+let tab: Promise<Tab> | null = null;
+
+/** One server, one browser and one page for all tests (onnxruntime-web compiles its wasm once). */
+function openPlayground(): Promise<Tab> {
+  tab ??= (async () => {
+    const { url, server } = await serveWeb();
+    cleanup.push(() => server.kill());
+    const browser = await launchChromium();
+    cleanup.push(() => browser.close());
+    const page = await browser.newPage();
+    const origin = new URL(url).origin, outside: string[] = [], wasm: string[] = [], messages: string[] = [];
+    await page.route('**/*', (route) => {
+      const u = route.request().url();
+      if (u.startsWith(`${origin}/`)) return route.continue();
+      outside.push(u);
+      return route.abort();
+    });
+    page.on('request', (r) => void (r.url().endsWith('.wasm') && wasm.push(r.url())));
+    page.on('console', (m) => void messages.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => void messages.push(`pageerror: ${e.message}`));
+    await page.goto(url);
+    await page.waitForFunction(() => (globalThis as { playground?: { ready: boolean } }).playground?.ready === true, null, { timeout: 60_000 });
+    return { page, origin, outside, wasm, messages };
+  })();
+  return tab;
+}
+
+async function browserSample(page: Page, request: SampleRequest): Promise<BrowserSample> {
+  const r = await page.evaluate(async (o) => {
+    const s = await (globalThis as unknown as { playground: Playground }).playground.sample(o);
+    return { data: Array.from(s.x.data), shape: s.x.shape, nfe: s.nfe, seconds: s.seconds, backend: s.backend };
+  }, request);
+  return { ...r, data: Float32Array.from(r.data) };
+}
+
+/** The page's recipe (web/app.js, as `tweedie sample`) run in Node on any denoiser. */
+async function nodeSample(denoiser: Denoiser, r: SampleRequest): Promise<Data> {
+  const grid = makeGrid(denoiser.path, defaultGridSpec(denoiser.path, r.steps));
+  const xT = initialState(new NoiseSource(r.seed).normal([r.n, ...denoiser.itemShape!], 0, Stream.init), grid[0]!);
+  return (await runSampler(samplerByName(r.sampler), denoiser, grid, xT, { noise: new NoiseSource(r.seed, 0) })).x.data;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  return Array.from(a, (v, i) => Math.abs(v - b[i]!)).reduce((m, d) => Math.max(m, d), 0);
+}
+
+async function runForm(page: Page, fields: Record<string, string>): Promise<{ text: string; error: boolean }> {
+  for (const [id, value] of Object.entries(fields)) {
+    if (id === 'sampler') await page.selectOption('#sampler', value);
+    else await page.fill(`#${id}`, value);
+  }
+  await page.click('#run');
+  await page.waitForFunction(() => /^(done|error|stopped)/.test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('status').textContent), null, { timeout: 120_000 });
+  return page.$eval('#status', (el) => ({ text: el.textContent ?? '', error: el.className === 'error' }));
+}
+
+test('the playground samples fmnist-32 through its form and draws the grid, with onnxruntime-web served locally', async () => {
+  const { page, origin, outside, wasm, messages } = await openPlayground();
+  const status = await runForm(page, { model: 'weights/fmnist-32', sampler: 'ddim', steps: '3', n: '4', seed: '1' });
+  assert.equal(status.error, false, status.text);
+  const backend = /, (wasm|webgpu)\)$/.exec(status.text)?.[1];
+  assert.ok(backend, status.text);
+  const canvas = await page.$eval('#canvas', (c) => {
+    const el = c as unknown as { width: number; height: number; getContext(k: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } };
+    const px = el.getContext('2d').getImageData(0, 0, el.width, el.height).data;
+    let lo = 255, hi = 0;
+    for (let i = 0; i < px.length; i += 4) (lo = Math.min(lo, px[i]!)), (hi = Math.max(hi, px[i]!));
+    return { w: el.width, h: el.height, lo, hi };
+  });
+  assert.deepEqual([canvas.w, canvas.h], [2 * 34 + 2, 2 * 34 + 2], '2 x 2 grid of 32 x 32 images with 2-pixel padding');
+  assert.ok(canvas.hi - canvas.lo > 50, `the drawn grid has contrast (${canvas.lo}..${canvas.hi})`);
+  assert.deepEqual(outside, [], 'no request leaves the local server');
+  assert.ok(wasm.length > 0 && wasm.every((u) => u.startsWith(`${origin}/node_modules/onnxruntime-web/dist/`)), `wasm fetched locally: ${wasm.join(', ')}`);
+  const hasGpu = await page.evaluate(() => 'gpu' in (globalThis as unknown as { navigator: object }).navigator);
+  const fallbacks = messages.filter((m) => m.includes('tweedie: WebGPU backend unavailable'));
+  assert.equal(fallbacks.length, hasGpu && backend === 'wasm' ? 1 : 0, messages.join('\n'));
+});
+
+test('gaussian-exact in the browser (DDIM) agrees with the exact Gaussian denoiser computed in Node', async (t) => {
+  const { page } = await openPlayground();
+  const request = { model: 'weights/gaussian-exact', sampler: 'ddim', steps: 25, n: 6, seed: 5 };
+  const web = await browserSample(page, request);
+  assert.deepEqual(web.shape, [6, 1, 8, 8]);
+  assert.equal(web.nfe, 25);
+  const onnx = await OnnxDenoiser.load('weights/gaussian-exact', { threads: 1 });
+  const exact = await nodeSample(loadMixture('weights/gaussian-exact/prior.json').asDenoiser(onnx.path, 'eps'), request);
+  const native = await nodeSample(onnx, request);
+  const dExact = maxAbsDiff(web.data, exact), dNative = maxAbsDiff(web.data, native), dNativeExact = maxAbsDiff(native, exact);
+  t.diagnostic(`max |browser - exact| ${dExact.toExponential(2)}, |browser - onnxruntime-node| ${dNative.toExponential(2)}, |onnxruntime-node - exact| ${dNativeExact.toExponential(2)}`);
+  // The float32 graph against the float64 mixture after 25 steps: a few float32 ulps of values of order 1.
+  assert.ok(dExact < 1e-5, `browser vs exact: ${dExact}`);
+  assert.ok(dExact <= 2 * dNativeExact + 1e-6, `the browser is as close to exact as onnxruntime-node (${dExact} vs ${dNativeExact})`);
+});
+
+test('fmnist-32 in the browser matches `tweedie sample` (onnxruntime-node) for the same seed and sampler', async (t) => {
+  const { page, origin, messages } = await openPlayground();
+  // Single model calls first (three at once: the web denoiser queues them): wasm's and the native CPU's kernels sum
+  // float32 products in a different order (SIMD width, FMA), so eps predictions of size ~4 differ by a few ulps;
+  // a sampler then scales them by up to s(t)/a(t).
+  const x = new NoiseSource(11).normal([4, 1, 32, 32], 0);
+  const onnx = await OnnxDenoiser.load('weights/fmnist-32', { threads: 1 });
+  const times = [999, 500, 20];
+  const webCalls = await page.evaluate(async ({ data, times, root }) => {
+    const tw = await import(`${root}/dist/src/browser.js`);
+    const model = await tw.OnnxWebDenoiser.create(await tw.fetchModelFolder(`${root}/weights/fmnist-32`));
+    const input = new tw.Tensor([4, 1, 32, 32], Float32Array.from(data));
+    return Promise.all(times.map(async (time) => Array.from((await model.predict(input, time)).data as Float32Array)));
+  }, { data: Array.from(x.data), times, root: origin });
+  for (const [k, time] of times.entries()) {
+    const d = maxAbsDiff(webCalls[k]!, (await onnx.predict(x, time)).data);
+    t.diagnostic(`one call at t = ${time}: max |browser - node| ${d.toExponential(2)}`);
+    assert.ok(d < 1e-5, `one model call at t = ${time}: ${d}`);
+  }
+  const out = mkdtempSync(join(tmpdir(), 'tweedie-web-'));
+  for (const request of [
+    { model: 'weights/fmnist-32', sampler: 'ddim', steps: 5, n: 4, seed: 3 },
+    { model: 'weights/fmnist-32', sampler: 'dpm-solver++', steps: 20, n: 4, seed: 3 },
+  ]) {
+    const file = join(out, `${request.sampler}.npy`);
+    const cli = spawnSync(process.execPath, ['bin/tweedie.js', 'sample', '--model', request.model, '--sampler', request.sampler, '--steps', String(request.steps),
+      '-n', String(request.n), '--seed', String(request.seed), '--threads', '1', '--out', file, '--json'], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    const node = readNpy(file);
+    const web = await browserSample(page, request);
+    const again = await browserSample(page, request);
+    assert.deepEqual(web.shape, node.shape);
+    assert.deepEqual(again.data, web.data, 'the browser is deterministic by seed');
+    const d = maxAbsDiff(web.data, node.data);
+    t.diagnostic(`${request.sampler} ${request.steps} steps, batch ${request.n}: max |browser - node| ${d.toExponential(2)}; browser ${(request.n / again.seconds).toFixed(2)} images/s (${web.backend}), node ${(request.n / JSON.parse(cli.stdout).seconds).toFixed(2)} images/s (1 thread)`);
+    // Not bit for bit (above): 4e-5..7e-5 measured; 2e-4 is far below any visible difference (pixel step 2/255).
+    assert.ok(d < 2e-4, `${request.sampler}: browser vs node ${d}`);
+  }
+  assert.ok(messages.filter((m) => m.includes('WebGPU backend unavailable')).length <= 1, 'one WebGPU warning per page, however many models');
+});
+
+test('a bad model folder gives a clear error in the page', async () => {
+  const { page, messages } = await openPlayground();
+  const seen = messages.length;
+  const bad = await runForm(page, { model: 'test/fixtures/web-bad-model', sampler: 'ddim', steps: '2', n: '1' });
+  assert.equal(bad.error, true, bad.text);
+  assert.match(bad.text, /^error: cannot load ONNX model http:\S+\/test\/fixtures\/web-bad-model\/model\.onnx: /);
+  assert.ok(!messages.slice(seen).some((m) => m.includes('WebGPU backend unavailable')), 'a broken file is not reported as a WebGPU problem');
+  const missing = await runForm(page, { model: 'weights/no-such-model' });
+  assert.match(missing.text, /^error: cannot fetch http:\S+\/weights\/no-such-model\/\S+: HTTP 404; a model folder holds model.onnx/);
+});
+
+test('a missing chromium fails with the install hint, never a download', async () => {
+  await assert.rejects(launchChromium('/nonexistent/chromium'), /install Debian's chromium \(apt-get install chromium\)/);
+});
