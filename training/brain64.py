@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (DDPMSchedule, TrainConfig, UNet, finish, parse_deadline,  # noqa: E402
+from common import (DDPMSchedule, TrainConfig, UNet, ddpm_eps_loss, finish, parse_deadline,  # noqa: E402
                     read_nifti, save_grid_png, train, write_json)
 
 torch.set_num_threads(1)
@@ -164,7 +164,7 @@ def main() -> None:
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=2e-4, warmup=100,
                           ema_decay=0.999)
         t0 = time.time()
-        state = train(model, make_sampler(data), cfg, sched, args.ckpt, args.log,
+        state = train(model, make_sampler(data), cfg, ddpm_eps_loss(sched), args.ckpt, args.log,
                       resume=args.resume, stop_at=parse_deadline(args.deadline))
         print(f"trained to step {state['step']} in {time.time() - t0:.0f}s this session", flush=True)
 

@@ -184,11 +184,13 @@ class UNet(nn.Module):
 
     def __init__(self, image_size: int, channels: Sequence[int] = (32, 64, 64),
                  attn_resolutions: Sequence[int] = (8,), in_channels: int = 1,
-                 temb_dim: int = 128, dropout: float = 0.0):
+                 temb_dim: int = 128, dropout: float = 0.0, out_channels: int | None = None):
         super().__init__()
+        out_channels = in_channels if out_channels is None else out_channels
         self.config = dict(image_size=image_size, channels=list(channels),
                            attn_resolutions=list(attn_resolutions),
-                           in_channels=in_channels, temb_dim=temb_dim, dropout=dropout)
+                           in_channels=in_channels, temb_dim=temb_dim, dropout=dropout,
+                           out_channels=out_channels)
         self.temb_dim = temb_dim
         self.time_mlp = nn.Sequential(nn.Linear(temb_dim, temb_dim), nn.SiLU(),
                                       nn.Linear(temb_dim, temb_dim))
@@ -215,7 +217,7 @@ class UNet(nn.Module):
             self.up_attn.append(attn(ch, res[i]))
             prev = ch
         self.norm_out = _norm(prev)
-        self.conv_out = nn.Conv2d(prev, in_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(prev, out_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
@@ -279,12 +281,24 @@ class TrainConfig:
     seed: int = 0
 
 
-def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], torch.Tensor],
-          cfg: TrainConfig, sched: DDPMSchedule, ckpt_path: str, log_path: str,
-          resume: bool = False, stop_at: float | None = None) -> dict:
-    """DDPM training loop (MSE on eps) with Adam, linear warm-up, EMA and checkpoints.
+def ddpm_eps_loss(sched: DDPMSchedule) -> Callable:
+    """The DDPM objective: MSE between predicted and true eps, t uniform on 0..T-1."""
+    def loss(model: nn.Module, x0: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        t = torch.randint(0, sched.num_train_timesteps, (x0.shape[0],), generator=gen)
+        eps = torch.randn(x0.shape, generator=gen)
+        a, s = sched.coefficients(t)
+        xt = a[:, None, None, None] * x0 + s[:, None, None, None] * eps
+        return F.mse_loss(model(xt, t.float()), eps)
+    return loss
 
-    sample_batch(generator, batch_size) returns a [B, C, H, W] float32 batch in [-1, 1].
+
+def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], object],
+          cfg: TrainConfig, loss_fn: Callable, ckpt_path: str, log_path: str,
+          resume: bool = False, stop_at: float | None = None) -> dict:
+    """Training loop with Adam, linear warm-up, EMA and checkpoints.
+
+    sample_batch(generator, batch_size) returns a batch (e.g. a [B, C, H, W] float32 tensor
+    in [-1, 1]); loss_fn(model, batch, generator) returns the scalar loss (ddpm_eps_loss).
     The loss log (step, loss, wall seconds) is appended to log_path as CSV.
     stop_at: a Unix time; training stops early (with a checkpoint) once it is passed.
     Returns the training state: step, wall seconds, ema.
@@ -320,12 +334,7 @@ def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], torch
         if os.path.getsize(log_path) == 0:
             log.write("step,loss,wall_s\n")
         while step < cfg.steps:
-            x0 = sample_batch(gen, cfg.batch_size)
-            t = torch.randint(0, sched.num_train_timesteps, (x0.shape[0],), generator=gen)
-            eps = torch.randn(x0.shape, generator=gen)
-            a, s = sched.coefficients(t)
-            xt = a[:, None, None, None] * x0 + s[:, None, None, None] * eps
-            loss = F.mse_loss(model(xt, t.float()), eps)
+            loss = loss_fn(model, sample_batch(gen, cfg.batch_size), gen)
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
             opt.zero_grad(set_to_none=True)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (DDPMSchedule, TrainConfig, UNet, finish, parse_deadline,  # noqa: E402
+from common import (DDPMSchedule, TrainConfig, UNet, ddpm_eps_loss, finish, parse_deadline,  # noqa: E402
                     read_idx_images, train)
 
 torch.set_num_threads(1)
@@ -68,7 +68,7 @@ def main() -> None:
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=2e-4, warmup=100,
                           ema_decay=0.999)
         t0 = time.time()
-        state = train(model, sample_batch, cfg, sched, args.ckpt, args.log,
+        state = train(model, sample_batch, cfg, ddpm_eps_loss(sched), args.ckpt, args.log,
                       resume=args.resume, stop_at=parse_deadline(args.deadline))
         print(f"trained to step {state['step']} in {time.time() - t0:.0f}s this session", flush=True)
 

@@ -5,6 +5,7 @@ import { sampleCommand, sampleHelp } from './sample.js';
 import { samplersCommand, samplersHelp } from './samplers.js';
 import { demoCommand, demoHelp } from './demo.js';
 import { reconstructCommand, reconstructHelp } from './reconstruct.js';
+import { restoreCommand, restoreHelp } from './restore.js';
 import { solveCommand, solveHelp, solversCommand, solversHelp } from './solve.js';
 import { packageVersion } from './version.js';
 
@@ -17,6 +18,7 @@ const commands: Record<string, Command> = {
   samplers: { run: samplersCommand, help: samplersHelp, summary: 'list the samplers' },
   solve: { run: solveCommand, help: solveHelp, summary: 'solve an inverse problem with a diffusion prior' },
   reconstruct: { run: reconstructCommand, help: reconstructHelp, summary: 'reconstruct a NIfTI volume slice by slice with the 2-D prior' },
+  restore: { run: restoreCommand, help: restoreHelp, summary: 'restore degraded images with a restoration diffusion model (IR-SDE, ResShift)' },
   solvers: { run: solversCommand, help: solversHelp, summary: 'list the posterior solvers and baselines' },
   bench: { run: benchCommand, help: benchHelp, summary: 'run a benchmark from bench/' },
 };

@@ -87,12 +87,18 @@ export async function runSampler(def: SamplerDef, denoiser: Denoiser, grid: Time
 }
 
 /**
- * The starting state at grid point p from standard normal noise: x = b mu + sqrt(a^2 + s^2) noise,
- * the variance a(t)^2 + s(t)^2 of unit-variance data pushed to t (diffusers' init_noise_sigma).
+ * The starting state at grid point p from standard normal noise: x = sqrt(a^2 + s^2) noise, the
+ * variance a(t)^2 + s(t)^2 of unit-variance data pushed to t (diffusers' init_noise_sigma). With an
+ * anchor (restoration paths) the degraded image stands in for x0: x = (a + b) mu + s noise, the
+ * prior sample of IR-SDE (mu + lambda noise) and ResShift (y0 + kappa sqrt(eta_T) noise).
  */
 export function initialState(noise: Tensor, p: { a: number; b: number; s: number }, anchor?: Tensor | null): Tensor {
-  const scale = Math.sqrt(p.a * p.a + p.s * p.s);
   const out = noise.zerosLike(), o = out.data, n = noise.data, m = anchor?.data;
-  for (let i = 0; i < o.length; i++) o[i] = scale * n[i]! + (m ? p.b * m[i]! : 0);
+  if (m) {
+    for (let i = 0; i < o.length; i++) o[i] = p.s * n[i]! + (p.a + p.b) * m[i]!;
+    return out;
+  }
+  const scale = Math.sqrt(p.a * p.a + p.s * p.s);
+  for (let i = 0; i < o.length; i++) o[i] = scale * n[i]!;
   return out;
 }

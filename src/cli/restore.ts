@@ -1,0 +1,154 @@
+import { extname, join } from 'node:path';
+import { fail } from '../core/errors.js';
+import { Tensor } from '../core/tensor.js';
+import { readNifti, writeNifti } from '../io/nifti.js';
+import { readNpy } from '../io/npy.js';
+import { pngToTensor, readPng } from '../io/png.js';
+import { requireVolume3D, setSlice, sliceAxial, type Volume } from '../io/volume.js';
+import { psnr, ssim } from '../metrics/image.js';
+import { restore, upscaleBatch } from '../restoration/restore.js';
+import { samplerByName } from '../samplers/registry.js';
+import { intOption, parseCommand, str } from './args.js';
+import { loadModel } from './model-spec.js';
+import { writeSamples } from './output.js';
+import { checkedParams } from './params.js';
+import { Progress } from './progress.js';
+import { packageRoot } from './version.js';
+
+export const restoreHelp = `tweedie restore --input degraded.(png|npy|nii.gz) --out restored.(png|npy|nii.gz)
+                [--model MODEL_DIR] [--sampler NAME] [--steps N] [--param KEY=VALUE] [--seed S]
+                [--upscale K] [--truth clean.(png|npy|nii.gz)] [--json]
+
+Restore degraded images with a restoration diffusion model (IR-SDE, ResShift): the degraded image is
+the model's anchor mu and conditioning input; sampling starts at mu + noise and ends at the clean image.
+  --model MODEL_DIR   a restoration model folder (default weights/fmnist-irsde; also weights/fmnist-resshift)
+  --input FILE        .npy [H, W], [C, H, W] or [N, C, H, W] in the model's value range (usually [-1, 1]);
+                      .png (8/16-bit, mapped from [0, 1] to the value range); .nii/.nii.gz (each slice
+                      along the third axis is an image; intensities mapped linearly from the volume's
+                      [min, max] to the value range and back on output)
+  --upscale K         nearest-neighbour upsampling of the input by K first (a low-resolution image for
+                      super-resolution; the models were trained on mu = nearest upsampling)
+  --sampler NAME      mrs (default), irsde-em, resshift or any sampler of "tweedie samplers"
+  --steps N           sampler steps (default 10)
+  --param KEY=VALUE   a sampler option (repeatable), e.g. --param mode=sde --param order=2
+  --seed S            noise seed (default 0); image i depends only on (S, i)
+  --batch B           images per model call (default 64); results do not depend on it
+  --threads N         ONNX Runtime threads (default: all cores)
+  --truth FILE        the clean images, to report PSNR/SSIM of the input and of the restoration
+  --out FILE          .png (image grid), .npy [N, C, H, W] or, for a NIfTI input, .nii/.nii.gz with its geometry
+  --json              print {"sampler", "steps", "nfe", "seconds", "n", "out", PSNR/SSIM with --truth} on stdout`;
+
+interface Images {
+  x: Tensor;
+  /** For NIfTI input: the volume and the intensity window mapped onto the model's range. */
+  volume?: { vol: Volume; lo: number; hi: number };
+}
+
+const isNifti = (file: string) => /\.nii(\.gz)?$/i.test(file);
+
+/** Read images as [N, C, H, W] in the model's value range. */
+function readImages(file: string, range: [number, number], what: string): Images {
+  const lower = file.toLowerCase();
+  if (lower.endsWith('.npy')) {
+    const t = readNpy(file).toDtype('float32');
+    const s = t.shape;
+    if (s.length === 2) return { x: t.reshape([1, 1, s[0]!, s[1]!]) };
+    if (s.length === 3) return { x: t.reshape([1, ...s]) };
+    if (s.length === 4) return { x: t };
+    return fail('BAD_SHAPE', `${what} ${file} has shape [${s.join(', ')}]; expected [H, W], [C, H, W] or [N, C, H, W]`);
+  }
+  if (lower.endsWith('.png')) {
+    const img = pngToTensor(readPng(file));
+    const [lo, hi] = range;
+    return { x: new Tensor([1, ...img.shape], img.data.map((v) => lo + v * (hi - lo))) };
+  }
+  if (isNifti(file)) {
+    const vol = requireVolume3D(readNifti(file));
+    let lo = Infinity, hi = -Infinity;
+    for (const v of vol.data) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    if (!(hi > lo)) fail('BAD_INPUT', `${what} ${file} is constant (${lo}); there is nothing to restore`);
+    const [X, Y, Z] = vol.dims as [number, number, number];
+    const x = Tensor.zeros([Z, 1, Y, X]);
+    for (let k = 0; k < Z; k++) {
+      const s = sliceAxial(vol, k).data;
+      for (let i = 0; i < X * Y; i++) x.data[k * X * Y + i] = range[0] + ((s[i]! - lo) / (hi - lo)) * (range[1] - range[0]);
+    }
+    return { x, volume: { vol, lo, hi } };
+  }
+  return fail('USAGE', `${what} ${file}: use a .npy, .png, .nii or .nii.gz file`);
+}
+
+function writeRestored(out: string, x: Tensor, input: Images, itemShape: readonly number[], range: [number, number]): void {
+  if (input.volume && isNifti(out)) {
+    const { vol, lo, hi } = input.volume;
+    const copy: Volume = { ...vol, data: new Float32Array(vol.data) };
+    const plane = x.itemSize;
+    for (let k = 0; k < x.batch; k++) {
+      const s = x.data.subarray(k * plane, (k + 1) * plane);
+      setSlice(copy, k, new Tensor([1, itemShape[1]!, itemShape[2]!], Float32Array.from(s, (v) => lo + ((v - range[0]) / (range[1] - range[0])) * (hi - lo))));
+    }
+    return writeNifti(out, copy);
+  }
+  writeSamples(out, x, itemShape, range);
+}
+
+function checkOut(out: string | undefined): string {
+  if (!out) return fail('USAGE', 'restore needs --out FILE.(png|npy|nii.gz)');
+  if (!['.png', '.npy'].includes(extname(out).toLowerCase()) && !isNifti(out)) fail('USAGE', `--out ${out}: use a .png, .npy, .nii or .nii.gz file name`);
+  return out;
+}
+
+function meanOf(a: Float64Array): number {
+  return a.reduce((p, q) => p + q, 0) / a.length;
+}
+
+export async function restoreCommand(argv: string[]): Promise<void> {
+  const { values } = parseCommand('restore', argv, {
+    model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, sampler: { type: 'string' },
+    steps: { type: 'string' }, param: { type: 'string', multiple: true }, seed: { type: 'string' }, upscale: { type: 'string' },
+    batch: { type: 'string' }, threads: { type: 'string' }, truth: { type: 'string' }, json: { type: 'boolean' },
+  });
+  if (values.help) return void process.stdout.write(restoreHelp + '\n');
+  const inputFile = str(values.input);
+  if (!inputFile) fail('USAGE', 'restore needs --input degraded.(png|npy|nii.gz)');
+  const out = checkOut(str(values.out));
+  if (isNifti(out) && !isNifti(inputFile)) fail('USAGE', `--out ${out}: NIfTI output keeps a NIfTI input's geometry; give a .nii/.nii.gz --input or write .npy/.png`);
+  const sampler = samplerByName(str(values.sampler) ?? 'mrs');
+  const params = checkedParams(sampler, values.param as string[] | undefined);
+  const steps = intOption(str(values.steps), 'steps', 10);
+  const seed = intOption(str(values.seed), 'seed', 0, 0);
+  const upscale = intOption(str(values.upscale), 'upscale', 1);
+  const batch = intOption(str(values.batch), 'batch', 64);
+  const modelDir = str(values.model) ?? join(packageRoot, 'weights', 'fmnist-irsde');
+  const model = await loadModel(modelDir, () => fail('USAGE', 'restore needs a model folder'), undefined, values.threads ? intOption(str(values.threads), 'threads', 1) : undefined);
+  const range = model.valueRange;
+  const input = readImages(inputFile, range, '--input');
+  if (input.volume && upscale > 1 && isNifti(out)) fail('USAGE', `--upscale ${upscale} changes the slice size, so the output cannot keep ${inputFile}'s geometry; write .npy or .png`);
+  const degraded = upscaleBatch(input.x, upscale);
+  const item = model.itemShape;
+  if (degraded.shape[1] !== item[0]) {
+    fail('BAD_SHAPE', `--input ${inputFile} has ${degraded.shape[1]} channel${degraded.shape[1] === 1 ? '' : 's'} but ${modelDir} restores ${item[0]}-channel images; convert the image (e.g. to grayscale)`);
+  }
+  const truth = str(values.truth) ? readImages(str(values.truth)!, range, '--truth').x : null;
+  if (truth && truth.shape.join(',') !== degraded.shape.join(',')) {
+    fail('BAD_SHAPE', `--truth has shape [${truth.shape.join(', ')}] but the (upscaled) input is [${degraded.shape.join(', ')}]; give one clean image per degraded image`);
+  }
+  const progress = new Progress(sampler.name, Math.ceil(degraded.batch / batch) * steps);
+  const r = await restore(model.denoiser, degraded, { sampler, steps, params, seed, batch, onStep: (done) => progress.update(done) });
+  progress.done();
+  writeRestored(out, r.x, input, item, range);
+  const summary: Record<string, unknown> = { sampler: sampler.name, steps, nfe: r.nfe, seconds: r.seconds, n: degraded.batch, out };
+  if (truth) {
+    const span = range[1] - range[0];
+    summary.psnr_input = meanOf(psnr(degraded, truth, span));
+    summary.psnr_restored = meanOf(psnr(r.x, truth, span));
+    summary.ssim_input = meanOf(ssim(degraded, truth, { dataRange: span }));
+    summary.ssim_restored = meanOf(ssim(r.x, truth, { dataRange: span }));
+  }
+  if (values.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
+  const metrics = truth ? `; PSNR ${(summary.psnr_input as number).toFixed(2)} -> ${(summary.psnr_restored as number).toFixed(2)} dB, SSIM ${(summary.ssim_input as number).toFixed(4)} -> ${(summary.ssim_restored as number).toFixed(4)}` : '';
+  process.stderr.write(`wrote ${out}: ${degraded.batch} image${degraded.batch > 1 ? 's' : ''}, ${sampler.name} ${steps} steps, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s${metrics}\n`);
+}
