@@ -284,16 +284,14 @@ export function proxArgs(op: Operator, rho: number, noiseSigma: number | undefin
 /**
  * argmin_x ||A x - y||^2 / (2 sigma^2) + rho/2 ||x - v||^2 by conjugate gradient on the
  * normal equations (A^T A / sigma^2 + rho I) x = A^T y / sigma^2 + rho v, each batch item
- * separately, warm-started at v. Needs sigma > 0.
+ * separately, warm-started at v. sigma = 0 gives the projection onto {A x = y} (below).
  */
 export function proxByConjugateGradient(op: Operator, v: Tensor, y: Tensor, rho: number, noiseSigma?: number, options: ProxCGOptions = {}): Tensor {
   const sigma = proxArgs(op, rho, noiseSigma, `${op.name} prox (conjugate gradient)`);
-  if (sigma === 0) {
-    fail('UNSUPPORTED', `${op.name}: the noiseless data-consistency projection needs a pseudo-inverse, which this operator lacks; pass a noise sigma > 0`);
-  }
   const batch = checkBatch(v, op.inShape, `${op.name} prox v`);
   const yb = checkBatch(y, op.outShape, `${op.name} prox y`);
   if (yb !== batch) fail('BAD_SHAPE', `${op.name} prox: v has batch ${batch} but y has batch ${yb}; pass matching batches`);
+  if (sigma === 0) return projectByConjugateGradient(op, v, y, options);
   const n = shapeSize(op.inShape), w = 1 / (sigma * sigma);
   const out = Tensor.zeros(v.shape, v.dtype);
   const rhs = op.adjoint(y);
@@ -311,6 +309,30 @@ export function proxByConjugateGradient(op: Operator, v: Tensor, y: Tensor, rho:
     };
     const r = conjugateGradient(applyA, bvec, x0, { tol: options.tol ?? 1e-10, maxIter: options.maxIter ?? 10 * n });
     for (let i = 0; i < n; i++) out.data[b * n + i] = r.x[i]!;
+  }
+  return out;
+}
+
+/**
+ * The projection of v onto {A x = y} (the least-squares solution nearest to v when y is not in the
+ * range): x = v + d with d the minimum-norm least-squares solution of A d = y - A v, by CG on the
+ * normal equations A^T A d = A^T (y - A v) started at d = 0 (CGNR), whose iterates stay in range(A^T).
+ */
+function projectByConjugateGradient(op: Operator, v: Tensor, y: Tensor, options: ProxCGOptions): Tensor {
+  const n = shapeSize(op.inShape), batch = v.batch;
+  const out = v.clone();
+  const ax = op.forward(v);
+  const r = y.zerosLike();
+  for (let i = 0; i < r.size; i++) r.data[i] = y.data[i]! - ax.data[i]!;
+  const rhs = op.adjoint(r);
+  const p = new Tensor([1, ...op.inShape], new Float64Array(n));
+  const applyAtA = (x: Float64Array, outv: Float64Array): void => {
+    p.data.set(x);
+    outv.set(op.adjoint(op.forward(p)).data);
+  };
+  for (let b = 0; b < batch; b++) {
+    const d = conjugateGradient(applyAtA, Float64Array.from(rhs.data.subarray(b * n, (b + 1) * n)), undefined, { tol: options.tol ?? 1e-9, maxIter: options.maxIter ?? 2 * n }).x;
+    for (let i = 0; i < n; i++) out.data[b * n + i] = out.data[b * n + i]! + d[i]!;
   }
   return out;
 }

@@ -27,16 +27,19 @@ export const dds: SolverDef = {
     cg_steps: { type: 'number', default: 5, min: 0, integer: true, doc: 'conjugate-gradient steps per diffusion step (authors: CG_iter 5); 0 is plain sampling' },
     gamma: {
       type: 'number',
-      default: 1,
-      min: 0,
-      doc: 'data weight of the noisy-measurement step, argmin gamma/2 ||y - Ax||^2 + 1/2 ||x - x0||^2 (authors: 1.0); unused when sigma_y = 0',
+      default: -1,
+      min: -1,
+      doc: 'data weight of the noisy-measurement step, argmin gamma/2 ||y - Ax||^2 + 1/2 ||x - x0||^2; -1 (default) = 1/sigma_y^2, the MAP weight of unit-scale images against the measurement noise (the authors\' fixed 1.0 assumes a unit-norm operator: on 4x average-pooling SR, ||A||^2 = 1/16, it barely moves x0); unused when sigma_y = 0',
     },
     eta: { type: 'number', default: 0.85, min: 0, max: 1, doc: 'share of fresh noise in the step: s (eta xi + sqrt(1 - eta^2) eps) (authors: 0.85)' },
     tol: { type: 'number', default: 1e-10, min: 0, doc: 'CG also stops early for a batch item when its residual falls below tol relative' },
   },
   notes: 'CG steps cost 1 forward + 1 adjoint each; single-coil Cartesian MRI is solved exactly in 1 step (noiseless) or 2 steps (noisy), matching the authors\' closed form there.',
   async run({ fn, grid, op, y, sigmaY, z, noise, params, report }) {
-    const cgSteps = params.cg_steps as number, gamma = params.gamma as number, eta = params.eta as number;
+    const cgSteps = params.cg_steps as number, eta = params.eta as number;
+    // Measured (one image each, 50 steps): fmnist 4x SR 14.6 -> 22.1 dB, brain MRI 4x 25.0 -> 25.7 dB,
+    // CT 30 views 31.58 -> 31.59 dB going from gamma = 1 to 1/sigma_y^2.
+    const gamma = (params.gamma as number) < 0 ? 1 / (sigmaY * sigmaY) : (params.gamma as number);
     const tol = params.tol as number;
     const noisy = sigmaY > 0;
     const cg = new BatchedCG(op, y, noisy ? gamma : null);
