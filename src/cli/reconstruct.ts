@@ -3,16 +3,19 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../core/errors.js';
 import { readNifti, writeNifti } from '../io/nifti.js';
+import { readNpy } from '../io/npy.js';
+import { checkActiveSolver } from '../inverse/active.js';
 import { selectVolume, volumeCount } from '../io/volume.js';
 import { solverByName } from '../inverse/solvers/registry.js';
-import { reconstructVolume, type Modality } from '../volume/reconstruct.js';
+import { reconstructMeasured, reconstructVolume, type Modality, type ReconstructOptions } from '../volume/reconstruct.js';
 import { intOption, numberOption, parseCommand, str } from './args.js';
 import { checkedParams } from './params.js';
 import { Progress } from './progress.js';
 import { packageRoot } from './version.js';
 
-export const reconstructHelp = `tweedie reconstruct --input VOL.nii.gz --modality mri|ct
-              [--acceleration 4 --mask equispaced | --views 30] [--noise 0.01]
+export const reconstructHelp = `tweedie reconstruct (--input VOL.nii.gz | --measurement DATA.npy) --modality mri|ct
+              [--acceleration 4 --mask equispaced|random|poisson|active | --mask-file M.npy | --views 30]
+              [--particles 8] [--noise 0.01]
               [--solver NAME] [--steps N] [--slices A:B] [--workers K] [--batch B]
               [--tv-z W] [--tv-iters N] [--seed S] [--model DIR]
               --out RECON.nii.gz [--out-model STACK.nii.gz] [--json]
@@ -24,6 +27,19 @@ training data was (crop/area-average/intensity scale of the model's split.json).
   --input FILE          a 3-D NIfTI volume (the ground truth); --volume T picks one of a 4-D file
   --modality mri|ct     mri: Cartesian k-space undersampling; ct: sparse-view parallel-beam sinogram
   --acceleration R      mri: acceleration (default 4); --mask equispaced|random|poisson (default equispaced)
+  --mask active         mri: Active Diffusion Subsampling: per slice, start from the centre lines and,
+                        while sampling with --particles P posterior samples, acquire the k-space line
+                        the particles disagree on most, until W/R lines; needs --solver ddnm or dds.
+                        The reconstruction is the particles' mean; --json lists each slice's lines
+  --particles P         --mask active: particles per slice (default 8)
+  --mask-file M.npy     mri: the sampling mask, [W] (columns) or [H, W] in the centered k-space
+                        layout, instead of --acceleration/--mask
+  --measurement F.npy   measured data in the prior's model space (64x64 slices in [-1, 1]) instead of
+                        data simulated from --input: mri k-space [Z, 64, 64, 2] ((re, im) last, centered
+                        orthonormal FFT) or [Z, 2, 64, 64]; ct sinograms [Z, views, detectors]; Z = the
+                        number of slices. Entries outside the mask are ignored; --mask active reads its
+                        lines from it, so it must be fully sampled. With --input (the truth) the
+                        figures are computed; without it --out gets the model-space stack (64x64xZ)
   --views N             ct: number of views over 180 degrees (default 30)
   --noise SIGMA         measurement noise sd in model units (default 0.01)
   --solver NAME         posterior solver (default ddnm for mri, dds for ct; ddrm, diffpir, score-sde, ...)
@@ -58,22 +74,32 @@ export async function reconstructCommand(argv: string[]): Promise<void> {
     steps: { type: 'string' }, param: { type: 'string', multiple: true }, slices: { type: 'string' }, workers: { type: 'string' },
     threads: { type: 'string' }, batch: { type: 'string' }, 'tv-z': { type: 'string' }, 'tv-iters': { type: 'string' },
     seed: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, 'out-model': { type: 'string' }, json: { type: 'boolean' },
+    'mask-file': { type: 'string' }, measurement: { type: 'string' }, particles: { type: 'string' },
   });
   if (values.help) return void process.stdout.write(reconstructHelp + '\n');
   const modality = str(values.modality);
   if (!modality) fail('USAGE', 'reconstruct needs --modality mri or --modality ct');
   if (modality !== 'mri' && modality !== 'ct') fail('USAGE', `unknown modality "${modality}"; use --modality mri or --modality ct`);
-  if (modality === 'ct' && (values.acceleration !== undefined || values.mask !== undefined)) fail('USAGE', '--acceleration and --mask are for --modality mri; for ct give --views N');
+  const mask = str(values.mask), maskFile = str(values['mask-file']);
+  if (modality === 'ct' && mask === 'active') fail('USAGE', '--mask active acquires MRI k-space lines; it needs --modality mri (for ct give --views N)');
+  if (modality === 'ct' && (values.acceleration !== undefined || mask !== undefined || maskFile !== undefined || values.particles !== undefined)) {
+    fail('USAGE', '--acceleration and --mask are for --modality mri (so are --mask-file and --particles); for ct give --views N');
+  }
   if (modality === 'mri' && values.views !== undefined) fail('USAGE', '--views is for --modality ct; for mri give --acceleration R [--mask equispaced]');
-  const mask = str(values.mask);
-  if (mask !== undefined && !['equispaced', 'random', 'poisson'].includes(mask)) fail('USAGE', `--mask ${mask}: use equispaced, random or poisson`);
-  const input = str(values.input);
-  if (!input) fail('USAGE', 'reconstruct needs --input VOL.nii(.gz), the ground-truth volume');
+  if (mask !== undefined && !['equispaced', 'random', 'poisson', 'active'].includes(mask)) fail('USAGE', `--mask ${mask}: use equispaced, random, poisson or active`);
+  if (maskFile !== undefined && (mask !== undefined || values.acceleration !== undefined)) fail('USAGE', '--mask-file fixes the sampling; drop --mask and --acceleration (or drop --mask-file)');
+  if (values.particles !== undefined && mask !== 'active') fail('USAGE', '--particles is for --mask active');
+  const input = str(values.input), measurementFile = str(values.measurement);
+  if (!input && !measurementFile) fail('USAGE', 'reconstruct needs --input VOL.nii(.gz) (the ground-truth volume, measured by simulation) or --measurement DATA.npy');
   const out = str(values.out);
   if (!out) fail('USAGE', 'reconstruct needs --out RECON.nii.gz');
   const outModel = str(values['out-model']);
   for (const f of [out, outModel]) if (f !== undefined && !/\.nii(\.gz)?$/i.test(f)) fail('USAGE', `--out ${f}: write a NIfTI file (.nii or .nii.gz)`);
   const solver = solverByName(str(values.solver) ?? (modality === 'ct' ? 'dds' : 'ddnm'));
+  if (mask === 'active') checkActiveSolver(solver.name);
+  if (!input && (outModel !== undefined || values.slices !== undefined || values.volume !== undefined)) {
+    fail('USAGE', 'without --input, --out already is the model-space stack of every --measurement slice; drop --out-model, --slices and --volume');
+  }
   const params = checkedParams(solver, values.param as string[] | undefined);
   const steps = intOption(str(values.steps), 'steps', 50);
   const acceleration = intOption(str(values.acceleration), 'acceleration', 4, 2);
@@ -88,8 +114,33 @@ export async function reconstructCommand(argv: string[]): Promise<void> {
   const tvIters = intOption(str(values['tv-iters']), 'tv-iters', 2);
   const seed = intOption(str(values.seed), 'seed', 0, 0);
   const slices = parseSlices(str(values.slices));
+  const particles = intOption(str(values.particles), 'particles', 8);
   const modelDir = str(values.model) ?? join(packageRoot, 'weights', 'brain-64');
   if (!existsSync(join(modelDir, 'model.onnx'))) fail('UNREADABLE_FILE', `${join(modelDir, 'model.onnx')} is missing; reconstruct needs a 2-D prior folder (--model DIR; weights/brain-64 ships one)`);
+  const measurement = measurementFile ? readNpy(measurementFile) : undefined;
+  let progress: Progress | null = null;
+  const options: ReconstructOptions = {
+    modelDir, splitFallback: join(packageRoot, 'weights', 'brain-64', 'split.json'),
+    modality: modality as Modality, acceleration, ...(mask ? { mask } : {}), ...(maskFile ? { maskFile } : {}), particles, views, noise,
+    ...(measurement ? { measurement, measurementName: measurementFile } : {}), solver: solver.name, steps, params, ...(slices ? { slices } : {}), workers, threads, batch, seed, tvZ, tvIters,
+    onProgress: (done, total) => {
+      progress ??= new Progress(`${solver.name}: ${steps} steps`, total);
+      progress.update(done);
+    },
+  };
+  if (!input) {
+    const r = await reconstructMeasured(options);
+    (progress as Progress | null)?.done();
+    writeNifti(out!, r.modelStack);
+    const summary = {
+      measurement: measurementFile, out, modality, operator: r.operator, solver: r.solver, steps: r.steps, slices: r.modelStack.dims[2],
+      workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
+      psnr: null, ssim: null, ...(r.lines ? { lines: r.lines } : {}),
+    };
+    if (values.json) process.stdout.write(JSON.stringify(summary) + '\n');
+    else process.stderr.write(`wrote ${out}: ${summary.slices} model-space slices from ${measurementFile}, ${r.solver} on ${r.operator}, ${r.steps} steps (NFE ${r.nfe} per slice), ${r.seconds.toFixed(1)} s (no --input: no PSNR)\n`);
+    return;
+  }
 
   let vol = readNifti(input);
   if (volumeCount(vol) > 1) {
@@ -98,17 +149,7 @@ export async function reconstructCommand(argv: string[]): Promise<void> {
     }
     vol = selectVolume(vol, intOption(str(values.volume), 'volume', 0, 0));
   }
-  const label = `${solver.name}: ${slices ? slices[1] - slices[0] : (vol.dims[2] ?? 1)} slices x ${steps} steps`;
-  let progress: Progress | null = null;
-  const r = await reconstructVolume(vol, {
-    modelDir, splitFallback: join(packageRoot, 'weights', 'brain-64', 'split.json'),
-    modality: modality as Modality, acceleration, ...(mask ? { mask } : {}), views, noise,
-    solver: solver.name, steps, params, ...(slices ? { slices } : {}), workers, threads, batch, seed, tvZ, tvIters,
-    onProgress: (done, total) => {
-      progress ??= new Progress(label, total);
-      progress.update(done);
-    },
-  });
+  const r = await reconstructVolume(vol, options);
   (progress as Progress | null)?.done();
   writeNifti(out, r.volume, { like: vol });
   if (outModel) writeNifti(outModel, r.modelStack);
@@ -117,7 +158,7 @@ export async function reconstructCommand(argv: string[]): Promise<void> {
     slices: r.slices, workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed,
     mapping: r.mapping, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
     psnr: r.psnr, ssim: r.ssim, baseline: r.baseline, psnr_baseline: r.psnr_baseline, ssim_baseline: r.ssim_baseline,
-    per_slice: r.per_slice,
+    per_slice: r.per_slice, ...(r.lines ? { lines: r.lines } : {}),
   };
   if (values.json) process.stdout.write(JSON.stringify(summary) + '\n');
   else {

@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { fail, TweedieError, type ErrorCode } from '../core/errors.js';
 import { NoiseSource, Stream } from '../core/rng.js';
-import { Tensor } from '../core/tensor.js';
+import { Tensor, shapeSize } from '../core/tensor.js';
 import { cloneHeader, createVolume, requireVolume3D, type Volume } from '../io/volume.js';
 import { psnr, ssim } from '../metrics/image.js';
 import { OnnxDenoiser } from '../models/onnx.js';
+import { acquisitionSteps, activeSubsampling, ACTIVE_WINDOW, checkActiveSolver, maskKspace } from '../inverse/active.js';
+import { MRIOperator } from '../inverse/operators/mri.js';
+import { defaultCenterFraction, lineMask2D, roundHalfEven } from '../inverse/operators/mri-masks.js';
 import { proxDataConsistency, type Operator } from '../inverse/operators/operator.js';
 import { parseOperatorSpec } from '../inverse/operators/spec.js';
 import { runSolver } from '../inverse/solvers/run.js';
@@ -15,6 +18,7 @@ import { solverByName } from '../inverse/solvers/registry.js';
 import { defaultGridSpec, makeGrid } from '../paths/grids.js';
 import { initialState } from '../samplers/run.js';
 import type { ParamValues } from '../samplers/types.js';
+import { emptyColumns, measurementForOperator } from './measurement.js';
 
 /**
  * Volume reconstruction with a 2-D diffusion prior (slice by slice, DiffusionMBIR / 3-D DDS
@@ -340,9 +344,21 @@ export interface ReconstructOptions {
   /** Where to find split.json when modelDir has none (e.g. weights/brain-64/split.json). */
   splitFallback?: string;
   modality: Modality;
-  /** MRI: acceleration (default 4) and mask (equispaced | random | poisson; default equispaced). */
+  /**
+   * MRI: acceleration (default 4) and mask (equispaced | random | poisson | active; default equispaced).
+   * active: Active Diffusion Subsampling (src/inverse/active.ts) acquires round(W / acceleration) lines
+   * per slice from a fully sampled scan, starting from the centre lines.
+   */
   acceleration?: number;
   mask?: string;
+  /** MRI: a mask file (NPY [W] columns or [H, W]) instead of acceleration and mask. */
+  maskFile?: string;
+  /** mask active: posterior particles per slice (default 8). */
+  particles?: number;
+  /** Measured data, one item per slice (src/volume/measurement.ts), instead of data simulated from the input. */
+  measurement?: Tensor;
+  /** The measurement's file name, for messages. */
+  measurementName?: string;
   /** CT: number of parallel-beam views (default 30). */
   views?: number;
   /** Measurement noise standard deviation in model units (default 0.01). */
@@ -376,15 +392,8 @@ export interface SliceFigures {
   psnr_before_tv: number;
 }
 
-export interface ReconstructResult {
-  /** On the input grid, in input intensity units (same dims and affine as the input). */
-  volume: Volume;
-  /** The model-space result, 64 x 64 x slices, on the resampled grid (exact, no interpolation). */
-  modelStack: Volume;
-  /** Model-space truth slices (normalised) [count, 1, 64, 64]. */
-  truth: Tensor;
-  mapping: SliceMapping;
-  slices: [number, number];
+/** What every reconstruction run reports, with or without a ground truth. */
+export interface RunFigures {
   operator: string;
   solver: string;
   baseline: string;
@@ -396,11 +405,30 @@ export interface ReconstructResult {
   workers: number;
   batch: number;
   seconds: number;
+  /** mask active: the acquired columns of each slice (sorted) and the order the criterion chose them in. */
+  lines?: SliceLines[];
+}
+
+export interface ReconstructResult extends RunFigures {
+  /** On the input grid, in input intensity units (same dims and affine as the input). */
+  volume: Volume;
+  /** The model-space result, 64 x 64 x slices, on the resampled grid (exact, no interpolation). */
+  modelStack: Volume;
+  /** Model-space truth slices (normalised) [count, 1, 64, 64]. */
+  truth: Tensor;
+  mapping: SliceMapping;
+  slices: [number, number];
   psnr: number;
   ssim: number;
   psnr_baseline: number;
   ssim_baseline: number;
   per_slice: SliceFigures[];
+}
+
+export interface SliceLines {
+  z: number;
+  columns: number[];
+  order: number[];
 }
 
 /** What a worker (or the in-process path) needs to solve batches of slices. */
@@ -412,6 +440,8 @@ export interface ChunkContext {
   params: Partial<ParamValues>;
   opSpec: string;
   seed: number;
+  /** mask active: lines per slice and particles; the jobs carry fully sampled k-space. */
+  active?: { budget: number; centerLines: number; particles: number; noise: number };
 }
 
 export interface ChunkJob {
@@ -423,14 +453,25 @@ export interface ChunkJob {
   y: Float32Array;
 }
 
+export interface ChunkResult {
+  x: Float32Array;
+  /** Network evaluations per slice, and batched model calls of the whole job. */
+  nfe: number;
+  calls: number;
+  /** mask active: acquired columns [count, W] and the acquisition order [count, budget - centre lines]. */
+  columns?: Uint8Array;
+  order?: Int32Array;
+}
+
 export interface ChunkSolver {
-  solve(job: ChunkJob, onStep: (step: number) => void): Promise<{ x: Float32Array; nfe: number }>;
+  solve(job: ChunkJob, onStep: (step: number) => void): Promise<ChunkResult>;
   release(): Promise<void>;
 }
 
 /** Load the model and build the operator once; solve batches of slices with seeds by slice index. */
 export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
   const model = await OnnxDenoiser.load(ctx.modelDir, { threads: ctx.threads, backend: 'cpu' });
+  if (ctx.active) return activeChunkSolver(model, ctx, ctx.active);
   const op = parseOperatorSpec(ctx.opSpec, model.itemShape);
   const solver = solverByName(ctx.solver);
   const grid = makeGrid(model.path, defaultGridSpec(model.path, ctx.steps));
@@ -448,15 +489,46 @@ export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
       for (let i = 0; i < x.length; i++) {
         if (!Number.isFinite(x[i]!)) fail('NAN_IN_MODEL', `${ctx.solver} returned a non-finite value for slice ${job.start + Math.floor(i / op.inShape.reduce((a, b) => a * b, 1))}; try more --steps or another --solver`);
       }
-      return { x, nfe: r.nfe };
+      return { x, nfe: r.nfe, calls: r.nfe };
+    },
+    release: () => model.release(),
+  };
+}
+
+/** mask active: each slice of a job is its own active run (own mask), reading lines from its full scan. */
+function activeChunkSolver(model: OnnxDenoiser, ctx: ChunkContext, a: NonNullable<ChunkContext['active']>): ChunkSolver {
+  const [, h, w] = model.itemShape as [number, number, number];
+  const n2 = h * w, picks = a.budget - a.centerLines;
+  return {
+    async solve(job, onStep) {
+      const x = new Float32Array(job.count * n2), columns = new Uint8Array(job.count * w), order = new Int32Array(job.count * picks);
+      let calls = 0, nfe = 0;
+      for (let i = 0; i < job.count; i++) {
+        const r = await activeSubsampling({
+          denoiser: model, kspace: new Tensor([1, 1, h, w, 2], job.y.subarray(i * n2 * 2, (i + 1) * n2 * 2)),
+          budget: a.budget, centerLines: a.centerLines, particles: a.particles, steps: ctx.steps, solver: ctx.solver, params: ctx.params,
+          noiseSigma: a.noise, seed: ctx.seed, firstSample: (job.start + i) * a.particles,
+          onStep: (info) => onStep(Math.floor((i * ctx.steps + info.step) / job.count)),
+        });
+        x.set(r.x.data, i * n2);
+        columns.set(r.columns, i * w);
+        order.set(r.order, i * picks);
+        calls += r.nfe;
+        nfe = r.nfe;
+      }
+      return { x, nfe, calls, columns, order };
     },
     release: () => model.release(),
   };
 }
 
 /** The operator spec string for a modality. */
-export function operatorSpec(o: Pick<ReconstructOptions, 'modality' | 'acceleration' | 'mask' | 'views' | 'noise'>): string {
+export function operatorSpec(o: Pick<ReconstructOptions, 'modality' | 'acceleration' | 'mask' | 'maskFile' | 'views' | 'noise'>): string {
   const noise = o.noise ?? 0.01;
+  if (o.modality === 'mri' && o.maskFile !== undefined) {
+    if (/[,=]/.test(o.maskFile)) fail('USAGE', `--mask-file ${o.maskFile}: the path may not contain ',' or '='; rename or move the file`);
+    return `mri:mask=${o.maskFile},noise=${noise}`;
+  }
   if (o.modality === 'mri') {
     const accel = o.acceleration ?? 4;
     return `mri:accel=${accel},mask=${o.mask ?? 'equispaced'},acs=${accel < 8 ? 0.08 : 0.04},noise=${noise}`;
@@ -468,12 +540,12 @@ export function operatorSpec(o: Pick<ReconstructOptions, 'modality' | 'accelerat
 type WorkerMsg =
   | { type: 'ready' }
   | { type: 'step'; id: number; step: number }
-  | { type: 'done'; id: number; x: Float32Array; nfe: number }
+  | ({ type: 'done'; id: number } & ChunkResult)
   | { type: 'error'; code?: ErrorCode; message: string };
 
 /** Run jobs on `workers` worker threads (each its own ONNX session), or in-process for 1. */
-async function runJobs(ctx: ChunkContext, jobs: ChunkJob[], workers: number, onStep: (id: number, step: number) => void): Promise<Map<number, { x: Float32Array; nfe: number }>> {
-  const results = new Map<number, { x: Float32Array; nfe: number }>();
+async function runJobs(ctx: ChunkContext, jobs: ChunkJob[], workers: number, onStep: (id: number, step: number) => void): Promise<Map<number, ChunkResult>> {
+  const results = new Map<number, ChunkResult>();
   if (workers <= 1) {
     const s = await chunkSolver(ctx);
     try {
@@ -510,7 +582,8 @@ async function runJobs(ctx: ChunkContext, jobs: ChunkJob[], workers: number, onS
           if (m.type === 'ready') feed(w);
           else if (m.type === 'step') onStep(m.id, m.step);
           else if (m.type === 'done') {
-            results.set(m.id, { x: m.x, nfe: m.nfe });
+            const { type: _type, id, ...r } = m;
+            results.set(id, r);
             feed(w);
             finish();
           } else if (m.type === 'error') finish(m.code ? new TweedieError(m.code, m.message) : new Error(m.message));
@@ -527,94 +600,180 @@ async function runJobs(ctx: ChunkContext, jobs: ChunkJob[], workers: number, onS
   return results;
 }
 
-/** Reconstruct slices of a 3-D volume (see the file comment). */
-export async function reconstructVolume(input: Volume, o: ReconstructOptions): Promise<ReconstructResult> {
-  const t0 = performance.now();
-  const vol = requireVolume3D(input);
-  const [X, Y, Z] = vol.dims as [number, number, number];
-  const name = vol.source ?? 'volume';
-  // The model's item shape, from its tweedie.json (loading a session here would be wasted).
-  const spec = JSON.parse(readFileSync(join(o.modelDir, 'tweedie.json'), 'utf8')) as { shape?: number[]; value_range?: [number, number] };
+/** The prior's item shape [1, S, S] and value range, from its tweedie.json (loading a session here would be wasted). */
+function modelSpec(modelDir: string): { item: number[]; range: [number, number] } {
+  const spec = JSON.parse(readFileSync(join(modelDir, 'tweedie.json'), 'utf8')) as { shape?: number[]; value_range?: [number, number] };
   const item = spec.shape ?? [1, 64, 64];
-  if (item.length !== 3 || item[0] !== 1 || item[1] !== item[2]) fail('UNSUPPORTED', `${o.modelDir}: reconstruct needs a square single-channel prior, this one takes [${item.join(', ')}]`);
-  const size = item[1]!;
-  const mapping = sliceMapping(vol, size, readSplit(o.modelDir, o.splitFallback));
-  const [A, B] = o.slices ?? [0, Z];
-  if (!(Number.isInteger(A) && Number.isInteger(B) && 0 <= A && A < B && B <= Z)) {
-    fail('USAGE', `--slices ${A}:${B} is outside ${name}'s third axis 0..${Z} (give A:B with 0 <= A < B <= ${Z})`);
+  if (item.length !== 3 || item[0] !== 1 || item[1] !== item[2]) fail('UNSUPPORTED', `${modelDir}: reconstruct needs a square single-channel prior, this one takes [${item.join(', ')}]`);
+  return { item, range: spec.value_range ?? [-1, 1] };
+}
+
+/** mask active: lines per slice (round(W / acceleration)) and centre lines, checked before any work. */
+function activeSettings(o: ReconstructOptions, w: number): NonNullable<ChunkContext['active']> {
+  checkActiveSolver(o.solver);
+  const accel = o.acceleration ?? 4;
+  const budget = Math.round(w / accel), centerLines = roundHalfEven(w * defaultCenterFraction(accel));
+  if (budget < centerLines) fail('USAGE', `--mask active --acceleration ${accel}: ${budget} lines of ${w} are fewer than the ${centerLines} centre lines it starts from; lower --acceleration`);
+  acquisitionSteps(budget - centerLines, o.steps, ACTIVE_WINDOW);
+  const particles = o.particles ?? 8;
+  if (!Number.isInteger(particles) || particles < 1) fail('USAGE', `--particles must be an integer >= 1, got ${particles}`);
+  return { budget, centerLines, particles, noise: o.noise ?? 0.01 };
+}
+
+/** The operator that measures every slice (for mask active: the fully sampled scan) and its spec for the workers. */
+function measurementOperator(o: ReconstructOptions, item: number[], active: boolean): { op: Operator; spec: string } {
+  if (!active) {
+    const spec = operatorSpec(o);
+    return { op: parseOperatorSpec(spec, item), spec };
   }
-  const count = B - A, n2 = size * size;
+  const n = item[1]! * item[2]!;
+  return { op: new MRIOperator(item, { mask: new Uint8Array(n).fill(1), noiseSigma: o.noise ?? 0.01, label: 'fully sampled scan' }), spec: '' };
+}
+
+/** --measurement: the file's data as [count, ...outShape]; mask active needs a full scan. */
+function checkedMeasurement(o: ReconstructOptions, op: Operator, count: number, active: boolean): Tensor {
+  const y = measurementForOperator(o.measurement!, op, o.measurementName ?? 'data');
+  if (y.batch !== count) fail('BAD_SHAPE', `--measurement holds ${y.batch} slices but ${count} are reconstructed; give one item per slice (or pick --slices to match)`);
+  if (active) {
+    const [, h, w] = op.outShape as [number, number, number];
+    for (let k = 0; k < count; k++) {
+      const empty = emptyColumns(y, k, h, w);
+      if (empty.length > 0) fail('BAD_INPUT', `--mask active reads its lines from a fully sampled k-space, but slice ${k} of --measurement has ${empty.length} empty columns (${empty.slice(0, 5).join(', ')}...); give the full scan, or use a fixed mask (--mask-file or --acceleration with --mask equispaced)`);
+    }
+  }
+  return y;
+}
+
+interface SolvedStack {
+  /** Model-space result [count * S * S] after z-TV and clipping, and before z-TV. */
+  recon: Float32Array;
+  beforeTv: Float32Array;
+  /** The baseline (zero-filled or FBP) of every slice. */
+  base: Tensor;
+  baseline: string;
+  operator: string;
+  nfe: number;
+  calls: number;
+  workers: number;
+  batch: number;
+  lines?: SliceLines[];
+}
+
+/** Solve slices A.. from y ([count, ...op.outShape]) on worker threads, couple them by z-TV and clip to the prior's range. */
+async function solveStack(o: ReconstructOptions, model: { item: number[]; range: [number, number] }, meas: { op: Operator; spec: string }, y: Tensor, A: number, active?: ChunkContext['active']): Promise<SolvedStack> {
+  const { item } = model, { op } = meas;
+  const count = y.batch, size = item[1]!, n2 = size * size, outItem = shapeSize(op.outShape);
   const tvZ = o.tvZ ?? 0.05, tvIters = o.tvIters ?? 2;
   if (!(tvZ >= 0) || !Number.isInteger(tvIters) || tvIters < 0) fail('USAGE', `tvZ must be a number >= 0 and tvIters an integer >= 0 (got ${tvZ}, ${tvIters})`);
-  const R = areaMatrix(mapping.side, size);
-  const truth = new Tensor([count, 1, size, size]);
-  for (let k = 0; k < count; k++) truth.data.set(sliceToModel(vol, mapping, A + k, R), k * n2);
-
-  const opSpec = operatorSpec(o);
-  const op: Operator = parseOperatorSpec(opSpec, item);
-  const seed = o.seed ?? 0;
-  // Measurements, seeded per slice: slice z is sample z of the measurement noise.
-  const outItem = op.outShape.reduce((a, b) => a * b, 1);
-  const y = new Float32Array(count * outItem);
-  for (let k = 0; k < count; k++) {
-    const yk = op.measure(truth.sliceBatch(k, k + 1), new NoiseSource(seed, A + k));
-    y.set(yk.data, k * outItem);
-  }
-  const yT = new Tensor([count, ...op.outShape], y);
-
   const solver = solverByName(o.solver);
   if (solver.needs.noPrior) fail('USAGE', `--solver ${solver.name} is a baseline without a prior; use a diffusion solver (dds, ddnm, ddrm, diffpir, score-sde)`);
   if (solver.needs.svd && !op.svd) fail('UNSUPPORTED', `solver ${solver.name} needs the operator's SVD, which ${op.name} does not provide; use dds or diffpir`);
   if (solver.needs.gradients) fail('UNSUPPORTED', `solver ${solver.name} needs gradients of the denoiser, which an ONNX prior cannot give; use ddnm, ddrm, dds or diffpir`);
+  const yData = y.data instanceof Float32Array ? y.data : Float32Array.from(y.data);
   const batch = Math.max(1, o.batch ?? 4);
   const jobs: ChunkJob[] = [];
   for (let s = 0; s < count; s += batch) {
     const c = Math.min(batch, count - s);
-    jobs.push({ id: jobs.length, start: A + s, count: c, y: y.slice(s * outItem, (s + c) * outItem) });
+    jobs.push({ id: jobs.length, start: A + s, count: c, y: yData.slice(s * outItem, (s + c) * outItem) });
   }
   const workers = Math.max(1, Math.min(o.workers ?? availableParallelism(), jobs.length));
-  const ctx: ChunkContext = { modelDir: o.modelDir, threads: o.threads ?? 1, solver: solver.name, steps: o.steps, params: o.params ?? {}, opSpec, seed };
+  const ctx: ChunkContext = { modelDir: o.modelDir, threads: o.threads ?? 1, solver: solver.name, steps: o.steps, params: o.params ?? {}, opSpec: meas.spec, seed: o.seed ?? 0, ...(active ? { active } : {}) };
   const stepsDone = new Array<number>(jobs.length).fill(0);
   const total = count * o.steps;
-  let slicesDone = 0;
   const results = await runJobs(ctx, jobs, workers, (id, step) => {
     stepsDone[id] = Math.min(o.steps, step);
     const done = stepsDone.reduce((acc, s, i) => acc + s * jobs[i]!.count, 0);
-    slicesDone = stepsDone.reduce((acc, s, i) => acc + (s >= o.steps ? jobs[i]!.count : 0), 0);
+    const slicesDone = stepsDone.reduce((acc, s, i) => acc + (s >= o.steps ? jobs[i]!.count : 0), 0);
     o.onProgress?.(done, total, slicesDone);
   });
   let nfe = 0, calls = 0;
   const recon = new Float32Array(count * n2);
+  const columns = new Uint8Array(count * size), lines: SliceLines[] = [];
   for (const job of jobs) {
     const r = results.get(job.id)!;
     recon.set(r.x, (job.start - A) * n2);
     nfe = Math.max(nfe, r.nfe);
-    calls += r.nfe;
+    calls += r.calls;
+    if (active && r.columns && r.order) {
+      columns.set(r.columns, (job.start - A) * size);
+      const picks = active.budget - active.centerLines;
+      for (let i = 0; i < job.count; i++) {
+        const c = r.columns.subarray(i * size, (i + 1) * size);
+        lines.push({ z: job.start + i, columns: [...c.keys()].filter((j) => c[j]), order: [...r.order.subarray(i * picks, (i + 1) * picks)] });
+      }
+    }
   }
   o.onProgress?.(total, total, count);
-  const beforeTv = new Tensor([count, 1, size, size], recon.slice());
+  // Each slice's own operator and measurement: with mask active, its acquired lines of the full scan.
+  const sliceOp = (k: number): Operator =>
+    active ? new MRIOperator(item, { mask: lineMask2D(columns.subarray(k * size, (k + 1) * size), size), noiseSigma: active.noise, label: `active ${active.budget} lines` }) : op;
+  const sliceY = (k: number): Tensor => {
+    const yk = new Tensor([1, ...op.outShape], yData.slice(k * outItem, (k + 1) * outItem));
+    return active ? maskKspace(yk, columns.subarray(k * size, (k + 1) * size)).reshape([1, ...op.outShape]) : yk;
+  };
+  const beforeTv = recon.slice();
 
   // Couple the slices: z-TV prox alternated with per-slice data consistency.
   if (tvZ > 0 && count > 1) {
-    const x = new Tensor([count, ...item], recon);
     for (let it = 0; it < tvIters; it++) {
       tvProxZ(recon, count, n2, tvZ);
       // argmin ||Ax - y||^2 / (2 sigma^2) + rho/2 ||x - v||^2 with rho = 1 / sigma^2: measured
       // components move halfway back towards y, the null space keeps the z-TV result. Closed
       // form for MRI, a few CG iterations otherwise; noiseless data use sigma = 0.01 here.
       const sigma = op.noiseSigma > 0 ? op.noiseSigma : 0.01;
-      const dc = proxDataConsistency(op, x, yT, 1 / (sigma * sigma), sigma, { tol: 1e-6, maxIter: 30 });
-      recon.set(dc.data);
+      for (let k = 0; k < count; k++) {
+        const xk = new Tensor([1, ...item], recon.subarray(k * n2, (k + 1) * n2));
+        recon.set(proxDataConsistency(sliceOp(k), xk, sliceY(k), 1 / (sigma * sigma), sigma, { tol: 1e-6, maxIter: 30 }).data, k * n2);
+      }
     }
   }
   // The prior's value range (training data were clipped to it): clip the result to it.
-  const [lo, hi] = spec.value_range ?? [-1, 1];
+  const [lo, hi] = model.range;
   for (let i = 0; i < recon.length; i++) recon[i] = Math.min(hi, Math.max(lo, recon[i]!));
-  const reconT = new Tensor([count, 1, size, size], recon);
+  const baseline = o.modality === 'mri' ? 'zero-filled' : 'fbp';
+  const base = new Tensor([count, ...item]);
+  for (let k = 0; k < count; k++) {
+    const b = await runSolver(solverByName(baseline), null, [], sliceOp(k), sliceY(k), Tensor.zeros([1, ...item]));
+    base.data.set(b.x.data, k * n2);
+  }
+  const operator = active ? `mri(active: ${active.budget} of ${size} lines from ${active.centerLines} centre lines, ${active.particles} particles, noise ${active.noise})` : op.name;
+  return { recon, beforeTv, base, baseline, operator, nfe, calls, workers, batch, ...(active ? { lines } : {}) };
+}
+
+/** Reconstruct slices of a 3-D volume (see the file comment). */
+export async function reconstructVolume(input: Volume, o: ReconstructOptions): Promise<ReconstructResult> {
+  const t0 = performance.now();
+  const vol = requireVolume3D(input);
+  const [X, Y, Z] = vol.dims as [number, number, number];
+  const name = vol.source ?? 'volume';
+  const model = modelSpec(o.modelDir), item = model.item, size = item[1]!;
+  const mapping = sliceMapping(vol, size, readSplit(o.modelDir, o.splitFallback));
+  const [A, B] = o.slices ?? [0, Z];
+  if (!(Number.isInteger(A) && Number.isInteger(B) && 0 <= A && A < B && B <= Z)) {
+    fail('USAGE', `--slices ${A}:${B} is outside ${name}'s third axis 0..${Z} (give A:B with 0 <= A < B <= ${Z})`);
+  }
+  const count = B - A, n2 = size * size;
+  const active = o.modality === 'mri' && o.mask === 'active' ? activeSettings(o, size) : undefined;
+  const R = areaMatrix(mapping.side, size);
+  const truth = new Tensor([count, 1, size, size]);
+  for (let k = 0; k < count; k++) truth.data.set(sliceToModel(vol, mapping, A + k, R), k * n2);
+
+  const meas = measurementOperator(o, item, active !== undefined), op = meas.op;
+  const seed = o.seed ?? 0;
+  let yT: Tensor;
+  if (o.measurement) yT = checkedMeasurement(o, op, count, active !== undefined);
+  else {
+    // Measurements, seeded per slice: slice z is sample z of the measurement noise.
+    const outItem = shapeSize(op.outShape);
+    yT = new Tensor([count, ...op.outShape]);
+    for (let k = 0; k < count; k++) yT.data.set(op.measure(truth.sliceBatch(k, k + 1), new NoiseSource(seed, A + k)).data, k * outItem);
+  }
+  const st = await solveStack(o, model, meas, yT, A, active);
+  const recon = st.recon, reconT = new Tensor([count, 1, size, size], recon);
+  const beforeTv = new Tensor([count, 1, size, size], st.beforeTv);
 
   // Figures against the truth slices in model space (data range 2).
-  const baselineName = o.modality === 'mri' ? 'zero-filled' : 'fbp';
-  const base = (await runSolver(solverByName(baselineName), null, [], op, yT, Tensor.zeros([count, ...item]))).x.toDtype('float32');
+  const base = st.base;
   const pr = psnr(reconT, truth, 2), sr = ssim(reconT, truth, { dataRange: 2 });
   const pb = psnr(base, truth, 2), sb = ssim(base, truth, { dataRange: 2 });
   const p0 = psnr(beforeTv, truth, 2);
@@ -639,9 +798,31 @@ export async function reconstructVolume(input: Volume, o: ReconstructOptions): P
     descrip: `tweedie model space ${size}x${size}`,
   });
   return {
-    volume, modelStack, truth, mapping, slices: [A, B], operator: op.name, solver: solver.name, baseline: baselineName,
-    steps: o.steps, nfe, model_calls: calls, workers, batch, seconds: (performance.now() - t0) / 1000,
-    psnr: volPsnr(reconT), ssim: mean(sr), psnr_baseline: volPsnr(base), ssim_baseline: mean(sb), per_slice,
+    volume, modelStack, truth, mapping, slices: [A, B], operator: st.operator, solver: o.solver, baseline: st.baseline,
+    steps: o.steps, nfe: st.nfe, model_calls: st.calls, workers: st.workers, batch: st.batch, seconds: (performance.now() - t0) / 1000,
+    psnr: volPsnr(reconT), ssim: mean(sr), psnr_baseline: volPsnr(base), ssim_baseline: mean(sb), per_slice, ...(st.lines ? { lines: st.lines } : {}),
+  };
+}
+
+export interface MeasuredResult extends RunFigures {
+  /** The model-space result, S x S x Z, with a 1 mm grid (no input geometry is known). */
+  modelStack: Volume;
+}
+
+/** Reconstruct measured data (o.measurement, one item per slice) without a ground-truth volume. */
+export async function reconstructMeasured(o: ReconstructOptions): Promise<MeasuredResult> {
+  const t0 = performance.now();
+  if (!o.measurement) fail('USAGE', 'reconstruct needs --input VOL.nii.gz (simulated data) or --measurement FILE.npy');
+  const model = modelSpec(o.modelDir), item = model.item, size = item[1]!;
+  const active = o.modality === 'mri' && o.mask === 'active' ? activeSettings(o, size) : undefined;
+  const meas = measurementOperator(o, item, active !== undefined);
+  const count = measurementForOperator(o.measurement, meas.op, o.measurementName ?? 'data').batch;
+  const y = checkedMeasurement(o, meas.op, count, active !== undefined);
+  const st = await solveStack(o, model, meas, y, 0, active);
+  const modelStack = createVolume(stackToNiftiOrder(st.recon, size, count), [size, size, count], { descrip: `tweedie model space ${size}x${size}` });
+  return {
+    modelStack, operator: st.operator, solver: o.solver, baseline: st.baseline, steps: o.steps, nfe: st.nfe, model_calls: st.calls,
+    workers: st.workers, batch: st.batch, seconds: (performance.now() - t0) / 1000, ...(st.lines ? { lines: st.lines } : {}),
   };
 }
 

@@ -19,7 +19,7 @@ try {
     const job = m.job;
     solver
       .solve(job, (step) => post({ type: 'step', id: job.id, step }))
-      .then((r) => post({ type: 'done', id: job.id, x: r.x, nfe: r.nfe }, [r.x.buffer as ArrayBuffer]))
+      .then((r) => post({ type: 'done', id: job.id, ...r }, [r.x.buffer as ArrayBuffer]))
       .catch(report);
   });
   post({ type: 'ready' });

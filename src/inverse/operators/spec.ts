@@ -307,6 +307,9 @@ function buildMri(items: Items, shape: [number, number, number], noise: number, 
   if (params.has('mask')) maskWords.push(params.get('mask')!);
   if (maskWords.length > 1) bad(`give one mask, got ${maskWords.join(' and ')}`);
   const maskKind = maskWords[0] ?? 'equispaced';
+  if (maskKind.toLowerCase() === 'active') {
+    bad('mask=active chooses k-space lines while sampling, so no fixed operator describes it; use "tweedie reconstruct --modality mri --mask active" (solver ddnm or dds), or a fixed mask=equispaced|random|poisson');
+  }
   const fromFile = /\.npy$/i.test(maskKind);
   if (!fromFile && !['equispaced', 'random', 'poisson'].includes(maskKind.toLowerCase())) {
     bad(`mask=${maskKind}: use mask=equispaced, random, poisson or a FILE.npy${suggest(maskKind.toLowerCase(), ['equispaced', 'random', 'poisson'])}`);
