@@ -316,7 +316,8 @@ export function proxByConjugateGradient(op: Operator, v: Tensor, y: Tensor, rho:
 /**
  * The projection of v onto {A x = y} (the least-squares solution nearest to v when y is not in the
  * range): x = v + d with d the minimum-norm least-squares solution of A d = y - A v, by CG on the
- * normal equations A^T A d = A^T (y - A v) started at d = 0 (CGNR), whose iterates stay in range(A^T).
+ * normal equations A^T A d = A^T (y - A v) started at d = 0 (CGNR), whose iterates stay in range(A^T);
+ * capped at 100 iterations by default (sparse-view CT converges slowly; the cap keeps a step to a fraction of a second).
  */
 function projectByConjugateGradient(op: Operator, v: Tensor, y: Tensor, options: ProxCGOptions): Tensor {
   const n = shapeSize(op.inShape), batch = v.batch;
@@ -331,7 +332,7 @@ function projectByConjugateGradient(op: Operator, v: Tensor, y: Tensor, options:
     outv.set(op.adjoint(op.forward(p)).data);
   };
   for (let b = 0; b < batch; b++) {
-    const d = conjugateGradient(applyAtA, Float64Array.from(rhs.data.subarray(b * n, (b + 1) * n)), undefined, { tol: options.tol ?? 1e-9, maxIter: options.maxIter ?? 2 * n }).x;
+    const d = conjugateGradient(applyAtA, Float64Array.from(rhs.data.subarray(b * n, (b + 1) * n)), undefined, { tol: options.tol ?? 1e-9, maxIter: options.maxIter ?? Math.min(2 * n, 100) }).x;
     for (let i = 0; i < n; i++) out.data[b * n + i] = out.data[b * n + i]! + d[i]!;
   }
   return out;
