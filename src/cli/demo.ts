@@ -19,7 +19,7 @@ import { Progress } from './progress.js';
 import { packageRoot } from './version.js';
 
 /** The solver the demo uses: the best measured on the held-out slab (see docs/inverse.md). */
-export const DEMO_SOLVER = 'ddnm';
+export const DEMO_SOLVER = 'diffpir';
 
 export const demoHelp = `tweedie demo [--slice K] [--accel 4] [--noise 0.01] [--solver NAME] [--steps N]
              [--seed S] [--model DIR] [--out-dir demo-out] [--json]
