@@ -29,6 +29,7 @@ interface Run {
 const RUNS: Record<string, Run[]> = {
   'fmnist-irsde': [
     { label: 'irsde-em 100 (baseline)', sampler: 'irsde-em', steps: 100 },
+    { label: 'irsde-em 10', sampler: 'irsde-em', steps: 10 },
     { label: 'mrs ode-2 data 5', sampler: 'mrs', steps: 5 },
     { label: 'mrs ode-2 data 10', sampler: 'mrs', steps: 10 },
     { label: 'mrs ode-2 data 20', sampler: 'mrs', steps: 20 },
