@@ -1,6 +1,7 @@
 /** Measurement operators of the inverse problems (A, A^T and their closed forms) and the spec parser. */
 export * from './operator.js';
 export * from './svd.js';
+export * from './pseudo-inverse.js';
 export * from './fourier.js';
 export * from './identity.js';
 export * from './inpainting.js';

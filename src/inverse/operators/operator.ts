@@ -2,6 +2,10 @@ import { Tensor, shapeSize, type Data } from '../../core/tensor.js';
 import { fail } from '../../core/errors.js';
 import { NoiseSource } from '../../core/rng.js';
 import { conjugateGradient } from '../../core/cg.js';
+import { checkBatch } from './batch.js';
+import { pseudoInverse } from './pseudo-inverse.js';
+
+export { checkBatch } from './batch.js';
 
 /**
  * The linear measurement operators of the inverse problems: y = A x + noise.
@@ -88,20 +92,6 @@ export interface Operator {
 }
 
 // ---------------------------------------------------------------------------------------
-
-/** Checks that t is [B, ...item] and returns B. */
-export function checkBatch(t: Tensor, item: readonly number[], what: string): number {
-  const s = t.shape;
-  const ok = s.length === item.length + 1 && item.every((d, i) => s[i + 1] === d);
-  if (!ok) {
-    fail(
-      'BAD_SHAPE',
-      `${what}: expected a batch [B, ${item.join(', ')}], got [${s.join(', ')}]; ` +
-        (s.length === item.length ? 'add a batch axis (reshape to [1, ...])' : 'pass data of the operator\'s shape'),
-    );
-  }
-  return s[0]!;
-}
 
 /** Shared machinery: shape checks, output allocation, noisy measurement and the norm estimate. */
 export abstract class LinearOperator implements Operator {
@@ -315,26 +305,16 @@ export function proxByConjugateGradient(op: Operator, v: Tensor, y: Tensor, rho:
 
 /**
  * The projection of v onto {A x = y} (the least-squares solution nearest to v when y is not in the
- * range): x = v + d with d the minimum-norm least-squares solution of A d = y - A v, by CG on the
- * normal equations A^T A d = A^T (y - A v) started at d = 0 (CGNR), whose iterates stay in range(A^T);
- * capped at 100 iterations by default (sparse-view CT converges slowly; the cap keeps a step to a fraction of a second).
+ * range): x = v + A^+ (y - A v), A^+ by CGLS, capped at 100 iterations by default (sparse-view CT
+ * converges slowly; the cap keeps a diffusion step to a fraction of a second).
  */
 function projectByConjugateGradient(op: Operator, v: Tensor, y: Tensor, options: ProxCGOptions): Tensor {
-  const n = shapeSize(op.inShape), batch = v.batch;
-  const out = v.clone();
   const ax = op.forward(v);
   const r = y.zerosLike();
   for (let i = 0; i < r.size; i++) r.data[i] = y.data[i]! - ax.data[i]!;
-  const rhs = op.adjoint(r);
-  const p = new Tensor([1, ...op.inShape], new Float64Array(n));
-  const applyAtA = (x: Float64Array, outv: Float64Array): void => {
-    p.data.set(x);
-    outv.set(op.adjoint(op.forward(p)).data);
-  };
-  for (let b = 0; b < batch; b++) {
-    const d = conjugateGradient(applyAtA, Float64Array.from(rhs.data.subarray(b * n, (b + 1) * n)), undefined, { tol: options.tol ?? 1e-9, maxIter: options.maxIter ?? Math.min(2 * n, 100) }).x;
-    for (let i = 0; i < n; i++) out.data[b * n + i] = out.data[b * n + i]! + d[i]!;
-  }
+  const d = pseudoInverse(op, r, { method: 'cg', tol: options.tol ?? 1e-9, maxIter: options.maxIter ?? 100 }).x;
+  const out = v.clone();
+  for (let i = 0; i < out.size; i++) out.data[i] = out.data[i]! + d.data[i]!;
   return out;
 }
 

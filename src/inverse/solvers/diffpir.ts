@@ -42,7 +42,7 @@ export const diffpir: SolverDef = {
       type: 'number',
       default: 0.001,
       min: 0,
-      doc: 'floor on sigma_y in the data step, as the authors\' max(0.001, sigma_y); 0 gives the exact projection onto A x = y when the measurement is noiseless (needs a pseudo-inverse)',
+      doc: 'floor on sigma_y in the data step, as the authors\' max(0.001, sigma_y); 0 gives the projection onto A x = y when the measurement is noiseless (closed form, or capped CGLS without a pseudo-inverse)',
     },
     cg_iters: {
       type: 'number',

@@ -1,16 +1,8 @@
 import { Stream } from '../../core/rng.js';
 import { Tensor } from '../../core/tensor.js';
-import { pinvFromSVD, proxByConjugateGradient, type Operator } from '../operators/index.js';
+import { pseudoInverse } from '../operators/pseudo-inverse.js';
 import { residual } from './dps.js';
 import type { SolverDef } from './types.js';
-
-/** A^+ y: the operator's own pseudo-inverse or SVD, else a ridge least-squares solve by CG ((A^T A + 1e-6 I) x = A^T y). */
-export function pseudoInverse(op: Operator, y: Tensor): Tensor {
-  if (op.pinv) return op.pinv(y);
-  if (op.svd) return pinvFromSVD(op.svd, y);
-  const zero = Tensor.zeros([y.batch, ...op.inShape], y.dtype);
-  return proxByConjugateGradient(op, zero, y, 1e-6, 1, { tol: 1e-8, maxIter: 500 });
-}
 
 const WEIGHTINGS = ['linear', 'sqrt', 'square', 'log', 'trunc_linear', 'const', 'power2over3'] as const;
 
@@ -65,7 +57,7 @@ export const reddiff: SolverDef = {
     const lr = params.lr as number, lambda = params.lambda as number, obsWeight = params.obsWeight as number;
     const weighting = params.weighting as string, sigmaX0 = params.sigmaX0 as number;
     const shape = z.shape;
-    const start = params.init === 'adjoint' ? op.adjoint(y) : pseudoInverse(op, y);
+    const start = params.init === 'adjoint' ? op.adjoint(y) : pseudoInverse(op, y, { maxIter: 500, tol: 1e-8 }).x;
     const mu = Tensor.zeros(shape, z.dtype);
     mu.data.set(start.data);
     const nEl = mu.data.length, d = mu.itemSize;
