@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ContinuousVPPath, DiscreteVPPath, EDMPath, FlowPath, MeanRevertingPath, ResShiftPath, VEPath,
+  ContinuousVPPath, DiscreteVPPath, EDMPath, FlowPath, MeanRevertingPath, RDDMPath, ResShiftPath, VEPath,
   discreteTimesteps, karrasSigmas, makeGrid, parseSchedulerConfig, pathByName, PATH_NAMES, type Path,
 } from '../src/paths/index.js';
 
@@ -19,6 +19,7 @@ const families: [string, Path][] = [
   ['flow', new FlowPath()],
   ['mean-reverting', new MeanRevertingPath()],
   ['resshift', new ResShiftPath()],
+  ['rddm', new RDDMPath()],
 ];
 
 /** Interior times away from knots of piecewise-linear schedules. */
@@ -115,7 +116,8 @@ test('Karras sigmas hit both ends and follow rho', () => {
 test('grids have steps + 1 points and end at clean data with final "zero"', () => {
   for (const [name, p] of families) {
     for (const kind of ['time-uniform', 'logsnr-uniform', 'karras', 'exponential'] as const) {
-      const tStart = p.family === 'flow' && kind !== 'time-uniform' ? 0.99 : p.tMax;
+      // Flow and RDDM reach a = 0 (infinite sigma) at tMax.
+      const tStart = (p.family === 'flow' || p.family === 'residual') && kind !== 'time-uniform' ? 0.99 * p.tMax : p.tMax;
       const g = makeGrid(p, { kind, steps: 7, final: 'zero', tStart });
       assert.equal(g.length, 8, `${name} ${kind}`);
       assert.equal(g[7]!.s, 0, `${name} ${kind} ends clean`);

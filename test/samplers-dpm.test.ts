@@ -308,8 +308,8 @@ test('no NaN or Inf: every mode x path family x prediction type x steps 1, 2, 3,
         }
       }
     }
-    // Only eps-prediction at a = 0 (rectified flow from t = 1) is refused, by ModelFn.
-    assert.ok(refused.every((w) => w.startsWith('flow/eps/')), `${def.name} ${JSON.stringify(params)} refused ${refused}`);
+    // Only eps-prediction at a = 0 (rectified flow from t = 1, RDDM from t = T) is refused, by ModelFn.
+    assert.ok(refused.every((w) => w.startsWith('flow/eps/') || w.startsWith('rddm/eps/')), `${def.name} ${JSON.stringify(params)} refused ${refused}`);
   }
 });
 

@@ -1,6 +1,6 @@
-"""Train and export conditional restoration models on Fashion-MNIST 32x32.
+"""Train and export conditional restoration models on Fashion-MNIST 32x32 or brain slices 64x64.
 
-Two families, each one multi-task model for denoising, 4x super-resolution and deblurring
+Three families, each one multi-task model for denoising, 4x super-resolution and deblurring
 (the task of each training item is drawn uniformly; the degraded image tells the model which):
 
   irsde     weights/fmnist-irsde: IR-SDE mean-reverting SDE (Luo et al. 2023), the authors'
@@ -9,9 +9,13 @@ Two families, each one multi-task model for denoising, 4x super-resolution and d
             for why not the authors' noise prediction)
   resshift  weights/fmnist-resshift: ResShift residual shifting (Yue et al. 2023), T = 15,
             kappa = 1, p = 0.3, min_noise_level 0.04, etas_end 0.99, x0 prediction (MSE on x0)
+  rddm      weights/fmnist-rddm: residual denoising diffusion (Liu et al. 2024), I_t = I_0 +
+            alphabar_t I_res + betabar_t eps with the authors' restoration coefficients (alphas
+            'decreased', betas^2 'increased', sum_scale 1, T = 1000), residual prediction
+            I_res = mu - x0 with the authors' L1 loss (their single-network 'pred_res')
 
-Both use the forward marginal x_t = a_t x0 + b_t mu + s_t eps with mu the degraded image
-(upsampled to 32x32 for super-resolution) and the UNet of common.py taking [x_t, mu] as two
+All use the forward marginal x_t = a_t x0 + b_t mu + s_t eps with mu the degraded image
+(upsampled to full size for super-resolution) and the UNet of common.py taking [x_t, mu] as two
 channels. Degradations (written to tasks.json as tweedie operator specs, so the TypeScript
 benchmark simulates exactly the same ones):
 
@@ -19,11 +23,15 @@ benchmark simulates exactly the same ones):
   sr4       y = avgpool4(x) + 0.01 n (8x8)                mu = nearest-upsample(y) (= A^+ y)
   deblur    y = gauss(sigma 2, 13x13, circular) * x + 0.01 n   mu = y
 
-Data: Fashion-MNIST train split (60k) for training; the first 64 images of the t10k split are
-the held-out set (examples/fmnist-t10k-64.npy, written by --data-only).
+Data (--data): fmnist (default): Fashion-MNIST train split (60k) for training; the first 64
+images of the t10k split are the held-out set (examples/fmnist-t10k-64.npy, written by
+--data-only). brain: the 64x64 axial T1 slices of training/brain64.py with its split and
+augmentation; the held-out slab is weights/brain-64/heldout.npy (never trained on). Outputs go
+to weights/DATA-FAMILY, checkpoints to training/checkpoints/DATA-FAMILY.pt.
 
-    /usr/bin/python3 training/restoration.py irsde [--steps N] [--resume] [--deadline HH:MM]
+    /usr/bin/python3 training/restoration.py irsde [--data brain] [--steps N] [--resume] [--deadline HH:MM]
     /usr/bin/python3 training/restoration.py resshift --export-only
+    /usr/bin/python3 training/restoration.py rddm --init-from training/checkpoints/fmnist-resshift.pt
     /usr/bin/python3 training/restoration.py --data-only
 
 Run from the repository root.
@@ -50,9 +58,12 @@ torch.set_num_threads(1)
 
 TRAIN = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 TEST = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
-HELDOUT = "examples/fmnist-t10k-64.npy"
-SIZE = 32
-SHAPE = (1, SIZE, SIZE)
+DATASETS = {
+    "fmnist": {"size": 32, "heldout": "examples/fmnist-t10k-64.npy",
+               "what": "32x32 Fashion-MNIST"},
+    "brain": {"size": 64, "heldout": "weights/brain-64/heldout.npy",
+              "what": "64x64 axial T1 brain slices (the ch2 template, split of weights/brain-64)"},
+}
 
 TASKS = [
     {"name": "denoise", "operator": "identity:noise=0.2", "description": "additive Gaussian noise, sigma 0.2 (25.5/255 of the [0, 1] range)"},
@@ -89,6 +100,17 @@ def resshift_coefficients(T: int = 15, kappa: float = 1.0, p: float = 0.3, min_n
     return 1 - eta, eta, kappa * np.sqrt(eta)
 
 
+def rddm_coefficients(T: int = 1000, sum_scale: float = 1.0):
+    """a, b, s at integer steps 0..T of RDDM (tweedie's RDDMPath: a = 1 - alphabar, b = alphabar,
+    s = betabar): alpha_t = (T + 1 - t)/(T(T+1)/2) ('decreased'), beta_t^2 = sum_scale t/(T(T+1)/2)
+    ('increased'), cumulative sums over 1..t (nachifur/RDDM gen_coefficients, restoration experiments)."""
+    t = np.arange(0, T + 1, dtype=np.float64)
+    half = T * (T + 1) / 2
+    alphabar = (t * (T + 1) - t * (t + 1) / 2) / half      # the sums in closed form: exactly 1 at T
+    betabar2 = sum_scale * (t * (t + 1) / 2) / half
+    return 1 - alphabar, alphabar, np.sqrt(betabar2)
+
+
 FAMILIES = {
     "irsde": {
         "T": 100, "prediction": "sample", "coefficients": irsde_coefficients,
@@ -99,6 +121,11 @@ FAMILIES = {
         "T": 15, "prediction": "sample", "coefficients": resshift_coefficients,
         "scheduler": {"_class_name": "ResShiftScheduler", "num_train_timesteps": 15, "kappa": 1.0,
                       "power": 0.3, "min_noise_level": 0.04, "etas_end": 0.99, "prediction_type": "sample"},
+    },
+    "rddm": {
+        "T": 1000, "prediction": "residual", "coefficients": rddm_coefficients,
+        "scheduler": {"_class_name": "RDDMScheduler", "num_train_timesteps": 1000, "sum_scale": 1.0,
+                      "alphas_schedule": "decreased", "betas_schedule": "increased", "prediction_type": "residual"},
     },
 }
 
@@ -126,14 +153,12 @@ def circular_otf(kernel: np.ndarray, h: int, w: int) -> torch.Tensor:
     return torch.from_numpy(np.fft.fft2(wrapped)).to(torch.complex64)
 
 
-OTF = circular_otf(gaussian_kernel(2.0), SIZE, SIZE)
-
-
 def degrade(x: torch.Tensor, task: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """mu for each item of x [B, 1, H, W]; task[i] indexes TASKS."""
+    size = x.shape[-1]
     mu = torch.empty_like(x)
     noise = torch.randn(x.shape, generator=gen)
-    small = torch.randn((x.shape[0], 1, SIZE // 4, SIZE // 4), generator=gen)
+    small = torch.randn((x.shape[0], 1, size // 4, size // 4), generator=gen)
     d = task == 0
     mu[d] = x[d] + 0.2 * noise[d]
     s = task == 1
@@ -142,7 +167,8 @@ def degrade(x: torch.Tensor, task: torch.Tensor, gen: torch.Generator) -> torch.
         mu[s] = F.interpolate(low, scale_factor=4.0, mode="nearest")
     b = task == 2
     if b.any():
-        blurred = torch.fft.ifft2(torch.fft.fft2(x[b].to(torch.complex64)) * OTF).real
+        otf = circular_otf(gaussian_kernel(2.0), size, size)
+        blurred = torch.fft.ifft2(torch.fft.fft2(x[b].to(torch.complex64)) * otf).real
         mu[b] = blurred + 0.01 * noise[b]
     return mu
 
@@ -153,9 +179,9 @@ def degrade(x: torch.Tensor, task: torch.Tensor, gen: torch.Generator) -> torch.
 class ConditionalUNet(nn.Module):
     """UNet on [x_t, mu] (two channels) -> one channel; ONNX inputs sample, timestep, lq."""
 
-    def __init__(self):
+    def __init__(self, size: int):
         super().__init__()
-        self.net = UNet(image_size=SIZE, channels=(32, 64, 64), attn_resolutions=(), temb_dim=64,
+        self.net = UNet(image_size=size, channels=(32, 64, 64), attn_resolutions=(), temb_dim=64,
                         in_channels=2, out_channels=1)
         self.config = dict(self.net.config)
 
@@ -164,8 +190,9 @@ class ConditionalUNet(nn.Module):
 
 
 def restoration_loss(family: str):
-    """MSE on eps (IR-SDE) or on x0 (ResShift) at t uniform on 1..T, the network seeing
-    t * 1000 / T (tweedie.json time_scale) so its time embedding spans the DDPM range."""
+    """At t uniform on 1..T, the network seeing t * 1000 / T (tweedie.json time_scale) so its time
+    embedding spans the DDPM range: MSE on eps or x0 (IR-SDE, ResShift); L1 on the residual
+    mu - x0 (RDDM, the authors' loss)."""
     f = FAMILIES[family]
     T = f["T"]
     a, b, s = (torch.from_numpy(v).float() for v in f["coefficients"]())
@@ -177,6 +204,8 @@ def restoration_loss(family: str):
         col = lambda v: v[t][:, None, None, None]  # noqa: E731
         xt = col(a) * x0 + col(b) * mu + col(s) * eps
         pred = model(xt, t.float() * (1000.0 / T), mu)
+        if f["prediction"] == "residual":
+            return F.l1_loss(pred, mu - x0)
         return F.mse_loss(pred, eps if f["prediction"] == "epsilon" else x0)
     return loss
 
@@ -187,7 +216,7 @@ def restoration_loss(family: str):
 def load_split(path: str) -> torch.Tensor:
     """uint8 [N, 1, 32, 32] padded with 0 (-> -1 after scaling)."""
     imgs = read_idx_images(path)
-    padded = np.zeros((imgs.shape[0], 1, SIZE, SIZE), np.uint8)
+    padded = np.zeros((imgs.shape[0], 1, 32, 32), np.uint8)
     padded[:, 0, 2:30, 2:30] = imgs
     return torch.from_numpy(padded)
 
@@ -198,8 +227,27 @@ def write_npy_f32(path: str, arr: np.ndarray) -> None:
 
 def write_heldout() -> np.ndarray:
     x = load_split(TEST)[:64].float().numpy() / 127.5 - 1.0
-    write_npy_f32(HELDOUT, x)
+    write_npy_f32(DATASETS["fmnist"]["heldout"], x)
     return x
+
+
+def batch_sampler(data: str):
+    """(generator, n) -> (x0, mu): augmented clean images of the dataset's training split and
+    their degraded copies, one uniformly drawn task per item."""
+    if data == "fmnist":
+        images = load_split(TRAIN)
+
+        def clean(gen: torch.Generator, n: int) -> torch.Tensor:
+            return images[torch.randint(0, images.shape[0], (n,), generator=gen)].float() / 127.5 - 1.0
+    else:
+        import brain64
+        slices, _, split = brain64.prepare()
+        clean = brain64.make_sampler(torch.from_numpy(slices[split["train_z"]]))
+
+    def sample_batch(gen: torch.Generator, n: int):
+        x0 = clean(gen, n)
+        return x0, degrade(x0, torch.randint(0, len(TASKS), (n,), generator=gen), gen)
+    return sample_batch
 
 
 # --------------------------------------------------------------------------- export and card
@@ -207,8 +255,8 @@ def write_heldout() -> np.ndarray:
 
 @torch.no_grad()
 def preview(model: nn.Module, family: str, x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Restore one degraded copy of x per task with the family's own full-length sampler:
-    IR-SDE Euler-Maruyama over all T steps, ResShift's posterior sampler over all T steps."""
+    """Restore one degraded copy of x per task with the family's own sampler: IR-SDE and ResShift
+    ancestral (posterior) steps over all T steps; RDDM's deterministic DDIM (eta = 0) in 10 steps."""
     f = FAMILIES[family]
     T = f["T"]
     a, b, s = f["coefficients"]()
@@ -216,17 +264,24 @@ def preview(model: nn.Module, family: str, x: torch.Tensor, gen: torch.Generator
     xs = x.repeat(3, 1, 1, 1)
     mu = degrade(xs, tasks, gen)
     z = mu + s[T] * torch.randn(mu.shape, generator=gen)
-    for t in range(T, 0, -1):
+    ts = list(range(T, -1, -T // 10)) if family == "rddm" else list(range(T, -1, -1))
+    for t, tp in zip(ts[:-1], ts[1:]):
         pred = model(z, torch.full((z.shape[0],), t * 1000.0 / T), mu).double()
         zd, mud = z.double(), mu.double()
         if f["prediction"] == "epsilon":
             x0 = (zd - b[t] * mud - s[t] * pred) / a[t]
+        elif f["prediction"] == "residual":
+            x0 = mud - pred
         else:
             x0 = pred
+        at, st, ap, sp = a[t], s[t], a[tp], s[tp]
+        if family == "rddm":
+            eps = (zd - b[t] * mud - at * x0) / st
+            z = (ap * x0 + b[tp] * mud + sp * eps).float()
+            continue
         # Ancestral step: the posterior q(z_{t-1} | z_t, x0) of the centered chain
         # z_t = r z_{t-1} + c x0 + noise, r = a_t/a_{t-1} for IR-SDE's OU chain and r = 1 for
         # ResShift's additive chain; noise-free into t = 0.
-        at, st, ap, sp = a[t], s[t], a[t - 1], s[t - 1]
         ratio = at / ap if family == "irsde" else 1.0
         var_cond = st * st - (ratio * sp) ** 2
         mean = (mud * b[t - 1] + ap * x0) + (ratio * sp * sp / (st * st)) * (zd - b[t] * mud - at * x0)
@@ -235,12 +290,14 @@ def preview(model: nn.Module, family: str, x: torch.Tensor, gen: torch.Generator
     return mu, z
 
 
-def export(model: nn.Module, family: str, out: str) -> None:
+def export(model: nn.Module, family: str, data: str, out: str) -> None:
     import onnx
     model.eval()
     path = os.path.join(out, "model.onnx")
-    sample = torch.randn(2, *SHAPE)
-    torch.onnx.export(model, (sample, torch.tensor([10.0, 500.5]), torch.randn(2, *SHAPE)), path,
+    size = DATASETS[data]["size"]
+    shape = (1, size, size)
+    sample = torch.randn(2, *shape)
+    torch.onnx.export(model, (sample, torch.tensor([10.0, 500.5]), torch.randn(2, *shape)), path,
                       opset_version=14, input_names=["sample", "timestep", "lq"], output_names=["out"],
                       dynamic_axes={"sample": {0: "N"}, "timestep": {0: "N"}, "lq": {0: "N"}, "out": {0: "N"}},
                       do_constant_folding=True)
@@ -250,21 +307,23 @@ def export(model: nn.Module, family: str, out: str) -> None:
     write_json(os.path.join(out, "tweedie.json"), {
         "prediction": f["prediction"], "time_input": "discrete", "time_scale": 1000.0 / f["T"],
         "inputs": {"sample": "sample", "timestep": "timestep", "anchor": "lq"}, "output": "out",
-        "shape": list(SHAPE), "value_range": [-1, 1],
-        "description": f"fmnist-{family}: multi-task restoration (denoise, sr4, deblur) on 32x32 Fashion-MNIST; the degraded image is the anchor mu",
+        "shape": list(shape), "value_range": [-1, 1],
+        "description": f"{data}-{family}: multi-task restoration (denoise, sr4, deblur) on {DATASETS[data]['what']}; the degraded image is the anchor mu",
     })
-    write_json(os.path.join(out, "tasks.json"), {"tasks": TASKS, "heldout": HELDOUT})
+    write_json(os.path.join(out, "tasks.json"), {"tasks": TASKS, "heldout": DATASETS[data]["heldout"]})
 
 
-def finish(model: nn.Module, family: str, ckpt: str, log: str, out: str) -> dict:
+def finish(model: nn.Module, family: str, data: str, ckpt: str, log: str, out: str) -> dict:
     os.makedirs(out, exist_ok=True)
     ck = load_checkpoint_ema(model, ckpt)
-    export(model, family, out)
-    held = np.load(HELDOUT) if os.path.exists(HELDOUT) else write_heldout()
+    export(model, family, data, out)
+    heldout = DATASETS[data]["heldout"]
+    held = np.load(heldout) if os.path.exists(heldout) else write_heldout()
     x = torch.from_numpy(held[:8])
+    shape = x.shape[1:]
     mu, restored = preview(model, family, x, torch.Generator().manual_seed(0))
-    rows = torch.cat([x.repeat(3, 1, 1, 1).reshape(3, 8, *SHAPE), mu.reshape(3, 8, *SHAPE),
-                      restored.reshape(3, 8, *SHAPE)], dim=1).reshape(-1, *SHAPE)
+    rows = torch.cat([x.repeat(3, 1, 1, 1).reshape(3, 8, *shape), mu.reshape(3, 8, *shape),
+                      restored.reshape(3, 8, *shape)], dim=1).reshape(-1, *shape)
     save_grid_png(rows.clamp(-1, 1).numpy(), os.path.join(out, "preview.png"), nrow=8, scale=2)
     mse = ((restored.clamp(-1, 1) - x.repeat(3, 1, 1, 1)) ** 2).reshape(3, 8, -1).mean(-1)
     mse_in = ((mu.clamp(-1, 1) - x.repeat(3, 1, 1, 1)) ** 2).reshape(3, 8, -1).mean(-1)
@@ -272,7 +331,7 @@ def finish(model: nn.Module, family: str, ckpt: str, log: str, out: str) -> dict
     logarr = read_loss_log(log)
     np.savetxt(os.path.join(out, "loss.csv"), logarr, delimiter=",", header="step,loss,wall_s",
                comments="", fmt=["%d", "%.6f", "%.1f"])
-    save_loss_png(logarr, os.path.join(out, "loss_curve.png"), f"fmnist-{family}: training loss")
+    save_loss_png(logarr, os.path.join(out, "loss_curve.png"), f"{data}-{family}: training loss")
     tail = logarr[logarr[:, 0] > logarr[-1, 0] - 100, 1]
     return {"params": count_parameters(model), "steps": int(ck["step"]), "wall_s": float(ck["wall"]),
             "final_loss": float(tail.mean()), "onnx_bytes": os.path.getsize(os.path.join(out, "model.onnx")),
@@ -282,31 +341,28 @@ def finish(model: nn.Module, family: str, ckpt: str, log: str, out: str) -> dict
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("family", nargs="?", choices=sorted(FAMILIES))
+    p.add_argument("--data", choices=sorted(DATASETS), default="fmnist")
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--export-only", action="store_true")
     p.add_argument("--data-only", action="store_true")
     p.add_argument("--deadline", help="UTC HH:MM: stop training early (and export) at this time")
-    p.add_argument("--out", help="weights folder (default weights/fmnist-FAMILY)")
+    p.add_argument("--out", help="weights folder (default weights/DATA-FAMILY)")
     p.add_argument("--init-from", help="start from the EMA weights of this checkpoint (a fresh optimizer)")
     args = p.parse_args()
     if args.data_only:
         write_heldout()
         return
     if not args.family:
-        p.error("name the family to train: irsde or resshift (or --data-only)")
-    ckpt = f"training/checkpoints/fmnist-{args.family}.pt"
-    log = f"training/logs/fmnist-{args.family}_loss.csv"
-    out = args.out or f"weights/fmnist-{args.family}"
-    model = ConditionalUNet()
+        p.error(f"name the family to train: {', '.join(sorted(FAMILIES))} (or --data-only)")
+    name = f"{args.data}-{args.family}"
+    ckpt = f"training/checkpoints/{name}.pt"
+    log = f"training/logs/{name}_loss.csv"
+    out = args.out or f"weights/{name}"
+    model = ConditionalUNet(DATASETS[args.data]["size"])
     if not args.export_only:
-        data = load_split(TRAIN)
-
-        def sample_batch(gen: torch.Generator, n: int):
-            x0 = data[torch.randint(0, data.shape[0], (n,), generator=gen)].float() / 127.5 - 1.0
-            return x0, degrade(x0, torch.randint(0, len(TASKS), (n,), generator=gen), gen)
-
+        sample_batch = batch_sampler(args.data)
         os.makedirs(os.path.dirname(log), exist_ok=True)
         if args.init_from and not args.resume:
             load_checkpoint_ema(model, args.init_from)
@@ -316,9 +372,9 @@ def main() -> None:
         state = train(model, sample_batch, cfg, restoration_loss(args.family), ckpt, log,
                       resume=args.resume, stop_at=parse_deadline(args.deadline))
         print(f"trained to step {state['step']} in {time.time() - t0:.0f}s this session", flush=True)
-    facts = finish(model, args.family, ckpt, log, out)
+    facts = finish(model, args.family, args.data, ckpt, log, out)
     print(facts, flush=True)
-    write_card(args.family, out, facts)
+    write_card(args.family, args.data, out, facts)
 
 
 IRSDE_NOTE = """## Why data prediction, and the warm start
@@ -336,23 +392,60 @@ repository (training/checkpoints/fmnist-irsde-eps.pt on the machine that trained
 """
 
 
-def write_card(family: str, out: str, f: dict) -> None:
+# How the shipped weights were started (each run: --init-from training/checkpoints/<this>.pt).
+WARM_STARTS = {
+    "fmnist-irsde": "fmnist-resshift",   # see IRSDE_NOTE
+    "fmnist-rddm": "fmnist-resshift",
+    "brain-irsde": "fmnist-irsde",
+    "brain-resshift": "fmnist-resshift",
+    "brain-rddm": "fmnist-rddm",
+}
+
+DATA_TEXT = {
+    "fmnist": """Fashion-MNIST train split (60,000 images, x/127.5 - 1, padded by 2 pixels of -1 to 32x32); the
+held-out set is the first 64 images of the t10k split (`examples/fmnist-t10k-64.npy`), never
+seen in training.""",
+    "brain": """The 64x64 axial T1 slices of ONE brain (the ch2 template of Debian's mricron-data), prepared and
+split exactly as for weights/brain-64 (training/brain64.py: crop, area resize, p99.5 scaling); the
+held-out slab of 16 slices (`weights/brain-64/heldout.npy`, with a 2-slice margin each side) is
+never seen in training. Training batches use brain64.py's augmentation (left-right flips, shifts of
+up to 3 pixels, intensity x0.9..1.1).""",
+}
+
+
+def write_card(family: str, data: str, out: str, f: dict) -> None:
     tc, T = f["train_config"], FAMILIES[family]["T"]
     sched = FAMILIES[family]["scheduler"]
-    irsde = family == "irsde"
-    what = ("IR-SDE mean-reverting SDE (Luo et al. 2023), dx = theta_t (mu - x) dt + sigma_t dw, the authors' cosine "
-            f"theta schedule over T = {T} steps, e^(-thetabar_T) = {sched['eps']}, stationary std lambda = {sched['max_sigma']}/255 "
-            "(10/255 of the authors' [0, 1] range, in our [-1, 1]); the network predicts x0 (data prediction)"
-            if irsde else
-            f"ResShift residual shifting (Yue et al. 2023), x_t = x0 + eta_t (mu - x0) + kappa sqrt(eta_t) eps, T = {T}, "
-            f"kappa = {sched['kappa']}, p = {sched['power']}, min_noise_level {sched['min_noise_level']}, etas_end {sched['etas_end']}; "
-            "the network predicts x0")
+    size = DATASETS[data]["size"]
+    name = f"{data}-{family}"
+    what = {
+        "irsde": "IR-SDE mean-reverting SDE (Luo et al. 2023), dx = theta_t (mu - x) dt + sigma_t dw, the authors' cosine "
+                 f"theta schedule over T = {T} steps, e^(-thetabar_T) = {sched.get('eps')}, stationary std lambda = {sched.get('max_sigma')}/255 "
+                 "(10/255 of the authors' [0, 1] range, in our [-1, 1]); the network predicts x0 (data prediction)",
+        "resshift": f"ResShift residual shifting (Yue et al. 2023), x_t = x0 + eta_t (mu - x0) + kappa sqrt(eta_t) eps, T = {T}, "
+                    f"kappa = {sched.get('kappa')}, p = {sched.get('power')}, min_noise_level {sched.get('min_noise_level')}, etas_end {sched.get('etas_end')}; "
+                    "the network predicts x0",
+        "rddm": "RDDM residual denoising diffusion (Liu et al. 2024), I_t = I_0 + alphabar_t I_res + betabar_t eps with "
+                f"I_res = mu - I_0, T = {T}, alphas 'decreased' and betas^2 'increased' (the authors' restoration coefficients), "
+                f"sum_scale {sched.get('sum_scale')} (I_T = mu + eps); the network predicts the residual I_res (the authors' single-network "
+                "'pred_res' objective, L1 loss)",
+    }[family]
+    output = {"irsde": "predicted x0", "resshift": "predicted x0", "rddm": "predicted residual mu - x0"}[family]
+    loss = {"irsde": "MSE on x0", "resshift": "MSE on x0", "rddm": "L1 on the residual mu - x0 (the authors' loss)"}[family]
+    sampler = {"irsde": "IR-SDE posterior (ancestral) steps over all 100 steps",
+               "resshift": "ResShift's posterior sampler over all 15 steps",
+               "rddm": "RDDM's deterministic DDIM (eta = 0) in 10 steps"}[family]
     rows = "\n".join(f"| {t['name']} | `{t['operator']}` | {t['description']} | {pi:.2f} | {po:.2f} |"
                       for t, pi, po in zip(TASKS, f["psnr_in"], f["psnr_out"]))
-    sampler = "IR-SDE posterior (ancestral) steps over all 100 steps" if irsde else "ResShift's posterior sampler over all 15 steps"
-    card = f"""# fmnist-{family}
+    train_n = 60000 if data == "fmnist" else None
+    epochs = f" ({f['steps'] * tc['batch_size'] / train_n:.1f} epochs)" if train_n else ""
+    warm = WARM_STARTS.get(name)
+    init = f" --init-from training/checkpoints/{warm}.pt" if warm else ""
+    warm_text = (f"It starts from the EMA weights of the {warm} run (same network and inputs; a fresh optimizer) "
+                 f"and is then trained on this objective and data only. " if warm else "")
+    card = f"""# {name}
 
-A small conditional restoration model for 32x32 Fashion-MNIST (1 channel, values in [-1, 1]):
+A small conditional restoration model for {DATASETS[data]['what']} (1 channel, values in [-1, 1]):
 one network for three degradations (denoising, 4x super-resolution, deblurring). Forward process:
 {what}. The degraded image mu is both the path's anchor and the network's second input channel.
 
@@ -360,18 +453,16 @@ one network for three degradations (denoising, 4x super-resolution, deblurring).
 
 | file | content |
 |---|---|
-| model.onnx | float32 ONNX (opset 14): inputs `sample` [N,1,32,32] (x_t), `timestep` [N] (t * {1000 / T:g}, i.e. the step index t = 0..{T} scaled to 0..1000), `lq` [N,1,32,32] (mu); output `out` [N,1,32,32] = predicted x0; {f['onnx_bytes'] / 1e6:.1f} MB |
+| model.onnx | float32 ONNX (opset 14): inputs `sample` [N,1,{size},{size}] (x_t), `timestep` [N] (t * {1000 / T:g}, i.e. the step index t = 0..{T} scaled to 0..1000), `lq` [N,1,{size},{size}] (mu); output `out` [N,1,{size},{size}] = {output}; {f['onnx_bytes'] / 1e6:.1f} MB |
 | scheduler_config.json | `{sched['_class_name']}`: tweedie's restoration scheduler vocabulary (not a diffusers class) |
 | tweedie.json | prediction type, time input and scale, the `anchor` input `lq` |
-| tasks.json | the three degradations as tweedie operator specs (what `tweedie bench restoration` simulates) |
+| tasks.json | the three degradations as tweedie operator specs (what `tweedie bench restoration` simulates) and the held-out file |
 | preview.png | rows: 8 held-out images, their degraded inputs, restorations ({sampler}, PyTorch EMA weights, seed 0); per task a band of 3 rows: denoise, sr4, deblur |
 | loss_curve.png, loss.csv | training loss (mean of each 10 steps), step, wall seconds |
 
 ## Data and degradations
 
-Fashion-MNIST train split (60,000 images, x/127.5 - 1, padded by 2 pixels of -1 to 32x32); the
-held-out set is the first 64 images of the t10k split (`examples/fmnist-t10k-64.npy`), never
-seen in training. Each training item gets one of the three degradations, uniformly:
+{DATA_TEXT[data]} Each training item gets one of the three degradations, uniformly:
 
 | task | operator | degradation | preview PSNR in (dB) | preview PSNR out (dB) |
 |---|---|---|---|---|
@@ -382,9 +473,9 @@ seen in training. Each training item gets one of the three degradations, uniform
 ## Model and training
 
 UNet of training/common.py, widths (32, 64, 64), no attention, on the two channels [x_t, mu];
-{f['params']:,} parameters. Loss: MSE on x0 at t uniform on 1..{T}.
+{f['params']:,} parameters. Loss: {loss} at t uniform on 1..{T}. {warm_text}
 Adam, lr {tc['lr']} with a {tc['warmup']}-step warm-up, batch {tc['batch_size']}, gradient clip {tc['grad_clip']}, EMA 0.999
-(exported weights are the EMA weights). **{f['steps']} steps** ({f['steps'] * tc['batch_size'] / 60000:.1f} epochs),
+(exported weights are the EMA weights). **{f['steps']} steps**{epochs},
 **{f['wall_s'] / 60:.0f} minutes** on one CPU thread shared with other jobs (torch 1.13); final loss
 (last 100 steps) {f['final_loss']:.4f}.
 
@@ -392,18 +483,18 @@ Adam, lr {tc['lr']} with a {tc['warmup']}-step warm-up, batch {tc['batch_size']}
 
 ![preview](preview.png)
 
-{IRSDE_NOTE if irsde else ""}## Caveats
+{IRSDE_NOTE if name == "fmnist-irsde" else ""}## Caveats
 
 Small and briefly trained on a shared 2-core CPU: a demonstration of the restoration pipeline and a
 fair test bed for comparing samplers on one network (`tweedie bench restoration`), not a
-state-of-the-art restorer. Only Fashion-MNIST: no brain-slice restoration model was trained yet.
+state-of-the-art restorer.{" Trained on one brain: the held-out slices are unseen slices of the same head, not a new subject." if data == "brain" else ""}
 
 ## Reproduce
 
     /usr/bin/python3 training/restoration.py --data-only      # examples/fmnist-t10k-64.npy
-    /usr/bin/python3 training/restoration.py {family} --steps {tc['steps']}
+    /usr/bin/python3 training/restoration.py {family} --data {data} --steps {tc['steps']} --batch-size {tc['batch_size']}{init}
 
-`--resume` continues from training/checkpoints/fmnist-{family}.pt; `--export-only` rewrites this folder.
+`--resume` continues from training/checkpoints/{name}.pt; `--export-only` rewrites this folder.
 """
     with open(os.path.join(out, "MODEL_CARD.md"), "w") as fh:
         fh.write(card)

@@ -4,10 +4,15 @@ import type { GridPoint, Path } from '../paths/path.js';
 
 /**
  * What a network predicts. With z = x - b mu = a x0 + s eps (the centered variable):
- * eps; x0; v = a eps - s x0; score = grad log p_t(x) = -eps / s; velocity = a' x0 + b' mu + s' eps.
+ * eps; x0; v = a eps - s x0; score = grad log p_t(x) = -eps / s; velocity = a' x0 + b' mu + s' eps;
+ * residual = mu - x0 (RDDM's I_res, only with an anchor).
  */
-export type PredictionType = 'eps' | 'x0' | 'v' | 'score' | 'velocity';
-export const PREDICTION_TYPES: readonly PredictionType[] = ['eps', 'x0', 'v', 'score', 'velocity'];
+export type PredictionType = 'eps' | 'x0' | 'v' | 'score' | 'velocity' | 'residual';
+export const PREDICTION_TYPES: readonly PredictionType[] = ['eps', 'x0', 'v', 'score', 'velocity', 'residual'];
+
+function needAnchor(anchor: Tensor | null): Tensor {
+  return anchor ?? fail('UNSUPPORTED', 'a residual prediction (mu - x0) needs the anchor mu: pass the degraded image (a restoration model on an anchored path)');
+}
 
 /** Time derivatives of the path coefficients, needed only for velocity predictions. */
 export interface PointDerivatives {
@@ -53,6 +58,15 @@ export function toX0Eps(
         ep[i] = (z - a * d) / s;
       }
       return;
+    case 'residual': {
+      const A = needAnchor(anchor).data;
+      for (let i = 0; i < n; i++) {
+        const z = X[i]! - mu(i), d = A[i]! - P[i]!;
+        x0[i] = d;
+        ep[i] = (z - a * d) / s;
+      }
+      return;
+    }
     case 'score':
       for (let i = 0; i < n; i++) {
         const z = X[i]! - mu(i), e = -s * P[i]!;
@@ -108,6 +122,11 @@ export function fromX0Eps(
     case 'x0':
       O.set(X0);
       break;
+    case 'residual': {
+      const A = needAnchor(anchor).data;
+      for (let i = 0; i < n; i++) O[i] = A[i]! - X0[i]!;
+      break;
+    }
     case 'score':
       for (let i = 0; i < n; i++) O[i] = -E[i]! / s;
       break;
@@ -129,6 +148,7 @@ export function parsePredictionType(name: string, where: string): PredictionType
   const aliases: Record<string, PredictionType> = {
     eps: 'eps', epsilon: 'eps', noise: 'eps', x0: 'x0', sample: 'x0', x_start: 'x0', data: 'x0',
     v: 'v', v_prediction: 'v', score: 'score', velocity: 'velocity', flow: 'velocity', flow_prediction: 'velocity',
+    residual: 'residual', res: 'residual', pred_res: 'residual',
   };
   const t = aliases[name];
   if (!t) return fail('BAD_CONFIG', `${where}: unknown prediction type "${name}"; use one of ${PREDICTION_TYPES.join(', ')}`);

@@ -121,8 +121,13 @@ export function makeGrid(path: Path, spec: GridSpec): TimeGrid {
   return grid;
 }
 
-/** The default grid for a family: Karras sigmas for sigma-time families, uniform time otherwise. */
+/**
+ * The default grid for a family: Karras sigmas for sigma-time families, uniform time otherwise. RDDM's
+ * grid is uniform over the whole of [0, T] (ddim_sample: T, T - T/n, ..., 0), not over [1, T] plus a
+ * last step 1 -> 0, which with T = 1000 would spend one of 10 NFE on a thousandth of the path.
+ */
 export function defaultGridSpec(path: Path, steps: number): GridSpec {
+  if (path.family === 'residual') return { kind: 'time-uniform', steps, tEnd: path.tClean, final: 'sigma_min' };
   const sigmaTime = path.family === 'edm' || path.family === 've';
   return { kind: sigmaTime ? 'karras' : 'time-uniform', steps, final: 'zero' };
 }

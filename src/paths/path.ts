@@ -4,7 +4,7 @@
  * so one set of solvers serves all families. Coefficients are computed in float64.
  */
 
-export type PathFamily = 'vp-discrete' | 'vp-continuous' | 've' | 'edm' | 'flow' | 'mean-reverting' | 'resshift';
+export type PathFamily = 'vp-discrete' | 'vp-continuous' | 've' | 'edm' | 'flow' | 'mean-reverting' | 'resshift' | 'residual';
 
 /** What a network receives as its time input: a (fractional) training timestep, continuous t, or sigma. */
 export type TimeInput = 'discrete' | 'continuous' | 'sigma';

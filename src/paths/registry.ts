@@ -2,10 +2,10 @@ import { fail } from '../core/errors.js';
 import type { Path } from './path.js';
 import { DiscreteVPPath, ContinuousVPPath } from './vp.js';
 import { EDMPath, FlowPath, VEPath } from './ve.js';
-import { MeanRevertingPath, ResShiftPath } from './restoration.js';
+import { MeanRevertingPath, RDDMPath, ResShiftPath } from './restoration.js';
 
 /** Paths by the names the CLI's --path takes, each with its usual defaults. */
-export const PATH_NAMES = ['vp', 'vp-linear', 'vp-cosine', 'scaled-linear', 'cosine-discrete', 've', 'edm', 'flow', 'mean-reverting', 'resshift'] as const;
+export const PATH_NAMES = ['vp', 'vp-linear', 'vp-cosine', 'scaled-linear', 'cosine-discrete', 've', 'edm', 'flow', 'mean-reverting', 'resshift', 'rddm'] as const;
 export type PathName = (typeof PATH_NAMES)[number];
 
 export function pathByName(name: string): Path {
@@ -30,6 +30,8 @@ export function pathByName(name: string): Path {
       return new MeanRevertingPath();
     case 'resshift':
       return new ResShiftPath();
+    case 'rddm':
+      return new RDDMPath();
     default:
       return fail('USAGE', `unknown path "${name}"; use one of ${PATH_NAMES.join(', ')}`);
   }

@@ -146,3 +146,81 @@ export class ResShiftPath extends Path {
     return `residual shifting, T = ${this.tMax}, kappa = ${this.kappa}`;
   }
 }
+
+/** RDDM's coefficient schedules (nachifur/RDDM gen_coefficients): weights w_1..w_T summing to 1. */
+export const RDDM_SCHEDULES = ['decreased', 'increased', 'average'] as const;
+export type RDDMSchedule = (typeof RDDM_SCHEDULES)[number];
+
+/** Cumulative weight W(t) = sum_{k <= t} w_k in closed form, a polynomial in t (exact at integers), and W'(t). */
+function cumulativeWeight(kind: RDDMSchedule, T: number, t: number): { value: number; slope: number } {
+  const half = (T * (T + 1)) / 2;
+  switch (kind) {
+    case 'increased': // w_k = k / half
+      return { value: (t * (t + 1)) / 2 / half, slope: (t + 0.5) / half };
+    case 'decreased': // w_k = (T + 1 - k) / half
+      return { value: (t * (T + 1) - (t * (t + 1)) / 2) / half, slope: (T + 0.5 - t) / half };
+    case 'average':
+      return { value: t / T, slope: 1 / T };
+  }
+}
+
+/**
+ * Residual denoising diffusion of RDDM (Liu et al. 2024): I_t = I_0 + alphabar_t I_res + betabar_t eps
+ * with I_res = mu - I_0, i.e. a = 1 - alphabar, b = alphabar, s = betabar. alphabar and betabar^2 are
+ * cumulative sums of the authors' weight schedules (alphas 'decreased', betas^2 'increased' scaled by
+ * sum_scale in their restoration experiments), so at t = T the state is mu + sqrt(sum_scale) eps and
+ * a = 0. Steps run 1..T; t = 0 is clean; fractional t evaluates the sums' closed-form polynomials.
+ */
+export class RDDMPath extends Path {
+  readonly family: PathFamily = 'residual';
+  readonly timeInput: TimeInput = 'discrete';
+  readonly tMin = 1;
+  readonly tClean = 0;
+  readonly tMax: number;
+  readonly sumScale: number;
+  readonly alphas: RDDMSchedule;
+  readonly betas: RDDMSchedule;
+
+  constructor(opts: { T?: number; sumScale?: number; alphas?: RDDMSchedule; betas?: RDDMSchedule } = {}) {
+    super();
+    const T = opts.T ?? 1000;
+    this.sumScale = opts.sumScale ?? 1;
+    this.alphas = opts.alphas ?? 'decreased';
+    this.betas = opts.betas ?? 'increased';
+    if (!(Number.isInteger(T) && T >= 2)) fail('BAD_CONFIG', `RDDM T must be an integer >= 2, got ${T}`);
+    if (!(this.sumScale > 0)) fail('BAD_CONFIG', `RDDM sum_scale must be positive, got ${this.sumScale}`);
+    for (const k of [this.alphas, this.betas]) {
+      if (!RDDM_SCHEDULES.includes(k)) fail('BAD_CONFIG', `RDDM schedule "${k}": use one of ${RDDM_SCHEDULES.join(', ')}`);
+    }
+    this.tMax = T;
+  }
+  private alphaBar(t: number) {
+    return cumulativeWeight(this.alphas, this.tMax, t);
+  }
+  private betaBar2(t: number) {
+    const w = cumulativeWeight(this.betas, this.tMax, t);
+    return { value: this.sumScale * w.value, slope: this.sumScale * w.slope };
+  }
+  a(t: number): number {
+    return 1 - this.alphaBar(t).value;
+  }
+  override b(t: number): number {
+    return this.alphaBar(t).value;
+  }
+  s(t: number): number {
+    return Math.sqrt(Math.max(0, this.betaBar2(t).value));
+  }
+  da(t: number): number {
+    return -this.alphaBar(t).slope;
+  }
+  override db(t: number): number {
+    return this.alphaBar(t).slope;
+  }
+  ds(t: number): number {
+    const { value, slope } = this.betaBar2(t);
+    return value <= 0 ? Infinity : slope / (2 * Math.sqrt(value));
+  }
+  describe(): string {
+    return `residual diffusion (RDDM), T = ${this.tMax}, sum_scale = ${this.sumScale}`;
+  }
+}

@@ -4,7 +4,7 @@ import type { Spacing } from './grids.js';
 import type { Path } from './path.js';
 import { DiscreteVPPath } from './vp.js';
 import { EDMPath, FlowPath, VEPath } from './ve.js';
-import { MeanRevertingPath, ResShiftPath } from './restoration.js';
+import { MeanRevertingPath, RDDM_SCHEDULES, RDDMPath, ResShiftPath } from './restoration.js';
 import type { PredictionType } from '../models/prediction.js';
 
 /**
@@ -47,8 +47,9 @@ export const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'base_image_seq_len', 'max_image_seq_len', 'shift_terminal', 'invert_sigmas', 'time_shift_type',
   'stochastic_sampling', 'snr', 'sampling_eps', 'correct_steps', 's_churn', 's_tmin', 's_tmax', 's_noise',
   'noise_sampler_seed', 'sigma_schedule', 'use_karras_sigmas', 'timestep_scaling', 'original_inference_steps',
-  // tweedie's restoration schedulers (IRSDEScheduler, ResShiftScheduler; not diffusers classes)
-  'max_sigma', 'eps', 'theta_schedule', 'kappa', 'power', 'min_noise_level', 'etas_end',
+  // tweedie's restoration schedulers (IRSDEScheduler, ResShiftScheduler, RDDMScheduler; not diffusers classes)
+  'max_sigma', 'eps', 'theta_schedule', 'kappa', 'power', 'min_noise_level', 'etas_end', 'sum_scale',
+  'alphas_schedule', 'betas_schedule',
 ]);
 
 const PREDICTIONS: Record<string, PredictionType> = {
@@ -57,6 +58,7 @@ const PREDICTIONS: Record<string, PredictionType> = {
   original_sample: 'x0',
   v_prediction: 'v',
   flow_prediction: 'velocity',
+  residual: 'residual',
 };
 const SPACINGS: readonly Spacing[] = ['linspace', 'leading', 'trailing'];
 const ALGORITHMS = ['dpmsolver', 'dpmsolver++', 'sde-dpmsolver', 'sde-dpmsolver++', 'deis'];
@@ -93,6 +95,9 @@ export function parseSchedulerConfig(json: unknown, name = 'scheduler_config.jso
 
   const className = typeof raw._class_name === 'string' ? raw._class_name : 'DDPMScheduler';
   const defaultSteps = className === 'IRSDEScheduler' ? 100 : className === 'ResShiftScheduler' ? 15 : 1000;
+  if (raw.prediction_type === 'residual' && className !== 'RDDMScheduler') {
+    fail('BAD_CONFIG', `${name}: prediction_type "residual" (mu - x0) needs an anchored path; use it with _class_name RDDMScheduler`);
+  }
   const numTrainTimesteps = num('num_train_timesteps', defaultSteps, (v) => Number.isInteger(v) && v >= 2, 'an integer >= 2');
   const predictionName = oneOf('prediction_type', className.startsWith('FlowMatch') ? 'flow_prediction' : 'epsilon', Object.keys(PREDICTIONS));
   const prediction = PREDICTIONS[predictionName]!;
@@ -116,6 +121,13 @@ export function parseSchedulerConfig(json: unknown, name = 'scheduler_config.jso
       p: num('power', 0.3, (v) => v > 0, 'a positive number'),
       minNoise: num('min_noise_level', 0.04, (v) => v > 0, 'a positive number'),
       etasEnd: num('etas_end', 0.99, (v) => v > 0 && v < 1, 'a number in (0, 1)'),
+    });
+  } else if (className === 'RDDMScheduler') {
+    path = new RDDMPath({
+      T: numTrainTimesteps,
+      sumScale: num('sum_scale', 1, (v) => v > 0, 'a positive number'),
+      alphas: oneOf('alphas_schedule', 'decreased', RDDM_SCHEDULES),
+      betas: oneOf('betas_schedule', 'increased', RDDM_SCHEDULES),
     });
   } else if (className.startsWith('FlowMatch')) {
     path = new FlowPath();

@@ -1,8 +1,9 @@
 import { fail } from '../core/errors.js';
 import { lincomb } from '../core/ops.js';
 import { Stream } from '../core/rng.js';
+import type { Tensor } from '../core/tensor.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerDef } from './types.js';
+import type { SamplerContext, SamplerDef } from './types.js';
 
 /**
  * IR-SDE's reverse sampler (Luo et al. 2023; Algolzw/image-restoration-sde codes/utils/sde_utils.py,
@@ -65,13 +66,31 @@ export const irsdeEm: SamplerDef = {
 };
 
 /**
+ * One step of the DDIM family on an additive chain z_t = z_{t'} + (a_t - a_{t'}) x0 + noise (the centered
+ * form of ResShift's and RDDM's forward processes, where no factor multiplies the previous state):
+ *   z_{t'} = a_{t'} x0_hat + sqrt(s_{t'}^2 - c^2) eps_hat + c xi,  c^2 = eta s_{t'}^2 (1 - s_{t'}^2/s_t^2),
+ * RDDM's ddim_sample sigma_t^2 = eta beta_t^2 betabar_{t-1}^2 / betabar_t^2 (nachifur/RDDM). eta = 1 is the
+ * chain's posterior q(z_{t'} | z_t, x0_hat); eta = 0 is deterministic and equals DDIM at eta = 0.
+ */
+async function additiveChain({ fn, grid, z, noise, report }: SamplerContext, eta: number): Promise<Tensor> {
+  for (let i = 0; i < grid.length - 1; i++) {
+    const from = grid[i]!, to = grid[i + 1]!;
+    const { x0, eps } = await fn.estimate(z, from);
+    const c = Math.sqrt(Math.max(0, eta * to.s * to.s * (1 - (to.s * to.s) / (from.s * from.s))));
+    const ce = Math.sqrt(Math.max(0, to.s * to.s - c * c));
+    if (c > 0) lincomb(z, [to.a, ce, c], [x0, eps, noise.normal(z.shape, i, Stream.noise, z.dtype)]);
+    else lincomb(z, [to.a, ce], [x0, eps]);
+    await report(i + 1, i + 1, z, x0);
+  }
+  return z;
+}
+
+/**
  * ResShift's sampler (Yue et al. 2023; zsyOAOA/ResShift models/gaussian_diffusion.py, p_mean_variance):
  * the posterior q(x_{t-1} | x_t, x0_hat) with mean (eta_{t-1}/eta_t) x_t + (alpha_t/eta_t) x0_hat and
- * variance kappa^2 eta_{t-1} alpha_t / eta_t, alpha_t = eta_t - eta_{t-1}. On the centered variable
- * z = a x0 + s eps this is the posterior of the additive chain z_t = z_{t'} + (a_t - a_{t'}) x0 + noise:
- *   z_{t'} = (s_{t'}^2/s_t^2) z_t + (a_{t'} - a_t s_{t'}^2/s_t^2) x0_hat + (s_{t'}/s_t) sqrt(s_t^2 - s_{t'}^2) xi,
- * which on ResShiftPath (a = 1 - eta, s = kappa sqrt(eta)) is exactly the formula above and on any
- * other path a valid ancestral sampler. Fractional grids interpolate eta.
+ * variance kappa^2 eta_{t-1} alpha_t / eta_t, alpha_t = eta_t - eta_{t-1}: the additive chain's posterior
+ * (additiveChain at eta = 1), exactly this formula on ResShiftPath (a = 1 - eta, s = kappa sqrt(eta)) and
+ * a valid ancestral sampler on any other path. Fractional grids interpolate eta.
  */
 export const resshift: SamplerDef = {
   name: 'resshift',
@@ -82,18 +101,24 @@ export const resshift: SamplerDef = {
   predictions: ALL_PREDICTIONS,
   params: {},
   notes: 'ancestral: the last step into eta = 0 returns the x0 estimate (zero variance).',
-  async run({ fn, grid, z, noise, report }) {
-    for (let i = 0; i < grid.length - 1; i++) {
-      const from = grid[i]!, to = grid[i + 1]!;
-      const { x0 } = await fn.estimate(z, from);
-      const r = (to.s / from.s) ** 2;
-      const cn = (to.s / from.s) * Math.sqrt(Math.max(0, from.s * from.s - to.s * to.s));
-      if (cn > 0) lincomb(z, [r, to.a - from.a * r, cn], [z, x0, noise.normal(z.shape, i, Stream.noise, z.dtype)]);
-      else lincomb(z, [r, to.a - from.a * r], [z, x0]);
-      await report(i + 1, i + 1, z, x0);
-    }
-    return z;
-  },
+  run: (ctx) => additiveChain(ctx, 1),
 };
 
-export const RESTORATION_SAMPLERS: readonly SamplerDef[] = [irsdeEm, resshift];
+/**
+ * RDDM's sampler (Liu et al. 2024; nachifur/RDDM ResidualDiffusion.ddim_sample, "use_pred_noise"):
+ * I_{t'} = I_t - (alphabar_t - alphabar_{t'}) I_res_hat - (betabar_t - sqrt(betabar_{t'}^2 - sigma^2)) eps_hat + sigma xi,
+ * which on the centered variable is additiveChain; the authors use eta = 0 for restoration.
+ */
+export const rddm: SamplerDef = {
+  name: 'rddm',
+  description: "RDDM's DDIM-style sampler (Liu et al. 2024): I <- I - dalphabar I_res - (betabar - sqrt(betabar'^2 - sigma^2)) eps + sigma xi; eta = 0 (the authors' default for restoration, 10 steps) is deterministic, eta = 1 the posterior (= resshift)",
+  order: 1,
+  nfePerStep: 1,
+  stochastic: false,
+  predictions: ALL_PREDICTIONS,
+  params: { eta: { type: 'number', default: 0, min: 0, max: 1, doc: 'sigma^2 = eta beta^2 betabar\'^2/betabar^2: 0 deterministic, 1 the posterior' } },
+  notes: 'deterministic at the default eta = 0 (then equal to ddim); stochastic when eta > 0',
+  run: (ctx) => additiveChain(ctx, ctx.params.eta as number),
+};
+
+export const RESTORATION_SAMPLERS: readonly SamplerDef[] = [irsdeEm, resshift, rddm];
