@@ -441,8 +441,8 @@ def write_card(family: str, data: str, out: str, f: dict) -> None:
     epochs = f" ({f['steps'] * tc['batch_size'] / train_n:.1f} epochs)" if train_n else ""
     warm = WARM_STARTS.get(name)
     init = f" --init-from training/checkpoints/{warm}.pt" if warm else ""
-    warm_text = (f"It starts from the EMA weights of the {warm} run (same network and inputs; a fresh optimizer) "
-                 f"and is then trained on this objective and data only. " if warm else "")
+    warm_text = (f" It starts from the EMA weights of the {warm} run (same network and inputs; a fresh optimizer)"
+                 " and is then trained on this objective and data only." if warm else "")
     card = f"""# {name}
 
 A small conditional restoration model for {DATASETS[data]['what']} (1 channel, values in [-1, 1]):
@@ -473,7 +473,7 @@ one network for three degradations (denoising, 4x super-resolution, deblurring).
 ## Model and training
 
 UNet of training/common.py, widths (32, 64, 64), no attention, on the two channels [x_t, mu];
-{f['params']:,} parameters. Loss: {loss} at t uniform on 1..{T}. {warm_text}
+{f['params']:,} parameters. Loss: {loss} at t uniform on 1..{T}.{warm_text}
 Adam, lr {tc['lr']} with a {tc['warmup']}-step warm-up, batch {tc['batch_size']}, gradient clip {tc['grad_clip']}, EMA 0.999
 (exported weights are the EMA weights). **{f['steps']} steps**{epochs},
 **{f['wall_s'] / 60:.0f} minutes** on one CPU thread shared with other jobs (torch 1.13); final loss
