@@ -439,6 +439,7 @@ def write_card(family: str, data: str, out: str, f: dict) -> None:
                       for t, pi, po in zip(TASKS, f["psnr_in"], f["psnr_out"]))
     train_n = 60000 if data == "fmnist" else None
     epochs = f" ({f['steps'] * tc['batch_size'] / train_n:.1f} epochs)" if train_n else ""
+    early = f" (stopped at the session's time budget, of {tc['steps']} planned)" if f["steps"] < tc["steps"] else ""
     warm = WARM_STARTS.get(name)
     init = f" --init-from training/checkpoints/{warm}.pt" if warm else ""
     warm_text = (f" It starts from the EMA weights of the {warm} run (same network and inputs; a fresh optimizer)"
@@ -475,7 +476,7 @@ one network for three degradations (denoising, 4x super-resolution, deblurring).
 UNet of training/common.py, widths (32, 64, 64), no attention, on the two channels [x_t, mu];
 {f['params']:,} parameters. Loss: {loss} at t uniform on 1..{T}.{warm_text}
 Adam, lr {tc['lr']} with a {tc['warmup']}-step warm-up, batch {tc['batch_size']}, gradient clip {tc['grad_clip']}, EMA 0.999
-(exported weights are the EMA weights). **{f['steps']} steps**{epochs},
+(exported weights are the EMA weights). **{f['steps']} steps**{epochs}{early},
 **{f['wall_s'] / 60:.0f} minutes** on one CPU thread shared with other jobs (torch 1.13); final loss
 (last 100 steps) {f['final_loss']:.4f}.
 
