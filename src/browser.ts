@@ -29,6 +29,7 @@ export * from './models/onnx-web.js';
 export * from './samplers/types.js';
 export * from './samplers/run.js';
 export * from './samplers/registry.js';
+export * from './restoration/restore.js';
 export * from './inverse/operators/operator.js';
 export * from './inverse/operators/svd.js';
 export * from './inverse/operators/fourier.js';
