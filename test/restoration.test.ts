@@ -62,15 +62,24 @@ test('degraded anchors match the recipe: SR mu = nearest upsampling of 4x4 block
   assert.ok(blurErr < 1e-5, `blur anchor error ${blurErr}`);
 });
 
-for (const name of ['fmnist-irsde', 'fmnist-resshift']) {
+/** Each shipped restoration model with its fast sampler: MRS 10 NFE (IR-SDE), ResShift 4 steps, RDDM 10 steps. */
+const FAST: Record<string, { sampler: string; steps: number }> = {
+  'fmnist-irsde': { sampler: 'mrs', steps: 10 },
+  'fmnist-resshift': { sampler: 'resshift', steps: 4 },
+  'fmnist-rddm': { sampler: 'rddm', steps: 10 },
+  'brain-irsde': { sampler: 'mrs', steps: 10 },
+  'brain-resshift': { sampler: 'resshift', steps: 4 },
+  'brain-rddm': { sampler: 'rddm', steps: 10 },
+};
+
+for (const [name, { sampler, steps }] of Object.entries(FAST)) {
   test(`${name}: every task's restoration of held-out images beats its degraded input (PSNR)`, async () => {
     const dir = join('weights', name);
     const model = await OnnxDenoiser.load(dir, { threads: 1 });
-    const x = heldout.sliceBatch(0, 8);
+    const held = readNpy((JSON.parse(readFileSync(join(dir, 'tasks.json'), 'utf8')) as { heldout: string }).heldout).toDtype('float32');
+    const x = held.sliceBatch(0, 8);
     for (const task of tasks(dir)) {
-      const mu = degradedAnchor(parseOperatorSpec(task.operator, [1, 32, 32]), x, 3);
-      const sampler = name === 'fmnist-irsde' ? 'mrs' : 'resshift';
-      const steps = name === 'fmnist-irsde' ? 10 : 4;
+      const mu = degradedAnchor(parseOperatorSpec(task.operator, x.shape.slice(1)), x, 3);
       const r = await restore(model, mu, { sampler: samplerByName(sampler), steps, seed: 1 });
       assert.equal(r.nfe, steps);
       const before = psnr(mu, x, 2), after = psnr(r.x, x, 2);

@@ -19,16 +19,17 @@ export const restoreHelp = `tweedie restore --input degraded.(png|npy|nii.gz) --
                 [--model MODEL_DIR] [--sampler NAME] [--steps N] [--param KEY=VALUE] [--seed S]
                 [--upscale K] [--truth clean.(png|npy|nii.gz)] [--json]
 
-Restore degraded images with a restoration diffusion model (IR-SDE, ResShift): the degraded image is
+Restore degraded images with a restoration diffusion model (IR-SDE, ResShift, RDDM): the degraded image is
 the model's anchor mu and conditioning input; sampling starts at mu + noise and ends at the clean image.
-  --model MODEL_DIR   a restoration model folder (default weights/fmnist-irsde; also weights/fmnist-resshift)
+  --model MODEL_DIR   a restoration model folder (default weights/fmnist-irsde; also weights/fmnist-resshift,
+                      weights/fmnist-rddm, and for 64x64 brain slices weights/brain-irsde, weights/brain-resshift)
   --input FILE        .npy [H, W], [C, H, W] or [N, C, H, W] in the model's value range (usually [-1, 1]);
                       .png (8/16-bit, mapped from [0, 1] to the value range); .nii/.nii.gz (each slice
                       along the third axis is an image; intensities mapped linearly from the volume's
                       [min, max] to the value range and back on output)
   --upscale K         nearest-neighbour upsampling of the input by K first (a low-resolution image for
                       super-resolution; the models were trained on mu = nearest upsampling)
-  --sampler NAME      mrs (default), irsde-em, resshift or any sampler of "tweedie samplers"
+  --sampler NAME      mrs (default), irsde-em, resshift, rddm or any sampler of "tweedie samplers"
   --steps N           sampler steps (default 10)
   --param KEY=VALUE   a sampler option (repeatable), e.g. --param mode=sde --param order=2
   --seed S            noise seed (default 0); image i depends only on (S, i)
