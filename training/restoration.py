@@ -1,7 +1,8 @@
 """Train and export conditional restoration models on Fashion-MNIST 32x32 or brain slices 64x64.
 
-Three families (and an eps-prediction IR-SDE variant), each one multi-task model for denoising, 4x super-resolution and deblurring
-(the task of each training item is drawn uniformly; the degraded image tells the model which):
+Three families (and an eps-prediction IR-SDE variant), each one multi-task model for denoising,
+4x super-resolution and deblurring (the task of each training item is drawn uniformly; the
+degraded image tells the model which):
 
   irsde     weights/fmnist-irsde: IR-SDE mean-reverting SDE (Luo et al. 2023), the authors'
             cosine theta schedule, T = 100, stationary std lambda = 20/255 (10/255 of the
@@ -203,14 +204,14 @@ def restoration_loss(family: str):
     mu - x0 (RDDM, the authors' loss)."""
     f = FAMILIES[family]
     T = f["T"]
-    a, b, s = (torch.from_numpy(v).float() for v in f["coefficients"]())
+    a64, b64, s64 = f["coefficients"]()
+    a, b, s = (torch.from_numpy(v).float() for v in (a64, b64, s64))
 
-    # IR-SDE's maximum-likelihood objective (Luo et al. 2023, eq. 13; image-restoration-sde
+    # IR-SDE's maximum-likelihood objective (Luo et al. 2023; image-restoration-sde
     # denoising_model.py): the Euler-Maruyama reverse mean x_t - [theta_t (mu - x_t) + sigma_t^2
     # eps / s_t] dt against the optimal x_{t-1} = mu + A(1 - C^2)/(1 - B^2) (x_t - mu)
     # + C(1 - A^2)/(1 - B^2) (x0 - mu), A = a_t/a_{t-1}, B = a_t, C = a_{t-1}; theta_t dt = -log A and
     # sigma_t^2 dt = 2 lambda^2 theta_t dt. Coefficients in float64, index t = 1..T.
-    a64, _, s64 = f["coefficients"]()
     A, B, C = np.r_[1.0, a64[1:] / a64[:-1]], a64, np.r_[1.0, a64[:-1]]
     theta_dt = -np.log(A)
     lam2 = s64[-1] ** 2 / (1 - a64[-1] ** 2)
