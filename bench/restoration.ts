@@ -5,8 +5,8 @@ import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
 import { readNpy } from '../src/io/npy.js';
 import { psnr, ssim } from '../src/metrics/image.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
-import { degradedAnchor, restore } from '../src/restoration/restore.js';
-import { samplerByName } from '../src/samplers/registry.js';
+import { degradedAnchor } from '../src/restoration/anchor.js';
+import { restore } from '../src/recipes/restore.js';
 import type { ParamValues } from '../src/samplers/types.js';
 import { packageRoot } from '../src/cli/version.js';
 
@@ -92,7 +92,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
       rows.push({ model: name, task: task.name, method: 'degraded input', nfe: 0, ...score(mu), seconds_per_image: 0 });
       for (const r of runs) {
         opts.log(`${name} ${task.name}: ${r.label} on ${x.batch} images`);
-        const out = await restore(model, mu, { sampler: samplerByName(r.sampler), steps: r.steps, ...(r.params ? { params: r.params } : {}), seed: 0 });
+        const out = await restore({ model, degraded: mu, sampler: r.sampler, steps: r.steps, ...(r.params ? { params: r.params } : {}), seed: 0 });
         rows.push({ model: name, task: task.name, method: r.label, nfe: out.nfe, ...score(out.x), seconds_per_image: out.seconds / x.batch });
       }
     }

@@ -29,7 +29,7 @@ function walk(entry: string): { modules: string[]; problems: string[] } {
 test('nothing reachable from dist/src/browser.js imports a Node builtin or an unmapped package', () => {
   const { modules, problems } = walk('dist/src/browser.js');
   assert.deepEqual(problems, []);
-  for (const m of ['dist/src/models/onnx-web.js', 'dist/src/samplers/registry.js', 'dist/src/paths/scheduler-config.js', 'dist/src/inverse/operators/mri.js', 'dist/src/restoration/restore.js']) {
+  for (const m of ['dist/src/models/onnx-web.js', 'dist/src/samplers/registry.js', 'dist/src/paths/scheduler-config.js', 'dist/src/inverse/operators/mri.js', 'dist/src/recipes/restore.js']) {
     assert.ok(modules.includes(m), `${m} is reachable from the browser entry`);
   }
 });

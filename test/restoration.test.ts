@@ -13,7 +13,8 @@ import { createVolume } from '../src/io/volume.js';
 import { psnr } from '../src/metrics/image.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
 import { parseSchedulerConfig } from '../src/paths/scheduler-config.js';
-import { degradedAnchor, restore } from '../src/restoration/restore.js';
+import { degradedAnchor } from '../src/restoration/anchor.js';
+import { restore } from '../src/recipes/restore.js';
 import { samplerByName } from '../src/samplers/registry.js';
 
 const run = (...args: string[]) => spawnSync(process.execPath, ['bin/tweedie.js', ...args], { encoding: 'utf8' });
@@ -80,7 +81,7 @@ for (const [name, { sampler, steps }] of Object.entries(FAST)) {
     const x = held.sliceBatch(0, 8);
     for (const task of tasks(dir)) {
       const mu = degradedAnchor(parseOperatorSpec(task.operator, x.shape.slice(1)), x, 3);
-      const r = await restore(model, mu, { sampler: samplerByName(sampler), steps, seed: 1 });
+      const r = await restore({ model, degraded: mu, sampler: samplerByName(sampler), steps, seed: 1 });
       assert.equal(r.nfe, steps);
       const before = psnr(mu, x, 2), after = psnr(r.x, x, 2);
       const gains = Array.from(after, (v, i) => v - before[i]!);
@@ -94,9 +95,9 @@ test('restore is deterministic by seed and independent of the batch size; the se
   const model = await OnnxDenoiser.load('weights/fmnist-irsde', { threads: 1 });
   const mu = degradedAnchor(parseOperatorSpec('identity:noise=0.2', [1, 32, 32]), heldout.sliceBatch(0, 3), 5);
   const em = samplerByName('irsde-em');
-  const a = await restore(model, mu, { sampler: em, steps: 6, seed: 7, batch: 3 });
-  const b = await restore(model, mu, { sampler: em, steps: 6, seed: 7, batch: 1 });
-  const c = await restore(model, mu, { sampler: em, steps: 6, seed: 8, batch: 3 });
+  const a = await restore({ model, degraded: mu, sampler: em, steps: 6, seed: 7, batch: 3 });
+  const b = await restore({ model, degraded: mu, sampler: em, steps: 6, seed: 7, batch: 1 });
+  const c = await restore({ model, degraded: mu, sampler: em, steps: 6, seed: 8, batch: 3 });
   assert.deepEqual(Array.from(a.x.data), Array.from(b.x.data));
   assert.ok(a.x.data.some((v, i) => v !== c.x.data[i]));
 });

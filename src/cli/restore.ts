@@ -6,7 +6,8 @@ import { readNpy } from '../io/npy.js';
 import { pngToTensor, readPng } from '../io/png.js';
 import { requireVolume3D, setSlice, sliceAxial, type Volume } from '../io/volume.js';
 import { psnr, ssim } from '../metrics/image.js';
-import { restore, upscaleBatch } from '../restoration/restore.js';
+import { restore } from '../recipes/restore.js';
+import { upscaleBatch } from '../restoration/anchor.js';
 import { samplerByName } from '../samplers/registry.js';
 import { intOption, parseCommand, str } from './args.js';
 import { loadModel } from './model-spec.js';
@@ -138,7 +139,7 @@ export async function restoreCommand(argv: string[]): Promise<void> {
     fail('BAD_SHAPE', `--truth has shape [${truth.shape.join(', ')}] but the (upscaled) input is [${degraded.shape.join(', ')}]; give one clean image per degraded image`);
   }
   const progress = new Progress(sampler.name, Math.ceil(degraded.batch / batch) * steps);
-  const r = await restore(model.denoiser, degraded, { sampler, steps, params, seed, batch, onStep: (done) => progress.update(done) });
+  const r = await restore({ model: model.denoiser, degraded, sampler, steps, params, seed, batch, onProgress: (p) => progress.update(p.done) });
   progress.done();
   writeRestored(out, r.x, input, item, range);
   const summary: Record<string, unknown> = { sampler: sampler.name, steps, nfe: r.nfe, seconds: r.seconds, n: degraded.batch, out };

@@ -1,0 +1,4 @@
+export * from './batches.js';
+export * from './generate.js';
+export * from './solve.js';
+export * from './restore.js';

@@ -1,0 +1,71 @@
+import { fail } from '../core/errors.js';
+import { NoiseSource } from '../core/rng.js';
+import { Tensor } from '../core/tensor.js';
+import type { Operator } from '../inverse/operators/operator.js';
+import { solverByName } from '../inverse/solvers/registry.js';
+import { runSolver } from '../inverse/solvers/run.js';
+import type { SolverDef } from '../inverse/solvers/types.js';
+import type { PredictionType } from '../models/prediction.js';
+import type { GridKind, TimeGrid } from '../paths/grids.js';
+import type { Path } from '../paths/path.js';
+import { initialState } from '../samplers/run.js';
+import type { ParamValues } from '../samplers/types.js';
+import { priorDenoiser, runGrid, runInBatches, startNoise, type Prior, type RunControl, type RunResult } from './batches.js';
+
+export interface SolveOptions extends RunControl {
+  /** The diffusion prior (any Denoiser, or a Gaussian mixture with `path`); omit it for the baselines. */
+  model?: Prior | null;
+  path?: Path | string;
+  prediction?: PredictionType;
+  /** The forward operator A of y = A x + noise. */
+  operator: Operator;
+  /** One measurement (broadcast to every sample) or one per sample [n, ...outShape]. */
+  measurement: Tensor;
+  /** A posterior solver or baseline by name (see `tweedie solvers`) or definition; default 'dds'. */
+  solver?: string | SolverDef;
+  /** Diffusion steps (default 50). */
+  steps?: number;
+  grid?: GridKind | TimeGrid;
+  params?: Partial<ParamValues>;
+  /** Override the operator's noise level in the data term. */
+  sigmaY?: number;
+  /** Posterior samples (default 1; for a particle solver the ensemble size, default 64, run as one batch). */
+  n?: number;
+}
+
+/** y = A x + noise for a ground truth x [1, ...] or [...]: the measurement noise of `seed` (sample 0). */
+export function simulateMeasurement(op: Operator, truth: Tensor, seed = 0): Tensor {
+  return op.measure(truth.reshape([1, ...op.inShape]), new NoiseSource(seed));
+}
+
+/**
+ * Sample the posterior of x given y = A x + noise under a diffusion prior (or run a baseline):
+ * `await solve({ model, operator, measurement: y, solver: 'diffpir', steps: 50 })` returns `{ x, nfe, ... }`.
+ */
+export async function solve(o: SolveOptions): Promise<RunResult> {
+  const solver = typeof o.solver === 'object' ? o.solver : solverByName(o.solver ?? 'dds');
+  const denoiser = o.model ? priorDenoiser(o.model, o.path, o.prediction) : null;
+  if (!denoiser && !solver.needs.noPrior) fail('USAGE', `solver ${solver.name} needs a diffusion prior (model)`);
+  const op = o.operator, item = op.inShape, outSize = op.outShape.reduce((p, q) => p * q, 1);
+  const n = o.n ?? (solver.needs.particles ? 64 : 1);
+  if (solver.needs.particles && n < 2) fail('USAGE', `${solver.name} is a particle method: n is the ensemble size and must be at least 2 (64 or more is usual)`);
+  const perSample = o.measurement.size === n * outSize && n > 1;
+  if (!perSample && o.measurement.size !== outSize) {
+    fail('BAD_SHAPE', `measurement of shape [${o.measurement.shape.join(', ')}] does not fit ${op.name}, whose output is [${op.outShape.join(', ')}]; give one measurement of that shape (or one per sample)`);
+  }
+  const seed = o.seed ?? 0, first = o.firstSample ?? 0;
+  const grid = denoiser ? runGrid(denoiser.path, o.steps ?? 50, o.grid) : [];
+  // A particle ensemble is one coupled run: it is never split into batches.
+  const control = solver.needs.particles ? { ...o, batch: n } : o;
+  return runInBatches(n, item, Math.max(1, grid.length - 1), control, async (start, end, source, onStep) => {
+    const xT = denoiser ? initialState(startNoise(seed, first, start, end, item), grid[0]!) : Tensor.zeros([end - start, ...item]);
+    const y = perSample ? o.measurement.reshape([n, ...op.outShape]).sliceBatch(start, end) : o.measurement;
+    return runSolver(solver, denoiser, grid, op, y, xT, {
+      noise: source,
+      ...(o.params ? { params: o.params } : {}),
+      ...(o.sigmaY !== undefined ? { sigmaY: o.sigmaY } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      onStep: (info) => onStep(info),
+    });
+  });
+}
