@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { OnnxDenoiser } from '../src/models/onnx.js';
-import { NoiseSource, Stream } from '../src/core/rng.js';
-import { makeGrid } from '../src/paths/grids.js';
-import { initialState, runSampler } from '../src/samplers/run.js';
+import { generate } from '../src/recipes/generate.js';
 import { samplerByName } from '../src/samplers/registry.js';
+import { startNoise } from '../src/samplers/start.js';
 import { packageRoot } from '../src/cli/version.js';
 
 export const description = 'images/s of 20-step sampling with the shipped fmnist-32 ONNX model vs a bare loop of 20 session calls; peak RSS at batch 64';
@@ -21,17 +20,15 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   if (!existsSync(join(dir, 'model.onnx'))) throw new Error(`${dir}/model.onnx is missing; the speed benchmark needs the shipped fmnist-32 model`);
   const model = await OnnxDenoiser.load(dir);
   const sampler = samplerByName(process.env.TWEEDIE_BENCH_SAMPLER ?? 'dpm-solver++');
-  const grid = makeGrid(model.path, { kind: 'time-uniform', steps: STEPS });
-  const noise = new NoiseSource(0).normal([BATCH, ...model.itemShape], 0, Stream.init);
-  const xT = initialState(noise, grid[0]!);
+  const run = (n: number, seed: number) => generate({ model, sampler, steps: STEPS, grid: 'time-uniform', n, seed, batch: n });
   const ort = (await import('onnxruntime-node')).default;
   const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
   const feeds = {
-    [model.spec.sampleInput]: new ort.Tensor('float32', Float32Array.from(xT.data), [BATCH, ...model.itemShape]),
+    [model.spec.sampleInput]: new ort.Tensor('float32', startNoise(0, 0, 0, BATCH, model.itemShape).data as Float32Array, [BATCH, ...model.itemShape]),
     [model.spec.timestepInput]: new ort.Tensor('float32', new Float32Array(BATCH).fill(500), [BATCH]),
   };
   opts.log(`warming up (${sampler.name}, ${STEPS} steps, batch ${BATCH}) ...`);
-  await runSampler(sampler, model, grid, xT);
+  await run(BATCH, 0);
   for (let i = 0; i < 3; i++) await session.run(feeds);
   const tSampler: number[] = [], tBare: number[] = [];
   let nfe = 0;
@@ -39,7 +36,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   for (let r = 0; r < REPS; r++) {
     opts.log(`  round ${r + 1}/${REPS}`);
     let t0 = performance.now();
-    nfe = (await runSampler(sampler, model, grid, xT)).nfe;
+    nfe = (await run(BATCH, 0)).nfe;
     tSampler.push((performance.now() - t0) / 1000);
     t0 = performance.now();
     for (let i = 0; i < nfe; i++) await session.run(feeds);
@@ -47,8 +44,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   }
   const samplerIps = BATCH / median(tSampler), bareIps = BATCH / median(tBare);
   opts.log('batch 64 run for peak memory ...');
-  const big = initialState(new NoiseSource(1).normal([64, ...model.itemShape], 0, Stream.init), grid[0]!);
-  await runSampler(sampler, model, grid, big);
+  await run(64, 1);
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
   const result = {
     sampler: sampler.name, steps: STEPS, nfe, batch: BATCH,

@@ -18,16 +18,13 @@ function loadModel(folder) {
   return models.get(url);
 }
 
-/** `tweedie sample`'s recipe for one batch: default grid of the path, Philox noise by seed. */
-export async function sample({ model, sampler, steps, n, seed = 0, signal, onStep }) {
+/** `tweedie sample` through the same recipe: the path's default grid, Philox noise by seed. */
+export async function sample({ model, sampler, steps, n, seed = 0, signal, onProgress }) {
   const denoiser = await loadModel(model);
   const def = tw.samplerByName(sampler);
   if (def.inverse) tw.fail('USAGE', `${sampler} inverts data to noise; pick a sampler that generates`);
-  const grid = tw.makeGrid(denoiser.path, tw.defaultGridSpec(denoiser.path, steps));
-  const xT = tw.initialState(new tw.NoiseSource(seed).normal([n, ...denoiser.itemShape], 0, tw.Stream.init), grid[0]);
-  const t0 = performance.now();
-  const r = await tw.runSampler(def, denoiser, grid, xT, { noise: new tw.NoiseSource(seed, 0), signal, onStep });
-  return { x: r.x, nfe: r.nfe, seconds: (performance.now() - t0) / 1000, backend: denoiser.backend, valueRange: denoiser.spec.valueRange };
+  const r = await tw.generate({ model: denoiser, sampler: def, steps, n, seed, signal, onProgress });
+  return { x: r.x, nfe: r.nfe, seconds: r.seconds, backend: denoiser.backend, valueRange: denoiser.spec.valueRange };
 }
 
 function draw(x, [lo, hi]) {
@@ -64,7 +61,7 @@ async function onSubmit(ev) {
       ...opts,
       signal: controller.signal,
       // Yield to the browser after each step so the progress line repaints.
-      onStep: (info) => (status(`${info.sampler}: step ${info.step}/${info.steps}, NFE ${info.nfe}`), new Promise((ok) => setTimeout(ok, 0))),
+      onProgress: (p) => (status(`${opts.sampler}: step ${p.done}/${p.total}, NFE ${p.nfe}`), new Promise((ok) => setTimeout(ok, 0))),
     });
     draw(r.x, r.valueRange);
     status(`done: ${opts.n} samples, ${opts.steps} steps, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s (${(opts.n / r.seconds).toFixed(1)} images/s, ${r.backend})`);

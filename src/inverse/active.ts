@@ -2,8 +2,8 @@ import { fail } from '../core/errors.js';
 import { NoiseSource, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Denoiser } from '../models/denoiser.js';
-import { defaultGridSpec, makeGrid } from '../paths/grids.js';
 import { initialState } from '../samplers/run.js';
+import { runGrid, startNoise } from '../samplers/start.js';
 import type { ParamValues } from '../samplers/types.js';
 import { MRIOperator } from './operators/mri.js';
 import { centerRange, lineMask2D } from './operators/mri-masks.js';
@@ -189,9 +189,9 @@ async function sampleWithLines(o: LineSamplingOptions, start: Uint8Array, at: nu
   if (o.denoiser.itemShape && o.denoiser.itemShape.join(',') !== shape.join(',')) {
     fail('BAD_SHAPE', `active sampling: the k-space is ${h}x${w} but the model takes [${o.denoiser.itemShape.join(', ')}]; give k-space of the model's image size`);
   }
-  const grid = makeGrid(o.denoiser.path, defaultGridSpec(o.denoiser.path, steps));
+  const grid = runGrid(o.denoiser.path, steps);
   const columns = start.slice();
-  let z = initialState(new NoiseSource(seed, first).normal([P, ...shape], 0, Stream.init), grid[0]!);
+  let z = initialState(startNoise(seed, first, 0, P, shape), grid[0]!);
   const lines = () => columns.reduce((a, b) => a + b, 0);
   const op = () => new MRIOperator(shape, { mask: lineMask2D(columns, h), noiseSigma: o.noiseSigma ?? 0, label: `${lines()} lines` });
   const order: number[] = [], bounds = [0, ...at, steps];

@@ -1,10 +1,9 @@
 import { fail } from '../core/errors.js';
-import { NoiseSource, Stream } from '../core/rng.js';
+import { NoiseSource } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Denoiser } from '../models/denoiser.js';
 import { GaussianMixture } from '../models/gmm.js';
 import type { PredictionType } from '../models/prediction.js';
-import { defaultGridSpec, makeGrid, type GridKind, type TimeGrid } from '../paths/grids.js';
 import type { Path } from '../paths/path.js';
 import { pathByName } from '../paths/registry.js';
 
@@ -90,11 +89,6 @@ export async function runInBatches(n: number, itemShape: readonly number[], step
   return { x: out, nfe, steps, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Standard normal starting noise of items [start, end) of a run (sample firstSample + start + b). */
-export function startNoise(seed: number, firstSample: number, start: number, end: number, itemShape: readonly number[], dtype: 'float32' | 'float64' = 'float32'): Tensor {
-  return new NoiseSource(seed, firstSample + start).normal([end - start, ...itemShape], 0, Stream.init, dtype);
-}
-
 /** A prior given to a recipe: any Denoiser, or a Gaussian mixture with the path it should follow. */
 export type Prior = Denoiser | GaussianMixture;
 
@@ -106,13 +100,4 @@ export function priorDenoiser(model: Prior, path?: Path | string, prediction: Pr
   }
   if (path !== undefined) fail('USAGE', 'this model brings its own path (from its scheduler_config.json); drop the path option');
   return model;
-}
-
-/** The grid of a run: given points, a grid kind, or the path's default (Karras for sigma-time families, uniform time otherwise). */
-export function runGrid(path: Path, steps: number, grid?: GridKind | TimeGrid): TimeGrid {
-  if (Array.isArray(grid)) return grid as TimeGrid;
-  if (grid === undefined) return makeGrid(path, defaultGridSpec(path, steps));
-  const kinds: GridKind[] = ['time-uniform', 'logsnr-uniform', 'karras', 'exponential'];
-  if (!kinds.includes(grid as GridKind)) fail('USAGE', `grid must be one of ${kinds.join(', ')}, got "${String(grid)}"`);
-  return makeGrid(path, { kind: grid as GridKind, steps, final: 'zero' });
 }

@@ -6,7 +6,8 @@ import type { Path } from '../paths/path.js';
 import { samplerByName } from '../samplers/registry.js';
 import { initialState, runSampler } from '../samplers/run.js';
 import type { ParamValues, SamplerDef } from '../samplers/types.js';
-import { priorDenoiser, runGrid, runInBatches, startNoise, type Prior, type RunControl, type RunResult } from './batches.js';
+import { runGrid, startNoise } from '../samplers/start.js';
+import { priorDenoiser, runInBatches, type Prior, type RunControl, type RunResult } from './batches.js';
 
 export interface GenerateOptions extends RunControl {
   /** Any Denoiser (an ONNX model folder, an analytic model), or a Gaussian mixture with `path`. */

@@ -5,7 +5,8 @@ import { isRestorationModel } from '../restoration/anchor.js';
 import { samplerByName } from '../samplers/registry.js';
 import { initialState, runSampler } from '../samplers/run.js';
 import type { ParamValues, SamplerDef } from '../samplers/types.js';
-import { runGrid, runInBatches, startNoise, type RunControl, type RunResult } from './batches.js';
+import { runGrid, startNoise } from '../samplers/start.js';
+import { runInBatches, type RunControl, type RunResult } from './batches.js';
 
 export interface RestoreOptions extends RunControl {
   /** A restoration model: its path carries the degraded image as anchor (IR-SDE, ResShift, RDDM). */
