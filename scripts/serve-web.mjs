@@ -1,13 +1,17 @@
-// Serves the repository root for the browser playground (web/index.html), with the MIME types browsers
-// insist on for modules and WebAssembly. No dependencies.
-//   node scripts/serve-web.mjs [--port N] [--host H]     (--port 0 picks a free port)
-import { createReadStream, existsSync, statSync } from 'node:fs';
+// Serves the browser playground (web/index.html) and only what it needs: the built library (dist/),
+// the page (web/), the shipped models (weights/) and onnxruntime-web's files. Plain node:http: a static
+// allow-list of four folders is a few lines, and a framework would add nothing here (the HTTP service
+// of the project is a separate program).
+//   node scripts/serve-web.mjs [--port N] [--host H] [--expose] [--root DIR]
+//     --port 0 picks a free port; --host other than loopback needs --expose (the page has no auth);
+//     --root serves another checkout (default: this one).
+import { createReadStream, realpathSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { isIP } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -17,11 +21,59 @@ const TYPES = {
   '.map': 'application/json; charset=utf-8',
   '.wasm': 'application/wasm',
   '.onnx': 'application/octet-stream',
+  '.npy': 'application/octet-stream',
   '.png': 'image/png',
   '.svg': 'image/svg+xml',
   '.md': 'text/markdown; charset=utf-8',
 };
 
+/** The folders a request may reach, as URL prefixes of the root. */
+const ALLOWED = ['dist/', 'web/', 'weights/', 'node_modules/onnxruntime-web/dist/', 'node_modules/onnxruntime-common/dist/'];
+
+// Cross-origin isolation lets WebAssembly use threads (SharedArrayBuffer); the rest keeps the page to itself.
+const HEADERS = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+  'cross-origin-resource-policy': 'same-origin',
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-cache',
+};
+
+function usage(message) {
+  console.error(`serve-web: ${message}`);
+  process.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: { port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' }, expose: { type: 'boolean', default: false }, root: { type: 'string' } },
+    strict: true,
+  }));
+} catch (e) {
+  usage(`${e.message}; options: --port N, --host H, --expose, --root DIR`);
+}
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be an integer 0..65535 (0 picks a free port), got "${values.port}"`);
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const host = values.host;
+const loopback = LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+if (!loopback && !values.expose) usage(`--host ${host} would serve the playground beyond this machine; add --expose to mean it, or keep the default 127.0.0.1`);
+let ROOT;
+try {
+  ROOT = realpathSync(resolve(values.root ?? fileURLToPath(new URL('..', import.meta.url))));
+} catch {
+  usage(`--root ${values.root}: no such folder`);
+}
+const roots = ALLOWED.map((p) => {
+  try {
+    return realpathSync(join(ROOT, p));
+  } catch {
+    return null;
+  }
+});
+
+/** The real file behind a URL path, or null: inside an allowed folder after symlinks, no dot segments. */
 function fileFor(urlPath) {
   let path;
   try {
@@ -29,54 +81,59 @@ function fileFor(urlPath) {
   } catch {
     return null;
   }
-  const file = resolve(join(ROOT, path));
-  if (file !== ROOT && !file.startsWith(ROOT + sep)) return null;
+  const parts = path.split('/').filter((p) => p !== '');
+  if (parts.some((p) => p.startsWith('.') || p.includes('\\') || p.includes('\0'))) return null;
+  const rel = parts.join('/');
+  const k = ALLOWED.findIndex((prefix) => `${rel}/`.startsWith(prefix));
+  if (k < 0 || !roots[k]) return null;
+  let file;
   try {
-    const st = statSync(file);
-    if (st.isDirectory()) return fileFor(join(path, 'index.html'));
-    return st.isFile() ? { file, size: st.size } : null;
+    file = realpathSync(join(ROOT, rel));
   } catch {
     return null;
   }
+  if (file !== roots[k] && !file.startsWith(roots[k] + sep)) return null;
+  const st = statSync(file);
+  if (st.isDirectory()) return path.endsWith('/') ? fileFor(`${urlPath}index.html`) : { redirect: `/${rel}/` };
+  return st.isFile() ? { file, size: st.size } : null;
 }
 
-const { values } = parseArgs({ options: { port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' } } });
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`--port must be an integer 0..65535 (0 picks a free port), got "${values.port}"`);
-  process.exit(2);
+/** Host must name this server (DNS rebinding sends a foreign name to a loopback address). */
+function hostAllowed(header, boundPort) {
+  if (!header) return false;
+  let name;
+  try {
+    const u = new URL(`http://${header}`);
+    if (Number(u.port || 80) !== boundPort) return false;
+    name = u.hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return false;
+  }
+  return loopback ? LOOPBACK.has(name) || name === host : name === host || (isIP(host) === 0 && name === host.toLowerCase());
 }
 
 const server = createServer((req, res) => {
+  const send = (status, text, extra = {}) => res.writeHead(status, { ...HEADERS, 'content-type': 'text/plain; charset=utf-8', ...extra }).end(text ? `${text}\n` : '');
+  if (!hostAllowed(req.headers.host, server.address().port)) return send(421, 'unknown host: use the address this server printed');
+  if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, '', { allow: 'GET, HEAD' });
   const url = new URL(req.url ?? '/', 'http://localhost');
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { allow: 'GET, HEAD' }).end();
-    return;
-  }
-  if (url.pathname === '/') {
-    res.writeHead(302, { location: '/web/' }).end();
-    return;
-  }
+  if (url.pathname === '/') return send(302, '', { location: '/web/' });
   const found = fileFor(url.pathname);
-  if (!found) {
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`not found: ${url.pathname}\n`);
-    return;
-  }
-  res.writeHead(200, {
-    'content-type': TYPES[extname(found.file).toLowerCase()] ?? 'application/octet-stream',
-    'content-length': found.size,
-    'cache-control': 'no-cache',
-  });
+  if (!found) return send(404, `not found: ${url.pathname}`);
+  if (found.redirect) return send(301, '', { location: found.redirect });
+  res.writeHead(200, { ...HEADERS, 'content-type': TYPES[extname(found.file).toLowerCase()] ?? 'application/octet-stream', 'content-length': found.size });
   if (req.method === 'HEAD') res.end();
   else createReadStream(found.file).pipe(res);
 });
 
 server.on('error', (e) => {
-  console.error(`cannot serve on ${values.host}:${port}: ${e.message}; pick another --port`);
+  console.error(`serve-web: cannot serve on ${host}:${port}: ${e.message}; pick another --port`);
   process.exit(1);
 });
-server.listen(port, values.host, () => {
-  const addr = server.address();
-  console.log(`tweedie playground: http://${values.host}:${addr.port}/web/ (serving ${ROOT}; Ctrl-C stops)`);
-  if (!existsSync(join(ROOT, 'dist', 'src', 'browser.js'))) console.error('warning: dist/src/browser.js is missing; run "npm run build" first');
+server.listen(port, host, () => {
+  const shown = host.includes(':') ? `[${host}]` : host;
+  console.log(`tweedie playground: http://${shown}:${server.address().port}/web/ (Ctrl-C stops)`);
+  if (!loopback) console.error(`warning: serving on ${host}, reachable from other machines; the playground has no authentication`);
+  if (!roots[0]) console.error('warning: dist/ is missing; run "npm run build" first');
 });
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.close(() => process.exit(0)));

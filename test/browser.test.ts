@@ -8,15 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { launchChromium, serveWeb } from './helpers/browser.js';
-import { NoiseSource, Stream } from '../src/core/rng.js';
+import { NoiseSource } from '../src/core/rng.js';
 import type { Data } from '../src/core/tensor.js';
 import { readNpy } from '../src/io/npy.js';
 import type { Denoiser } from '../src/models/denoiser.js';
 import { loadMixture } from '../src/models/gmm-file.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
-import { defaultGridSpec, makeGrid } from '../src/paths/grids.js';
-import { samplerByName } from '../src/samplers/registry.js';
-import { initialState, runSampler } from '../src/samplers/run.js';
+import { generate } from '../src/recipes/generate.js';
 
 interface SampleRequest { model: string; sampler: string; steps: number; n: number; seed: number }
 interface BrowserSample { data: Float32Array; shape: number[]; nfe: number; seconds: number; backend: string }
@@ -65,11 +63,9 @@ async function browserSample(page: Page, request: SampleRequest): Promise<Browse
   return { ...r, data: Float32Array.from(r.data) };
 }
 
-/** The page's recipe (web/app.js, as `tweedie sample`) run in Node on any denoiser. */
+/** The page's recipe (web/app.js calls `generate`, as `tweedie sample` does) run in Node on any denoiser. */
 async function nodeSample(denoiser: Denoiser, r: SampleRequest): Promise<Data> {
-  const grid = makeGrid(denoiser.path, defaultGridSpec(denoiser.path, r.steps));
-  const xT = initialState(new NoiseSource(r.seed).normal([r.n, ...denoiser.itemShape!], 0, Stream.init), grid[0]!);
-  return (await runSampler(samplerByName(r.sampler), denoiser, grid, xT, { noise: new NoiseSource(r.seed, 0) })).x.data;
+  return (await generate({ model: denoiser, sampler: r.sampler, steps: r.steps, n: r.n, seed: r.seed })).x.data;
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -89,6 +85,8 @@ async function runForm(page: Page, fields: Record<string, string>): Promise<{ te
 
 test('the playground samples fmnist-32 through its form and draws the grid, with onnxruntime-web served locally', async () => {
   const { page, origin, outside, wasm, messages } = await openPlayground();
+  // The server's COOP/COEP headers make the page cross-origin isolated, so WebAssembly may use threads.
+  assert.equal(await page.evaluate(() => (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated), true);
   const status = await runForm(page, { model: 'weights/fmnist-32', sampler: 'ddim', steps: '3', n: '4', seed: '1' });
   assert.equal(status.error, false, status.text);
   const backend = /, (wasm|webgpu)\)$/.exec(status.text)?.[1];
@@ -169,9 +167,9 @@ test('fmnist-32 in the browser matches `tweedie sample` (onnxruntime-node) for t
 test('a bad model folder gives a clear error in the page', async () => {
   const { page, messages } = await openPlayground();
   const seen = messages.length;
-  const bad = await runForm(page, { model: 'test/fixtures/web-bad-model', sampler: 'ddim', steps: '2', n: '1' });
+  const bad = await runForm(page, { model: 'weights/web-bad-model', sampler: 'ddim', steps: '2', n: '1' });
   assert.equal(bad.error, true, bad.text);
-  assert.match(bad.text, /^error: cannot load ONNX model http:\S+\/test\/fixtures\/web-bad-model\/model\.onnx: /);
+  assert.match(bad.text, /^error: cannot load ONNX model http:\S+\/weights\/web-bad-model\/model\.onnx: /);
   assert.ok(!messages.slice(seen).some((m) => m.includes('WebGPU backend unavailable')), 'a broken file is not reported as a WebGPU problem');
   const missing = await runForm(page, { model: 'weights/no-such-model' });
   assert.match(missing.text, /^error: cannot fetch http:\S+\/weights\/no-such-model\/\S+: HTTP 404; a model folder holds model.onnx/);

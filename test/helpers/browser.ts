@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 
 /** Debian's chromium: the browser test uses it and never downloads one. */
@@ -15,9 +17,25 @@ export async function launchChromium(executablePath = CHROMIUM): Promise<Browser
   }
 }
 
-/** Start scripts/serve-web.mjs on a free port; resolves with the playground URL it prints. */
+/**
+ * A checkout as the playground server sees it, in a temporary folder: the built library, the page and
+ * onnxruntime-web linked from this one, and a weights/ folder holding the models the tests load plus the
+ * broken model of test/fixtures (the server serves only dist/, web/, weights/ and onnxruntime's files).
+ */
+function playgroundRoot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'tweedie-playground-'));
+  for (const dir of ['dist', 'web', 'node_modules/onnxruntime-web', 'node_modules/onnxruntime-common']) {
+    mkdirSync(join(root, dir, '..'), { recursive: true });
+    symlinkSync(resolve(dir), join(root, dir));
+  }
+  for (const model of ['fmnist-32', 'gaussian-exact']) cpSync(join('weights', model), join(root, 'weights', model), { recursive: true });
+  cpSync('test/fixtures/web-bad-model', join(root, 'weights', 'web-bad-model'), { recursive: true });
+  return root;
+}
+
+/** Start scripts/serve-web.mjs on a free port over `playgroundRoot()`; resolves with the playground URL it prints. */
 export function serveWeb(): Promise<{ url: string; server: ChildProcess }> {
-  const server = spawn(process.execPath, ['scripts/serve-web.mjs', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, ['scripts/serve-web.mjs', '--port', '0', '--root', playgroundRoot()], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((ok, no) => {
     let out = '';
     const take = (b: Buffer) => {
