@@ -1,0 +1,106 @@
+import { fail } from '../core/errors.js';
+import { NoiseSource, Stream } from '../core/rng.js';
+import { Tensor } from '../core/tensor.js';
+import { OnnxDenoiser } from '../models/onnx.js';
+import { activeSubsampling } from '../inverse/active.js';
+import { parseOperatorSpec } from '../inverse/operators/spec.js';
+import { runSolver } from '../inverse/solvers/run.js';
+import { solverByName } from '../inverse/solvers/registry.js';
+import { defaultGridSpec, makeGrid } from '../paths/grids.js';
+import { initialState } from '../samplers/run.js';
+import type { ParamValues } from '../samplers/types.js';
+import type { JobRunner } from './worker-pool.js';
+
+/**
+ * What one worker thread (or the in-process path) of a volume reconstruction runs: the prior
+ * loaded once, the posterior solver applied to batches of slices, each slice seeded by its index.
+ */
+
+/** What a worker (or the in-process path) needs to solve batches of slices. */
+export interface ChunkContext {
+  modelDir: string;
+  threads: number;
+  solver: string;
+  steps: number;
+  params: Partial<ParamValues>;
+  opSpec: string;
+  seed: number;
+  /** mask active: lines per slice and particles; the jobs carry fully sampled k-space. */
+  active?: { budget: number; centerLines: number; particles: number; noise: number };
+}
+
+export interface ChunkJob {
+  id: number;
+  /** First slice index z of the batch (global sample index of batch item 0). */
+  start: number;
+  count: number;
+  /** Measurements [count, ...outShape]. */
+  y: Float32Array;
+}
+
+export interface ChunkResult {
+  x: Float32Array;
+  /** Network evaluations per slice, and batched model calls of the whole job. */
+  nfe: number;
+  calls: number;
+  /** mask active: acquired columns [count, W] and the acquisition order [count, budget - centre lines]. */
+  columns?: Uint8Array;
+  order?: Int32Array;
+}
+
+/** A batch solver for the worker pool (src/volume/worker-pool.ts). */
+export type ChunkSolver = JobRunner<ChunkJob, ChunkResult>;
+
+/** Load the model and build the operator once; solve batches of slices with seeds by slice index. */
+export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
+  const model = await OnnxDenoiser.load(ctx.modelDir, { threads: ctx.threads, backend: 'cpu' });
+  if (ctx.active) return activeChunkSolver(model, ctx, ctx.active);
+  const op = parseOperatorSpec(ctx.opSpec, model.itemShape);
+  const solver = solverByName(ctx.solver);
+  const grid = makeGrid(model.path, defaultGridSpec(model.path, ctx.steps));
+  return {
+    async run(job, onStep) {
+      const y = new Tensor([job.count, ...op.outShape], job.y);
+      // Batch item b is global sample start + b: the noise of slice z depends on (seed, z) only.
+      const xT = initialState(new NoiseSource(ctx.seed, job.start).normal([job.count, ...op.inShape], 0, Stream.init), grid[0]!);
+      const r = await runSolver(solver, model, grid, op, y, xT, {
+        noise: new NoiseSource(ctx.seed, job.start),
+        params: ctx.params,
+        onStep: (info) => onStep(info.step),
+      });
+      const x = r.x.data instanceof Float32Array ? r.x.data : Float32Array.from(r.x.data);
+      for (let i = 0; i < x.length; i++) {
+        if (!Number.isFinite(x[i]!)) fail('NAN_IN_MODEL', `${ctx.solver} returned a non-finite value for slice ${job.start + Math.floor(i / op.inShape.reduce((a, b) => a * b, 1))}; try more --steps or another --solver`);
+      }
+      return { x, nfe: r.nfe, calls: r.nfe };
+    },
+    release: () => model.release(),
+  };
+}
+
+/** mask active: each slice of a job is its own active run (own mask), reading lines from its full scan. */
+function activeChunkSolver(model: OnnxDenoiser, ctx: ChunkContext, a: NonNullable<ChunkContext['active']>): ChunkSolver {
+  const [, h, w] = model.itemShape as [number, number, number];
+  const n2 = h * w, picks = a.budget - a.centerLines;
+  return {
+    async run(job, onStep) {
+      const x = new Float32Array(job.count * n2), columns = new Uint8Array(job.count * w), order = new Int32Array(job.count * picks);
+      let calls = 0, nfe = 0;
+      for (let i = 0; i < job.count; i++) {
+        const r = await activeSubsampling({
+          denoiser: model, kspace: new Tensor([1, 1, h, w, 2], job.y.subarray(i * n2 * 2, (i + 1) * n2 * 2)),
+          budget: a.budget, centerLines: a.centerLines, particles: a.particles, steps: ctx.steps, solver: ctx.solver, params: ctx.params,
+          noiseSigma: a.noise, seed: ctx.seed, firstSample: (job.start + i) * a.particles,
+          onStep: (info) => onStep(Math.floor((i * ctx.steps + info.step) / job.count)),
+        });
+        x.set(r.x.data, i * n2);
+        columns.set(r.columns, i * w);
+        order.set(r.order, i * picks);
+        calls += r.nfe;
+        nfe = r.nfe;
+      }
+      return { x, nfe, calls, columns, order };
+    },
+    release: () => model.release(),
+  };
+}
