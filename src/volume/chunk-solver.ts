@@ -1,13 +1,10 @@
 import { fail } from '../core/errors.js';
-import { NoiseSource, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import { OnnxDenoiser } from '../models/onnx.js';
 import { activeSubsampling } from '../inverse/active.js';
 import { parseOperatorSpec } from '../inverse/operators/spec.js';
-import { runSolver } from '../inverse/solvers/run.js';
 import { solverByName } from '../inverse/solvers/registry.js';
-import { defaultGridSpec, makeGrid } from '../paths/grids.js';
-import { initialState } from '../samplers/run.js';
+import { solve } from '../recipes/solve.js';
 import type { ParamValues } from '../samplers/types.js';
 import type { JobRunner } from './worker-pool.js';
 
@@ -57,18 +54,14 @@ export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
   if (ctx.active) return activeChunkSolver(model, ctx, ctx.active);
   const op = parseOperatorSpec(ctx.opSpec, model.itemShape);
   const solver = solverByName(ctx.solver);
-  const grid = makeGrid(model.path, defaultGridSpec(model.path, ctx.steps));
   return {
     async run(job, onStep) {
-      const y = new Tensor([job.count, ...op.outShape], job.y);
-      // Batch item b is global sample start + b: the noise of slice z depends on (seed, z) only.
-      const xT = initialState(new NoiseSource(ctx.seed, job.start).normal([job.count, ...op.inShape], 0, Stream.init), grid[0]!);
-      const r = await runSolver(solver, model, grid, op, y, xT, {
-        noise: new NoiseSource(ctx.seed, job.start),
-        params: ctx.params,
-        onStep: (info) => onStep(info.step),
+      // The slices of a job are items start.. of one run: the noise of slice z depends on (seed, z) only.
+      const r = await solve({
+        model, operator: op, measurement: new Tensor([job.count, ...op.outShape], job.y), solver, steps: ctx.steps, params: ctx.params,
+        n: job.count, batch: job.count, seed: ctx.seed, firstSample: job.start, onProgress: (p) => onStep(p.step),
       });
-      const x = r.x.data instanceof Float32Array ? r.x.data : Float32Array.from(r.x.data);
+      const x = r.x.data as Float32Array;
       for (let i = 0; i < x.length; i++) {
         if (!Number.isFinite(x[i]!)) fail('NAN_IN_MODEL', `${ctx.solver} returned a non-finite value for slice ${job.start + Math.floor(i / op.inShape.reduce((a, b) => a * b, 1))}; try more --steps or another --solver`);
       }
