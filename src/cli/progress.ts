@@ -28,3 +28,12 @@ export class Progress {
     if (this.enabled) this.stream.write('\n');
   }
 }
+
+/** A progress bar for a recipe run, made at its first report, when the run's total is known. */
+export function runProgress(label: string): { report: (p: { done: number; total: number }) => void; done: () => void } {
+  let bar: Progress | null = null;
+  return {
+    report: (p) => (bar ??= new Progress(label, p.total)).update(p.done),
+    done: () => bar?.done(),
+  };
+}
