@@ -28,7 +28,7 @@ export const demoCommand = command({
     'The main job: reconstruct a held-out brain MRI slice from 4x undersampled, noisy k-space with the shipped brain-64 diffusion prior, and compare with the zero-filled reconstruction.\n\n' +
     'Writes a figure (truth | zero-filled | reconstruction | error x4) and prints PSNR/SSIM.',
   options: {
-    slice: { type: 'string', value: 'K', doc: 'held-out slice index (default: the middle of the slab, 8 of 0..15)' },
+    slice: { type: 'string', value: 'K', doc: 'held-out slice index (default: the middle of the held-out slab)' },
     accel: { type: 'string', value: 'R', default: '4', doc: 'Cartesian acceleration, equispaced lines with a fully sampled centre' },
     noise: { type: 'string', value: 'SIGMA', default: '0.01', doc: 'k-space noise standard deviation' },
     solver: { type: 'string', value: 'NAME', default: DEMO_SOLVER, doc: 'posterior solver; see "tweedie solvers"' },

@@ -2,7 +2,7 @@
  * A progress bar on stderr, drawn only when stderr is a terminal (never in pipes, logs or CI),
  * so stdout stays clean for results.
  */
-export class Progress {
+class Progress {
   private readonly enabled: boolean;
   private readonly start = Date.now();
   private last = 0;

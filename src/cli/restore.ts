@@ -93,7 +93,7 @@ export const restoreCommand = command({
     "Restore degraded images with a restoration diffusion model (IR-SDE, ResShift, RDDM): the degraded image is the model's anchor mu and conditioning input; sampling starts at mu + noise and ends at the clean image.",
   options: {
     model: {
-      type: 'string', value: 'MODEL_DIR',
+      type: 'string', value: 'DIR',
       doc: 'a restoration model folder (default weights/fmnist-irsde; also weights/fmnist-resshift, weights/fmnist-rddm, and for 64x64 brain slices weights/brain-irsde, weights/brain-resshift)',
     },
     input: {
