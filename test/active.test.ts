@@ -161,16 +161,16 @@ test('bad inputs give clear errors', async () => {
 
 test('tweedie reconstruct: --mask active errors name the fix', () => {
   const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'tweedie.js'), 'reconstruct', ...args], { encoding: 'utf8' });
-  const base = ['--input', 'missing.nii.gz', '--out', 'x.nii.gz'];
+  const base = ['--truth', 'missing.nii.gz', '--out', 'x.nii.gz'];
   let r = cli(...base, '--modality', 'ct', '--mask', 'active');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--mask active acquires MRI k-space lines; it needs --modality mri/);
   r = cli(...base, '--modality', 'mri', '--mask', 'active', '--solver', 'tv');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /use --solver ddnm \(or dds\)/);
-  r = cli('--input', '/usr/share/mricron/templates/ch2.nii.gz', '--out', 'x.nii.gz', '--modality', 'mri', '--mask', 'active', '--acceleration', '32');
+  r = cli('--truth', '/usr/share/mricron/templates/ch2.nii.gz', '--out', 'x.nii.gz', '--modality', 'mri', '--mask', 'active', '--accel', '32');
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /2 lines of 64 are fewer than the 3 centre lines.*lower --acceleration/);
+  assert.match(r.stderr, /2 lines of 64 are fewer than the 3 centre lines.*lower --accel/);
   r = cli(...base, '--modality', 'mri', '--mask-file', 'm.npy', '--mask', 'random');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--mask-file fixes the sampling; drop --mask/);

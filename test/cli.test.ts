@@ -38,6 +38,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseNpy, writeNpy } from '../src/io/npy.js';
 import { Tensor } from '../src/core/tensor.js';
+import { COMMANDS } from '../src/cli/main.js';
+import { helpText, parseConfig, parseOptions } from '../src/cli/options.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tweedie-cli-'));
 
@@ -99,16 +101,67 @@ test('tweedie samplers lists every sampler with order and NFE per step', () => {
 });
 
 test('tweedie demo: the shipped brain-64 prior beats zero-filling on a held-out slice; --json has the documented keys', () => {
-  const outDir = join(tmp, 'demo');
-  const r = run('demo', '--steps', '10', '--out-dir', outDir, '--json');
+  const png = join(tmp, 'demo', 'demo.png');
+  const r = run('demo', '--steps', '10', '--out', png, '--json');
   assert.equal(r.status, 0, r.stderr);
   const f = JSON.parse(r.stdout);
-  for (const k of ['psnr_zero_filled', 'psnr_recon', 'ssim_zero_filled', 'ssim_recon', 'seconds', 'nfe']) assert.equal(typeof f[k], 'number', k);
+  for (const k of ['psnr', 'ssim', 'psnr_baseline', 'ssim_baseline', 'seconds', 'nfe', 'steps']) assert.equal(typeof f[k], 'number', k);
+  assert.equal(f.baseline, 'zero-filled');
+  assert.equal(f.out, png);
   assert.equal(f.nfe, 10);
-  assert.ok(f.psnr_recon > f.psnr_zero_filled + 1, `reconstruction ${f.psnr_recon} dB vs zero-filled ${f.psnr_zero_filled} dB`);
-  assert.ok(f.ssim_recon > f.ssim_zero_filled);
-  assert.ok(readFileSync(join(outDir, 'demo.png')).length > 1000);
-  const bad = run('demo', '--slice', '99', '--out-dir', outDir);
+  assert.equal(f.steps, 10);
+  assert.ok(f.psnr > f.psnr_baseline + 1, `reconstruction ${f.psnr} dB vs zero-filled ${f.psnr_baseline} dB`);
+  assert.ok(f.ssim > f.ssim_baseline);
+  assert.ok(readFileSync(png).length > 1000);
+  const bad = run('demo', '--slice', '99', '--out', png);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--slice 99 is outside the held-out slab/);
+});
+
+test('every command: --help lists exactly the options it accepts (both come from its option table)', () => {
+  for (const cmd of COMMANDS) {
+    const h = run(cmd.name, '--help');
+    assert.equal(h.status, 0, h.stderr);
+    assert.equal(h.stdout, helpText(cmd) + '\n', `${cmd.name} prints its table's help`);
+    assert.match(h.stdout, new RegExp(`^tweedie ${cmd.name}`));
+    const mentioned = new Set([...h.stdout.matchAll(/(?<![\w-])(--?[a-z][a-z0-9-]*)/g)].map((m) => m[1]!));
+    for (const name of Object.keys(parseConfig(cmd))) {
+      const flag = name.length === 1 ? `-${name}` : `--${name}`;
+      assert.ok(mentioned.has(flag), `tweedie ${cmd.name} accepts ${flag} but its --help does not mention it`);
+    }
+    for (const flag of mentioned) {
+      assert.doesNotThrow(() => {
+        try {
+          parseOptions(cmd, [flag]);
+        } catch (e) {
+          if (/Unknown option/.test((e as Error).message)) throw e;
+        }
+      }, `tweedie ${cmd.name} --help mentions ${flag}, which it does not accept`);
+    }
+  }
+});
+
+test('one name per quantity: acceleration is --accel, the ground truth --truth, the output file --out', () => {
+  const accepts = (name: string) => COMMANDS.filter((c) => name in c.options).map((c) => c.name).sort();
+  assert.deepEqual(accepts('accel'), ['demo', 'reconstruct']);
+  assert.deepEqual(accepts('truth'), ['reconstruct', 'restore', 'solve']);
+  for (const old of ['acceleration', 'out-dir', 'simulate-from']) assert.deepEqual(accepts(old), [], old);
+  for (const c of ['demo', 'sample', 'solve', 'restore', 'reconstruct']) assert.ok(accepts('out').includes(c), c);
+});
+
+test('results go to stdout (a summary line, or one JSON object), nothing else to stderr', () => {
+  const out = join(tmp, 'summary.npy');
+  const s = run('sample', '--model', 'gmm:examples/mixture-2d.json', '--steps', '3', '-n', '2', '--out', out);
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout, /^wrote \S*summary\.npy: 2 samples, 3 steps, NFE 3/);
+  assert.equal(s.stderr, '');
+  const v = run('solve', '--model', 'gmm:examples/patterns-8x8.json', '--operator', 'inpaint:box=4,noise=0.01', '--truth', 'examples/patterns-truth.npy', '--solver', 'ddnm', '--steps', '4', '--out', out);
+  assert.equal(v.status, 0, v.stderr);
+  assert.match(v.stdout, /^wrote \S*summary\.npy: 1 sample, ddnm on inpaint.*PSNR \d+\.\d\d dB/);
+  assert.equal(v.stderr, '');
+  const j = run('solve', '--operator', 'inpaint:box=4,noise=0.01', '--truth', 'examples/patterns-truth.npy', '--solver', 'zero-filled', '--out', out, '--json');
+  assert.equal(j.status, 0, j.stderr);
+  const f = JSON.parse(j.stdout);
+  for (const k of ['solver', 'operator', 'steps', 'n', 'nfe', 'seconds', 'out', 'psnr']) assert.ok(k in f, k);
+  assert.equal(f.steps, 0, 'a baseline without a prior takes no diffusion steps');
 });

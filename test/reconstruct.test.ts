@@ -65,7 +65,7 @@ test('ch2 slices map to model space exactly as the prior was trained (heldout.np
 test('tweedie reconstruct: 4 ch2 slices, 20 steps, 2 workers: input geometry, finite, beats zero-filled', () => {
   const input = ch2();
   const out = join(tmp, 'recon.nii.gz');
-  const r = cli('--input', input, '--modality', 'mri', '--acceleration', '4', '--mask', 'equispaced', '--solver', 'ddnm', '--steps', '20',
+  const r = cli('--truth', input, '--modality', 'mri', '--accel', '4', '--mask', 'equispaced', '--solver', 'ddnm', '--steps', '20',
     '--slices', '62:66', '--workers', '2', '--batch', '2', '--model', modelDir(), '--out', out, '--json');
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout);
@@ -108,27 +108,27 @@ test('tweedie reconstruct: 4-D input, too-small volume and unknown modality are 
   const four = join(tmp, 'four.nii.gz');
   writeNifti(four, createVolume(new Float32Array(70 * 70 * 4 * 2).fill(1), [70, 70, 4, 2]));
   const out = join(tmp, 'x.nii.gz');
-  const r4 = cli('--input', four, '--modality', 'mri', '--model', modelDir(), '--out', out);
+  const r4 = cli('--truth', four, '--modality', 'mri', '--model', modelDir(), '--out', out);
   assert.equal(r4.status, 1, r4.stderr);
   assert.match(r4.stderr, /4-D.*\[70, 70, 4, 2\].*--volume/);
   assert.equal(r4.stderr.trim().split('\n').length, 1);
 
   const small = join(tmp, 'small.nii');
   writeNifti(small, createVolume(new Float32Array(32 * 40 * 6).fill(1), [32, 40, 6]));
-  const rs = cli('--input', small, '--modality', 'ct', '--views', '20', '--model', modelDir(), '--out', out);
+  const rs = cli('--truth', small, '--modality', 'ct', '--views', '20', '--model', modelDir(), '--out', out);
   assert.equal(rs.status, 1, rs.stderr);
   assert.match(rs.stderr, /32x40 is too small for the 64x64 prior/);
 
-  const rm = cli('--input', small, '--modality', 'pet', '--out', out);
+  const rm = cli('--truth', small, '--modality', 'pet', '--out', out);
   assert.equal(rm.status, 2);
   assert.match(rm.stderr, /unknown modality "pet"/);
-  const ra = cli('--input', small, '--modality', 'ct', '--acceleration', '4', '--out', out);
+  const ra = cli('--truth', small, '--modality', 'ct', '--accel', '4', '--out', out);
   assert.equal(ra.status, 2);
-  assert.match(ra.stderr, /--acceleration and --mask are for --modality mri/);
+  assert.match(ra.stderr, /--accel and --mask are for --modality mri/);
   assert.ok(!existsSync(out), 'no output written on errors');
 });
 
-test('tweedie reconstruct --measurement / --mask-file: NPY k-space reproduces the simulated run, with or without --input', () => {
+test('tweedie reconstruct --measurement / --mask-file: NPY k-space reproduces the simulated run, with or without --truth', () => {
   const input = ch2(), vol = readNifti(input);
   const m = sliceMapping(vol, 64, readSplit(modelDir()));
   const op = parseOperatorSpec(operatorSpec({ modality: 'mri', acceleration: 4, noise: 0.01 }), [1, 64, 64]);
@@ -158,14 +158,14 @@ test('tweedie reconstruct --measurement / --mask-file: NPY k-space reproduces th
     assert.equal(r.status, 0, r.stderr);
     return { s: JSON.parse(r.stdout), v: readNifti(join(tmp, out)) };
   };
-  const sim = run('sim.nii.gz', '--input', input, '--slices', '70:72');
-  const meas = run('meas.nii.gz', '--input', input, '--slices', '70:72', '--measurement', files.y);
+  const sim = run('sim.nii.gz', '--truth', input, '--slices', '70:72');
+  const meas = run('meas.nii.gz', '--truth', input, '--slices', '70:72', '--measurement', files.y);
   assert.deepEqual(meas.v.data, sim.v.data);
   assert.equal(meas.s.psnr, sim.s.psnr);
-  const file = run('maskfile.nii.gz', '--input', input, '--slices', '70:72', '--mask-file', files.cols);
+  const file = run('maskfile.nii.gz', '--truth', input, '--slices', '70:72', '--mask-file', files.cols);
   assert.deepEqual(file.v.data, sim.v.data);
-  // Without --input the file's slices are numbered 0.., so they match simulated slices 0 and 1.
-  run('sim0.nii.gz', '--input', input, '--slices', '0:2', '--out-model', join(tmp, 'sim0-model.nii.gz'));
+  // Without --truth the file's slices are numbered 0.., so they match simulated slices 0 and 1.
+  run('sim0.nii.gz', '--truth', input, '--slices', '0:2', '--out-model', join(tmp, 'sim0-model.nii.gz'));
   const bare = run('bare.nii.gz', '--measurement', files.planes);
   assert.equal(bare.s.psnr, null);
   assert.deepEqual(bare.v.dims, [64, 64, 2]);
@@ -179,7 +179,7 @@ test('tweedie reconstruct --measurement / --mask-file: NPY k-space reproduces th
 });
 
 test('tweedie reconstruct --mask active: each slice gets its own lines, exactly W/R, better than zero-filled', () => {
-  const r = cli('--input', ch2(), '--modality', 'mri', '--mask', 'active', '--acceleration', '8', '--particles', '2', '--steps', '14',
+  const r = cli('--truth', ch2(), '--modality', 'mri', '--mask', 'active', '--accel', '8', '--particles', '2', '--steps', '14',
     '--slices', '70:72', '--workers', '2', '--batch', '1', '--model', modelDir(), '--out', join(tmp, 'active.nii.gz'), '--json');
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout);

@@ -111,9 +111,12 @@ test('tweedie restore: npy in, png/npy out, --truth metrics, --upscale for low-r
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout);
   assert.equal(s.nfe, 10);
-  assert.ok(s.psnr_restored > s.psnr_input, r.stdout);
+  assert.equal(s.baseline, 'degraded input');
+  assert.ok(s.psnr > s.psnr_baseline && s.ssim > s.ssim_baseline, r.stdout);
   assert.deepEqual(readNpy(join(tmp, 'out.npy')).shape, [2, 1, 32, 32]);
-  assert.equal(run('restore', '--input', join(tmp, 'noisy.npy'), '--out', join(tmp, 'out.png')).status, 0);
+  const png = run('restore', '--input', join(tmp, 'noisy.npy'), '--out', join(tmp, 'out.png'));
+  assert.equal(png.status, 0, png.stderr);
+  assert.match(png.stdout, /^wrote \S*out\.png: 2 images, mrs 10 steps/);
   // An 8x8 low-resolution image: refused at 8x8 with a hint, restored with --upscale 4.
   writeNpy(join(tmp, 'low.npy'), new Tensor([1, 8, 8], new Float32Array(64).fill(0.2)));
   const small = run('restore', '--input', join(tmp, 'low.npy'), '--out', join(tmp, 'o.npy'));

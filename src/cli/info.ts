@@ -1,10 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { packageVersion } from './version.js';
-import { parseCommand } from './args.js';
-
-export const infoHelp = `tweedie info [--json]
-
-Print the tweedie version, the runtime backends this machine can use and the thread count.`;
+import { command } from './options.js';
+import { jsonOption } from './shared-options.js';
 
 /** Which ONNX Runtime packages resolve here (they are optional until a model needs them). */
 async function backends(): Promise<string[]> {
@@ -20,10 +17,15 @@ async function backends(): Promise<string[]> {
   return found;
 }
 
-export async function infoCommand(argv: string[]): Promise<void> {
-  const { values } = parseCommand('info', argv, { json: { type: 'boolean' } });
-  if (values.help) return void process.stdout.write(infoHelp + '\n');
-  const info = { version: packageVersion(), node: process.version, backends: await backends(), threads: availableParallelism() };
-  if (values.json) process.stdout.write(JSON.stringify(info) + '\n');
-  else process.stdout.write(`tweedie ${info.version} (node ${info.node})\nbackends: ${info.backends.join(', ')}\nthreads: ${info.threads}\n`);
-}
+export const infoCommand = command({
+  name: 'info',
+  summary: 'version, runtime backends and threads',
+  usage: '[--json]',
+  description: 'Print the tweedie version, the runtime backends this machine can use and the thread count.',
+  options: { json: jsonOption('{"version", "node", "backends", "threads"}') },
+  async run({ values }) {
+    const info = { version: packageVersion(), node: process.version, backends: await backends(), threads: availableParallelism() };
+    if (values.json) process.stdout.write(JSON.stringify(info) + '\n');
+    else process.stdout.write(`tweedie ${info.version} (node ${info.node})\nbackends: ${info.backends.join(', ')}\nthreads: ${info.threads}\n`);
+  },
+});

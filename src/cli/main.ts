@@ -1,40 +1,36 @@
 import { TweedieError } from '../core/errors.js';
-import { infoCommand, infoHelp } from './info.js';
-import { benchCommand, benchHelp } from './bench.js';
-import { sampleCommand, sampleHelp } from './sample.js';
-import { samplersCommand, samplersHelp } from './samplers.js';
-import { demoCommand, demoHelp } from './demo.js';
-import { reconstructCommand, reconstructHelp } from './reconstruct.js';
-import { restoreCommand, restoreHelp } from './restore.js';
-import { solveCommand, solveHelp, solversCommand, solversHelp } from './solve.js';
+import { benchCommand } from './bench.js';
+import { demoCommand } from './demo.js';
+import { infoCommand } from './info.js';
+import { helpText, parseOptions, type Command } from './options.js';
+import { reconstructCommand } from './reconstruct.js';
+import { restoreCommand } from './restore.js';
+import { sampleCommand } from './sample.js';
+import { samplersCommand } from './samplers.js';
+import { solveCommand } from './solve.js';
+import { solversCommand } from './solvers.js';
 import { packageVersion } from './version.js';
 
-type Command = { run: (argv: string[]) => Promise<void>; help: string; summary: string };
-
-const commands: Record<string, Command> = {
-  demo: { run: demoCommand, help: demoHelp, summary: 'the main job: MRI reconstruction of a held-out brain slice' },
-  info: { run: infoCommand, help: infoHelp, summary: 'version, runtime backends and threads' },
-  sample: { run: sampleCommand, help: sampleHelp, summary: 'draw samples with a training-free sampler' },
-  samplers: { run: samplersCommand, help: samplersHelp, summary: 'list the samplers' },
-  solve: { run: solveCommand, help: solveHelp, summary: 'solve an inverse problem with a diffusion prior' },
-  reconstruct: { run: reconstructCommand, help: reconstructHelp, summary: 'reconstruct a NIfTI volume slice by slice with the 2-D prior' },
-  restore: { run: restoreCommand, help: restoreHelp, summary: 'restore degraded images with a restoration diffusion model (IR-SDE, ResShift)' },
-  solvers: { run: solversCommand, help: solversHelp, summary: 'list the posterior solvers and baselines' },
-  bench: { run: benchCommand, help: benchHelp, summary: 'run a benchmark from bench/' },
-};
+/** Every command, in the order "tweedie --help" lists them. */
+export const COMMANDS: readonly Command[] = [
+  demoCommand, infoCommand, sampleCommand, samplersCommand, solveCommand, reconstructCommand, restoreCommand, solversCommand, benchCommand,
+];
 
 function usage(): string {
-  const width = Math.max(...Object.keys(commands).map((k) => k.length));
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'tweedie: diffusion models in TypeScript',
     '',
     'usage: tweedie COMMAND [options]   (tweedie COMMAND --help for details)',
     '',
-    ...Object.entries(commands).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`),
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
   ].join('\n');
 }
 
-/** Exit codes: 0 success, 1 runtime error, 2 usage error. Messages are one line on stderr. */
+/**
+ * Exit codes: 0 success, 1 runtime error, 2 usage error. Messages are one line on stderr; results
+ * (a summary, or one JSON object with --json) go to stdout, progress and warnings to stderr.
+ */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -45,13 +41,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(packageVersion() + '\n');
     return 0;
   }
-  const cmd = commands[name];
+  const cmd = COMMANDS.find((c) => c.name === name);
   if (!cmd) {
     process.stderr.write(`tweedie: unknown command "${name}"; run "tweedie --help" for the list\n`);
     return 2;
   }
   try {
-    await cmd.run(rest);
+    const args = parseOptions(cmd, rest);
+    if (args.help) process.stdout.write(helpText(cmd) + '\n');
+    else await cmd.run(args);
     return 0;
   } catch (e) {
     if (e instanceof TweedieError) {

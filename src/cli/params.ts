@@ -3,7 +3,7 @@ import { resolveParams } from '../samplers/run.js';
 import type { ParamValues, SamplerDef } from '../samplers/types.js';
 
 /** --param KEY=VALUE items: numbers and true/false are typed, anything else stays a string. */
-export function parseParams(list: string[]): Partial<ParamValues> {
+function parseParams(list: string[]): Partial<ParamValues> {
   const out: Partial<ParamValues> = {};
   for (const item of list) {
     const eq = item.indexOf('=');

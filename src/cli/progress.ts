@@ -2,7 +2,7 @@
  * A progress bar on stderr, drawn only when stderr is a terminal (never in pipes, logs or CI),
  * so stdout stays clean for results.
  */
-export class Progress {
+class Progress {
   private readonly enabled: boolean;
   private readonly start = Date.now();
   private last = 0;
@@ -27,4 +27,13 @@ export class Progress {
   done(): void {
     if (this.enabled) this.stream.write('\n');
   }
+}
+
+/** A progress bar for a recipe run, made at its first report, when the run's total is known. */
+export function runProgress(label: string): { report: (p: { done: number; total: number }) => void; done: () => void } {
+  let bar: Progress | null = null;
+  return {
+    report: (p) => (bar ??= new Progress(label, p.total)).update(p.done),
+    done: () => bar?.done(),
+  };
 }

@@ -9,36 +9,14 @@ import { psnr, ssim } from '../metrics/image.js';
 import { restore } from '../recipes/restore.js';
 import { upscaleBatch } from '../restoration/anchor.js';
 import { samplerByName } from '../samplers/registry.js';
-import { intOption, parseCommand, str } from './args.js';
+import { intOption } from './args.js';
 import { loadModel } from './model-spec.js';
+import { command } from './options.js';
 import { writeSamples } from './output.js';
 import { checkedParams } from './params.js';
-import { Progress } from './progress.js';
+import { runProgress } from './progress.js';
+import { batchOption, jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
 import { packageRoot } from './version.js';
-
-export const restoreHelp = `tweedie restore --input degraded.(png|npy|nii.gz) --out restored.(png|npy|nii.gz)
-                [--model MODEL_DIR] [--sampler NAME] [--steps N] [--param KEY=VALUE] [--seed S]
-                [--upscale K] [--truth clean.(png|npy|nii.gz)] [--json]
-
-Restore degraded images with a restoration diffusion model (IR-SDE, ResShift, RDDM): the degraded image is
-the model's anchor mu and conditioning input; sampling starts at mu + noise and ends at the clean image.
-  --model MODEL_DIR   a restoration model folder (default weights/fmnist-irsde; also weights/fmnist-resshift,
-                      weights/fmnist-rddm, and for 64x64 brain slices weights/brain-irsde, weights/brain-resshift)
-  --input FILE        .npy [H, W], [C, H, W] or [N, C, H, W] in the model's value range (usually [-1, 1]);
-                      .png (8/16-bit, mapped from [0, 1] to the value range); .nii/.nii.gz (each slice
-                      along the third axis is an image; intensities mapped linearly from the volume's
-                      [min, max] to the value range and back on output)
-  --upscale K         nearest-neighbour upsampling of the input by K first (a low-resolution image for
-                      super-resolution; the models were trained on mu = nearest upsampling)
-  --sampler NAME      mrs (default), irsde-em, resshift, rddm or any sampler of "tweedie samplers"
-  --steps N           sampler steps (default 10)
-  --param KEY=VALUE   a sampler option (repeatable), e.g. --param mode=sde --param order=2
-  --seed S            noise seed (default 0); image i depends only on (S, i)
-  --batch B           images per model call (default 64); results do not depend on it
-  --threads N         ONNX Runtime threads (default: all cores)
-  --truth FILE        the clean images, to report PSNR/SSIM of the input and of the restoration
-  --out FILE          .png (image grid), .npy [N, C, H, W] or, for a NIfTI input, .nii/.nii.gz with its geometry
-  --json              print {"sampler", "steps", "nfe", "seconds", "n", "out", PSNR/SSIM with --truth} on stdout`;
 
 interface Images {
   x: Tensor;
@@ -107,50 +85,73 @@ function meanOf(a: Float64Array): number {
   return a.reduce((p, q) => p + q, 0) / a.length;
 }
 
-export async function restoreCommand(argv: string[]): Promise<void> {
-  const { values } = parseCommand('restore', argv, {
-    model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, sampler: { type: 'string' },
-    steps: { type: 'string' }, param: { type: 'string', multiple: true }, seed: { type: 'string' }, upscale: { type: 'string' },
-    batch: { type: 'string' }, threads: { type: 'string' }, truth: { type: 'string' }, json: { type: 'boolean' },
-  });
-  if (values.help) return void process.stdout.write(restoreHelp + '\n');
-  const inputFile = str(values.input);
-  if (!inputFile) fail('USAGE', 'restore needs --input degraded.(png|npy|nii.gz)');
-  const out = checkOut(str(values.out));
-  if (isNifti(out) && !isNifti(inputFile)) fail('USAGE', `--out ${out}: NIfTI output keeps a NIfTI input's geometry; give a .nii/.nii.gz --input or write .npy/.png`);
-  const sampler = samplerByName(str(values.sampler) ?? 'mrs');
-  const params = checkedParams(sampler, values.param as string[] | undefined);
-  const steps = intOption(str(values.steps), 'steps', 10);
-  const seed = intOption(str(values.seed), 'seed', 0, 0);
-  const upscale = intOption(str(values.upscale), 'upscale', 1);
-  const batch = intOption(str(values.batch), 'batch', 64);
-  const modelDir = str(values.model) ?? join(packageRoot, 'weights', 'fmnist-irsde');
-  const model = await loadModel(modelDir, () => fail('USAGE', 'restore needs a model folder'), undefined, values.threads ? intOption(str(values.threads), 'threads', 1) : undefined);
-  const range = model.valueRange;
-  const input = readImages(inputFile, range, '--input');
-  if (input.volume && upscale > 1 && isNifti(out)) fail('USAGE', `--upscale ${upscale} changes the slice size, so the output cannot keep ${inputFile}'s geometry; write .npy or .png`);
-  const degraded = upscaleBatch(input.x, upscale);
-  const item = model.itemShape;
-  if (degraded.shape[1] !== item[0]) {
-    fail('BAD_SHAPE', `--input ${inputFile} has ${degraded.shape[1]} channel${degraded.shape[1] === 1 ? '' : 's'} but ${modelDir} restores ${item[0]}-channel images; convert the image (e.g. to grayscale)`);
-  }
-  const truth = str(values.truth) ? readImages(str(values.truth)!, range, '--truth').x : null;
-  if (truth && truth.shape.join(',') !== degraded.shape.join(',')) {
-    fail('BAD_SHAPE', `--truth has shape [${truth.shape.join(', ')}] but the (upscaled) input is [${degraded.shape.join(', ')}]; give one clean image per degraded image`);
-  }
-  const progress = new Progress(sampler.name, Math.ceil(degraded.batch / batch) * steps);
-  const r = await restore({ model: model.denoiser, degraded, sampler, steps, params, seed, batch, onProgress: (p) => progress.update(p.done) });
-  progress.done();
-  writeRestored(out, r.x, input, item, range);
-  const summary: Record<string, unknown> = { sampler: sampler.name, steps, nfe: r.nfe, seconds: r.seconds, n: degraded.batch, out };
-  if (truth) {
-    const span = range[1] - range[0];
-    summary.psnr_input = meanOf(psnr(degraded, truth, span));
-    summary.psnr_restored = meanOf(psnr(r.x, truth, span));
-    summary.ssim_input = meanOf(ssim(degraded, truth, { dataRange: span }));
-    summary.ssim_restored = meanOf(ssim(r.x, truth, { dataRange: span }));
-  }
-  if (values.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
-  const metrics = truth ? `; PSNR ${(summary.psnr_input as number).toFixed(2)} -> ${(summary.psnr_restored as number).toFixed(2)} dB, SSIM ${(summary.ssim_input as number).toFixed(4)} -> ${(summary.ssim_restored as number).toFixed(4)}` : '';
-  process.stderr.write(`wrote ${out}: ${degraded.batch} image${degraded.batch > 1 ? 's' : ''}, ${sampler.name} ${steps} steps, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s${metrics}\n`);
-}
+export const restoreCommand = command({
+  name: 'restore',
+  summary: 'restore degraded images with a restoration diffusion model (IR-SDE, ResShift)',
+  usage: '--input degraded.(png|npy|nii.gz) --out restored.(png|npy|nii.gz) [options]',
+  description:
+    "Restore degraded images with a restoration diffusion model (IR-SDE, ResShift, RDDM): the degraded image is the model's anchor mu and conditioning input; sampling starts at mu + noise and ends at the clean image.",
+  options: {
+    model: {
+      type: 'string', value: 'DIR',
+      doc: 'a restoration model folder (default weights/fmnist-irsde; also weights/fmnist-resshift, weights/fmnist-rddm, and for 64x64 brain slices weights/brain-irsde, weights/brain-resshift)',
+    },
+    input: {
+      type: 'string', value: 'FILE',
+      doc: ".npy [H, W], [C, H, W] or [N, C, H, W] in the model's value range (usually [-1, 1]); .png (8/16-bit, mapped from [0, 1] to the value range); .nii/.nii.gz (each slice along the third axis is an image; intensities mapped linearly from the volume's [min, max] to the value range and back on output)",
+    },
+    upscale: { type: 'string', value: 'K', default: '1', doc: 'nearest-neighbour upsampling of the input by K first (a low-resolution image for super-resolution; the models were trained on mu = nearest upsampling)' },
+    sampler: { type: 'string', value: 'NAME', default: 'mrs', doc: 'mrs, irsde-em, resshift, rddm or any sampler of "tweedie samplers"' },
+    steps: { type: 'string', value: 'N', default: '10', doc: 'sampler steps' },
+    param: paramOption('sampler'),
+    seed: seedOption('image'),
+    batch: batchOption('images', '64'),
+    threads: threadsOption,
+    truth: { type: 'string', value: 'FILE', doc: 'the clean images, to report PSNR/SSIM of the restoration and of the degraded input (the baseline)' },
+    out: { type: 'string', value: 'FILE', doc: ".png (image grid), .npy [N, C, H, W] or, for a NIfTI input, .nii/.nii.gz with its geometry" },
+    json: jsonOption('{"sampler", "steps", "n", "nfe", "seconds", "out", with --truth "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline"}'),
+  },
+  async run({ values }) {
+    const inputFile = values.input;
+    if (!inputFile) fail('USAGE', 'restore needs --input degraded.(png|npy|nii.gz)');
+    const out = checkOut(values.out);
+    if (isNifti(out) && !isNifti(inputFile!)) fail('USAGE', `--out ${out}: NIfTI output keeps a NIfTI input's geometry; give a .nii/.nii.gz --input or write .npy/.png`);
+    const sampler = samplerByName(values.sampler);
+    const params = checkedParams(sampler, values.param);
+    const steps = intOption(values.steps, 'steps');
+    const seed = intOption(values.seed, 'seed', 0);
+    const upscale = intOption(values.upscale, 'upscale');
+    const batch = intOption(values.batch, 'batch');
+    const modelDir = values.model ?? join(packageRoot, 'weights', 'fmnist-irsde');
+    const model = await loadModel(modelDir, () => fail('USAGE', 'restore needs a model folder'), undefined, intOption(values.threads, 'threads'));
+    const range = model.valueRange;
+    const input = readImages(inputFile!, range, '--input');
+    if (input.volume && upscale > 1 && isNifti(out)) fail('USAGE', `--upscale ${upscale} changes the slice size, so the output cannot keep ${inputFile}'s geometry; write .npy or .png`);
+    const degraded = upscaleBatch(input.x, upscale);
+    const item = model.itemShape;
+    if (degraded.shape[1] !== item[0]) {
+      fail('BAD_SHAPE', `--input ${inputFile} has ${degraded.shape[1]} channel${degraded.shape[1] === 1 ? '' : 's'} but ${modelDir} restores ${item[0]}-channel images; convert the image (e.g. to grayscale)`);
+    }
+    const truth = values.truth ? readImages(values.truth, range, '--truth').x : null;
+    if (truth && truth.shape.join(',') !== degraded.shape.join(',')) {
+      fail('BAD_SHAPE', `--truth has shape [${truth.shape.join(', ')}] but the (upscaled) input is [${degraded.shape.join(', ')}]; give one clean image per degraded image`);
+    }
+    const progress = runProgress(sampler.name);
+    const r = await restore({ model: model.denoiser, degraded, sampler, steps, params, seed, batch, onProgress: progress.report });
+    progress.done();
+    writeRestored(out, r.x, input, item, range);
+    const n = degraded.batch;
+    const summary: Record<string, unknown> = { sampler: sampler.name, steps, n, nfe: r.nfe, seconds: r.seconds, out };
+    if (truth) {
+      const span = range[1] - range[0];
+      summary.psnr = meanOf(psnr(r.x, truth, span));
+      summary.ssim = meanOf(ssim(r.x, truth, { dataRange: span }));
+      summary.baseline = 'degraded input';
+      summary.psnr_baseline = meanOf(psnr(degraded, truth, span));
+      summary.ssim_baseline = meanOf(ssim(degraded, truth, { dataRange: span }));
+    }
+    if (values.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
+    const metrics = truth ? `; PSNR ${(summary.psnr_baseline as number).toFixed(2)} -> ${(summary.psnr as number).toFixed(2)} dB, SSIM ${(summary.ssim_baseline as number).toFixed(4)} -> ${(summary.ssim as number).toFixed(4)}` : '';
+    process.stdout.write(`wrote ${out}: ${n} image${n > 1 ? 's' : ''}, ${sampler.name} ${steps} steps, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s${metrics}\n`);
+  },
+});
