@@ -80,8 +80,7 @@ export const solveCommand = command({
     progress.done();
     const range = model?.valueRange ?? [-1, 1];
     writeSamples(out, r.x, operator.inShape, range);
-    // Without a prior (a baseline) no diffusion steps are taken.
-    const summary: Record<string, unknown> = { solver: solver.name, operator: operator.name, steps: model ? r.steps : 0, n, nfe: r.nfe, seconds: r.seconds, out };
+    const summary: Record<string, unknown> = { solver: solver.name, operator: operator.name, steps: r.steps, n, nfe: r.nfe, seconds: r.seconds, out };
     if (truth) {
       const truthB = new Tensor([n, ...operator.inShape], new Float32Array(n * truth.size).map((_, i) => truth.data[i % truth.size]!));
       const dataRange = range[1] - range[0];

@@ -58,7 +58,7 @@ export async function solve(o: SolveOptions): Promise<RunResult> {
   const grid = denoiser ? runGrid(denoiser.path, o.steps ?? 50, o.grid) : [];
   // A particle ensemble is one coupled run: it is never split into batches.
   const control = solver.needs.particles ? { ...o, batch: n } : o;
-  return runInBatches(n, item, Math.max(1, grid.length - 1), control, async (start, end, source, onStep) => {
+  return runInBatches(n, item, Math.max(0, grid.length - 1), control, async (start, end, source, onStep) => {
     const xT = denoiser ? initialState(startNoise(seed, first, start, end, item), grid[0]!) : Tensor.zeros([end - start, ...item]);
     const y = perSample ? o.measurement.reshape([n, ...op.outShape]).sliceBatch(start, end) : o.measurement;
     return runSolver(solver, denoiser, grid, op, y, xT, {

@@ -154,7 +154,7 @@ function activeSettings(o: ReconstructOptions, w: number): NonNullable<ChunkCont
   checkActiveSolver(o.solver);
   const accel = o.acceleration ?? 4;
   const budget = Math.round(w / accel), centerLines = roundHalfEven(w * defaultCenterFraction(accel));
-  if (budget < centerLines) fail('USAGE', `--mask active --acceleration ${accel}: ${budget} lines of ${w} are fewer than the ${centerLines} centre lines it starts from; lower --acceleration`);
+  if (budget < centerLines) fail('USAGE', `--mask active --accel ${accel}: ${budget} lines of ${w} are fewer than the ${centerLines} centre lines it starts from; lower --accel`);
   acquisitionSteps(budget - centerLines, o.steps, ACTIVE_WINDOW);
   const particles = o.particles ?? 8;
   if (!Number.isInteger(particles) || particles < 1) fail('USAGE', `--particles must be an integer >= 1, got ${particles}`);
@@ -179,7 +179,7 @@ function checkedMeasurement(o: ReconstructOptions, op: Operator, count: number, 
     const [, h, w] = op.outShape as [number, number, number];
     for (let k = 0; k < count; k++) {
       const empty = emptyColumns(y, k, h, w);
-      if (empty.length > 0) fail('BAD_INPUT', `--mask active reads its lines from a fully sampled k-space, but slice ${k} of --measurement has ${empty.length} empty columns (${empty.slice(0, 5).join(', ')}...); give the full scan, or use a fixed mask (--mask-file or --acceleration with --mask equispaced)`);
+      if (empty.length > 0) fail('BAD_INPUT', `--mask active reads its lines from a fully sampled k-space, but slice ${k} of --measurement has ${empty.length} empty columns (${empty.slice(0, 5).join(', ')}...); give the full scan, or use a fixed mask (--mask-file or --accel with --mask equispaced)`);
     }
   }
   return y;
@@ -353,7 +353,7 @@ export interface MeasuredResult extends RunFigures {
 /** Reconstruct measured data (o.measurement, one item per slice) without a ground-truth volume. */
 export async function reconstructMeasured(o: ReconstructOptions): Promise<MeasuredResult> {
   const t0 = performance.now();
-  if (!o.measurement) fail('USAGE', 'reconstruct needs --input VOL.nii.gz (simulated data) or --measurement FILE.npy');
+  if (!o.measurement) fail('USAGE', 'reconstruct needs --truth VOL.nii.gz (simulated data) or --measurement FILE.npy');
   const model = modelSpec(o.modelDir), item = model.item, size = item[1]!;
   const active = o.modality === 'mri' && o.mask === 'active' ? activeSettings(o, size) : undefined;
   const meas = measurementOperator(o, item, active !== undefined);
