@@ -5,7 +5,7 @@ import { NoiseSource, Stream } from '../src/core/rng.js';
 import { makeGrid } from '../src/paths/grids.js';
 import { initialState, runSampler } from '../src/samplers/run.js';
 import { samplerByName } from '../src/samplers/registry.js';
-import { packageRoot } from '../src/cli/version.js';
+import { packageRoot } from '../src/package-root.js';
 
 export const description = 'images/s of 20-step sampling with the shipped fmnist-32 ONNX model vs a bare loop of 20 session calls; peak RSS at batch 64';
 

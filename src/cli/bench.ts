@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fail } from '../core/errors.js';
 import { parseCommand } from './args.js';
-import { packageRoot } from './version.js';
+import { packageRoot } from '../package-root.js';
 
 /** A benchmark module in bench/: it prints a table to stdout (or JSON with --json) and returns its figures. */
 export interface BenchModule {
