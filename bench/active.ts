@@ -7,7 +7,7 @@ import { OnnxDenoiser } from '../src/models/onnx.js';
 import { activeSubsampling, budgetLineMask, distinctLines, fixedLineSampling, type LineSamplingResult } from '../src/inverse/active.js';
 import { MRIOperator } from '../src/inverse/operators/mri.js';
 import { defaultCenterFraction, roundHalfEven } from '../src/inverse/operators/mri-masks.js';
-import { packageRoot } from '../src/cli/version.js';
+import { packageRoot } from '../src/package-root.js';
 
 export const description = 'Active Diffusion Subsampling vs equispaced, random and centre-block line masks at equal budgets (16 and 8 of 64 lines) on held-out brain slices: PSNR / SSIM';
 

@@ -12,7 +12,7 @@ import { runSolver } from '../src/inverse/solvers/run.js';
 import { SOLVERS } from '../src/inverse/solvers/registry.js';
 import { makeGrid } from '../src/paths/grids.js';
 import { initialState } from '../src/samplers/run.js';
-import { packageRoot } from '../src/cli/version.js';
+import { packageRoot } from '../src/package-root.js';
 
 export const description = 'posterior solvers vs baselines: held-out brain slab (MRI 4x/8x, CT 30/60 views) and Fashion-MNIST test images (box inpainting, 4x SR): PSNR / SSIM / seconds per image';
 

@@ -2,8 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SOLVERS } from '../src/inverse/solvers/registry.js';
 import { TweedieError } from '../src/core/errors.js';
-import { packageRoot } from '../src/cli/version.js';
-import { posteriorProblem, scoreSolver, type PosteriorScore } from '../test/helpers/posterior.js';
+import { packageRoot } from '../src/package-root.js';
+import { posteriorProblem, scoreSolver, type PosteriorScore } from './lib/posterior.js';
 
 export const description = 'every posterior solver against the exact mixture posterior (d = 16 and 64, random dense operator, noise 0.1): SWD and posterior-mean error';
 

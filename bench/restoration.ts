@@ -8,7 +8,7 @@ import { OnnxDenoiser } from '../src/models/onnx.js';
 import { degradedAnchor } from '../src/restoration/anchor.js';
 import { restore } from '../src/recipes/restore.js';
 import type { ParamValues } from '../src/samplers/types.js';
-import { packageRoot } from '../src/cli/version.js';
+import { packageRoot } from '../src/package-root.js';
 
 export const description = 'restoration models on held-out Fashion-MNIST and brain slices: MRS at 5/10/20 NFE vs IR-SDE Euler-Maruyama at 100 NFE; ResShift 4 vs 15 steps; RDDM 10 vs 5 steps; convergence rows (EM 400, MRS 50) on fmnist-irsde; PSNR / SSIM gain over the degraded input';
 

@@ -10,9 +10,9 @@ import { NoiseSource } from '../src/core/rng.js';
 import { makeGrid } from '../src/paths/grids.js';
 import { DiscreteVPPath } from '../src/paths/vp.js';
 import type { Denoiser } from '../src/models/denoiser.js';
-import { packageRoot } from '../src/cli/version.js';
-import { measureOrder, orderSetup, referenceSolution } from '../test/helpers/ode-order.js';
-import { logLogSvg, type Series } from './plot.js';
+import { packageRoot } from '../src/package-root.js';
+import { measureOrder, orderSetup, referenceSolution } from './lib/ode-order.js';
+import { logLogSvg, type Series } from './lib/plot.js';
 
 export const description = 'error vs NFE of every deterministic sampler on the d = 16 mixture (log-log plot), and each sampler\'s own time per step';
 

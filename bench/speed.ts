@@ -4,7 +4,7 @@ import { OnnxDenoiser } from '../src/models/onnx.js';
 import { generate } from '../src/recipes/generate.js';
 import { samplerByName } from '../src/samplers/registry.js';
 import { startNoise } from '../src/samplers/start.js';
-import { packageRoot } from '../src/cli/version.js';
+import { packageRoot } from '../src/package-root.js';
 
 export const description = 'images/s of 20-step sampling with the shipped fmnist-32 ONNX model vs a bare loop of 20 session calls; peak RSS at batch 64';
 

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { readNifti } from '../src/io/nifti.js';
 import { reconstructVolume } from '../src/volume/reconstruct.js';
-import { packageRoot } from '../src/cli/version.js';
+import { packageRoot } from '../src/package-root.js';
 
 export const description = 'slices/s of 3-D reconstruction (8 ch2 slices, 4x MRI, ddnm 10 steps, z-TV) with 1 worker thread vs all cores';
 

@@ -1,7 +1,7 @@
 /**
- * tweedie for browser tabs: the public API minus everything that reads files or needs Node builtins
- * (file readers, NIfTI/DICOM/PNG/NPY, the CLI, onnxruntime-node). Import dist/src/browser.js directly,
- * with an import map entry for onnxruntime-web.
+ * tweedie without Node: every module that reads no files and imports no Node builtin (`tweedie/browser`;
+ * in a page without a bundler, dist/src/browser.js with an import map entry for onnxruntime-web).
+ * The Node entry (index.ts) is this plus the file readers, onnxruntime-node, operator specs and volumes.
  */
 export * from './core/errors.js';
 export * from './core/tensor.js';
@@ -9,6 +9,7 @@ export * from './core/ops.js';
 export * from './core/rng.js';
 export * from './core/linalg.js';
 export * from './core/fft.js';
+export * from './core/cg.js';
 export * from './paths/path.js';
 export * from './paths/betas.js';
 export * from './paths/vp.js';
@@ -33,10 +34,23 @@ export * from './restoration/anchor.js';
 export * from './recipes/index.js';
 export * from './inverse/operators/operator.js';
 export * from './inverse/operators/svd.js';
+export * from './inverse/operators/pseudo-inverse.js';
 export * from './inverse/operators/fourier.js';
+export * from './inverse/operators/identity.js';
+export * from './inverse/operators/superres.js';
+export * from './inverse/operators/blur.js';
+export * from './inverse/operators/colorization.js';
 export * from './inverse/operators/mri-masks.js';
 export * from './inverse/operators/mri.js';
 export * from './inverse/operators/mri-multicoil.js';
+export * from './inverse/operators/ct.js';
+export * from './inverse/operators/phantoms.js';
+export * from './inverse/operators/matrix.js';
+export * from './inverse/exact-posterior.js';
+export * from './inverse/solvers/types.js';
+export * from './inverse/solvers/registry.js';
+export * from './inverse/solvers/run.js';
+export * from './inverse/active.js';
 export * from './io/grid.js';
 export * from './metrics/image.js';
 export * from './metrics/distribution.js';

@@ -1,26 +1,22 @@
-/** tweedie: diffusion models in TypeScript. The public API. */
-export * from './core/errors.js';
-export * from './core/tensor.js';
-export * from './core/ops.js';
-export * from './core/rng.js';
-export * from './core/linalg.js';
-export * from './paths/index.js';
-export * from './models/prediction.js';
-export * from './models/denoiser.js';
-export * from './models/model-fn.js';
-export * from './models/gmm.js';
-export * from './models/gmm-file.js';
-export * from './models/guidance.js';
-export * from './models/thresholding.js';
+/**
+ * tweedie for Node (`tweedie`): the browser entry's API plus everything that reads or writes files or needs
+ * Node: NPY/PNG/NIfTI/DICOM, GMM and scheduler files, ONNX model folders on onnxruntime-node, every sampler
+ * module with the diffusers scheduler mapping, all operators with their spec parser (`parseOperatorSpec`),
+ * slice-wise volume reconstruction, and the package root (the shipped weights/ and examples/).
+ */
+export * from './browser.js';
+export * from './package-root.js';
 export * from './io/npy.js';
 export * from './io/png.js';
-export * from './io/grid.js';
 export * from './io/volume.js';
 export * from './io/nifti.js';
 export * from './io/dicom.js';
-export * from './metrics/image.js';
-export * from './metrics/distribution.js';
+export * from './paths/scheduler-config-file.js';
+export * from './models/gmm-file.js';
 export * from './models/onnx.js';
 export * from './models/model-folder.js';
 export * from './samplers/index.js';
-export * from './inverse/exact-posterior.js';
+export * from './inverse/operators/index.js';
+export * from './volume/reconstruct.js';
+// Two modules define Python's round-half-to-even; an explicit export settles the star-export ambiguity.
+export { roundHalfEven } from './inverse/operators/mri-masks.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ddim, ddimInverse } from '../src/samplers/ddim.js';
 import { runSampler } from '../src/samplers/run.js';
 import { makeGrid } from '../src/paths/grids.js';
-import { measureOrder, orderSetup, referenceSolution, rmsError } from './helpers/ode-order.js';
+import { measureOrder, orderSetup, referenceSolution, rmsError } from '../bench/lib/ode-order.js';
 
 test('ddim (eta = 0) converges with order 1 to the probability-flow ODE solution', async () => {
   const setup = orderSetup();
@@ -28,7 +28,7 @@ test('ddim inversion then regeneration returns the input, with error falling as 
 import { slicedWasserstein } from '../src/metrics/distribution.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
 import { initialState } from '../src/samplers/run.js';
-import { testMixture } from './helpers/ode-order.js';
+import { testMixture } from '../bench/lib/ode-order.js';
 import { ContinuousVPPath } from '../src/paths/vp.js';
 
 test('ddim with eta = 1 (ancestral) samples the mixture: sliced Wasserstein falls with NFE towards the finite-sample floor', async () => {

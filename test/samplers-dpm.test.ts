@@ -14,7 +14,7 @@ import { defaultGridSpec, gridFromTimes, makeGrid } from '../src/paths/grids.js'
 import { pathByName, PATH_NAMES } from '../src/paths/registry.js';
 import { ContinuousVPPath } from '../src/paths/vp.js';
 import { slicedWasserstein } from '../src/metrics/distribution.js';
-import { logLogSlope, measureOrder, orderSetup, referenceSolution, rmsError, testMixture, type OrderSetup } from './helpers/ode-order.js';
+import { logLogSlope, measureOrder, orderSetup, referenceSolution, rmsError, testMixture, type OrderSetup } from '../bench/lib/ode-order.js';
 
 // One reference solution (RK4, ~1e-11) shared by every order test: continuous VP, t from 1 to 0.051.
 let shared: Promise<{ setup: OrderSetup; ref: Tensor }> | null = null;

@@ -12,7 +12,7 @@ import { pathByName } from '../src/paths/registry.js';
 import { DiscreteVPPath } from '../src/paths/vp.js';
 import { finiteSweep, sweepPrior } from './helpers/sweep.js';
 import { assertDecreasingToLevel, swdAt } from './helpers/swd.js';
-import { measureOrder, orderSetup, referenceSolution, rmsError, testMixture } from './helpers/ode-order.js';
+import { measureOrder, orderSetup, referenceSolution, rmsError, testMixture } from '../bench/lib/ode-order.js';
 
 const ORDER_STEPS_1 = [10, 20, 40, 80, 160];
 const ORDER_STEPS_2 = [5, 10, 20, 40, 80];

@@ -16,7 +16,7 @@ import { ddim } from '../src/samplers/ddim.js';
 import { dpmSolverPP } from '../src/samplers/dpm-solver.js';
 import { RESTORATION_SAMPLERS, irsdeEm, resshift } from '../src/samplers/restoration.js';
 import type { ParamValues, SamplerDef } from '../src/samplers/types.js';
-import { logLogSlope, rmsError, testMixture } from './helpers/ode-order.js';
+import { logLogSlope, rmsError, testMixture } from '../bench/lib/ode-order.js';
 
 const D = 16;
 /** A fixed anchor (the "degraded image" mu), repeated for every batch item. */

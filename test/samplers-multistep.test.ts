@@ -17,7 +17,7 @@ import { plms, pndm, PNDM_SAMPLERS } from '../src/samplers/pndm.js';
 import { initialState, resolveParams, runSampler } from '../src/samplers/run.js';
 import type { ParamValues, SamplerDef } from '../src/samplers/types.js';
 import { unipc, UNIPC_SAMPLERS } from '../src/samplers/unipc.js';
-import { measureOrder, orderSetup, referenceSolution, rmsError, testMixture, type OrderSetup } from './helpers/ode-order.js';
+import { measureOrder, orderSetup, referenceSolution, rmsError, testMixture, type OrderSetup } from '../bench/lib/ode-order.js';
 
 const ALL = [...UNIPC_SAMPLERS, ...DEIS_SAMPLERS, ...PNDM_SAMPLERS, ...LMS_SAMPLERS];
 

@@ -24,7 +24,7 @@ import {
 import { lml, LML_SAMPLERS } from '../src/samplers/lml.js';
 import { initialState, runSampler } from '../src/samplers/run.js';
 import type { ParamValues, SamplerDef } from '../src/samplers/types.js';
-import { measureOrder, orderSetup, referenceSolution, rmsError, testMixture, type OrderSetup } from './helpers/ode-order.js';
+import { measureOrder, orderSetup, referenceSolution, rmsError, testMixture, type OrderSetup } from '../bench/lib/ode-order.js';
 
 const NFES = [10, 20, 40, 80, 160];
 

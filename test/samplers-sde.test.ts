@@ -15,7 +15,7 @@ import { pathByName } from '../src/paths/registry.js';
 import { FlowPath } from '../src/paths/ve.js';
 import { finiteSweep, sweepPrior } from './helpers/sweep.js';
 import { assertDecreasingToLevel, D, swdAt } from './helpers/swd.js';
-import { logLogSlope, orderSetup, referenceSolution, rmsError, testMixture, type OrderSetup } from './helpers/ode-order.js';
+import { logLogSlope, orderSetup, referenceSolution, rmsError, testMixture, type OrderSetup } from '../bench/lib/ode-order.js';
 
 // ---- Distribution tests: sliced Wasserstein distance of 4,000 samples to 4,000 exact mixture samples ----
 

@@ -17,7 +17,7 @@ import { ContinuousVPPath } from '../src/paths/vp.js';
 import { FlowPath, VEPath } from '../src/paths/ve.js';
 import { initialState } from '../src/samplers/run.js';
 import { slicedWasserstein } from '../src/metrics/distribution.js';
-import { posteriorProblem, scoreSolver, type PosteriorProblem, type PosteriorScore } from './helpers/posterior.js';
+import { posteriorProblem, scoreSolver, type PosteriorProblem, type PosteriorScore } from '../bench/lib/posterior.js';
 
 const fmt = (name: string, what: string, r: PosteriorScore): string =>
   `# ${name} ${what}: SWD ${r.swd.toFixed(3)} (floor ${r.floor.toFixed(3)}), mean error ${r.meanError.toFixed(3)}, NFE ${r.nfe}`;

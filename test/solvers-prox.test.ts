@@ -16,8 +16,8 @@ import { ContinuousVPPath, DiscreteVPPath } from '../src/paths/vp.js';
 import { EDMPath, VEPath } from '../src/paths/ve.js';
 import { initialState } from '../src/samplers/run.js';
 import type { ParamValues } from '../src/samplers/types.js';
-import { imageMixture, measurementResidual, posteriorProblem, scoreSolver, type PosteriorProblem, type PosteriorScore } from './helpers/posterior.js';
-import { testMixture } from './helpers/ode-order.js';
+import { imageMixture, measurementResidual, posteriorProblem, scoreSolver, type PosteriorProblem, type PosteriorScore } from '../bench/lib/posterior.js';
+import { testMixture } from '../bench/lib/ode-order.js';
 
 const log = (name: string, r: PosteriorScore): void =>
   console.log(`# ${name}: SWD ${r.swd.toFixed(3)} (floor ${r.floor.toFixed(3)}), mean error ${r.meanError.toFixed(3)}, NFE ${r.nfe}`);

@@ -10,7 +10,7 @@ import { scoreSde } from '../src/inverse/solvers/score-sde.js';
 import { makeGrid } from '../src/paths/grids.js';
 import { ContinuousVPPath } from '../src/paths/vp.js';
 import { initialState } from '../src/samplers/run.js';
-import { imageMixture, measurementResidual, posteriorProblem, scoreSolver } from './helpers/posterior.js';
+import { imageMixture, measurementResidual, posteriorProblem, scoreSolver } from '../bench/lib/posterior.js';
 
 test('score-sde: exact mixture posterior approximated at a measured level', async () => {
   const pb = posteriorProblem(16, 8, 0.1);

@@ -15,7 +15,7 @@ import { ContinuousVPPath, DiscreteVPPath } from '../src/paths/vp.js';
 import { EDMPath, FlowPath, VEPath } from '../src/paths/ve.js';
 import { initialState } from '../src/samplers/run.js';
 import type { ParamValues } from '../src/samplers/types.js';
-import { imageMixture, measurementResidual, posteriorProblem, scoreSolver, type PosteriorProblem, type PosteriorScore } from './helpers/posterior.js';
+import { imageMixture, measurementResidual, posteriorProblem, scoreSolver, type PosteriorProblem, type PosteriorScore } from '../bench/lib/posterior.js';
 
 const log = (what: string, r: PosteriorScore): void =>
   console.log(`# ${what}: SWD ${r.swd.toFixed(3)} (floor ${r.floor.toFixed(3)}), mean error ${r.meanError.toFixed(3)}, NFE ${r.nfe}`);

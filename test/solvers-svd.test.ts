@@ -18,7 +18,7 @@ import type { Path } from '../src/paths/path.js';
 import { initialState } from '../src/samplers/run.js';
 import type { ParamValues } from '../src/samplers/types.js';
 import { slicedWasserstein, sampleMean } from '../src/metrics/distribution.js';
-import { imageMixture, posteriorProblem, scoreSolver } from './helpers/posterior.js';
+import { imageMixture, posteriorProblem, scoreSolver } from '../bench/lib/posterior.js';
 
 const fmt = (r: { swd: number; floor: number; meanError: number; nfe: number }): string =>
   `SWD ${r.swd.toFixed(3)} (floor ${r.floor.toFixed(3)}), mean error ${r.meanError.toFixed(3)}, NFE ${r.nfe}`;

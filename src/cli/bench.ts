@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { fail } from '../core/errors.js';
 import { command } from './options.js';
 import { jsonOption } from './shared-options.js';
-import { packageRoot } from './version.js';
+import { packageRoot } from '../package-root.js';
 
 /** A benchmark module in bench/: it prints a table to stdout (or JSON with --json) and returns its figures. */
 export interface BenchModule {

@@ -15,7 +15,7 @@ import { command } from './options.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
-import { packageRoot } from './version.js';
+import { packageRoot } from '../package-root.js';
 
 /** The solver the demo uses: the best measured on the held-out slab (see docs/inverse.md). */
 export const DEMO_SOLVER = 'diffpir';

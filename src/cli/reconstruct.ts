@@ -13,7 +13,7 @@ import { command } from './options.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { jsonOption, paramOption, seedOption } from './shared-options.js';
-import { packageRoot } from './version.js';
+import { packageRoot } from '../package-root.js';
 
 function parseSlices(v: string | undefined): [number, number] | undefined {
   if (v === undefined) return undefined;

@@ -16,7 +16,7 @@ import { writeSamples } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { batchOption, jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
-import { packageRoot } from './version.js';
+import { packageRoot } from '../package-root.js';
 
 interface Images {
   x: Tensor;

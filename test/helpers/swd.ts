@@ -6,7 +6,7 @@ import { makeGrid, type GridSpec } from '../../src/paths/grids.js';
 import { pathByName } from '../../src/paths/registry.js';
 import { initialState, runSampler } from '../../src/samplers/run.js';
 import type { ParamValues, SamplerDef } from '../../src/samplers/types.js';
-import { testMixture } from './ode-order.js';
+import { testMixture } from '../../bench/lib/ode-order.js';
 
 /** Distribution tests: sliced Wasserstein distance of 4,000 samples to 4,000 exact mixture samples. */
 export const N = 4000, D = 16;

@@ -7,7 +7,7 @@ import type { TimeGrid } from '../../paths/grids.js';
 import { resolveParams } from '../../samplers/run.js';
 import type { SamplerDef } from '../../samplers/types.js';
 import type { Operator } from '../operators/operator.js';
-import type { SolveOptions, SolveResult, SolverDef } from './types.js';
+import type { SolverRunOptions, SolveResult, SolverDef } from './types.js';
 
 /** Broadcast one measurement [m...] or [1, m...] to n batch items, or check a batched one. */
 export function batchMeasurement(op: Operator, y: Tensor, n: number): Tensor {
@@ -25,7 +25,7 @@ export function batchMeasurement(op: Operator, y: Tensor, n: number): Tensor {
  * Run a posterior solver. xT is the initial state at grid[0] (noise) for diffusion solvers; baselines
  * ignore the denoiser and the grid. y is one measurement (broadcast to every sample) or one per sample.
  */
-export async function runSolver(def: SolverDef, denoiser: Denoiser | null, grid: TimeGrid, op: Operator, y: Tensor, xT: Tensor, options: SolveOptions = {}): Promise<SolveResult> {
+export async function runSolver(def: SolverDef, denoiser: Denoiser | null, grid: TimeGrid, op: Operator, y: Tensor, xT: Tensor, options: SolverRunOptions = {}): Promise<SolveResult> {
   const start = performance.now();
   if (!def.needs.noPrior && !denoiser) fail('USAGE', `solver ${def.name} needs a diffusion prior (--model)`);
   if (def.needs.gradients && denoiser && !denoiser.x0Vjp) {

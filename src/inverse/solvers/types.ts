@@ -50,7 +50,7 @@ export interface SolverDef {
   run(ctx: SolverContext): Promise<Tensor>;
 }
 
-export interface SolveOptions {
+export interface SolverRunOptions {
   noise?: NoiseSource;
   onStep?: (info: StepInfo) => void | Promise<void>;
   signal?: AbortSignal;
