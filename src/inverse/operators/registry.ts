@@ -17,10 +17,8 @@ import { srDef, type SRConfig } from './superres.js';
 
 export type OperatorConfig = IdentityConfig | InpaintConfig | SRConfig | BlurConfig | ColorConfig | MriConfig | CTConfig | MatrixConfig;
 
-type AnyDef = OperatorDef<OperatorConfig>;
-
 /** In the order the errors list them. */
-export const OPERATOR_DEFS: readonly AnyDef[] = [identityDef, inpaintDef, srDef, blurDef, colorDef, mriDef, ctDef, matrixDef];
+export const OPERATOR_DEFS: readonly OperatorDef<OperatorConfig>[] = [identityDef, inpaintDef, srDef, blurDef, colorDef, mriDef, ctDef, matrixDef];
 
 /**
  * The configuration a spec describes (pure: files named in it stay `{ file, format }` references).
