@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { conjugateGradient } from '../src/core/cg.js';
+import { batchedConjugateGradient, conjugateGradient } from '../src/core/cg.js';
+import { batchedCGLS } from '../src/core/cgls.js';
 import { TweedieError } from '../src/core/errors.js';
 
 function rng(seed: number): () => number {
@@ -166,4 +167,86 @@ test('a non-SPD operator, NaN, or bad lengths throw TweedieError', () => {
   const id = (x: Float64Array, out: Float64Array) => { out.set(x); };
   assert.throws(() => conjugateGradient(id, b, new Float64Array(3)), code('BAD_SHAPE'));
   assert.throws(() => conjugateGradient(id, b, undefined, { maxIter: -1 }), code('BAD_CONFIG'));
+});
+
+/** Applies a different matrix to each item of a batch laid end to end. */
+function blockMatvec(blocks: Float64Array[], n: number) {
+  return (x: Float64Array, out: Float64Array): void => {
+    blocks.forEach((A, b) => {
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += A[i * n + j]! * x[b * n + j]!;
+        out[b * n + i] = s;
+      }
+    });
+  };
+}
+
+test('batched CG: each item takes its own steps and stops on its own, matching CG on the item alone bit for bit', () => {
+  const n = 20;
+  // Item 1 has 2 distinct eigenvalues (converges in 2 steps), the others are generic.
+  const diag = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) diag[i * n + i] = i % 2 === 0 ? 1 : 5;
+  const blocks = [randomSPD(n, 11), diag, randomSPD(n, 12)];
+  const b = Float64Array.from({ length: 3 * n }, rng(13));
+  const x0 = Float64Array.from({ length: 3 * n }, rng(14));
+  const res = batchedConjugateGradient(blockMatvec(blocks, n), b, 3, x0, { tol: 1e-9 });
+  assert.ok(res.iterations[1]! <= 2 && res.iterations[0]! > 5 && res.iterations[2]! > 5, `iterations ${[...res.iterations]}`);
+  blocks.forEach((A, k) => {
+    const one = conjugateGradient(matvec(A, n), b.slice(k * n, (k + 1) * n), x0.slice(k * n, (k + 1) * n), { tol: 1e-9 });
+    assert.deepEqual([...res.x.subarray(k * n, (k + 1) * n)], [...one.x], `item ${k}`);
+    assert.equal(res.iterations[k], one.iterations);
+    assert.equal(res.residualNorm[k], one.residualNorm);
+    assert.ok(res.relativeResidual[k]! <= 1e-9);
+  });
+});
+
+test('batched CG: a singular item stops where its curvature vanishes (onBreakdown told), the others go on', () => {
+  const n = 6;
+  const blocks = [new Float64Array(n * n), randomSPD(n, 15)]; // item 0: A = 0
+  const b = Float64Array.from({ length: 2 * n }, rng(16));
+  const broken: number[] = [];
+  const res = batchedConjugateGradient(blockMatvec(blocks, n), b, 2, undefined, { tol: 1e-10, maxIter: 50, onBreakdown: (item) => broken.push(item) });
+  assert.deepEqual(broken, [0]);
+  assert.equal(res.iterations[0], 0);
+  assert.deepEqual([...res.x.subarray(0, n)], new Array(n).fill(0));
+  assert.ok(res.relativeResidual[1]! <= 1e-10);
+  assert.throws(() => batchedConjugateGradient(blockMatvec(blocks, n), b, 5), (e: unknown) => e instanceof TweedieError && e.code === 'BAD_SHAPE');
+});
+
+test('batched CGLS: least squares, Tikhonov and the minimum-norm solution per item', () => {
+  const m = 7, n = 4;
+  const r = rng(17);
+  const A = Float64Array.from({ length: m * n }, r);
+  const forward = (x: Float64Array): Float64Array => {
+    const batch = x.length / n, y = new Float64Array(batch * m);
+    for (let b = 0; b < batch; b++) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) y[b * m + i] = y[b * m + i]! + A[i * n + j]! * x[b * n + j]!;
+    return y;
+  };
+  const adjoint = (y: Float64Array): Float64Array => {
+    const batch = y.length / m, x = new Float64Array(batch * n);
+    for (let b = 0; b < batch; b++) for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) x[b * n + j] = x[b * n + j]! + A[i * n + j]! * y[b * m + i]!;
+    return x;
+  };
+  // Normal equations (A^T A + lambda I) x = A^T y solved directly, per item.
+  const normal = (y: Float64Array, lambda: number): Float64Array => {
+    const G = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) { let s = 0; for (let k = 0; k < m; k++) s += A[k * n + i]! * A[k * n + j]!; G[i * n + j] = s + (i === j ? lambda : 0); }
+    return solveDirect(G, adjoint(y), n);
+  };
+  const y = Float64Array.from({ length: 2 * m }, rng(18));
+  for (const lambda of [0, 0.5]) {
+    const res = batchedCGLS(forward, adjoint, y, 2, { lambda, tol: 1e-12, maxIter: 50 });
+    for (let b = 0; b < 2; b++) {
+      const ref = normal(y.slice(b * m, (b + 1) * m), lambda);
+      assert.ok(relDiff(res.x.subarray(b * n, (b + 1) * n), ref) < 1e-9, `lambda ${lambda} item ${b}`);
+      assert.ok(res.iterations[b]! <= n + 1 && res.relativeResidual[b]! <= 1e-12);
+    }
+  }
+  // Underdetermined (A^T as the operator): x = A (A^T A)^{-1} y' is the minimum-norm solution, in range(A).
+  const yw = Float64Array.from({ length: n }, rng(19));
+  const wide = batchedCGLS(adjoint, forward, yw, 1, { tol: 1e-12, maxIter: 50 });
+  const G = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) { let s = 0; for (let k = 0; k < m; k++) s += A[k * n + i]! * A[k * n + j]!; G[i * n + j] = s; }
+  assert.ok(relDiff(wide.x, forward(solveDirect(G, yw, n))) < 1e-9);
 });

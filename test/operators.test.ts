@@ -16,6 +16,8 @@ import {
   parseOperatorSpec, poissonDiscMask, poissonSample, proxByConjugateGradient, randomLineMask, randomPixelMask, roundHalfEven,
   sheppLoganPhantom, syntheticCoilMaps, type Operator,
 } from '../src/inverse/operators/index.js';
+import { OPERATOR_DEFS, buildOperator, operatorConfigFromSpec, type OperatorConfig } from '../src/inverse/operators/registry.js';
+import { loadOperatorFiles, readDataFile } from '../src/inverse/operators/spec-file.js';
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -121,12 +123,13 @@ writeNpy(MATRIX_NPY, new Tensor([12, 20], matrixWithSingularValues(12, 20, S12x2
 
 interface Case {
   name: string;
-  make: () => Operator;
+  make: (() => Operator) & { spec?: string; shape?: readonly number[] };
   /** The known ||A||: a number, 'dense' (from the explicit A^T A) or 'svd' (the largest singular value of the operator's SVD). */
   norm: number | 'dense' | 'svd' | (() => number);
 }
 
-const spec = (s: string, shape: readonly number[]) => (): Operator => parseOperatorSpec(s, shape);
+/** A case built from a spec keeps the spec, for the configuration round trip. */
+const spec = (s: string, shape: readonly number[]) => Object.assign((): Operator => parseOperatorSpec(s, shape), { spec: s, shape });
 const CASES: Case[] = [
   { name: 'identity', make: spec('identity', [3, 16, 16]), norm: 1 },
   { name: 'inpaint random 0.3', make: spec('inpaint:random=0.3,seed=2', [3, 16, 16]), norm: 1 },
@@ -250,6 +253,75 @@ for (const c of CASES) {
 
 // ---------------------------------------------------------------------------------------
 // Operator-specific facts
+
+// A spec's configuration is plain data: through JSON (no files) or a structured clone (file contents
+// as typed arrays, as a worker thread receives it) it builds the operator parseOperatorSpec builds.
+for (const c of CASES.filter((k) => k.make.spec !== undefined)) {
+  test(`operators [${c.name}]: spec -> config -> ${/[:=,]\//.test(c.make.spec!) ? 'files read -> structured clone' : 'JSON'} -> build`, () => {
+    const { spec: s, shape } = c.make as { spec: string; shape: readonly number[] };
+    const config = operatorConfigFromSpec(s, shape);
+    const hasFiles = JSON.stringify(config).includes('"file"');
+    const sent: OperatorConfig = hasFiles ? structuredClone(loadOperatorFiles(config)) : JSON.parse(JSON.stringify(config));
+    if (hasFiles) assert.ok(!JSON.stringify(sent).includes('"format"'), 'no file reference left');
+    const op = buildOperator(sent, shape), ref = parseOperatorSpec(s, shape);
+    assert.equal(op.name, ref.name);
+    assert.equal(op.constructor, ref.constructor);
+    assert.equal(op.noiseSigma, ref.noiseSigma);
+    const x = randn([2, ...shape], 21), y = randn([2, ...op.outShape], 22);
+    assert.deepEqual(op.forward(x).data, ref.forward(x).data);
+    assert.deepEqual(op.adjoint(y).data, ref.adjoint(y).data);
+  });
+}
+
+test('specs are pure until built: files stay references, an unread one cannot be built, data needs no file', () => {
+  const config = operatorConfigFromSpec('inpaint:mask=missing/m.png,noise=0.1');
+  assert.deepEqual(config, { kind: 'inpaint', noise: 0.1, mask: { file: 'missing/m.png', format: 'png' } });
+  assert.deepEqual(operatorConfigFromSpec('mri:accel=8,mask=random,seed=1'), { kind: 'mri', noise: 0, complex: false, mask: 'random', accel: 8, acs: 0.04, seed: 1, offset: undefined });
+  assert.throws(() => buildOperator(config, [1, 16, 16]), tweedie('BAD_CONFIG', /^operator config inpaint: missing\/m\.png has not been read/));
+  assert.throws(() => buildOperator(config, [1, 16, 16], 'inpaint:mask=missing/m.png'), tweedie('BAD_CONFIG', /^operator spec 'inpaint:mask=missing\/m\.png': /));
+  // A mask given as data (a volume worker's case): >= 0.5 observed.
+  const data = Float64Array.from({ length: 64 }, (_, i) => (i % 3 === 0 ? 0.9 : 0.2));
+  const op = buildOperator({ kind: 'inpaint', noise: 0, mask: { shape: [8, 8], data } }, [1, 8, 8]) as InpaintingOperator;
+  assert.deepEqual(op.mask, Float64Array.from(data, (v) => (v >= 0.5 ? 1 : 0)));
+  assert.match(op.name, /^inpaint\(mask, /);
+  assert.throws(() => buildOperator({ kind: 'inpaint', noise: 0, mask: { shape: [4, 16], data } }, [1, 8, 8]), tweedie('BAD_SHAPE', /mask is 16x4 but the image is 8x8/));
+});
+
+test('the file edge reads masks relative to baseDir: a PNG as its first channel, an .npy as stored', () => {
+  const png = readDataFile({ file: 'mask16.png', format: 'png' }, { baseDir: TMP });
+  assert.deepEqual(png.shape, [16, 16]);
+  assert.equal(png.file, 'mask16.png');
+  for (let i = 0; i < 16; i++) for (let j = 0; j < 16; j++) assert.equal(png.data[i * 16 + j], (i * 7 + j * 3) % 5 < 2 ? 1 : 0);
+  const npy = readDataFile({ file: 'mri-mask16.npy', format: 'npy' }, { baseDir: TMP });
+  assert.deepEqual(npy.shape, [16, 16]);
+  assert.deepEqual(npy.data, Float64Array.from(poissonDiscMask(16, 16, 3, { calib: [2, 2], seed: 4 })));
+  const mri = buildOperator(loadOperatorFiles(operatorConfigFromSpec('mri:mask=mri-mask16.npy'), { baseDir: TMP }), [1, 16, 16]) as MRIOperator;
+  assert.deepEqual(mri.mask, npy.data);
+  assert.equal(mri.name, parseOperatorSpec('mri:mask=mri-mask16.npy', [1, 16, 16], { baseDir: TMP }).name);
+  assert.throws(() => readDataFile({ file: 'nope.npy', format: 'npy' }, { baseDir: TMP }), tweedie('UNREADABLE_FILE', /nope\.npy/));
+});
+
+test('each operator def rejects an unknown key with the spec parser\'s message, aliases included', () => {
+  // The keys each kind took before the defs moved into the operator files.
+  const keys: Record<string, string> = {
+    identity: 'noise',
+    inpaint: 'box, x, y, random, seed, half, mask, noise',
+    sr: 'factor, kernel, noise',
+    blur: 'type, sigma, size, length, angle, noise',
+    color: 'mode, noise',
+    mri: 'accel, mask, acs, seed, offset, coils, maps, complex, noise',
+    ct: 'views, angle, det, filter, projector, poisson, scale, noise',
+    matrix: 'file, noise',
+  };
+  assert.deepEqual(OPERATOR_DEFS.map((d) => d.name), Object.keys(keys));
+  for (const def of OPERATOR_DEFS) {
+    for (const kind of [def.name, ...def.aliases]) {
+      const s = `${kind}:bogus=1`;
+      assert.throws(() => operatorConfigFromSpec(s), tweedie('BAD_CONFIG', new RegExp(`^operator spec '${s}': unknown key 'bogus' for ${def.name}; ${def.name} takes ${keys[def.name]}$`)), s);
+    }
+    assert.ok(def.doc.startsWith(def.name), `${def.name} documents its grammar`);
+  }
+});
 
 test('matrix SVD recovers the known singular values (both orientations)', () => {
   for (const [m, n, s, seed] of [[12, 20, S12x20, 5], [20, 12, S20x12, 9]] as const) {

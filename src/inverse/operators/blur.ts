@@ -3,6 +3,7 @@ import { fail } from '../../core/errors.js';
 import { fft2dBatch } from '../../core/fft.js';
 import { LinearOperator, checkBatch, proxArgs, type OperatorSVD } from './operator.js';
 import { hartley2 } from './fourier.js';
+import { imageShape, type Bad, type OperatorDef, type SpecItems } from './spec-grammar.js';
 import { checkSpectral, svdFromV } from './svd.js';
 
 /** A square odd-sized convolution kernel, row-major, centered at ((size-1)/2, (size-1)/2). */
@@ -192,4 +193,51 @@ export class BlurOperator extends LinearOperator {
     out.data.set(yr);
     return out;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Spec: blur:gaussian,sigma=2[,size=13] | blur:motion,length=9,angle=30[,size=]
+
+export type BlurConfig = { kind: 'blur'; noise: number; size?: number } & ({ type: 'gaussian'; sigma: number } | { type: 'motion'; length: number; angle: number });
+
+export const blurDef: OperatorDef<BlurConfig> = {
+  name: 'blur',
+  aliases: ['deblur'],
+  keys: ['type', 'sigma', 'size', 'length', 'angle', 'noise'],
+  words: ['gaussian', 'motion'],
+  image: true,
+  doc: 'blur:gaussian,sigma=2[,size=13] | blur:motion,length=9,angle=30[,size=]   circular blur',
+  parse: parseBlur,
+  build: buildBlur,
+};
+
+function parseBlur(items: SpecItems): BlurConfig {
+  const { bad } = items, noise = items.noise;
+  const types: string[] = items.words.filter((x) => x === 'gaussian' || x === 'motion');
+  if (items.has('type')) types.push(items.get('type')!.toLowerCase());
+  if (types.length !== 1 || !['gaussian', 'motion'].includes(types[0]!)) bad('say which blur: blur:gaussian,sigma=2 or blur:motion,length=9,angle=30');
+  const size = items.has('size') ? items.int('size') : undefined;
+  if (size !== undefined && (size < 1 || size % 2 === 0)) bad(`size=${size}: the kernel size must be an odd positive integer`);
+  if (types[0] === 'gaussian') {
+    for (const k of ['length', 'angle']) if (items.has(k)) bad(`${k}= belongs to blur:motion; a Gaussian blur takes sigma= (and size=)`);
+    const sigma = items.num('sigma', 3);
+    if (!(sigma > 0)) bad(`sigma=${sigma}: the blur width must be > 0 pixels`);
+    return { kind: 'blur', noise, type: 'gaussian', sigma, size };
+  }
+  if (items.has('sigma')) bad('sigma= belongs to blur:gaussian; a motion blur takes length= and angle=');
+  const length = items.num('length', 9), angle = items.num('angle', 0);
+  if (!(length >= 1)) bad(`length=${length}: the motion length must be >= 1 pixel`);
+  return { kind: 'blur', noise, type: 'motion', length, angle, size };
+}
+
+function buildBlur(config: BlurConfig, inShape: readonly number[], bad: Bad): BlurOperator {
+  const [, h, w] = imageShape('blur', inShape, bad);
+  if (config.type === 'gaussian') {
+    const k = gaussianKernel(config.sigma, config.size);
+    if (k.size > Math.min(h, w)) bad(`a Gaussian of sigma=${config.sigma} needs a ${k.size}x${k.size} kernel, larger than the ${h}x${w} image; lower sigma or pass a smaller size=`);
+    return new BlurOperator(inShape, k, config.noise, `gaussian sigma ${config.sigma}`);
+  }
+  const k = motionKernel(config.length, config.angle, config.size);
+  if (k.size > Math.min(h, w)) bad(`a motion blur of length=${config.length} needs a ${k.size}x${k.size} kernel, larger than the ${h}x${w} image; use a shorter length`);
+  return new BlurOperator(inShape, k, config.noise, `motion length ${config.length} angle ${config.angle}`);
 }

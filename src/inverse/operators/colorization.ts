@@ -1,7 +1,9 @@
 import { Tensor } from '../../core/tensor.js';
 import { fail } from '../../core/errors.js';
-import { LinearOperator, checkBatch, proxArgs, type OperatorSVD } from './operator.js';
-import { applyHouseholder, checkSpectral, householderFor, proxFromSVD } from './svd.js';
+import { checkBatch, type OperatorSVD } from './operator.js';
+import type { OperatorDef, SpecItems } from './spec-grammar.js';
+import { applyHouseholder, checkSpectral, householderFor } from './svd.js';
+import { SVDOperator } from './svd-operator.js';
 
 /** ITU-R BT.601 luma weights. */
 export const LUMA_WEIGHTS: readonly [number, number, number] = [0.299, 0.587, 0.114];
@@ -14,7 +16,7 @@ export const MEAN_WEIGHTS: readonly [number, number, number] = [1 / 3, 1 / 3, 1 
  * w/|w| (s = |w|), the other two span the colours invisible in gray (s = 0); U = 1.
  * Spectral layout [3, H, W], plane 0 the observed direction.
  */
-export class ColorizationOperator extends LinearOperator {
+export class ColorizationOperator extends SVDOperator {
   readonly kind = 'color' as const;
   readonly name: string;
   readonly weights: readonly [number, number, number];
@@ -80,14 +82,41 @@ export class ColorizationOperator extends LinearOperator {
   }
 
   /** w y / |w|^2. */
-  pinv(y: Tensor): Tensor {
+  override pinv(y: Tensor): Tensor {
     const x = this.adjoint(y);
     const n2 = this.weights.reduce((a, v) => a + v * v, 0);
     for (let i = 0; i < x.data.length; i++) x.data[i] = x.data[i]! / n2;
     return x;
   }
+}
 
-  proxDataConsistency(v: Tensor, y: Tensor, rho: number, noiseSigma?: number): Tensor {
-    return proxFromSVD(this.svd, v, y, rho, proxArgs(this, rho, noiseSigma, `${this.name} prox`));
-  }
+// ---------------------------------------------------------------------------------------
+// Spec: color | color:mean
+
+export interface ColorConfig {
+  kind: 'color';
+  noise: number;
+  mode: 'luma' | 'mean';
+}
+
+export const colorDef: OperatorDef<ColorConfig> = {
+  name: 'color',
+  aliases: ['colorization', 'colorize', 'gray'],
+  keys: ['mode', 'noise'],
+  words: ['luma', 'mean'],
+  doc: 'color | color:mean                         RGB -> gray (BT.601 luma or mean)',
+  parse: parseColor,
+  build: (config, inShape, bad) => {
+    if (inShape.length !== 3 || inShape[0] !== 3) bad(`colorization needs an RGB image [3, H, W], but the input shape is [${inShape.join(', ')}]`);
+    return new ColorizationOperator(inShape, config.mode === 'mean' ? MEAN_WEIGHTS : LUMA_WEIGHTS, config.noise, config.mode);
+  },
+};
+
+function parseColor(items: SpecItems): ColorConfig {
+  const modes: string[] = items.words.filter((x) => x === 'luma' || x === 'mean');
+  if (items.has('mode')) modes.push(items.get('mode')!.toLowerCase());
+  if (modes.length > 1) items.bad('give one mode: color (luma weights) or color:mean');
+  const mode = modes[0] ?? 'luma';
+  if (mode !== 'luma' && mode !== 'mean') items.bad(`mode=${mode}: use luma (0.299, 0.587, 0.114) or mean`);
+  return { kind: 'color', noise: items.noise, mode: mode as 'luma' | 'mean' };
 }

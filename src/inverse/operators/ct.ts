@@ -3,6 +3,7 @@ import { fail } from '../../core/errors.js';
 import { fft1d } from '../../core/fft.js';
 import { NoiseSource } from '../../core/rng.js';
 import { LinearOperator, MEASUREMENT_STREAM, checkBatch } from './operator.js';
+import { imageShape, type OperatorDef, type SpecItems } from './spec-grammar.js';
 
 /**
  * Parallel-beam CT. Geometry: pixel (i, j) of an H x W image sits at x = j - (W-1)/2,
@@ -323,4 +324,61 @@ export function poissonSample(lambda: number, u: number): number {
     }
   }
   return mode; // u beyond the accumulated mass by rounding only
+}
+
+// ---------------------------------------------------------------------------------------
+// Spec: ct:views=60[,angle=120,det=,filter=ramlak|hann,projector=footprint|linear,poisson=1e4,scale=]
+
+export interface CTConfig {
+  kind: 'ct';
+  noise: number;
+  views: number;
+  /** Angular range in degrees, (0, 180]. */
+  angle: number;
+  det?: number;
+  filter: FbpFilter;
+  projector: CTProjector;
+  /** Poisson counts noise: incident photons i0, attenuation scale. */
+  poisson?: { i0: number; scale?: number };
+}
+
+export const ctDef: OperatorDef<CTConfig> = {
+  name: 'ct',
+  aliases: ['tomography'],
+  keys: ['views', 'angle', 'det', 'filter', 'projector', 'poisson', 'scale', 'noise'],
+  image: true,
+  doc: 'ct:views=60[,angle=120,det=,filter=ramlak|hann,projector=footprint|linear,poisson=1e4,scale=]   parallel-beam CT',
+  parse: parseCT,
+  build: (config, inShape, bad) => {
+    imageShape('ct', inShape, bad);
+    const { views, angle } = config;
+    return new CTOperator(inShape, {
+      angles: parallelBeamAngles(views, angle),
+      detectors: config.det,
+      noiseSigma: config.noise,
+      poisson: config.poisson === undefined ? undefined : { i0: config.poisson.i0, scale: config.poisson.scale },
+      filter: config.filter,
+      projector: config.projector,
+      label: angle < 180 ? `${views} views over ${angle} deg` : `${views} views`,
+    });
+  },
+};
+
+function parseCT(items: SpecItems): CTConfig {
+  const { bad } = items;
+  const views = items.int('views', 180);
+  if (views < 1) bad(`views=${views}: use at least one view`);
+  const angle = items.num('angle', 180);
+  if (!(angle > 0 && angle <= 180)) bad(`angle=${angle}: the angular range must lie in (0, 180] degrees (angle=120 for a limited-angle scan)`);
+  const det = items.has('det') ? items.int('det') : undefined;
+  if (det !== undefined && det < 1) bad(`det=${det}: use at least one detector bin`);
+  const filter = (items.get('filter') ?? 'ramlak').toLowerCase().replace('-', '');
+  if (filter !== 'ramlak' && filter !== 'hann') bad(`filter=${filter}: use filter=ramlak or filter=hann`);
+  const projector = (items.get('projector') ?? 'footprint').toLowerCase();
+  if (projector !== 'footprint' && projector !== 'linear') bad(`projector=${projector}: use projector=footprint (exact pixel footprints) or projector=linear (linear interpolation)`);
+  const i0 = items.has('poisson') ? items.num('poisson') : undefined;
+  if (i0 !== undefined && !(i0 > 0)) bad(`poisson=${i0}: the incident photon count must be > 0, e.g. poisson=1e4`);
+  if (items.has('scale') && i0 === undefined) bad('scale= sets the attenuation scale of the Poisson model; use it with poisson=I0');
+  const poisson = i0 === undefined ? undefined : { i0, scale: items.has('scale') ? items.num('scale') : undefined };
+  return { kind: 'ct', noise: items.noise, views, angle, det, filter: filter as FbpFilter, projector: projector as CTProjector, poisson };
 }

@@ -1,9 +1,11 @@
 import { Tensor } from '../../core/tensor.js';
-import { LinearOperator, proxArgs, type OperatorSVD } from './operator.js';
-import { fromSpectral, proxFromSVD, toSpectral } from './svd.js';
+import type { OperatorSVD } from './operator.js';
+import type { OperatorDef } from './spec-grammar.js';
+import { fromSpectral, toSpectral } from './svd.js';
+import { SVDOperator } from './svd-operator.js';
 
 /** A = I: Gaussian denoising. V = U = I, s = 1. */
-export class IdentityOperator extends LinearOperator {
+export class IdentityOperator extends SVDOperator {
   readonly kind = 'identity' as const;
   readonly name: string;
   readonly svd: OperatorSVD;
@@ -33,11 +35,21 @@ export class IdentityOperator extends LinearOperator {
     x.data.set(y.data);
   }
 
-  pinv(y: Tensor): Tensor {
+  override pinv(y: Tensor): Tensor {
     return this.adjoint(y);
   }
-
-  proxDataConsistency(v: Tensor, y: Tensor, rho: number, noiseSigma?: number): Tensor {
-    return proxFromSVD(this.svd, v, y, rho, proxArgs(this, rho, noiseSigma, `${this.name} prox`));
-  }
 }
+
+export interface IdentityConfig {
+  kind: 'identity';
+  noise: number;
+}
+
+export const identityDef: OperatorDef<IdentityConfig> = {
+  name: 'identity',
+  aliases: ['denoise', 'denoising'],
+  keys: ['noise'],
+  doc: 'identity                                   denoising',
+  parse: (items) => ({ kind: 'identity', noise: items.noise }),
+  build: (config, inShape) => new IdentityOperator(inShape, config.noise),
+};

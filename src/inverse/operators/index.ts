@@ -1,6 +1,7 @@
-/** Measurement operators of the inverse problems (A, A^T and their closed forms) and the spec parser. */
+/** Measurement operators of the inverse problems (A, A^T and their closed forms), their specs and configurations. */
 export * from './operator.js';
 export * from './svd.js';
+export * from './svd-operator.js';
 export * from './pseudo-inverse.js';
 export * from './fourier.js';
 export * from './identity.js';
@@ -11,7 +12,10 @@ export * from './colorization.js';
 export * from './mri-masks.js';
 export * from './mri.js';
 export * from './mri-multicoil.js';
+export * from './mri-def.js';
 export * from './ct.js';
 export * from './phantoms.js';
 export * from './matrix.js';
-export * from './spec.js';
+export * from './spec-grammar.js';
+export * from './registry.js';
+export * from './spec-file.js';

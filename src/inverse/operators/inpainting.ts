@@ -1,16 +1,17 @@
 import { Tensor } from '../../core/tensor.js';
 import { fail } from '../../core/errors.js';
 import { NoiseSource, Stream } from '../../core/rng.js';
-import { pngToTensor, type PngImage } from '../../io/png.js';
-import { LinearOperator, proxArgs, type OperatorSVD } from './operator.js';
-import { fromSpectral, proxFromSVD, toSpectral } from './svd.js';
+import type { OperatorSVD } from './operator.js';
+import { imageShape, loadedData, type DataSource, type OperatorDef, type SpecItems } from './spec-grammar.js';
+import { fromSpectral, toSpectral } from './svd.js';
+import { SVDOperator } from './svd-operator.js';
 
 /**
  * Inpainting: A = diag(m) with a binary pixel mask m [H, W] shared by all channels
  * (1 = observed, 0 = missing). y has the image's shape, zero where missing (as deepinv).
  * SVD: V = U = I, s = m. Norm 1.
  */
-export class InpaintingOperator extends LinearOperator {
+export class InpaintingOperator extends SVDOperator {
   readonly kind = 'inpaint' as const;
   readonly name: string;
   /** The pixel mask [H * W], row-major, entries 0 or 1. */
@@ -54,14 +55,9 @@ export class InpaintingOperator extends LinearOperator {
     return this.svd.singularValues; // the mask repeated over the channels
   }
 
-  /** A^+ = A (a projection). */
-  pinv(y: Tensor): Tensor {
+  /** A^+ = A (a projection). The prox is (m y / sigma^2 + rho v) / (m / sigma^2 + rho), pixelwise. */
+  override pinv(y: Tensor): Tensor {
     return this.adjoint(y);
-  }
-
-  /** (m y / sigma^2 + rho v) / (m / sigma^2 + rho), pixelwise. */
-  proxDataConsistency(v: Tensor, y: Tensor, rho: number, noiseSigma?: number): Tensor {
-    return proxFromSVD(this.svd, v, y, rho, proxArgs(this, rho, noiseSigma, `${this.name} prox`));
   }
 }
 
@@ -114,16 +110,88 @@ export function halfMask(h: number, w: number, side: HalfSide = 'right'): Float6
   return mask;
 }
 
-/**
- * A mask from an image: white (first channel >= 0.5 of full scale) = observed, black = missing.
- * The image must have the operator's H x W.
- */
-export function maskFromImage(img: PngImage, h: number, w: number, name = 'mask image'): Float64Array {
-  if (img.width !== w || img.height !== h) {
-    fail('BAD_SHAPE', `${name} is ${img.width}x${img.height} but the image is ${w}x${h}; resize the mask to the image size`);
+// ---------------------------------------------------------------------------------------
+// Spec: inpaint:box=16 | box=16x8,x=4,y=2 | random=0.7[,seed=1] | half[=left|right|top|bottom] | mask=FILE.png
+
+/** Exactly one of box, random, half and mask says which pixels are missing. */
+export interface InpaintConfig {
+  kind: 'inpaint';
+  noise: number;
+  /** A missing box, centered unless x, y (top-left) are given. */
+  box?: { width: number; height: number; x?: number; y?: number };
+  /** Random pixels, the fraction `keep` observed. */
+  random?: { keep: number; seed: number };
+  half?: HalfSide;
+  /** A mask image [H, W]: >= 0.5 observed (a PNG's first channel, white = observed). */
+  mask?: DataSource;
+}
+
+export const inpaintDef: OperatorDef<InpaintConfig> = {
+  name: 'inpaint',
+  aliases: ['inpainting'],
+  keys: ['box', 'x', 'y', 'random', 'seed', 'half', 'mask', 'noise'],
+  words: ['half'],
+  image: true,
+  doc: 'inpaint:box=16 | box=16x8,x=4,y=2 | random=0.7[,seed=1] | half[=left|right|top|bottom] | mask=FILE.png (white = observed)',
+  parse: parseInpaint,
+  build: buildInpaint,
+};
+
+function parseInpaint(items: SpecItems): InpaintConfig {
+  const { bad } = items, noise = items.noise;
+  const chosen = ['box', 'random', 'half', 'mask'].filter((k) => items.has(k) || items.words.includes(k));
+  if (chosen.length !== 1) {
+    bad(chosen.length === 0 ? 'say which pixels are missing: box=16, random=0.7 (fraction observed), half, or mask=FILE.png' : `give only one of ${chosen.join(', ')}`);
   }
-  const t: Tensor = pngToTensor(img);
-  const mask = new Float64Array(h * w);
-  for (let i = 0; i < h * w; i++) mask[i] = t.data[i]! >= 0.5 ? 1 : 0;
-  return mask;
+  for (const k of ['x', 'y']) if (items.has(k) && chosen[0] !== 'box') bad(`${k}= places a box; use it with box=SIZE`);
+  if (items.has('seed') && chosen[0] !== 'random') bad('seed= applies to random=FRACTION masks only');
+  switch (chosen[0]) {
+    case 'box': {
+      const v = items.get('box')!;
+      const m = /^(\d+)(?:x(\d+))?$/.exec(v);
+      if (!m) bad(`box=${v}: give the box size in pixels, box=16 or box=16x8 (width x height)`);
+      const width = Number(m![1]), height = m![2] ? Number(m![2]) : width;
+      const x = items.has('x') ? items.int('x') : undefined, y = items.has('y') ? items.int('y') : undefined;
+      if ((x === undefined) !== (y === undefined)) bad('give both x= and y= (top-left corner of the box), or neither for a centered box');
+      return { kind: 'inpaint', noise, box: { width, height, x, y } };
+    }
+    case 'random': {
+      const keep = items.num('random');
+      if (!(keep > 0 && keep <= 1)) bad(`random=${keep}: the observed fraction must lie in (0, 1], e.g. random=0.3 keeps 30% of the pixels`);
+      return { kind: 'inpaint', noise, random: { keep, seed: items.int('seed', 0) } };
+    }
+    case 'half': {
+      const side = (items.get('half') ?? 'right').toLowerCase();
+      if (!['left', 'right', 'top', 'bottom'].includes(side)) bad(`half=${side}: name the missing half, half=left|right|top|bottom`);
+      return { kind: 'inpaint', noise, half: side as HalfSide };
+    }
+    default:
+      return { kind: 'inpaint', noise, mask: { file: items.get('mask')!, format: 'png' } };
+  }
+}
+
+function buildInpaint(config: InpaintConfig, inShape: readonly number[], bad: (m: string) => never): InpaintingOperator {
+  const [c, h, w] = imageShape('inpaint', inShape, bad);
+  const { box, random, half, mask: source } = config;
+  if ([box, random, half, source].filter((v) => v !== undefined).length !== 1) bad('say which pixels are missing: box=16, random=0.7 (fraction observed), half, or mask=FILE.png');
+  let mask: Float64Array, label: string;
+  if (box) {
+    if (box.width > w || box.height > h) bad(`box=${box.width === box.height ? box.width : `${box.width}x${box.height}`} is larger than the ${w}x${h} image; use a smaller box`);
+    mask = boxMask(h, w, box.width, box.height, box.x, box.y);
+    label = `box ${box.width}x${box.height}`;
+  } else if (random) {
+    mask = randomPixelMask(h, w, random.keep, random.seed);
+    label = `random ${random.keep}`;
+  } else if (half) {
+    mask = halfMask(h, w, half);
+    label = `half ${half}`;
+  } else {
+    const data = loadedData(source!, bad);
+    label = data.file === undefined ? 'mask' : `mask ${data.file}`;
+    const [mh, mw] = data.shape;
+    if (data.shape.length !== 2 || mh !== h || mw !== w) fail('BAD_SHAPE', `${label} is ${mw}x${mh} but the image is ${w}x${h}; resize the mask to the image size`);
+    mask = Float64Array.from(data.data, (v) => (v >= 0.5 ? 1 : 0));
+  }
+  if (!mask.some((v) => v > 0)) bad('the mask keeps no pixels; observe at least one pixel');
+  return new InpaintingOperator([c, h, w], mask, config.noise, label);
 }

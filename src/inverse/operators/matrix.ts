@@ -1,7 +1,9 @@
 import { Tensor, shapeSize } from '../../core/tensor.js';
 import { fail } from '../../core/errors.js';
-import { LinearOperator, checkBatch, proxArgs, type OperatorSVD } from './operator.js';
-import { checkSpectral, denseSVD, pinvFromSVD, proxFromSVD, type DenseSVD } from './svd.js';
+import { checkBatch, type OperatorSVD } from './operator.js';
+import { loadedData, type DataSource, type OperatorDef } from './spec-grammar.js';
+import { checkSpectral, denseSVD, type DenseSVD } from './svd.js';
+import { SVDOperator } from './svd-operator.js';
 
 /**
  * A dense m x n matrix acting on flattened items: inShape any shape of n elements (default
@@ -10,7 +12,7 @@ import { checkSpectral, denseSVD, pinvFromSVD, proxFromSVD, type DenseSVD } from
  * singular values below 1e-7 s_max count as zero); spectral coordinates are ordered by
  * descending singular value.
  */
-export class MatrixOperator extends LinearOperator {
+export class MatrixOperator extends SVDOperator {
   readonly kind = 'matrix' as const;
   readonly name: string;
   readonly m: number;
@@ -72,14 +74,6 @@ export class MatrixOperator extends LinearOperator {
     return this.factors().svd;
   }
 
-  pinv(y: Tensor): Tensor {
-    return pinvFromSVD(this.svd, y);
-  }
-
-  proxDataConsistency(v: Tensor, y: Tensor, rho: number, noiseSigma?: number): Tensor {
-    return proxFromSVD(this.svd, v, y, rho, proxArgs(this, rho, noiseSigma, `${this.name} prox`));
-  }
-
   private factors(): { dense: DenseSVD; svd: OperatorSVD } {
     if (this.cached) return this.cached;
     const { m, n } = this, dense = denseSVD(this.matrix, m, n), { U, V, s, rank } = dense;
@@ -114,3 +108,34 @@ export class MatrixOperator extends LinearOperator {
     return this.cached;
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Spec: matrix:A.npy
+
+export interface MatrixConfig {
+  kind: 'matrix';
+  noise: number;
+  /** The [m, n] matrix. */
+  matrix: DataSource;
+}
+
+export const matrixDef: OperatorDef<MatrixConfig> = {
+  name: 'matrix',
+  aliases: ['dense'],
+  keys: ['file', 'noise'],
+  freeWords: true,
+  doc: 'matrix:A.npy                               dense matrix [m, n] on flattened inputs',
+  parse: (items) => {
+    const files = [...items.words, ...(items.has('file') ? [items.get('file')!] : [])];
+    if (files.length !== 1) items.bad('give one matrix file: matrix:A.npy (an [m, n] array)');
+    return { kind: 'matrix', noise: items.noise, matrix: { file: files[0]!, format: 'npy' } };
+  },
+  build: (config, inShape, bad) => {
+    const { shape, data, file } = loadedData(config.matrix, bad);
+    if (shape.length !== 2) bad(`${file ?? 'the matrix'} has shape [${shape.join(', ')}]; a matrix file holds a 2-D array [m, n]`);
+    const [m, n] = shape as [number, number];
+    const size = shapeSize(inShape);
+    if (size !== n) bad(`the matrix is ${m} x ${n} but the input has ${size} elements (shape [${inShape.join(', ')}]); the matrix needs n = ${size} columns`);
+    return new MatrixOperator(data, m, n, inShape, config.noise, file);
+  },
+};

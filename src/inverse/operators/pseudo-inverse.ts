@@ -1,5 +1,6 @@
 import { fail } from '../../core/errors.js';
-import { Tensor, shapeSize } from '../../core/tensor.js';
+import { batchedCGLS } from '../../core/cgls.js';
+import { Tensor } from '../../core/tensor.js';
 import { checkBatch } from './batch.js';
 import type { Operator } from './operator.js';
 import { pinvFromSVD } from './svd.js';
@@ -27,11 +28,9 @@ export interface PinvResult {
 
 /**
  * A^+ y (lambda = 0) or the Tikhonov solution (A^T A + lambda I)^{-1} A^T y, batched.
- * Closed forms first (op.pinv, then V diag(1/s) U^T y from op.svd); otherwise CGLS (conjugate
- * gradient on the normal equations in the least-squares form of Hestenes & Stiefel 1952 / Paige &
- * Saunders 1982, which loses less accuracy than CG on A^T A): started from x = 0 every iterate
- * lies in range(A^T), so with lambda = 0 it converges to the minimum-norm least-squares solution,
- * which is exactly A^+ y. Float64 throughout; the result has y's dtype.
+ * Closed forms first (op.pinv, then V diag(1/s) U^T y from op.svd); otherwise CGLS (`batchedCGLS`,
+ * all batch items at once), which with lambda = 0 converges to the minimum-norm least-squares
+ * solution, exactly A^+ y. Float64 throughout; the result has y's dtype.
  */
 export function pseudoInverse(op: Operator, y: Tensor, options: PinvOptions = {}): PinvResult {
   const lambda = options.lambda ?? 0, method = options.method ?? 'auto';
@@ -41,41 +40,10 @@ export function pseudoInverse(op: Operator, y: Tensor, options: PinvOptions = {}
     if (op.pinv) return { x: op.pinv(y), method: 'pinv', iterations: 0, relativeResidual: 0 };
     if (op.svd) return { x: pinvFromSVD(op.svd, y), method: 'svd', iterations: 0, relativeResidual: 0 };
   }
-  const n = shapeSize(op.inShape), m = shapeSize(op.outShape);
-  const maxIter = options.maxIter ?? 1000, tol = options.tol ?? 1e-10;
+  const fwd = (v: Float64Array): Float64Array => op.forward(new Tensor([batch, ...op.inShape], v)).data as Float64Array;
+  const adj = (v: Float64Array): Float64Array => op.adjoint(new Tensor([batch, ...op.outShape], v)).data as Float64Array;
+  const r = batchedCGLS(fwd, adj, Float64Array.from(y.data), batch, { lambda, maxIter: options.maxIter, tol: options.tol });
   const out = Tensor.zeros([batch, ...op.inShape], y.dtype);
-  let worstIter = 0, worstRes = 0;
-  const fwd = (v: Float64Array): Float64Array => op.forward(new Tensor([1, ...op.inShape], v)).data as Float64Array;
-  const adj = (v: Float64Array): Float64Array => op.adjoint(new Tensor([1, ...op.outShape], v)).data as Float64Array;
-  for (let b = 0; b < batch; b++) {
-    const x = new Float64Array(n), r = Float64Array.from(y.data.subarray(b * m, (b + 1) * m));
-    let s = adj(r);
-    const p = Float64Array.from(s);
-    const s0 = Math.sqrt(dot(s, s));
-    let gamma = s0 * s0, it = 0;
-    while (it < maxIter && Math.sqrt(gamma) > tol * s0) {
-      const q = fwd(p);
-      const delta = dot(q, q) + lambda * dot(p, p);
-      if (!(delta > 0)) break; // p is in the null space: nothing left to fit
-      const alpha = gamma / delta;
-      for (let i = 0; i < n; i++) x[i] = x[i]! + alpha * p[i]!;
-      for (let i = 0; i < m; i++) r[i] = r[i]! - alpha * q[i]!;
-      s = adj(r);
-      if (lambda > 0) for (let i = 0; i < n; i++) s[i] = s[i]! - lambda * x[i]!;
-      const g = dot(s, s), beta = g / gamma;
-      gamma = g;
-      for (let i = 0; i < n; i++) p[i] = s[i]! + beta * p[i]!;
-      it++;
-    }
-    out.data.set(x, b * n);
-    worstIter = Math.max(worstIter, it);
-    worstRes = Math.max(worstRes, s0 > 0 ? Math.sqrt(gamma) / s0 : 0);
-  }
-  return { x: out, method: 'cgls', iterations: worstIter, relativeResidual: worstRes };
-}
-
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
+  out.data.set(r.x);
+  return { x: out, method: 'cgls', iterations: Math.max(0, ...r.iterations), relativeResidual: Math.max(0, ...r.relativeResidual) };
 }

@@ -1,7 +1,9 @@
 import { Tensor } from '../../core/tensor.js';
 import { fail } from '../../core/errors.js';
-import { LinearOperator, checkBatch, proxArgs, type OperatorSVD } from './operator.js';
-import { applyHouseholder, checkSpectral, denseSVD, householderFor, pinvFromSVD, proxFromSVD, type DenseSVD } from './svd.js';
+import { checkBatch, type OperatorSVD } from './operator.js';
+import { imageShape, type Bad, type OperatorDef, type SpecItems } from './spec-grammar.js';
+import { applyHouseholder, checkSpectral, denseSVD, householderFor, type DenseSVD } from './svd.js';
+import { SVDOperator } from './svd-operator.js';
 
 /** Super-resolution: [C, H, W] -> [C, H/f, W/f] by average pooling or antialiased bicubic downsampling. */
 
@@ -21,7 +23,7 @@ function checkFactor(shape: readonly number[], factor: number): [number, number,
  * the normalised constant (s = 1/f), a Householder reflection completes the basis (s = 0).
  * Spectral layout [C, H/f, W/f, f*f], coordinate 0 of each block the observed one.
  */
-export class PoolingSROperator extends LinearOperator {
+export class PoolingSROperator extends SVDOperator {
   readonly kind = 'sr' as const;
   readonly name: string;
   readonly factor: number;
@@ -120,14 +122,10 @@ export class PoolingSROperator extends LinearOperator {
   }
 
   /** Nearest-neighbour upsampling (= f^2 A^T). */
-  pinv(y: Tensor): Tensor {
+  override pinv(y: Tensor): Tensor {
     const x = this.adjoint(y), f2 = this.factor * this.factor;
     for (let i = 0; i < x.data.length; i++) x.data[i] = x.data[i]! * f2;
     return x;
-  }
-
-  proxDataConsistency(v: Tensor, y: Tensor, rho: number, noiseSigma?: number): Tensor {
-    return proxFromSVD(this.svd, v, y, rho, proxArgs(this, rho, noiseSigma, `${this.name} prox`));
   }
 }
 
@@ -205,7 +203,7 @@ function toCsr(dense: Float64Array, rows: number, cols: number): Csr {
  * SRConv); spectral layout [C, H, W] with s[c, p, q] = sy[p] sx[q] (0 for p >= H/f or q >= W/f).
  * Computed on first use.
  */
-export class BicubicSROperator extends LinearOperator {
+export class BicubicSROperator extends SVDOperator {
   readonly kind = 'sr' as const;
   readonly name: string;
   readonly factor: number;
@@ -272,14 +270,6 @@ export class BicubicSROperator extends LinearOperator {
   get svd(): OperatorSVD {
     this.cachedSvd ??= this.buildSvd();
     return this.cachedSvd;
-  }
-
-  pinv(y: Tensor): Tensor {
-    return pinvFromSVD(this.svd, y);
-  }
-
-  proxDataConsistency(v: Tensor, y: Tensor, rho: number, noiseSigma?: number): Tensor {
-    return proxFromSVD(this.svd, v, y, rho, proxArgs(this, rho, noiseSigma, `${this.name} prox`));
   }
 
   private buildSvd(): OperatorSVD {
@@ -372,4 +362,37 @@ export class BicubicSROperator extends LinearOperator {
       },
     };
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Spec: sr:factor=4[,kernel=pool|bicubic]
+
+export interface SRConfig {
+  kind: 'sr';
+  noise: number;
+  factor: number;
+  kernel: 'pool' | 'bicubic';
+}
+
+export const srDef: OperatorDef<SRConfig> = {
+  name: 'sr',
+  aliases: ['superres', 'super-resolution'],
+  keys: ['factor', 'kernel', 'noise'],
+  image: true,
+  doc: 'sr:factor=4[,kernel=pool|bicubic]          average pooling (default) or bicubic',
+  parse: parseSR,
+  build: (config: SRConfig, inShape: readonly number[], bad: Bad) => {
+    const [, h, w] = imageShape('sr', inShape, bad), { factor } = config;
+    if (h % factor !== 0 || w % factor !== 0) bad(`factor=${factor} does not divide the image size ${h}x${w}; pick a factor that divides both sides or crop the image`);
+    return config.kernel === 'bicubic' ? new BicubicSROperator(inShape, factor, config.noise) : new PoolingSROperator(inShape, factor, config.noise);
+  },
+};
+
+function parseSR(items: SpecItems): SRConfig {
+  const factor = items.int('factor', 4);
+  if (factor < 2) items.bad(`factor=${factor}: the downsampling factor must be an integer >= 2`);
+  const kernel = (items.get('kernel') ?? 'pool').toLowerCase();
+  if (['pool', 'avg', 'average', 'box'].includes(kernel)) return { kind: 'sr', noise: items.noise, factor, kernel: 'pool' };
+  if (['bicubic', 'cubic'].includes(kernel)) return { kind: 'sr', noise: items.noise, factor, kernel: 'bicubic' };
+  return items.bad(`kernel=${kernel}: unknown downsampling kernel; use kernel=pool (average pooling) or kernel=bicubic`);
 }

@@ -1,7 +1,8 @@
 import { Tensor, shapeSize } from '../../core/tensor.js';
 import { fail } from '../../core/errors.js';
 import { symmetricEigen } from '../../core/linalg.js';
-import { checkBatch, type Operator, type OperatorSVD } from './operator.js';
+import { checkBatch } from './batch.js';
+import type { Operator, OperatorSVD } from './operator.js';
 
 /** Pieces shared by operators that have an SVD: pseudo-inverse and prox from it, and dense SVDs. */
 

@@ -1,3 +1,4 @@
+import { batchedConjugateGradient } from '../../core/cg.js';
 import { Stream } from '../../core/rng.js';
 import { Tensor } from '../../core/tensor.js';
 import type { Operator } from '../operators/operator.js';
@@ -62,8 +63,9 @@ export const dds: SolverDef = {
 };
 
 /**
- * Capped conjugate gradient on the normal equations of all batch items at once (one forward and one
- * adjoint of the whole batch per iteration, per-item step sizes), in float64:
+ * DDS's data step, capped conjugate gradient on the normal equations of all batch items at once
+ * (`batchedConjugateGradient`: one forward and one adjoint of the whole batch per iteration, per-item
+ * step sizes), in float64:
  *   gamma given:  (I + gamma A^T A) x = v + gamma A^T y;   gamma null:  A^T A x = A^T y (noiseless).
  * Starts at v. An item stops when its residual falls below tol ||b|| or its curvature p.Mp vanishes
  * (the singular noiseless system once converged), so it never fails on a positive semi-definite M.
@@ -85,52 +87,10 @@ class BatchedCG {
   }
 
   solve(v: Tensor, steps: number, tol: number): Float64Array {
-    const n = v.size, batch = v.batch, m = n / batch, g = this.gamma, aty = this.aty;
-    const x = Float64Array.from(v.data);
-    if (steps === 0) return x;
-    const r = new Float64Array(n), p = new Float64Array(n), mp = new Float64Array(n);
-    this.apply(x, mp);
-    // r = b - M x0 with b = x0 + gamma A^T y (noisy) or A^T y (noiseless).
-    for (let k = 0; k < n; k++) r[k] = (g === null ? aty[k]! : x[k]! + g * aty[k]!) - mp[k]!;
-    p.set(r);
-    const rr = new Float64Array(batch), target = new Float64Array(batch), active = new Uint8Array(batch);
-    for (let b = 0; b < batch; b++) {
-      let bb = 0, s = 0;
-      for (let k = b * m; k < (b + 1) * m; k++) {
-        const bk = g === null ? aty[k]! : x[k]! + g * aty[k]!;
-        bb += bk * bk;
-        s += r[k]! * r[k]!;
-      }
-      rr[b] = s;
-      target[b] = tol * tol * bb;
-      active[b] = s > target[b]! ? 1 : 0;
-    }
-    for (let it = 0; it < steps; it++) {
-      if (!active.some((f) => f === 1)) break;
-      this.apply(p, mp);
-      for (let b = 0; b < batch; b++) {
-        if (!active[b]) continue;
-        const lo = b * m, hi = lo + m;
-        let pmp = 0;
-        for (let k = lo; k < hi; k++) pmp += p[k]! * mp[k]!;
-        if (!(pmp > 0)) {
-          active[b] = 0;
-          continue;
-        }
-        const alpha = rr[b]! / pmp;
-        let s = 0;
-        for (let k = lo; k < hi; k++) {
-          x[k] = x[k]! + alpha * p[k]!;
-          r[k] = r[k]! - alpha * mp[k]!;
-          s += r[k]! * r[k]!;
-        }
-        const beta = s / rr[b]!;
-        for (let k = lo; k < hi; k++) p[k] = r[k]! + beta * p[k]!;
-        rr[b] = s;
-        if (s <= target[b]!) active[b] = 0;
-      }
-    }
-    return x;
+    const x0 = Float64Array.from(v.data), g = this.gamma, aty = this.aty;
+    if (steps === 0) return x0;
+    const b = g === null ? aty : x0.map((x, k) => x + g * aty[k]!);
+    return batchedConjugateGradient((p, out) => this.apply(p, out), b, v.batch, x0, { maxIter: steps, tol }).x;
   }
 }
 
