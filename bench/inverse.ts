@@ -7,7 +7,7 @@ import { Tensor } from '../src/core/tensor.js';
 import { readNpy } from '../src/io/npy.js';
 import { psnr, ssim } from '../src/metrics/image.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
+import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import { runSolver } from '../src/inverse/solvers/run.js';
 import { SOLVERS } from '../src/inverse/solvers/registry.js';
 import { makeGrid } from '../src/paths/grids.js';

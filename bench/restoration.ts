@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../src/core/tensor.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
+import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import { readNpy } from '../src/io/npy.js';
 import { psnr, ssim } from '../src/metrics/image.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';

@@ -16,7 +16,7 @@ export * from './models/gmm-file.js';
 export * from './models/onnx.js';
 export * from './models/model-folder.js';
 export * from './samplers/index.js';
-export * from './inverse/operators/index.js';
+export * from './inverse/operators/spec-file.js';
 export * from './volume/reconstruct.js';
 // Two modules define Python's round-half-to-even; an explicit export settles the star-export ambiguity.
 export { roundHalfEven } from './inverse/operators/mri-masks.js';

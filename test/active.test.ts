@@ -13,7 +13,7 @@ import {
 } from '../src/inverse/active.js';
 import { hartley2, reflectCentered } from '../src/inverse/operators/fourier.js';
 import { MRIOperator } from '../src/inverse/operators/mri.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
+import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const N = 8, D = N * N;

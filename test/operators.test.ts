@@ -13,11 +13,11 @@ import {
   BicubicSROperator, BlurOperator, CTOperator, ColorizationOperator, IdentityOperator, InpaintingOperator, MRIOperator, MatrixOperator,
   MultiCoilMRIOperator, PoolingSROperator, bicubicDownsampleMatrix, boxMask, centerRange, defaultCenterFraction, discPhantom,
   equispacedLineMask, gaussianKernel, halfMask, keysCubic, lineMask2D, maskAcceleration, motionKernel, parallelBeamAngles,
-  parseOperatorSpec, poissonDiscMask, poissonSample, proxByConjugateGradient, randomLineMask, randomPixelMask, roundHalfEven,
+  poissonDiscMask, poissonSample, proxByConjugateGradient, randomLineMask, randomPixelMask, roundHalfEven,
   sheppLoganPhantom, syntheticCoilMaps, type Operator,
 } from '../src/inverse/operators/index.js';
 import { OPERATOR_DEFS, buildOperator, operatorConfigFromSpec, type OperatorConfig } from '../src/inverse/operators/registry.js';
-import { loadOperatorFiles, readDataFile } from '../src/inverse/operators/spec-file.js';
+import { loadOperatorFiles, parseOperatorSpec, readDataFile } from '../src/inverse/operators/spec-file.js';
 
 // ---------------------------------------------------------------------------------------
 // Helpers

@@ -11,10 +11,11 @@ import { createVolume } from '../src/io/volume.js';
 import { NoiseSource } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
 import { equispacedLineMask } from '../src/inverse/operators/mri-masks.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
 import { psnr } from '../src/metrics/image.js';
 import { modelSlices, modelToVolume, sliceMapping } from '../src/volume/model-space.js';
-import { operatorSpec, reconstructVolume } from '../src/volume/reconstruct.js';
+import { operatorConfig, reconstructVolume } from '../src/volume/reconstruct.js';
+import { buildOperator } from '../src/inverse/operators/registry.js';
+import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import { readSplit } from '../src/volume/split-file.js';
 
 const CH2 = '/usr/share/mricron/templates/ch2.nii.gz';
@@ -131,7 +132,7 @@ test('tweedie reconstruct: 4-D input, too-small volume and unknown modality are 
 test('tweedie reconstruct --measurement / --mask-file: NPY k-space reproduces the simulated run, with or without --truth', () => {
   const input = ch2(), vol = readNifti(input);
   const m = sliceMapping(vol, 64, readSplit(modelDir()));
-  const op = parseOperatorSpec(operatorSpec({ modality: 'mri', acceleration: 4, noise: 0.01 }), [1, 64, 64]);
+  const op = buildOperator(operatorConfig({ modality: 'mri', acceleration: 4, noise: 0.01 }), [1, 64, 64]);
   /** The scan the simulation makes of slices zs: slice z measured with the noise of sample z (seed 0). */
   const scan = (zs: number[]) => {
     const truth = modelSlices(vol, m, zs), y = new Tensor([zs.length, 64, 64, 2]);
@@ -192,4 +193,17 @@ test('tweedie reconstruct --mask active: each slice gets its own lines, exactly 
   assert.equal(s.model_calls, 2 * 14);
   assert.match(s.operator, /active: 8 of 64 lines from 3 centre lines, 2 particles/);
   assert.ok(s.psnr > s.psnr_baseline + 1, `PSNR ${s.psnr} vs zero-filled ${s.psnr_baseline}`);
+});
+
+test('the workers get the operator as a structured config: a mask file is read once, and its path may hold "," and "="', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tweedie-mask-'));
+  const cols = new Tensor([64], Float32Array.from({ length: 64 }, (_, i) => (i % 4 === 0 || (i >= 28 && i < 36) ? 1 : 0)));
+  const odd = join(dir, 'mask,accel=8.npy');
+  writeNpy(odd, cols);
+  const config = structuredClone(operatorConfig({ modality: 'mri', maskFile: odd, noise: 0.01 }));
+  const x = new NoiseSource(3).normal([1, 1, 64, 64], 0);
+  const viaConfig = buildOperator(config, [1, 64, 64]).forward(x);
+  writeNpy(join(dir, 'plain.npy'), cols);
+  const viaSpec = parseOperatorSpec('mri:mask=plain.npy,noise=0.01', [1, 64, 64], { baseDir: dir }).forward(x);
+  assert.deepEqual(Array.from(viaConfig.data), Array.from(viaSpec.data));
 });

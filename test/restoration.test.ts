@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from '../src/core/tensor.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
+import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import { readNifti, writeNifti } from '../src/io/nifti.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
 import { encodePng } from '../src/io/png.js';

@@ -4,7 +4,7 @@ import { TweedieError } from '../src/core/errors.js';
 import { NoiseSource } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
 import { CTOperator } from '../src/inverse/operators/ct.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
+import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import { MatrixOperator } from '../src/inverse/operators/matrix.js';
 import { InpaintingOperator, randomPixelMask } from '../src/inverse/operators/inpainting.js';
 import type { Operator } from '../src/inverse/operators/operator.js';

@@ -4,7 +4,7 @@ import { diffpir, DIFFPIR_SOLVERS } from '../src/inverse/solvers/diffpir.js';
 import { dds, DDS_SOLVERS } from '../src/inverse/solvers/dds.js';
 import { runSolver } from '../src/inverse/solvers/run.js';
 import type { SolverDef } from '../src/inverse/solvers/types.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
+import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import type { Operator } from '../src/inverse/operators/operator.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';

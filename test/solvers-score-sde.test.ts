@@ -4,7 +4,7 @@ import { NoiseSource, Stream } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
 import { MatrixOperator } from '../src/inverse/operators/matrix.js';
 import { proxByConjugateGradient } from '../src/inverse/operators/operator.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
+import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import { runSolver } from '../src/inverse/solvers/run.js';
 import { scoreSde } from '../src/inverse/solvers/score-sde.js';
 import { makeGrid } from '../src/paths/grids.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { smc, runSmc, SMC_SOLVERS, systematicResample, effectiveSampleSize, type SmcStats } from '../src/inverse/solvers/smc.js';
 import { runSolver } from '../src/inverse/solvers/run.js';
 import type { SolverDef } from '../src/inverse/solvers/types.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
+import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
 import { cholesky, matMul, solveSPD, transpose } from '../src/core/linalg.js';

@@ -4,7 +4,7 @@ import { ddrm, DDRM_SOLVERS } from '../src/inverse/solvers/ddrm.js';
 import { ddnm, ddnmNfe, DDNM_SOLVERS, timeTravelJumps } from '../src/inverse/solvers/ddnm.js';
 import { runSolver } from '../src/inverse/solvers/run.js';
 import type { SolverDef } from '../src/inverse/solvers/types.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec.js';
+import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import type { Operator } from '../src/inverse/operators/operator.js';
 import { mixturePosterior } from '../src/inverse/exact-posterior.js';
 import { GaussianMixture } from '../src/models/gmm.js';

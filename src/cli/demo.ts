@@ -7,7 +7,7 @@ import { readNpy } from '../io/npy.js';
 import { tensorToPng, writePng } from '../io/png.js';
 import { psnr, ssim } from '../metrics/image.js';
 import { OnnxDenoiser } from '../models/onnx.js';
-import { parseOperatorSpec } from '../inverse/operators/spec.js';
+import { parseOperatorSpec } from '../inverse/operators/spec-file.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { simulateMeasurement, solve } from '../recipes/solve.js';
 import { intOption, numberOption } from './args.js';

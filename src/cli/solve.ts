@@ -2,7 +2,7 @@ import { fail } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { readNpy } from '../io/npy.js';
 import { psnr, ssim } from '../metrics/image.js';
-import { parseOperatorSpec } from '../inverse/operators/spec.js';
+import { parseOperatorSpec } from '../inverse/operators/spec-file.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
 import { simulateMeasurement, solve } from '../recipes/solve.js';

@@ -2,7 +2,7 @@ import { fail } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { OnnxDenoiser } from '../models/onnx.js';
 import { activeSubsampling } from '../inverse/active.js';
-import { parseOperatorSpec } from '../inverse/operators/spec.js';
+import { buildOperator, type OperatorConfig } from '../inverse/operators/registry.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { solve } from '../recipes/solve.js';
 import type { ParamValues } from '../samplers/types.js';
@@ -20,7 +20,8 @@ export interface ChunkContext {
   solver: string;
   steps: number;
   params: Partial<ParamValues>;
-  opSpec: string;
+  /** The operator of every slice (null with mask active, whose jobs carry full scans). */
+  operator: OperatorConfig | null;
   seed: number;
   /** mask active: lines per slice and particles; the jobs carry fully sampled k-space. */
   active?: { budget: number; centerLines: number; particles: number; noise: number };
@@ -52,7 +53,7 @@ export type ChunkSolver = JobRunner<ChunkJob, ChunkResult>;
 export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
   const model = await OnnxDenoiser.load(ctx.modelDir, { threads: ctx.threads, backend: 'cpu' });
   if (ctx.active) return activeChunkSolver(model, ctx, ctx.active);
-  const op = parseOperatorSpec(ctx.opSpec, model.itemShape);
+  const op = buildOperator(ctx.operator!, model.itemShape);
   const solver = solverByName(ctx.solver);
   return {
     async run(job, onStep) {

@@ -10,7 +10,9 @@ import { acquisitionSteps, ACTIVE_WINDOW, checkActiveSolver, maskKspace } from '
 import { MRIOperator } from '../inverse/operators/mri.js';
 import { defaultCenterFraction, lineMask2D, roundHalfEven } from '../inverse/operators/mri-masks.js';
 import { proxDataConsistency, type Operator } from '../inverse/operators/operator.js';
-import { parseOperatorSpec } from '../inverse/operators/spec.js';
+import { loadOperatorFiles } from '../inverse/operators/spec-file.js';
+import { buildOperator, type OperatorConfig } from '../inverse/operators/registry.js';
+import type { MriConfig, MriMaskKind } from '../inverse/operators/mri-def.js';
 import { runSolver } from '../inverse/solvers/run.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { tvProxZ } from '../inverse/solvers/tv-prox-1d.js';
@@ -126,18 +128,16 @@ export interface SliceLines {
   order: number[];
 }
 
-/** The operator spec string for a modality. */
-export function operatorSpec(o: Pick<ReconstructOptions, 'modality' | 'acceleration' | 'mask' | 'maskFile' | 'views' | 'noise'>): string {
+/** The operator of a modality, as a structured config (a mask file is read here, so workers receive its data). */
+export function operatorConfig(o: Pick<ReconstructOptions, 'modality' | 'acceleration' | 'mask' | 'maskFile' | 'views' | 'noise'>): OperatorConfig {
   const noise = o.noise ?? 0.01;
-  if (o.modality === 'mri' && o.maskFile !== undefined) {
-    if (/[,=]/.test(o.maskFile)) fail('USAGE', `--mask-file ${o.maskFile}: the path may not contain ',' or '='; rename or move the file`);
-    return `mri:mask=${o.maskFile},noise=${noise}`;
-  }
+  if (o.modality === 'mri' && o.maskFile !== undefined) return loadOperatorFiles<MriConfig>({ kind: 'mri', noise, complex: false, mask: { file: o.maskFile, format: 'npy' } });
   if (o.modality === 'mri') {
     const accel = o.acceleration ?? 4;
-    return `mri:accel=${accel},mask=${o.mask ?? 'equispaced'},acs=${accel < 8 ? 0.08 : 0.04},noise=${noise}`;
+    const mask = (o.mask ?? 'equispaced') as MriMaskKind;
+    return { kind: 'mri', noise, complex: false, mask, accel, acs: accel < 8 ? 0.08 : 0.04, seed: 0 };
   }
-  if (o.modality === 'ct') return `ct:views=${o.views ?? 30},noise=${noise}`;
+  if (o.modality === 'ct') return { kind: 'ct', noise, views: o.views ?? 30, angle: 180, filter: 'ramlak', projector: 'footprint' };
   return fail('USAGE', `unknown modality "${String(o.modality)}"; use mri or ct`);
 }
 
@@ -161,14 +161,14 @@ function activeSettings(o: ReconstructOptions, w: number): NonNullable<ChunkCont
   return { budget, centerLines, particles, noise: o.noise ?? 0.01 };
 }
 
-/** The operator that measures every slice (for mask active: the fully sampled scan) and its spec for the workers. */
-function measurementOperator(o: ReconstructOptions, item: number[], active: boolean): { op: Operator; spec: string } {
+/** The operator that measures every slice (for mask active: the fully sampled scan) and its config for the workers. */
+function measurementOperator(o: ReconstructOptions, item: number[], active: boolean): { op: Operator; config: OperatorConfig | null } {
   if (!active) {
-    const spec = operatorSpec(o);
-    return { op: parseOperatorSpec(spec, item), spec };
+    const config = operatorConfig(o);
+    return { op: buildOperator(config, item), config };
   }
   const n = item[1]! * item[2]!;
-  return { op: new MRIOperator(item, { mask: new Uint8Array(n).fill(1), noiseSigma: o.noise ?? 0.01, label: 'fully sampled scan' }), spec: '' };
+  return { op: new MRIOperator(item, { mask: new Uint8Array(n).fill(1), noiseSigma: o.noise ?? 0.01, label: 'fully sampled scan' }), config: null };
 }
 
 /** --measurement: the file's data as [count, ...outShape]; mask active needs a full scan. */
@@ -201,7 +201,7 @@ interface SolvedStack {
 }
 
 /** Solve slices A.. from y ([count, ...op.outShape]) on worker threads, couple them by z-TV and clip to the prior's range. */
-async function solveStack(o: ReconstructOptions, model: { item: number[]; range: [number, number] }, meas: { op: Operator; spec: string }, y: Tensor, A: number, active?: ChunkContext['active']): Promise<SolvedStack> {
+async function solveStack(o: ReconstructOptions, model: { item: number[]; range: [number, number] }, meas: { op: Operator; config: OperatorConfig | null }, y: Tensor, A: number, active?: ChunkContext['active']): Promise<SolvedStack> {
   const { item } = model, { op } = meas;
   const count = y.batch, size = item[1]!, n2 = size * size, outItem = shapeSize(op.outShape);
   const tvZ = o.tvZ ?? 0.05, tvIters = o.tvIters ?? 2;
@@ -218,7 +218,7 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
     jobs.push({ id: jobs.length, start: A + s, count: c, y: yData.slice(s * outItem, (s + c) * outItem) });
   }
   const workers = Math.max(1, Math.min(o.workers ?? availableParallelism(), jobs.length));
-  const ctx: ChunkContext = { modelDir: o.modelDir, threads: o.threads ?? 1, solver: solver.name, steps: o.steps, params: o.params ?? {}, opSpec: meas.spec, seed: o.seed ?? 0, ...(active ? { active } : {}) };
+  const ctx: ChunkContext = { modelDir: o.modelDir, threads: o.threads ?? 1, solver: solver.name, steps: o.steps, params: o.params ?? {}, operator: meas.config, seed: o.seed ?? 0, ...(active ? { active } : {}) };
   const stepsDone = new Array<number>(jobs.length).fill(0);
   const total = count * o.steps;
   const onProgress = (id: number, step: number) => {

@@ -1,4 +1,7 @@
-/** Measurement operators of the inverse problems (A, A^T and their closed forms), their specs and configurations. */
+/**
+ * Measurement operators of the inverse problems (A, A^T and their closed forms), their spec grammar and
+ * structured configurations: pure maths. Reading the files a spec names is the Node edge, spec-file.ts.
+ */
 export * from './operator.js';
 export * from './svd.js';
 export * from './svd-operator.js';
@@ -18,4 +21,3 @@ export * from './phantoms.js';
 export * from './matrix.js';
 export * from './spec-grammar.js';
 export * from './registry.js';
-export * from './spec-file.js';
