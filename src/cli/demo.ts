@@ -7,7 +7,8 @@ import { readNpy } from '../io/npy.js';
 import { tensorToPng, writePng } from '../io/png.js';
 import { psnr, ssim } from '../metrics/image.js';
 import { OnnxDenoiser } from '../models/onnx.js';
-import { parseOperatorSpec } from '../inverse/operators/spec-file.js';
+import { buildOperator } from '../inverse/operators/registry.js';
+import { operatorConfig } from '../volume/reconstruct.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { simulateMeasurement, solve } from '../recipes/solve.js';
 import { intOption, numberOption } from './args.js';
@@ -59,7 +60,7 @@ export const demoCommand = command({
     const threads = intOption(values.threads, 'threads');
     const model = await OnnxDenoiser.load(dir, threads ? { threads } : {});
     const truth = slab.sliceBatch(k, k + 1).toDtype('float32');
-    const operator = parseOperatorSpec(`mri:accel=${accel},mask=equispaced,acs=${accel < 8 ? 0.08 : 0.04},noise=${sigma}`, model.itemShape);
+    const operator = buildOperator(operatorConfig({ modality: 'mri', acceleration: accel, noise: sigma }), model.itemShape);
     const measurement = simulateMeasurement(operator, truth, seed);
     const zeroFilled = operator.adjoint(measurement);
     const progress = runProgress(solver.name);

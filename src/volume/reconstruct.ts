@@ -135,7 +135,7 @@ export function operatorConfig(o: Pick<ReconstructOptions, 'modality' | 'acceler
   if (o.modality === 'mri') {
     const accel = o.acceleration ?? 4;
     const mask = (o.mask ?? 'equispaced') as MriMaskKind;
-    return { kind: 'mri', noise, complex: false, mask, accel, acs: accel < 8 ? 0.08 : 0.04, seed: 0 };
+    return { kind: 'mri', noise, complex: false, mask, accel, acs: defaultCenterFraction(accel), seed: 0 };
   }
   if (o.modality === 'ct') return { kind: 'ct', noise, views: o.views ?? 30, angle: 180, filter: 'ramlak', projector: 'footprint' };
   return fail('USAGE', `unknown modality "${String(o.modality)}"; use mri or ct`);
