@@ -41,8 +41,8 @@ import { flowEuler } from './flow.js';
 import { ddpm, dpm2, euler, eulerAncestral, heun } from './karras.js';
 import { lms } from './lms.js';
 import { plms, pndm } from './pndm.js';
-import { resolveParams } from './run.js';
-import type { ParamValues, SamplerDef } from './types.js';
+import { resolveParams, type ParamValues } from './method.js';
+import type { SamplerDef } from './types.js';
 import { unipc } from './unipc.js';
 
 /** The scheduler classes whose configs map onto tweedie samplers. */

@@ -1,3 +1,4 @@
+export * from './method.js';
 export * from './types.js';
 export * from './run.js';
 export * from './registry.js';

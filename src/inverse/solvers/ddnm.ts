@@ -1,6 +1,6 @@
 import { fail } from '../../core/errors.js';
 import { Stream } from '../../core/rng.js';
-import type { SolverDef } from './types.js';
+import { defineSolver, type SolverDef } from './types.js';
 import { fromSpectralInto, spectral, spectralMeasurement } from './ddrm.js';
 
 /**
@@ -36,7 +36,7 @@ export function ddnmNfe(steps: number, length: number, repeat: number): number {
  * reaching a travel point the state is diffused forward `travel_length` grid points,
  * z <- (a_j / a_i) z + sqrt(s_j^2 - (a_j s_i / a_i)^2) xi, and the steps are redone.
  */
-export const ddnm: SolverDef = {
+export const ddnm = defineSolver({
   name: 'ddnm',
   description: 'DDNM / DDNM+: range-null-space decomposition, x0 <- x0 - A^+(A x0 - y) in the SVD space, scaled for noisy measurements (DDNM+), with optional time travel',
   needs: { svd: true },
@@ -52,10 +52,10 @@ export const ddnm: SolverDef = {
     'DDNM+ in this per-singular-value form equals DDRM with eta_b = 1 apart from the initial state (DDRM starts from p(x_T | y)). ' +
     'Time travel diffuses the current state forward as the paper (Alg. 3) and RePaint; the authors\' svd_ddnm.py instead re-noises the last uncorrected x0 estimate.',
   async run({ fn, grid, op, y, sigmaY, z, noise, params, report }) {
-    const eta = params.eta as number;
-    const variant = params.variant as string;
+    const eta = params.eta;
+    const variant = params.variant;
     const plus = variant === 'ddnm+' || (variant === 'auto' && sigmaY > 0);
-    const length = params.travel_length as number, repeat = params.travel_repeat as number;
+    const length = params.travel_length, repeat = params.travel_repeat;
     const svd = op.svd!;
     const s = svd.singularValues, n = svd.size, B = z.batch;
     const { ybar } = spectralMeasurement(svd, y);
@@ -108,6 +108,6 @@ export const ddnm: SolverDef = {
     }
     return z;
   },
-};
+});
 
 export const DDNM_SOLVERS: readonly SolverDef[] = [ddnm];

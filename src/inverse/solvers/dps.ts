@@ -5,7 +5,7 @@ import type { Tensor } from '../../core/tensor.js';
 import type { GridPoint } from '../../paths/path.js';
 import { ddimNoiseScale } from '../../samplers/ddim.js';
 import type { OperatorKind } from '../operators/operator.js';
-import type { SolverContext, SolverDef } from './types.js';
+import { defineSolver, type SolverContext, type SolverDef } from './types.js';
 
 // ---------------------------------------------------------------------------------------
 // Pieces shared by the gradient solvers (dps, pigdm).
@@ -72,7 +72,7 @@ export function dpsDefaultZeta(kind: OperatorKind): number {
  * (the paper's Alg. 1 writes zeta' / ||.|| on the squared norm: a factor 2). The norm is per sample here
  * (the authors' code takes the norm of the whole batch, which at batch 1 is the same).
  */
-export const dps: SolverDef = {
+export const dps = defineSolver({
   name: 'dps',
   description: 'DPS (Chung et al. 2023): ancestral step, then a gradient step on ||y - A x0_hat(x_t)|| through the denoiser',
   needs: { gradients: true },
@@ -101,10 +101,10 @@ export const dps: SolverDef = {
     'variance is the DDPM posterior one. zeta was tuned for 1000 steps; the measured error falls as steps grow at fixed zeta.',
   async run(ctx) {
     const { fn, grid, op, z, params, report } = ctx;
-    const eta = params.eta as number;
-    const mode = params.step as string;
-    const zeta = (params.zeta as number) > 0 ? (params.zeta as number) : dpsDefaultZeta(op.kind);
-    const scale = params.scale as number;
+    const eta = params.eta;
+    const mode = params.step;
+    const zeta = params.zeta > 0 ? params.zeta : dpsDefaultZeta(op.kind);
+    const scale = params.scale;
     const B = z.batch, n = z.itemSize;
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
@@ -126,6 +126,6 @@ export const dps: SolverDef = {
     }
     return z;
   },
-};
+});
 
 export const DPS_SOLVERS: readonly SolverDef[] = [dps];
