@@ -4,7 +4,7 @@ import { NoiseSource, Stream } from '../core/rng.js';
 import type { Tensor } from '../core/tensor.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
-import { ddimNoiseScale } from './ddim.js';
+import { ddimNoiseScale, ddimStep } from './ddim.js';
 import type { ParamSpecs, ParamsOf } from './method.js';
 import { defineSampler, type SamplerDef } from './types.js';
 
@@ -122,18 +122,12 @@ export const eulerAncestral = defineSampler({
   notes: 'weak order 1. With eta = 1 and s_noise = 1 it coincides with ddpm (fixed_small) and ddim (eta = 1) on the same grid.',
   async run({ fn, grid, z, noise, params, report }) {
     const eta = params.eta, sNoise = params.s_noise;
-    const xi = z.zerosLike();
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const { x0, eps } = await fn.estimate(z, from);
       const u = ancestralFraction(from, to, eta);
-      const down = to.s * Math.sqrt(Math.max(0, 1 - u * u));
-      if (u > 0 && sNoise > 0) {
-        noise.fillNormal(xi, i, Stream.noise);
-        lincomb3(z, to.a, x0, down, eps, sNoise * to.s * u, xi);
-      } else {
-        lincomb2(z, to.a, x0, down, eps);
-      }
+      // u > 0 only where s_to > 0, so the noise weight is positive exactly when u > 0 and s_noise > 0.
+      ddimStep(z, x0.data, eps.data, { a: to.a, eps: to.s * Math.sqrt(Math.max(0, 1 - u * u)), noise: sNoise * to.s * u }, noise, i);
       await report(i + 1, i + 1, z, x0);
     }
     return z;
@@ -259,18 +253,11 @@ export const ddpm = defineSampler({
   notes: 'weak order 1. fixed_small equals ddim with eta = 1 and euler-ancestral with eta = 1 on the same grid and noise. fixed_large on other paths uses the forward transition variance between the two grid points.',
   async run({ fn, grid, z, noise, params, report }) {
     const vt = params.variance_type;
-    const xi = z.zerosLike();
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const { x0, eps } = await fn.estimate(z, from);
       const r = to.s === 0 ? 0 : (from.a * to.s) / (to.a * from.s);
-      const std = ddpmNoiseStd(from, to, vt);
-      if (std > 0) {
-        noise.fillNormal(xi, i, Stream.noise);
-        lincomb3(z, to.a, x0, to.s * r, eps, std, xi);
-      } else {
-        lincomb2(z, to.a, x0, to.s * r, eps);
-      }
+      ddimStep(z, x0.data, eps.data, { a: to.a, eps: to.s * r, noise: ddpmNoiseStd(from, to, vt) }, noise, i);
       await report(i + 1, i + 1, z, x0);
     }
     return z;

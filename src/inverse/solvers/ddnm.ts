@@ -1,5 +1,6 @@
 import { fail } from '../../core/errors.js';
 import { Stream } from '../../core/rng.js';
+import { etaSplitCoefficients } from '../../samplers/ddim.js';
 import { defineSolver, type SolverDef } from './types.js';
 import { fromSpectralInto, spectral, spectralMeasurement } from './ddrm.js';
 
@@ -59,7 +60,6 @@ export const ddnm = defineSolver({
     const svd = op.svd!;
     const s = svd.singularValues, n = svd.size, B = z.batch;
     const { ybar } = spectralMeasurement(svd, y);
-    const root = Math.sqrt(Math.max(0, 1 - eta * eta));
     const steps = grid.length - 1;
     if (repeat > 1 && length >= steps) fail('BAD_CONFIG', `ddnm: travel_length ${length} must be smaller than the number of steps (${steps}); lower travel_length or add steps`);
     const jumps = timeTravelJumps(steps, length, repeat);
@@ -72,21 +72,23 @@ export const ddnm = defineSolver({
       const v0 = spectral(svd, x0), ve = spectral(svd, eps);
       const xi = noise.normal([B, n], count, Stream.noise, 'float64').data;
       const a = to.a, st = to.s;
+      // eps and fresh-noise weights of the plain step, sqrt(1 - eta^2) s' and eta s'.
+      const { eps: ce, noise: cn } = etaSplitCoefficients(a, st, eta);
       for (let k = 0; k < next.length; k++) {
         const si = s[k % n]!;
         let v: number;
         if (si === 0) {
-          v = a * v0[k]! + root * st * ve[k]! + eta * st * xi[k]!;
+          v = a * v0[k]! + ce * ve[k]! + cn * xi[k]!;
         } else if (!plus || sigmaY === 0 || !(a > 0)) {
           // Range-space replacement: (I - A^+ A) x0 + A^+ y in spectral coordinates.
-          v = a * ybar[k]! + root * st * ve[k]! + eta * st * xi[k]!;
+          v = a * ybar[k]! + ce * ve[k]! + cn * xi[k]!;
         } else {
           const thr = (a * sigmaY) / si; // std of the measurement noise y_bar carries into a' x0'
           if (st >= thr) {
             v = a * ybar[k]! + Math.sqrt(Math.max(0, st * st - thr * thr)) * xi[k]!;
           } else {
-            const lambda = (root * st) / thr;
-            v = a * (v0[k]! - lambda * (v0[k]! - ybar[k]!)) + eta * st * xi[k]!;
+            const lambda = ce / thr;
+            v = a * (v0[k]! - lambda * (v0[k]! - ybar[k]!)) + cn * xi[k]!;
           }
         }
         next[k] = v;

@@ -1,6 +1,7 @@
 import { fail } from '../../core/errors.js';
 import { Stream } from '../../core/rng.js';
 import { Tensor } from '../../core/tensor.js';
+import { etaSplitCoefficients } from '../../samplers/ddim.js';
 import type { OperatorSVD } from '../operators/operator.js';
 import { defineSolver, type SolverDef } from './types.js';
 
@@ -57,7 +58,6 @@ export const ddrm = defineSolver({
     const svd = op.svd!;
     const s = svd.singularValues, n = svd.size, B = z.batch;
     const { uty, ybar } = spectralMeasurement(svd, y);
-    const root = Math.sqrt(Math.max(0, 1 - eta * eta));
 
     if (params.init_from_y && grid.length > 0) {
       // p(x_T | y) of the paper (sec. 3.3): coordinates measured better than the noise level start at y_bar.
@@ -85,16 +85,18 @@ export const ddrm = defineSolver({
       const v0 = spectral(svd, x0), ve = spectral(svd, eps);
       const xi = noise.normal([B, n], i, Stream.noise, 'float64').data;
       const sig = to.s / to.a;
+      // The eta split in the VE-scaled variable: sqrt(1 - eta^2) sig' on eps, eta sig' fresh.
+      const { eps: ce, noise: cn } = etaSplitCoefficients(1, sig, eta);
       for (let k = 0; k < next.length; k++) {
         const si = s[k % n]!;
         let v: number;
         if (si === 0) {
-          v = v0[k]! + root * sig * ve[k]! + eta * sig * xi[k]!;
+          v = v0[k]! + ce * ve[k]! + cn * xi[k]!;
         } else if (si * sig >= sigmaY) {
           const r = (etaB * sigmaY) / si;
           v = etaB * ybar[k]! + (1 - etaB) * v0[k]! + Math.sqrt(Math.max(0, sig * sig - r * r)) * xi[k]!;
         } else {
-          v = v0[k]! + (root * sig * (uty[k]! - si * v0[k]!)) / sigmaY + eta * sig * xi[k]!;
+          v = v0[k]! + (ce * (uty[k]! - si * v0[k]!)) / sigmaY + cn * xi[k]!;
         }
         next[k] = to.a * v;
       }

@@ -1,5 +1,5 @@
-import { Stream } from '../../core/rng.js';
 import { Tensor } from '../../core/tensor.js';
+import { ddimStep, etaSplitCoefficients } from '../../samplers/ddim.js';
 import type { Operator } from '../operators/operator.js';
 import { defineSolver, type SolverDef } from './types.js';
 
@@ -43,18 +43,11 @@ export const dds = defineSolver({
     const tol = params.tol;
     const noisy = sigmaY > 0;
     const cg = new BatchedCG(op, y, noisy ? gamma : null);
-    const zd = z.data, ce = Math.sqrt(Math.max(0, 1 - eta * eta));
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const { x0, eps } = await fn!.estimate(z, from);
       const x0p = cg.solve(x0, cgSteps, tol);
-      if (to.s > 0) {
-        const xi = eta > 0 ? noise.normal(z.shape, i, Stream.noise, z.dtype).data : null;
-        const ed = eps.data, cn = eta * to.s, cc = ce * to.s;
-        for (let k = 0; k < zd.length; k++) zd[k] = to.a * x0p[k]! + cc * ed[k]! + (xi ? cn * xi[k]! : 0);
-      } else {
-        for (let k = 0; k < zd.length; k++) zd[k] = to.a * x0p[k]!;
-      }
+      ddimStep(z, x0p, eps.data, etaSplitCoefficients(to.a, to.s, eta), noise, i);
       await report(i + 1, i + 1, z, new Tensor(z.shape, z.dtype === 'float64' ? x0p : Float32Array.from(x0p)));
     }
     return z;

@@ -1,5 +1,5 @@
 import { fail } from '../../core/errors.js';
-import { Stream } from '../../core/rng.js';
+import { ddimStep } from '../../samplers/ddim.js';
 import { proxDataConsistency } from '../operators/operator.js';
 import { defineSolver, type SolverDef } from './types.js';
 
@@ -71,17 +71,9 @@ export const diffpir = defineSolver({
       // where a = 0 (sigmabar infinite) the limit is the projection of x0 onto {A x = y}.
       const rho = (lambda * from.a * from.a) / (from.s * from.s);
       const x0p = rho > 0 && Number.isFinite(rho) && sigma > 0 ? proxDataConsistency(op, x0, y, rho, sigma, cgOptions) : proxDataConsistency(op, x0, y, 1, 0, cgOptions);
-      const xp = x0p.data;
-      if (to.s > 0) {
-        const xi = zeta > 0 ? noise.normal(z.shape, i, Stream.noise, z.dtype).data : null;
-        const ce = (keep * to.s) / from.s, cn = fresh * to.s;
-        for (let k = 0; k < zd.length; k++) {
-          const e = zd[k]! - from.a * xp[k]!; // s_t * eps'
-          zd[k] = to.a * xp[k]! + ce * e + (xi ? cn * xi[k]! : 0);
-        }
-      } else {
-        for (let k = 0; k < zd.length; k++) zd[k] = to.a * xp[k]!;
-      }
+      const xp = x0p.data, e = new Float64Array(zd.length);
+      for (let k = 0; k < zd.length; k++) e[k] = zd[k]! - from.a * xp[k]!; // s_t * eps'
+      ddimStep(z, xp, e, { a: to.a, eps: (keep * to.s) / from.s, noise: fresh * to.s }, noise, i);
       await report(i + 1, i + 1, z, x0p);
     }
     return z;

@@ -1,9 +1,7 @@
 import { fail } from '../../core/errors.js';
-import { lincomb2, lincomb3 } from '../../core/ops.js';
-import { Stream } from '../../core/rng.js';
 import type { Tensor } from '../../core/tensor.js';
 import type { GridPoint } from '../../paths/path.js';
-import { ddimNoiseScale } from '../../samplers/ddim.js';
+import { ddimCoefficients, ddimStep } from '../../samplers/ddim.js';
 import type { OperatorKind } from '../operators/operator.js';
 import { defineSolver, type SolverContext, type SolverDef } from './types.js';
 
@@ -38,14 +36,6 @@ export function itemNorms(t: Tensor): Float64Array {
     out[b] = Math.sqrt(s);
   }
   return out;
-}
-
-/** One DDIM step z <- a_to x0 + sqrt(s_to^2 - c^2) eps + c xi (c from eta), written into z. */
-export function ddimStep(z: Tensor, x0: Tensor, eps: Tensor, from: GridPoint, to: GridPoint, eta: number, ctx: SolverContext, step: number): void {
-  const c = ddimNoiseScale(from, to, eta);
-  const ce = Math.sqrt(Math.max(0, to.s * to.s - c * c));
-  if (c > 0) lincomb3(z, to.a, x0, ce, eps, c, ctx.noise.normal(z.shape, step, Stream.noise, z.dtype));
-  else lincomb2(z, to.a, x0, ce, eps);
 }
 
 /** sqrt(a^2 + s^2): the scale of the state relative to the variance-preserving path (1 on VP). */
@@ -113,7 +103,7 @@ export const dps = defineSolver({
       const norms = itemNorms(r);
       // J^T A^T (A x0_hat - y) = grad_z of half the squared residual.
       const g = await x0VjpAt(ctx, z, from, op.adjoint(r));
-      ddimStep(z, x0, eps, from, to, eta, ctx, i);
+      ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, eta), ctx.noise, i);
       const zd = z.data, gd = g.data;
       for (let b = 0; b < B; b++) {
         let coef: number;

@@ -1,7 +1,8 @@
 import { conjugateGradient } from '../../core/cg.js';
 import { Tensor } from '../../core/tensor.js';
 import type { Operator } from '../operators/operator.js';
-import { ddimStep, residual, vpScale, x0VjpAt } from './dps.js';
+import { ddimCoefficients, ddimStep } from '../../samplers/ddim.js';
+import { residual, vpScale, x0VjpAt } from './dps.js';
 import { defineSolver, type SolverDef } from './types.js';
 
 /**
@@ -88,7 +89,7 @@ export const pigdm = defineSolver({
       const gd = g.data;
       for (let j = 0; j < gd.length; j++) gd[j] = -w * gd[j]!; // now w * grad log p(y | z)
       if (nvlabs) {
-        ddimStep(z, x0, eps, from, to, eta, ctx, i);
+        ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, eta), ctx.noise, i);
         const c = to.a * from.a, zd = z.data;
         for (let j = 0; j < zd.length; j++) zd[j] = zd[j]! + c * gd[j]!;
       } else {
@@ -97,7 +98,7 @@ export const pigdm = defineSolver({
           x0d[j] = x0d[j]! + cx * gd[j]!;
           ed[j] = ed[j]! - from.s * gd[j]!;
         }
-        ddimStep(z, x0, eps, from, to, eta, ctx, i);
+        ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, eta), ctx.noise, i);
       }
       await report(i + 1, i + 1, z, x0);
     }

@@ -1,6 +1,6 @@
-import { lincomb2, lincomb3 } from '../../core/ops.js';
+import { lincomb2 } from '../../core/ops.js';
 import { Stream } from '../../core/rng.js';
-import { ddimNoiseScale } from '../../samplers/ddim.js';
+import { ddimCoefficients, ddimStep } from '../../samplers/ddim.js';
 import { proxDataConsistency } from '../operators/operator.js';
 import { defineSolver } from './types.js';
 
@@ -27,10 +27,7 @@ export const scoreSde = defineSolver({
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const { x0, eps } = await fn!.estimate(z, from);
-      const c = ddimNoiseScale(from, to, eta);
-      const ce = Math.sqrt(Math.max(0, to.s * to.s - c * c));
-      if (c > 0) lincomb3(z, to.a, x0, ce, eps, c, noise.normal(z.shape, i, Stream.noise, z.dtype));
-      else lincomb2(z, to.a, x0, ce, eps);
+      ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, eta), noise, i);
       // y_t = a_t y + s_t A xi: the measurement of a point at noise level t.
       let yt = y;
       if (to.s > 0) {
