@@ -32,11 +32,10 @@ import {
   diffusersGrid,
   diffusersInitNoiseSigma,
   initNoiseScale,
-  npLinspace,
-  roundHalfEven,
   samplerForConfig,
   configToSampling,
 } from '../src/samplers/diffusers.js';
+import { npLinspace, roundHalfEven } from '../src/core/numeric.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
