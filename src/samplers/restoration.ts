@@ -3,6 +3,7 @@ import { lincomb } from '../core/ops.js';
 import { Stream } from '../core/rng.js';
 import type { Tensor } from '../core/tensor.js';
 import { ALL_PREDICTIONS } from './common.js';
+import { ddimStep } from './ddim.js';
 import { defineSampler, type SamplerContext, type SamplerDef } from './types.js';
 
 /**
@@ -77,9 +78,7 @@ async function additiveChain({ fn, grid, z, noise, report }: SamplerContext, eta
     const from = grid[i]!, to = grid[i + 1]!;
     const { x0, eps } = await fn.estimate(z, from);
     const c = Math.sqrt(Math.max(0, eta * to.s * to.s * (1 - (to.s * to.s) / (from.s * from.s))));
-    const ce = Math.sqrt(Math.max(0, to.s * to.s - c * c));
-    if (c > 0) lincomb(z, [to.a, ce, c], [x0, eps, noise.normal(z.shape, i, Stream.noise, z.dtype)]);
-    else lincomb(z, [to.a, ce], [x0, eps]);
+    ddimStep(z, x0.data, eps.data, { a: to.a, eps: Math.sqrt(Math.max(0, to.s * to.s - c * c)), noise: c }, noise, i);
     await report(i + 1, i + 1, z, x0);
   }
   return z;
