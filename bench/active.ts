@@ -6,7 +6,8 @@ import { psnr, ssim } from '../src/metrics/image.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
 import { activeSubsampling, budgetLineMask, distinctLines, fixedLineSampling, type LineSamplingResult } from '../src/inverse/active.js';
 import { MRIOperator } from '../src/inverse/operators/mri.js';
-import { defaultCenterFraction, roundHalfEven } from '../src/inverse/operators/mri-masks.js';
+import { roundHalfEven } from '../src/core/numeric.js';
+import { defaultCenterFraction } from '../src/inverse/operators/mri-masks.js';
 import { packageRoot } from '../src/package-root.js';
 
 export const description = 'Active Diffusion Subsampling vs equispaced, random and centre-block line masks at equal budgets (16 and 8 of 64 lines) on held-out brain slices: PSNR / SSIM';

@@ -15,8 +15,5 @@ export * from './paths/scheduler-config-file.js';
 export * from './models/gmm-file.js';
 export * from './models/onnx.js';
 export * from './models/model-folder.js';
-export * from './samplers/index.js';
 export * from './inverse/operators/spec-file.js';
 export * from './volume/reconstruct.js';
-// Two modules define Python's round-half-to-even; an explicit export settles the star-export ambiguity.
-export { roundHalfEven } from './inverse/operators/mri-masks.js';

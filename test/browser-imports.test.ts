@@ -19,7 +19,7 @@ const RULES: [layer: string, forbidden: string[]][] = [
   ['metrics', ['paths', 'models', 'samplers', 'inverse', 'io', 'cli', NODE]],
   ['paths', ['models', 'samplers', 'inverse', 'restoration', 'volume', 'io', 'cli']],
   ['models', ['samplers', 'inverse', 'restoration', 'volume', 'io', 'cli']],
-  ['samplers', ['inverse', 'restoration', 'volume', 'io', 'cli']],
+  ['samplers', ['inverse', 'restoration', 'volume', 'io', 'cli', NODE]],
   ['inverse/solvers', ['volume', 'io', 'cli', NODE]],
   ['inverse/exact-posterior.js', ['samplers', 'io', 'cli', NODE]],
   ['restoration', ['inverse/solvers', 'volume', 'cli', NODE]],

@@ -23,6 +23,7 @@ import { Tensor } from '../src/core/tensor.js';
 import { TweedieError } from '../src/core/errors.js';
 import type { Denoiser } from '../src/models/denoiser.js';
 import { parseSchedulerConfig } from '../src/paths/scheduler-config.js';
+import { readSchedulerConfig } from '../src/paths/scheduler-config-file.js';
 import type { TimeGrid } from '../src/paths/grids.js';
 import { runSampler } from '../src/samplers/run.js';
 import { ddimNoiseScale } from '../src/samplers/ddim.js';
@@ -32,11 +33,10 @@ import {
   diffusersGrid,
   diffusersInitNoiseSigma,
   initNoiseScale,
-  npLinspace,
-  roundHalfEven,
   samplerForConfig,
   configToSampling,
 } from '../src/samplers/diffusers.js';
+import { npLinspace, roundHalfEven } from '../src/core/numeric.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -384,11 +384,11 @@ describe('diffusers config mapping', () => {
     }
   });
 
-  test('configToSampling reads a file and gives the CLI everything (Euler: init noise in tweedie scaling)', () => {
+  test('configToSampling of a config file gives the CLI everything (Euler: init noise in tweedie scaling)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tweedie-diffusers-'));
     const file = join(dir, 'scheduler_config.json');
     writeFileSync(file, JSON.stringify({ ...cls('EulerDiscreteScheduler'), timestep_spacing: 'leading', steps_offset: 1 }));
-    const c = configToSampling(file, 5);
+    const c = configToSampling(readSchedulerConfig(file), 5);
     assert.equal(c.sampler.name, 'euler');
     assert.equal(c.grid.length, 6);
     assert.deepEqual(c.grid.map((p) => p.t), [881, 661, 441, 221, 1, -1]);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Tensor } from '../src/core/tensor.js';
 import { TweedieError } from '../src/core/errors.js';
 import { NoiseSource } from '../src/core/rng.js';
+import { roundHalfEven } from '../src/core/numeric.js';
 import { symmetricEigen } from '../src/core/linalg.js';
 import { writeNpy } from '../src/io/npy.js';
 import { writePng } from '../src/io/png.js';
@@ -13,7 +14,7 @@ import {
   BicubicSROperator, BlurOperator, CTOperator, ColorizationOperator, IdentityOperator, InpaintingOperator, MRIOperator, MatrixOperator,
   MultiCoilMRIOperator, PoolingSROperator, bicubicDownsampleMatrix, boxMask, centerRange, defaultCenterFraction, discPhantom,
   equispacedLineMask, gaussianKernel, halfMask, keysCubic, lineMask2D, maskAcceleration, motionKernel, parallelBeamAngles,
-  poissonDiscMask, poissonSample, proxByConjugateGradient, randomLineMask, randomPixelMask, roundHalfEven,
+  poissonDiscMask, poissonSample, proxByConjugateGradient, randomLineMask, randomPixelMask,
   sheppLoganPhantom, syntheticCoilMaps, type Operator,
 } from '../src/inverse/operators/index.js';
 import { OPERATOR_DEFS, buildOperator, operatorConfigFromSpec, type OperatorConfig } from '../src/inverse/operators/registry.js';

@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ContinuousVPPath, DiscreteVPPath, EDMPath, FlowPath, MeanRevertingPath, RDDMPath, ResShiftPath, VEPath,
-  discreteTimesteps, karrasSigmas, makeGrid, parseSchedulerConfig, pathByName, PATH_NAMES, type Path,
+  discreteTimesteps, makeGrid, parseSchedulerConfig, pathByName, PATH_NAMES, type Path,
 } from '../src/paths/index.js';
+import { karrasSigmas } from '../src/core/numeric.js';
 
 const close = (a: number, b: number, rel: number, msg = '') =>
   assert.ok(Math.abs(a - b) <= rel * Math.max(1, Math.abs(b)), `${msg} ${a} vs ${b}`);

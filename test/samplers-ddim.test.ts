@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ddim, ddimInverse } from '../src/samplers/ddim.js';
+import { ddim, ddimCoefficients, ddimInverse, ddimStep, etaSplitCoefficients } from '../src/samplers/ddim.js';
 import { runSampler } from '../src/samplers/run.js';
+import { resolveParams } from '../src/samplers/method.js';
 import { makeGrid } from '../src/paths/grids.js';
+import { Tensor } from '../src/core/tensor.js';
+import { TweedieError } from '../src/core/errors.js';
 import { measureOrder, orderSetup, referenceSolution, rmsError } from '../bench/lib/ode-order.js';
 
 test('ddim (eta = 0) converges with order 1 to the probability-flow ODE solution', async () => {
@@ -47,4 +50,37 @@ test('ddim with eta = 1 (ancestral) samples the mixture: sliced Wasserstein fall
   assert.ok(swd[0]! > swd[1]! && swd[1]! > swd[2]!, `SWD ${swd} should fall with NFE`);
   // Stated level: at 80 steps within 1.5x the SWD between two independent exact sample sets.
   assert.ok(swd[2]! < 1.5 * floor, `SWD at NFE 80 ${swd[2]} vs floor ${floor}`);
+});
+
+test('the two noise parameterizations of the step agree: DDIM eta = 1 is the eta split with eta = sqrt(1 - e^{-2h})', () => {
+  const path = new ContinuousVPPath();
+  const from = path.point(0.7), to = path.point(0.4);
+  const r = (from.a * to.s) / (to.a * from.s); // e^{-h}
+  const ddpm = ddimCoefficients(from, to, 1), split = etaSplitCoefficients(to.a, to.s, Math.sqrt(1 - r * r));
+  assert.equal(ddpm.a, to.a);
+  assert.ok(Math.abs(ddpm.eps - to.s * r) < 1e-15 && Math.abs(split.eps - to.s * r) < 1e-15, `${ddpm.eps} ${split.eps} ${to.s * r}`);
+  assert.ok(Math.abs(ddpm.noise - split.noise) < 1e-15, `${ddpm.noise} vs ${split.noise}`);
+  // Squared weights sum to s_to^2: the step keeps the marginal noise level.
+  assert.ok(Math.abs(ddpm.eps ** 2 + ddpm.noise ** 2 - to.s ** 2) < 1e-15);
+  assert.deepEqual(ddimCoefficients(from, to, 0), { a: to.a, eps: to.s, noise: 0 });
+});
+
+test('ddimStep adds the noise of its step index only when the noise weight is positive', () => {
+  const x0 = new Tensor([2, 3], Float64Array.from([0.5, -1, 2, 0, 1.5, -0.25]));
+  const eps = new Tensor([2, 3], Float64Array.from([1, 0.5, -2, 0.75, -1, 0.3]));
+  const noise = new NoiseSource(7);
+  const k = { a: 0.8, eps: 0.3, noise: 0.4 };
+  const z = ddimStep(x0.zerosLike(), x0.data, eps.data, k, noise, 5);
+  const xi = noise.normal([2, 3], 5, Stream.noise, 'float64').data;
+  for (let i = 0; i < 6; i++) assert.equal(z.data[i], 0.8 * x0.data[i]! + 0.3 * eps.data[i]! + 0.4 * xi[i]!);
+  const quiet = ddimStep(x0.zerosLike(), x0.data, eps.data, { ...k, noise: 0 }, noise, 5);
+  for (let i = 0; i < 6; i++) assert.equal(quiet.data[i], 0.8 * x0.data[i]! + 0.3 * eps.data[i]!);
+});
+
+test('resolveParams fills defaults, checks ranges and names the known options', () => {
+  assert.deepEqual(resolveParams(ddim), { eta: 0 });
+  assert.deepEqual(resolveParams(ddim, { eta: 0.5 }), { eta: 0.5 });
+  assert.throws(() => resolveParams(ddim, { eta: -1 }), (e: unknown) => e instanceof TweedieError && /outside \[0, inf\]/.test(e.message));
+  assert.throws(() => resolveParams(ddim, { steps: 3 }), (e: unknown) => e instanceof TweedieError && /its options are eta/.test(e.message));
+  assert.throws(() => resolveParams(ddimInverse, { eta: 1 }), /it takes no options/);
 });

@@ -29,7 +29,7 @@ function anchorFor(n: number, dtype: 'float32' | 'float64'): Tensor {
 /**
  * RK4 reference of the probability-flow ODE of the centered variable z = x - b mu, in lambda on
  * y = z / a: dy/dlambda = -e^{-lambda} eps_hat(z), with the anchor passed to the model
- * (test/helpers/ode-order.ts referenceSolution has no anchor, so it is redone here).
+ * (bench/lib/ode-order.ts referenceSolution has no anchor, so it is redone here).
  */
 async function anchoredReference(path: Path, denoiser: Denoiser, mu: Tensor, xStart: Tensor, tStart: number, tEnd: number, n = 1500): Promise<Tensor> {
   const fn = new ModelFn(denoiser, { cond: { anchor: mu } });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { smc, runSmc, SMC_SOLVERS, systematicResample, effectiveSampleSize, type SmcStats } from '../src/inverse/solvers/smc.js';
 import { runSolver } from '../src/inverse/solvers/run.js';
-import type { SolverDef } from '../src/inverse/solvers/types.js';
+import { defineSolver, type SolverDef } from '../src/inverse/solvers/types.js';
 import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
@@ -29,7 +29,7 @@ function newStats(): SmcStats {
 
 /** smc with its bookkeeping exposed. */
 function withStats(stats: SmcStats): SolverDef {
-  return { ...smc, run: (ctx) => runSmc(ctx, stats) };
+  return defineSolver({ ...smc, run: (ctx) => runSmc(ctx, stats) });
 }
 
 /** Exact log p(y) of the mixture prior under y = A x + N(0, sigma^2 I): log sum_k w_k N(y; A m_k, A C_k A^T + sigma^2 I). */

@@ -1,6 +1,5 @@
 import { fail, TweedieError } from '../core/errors.js';
-import { resolveParams } from '../samplers/run.js';
-import type { ParamValues, SamplerDef } from '../samplers/types.js';
+import { resolveParams, type ParamSpecs, type ParamValues } from '../samplers/method.js';
 
 /** --param KEY=VALUE items: numbers and true/false are typed, anything else stays a string. */
 function parseParams(list: string[]): Partial<ParamValues> {
@@ -15,10 +14,10 @@ function parseParams(list: string[]): Partial<ParamValues> {
 }
 
 /** Parse --param items and check them against a sampler's or solver's options; a bad one is a usage error. */
-export function checkedParams(def: { name: string; params: SamplerDef['params'] }, list: string[] | undefined): Partial<ParamValues> {
+export function checkedParams(def: { name: string; params: ParamSpecs }, list: string[] | undefined): Partial<ParamValues> {
   const params = parseParams(list ?? []);
   try {
-    resolveParams(def as SamplerDef, params);
+    resolveParams(def, params);
   } catch (e) {
     if (e instanceof TweedieError) fail('USAGE', `--param: ${e.message}`);
     throw e;

@@ -5,6 +5,7 @@ import { pathByName, PATH_NAMES } from '../paths/registry.js';
 import type { GridKind } from '../paths/grids.js';
 import { generate } from '../recipes/generate.js';
 import { configToSampling } from '../samplers/diffusers.js';
+import { readSchedulerConfig } from '../paths/scheduler-config-file.js';
 import { samplerByName } from '../samplers/registry.js';
 import { intOption } from './args.js';
 import { loadModel } from './model-spec.js';
@@ -52,7 +53,7 @@ export const sampleCommand = command({
     const n = intOption(values.n, 'n');
     const batch = intOption(values.batch, 'batch');
     const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
-    const fromConfig = configFile ? configToSampling(configFile, steps, { warn }) : null;
+    const fromConfig = configFile ? configToSampling(readSchedulerConfig(configFile, warn), steps, { warn }) : null;
     const model = await loadModel(modelSpec!, () => (fromConfig ? fromConfig.path : pathByName(pathName ?? 'vp-linear')), values.prediction, intOption(values.threads, 'threads'));
     if (!model.mixture && (pathName || fromConfig)) fail('USAGE', '--path and --scheduler-config apply to gmm: models; a model folder brings its own scheduler_config.json');
     const sampler = fromConfig ? fromConfig.sampler : samplerByName(values.sampler ?? 'ddim');

@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import { linspace } from '../core/numeric.js';
 
 /** The beta schedules of diffusers' scheduler configs, in float64. */
 export type BetaSchedule = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
@@ -14,12 +15,6 @@ export interface BetaOptions {
   rescaleZeroSnr?: boolean;
   /** For squaredcos_cap_v2: 'cosine' (Nichol & Dhariwal) or 'exp'. */
   alphaTransform?: 'cosine' | 'exp';
-}
-
-function linspace(a: number, b: number, n: number): Float64Array {
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = n === 1 ? a : a + ((b - a) * i) / (n - 1);
-  return out;
 }
 
 /** betas_for_alpha_bar: beta_i = min(1 - abar((i+1)/N) / abar(i/N), 0.999). */

@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import { exponentialSigmas, karrasSigmas, linspace } from '../core/numeric.js';
 import type { GridPoint, Path } from './path.js';
 
 /** A sampling grid: points from noise (first) to data (last); steps = points - 1. */
@@ -27,13 +28,6 @@ function checkSteps(steps: number): void {
   if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `steps must be a positive integer, got ${steps}`);
 }
 
-/** n evenly spaced values from a to b inclusive. */
-export function linspace(a: number, b: number, n: number): Float64Array {
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = n === 1 ? a : a + ((b - a) * i) / (n - 1);
-  return out;
-}
-
 /**
  * Integer training timesteps, descending, as diffusers' DDIM/DDPM `set_timesteps` spaces them
  * (Lin et al. 2024, Table 2): linspace, leading (+ steps_offset) or trailing.
@@ -43,7 +37,8 @@ export function discreteTimesteps(numTrain: number, steps: number, spacing: Spac
   if (steps > numTrain) fail('BAD_INPUT', `steps (${steps}) cannot exceed num_train_timesteps (${numTrain})`);
   const out: number[] = [];
   if (spacing === 'linspace') {
-    for (let i = steps - 1; i >= 0; i--) out.push(Math.round(steps === 1 ? 0 : ((numTrain - 1) * i) / (steps - 1)));
+    const ts = linspace(0, numTrain - 1, steps);
+    for (let i = steps - 1; i >= 0; i--) out.push(Math.round(ts[i]!));
   } else if (spacing === 'leading') {
     const ratio = Math.floor(numTrain / steps);
     for (let i = steps - 1; i >= 0; i--) out.push(i * ratio + stepsOffset);
@@ -54,16 +49,6 @@ export function discreteTimesteps(numTrain: number, steps: number, spacing: Spac
     fail('BAD_CONFIG', `unknown timestep_spacing "${String(spacing)}"; use linspace, leading or trailing`);
   }
   return out;
-}
-
-/** Karras et al. 2022 eq. 5: sigma_i = (smax^(1/rho) + i/(n-1) (smin^(1/rho) - smax^(1/rho)))^rho. */
-export function karrasSigmas(n: number, sigmaMin: number, sigmaMax: number, rho = 7): Float64Array {
-  const a = sigmaMax ** (1 / rho), b = sigmaMin ** (1 / rho);
-  return linspace(0, 1, n).map((r) => (a + r * (b - a)) ** rho);
-}
-
-export function exponentialSigmas(n: number, sigmaMin: number, sigmaMax: number): Float64Array {
-  return linspace(Math.log(sigmaMax), Math.log(sigmaMin), n).map(Math.exp);
 }
 
 /** Points at the given times; a time equal to the path's tClean is the clean endpoint. */

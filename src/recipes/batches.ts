@@ -4,6 +4,7 @@ import { Tensor } from '../core/tensor.js';
 import type { Denoiser } from '../models/denoiser.js';
 import { GaussianMixture } from '../models/gmm.js';
 import type { PredictionType } from '../models/prediction.js';
+import type { RunResult } from '../samplers/method.js';
 import type { Path } from '../paths/path.js';
 import { pathByName } from '../paths/registry.js';
 
@@ -37,16 +38,6 @@ export interface RunProgress {
   /** The current state and the latest x0 estimate of the batch (for previews). */
   x: Tensor;
   x0: Tensor | null;
-}
-
-export interface RunResult {
-  /** The results [n, ...item]. */
-  x: Tensor;
-  /** Model evaluations over all batches. */
-  nfe: number;
-  /** Steps of one batch. */
-  steps: number;
-  seconds: number;
 }
 
 /** A step report of one batch, as the sampler and solver harnesses give it. */

@@ -7,7 +7,8 @@ import { samplerByName } from '../samplers/registry.js';
 import { initialState, runSampler } from '../samplers/run.js';
 import type { ParamValues, SamplerDef } from '../samplers/types.js';
 import { runGrid, startNoise } from '../samplers/start.js';
-import { priorDenoiser, runInBatches, type Prior, type RunControl, type RunResult } from './batches.js';
+import { priorDenoiser, runInBatches, type Prior, type RunControl } from './batches.js';
+import type { RunResult } from '../samplers/method.js';
 
 export interface GenerateOptions extends RunControl {
   /** Any Denoiser (an ONNX model folder, an analytic model), or a Gaussian mixture with `path`. */

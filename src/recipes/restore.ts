@@ -6,7 +6,8 @@ import { samplerByName } from '../samplers/registry.js';
 import { initialState, runSampler } from '../samplers/run.js';
 import type { ParamValues, SamplerDef } from '../samplers/types.js';
 import { runGrid, startNoise } from '../samplers/start.js';
-import { runInBatches, type RunControl, type RunResult } from './batches.js';
+import { runInBatches, type RunControl } from './batches.js';
+import type { RunResult } from '../samplers/method.js';
 
 export interface RestoreOptions extends RunControl {
   /** A restoration model: its path carries the degraded image as anchor (IR-SDE, ResShift, RDDM). */

@@ -11,7 +11,8 @@ import type { Path } from '../paths/path.js';
 import { initialState } from '../samplers/run.js';
 import type { ParamValues } from '../samplers/types.js';
 import { runGrid, startNoise } from '../samplers/start.js';
-import { priorDenoiser, runInBatches, type Prior, type RunControl, type RunResult } from './batches.js';
+import { priorDenoiser, runInBatches, type Prior, type RunControl } from './batches.js';
+import type { RunResult } from '../samplers/method.js';
 
 export interface SolveOptions extends RunControl {
   /** The diffusion prior (any Denoiser, or a Gaussian mixture with `path`); omit it for the baselines. */

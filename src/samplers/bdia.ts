@@ -5,7 +5,8 @@ import type { TimeGrid } from '../paths/grids.js';
 import type { GridPoint } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
 import { runSampler } from './run.js';
-import type { ParamSpec, SampleOptions, SampleResult, SamplerContext, SamplerDef } from './types.js';
+import type { NumberParam, ParamSpecs } from './method.js';
+import { defineSampler, type SampleOptions, type SampleResult, type SamplerContext, type SamplerDef } from './types.js';
 
 /**
  * BDIA-DDIM (Zhang, Lewis & Kleijn, "Exact diffusion inversion via bi-directional integration
@@ -24,7 +25,7 @@ import type { ParamSpec, SampleOptions, SampleResult, SamplerContext, SamplerDef
  * writes the update with gamma and 1 - gamma swapped (the same at the README's gamma = 0.5).
  */
 
-const gammaSpec = (min: number): ParamSpec => ({
+const gammaSpec = (min: number): NumberParam => ({
   type: 'number',
   default: 1,
   min,
@@ -43,9 +44,7 @@ function ddimTo(out: Tensor, p: GridPoint, x0: Tensor, eps: Tensor): Tensor {
  * The BDIA loop from grid point `start` with the state z at grid[start] and, when `prev` is given, the
  * state at grid[start - 1] (the pair); without it the first step is plain DDIM.
  */
-async function bdiaLoop({ fn, grid, params, report }: SamplerContext, z: Tensor, prev: Tensor | null, start: number): Promise<Tensor> {
-  const gamma = params.gamma as number;
-  const filter = (params.state_filter as boolean | undefined) ?? false;
+async function bdiaLoop({ fn, grid, report }: SamplerContext, z: Tensor, prev: Tensor | null, start: number, gamma: number, filter: boolean): Promise<Tensor> {
   let zPrev = prev;
   for (let i = start; i < grid.length - 1; i++) {
     const here = grid[i]!, next = grid[i + 1]!;
@@ -82,9 +81,9 @@ const bdiaParams = {
     default: false,
     doc: 'the text-to-image code variant (BDIAddim.py) that carries z_i + (z_{i+1} - DDIM(z_i -> t_{i+1}))/2 as the previous state; damps the leapfrog mode but is not exactly invertible',
   },
-} as const satisfies Record<string, ParamSpec>;
+} as const satisfies ParamSpecs;
 
-export const bdia: SamplerDef = {
+export const bdia = defineSampler({
   name: 'bdia',
   description: 'BDIA-DDIM (Zhang, Lewis & Kleijn, ECCV 2024): bi-directional DDIM integration, time-reversible; 1 NFE per step',
   order: 2,
@@ -98,9 +97,9 @@ export const bdia: SamplerDef = {
     'state filter of the text-to-image code is first order too (-1.02 / -1.35). The first step is plain DDIM. Exactly invertible with bdia-inverse / ' +
     'bdiaInvert + bdiaRegenerate (state_filter = false only).',
   async run(ctx) {
-    return bdiaLoop(ctx, ctx.z, null, 0);
+    return bdiaLoop(ctx, ctx.z, null, 0, ctx.params.gamma, ctx.params.state_filter);
   },
-};
+});
 
 /**
  * BDIA inversion (grid from data to noise): a DDIM-inversion first step, then the exact inverse
@@ -108,7 +107,7 @@ export const bdia: SamplerDef = {
  * the second state of the pair (one grid point before) is the state reported at step `steps - 1`
  * (bdiaInvert collects both). Regenerate with bdiaRegenerate or runSampler(bdiaFromPair(xPrev), ...).
  */
-export const bdiaInverse: SamplerDef = {
+export const bdiaInverse = defineSampler({
   name: 'bdia-inverse',
   description: 'BDIA-DDIM exact inversion from data to noise (the pair (z_N, z_N-1) regenerates the input exactly); 1 NFE per step',
   order: 2,
@@ -124,7 +123,7 @@ export const bdiaInverse: SamplerDef = {
     'on EDM (sigma_max = 80) the round trip error is about 1e-6 of |x_T| (5e-5 of |x0|). gamma < 1 makes every inverse step amplify the ' +
     '(z_{i+1} - DDIM(z_i -> t_{i+1})) mode by 1/gamma (2^49 for gamma = 0.5 over 50 steps: float64 round trip 1e-6, float32 useless); refused beyond 1e12.',
   async run({ fn, grid, z, params, report }) {
-    const gamma = params.gamma as number;
+    const gamma = params.gamma;
     if (!(gamma > 0)) fail('BAD_INPUT', `bdia-inverse: gamma must be > 0 to invert, got ${gamma}`);
     // Each inverse step multiplies the (z_{i+1} - D(z_i -> t_{i+1})) mode by 1/gamma.
     const growth = (grid.length - 2) * Math.log10(1 / gamma);
@@ -155,7 +154,7 @@ export const bdiaInverse: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 function scaled(z: Tensor, c: number): Tensor {
   const out = z.zerosLike();
@@ -169,7 +168,7 @@ function scaled(z: Tensor, c: number): Tensor {
  * given pair (no NFE); the other steps cost 1 NFE each.
  */
 export function bdiaFromPair(xPrev: Tensor): SamplerDef {
-  return {
+  return defineSampler({
     ...bdia,
     params: { gamma: bdiaParams.gamma },
     description: 'BDIA-DDIM regeneration from a pair of states (z_N, z_N-1)',
@@ -179,9 +178,9 @@ export function bdiaFromPair(xPrev: Tensor): SamplerDef {
       const second = fn.center(xPrev, grid[1]!.b).clone();
       if (second.dtype !== z.dtype) fail('BAD_INPUT', `bdia: the two states of the pair must have the same dtype (${z.dtype} and ${second.dtype})`);
       await ctx.report(1, 1, second, null);
-      return bdiaLoop(ctx, second, z, 1);
+      return bdiaLoop(ctx, second, z, 1, ctx.params.gamma, false);
     },
-  };
+  });
 }
 
 /** The pair a BDIA inversion ends with: the state at the noise end and at the grid point before it. */

@@ -1,7 +1,7 @@
 import { lincomb } from '../core/ops.js';
 import type { Tensor } from '../core/tensor.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerDef } from './types.js';
+import { defineSampler, type SamplerDef } from './types.js';
 
 /**
  * DEIS (Zhang & Chen 2023, arXiv 2204.13902) as diffusers' DEISMultistepScheduler runs it (algorithm 'deis',
@@ -66,7 +66,7 @@ interface Hist {
   lam: number;
 }
 
-export const deis: SamplerDef = {
+export const deis = defineSampler({
   name: 'deis',
   description: "DEIS (Zhang & Chen 2023): multistep exponential integrator with eps extrapolated in log(sigma) (diffusers' 'logrho' solver)",
   order: 2,
@@ -80,8 +80,8 @@ export const deis: SamplerDef = {
   notes:
     'measured log-log slopes (continuous VP, log-SNR grid, 10-160 NFE / 80-640 NFE): order 1: -1.03 / -1.00; 2: -1.84 / -1.95; 3: -2.56 / -2.96 (pre-asymptotic below about 40 NFE)',
   async run({ fn, grid, z, params, report }) {
-    const maxOrder = params.order as number;
-    const lowerFinal = params.lower_order_final as boolean;
+    const maxOrder = params.order;
+    const lowerFinal = params.lower_order_final;
     const steps = grid.length - 1;
     let hist: Hist[] = [];
     for (let i = 0; i < steps; i++) {
@@ -117,6 +117,6 @@ export const deis: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 export const DEIS_SAMPLERS: SamplerDef[] = [deis];

@@ -28,11 +28,11 @@
  * equal final sigma for these configs. DDIM / DDPM / PNDM, whose such step is the identity, drop it.
  */
 import { fail } from '../core/errors.js';
+import { exponentialSigmas, karrasSigmas, npArange, npLinspace, roundHalfEven } from '../core/numeric.js';
 import type { PredictionType } from '../models/prediction.js';
 import type { TimeGrid } from '../paths/grids.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import type { SchedulerConfig } from '../paths/scheduler-config.js';
-import { readSchedulerConfig } from '../paths/scheduler-config-file.js';
 import { DiscreteVPPath } from '../paths/vp.js';
 import { ddim } from './ddim.js';
 import { deis } from './deis.js';
@@ -41,8 +41,8 @@ import { flowEuler } from './flow.js';
 import { ddpm, dpm2, euler, eulerAncestral, heun } from './karras.js';
 import { lms } from './lms.js';
 import { plms, pndm } from './pndm.js';
-import { resolveParams } from './run.js';
-import type { ParamValues, SamplerDef } from './types.js';
+import { resolveParams, type ParamValues } from './method.js';
+import type { SamplerDef } from './types.js';
 import { unipc } from './unipc.js';
 
 /** The scheduler classes whose configs map onto tweedie samplers. */
@@ -86,29 +86,6 @@ const CLIP_SAMPLE: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMSchedule
 
 // ---------------------------------------------------------------------------------------------------------
 // numpy semantics
-
-/** numpy.linspace: y_i = i * ((b - a) / (n - 1)) + a, last point exactly b. */
-export function npLinspace(a: number, b: number, n: number): number[] {
-  if (n <= 0) return [];
-  if (n === 1) return [a];
-  const step = (b - a) / (n - 1);
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = step === 0 ? a : i * step + a;
-  out[n - 1] = b;
-  return out;
-}
-
-/** numpy.arange(start, stop, step) for a float step: length ceil((stop - start) / step), values start + i step. */
-export function npArange(start: number, stop: number, step: number): number[] {
-  const n = Math.max(0, Math.ceil((stop - start) / step));
-  return Array.from({ length: n }, (_, i) => start + i * step);
-}
-
-/** numpy.round: half to even. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x - Math.trunc(x)) === 0.5 ? 2 * Math.round(x / 2) : r;
-}
 
 /** numpy.interp on an integer grid 0..n-1 (clamped at the ends). */
 function interpIndex(x: number, fp: ArrayLike<number>): number {
@@ -160,15 +137,6 @@ export function sigmaToT(sigma: number, logSigmas: ArrayLike<number>): number {
   let w = (lo - ls) / (lo - hi);
   w = Math.min(1, Math.max(0, Number.isNaN(w) ? 0 : w));
   return (1 - w) * low + w * (low + 1);
-}
-
-function karras(sigmaMin: number, sigmaMax: number, n: number, rho = 7): number[] {
-  const lo = sigmaMin ** (1 / rho), hi = sigmaMax ** (1 / rho);
-  return npLinspace(0, 1, n).map((r) => (hi + r * (lo - hi)) ** rho);
-}
-
-function exponential(sigmaMin: number, sigmaMax: number, n: number): number[] {
-  return npLinspace(Math.log(sigmaMax), Math.log(sigmaMin), n).map(Math.exp);
 }
 
 function vpPoint(t: number, sigma: number): GridPoint {
@@ -307,7 +275,7 @@ function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: numbe
   if (cfg.sigmaSpacing === 'karras' || cfg.sigmaSpacing === 'exponential') {
     const smin = cls === 'EulerDiscreteScheduler' ? rawNum(cfg, 'sigma_min', sigmas[sigmas.length - 1]!) : sigmas[sigmas.length - 1]!;
     const smax = cls === 'EulerDiscreteScheduler' ? rawNum(cfg, 'sigma_max', sigmas[0]!) : sigmas[0]!;
-    sigmas = cfg.sigmaSpacing === 'karras' ? karras(smin, smax, steps) : exponential(smin, smax, steps);
+    sigmas = cfg.sigmaSpacing === 'karras' ? karrasSigmas(steps, smin, smax, 7, npLinspace) : exponentialSigmas(steps, smin, smax, npLinspace);
     ts = sigmas.map((s) => f32(sigmaToT(s, table.logSigmas)));
   } else if (cfg.sigmaSpacing !== null) {
     fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas or neither`);
@@ -353,7 +321,7 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
   let sigmas: number[];
   switch (cfg.sigmaSpacing) {
     case 'karras':
-      sigmas = karras(table.sigmas[0]!, table.sigmas[n - 1]!, steps);
+      sigmas = karrasSigmas(steps, table.sigmas[0]!, table.sigmas[n - 1]!, 7, npLinspace);
       ts = sigmas.map((s) => roundHalfEven(sigmaToT(s, table.logSigmas)));
       break;
     case 'lu': {
@@ -363,7 +331,7 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
       break;
     }
     case 'exponential':
-      sigmas = exponential(table.sigmas[0]!, table.sigmas[n - 1]!, steps);
+      sigmas = exponentialSigmas(steps, table.sigmas[0]!, table.sigmas[n - 1]!, npLinspace);
       // diffusers casts these unrounded timesteps to int64 (truncation).
       ts = sigmas.map((s) => Math.trunc(sigmaToT(s, table.logSigmas)));
       break;
@@ -399,8 +367,8 @@ function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts
     const scaleF = (1 - sigmas[sigmas.length - 1]!) / (1 - term);
     sigmas = sigmas.map((s) => 1 - (1 - s) / scaleF);
   }
-  if (cfg.sigmaSpacing === 'karras') sigmas = karras(sigmas[sigmas.length - 1]!, sigmas[0]!, steps);
-  else if (cfg.sigmaSpacing === 'exponential') sigmas = exponential(sigmas[sigmas.length - 1]!, sigmas[0]!, steps);
+  if (cfg.sigmaSpacing === 'karras') sigmas = karrasSigmas(steps, sigmas[sigmas.length - 1]!, sigmas[0]!, 7, npLinspace);
+  else if (cfg.sigmaSpacing === 'exponential') sigmas = exponentialSigmas(steps, sigmas[sigmas.length - 1]!, sigmas[0]!, npLinspace);
   else if (cfg.sigmaSpacing !== null) fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported`);
   if (rawBool(cfg, 'invert_sigmas', false)) fail('BAD_CONFIG', `${cls}: invert_sigmas is not supported`);
   const pts: GridPoint[] = sigmas.map((s) => {
@@ -584,15 +552,14 @@ export function samplerForConfig(cfg: SchedulerConfig): DiffusersSampling {
 
 /** Everything `tweedie sample --scheduler-config FILE --steps N` needs. */
 export interface ConfigSampling extends Omit<DiffusersSampling, 'grid'> {
-  file: string;
   steps: number;
   grid: TimeGrid;
   /** Multiply standard normal noise by this for the initial state at grid[0]. */
   initNoiseScale: number;
 }
 
-export function configToSampling(file: string, steps: number, opts: DiffusersGridOptions & { warn?: (msg: string) => void } = {}): ConfigSampling {
-  const cfg = readSchedulerConfig(file, opts.warn);
+/** Everything `tweedie sample --scheduler-config` needs from a parsed scheduler config (read it with readSchedulerConfig). */
+export function configToSampling(cfg: SchedulerConfig, steps: number, opts: DiffusersGridOptions & { warn?: (msg: string) => void } = {}): ConfigSampling {
   const s = samplerForConfig(cfg);
   const grid = s.grid(steps, opts.mu === undefined ? {} : { mu: opts.mu });
   for (const n of s.notes) opts.warn?.(n);
@@ -606,7 +573,6 @@ export function configToSampling(file: string, steps: number, opts: DiffusersGri
     clipSample: s.clipSample,
     timestepScale: s.timestepScale,
     notes: s.notes,
-    file,
     steps,
     grid,
     initNoiseScale: initNoiseScale(cfg, grid),

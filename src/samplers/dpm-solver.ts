@@ -18,26 +18,27 @@ import { runAdaptive } from './dpm-solver-adaptive.js';
 import type { SolverType, ThirdOrderForm } from './dpm-solver-core.js';
 import { runMultistep, runSinglestep, type DriverConfig } from './dpm-solver-run.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { ParamSpec, SamplerDef } from './types.js';
+import type { BooleanParam, ChoiceParam, ParamsOf } from './method.js';
+import { defineSampler, type SamplerDef } from './types.js';
 
-const solverTypeSpec: ParamSpec = {
+const solverTypeSpec: ChoiceParam<SolverType> = {
   type: 'choice',
   default: 'midpoint',
   values: ['midpoint', 'heun'],
   doc: "second-order formula (diffusers' solver_type): midpoint = dpm-solver's 'dpmsolver' (-0.5 phi_1 D1), heun = dpm-solver's 'taylor' (phi_2 D1); the singlestep order-3 step uses D1_1 only (midpoint) or D1 and D2 (heun)",
 };
-const lowerOrderFinalSpec: ParamSpec = {
+const lowerOrderFinalSpec: BooleanParam = {
   type: 'boolean',
   default: true,
   doc: 'diffusers lower_order_final: with fewer than 15 steps, the last step is first order and the one before at most second order (multistep); singlestep: the order list ends 2, 1 / 1 (get_order_list)',
 };
-const eulerAtFinalSpec: ParamSpec = {
+const eulerAtFinalSpec: BooleanParam = {
   type: 'boolean',
   default: false,
   doc: 'diffusers euler_at_final: the last step is first order (DDIM) whatever the number of steps',
 };
 
-const thirdOrderSpec: ParamSpec = {
+const thirdOrderSpec: ChoiceParam<'diffusers' | 'taylor'> = {
   type: 'choice',
   default: 'diffusers',
   values: ['diffusers', 'taylor'],
@@ -48,20 +49,23 @@ const FINAL_NOTE =
   'The step into clean data (s = 0) is always first order, z = a x0_hat (diffusers forces it when final_sigmas_type is zero; k-diffusion sets x = denoised). ' +
   'From a = 0 (rectified flow at t = 1, lambda = -inf) the first step is the DDIM step (the limit of the formulas); finite differences against that point get weight h / h_prev = 0.';
 
-function driverConfig(alg: 'x0' | 'eps', order: number, params: Record<string, unknown>, third: ThirdOrderForm): DriverConfig {
+/** The knobs every DPM-Solver variant shares. */
+type DriverParams = ParamsOf<{ solver_type: typeof solverTypeSpec; lower_order_final: BooleanParam; euler_at_final: BooleanParam }>;
+
+function driverConfig(alg: 'x0' | 'eps', order: number, params: DriverParams, third: ThirdOrderForm): DriverConfig {
   return {
     alg,
     order,
-    solverType: params.solver_type as SolverType,
-    lowerOrderFinal: params.lower_order_final as boolean,
-    eulerAtFinal: params.euler_at_final as boolean,
+    solverType: params.solver_type,
+    lowerOrderFinal: params.lower_order_final,
+    eulerAtFinal: params.euler_at_final,
     third,
   };
 }
 
-const odeThird = (params: Record<string, unknown>): ThirdOrderForm => (params.third_order === 'taylor' ? 'taylor' : 'reference');
+const odeThird = (params: ParamsOf<{ third_order: typeof thirdOrderSpec }>): ThirdOrderForm => (params.third_order === 'taylor' ? 'taylor' : 'reference');
 
-export const dpmSolver: SamplerDef = {
+export const dpmSolver = defineSampler({
   name: 'dpm-solver',
   description: 'DPM-Solver (Lu et al. 2022): exponential integrator of the probability-flow ODE in log-SNR on the noise prediction; multistep, singlestep (DPM-Solver-fast) or adaptive (DPM-Solver-12/23)',
   order: 2,
@@ -96,29 +100,29 @@ export const dpmSolver: SamplerDef = {
     FINAL_NOTE,
   async run(ctx) {
     const p = ctx.params;
-    const order = p.order as number;
-    const method = p.method as string;
+    const order = p.order;
+    const method = p.method;
     if (method === 'adaptive') {
       if (order !== 2 && order !== 3) fail('BAD_INPUT', `sampler dpm-solver: method adaptive needs order 2 (DPM-Solver-12) or 3 (DPM-Solver-23), got order ${order}`);
       return runAdaptive(ctx, {
         order,
-        solverType: p.solver_type as SolverType,
-        rtol: p.rtol as number,
-        atol: p.atol as number,
-        hInit: p.h_init as number,
-        pcoeff: p.pcoeff as number,
-        icoeff: p.icoeff as number,
-        dcoeff: p.dcoeff as number,
-        acceptSafety: p.accept_safety as number,
+        solverType: p.solver_type,
+        rtol: p.rtol,
+        atol: p.atol,
+        hInit: p.h_init,
+        pcoeff: p.pcoeff,
+        icoeff: p.icoeff,
+        dcoeff: p.dcoeff,
+        acceptSafety: p.accept_safety,
         caller: 'dpm-solver',
       });
     }
     const cfg = driverConfig('eps', order, p, odeThird(p));
     return method === 'singlestep' ? runSinglestep(ctx, cfg) : runMultistep(ctx, cfg);
   },
-};
+});
 
-export const dpmSolverPP: SamplerDef = {
+export const dpmSolverPP = defineSampler({
   name: 'dpm-solver++',
   description: 'DPM-Solver++ (Lu et al. 2022b): exponential integrator on the data prediction; 2M (default), 3M multistep or 2S, 3S singlestep, one model call per grid step',
   order: 2,
@@ -143,13 +147,13 @@ export const dpmSolverPP: SamplerDef = {
     'The singlestep order list is diffusers\' get_order_list; euler_at_final also applies to it. ' +
     FINAL_NOTE,
   async run(ctx) {
-    const variant = ctx.params.variant as string;
+    const variant = ctx.params.variant;
     const cfg = driverConfig('x0', variant.startsWith('3') ? 3 : 2, ctx.params, odeThird(ctx.params));
     return variant.endsWith('S') ? runSinglestep(ctx, cfg) : runMultistep(ctx, cfg);
   },
-};
+});
 
-export const dpmSolverPPSde: SamplerDef = {
+export const dpmSolverPPSde = defineSampler({
   name: 'dpm-solver++-sde',
   description: 'SDE-DPM-Solver++ 2M / 3M (diffusers sde-dpmsolver++, k-diffusion dpmpp_2m_sde / dpmpp_3m_sde): multistep data-prediction solver of the reverse SDE, fresh noise each step',
   order: 1,
@@ -179,10 +183,10 @@ export const dpmSolverPPSde: SamplerDef = {
   async run(ctx) {
     const p = ctx.params;
     const third: ThirdOrderForm = p.third_order === 'diffusers' ? 'diffusers-sde' : p.third_order === 'taylor' ? 'taylor' : 'reference';
-    const cfg = driverConfig('x0', p.order as number, p, third);
-    return runMultistep(ctx, cfg, { eta: p.eta as number, sNoise: p.s_noise as number });
+    const cfg = driverConfig('x0', p.order, p, third);
+    return runMultistep(ctx, cfg, { eta: p.eta, sNoise: p.s_noise });
   },
-};
+});
 
 /** Every sampler of the DPM-Solver family, for the registry. */
 export const DPM_SAMPLERS: SamplerDef[] = [dpmSolver, dpmSolverPP, dpmSolverPPSde];

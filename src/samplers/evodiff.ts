@@ -1,7 +1,7 @@
 import type { Tensor } from '../core/tensor.js';
 import type { GridPoint } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerContext, SamplerDef } from './types.js';
+import { defineSampler, type SamplerContext, type SamplerDef } from './types.js';
 
 /**
  * EVODiff (Li, Chen, Zeng, NeurIPS 2025, arXiv 2509.26096): DPM-Solver++(2M)'s skeleton (data
@@ -69,7 +69,7 @@ const kappaOf = (p: GridPoint) => p.s / p.a;
 /** s_t h with h = 1/kappa_t - 1/kappa_s, written so that a_s = 0 (kappa_s = inf) and s_t = 0 stay finite. */
 const dataCoef = (from: GridPoint, to: GridPoint) => to.a - (to.s * from.a) / from.s;
 
-export const evodiff: SamplerDef = {
+export const evodiff = defineSampler({
   name: 'evodiff',
   description: 'EVODiff (Li, Chen & Zeng, NeurIPS 2025): data-prediction multistep with a variance-balanced difference and a projection-weighted corrector, 1 NFE per step',
   order: 1,
@@ -91,12 +91,11 @@ export const evodiff: SamplerDef = {
     'does well: sliced Wasserstein at 10 NFE 0.054 against 0.135 for DDIM (floor 0.038). A grid ending at clean data ends with the x0 estimate at the ' +
     'previous point (the authors\' denoise_to_zero with steps - 1 solver steps), so NFE = steps; the "steps > 20" branch counts solver steps.',
   async run(ctx) {
-    return runEvodiff(ctx);
+    return runEvodiff(ctx, ctx.params.lower_order_final);
   },
-};
+});
 
-async function runEvodiff({ fn, grid, z, params, report }: SamplerContext): Promise<Tensor> {
-  const lowerOrderFinal = params.lower_order_final as boolean;
+async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFinal: boolean): Promise<Tensor> {
   const steps = grid.length - 1;
   const cleanEnd = grid[steps]!.s === 0;
   // A zero-length last step (diffusers' grids ending with sigma_min twice) is the identity, 0 NFE.

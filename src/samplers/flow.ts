@@ -1,6 +1,6 @@
 import { lincomb, lincomb3, scale } from '../core/ops.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerDef } from './types.js';
+import { defineSampler, type SamplerDef } from './types.js';
 
 /**
  * Flow-matching samplers: Euler and Heun on the probability-flow ODE in path time t,
@@ -17,7 +17,7 @@ import type { SamplerDef } from './types.js';
  * it is the only finite choice.
  */
 
-export const flowEuler: SamplerDef = {
+export const flowEuler = defineSampler({
   name: 'flow-euler',
   description: 'Flow-matching Euler in path time t (diffusers FlowMatchEulerDiscreteScheduler): z_{t\'} = z_t + (t\' - t) v, v = a\'(t) x0 + s\'(t) eps',
   order: 1,
@@ -40,9 +40,9 @@ export const flowEuler: SamplerDef = {
     }
     return z;
   },
-};
+});
 
-export const flowHeun: SamplerDef = {
+export const flowHeun = defineSampler({
   name: 'flow-heun',
   description: 'Flow-matching Heun in path time t (diffusers FlowMatchHeunDiscreteScheduler): trapezoid of the velocity at t and at the Euler prediction at t\'',
   order: 2,
@@ -70,6 +70,6 @@ export const flowHeun: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 export const FLOW_SAMPLERS: readonly SamplerDef[] = [flowEuler, flowHeun];

@@ -8,8 +8,8 @@ import { ALL_PREDICTIONS } from './common.js';
 import { ddim } from './ddim.js';
 import { evodiff } from './evodiff.js';
 import { lml } from './lml.js';
-import { resolveParams } from './run.js';
-import type { ParamSpec, ParamValues, SamplerContext, SamplerDef } from './types.js';
+import { resolveParams, type NumberParam, type ParamSpecs, type ParamsOf, type ParamValues } from './method.js';
+import { defineSampler, type SamplerContext, type SamplerDef } from './types.js';
 
 /**
  * Closed-form probability flow for Gaussian data (Wang & Vastola, "Diffusion models generate images
@@ -210,10 +210,10 @@ const skipSpec = {
   min: 0,
   max: 1,
   doc: 'fraction of the grid steps jumped by the Gaussian closed form (0 NFE); at least one step is left to the finishing sampler',
-} as const satisfies ParamSpec;
+} as const satisfies NumberParam;
 
 /** Run `then` on the rest of the grid after jumping the first steps in closed form. */
-async function skipThenRun(ctx: SamplerContext, fit: GaussianFit, fraction: number, then: SamplerDef, thenParams: ParamValues): Promise<Tensor> {
+async function skipThenRun(ctx: SamplerContext, fit: GaussianFit, fraction: number, then: SamplerDef, thenParams: ParamsOf<ParamSpecs>): Promise<Tensor> {
   const { grid, z, path } = ctx;
   const steps = grid.length - 1;
   const k = Math.min(steps - 1, Math.round(fraction * steps));
@@ -239,10 +239,10 @@ async function skipThenRun(ctx: SamplerContext, fit: GaussianFit, fraction: numb
  * plus those of `then`.
  */
 export function makeGaussianSkipSampler(fit: GaussianFit, opts: { skipFraction?: number; then?: SamplerDef } = {}): SamplerDef {
-  const then = opts.then ?? ddim;
+  const then: SamplerDef = opts.then ?? ddim;
   if (then.inverse) fail('BAD_INPUT', `gaussian-skip cannot finish with the inversion sampler ${then.name}`);
   if ('skip_fraction' in then.params) fail('BAD_INPUT', `gaussian-skip: ${then.name} already has a skip_fraction option`);
-  return {
+  return defineSampler({
     name: 'gaussian-skip',
     description: `Gaussian closed-form jump over the first steps (0 NFE), then ${then.name}`,
     order: then.order,
@@ -253,9 +253,9 @@ export function makeGaussianSkipSampler(fit: GaussianFit, opts: { skipFraction?:
     notes: `Exact for Gaussian data; for other data the jump carries the error of the Gaussian approximation of the early flow. Finishes with ${then.name}.`,
     async run(ctx) {
       const { skip_fraction, ...rest } = ctx.params;
-      return skipThenRun(ctx, fit, skip_fraction as number, then, rest);
+      return skipThenRun(ctx, fit, skip_fraction, then, rest);
     },
-  };
+  });
 }
 
 const FINISHERS: Record<string, { def: SamplerDef; params: Partial<ParamValues> }> = {
@@ -268,7 +268,7 @@ const FINISHERS: Record<string, { def: SamplerDef; params: Partial<ParamValues> 
  * The registry form: the fit comes from attachGaussianFit(denoiser, fit), or, for the analytic mixture
  * model, from its exact mean and covariance. The finisher is chosen by name with its default options.
  */
-export const gaussianSkipSampler: SamplerDef = {
+export const gaussianSkipSampler = defineSampler({
   name: 'gaussian-skip',
   description: 'Gaussian closed-form jump over the first steps (Wang & Vastola 2023), then a finishing sampler; the data fit comes from attachGaussianFit',
   order: 1,
@@ -287,9 +287,9 @@ export const gaussianSkipSampler: SamplerDef = {
     if (!fit) {
       fail('UNSUPPORTED', 'gaussian-skip needs a Gaussian fit of the data: attach one with attachGaussianFit(denoiser, fitGaussian(samples, { rank })), or build the sampler with makeGaussianSkipSampler(fit, { skipFraction, then })');
     }
-    const finisher = FINISHERS[ctx.params.then as string]!;
-    return skipThenRun(ctx, fit, ctx.params.skip_fraction as number, finisher.def, resolveParams(finisher.def, finisher.params));
+    const finisher = FINISHERS[ctx.params.then]!;
+    return skipThenRun(ctx, fit, ctx.params.skip_fraction, finisher.def, resolveParams(finisher.def, finisher.params));
   },
-};
+});
 
 export const GAUSSIAN_SKIP_SAMPLERS: readonly SamplerDef[] = [gaussianSkipSampler];

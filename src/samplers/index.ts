@@ -1,5 +1,7 @@
+export * from './method.js';
 export * from './types.js';
 export * from './run.js';
+export * from './start.js';
 export * from './registry.js';
 export * from './ddim.js';
 export * from './unipc.js';

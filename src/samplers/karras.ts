@@ -4,8 +4,9 @@ import { NoiseSource, Stream } from '../core/rng.js';
 import type { Tensor } from '../core/tensor.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
-import { ddimNoiseScale } from './ddim.js';
-import type { ParamSpec, ParamValues, SamplerDef } from './types.js';
+import { ddimNoiseScale, ddimStep } from './ddim.js';
+import type { ParamSpecs, ParamsOf } from './method.js';
+import { defineSampler, type SamplerDef } from './types.js';
 
 /**
  * k-diffusion-style samplers (Karras et al. 2022, "Elucidating the design space", and
@@ -28,12 +29,12 @@ function refuseInfiniteSigma(name: string, p: GridPoint): never {
 }
 
 /** Karras Alg. 2 churn knobs, with the defaults of k-diffusion sample_euler / diffusers EulerDiscreteScheduler.step. */
-const CHURN_PARAMS: Readonly<Record<string, ParamSpec>> = {
+const CHURN_PARAMS = {
   s_churn: { type: 'number', default: 0, min: 0, doc: 'Karras S_churn: gamma = min(s_churn / steps, sqrt(2) - 1) of extra noise per step (0: deterministic)' },
   s_tmin: { type: 'number', default: 0, min: 0, doc: 'churn only where sigma = s/a >= s_tmin' },
   s_tmax: { type: 'number', default: Number.MAX_VALUE, min: 0, doc: 'churn only where sigma = s/a <= s_tmax (default: no limit)' },
   s_noise: { type: 'number', default: 1, min: 0, doc: 'scale of the churn noise (Karras S_noise, e.g. 1.003)' },
-};
+} as const satisfies ParamSpecs;
 
 /**
  * Karras et al. 2022 Alg. 2 lines 4-6: raise sigma to sigma_hat = (1 + gamma) sigma by adding noise
@@ -41,18 +42,18 @@ const CHURN_PARAMS: Readonly<Record<string, ParamSpec>> = {
  * place to the centered state there) or `from` when there is no churn. sigma_hat is the sigma of the
  * path point actually reached, so a sigma_hat beyond the path's noise end is clamped to it.
  */
-function churn(path: Path, noise: NoiseSource, z: Tensor, xi: Tensor, from: GridPoint, step: number, steps: number, params: ParamValues): GridPoint {
-  const sChurn = params.s_churn as number;
+function churn(path: Path, noise: NoiseSource, z: Tensor, xi: Tensor, from: GridPoint, step: number, steps: number, params: ParamsOf<typeof CHURN_PARAMS>): GridPoint {
+  const sChurn = params.s_churn;
   if (sChurn === 0) return from;
   const sigma = sigmaOf(from);
   // sigma = inf (a = 0) is above every finite s_tmax: no churn there.
-  if (!(sigma >= (params.s_tmin as number) && sigma <= (params.s_tmax as number))) return from;
+  if (!(sigma >= params.s_tmin && sigma <= params.s_tmax)) return from;
   const gamma = Math.min(sChurn / steps, Math.SQRT2 - 1);
   if (gamma === 0) return from;
   const p = path.point(Math.min(path.tMax, path.tOfSigma(sigma * (1 + gamma))));
   const sigmaHat = sigmaOf(p);
   if (!(sigmaHat > sigma)) return from;
-  const c = (params.s_noise as number) * Math.sqrt(sigmaHat * sigmaHat - sigma * sigma);
+  const c = params.s_noise * Math.sqrt(sigmaHat * sigmaHat - sigma * sigma);
   noise.fillNormal(xi, step, Stream.noise);
   // z_hat = a_hat (z / a + c xi)
   lincomb2(z, p.a / from.a, z, p.a * c, xi);
@@ -68,7 +69,7 @@ function churn(path: Path, noise: NoiseSource, z: Tensor, xi: Tensor, from: Grid
  * reuses that output at sigma_hat; here the model is evaluated at (x_hat, sigma_hat) as in Karras Alg. 2
  * and k-diffusion. Without churn (the diffusers pipelines' default) the two are the same.
  */
-export const euler: SamplerDef = {
+export const euler = defineSampler({
   name: 'euler',
   description: 'Euler on the probability-flow ODE in sigma (Karras et al. 2022 Alg. 2, optional churn), as k-diffusion sample_euler / diffusers EulerDiscreteScheduler',
   order: 1,
@@ -89,7 +90,7 @@ export const euler: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 /**
  * k-diffusion get_ancestral_step in ratio form: with r = sigma'/sigma, sigma_up = sigma' u and
@@ -107,7 +108,7 @@ export function ancestralFraction(from: GridPoint, to: GridPoint, eta: number): 
  * z' = a' x0 + s' sqrt(1 - u^2) eps + s_noise s' u xi. With eta = 1 this is the DDPM posterior
  * sample (= ddim eta 1 = ddpm fixed_small on the same grid and noise).
  */
-export const eulerAncestral: SamplerDef = {
+export const eulerAncestral = defineSampler({
   name: 'euler-ancestral',
   description: 'Euler ancestral (k-diffusion sample_euler_ancestral / diffusers EulerAncestralDiscreteScheduler): Euler step to sigma_down plus noise sigma_up',
   order: 1,
@@ -120,24 +121,18 @@ export const eulerAncestral: SamplerDef = {
   },
   notes: 'weak order 1. With eta = 1 and s_noise = 1 it coincides with ddpm (fixed_small) and ddim (eta = 1) on the same grid.',
   async run({ fn, grid, z, noise, params, report }) {
-    const eta = params.eta as number, sNoise = params.s_noise as number;
-    const xi = z.zerosLike();
+    const eta = params.eta, sNoise = params.s_noise;
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const { x0, eps } = await fn.estimate(z, from);
       const u = ancestralFraction(from, to, eta);
-      const down = to.s * Math.sqrt(Math.max(0, 1 - u * u));
-      if (u > 0 && sNoise > 0) {
-        noise.fillNormal(xi, i, Stream.noise);
-        lincomb3(z, to.a, x0, down, eps, sNoise * to.s * u, xi);
-      } else {
-        lincomb2(z, to.a, x0, down, eps);
-      }
+      // u > 0 only where s_to > 0, so the noise weight is positive exactly when u > 0 and s_noise > 0.
+      ddimStep(z, x0.data, eps.data, { a: to.a, eps: to.s * Math.sqrt(Math.max(0, 1 - u * u)), noise: sNoise * to.s * u }, noise, i);
       await report(i + 1, i + 1, z, x0);
     }
     return z;
   },
-};
+});
 
 /**
  * Heun's method in sigma with churn (Karras et al. 2022 Alg. 2; k-diffusion sample_heun; diffusers
@@ -146,7 +141,7 @@ export const eulerAncestral: SamplerDef = {
  * sigmas[i + 1] == 0, diffusers' timesteps [t0, t1, t1, ..., t_{N-1}, t_{N-1}] (2N - 1 model calls) never
  * reach the second evaluation of the last step.
  */
-export const heun: SamplerDef = {
+export const heun = defineSampler({
   name: 'heun',
   description: 'Heun (EDM second order, Karras et al. 2022 Alg. 2 with optional churn), as k-diffusion sample_heun / diffusers HeunDiscreteScheduler',
   order: 2,
@@ -176,7 +171,7 @@ export const heun: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 /**
  * DPM-Solver-2-inspired midpoint step (k-diffusion sample_dpm_2, current version; diffusers
@@ -186,7 +181,7 @@ export const heun: SamplerDef = {
  * interpolated sigma of that step is 0, so its first-order half lands on the x0 estimate and no second
  * call follows (2N - 1 model calls).
  */
-export const dpm2: SamplerDef = {
+export const dpm2 = defineSampler({
   name: 'dpm2',
   description: 'DPM2 (k-diffusion sample_dpm_2 / diffusers KDPM2DiscreteScheduler): midpoint method in log sigma, optional churn',
   order: 2,
@@ -218,7 +213,7 @@ export const dpm2: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 /**
  * Noise std of one ancestral DDPM step (Ho et al. 2020 eq. 6-7) on any affine path. The forward
@@ -240,7 +235,7 @@ export function ddpmNoiseStd(from: GridPoint, to: GridPoint, varianceType: 'fixe
  * current_sample_coeff = sqrt(alpha_t) (1 - abar_prev) / (1 - abar_t) on x_t, written for the centered
  * variable with x_t = a x0 + s eps), plus noise of std ddpmNoiseStd.
  */
-export const ddpm: SamplerDef = {
+export const ddpm = defineSampler({
   name: 'ddpm',
   description: 'Ancestral DDPM (Ho et al. 2020): sample the posterior q(x_{t-1} | x_t, x0_hat) on any affine path, as diffusers DDPMScheduler',
   order: 1,
@@ -257,23 +252,16 @@ export const ddpm: SamplerDef = {
   },
   notes: 'weak order 1. fixed_small equals ddim with eta = 1 and euler-ancestral with eta = 1 on the same grid and noise. fixed_large on other paths uses the forward transition variance between the two grid points.',
   async run({ fn, grid, z, noise, params, report }) {
-    const vt = params.variance_type as 'fixed_small' | 'fixed_large';
-    const xi = z.zerosLike();
+    const vt = params.variance_type;
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const { x0, eps } = await fn.estimate(z, from);
       const r = to.s === 0 ? 0 : (from.a * to.s) / (to.a * from.s);
-      const std = ddpmNoiseStd(from, to, vt);
-      if (std > 0) {
-        noise.fillNormal(xi, i, Stream.noise);
-        lincomb3(z, to.a, x0, to.s * r, eps, std, xi);
-      } else {
-        lincomb2(z, to.a, x0, to.s * r, eps);
-      }
+      ddimStep(z, x0.data, eps.data, { a: to.a, eps: to.s * r, noise: ddpmNoiseStd(from, to, vt) }, noise, i);
       await report(i + 1, i + 1, z, x0);
     }
     return z;
   },
-};
+});
 
 export const KARRAS_SAMPLERS: readonly SamplerDef[] = [euler, eulerAncestral, heun, dpm2, ddpm];

@@ -1,7 +1,7 @@
 import type { Tensor } from '../core/tensor.js';
 import type { Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerDef } from './types.js';
+import { defineSampler, type SamplerDef } from './types.js';
 
 /**
  * Levenberg-Marquardt-Langevin (Wang et al., ICCV 2025, arXiv 2505.24222) as the official code does
@@ -56,7 +56,7 @@ function timeFraction(path: Path, t: number): number {
   return (t - path.tMin) / (path.tMax - path.tMin);
 }
 
-export const lml: SamplerDef = {
+export const lml = defineSampler({
   name: 'lml',
   description: 'Levenberg-Marquardt-Langevin (Wang et al., ICCV 2025): damped rank-one correction of the DDIM or DPM-Solver++(2M) increment; 1 NFE per step',
   order: 2,
@@ -80,11 +80,11 @@ export const lml: SamplerDef = {
     '|e|^2 the correction keeps only the part of n orthogonal to e (the O(kappa h) change of the increment) and rescales it to |n|, which turns the step ' +
     'direction and ruins the solution (measured on the test mixture: errors of order 1 for kappa = 0.1, lambda = 1e-3); lambda much larger than |n|^2 leaves n unchanged.',
   async run({ fn, path, grid, z, params, report }) {
-    const base = params.base as string;
-    const kappa = params.kappa as number, lambda = params.lambda as number, freeze = params.freeze as number;
+    const base = params.base;
+    const kappa = params.kappa, lambda = params.lambda, freeze = params.freeze;
     const heun = params.solver_type === 'heun';
     const steps = grid.length - 1;
-    const lowerOrderFinal = (params.lower_order_final as boolean) && steps < 15;
+    const lowerOrderFinal = params.lower_order_final && steps < 15;
     const inc = z.zerosLike(); // n, corrected in place
     const raw = z.zerosLike(); // n before the correction
     let prevInc: Tensor | null = null; // p: the previous step's uncorrected increment
@@ -133,6 +133,6 @@ export const lml: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 export const LML_SAMPLERS: readonly SamplerDef[] = [lml];

@@ -1,7 +1,7 @@
 import { lincomb } from '../core/ops.js';
 import type { Tensor } from '../core/tensor.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerDef } from './types.js';
+import { defineSampler, type SamplerDef } from './types.js';
 
 /**
  * Linear multistep in sigma (k-diffusion sample_lms, diffusers LMSDiscreteScheduler): Adams-Bashforth on the
@@ -38,7 +38,7 @@ interface Hist {
   sigma: number;
 }
 
-export const lms: SamplerDef = {
+export const lms = defineSampler({
   name: 'lms',
   description: 'Linear multistep (Adams-Bashforth) in sigma = s/a on the probability-flow ODE (k-diffusion sample_lms, diffusers LMSDiscreteScheduler)',
   order: 4,
@@ -53,7 +53,7 @@ export const lms: SamplerDef = {
     'The warm-up steps use orders 1, 2, 3 (as k-diffusion and diffusers), so the first step is locally second order: where it starts at moderate noise ' +
     '(EDM, sigma-uniform grid 5 -> 0.5) order 4 falls to 2 asymptotically (-3.30 at 10-160 NFE, -2.32 at 80-640); from high noise that error is negligible',
   async run({ fn, grid, z, params, report }) {
-    const maxOrder = params.order as number;
+    const maxOrder = params.order;
     const steps = grid.length - 1;
     let hist: Hist[] = [];
     for (let i = 0; i < steps; i++) {
@@ -81,6 +81,6 @@ export const lms: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 export const LMS_SAMPLERS: SamplerDef[] = [lms];

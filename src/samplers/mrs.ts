@@ -4,7 +4,7 @@ import { Stream } from '../core/rng.js';
 import type { Tensor } from '../core/tensor.js';
 import type { GridPoint } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerDef } from './types.js';
+import { defineSampler, type SamplerDef } from './types.js';
 
 /**
  * MR Sampler (Li et al., "A Fast Sampler for Mean Reverting Diffusion based on ODE and SDE Solvers",
@@ -51,7 +51,7 @@ export function mrsOrderAt(j: number, M: number, order: number, lowerOrderFinal:
   return order;
 }
 
-export const mrs: SamplerDef = {
+export const mrs = defineSampler({
   name: 'mrs',
   description: 'MR Sampler (Li et al. ICLR 2025): semi-analytic exponential-integrator solvers of the reverse SDE and probability-flow ODE of mean-reverting diffusion (any path, on the centered variable); noise or data (or velocity) form, ODE orders 1-3, SDE orders 1-2',
   order: 2,
@@ -72,10 +72,10 @@ export const mrs: SamplerDef = {
   notes:
     "Deterministic in ode mode, stochastic in sde mode. The step into clean data (s = 0, lambda = +inf) is the first-order data update, i.e. the x0 estimate (the authors' denoise_last); a start at a = 0 uses the first-order data update too. Velocity form: the authors' sampler.py only expands 'data' or 'noise' and converts a velocity-fit model to data; 'velocity' does the same. Order 3 is the authors' DPM-Solver++(3M)-style phi_3 D2 update: on the mean-reverting mixture test it measures slope -2.2 over 20..640 NFE (data and noise forms), i.e. asymptotically second order like dpm-solver++ 3M, while still beating order 2 in error (3.8e-5 vs 1.3e-4 at 640 NFE). lower_order_final follows the authors (fewer than 10 steps), not diffusers (fewer than 15).",
   async run({ fn, grid, z, noise, params, report }) {
-    const mode = params.mode as 'ode' | 'sde';
-    const maxOrder = params.order as number;
+    const mode = params.mode;
+    const maxOrder = params.order;
     const form: Form = params.prediction_form === 'noise' ? 'noise' : 'data';
-    const lof = params.lower_order_final as boolean;
+    const lof = params.lower_order_final;
     if (mode === 'sde' && maxOrder > 2) {
       fail('BAD_INPUT', 'sampler mrs: order 3 is only available in ode mode (sde orders are 1 and 2)');
     }
@@ -134,7 +134,7 @@ export const mrs: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 /**
  * First-order data-form update (the authors' step_ode_1st / step_sde_1st, parameterization data),

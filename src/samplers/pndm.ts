@@ -3,7 +3,7 @@ import { lincomb, lincomb2 } from '../core/ops.js';
 import type { Tensor } from '../core/tensor.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerContext, SamplerDef } from './types.js';
+import { defineSampler, type SamplerContext, type SamplerDef } from './types.js';
 
 /**
  * PNDM / PLMS (Liu et al. 2022, arXiv 2202.09778), ported from diffusers' PNDMScheduler (scheduling_pndm.py).
@@ -71,7 +71,7 @@ function midpoint(path: Path, from: GridPoint, to: GridPoint): GridPoint {
 const NOTES =
   'order 4 needs steps uniform in sigma = s/a (measured 4.0 for pndm, about 3.7 for plms, whose Heun/AB2 warm-up is third order); on log-SNR-uniform or diffusers timestep grids the fixed multistep coefficients make both second order (measured 2.0)';
 
-export const pndm: SamplerDef = {
+export const pndm = defineSampler({
   name: 'pndm',
   description: 'PNDM (Liu et al. 2022): 3 pseudo Runge-Kutta warm-up steps (4 NFE each), then pseudo linear multistep (55, -59, 37, -9)/24 (diffusers PNDMScheduler, skip_prk_steps = false)',
   order: 4,
@@ -107,9 +107,9 @@ export const pndm: SamplerDef = {
     }
     return z;
   },
-};
+});
 
-export const plms: SamplerDef = {
+export const plms = defineSampler({
   name: 'plms',
   description: "PLMS (Liu et al. 2022): pseudo linear multistep with a Heun first step and Adams-Bashforth warm-up (diffusers PNDMScheduler, skip_prk_steps = true; Stable Diffusion's default)",
   order: 4,
@@ -139,6 +139,6 @@ export const plms: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 export const PNDM_SAMPLERS: SamplerDef[] = [pndm, plms];

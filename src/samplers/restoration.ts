@@ -3,7 +3,8 @@ import { lincomb } from '../core/ops.js';
 import { Stream } from '../core/rng.js';
 import type { Tensor } from '../core/tensor.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerContext, SamplerDef } from './types.js';
+import { ddimStep } from './ddim.js';
+import { defineSampler, type SamplerContext, type SamplerDef } from './types.js';
 
 /**
  * IR-SDE's reverse sampler (Luo et al. 2023; Algolzw/image-restoration-sde codes/utils/sde_utils.py,
@@ -16,7 +17,7 @@ import type { SamplerContext, SamplerDef } from './types.js';
  * integer t is the authors' theta_t = thetabar_t - thetabar_{t-1}. The update is done on x (so the
  * anchor enters exactly as in the authors' code) and re-centered with the next b.
  */
-export const irsdeEm: SamplerDef = {
+export const irsdeEm = defineSampler({
   name: 'irsde-em',
   description: "IR-SDE's Euler-Maruyama reverse-SDE sampler (Luo et al. 2023): x <- x - [theta (mu - x) - sigma^2 score] dt + sigma sqrt(dt) z, score = -eps/sigma_bar; T = 100 steps in the paper",
   order: 0.5,
@@ -63,7 +64,7 @@ export const irsdeEm: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 /**
  * One step of the DDIM family on an additive chain z_t = z_{t'} + (a_t - a_{t'}) x0 + noise (the centered
@@ -77,9 +78,7 @@ async function additiveChain({ fn, grid, z, noise, report }: SamplerContext, eta
     const from = grid[i]!, to = grid[i + 1]!;
     const { x0, eps } = await fn.estimate(z, from);
     const c = Math.sqrt(Math.max(0, eta * to.s * to.s * (1 - (to.s * to.s) / (from.s * from.s))));
-    const ce = Math.sqrt(Math.max(0, to.s * to.s - c * c));
-    if (c > 0) lincomb(z, [to.a, ce, c], [x0, eps, noise.normal(z.shape, i, Stream.noise, z.dtype)]);
-    else lincomb(z, [to.a, ce], [x0, eps]);
+    ddimStep(z, x0.data, eps.data, { a: to.a, eps: Math.sqrt(Math.max(0, to.s * to.s - c * c)), noise: c }, noise, i);
     await report(i + 1, i + 1, z, x0);
   }
   return z;
@@ -92,7 +91,7 @@ async function additiveChain({ fn, grid, z, noise, report }: SamplerContext, eta
  * (additiveChain at eta = 1), exactly this formula on ResShiftPath (a = 1 - eta, s = kappa sqrt(eta)) and
  * a valid ancestral sampler on any other path. Fractional grids interpolate eta.
  */
-export const resshift: SamplerDef = {
+export const resshift = defineSampler({
   name: 'resshift',
   description: "ResShift's posterior sampler (Yue et al. 2023): mean (eta_{t-1}/eta_t) x_t + (alpha_t/eta_t) x0_hat, variance kappa^2 eta_{t-1} alpha_t/eta_t (T = 15 or 4 steps)",
   order: 1,
@@ -102,14 +101,14 @@ export const resshift: SamplerDef = {
   params: {},
   notes: 'ancestral: the last step into eta = 0 returns the x0 estimate (zero variance).',
   run: (ctx) => additiveChain(ctx, 1),
-};
+});
 
 /**
  * RDDM's sampler (Liu et al. 2024; nachifur/RDDM ResidualDiffusion.ddim_sample, "use_pred_noise"):
  * I_{t'} = I_t - (alphabar_t - alphabar_{t'}) I_res_hat - (betabar_t - sqrt(betabar_{t'}^2 - sigma^2)) eps_hat + sigma xi,
  * which on the centered variable is additiveChain; the authors use eta = 0 for restoration.
  */
-export const rddm: SamplerDef = {
+export const rddm = defineSampler({
   name: 'rddm',
   description: "RDDM's DDIM-style sampler (Liu et al. 2024): I <- I - dalphabar I_res - (betabar - sqrt(betabar'^2 - sigma^2)) eps + sigma xi; eta = 0 (the authors' default for restoration, 10 steps) is deterministic, eta = 1 the posterior (= resshift)",
   order: 1,
@@ -118,7 +117,7 @@ export const rddm: SamplerDef = {
   predictions: ALL_PREDICTIONS,
   params: { eta: { type: 'number', default: 0, min: 0, max: 1, doc: 'sigma^2 = eta beta^2 betabar\'^2/betabar^2: 0 deterministic, 1 the posterior' } },
   notes: 'deterministic at the default eta = 0 (then equal to ddim); stochastic when eta > 0',
-  run: (ctx) => additiveChain(ctx, ctx.params.eta as number),
-};
+  run: (ctx) => additiveChain(ctx, ctx.params.eta),
+});
 
 export const RESTORATION_SAMPLERS: readonly SamplerDef[] = [irsdeEm, resshift, rddm];

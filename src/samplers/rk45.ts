@@ -3,7 +3,7 @@ import { Tensor } from '../core/tensor.js';
 import type { Estimate, ModelFn } from '../models/model-fn.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerDef } from './types.js';
+import { defineSampler, type SamplerDef } from './types.js';
 
 /**
  * Adaptive Dormand-Prince RK5(4) on the probability-flow ODE, as score_sde's ODE sampler
@@ -81,7 +81,7 @@ class TrigFlowRhs {
 
 const phiOf = (p: GridPoint): number => Math.atan2(p.s, p.a);
 
-export const rk45: SamplerDef = {
+export const rk45 = defineSampler({
   name: 'rk45',
   description: 'Adaptive Dormand-Prince RK45 on the probability-flow ODE (score_sde ODE sampler, scipy solve_ivp RK45 controller)',
   order: 5,
@@ -97,7 +97,7 @@ export const rk45: SamplerDef = {
     'Integrates y = z / sqrt(a^2 + s^2) against phi = atan2(s, a), so it starts at a = 0 too. NFE is counted, ~6 per step tried plus 2 to start. ' +
     'onStep reports each accepted step with the last grid point passed.',
   async run({ fn, path, grid, z, params, report }) {
-    const rtol = params.rtol as number, atol = params.atol as number;
+    const rtol = params.rtol, atol = params.atol;
     const last = grid[grid.length - 1]!;
     const clean = last.s === 0;
     const start = grid[0]!;
@@ -190,7 +190,7 @@ export const rk45: SamplerDef = {
     await report(Math.max(1, steps), grid.length - 1, z, rhs.lastX0);
     return z;
   },
-};
+});
 
 /** scipy select_initial_step (error estimator order 4): one extra evaluation at phi0 + h0. */
 async function initialStep(rhs: TrigFlowRhs, phi0: number, y0: Float64Array, f0: Float64Array, phi1: number, direction: number, rtol: number, atol: number, tmp: Float64Array): Promise<number> {

@@ -1,37 +1,9 @@
 import { fail } from '../core/errors.js';
-import { NoiseSource } from '../core/rng.js';
-import { Tensor } from '../core/tensor.js';
+import type { Tensor } from '../core/tensor.js';
 import type { Denoiser } from '../models/denoiser.js';
-import { ModelFn } from '../models/model-fn.js';
 import type { TimeGrid } from '../paths/grids.js';
-import type { ParamValues, SampleOptions, SampleResult, SamplerDef } from './types.js';
-
-/** Resolve a sampler's knobs: defaults, type and range checks, and an error for unknown names. */
-export function resolveParams(def: SamplerDef, given: Partial<ParamValues> = {}): ParamValues {
-  const out: ParamValues = {};
-  for (const key of Object.keys(given)) {
-    if (!(key in def.params)) {
-      const known = Object.keys(def.params);
-      fail('BAD_INPUT', `${def.name} has no option "${key}"; ${known.length ? `its options are ${known.join(', ')}` : 'it takes no options'}`);
-    }
-  }
-  for (const [key, spec] of Object.entries(def.params)) {
-    const v = given[key] ?? spec.default;
-    if (spec.type === 'number') {
-      if (typeof v !== 'number' || !Number.isFinite(v)) fail('BAD_INPUT', `${def.name}: option ${key} must be a number, got ${JSON.stringify(v)}`);
-      if (spec.integer && !Number.isInteger(v)) fail('BAD_INPUT', `${def.name}: option ${key} must be an integer, got ${v}`);
-      if ((spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) {
-        fail('BAD_INPUT', `${def.name}: option ${key} = ${v} is outside [${spec.min ?? '-inf'}, ${spec.max ?? 'inf'}]`);
-      }
-    } else if (spec.type === 'boolean') {
-      if (typeof v !== 'boolean') fail('BAD_INPUT', `${def.name}: option ${key} must be true or false, got ${JSON.stringify(v)}`);
-    } else if (typeof v !== 'string' || !spec.values.includes(v)) {
-      fail('BAD_INPUT', `${def.name}: option ${key} must be one of ${spec.values.join(', ')}, got ${JSON.stringify(v)}`);
-    }
-    out[key] = v;
-  }
-  return out;
-}
+import { runMethod } from './harness.js';
+import type { SampleOptions, SampleResult, SamplerDef } from './types.js';
 
 function checkGrid(def: SamplerDef, grid: TimeGrid): void {
   if (grid.length < 2) fail('BAD_INPUT', `sampler ${def.name} needs a grid of at least 2 points (1 step), got ${grid.length}`);
@@ -50,40 +22,22 @@ function checkGrid(def: SamplerDef, grid: TimeGrid): void {
  * Returns the state at the last grid point with the exact NFE count.
  */
 export async function runSampler(def: SamplerDef, denoiser: Denoiser, grid: TimeGrid, xT: Tensor, options: SampleOptions = {}): Promise<SampleResult> {
-  const start = performance.now();
   checkGrid(def, grid);
   if (denoiser.itemShape && xT.itemSize !== denoiser.itemShape.reduce((p, q) => p * q, 1)) {
     fail('BAD_SHAPE', `initial state [${xT.shape.join(', ')}] does not fit the model's item shape [${denoiser.itemShape.join(', ')}]`);
   }
-  const params = resolveParams(def, options.params);
-  const fn = new ModelFn(denoiser, {
-    caller: def.name,
+  const model = {
     ...(options.cond ? { cond: options.cond } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
     thresholding: options.thresholding ?? null,
     clipSample: options.clipSample ?? null,
+  };
+  return runMethod(def, denoiser, grid, options, model, async ({ fn, params, noise, report }) => {
+    const anchor = fn.anchor;
+    if (anchor && anchor.size !== xT.size) fail('BAD_SHAPE', `anchor [${anchor.shape.join(', ')}] must match the state [${xT.shape.join(', ')}]`);
+    const z = fn.center(xT, grid[0]!.b).clone();
+    const zFinal = await def.run({ fn, path: denoiser.path, grid, z, noise, params, report });
+    return fn.uncenter(zFinal, grid[grid.length - 1]!.b);
   });
-  const anchor = fn.anchor;
-  if (anchor && anchor.size !== xT.size) fail('BAD_SHAPE', `anchor [${anchor.shape.join(', ')}] must match the state [${xT.shape.join(', ')}]`);
-  const steps = grid.length - 1;
-  const z = fn.center(xT, grid[0]!.b).clone();
-  const onStep = options.onStep;
-  const zFinal = await def.run({
-    fn,
-    path: denoiser.path,
-    grid,
-    z,
-    noise: options.noise ?? new NoiseSource(0),
-    params,
-    async report(step, pointIndex, zs, x0, at) {
-      fn.step = step;
-      if (options.signal?.aborted) fail('ABORTED', `${def.name} was cancelled after step ${step}`);
-      const p = at ?? grid[pointIndex]!;
-      if (onStep) await onStep({ sampler: def.name, step, steps: Math.max(steps, step), t: p.t, x: fn.uncenter(zs, p.b), x0, nfe: fn.nfe });
-    },
-  });
-  const x = fn.uncenter(zFinal, grid[steps]!.b);
-  return { x, nfe: fn.nfe, steps, seconds: (performance.now() - start) / 1000 };
 }
 
 /**

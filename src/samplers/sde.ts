@@ -5,7 +5,7 @@ import type { Tensor } from '../core/tensor.js';
 import type { ModelFn } from '../models/model-fn.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerDef } from './types.js';
+import { defineSampler, type SamplerDef } from './types.js';
 
 /**
  * Reverse-SDE samplers of Score-SDE (Song et al. 2021; yang-song/score_sde_pytorch sampling.py) on the
@@ -49,7 +49,7 @@ function reverseDiffusion(z: Tensor, eps: Tensor, xi: Tensor | null, from: GridP
   else lincomb2(z, 2 - alpha, z, -beta / from.s, eps);
 }
 
-export const sdeEuler: SamplerDef = {
+export const sdeEuler = defineSampler({
   name: 'sde-euler',
   description: 'Reverse-SDE Euler-Maruyama (Song et al. 2021, score_sde EulerMaruyamaPredictor): dz = [f z - g^2 score] dt + g dw_bar on the grid times',
   order: 1,
@@ -62,7 +62,7 @@ export const sdeEuler: SamplerDef = {
   notes: 'weak order 1 (strong 0.5). The step into s = 0 returns the x0 estimate. Refuses a start at a = 0 (f and g^2 infinite there).',
   async run({ fn, path, grid, z, noise, params, report }) {
     if (grid[0]!.a === 0) refuseAZero('sde-euler', grid[0]!, 'the reverse SDE\'s drift');
-    const denoise = params.denoise as boolean;
+    const denoise = params.denoise;
     const steps = grid.length - 1;
     const xi = z.zerosLike();
     for (let i = 0; i < steps; i++) {
@@ -78,7 +78,7 @@ export const sdeEuler: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 /**
  * Langevin corrector (score_sde LangevinCorrector, Song et al. 2021 Alg. 4/5) at point p: n steps of
@@ -121,7 +121,7 @@ async function langevin(fn: ModelFn, noise: NoiseSource, z: Tensor, xi: Tensor, 
   }
 }
 
-export const pc: SamplerDef = {
+export const pc = defineSampler({
   name: 'pc',
   description: 'Predictor-corrector (Song et al. 2021 Alg. 2/3, score_sde get_pc_sampler): Langevin corrector then reverse-diffusion or Euler-Maruyama predictor at each grid point',
   order: 1,
@@ -140,8 +140,8 @@ export const pc: SamplerDef = {
     'The corrector step 2 alpha (snr ||xi|| / ||grad||)^2 uses alpha = (a(t_i) / a(t_{i+1}))^2, the discretization\'s 1 - beta on VP and 1 on VE/EDM as in score_sde, with per-sample norms by default. ' +
     'Per sample, ||xi||^2 / ||grad||^2 is roughly F(d, d)-distributed near the data: heavy-tailed for tiny d (infinite mean at d = 2), so low-dimensional toys see occasional large corrector kicks; use norms = batch there.',
   async run({ fn, path, grid, z, noise, params, report }) {
-    const predictor = params.predictor as string, snr = params.snr as number;
-    const n = params.corrector_steps as number, denoise = params.denoise as boolean;
+    const predictor = params.predictor, snr = params.snr;
+    const n = params.corrector_steps, denoise = params.denoise;
     if (predictor === 'euler-maruyama' && grid[0]!.a === 0) refuseAZero('pc', grid[0]!, 'the euler-maruyama predictor\'s drift');
     const steps = grid.length - 1;
     const xi = z.zerosLike();
@@ -164,6 +164,6 @@ export const pc: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 export const SDE_SAMPLERS: readonly SamplerDef[] = [sdeEuler, pc];

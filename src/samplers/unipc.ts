@@ -2,7 +2,7 @@ import { lincomb } from '../core/ops.js';
 import type { Tensor } from '../core/tensor.js';
 import type { GridPoint } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
-import type { SamplerDef } from './types.js';
+import { defineSampler, type SamplerDef } from './types.js';
 
 /**
  * UniPC (Zhao et al. 2023, arXiv 2302.04867): multistep predictor UniP-p plus the corrector UniC-p,
@@ -92,7 +92,7 @@ interface Pending {
   order: number;
 }
 
-export const unipc: SamplerDef = {
+export const unipc = defineSampler({
   name: 'unipc',
   description: 'UniPC (Zhao et al. 2023): multistep exponential-integrator predictor UniP-p with the free corrector UniC-p (order p + 1 at 1 NFE per step)',
   order: 3,
@@ -111,11 +111,11 @@ export const unipc: SamplerDef = {
     'p = 1: -1.84 (bh1), -1.86 (bh2); p = 2: -2.71 / -3.06 (bh1), -2.34 / -3.02 (bh2, pre-asymptotic at 10 NFE); p = 3: -4.00 / -3.61. ' +
     'With lower_order_final (the diffusers default) the last step is an uncorrected first-order step, so the global order is 2 (p = 2: -2.23, p = 3: -2.35 / -2.01)',
   async run({ fn, grid, z, params, report }) {
-    const maxOrder = params.order as number;
+    const maxOrder = params.order;
     const bh1 = params.variant === 'bh1';
-    const dataPred = params.predict_x0 as boolean;
-    const lowerFinal = params.lower_order_final as boolean;
-    const noCorrector = params.disable_corrector as number;
+    const dataPred = params.predict_x0;
+    const lowerFinal = params.lower_order_final;
+    const noCorrector = params.disable_corrector;
     const steps = grid.length - 1;
     const base = z.zerosLike();
     let hist: Hist[] = [];
@@ -173,7 +173,7 @@ export const unipc: SamplerDef = {
     }
     return z;
   },
-};
+});
 
 /** UniC-p at the point the predictor reached: z = base + scale (sum_k rho_k D1_k + rho_p (m_t - m0)). */
 function corrector(z: Tensor, p: Pending, mt: Tensor): void {

@@ -8,7 +8,8 @@ import { cloneHeader, createVolume, requireVolume3D, type Volume } from '../io/v
 import { psnr, ssim } from '../metrics/image.js';
 import { acquisitionSteps, ACTIVE_WINDOW, checkActiveSolver, maskKspace } from '../inverse/active.js';
 import { MRIOperator } from '../inverse/operators/mri.js';
-import { defaultCenterFraction, lineMask2D, roundHalfEven } from '../inverse/operators/mri-masks.js';
+import { roundHalfEven } from '../core/numeric.js';
+import { defaultCenterFraction, lineMask2D } from '../inverse/operators/mri-masks.js';
 import { proxDataConsistency, type Operator } from '../inverse/operators/operator.js';
 import { loadOperatorFiles } from '../inverse/operators/spec-file.js';
 import { buildOperator, type OperatorConfig } from '../inverse/operators/registry.js';

@@ -1,7 +1,8 @@
 import { Tensor } from '../../core/tensor.js';
 import { MRIOperator } from './mri.js';
 import { MultiCoilMRIOperator, coilMapsFromTensor, syntheticCoilMaps } from './mri-multicoil.js';
-import { defaultCenterFraction, equispacedLineMask, lineMask2D, poissonDiscMask, randomLineMask, roundHalfEven } from './mri-masks.js';
+import { roundHalfEven } from '../../core/numeric.js';
+import { defaultCenterFraction, equispacedLineMask, lineMask2D, poissonDiscMask, randomLineMask } from './mri-masks.js';
 import { imageShape, loadedData, suggest, type Bad, type DataSource, type OperatorDef, type SpecItems } from './spec-grammar.js';
 
 /**

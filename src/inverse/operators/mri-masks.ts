@@ -1,4 +1,5 @@
 import { fail } from '../../core/errors.js';
+import { roundHalfEven } from '../../core/numeric.js';
 import { NoiseSource, Stream } from '../../core/rng.js';
 
 /**
@@ -21,13 +22,6 @@ export function defaultCenterFraction(acceleration: number): number {
   return acceleration < 8 ? 0.08 : 0.04;
 }
 
-/** Python's round(): nearest integer, halves to even (numpy.around does the same). */
-export function roundHalfEven(v: number): number {
-  const f = Math.floor(v), d = v - f;
-  if (d < 0.5) return f;
-  if (d > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
-}
 
 /** [start, end) of the fully sampled centre block of numLow lines among n. */
 export function centerRange(n: number, numLow: number): [number, number] {

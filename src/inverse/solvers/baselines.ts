@@ -1,11 +1,11 @@
 import { fail } from '../../core/errors.js';
 import { Tensor } from '../../core/tensor.js';
-import { CTOperator, type FbpFilter } from '../operators/ct.js';
+import { CTOperator } from '../operators/ct.js';
 import { pseudoInverse } from '../operators/pseudo-inverse.js';
 import { solveTV } from './baselines-tv.js';
 
 export { pseudoInverse, type PinvOptions, type PinvResult } from '../operators/pseudo-inverse.js';
-import type { SolverContext, SolverDef } from './types.js';
+import { defineSolver, type SolverContext, type SolverDef } from './types.js';
 
 export { solveTV, tvObjective, totalVariation, gradient2d, gradientAdjoint2d, imagePlanes } from './baselines-tv.js';
 export type { TVOptions, TVResult } from './baselines-tv.js';
@@ -35,7 +35,7 @@ async function reportDone(ctx: SolverContext, step: number, x: Tensor): Promise<
  * for CT the unfiltered backprojection, for inpainting the masked image, for other operators the
  * adjoint, which is not scaled to invert anything (use pinv or fbp for that).
  */
-export const zeroFilled: SolverDef = {
+export const zeroFilled = defineSolver({
   name: 'zero-filled',
   description: 'adjoint reconstruction A^T y (zero-filled inverse FFT for MRI, SENSE adjoint for multi-coil, backprojection for CT)',
   needs: { noPrior: true },
@@ -48,9 +48,9 @@ export const zeroFilled: SolverDef = {
     await reportDone(ctx, 1, x);
     return x;
   },
-};
+});
 
-export const pinv: SolverDef = {
+export const pinv = defineSolver({
   name: 'pinv',
   description: 'pseudo-inverse A^+ y (closed form when the operator has one, else CGLS; optional Tikhonov lambda)',
   needs: { noPrior: true },
@@ -65,19 +65,19 @@ export const pinv: SolverDef = {
   notes: 'Operators with pinv or svd (MRI single-coil, inpainting, super-resolution, blur, colorization, identity, matrix) use the exact closed form; multi-coil MRI and CT use CGLS from 0, which converges to the minimum-norm solution A^+ y. For ill-conditioned operators (sparse-view CT) the exact A^+ y amplifies noise: lower iterations (early stopping) or set lambda > 0.',
   async run(ctx) {
     const r = pseudoInverse(ctx.op, ctx.y, {
-      lambda: ctx.params.lambda as number,
-      method: ctx.params.method as 'auto' | 'cg',
-      maxIter: ctx.params.iterations as number,
-      tol: ctx.params.tol as number,
+      lambda: ctx.params.lambda,
+      method: ctx.params.method,
+      maxIter: ctx.params.iterations,
+      tol: ctx.params.tol,
     });
     const x = asState(ctx, r.x);
     await reportDone(ctx, Math.max(1, r.iterations), x);
     return x;
   },
-};
+});
 
 /** Filtered back-projection for CT operators (the operator's `fbp`). */
-export const fbp: SolverDef = {
+export const fbp = defineSolver({
   name: 'fbp',
   description: 'filtered back-projection (Ram-Lak or Hann ramp filter, then backprojection); CT operators only',
   needs: { noPrior: true },
@@ -92,12 +92,12 @@ export const fbp: SolverDef = {
     if (!(op instanceof CTOperator)) {
       return fail('UNSUPPORTED', `solver fbp is filtered back-projection for CT operators (ct:views=N), but the operator is ${op.name}; use zero-filled (the adjoint A^T y) or pinv (the pseudo-inverse A^+ y) instead`);
     }
-    const f = ctx.params.filter as string;
-    const x = asState(ctx, op.fbp(ctx.y, f === 'operator' ? op.filter : (f as FbpFilter)));
+    const f = ctx.params.filter;
+    const x = asState(ctx, op.fbp(ctx.y, f === 'operator' ? op.filter : f));
     await reportDone(ctx, 1, x);
     return x;
   },
-};
+});
 
 /**
  * Default TV weight (relative to ||A||^2), tuned on the noiseless 64 x 64 Shepp-Logan phantom in
@@ -108,7 +108,7 @@ export const fbp: SolverDef = {
  */
 export const TV_DEFAULT_LAMBDA = 0.001;
 
-export const tv: SolverDef = {
+export const tv = defineSolver({
   name: 'tv',
   description: 'total-variation regularised least squares 1/2||Ax - y||^2 + lambda TV(x) by the Chambolle-Pock primal-dual algorithm',
   needs: { noPrior: true },
@@ -125,16 +125,16 @@ export const tv: SolverDef = {
   async run(ctx) {
     const last = Math.max(0, ctx.grid.length - 1);
     const r = await solveTV(ctx.op, ctx.y, {
-      lambda: ctx.params.lambda as number,
-      iterations: ctx.params.iterations as number,
-      nonneg: ctx.params.nonneg as boolean,
-      scaleLambda: ctx.params.scaleLambda as boolean,
-      stepRatio: ctx.params.stepRatio as number,
+      lambda: ctx.params.lambda,
+      iterations: ctx.params.iterations,
+      nonneg: ctx.params.nonneg,
+      scaleLambda: ctx.params.scaleLambda,
+      stepRatio: ctx.params.stepRatio,
       onIter: (k, x) => ctx.report(k, last, x, x),
     });
     return asState(ctx, r.x);
   },
-};
+});
 
 /** The classical baselines, in the order `tweedie solvers` lists them. */
 export const BASELINE_SOLVERS: readonly SolverDef[] = [zeroFilled, pinv, fbp, tv];

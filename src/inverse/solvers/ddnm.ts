@@ -1,6 +1,7 @@
 import { fail } from '../../core/errors.js';
 import { Stream } from '../../core/rng.js';
-import type { SolverDef } from './types.js';
+import { etaSplitCoefficients } from '../../samplers/ddim.js';
+import { defineSolver, type SolverDef } from './types.js';
 import { fromSpectralInto, spectral, spectralMeasurement } from './ddrm.js';
 
 /**
@@ -36,7 +37,7 @@ export function ddnmNfe(steps: number, length: number, repeat: number): number {
  * reaching a travel point the state is diffused forward `travel_length` grid points,
  * z <- (a_j / a_i) z + sqrt(s_j^2 - (a_j s_i / a_i)^2) xi, and the steps are redone.
  */
-export const ddnm: SolverDef = {
+export const ddnm = defineSolver({
   name: 'ddnm',
   description: 'DDNM / DDNM+: range-null-space decomposition, x0 <- x0 - A^+(A x0 - y) in the SVD space, scaled for noisy measurements (DDNM+), with optional time travel',
   needs: { svd: true },
@@ -52,14 +53,13 @@ export const ddnm: SolverDef = {
     'DDNM+ in this per-singular-value form equals DDRM with eta_b = 1 apart from the initial state (DDRM starts from p(x_T | y)). ' +
     'Time travel diffuses the current state forward as the paper (Alg. 3) and RePaint; the authors\' svd_ddnm.py instead re-noises the last uncorrected x0 estimate.',
   async run({ fn, grid, op, y, sigmaY, z, noise, params, report }) {
-    const eta = params.eta as number;
-    const variant = params.variant as string;
+    const eta = params.eta;
+    const variant = params.variant;
     const plus = variant === 'ddnm+' || (variant === 'auto' && sigmaY > 0);
-    const length = params.travel_length as number, repeat = params.travel_repeat as number;
+    const length = params.travel_length, repeat = params.travel_repeat;
     const svd = op.svd!;
     const s = svd.singularValues, n = svd.size, B = z.batch;
     const { ybar } = spectralMeasurement(svd, y);
-    const root = Math.sqrt(Math.max(0, 1 - eta * eta));
     const steps = grid.length - 1;
     if (repeat > 1 && length >= steps) fail('BAD_CONFIG', `ddnm: travel_length ${length} must be smaller than the number of steps (${steps}); lower travel_length or add steps`);
     const jumps = timeTravelJumps(steps, length, repeat);
@@ -72,21 +72,23 @@ export const ddnm: SolverDef = {
       const v0 = spectral(svd, x0), ve = spectral(svd, eps);
       const xi = noise.normal([B, n], count, Stream.noise, 'float64').data;
       const a = to.a, st = to.s;
+      // eps and fresh-noise weights of the plain step, sqrt(1 - eta^2) s' and eta s'.
+      const { eps: ce, noise: cn } = etaSplitCoefficients(a, st, eta);
       for (let k = 0; k < next.length; k++) {
         const si = s[k % n]!;
         let v: number;
         if (si === 0) {
-          v = a * v0[k]! + root * st * ve[k]! + eta * st * xi[k]!;
+          v = a * v0[k]! + ce * ve[k]! + cn * xi[k]!;
         } else if (!plus || sigmaY === 0 || !(a > 0)) {
           // Range-space replacement: (I - A^+ A) x0 + A^+ y in spectral coordinates.
-          v = a * ybar[k]! + root * st * ve[k]! + eta * st * xi[k]!;
+          v = a * ybar[k]! + ce * ve[k]! + cn * xi[k]!;
         } else {
           const thr = (a * sigmaY) / si; // std of the measurement noise y_bar carries into a' x0'
           if (st >= thr) {
             v = a * ybar[k]! + Math.sqrt(Math.max(0, st * st - thr * thr)) * xi[k]!;
           } else {
-            const lambda = (root * st) / thr;
-            v = a * (v0[k]! - lambda * (v0[k]! - ybar[k]!)) + eta * st * xi[k]!;
+            const lambda = ce / thr;
+            v = a * (v0[k]! - lambda * (v0[k]! - ybar[k]!)) + cn * xi[k]!;
           }
         }
         next[k] = v;
@@ -108,6 +110,6 @@ export const ddnm: SolverDef = {
     }
     return z;
   },
-};
+});
 
 export const DDNM_SOLVERS: readonly SolverDef[] = [ddnm];

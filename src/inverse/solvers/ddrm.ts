@@ -1,8 +1,9 @@
 import { fail } from '../../core/errors.js';
 import { Stream } from '../../core/rng.js';
 import { Tensor } from '../../core/tensor.js';
+import { etaSplitCoefficients } from '../../samplers/ddim.js';
 import type { OperatorSVD } from '../operators/operator.js';
-import type { SolverDef } from './types.js';
+import { defineSolver, type SolverDef } from './types.js';
 
 /** The measurement in the operator's spectral space: U^T y and y_bar = Sigma^+ U^T y (0 where s_i = 0). */
 export function spectralMeasurement(svd: OperatorSVD, y: Tensor): { uty: Float64Array; ybar: Float64Array } {
@@ -38,7 +39,7 @@ export function fromSpectralInto(svd: OperatorSVD, v: Float64Array, z: Tensor): 
  * with x0 = V^T x0_hat, eps = V^T eps_hat and sig' = s/a at the target point; then z' = a' V x_bar'.
  * The authors' VP code (sigma = sqrt(1-abar)/sqrt(abar)) is the special case a = sqrt(abar).
  */
-export const ddrm: SolverDef = {
+export const ddrm = defineSolver({
   name: 'ddrm',
   description: 'DDRM: variational posterior steps in the SVD space of A; observed coordinates follow y_bar = Sigma^-1 U^T y, the null space follows the prior',
   needs: { svd: true },
@@ -53,13 +54,12 @@ export const ddrm: SolverDef = {
     'The authors compare with strict inequalities, so at the last step with sigma_y = 0 their code returns x0_hat on the observed coordinates; here the >= case returns y_bar. ' +
     'eta is the fraction of fresh noise c = eta s_t (as DDRM and DDNM), not the DDIM eta of the ddim sampler.',
   async run({ fn, grid, op, y, sigmaY, z, noise, params, report }) {
-    const eta = params.eta as number, etaB = params.eta_b as number;
+    const eta = params.eta, etaB = params.eta_b;
     const svd = op.svd!;
     const s = svd.singularValues, n = svd.size, B = z.batch;
     const { uty, ybar } = spectralMeasurement(svd, y);
-    const root = Math.sqrt(Math.max(0, 1 - eta * eta));
 
-    if ((params.init_from_y as boolean) && grid.length > 0) {
+    if (params.init_from_y && grid.length > 0) {
       // p(x_T | y) of the paper (sec. 3.3): coordinates measured better than the noise level start at y_bar.
       const p = grid[0]!;
       if (p.a > 0 && p.s > 0) {
@@ -85,16 +85,18 @@ export const ddrm: SolverDef = {
       const v0 = spectral(svd, x0), ve = spectral(svd, eps);
       const xi = noise.normal([B, n], i, Stream.noise, 'float64').data;
       const sig = to.s / to.a;
+      // The eta split in the VE-scaled variable: sqrt(1 - eta^2) sig' on eps, eta sig' fresh.
+      const { eps: ce, noise: cn } = etaSplitCoefficients(1, sig, eta);
       for (let k = 0; k < next.length; k++) {
         const si = s[k % n]!;
         let v: number;
         if (si === 0) {
-          v = v0[k]! + root * sig * ve[k]! + eta * sig * xi[k]!;
+          v = v0[k]! + ce * ve[k]! + cn * xi[k]!;
         } else if (si * sig >= sigmaY) {
           const r = (etaB * sigmaY) / si;
           v = etaB * ybar[k]! + (1 - etaB) * v0[k]! + Math.sqrt(Math.max(0, sig * sig - r * r)) * xi[k]!;
         } else {
-          v = v0[k]! + (root * sig * (uty[k]! - si * v0[k]!)) / sigmaY + eta * sig * xi[k]!;
+          v = v0[k]! + (ce * (uty[k]! - si * v0[k]!)) / sigmaY + cn * xi[k]!;
         }
         next[k] = to.a * v;
       }
@@ -103,6 +105,6 @@ export const ddrm: SolverDef = {
     }
     return z;
   },
-};
+});
 
 export const DDRM_SOLVERS: readonly SolverDef[] = [ddrm];

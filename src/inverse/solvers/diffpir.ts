@@ -1,7 +1,7 @@
 import { fail } from '../../core/errors.js';
-import { Stream } from '../../core/rng.js';
+import { ddimStep } from '../../samplers/ddim.js';
 import { proxDataConsistency } from '../operators/operator.js';
-import type { SolverDef } from './types.js';
+import { defineSolver, type SolverDef } from './types.js';
 
 /**
  * DiffPIR (Zhu et al. 2023, "Denoising Diffusion Models for Plug-and-Play Image Restoration",
@@ -18,7 +18,7 @@ import type { SolverDef } from './types.js';
  * Their code floors the noise level at 0.001 (sigma = max(0.001, noise_level_img)), so a noiseless
  * measurement gives a near-projection; sigma_min = 0 here gives the exact projection (needs A^+).
  */
-export const diffpir: SolverDef = {
+export const diffpir = defineSolver({
   name: 'diffpir',
   description: 'DiffPIR (Zhu et al. 2023): denoise, proximal data step with rho_t = lambda sigma_y^2 / sigmabar_t^2, then DDIM-like re-noising with zeta',
   needs: {},
@@ -54,14 +54,14 @@ export const diffpir: SolverDef = {
   },
   notes: 'One model call per step; the data step is a closed form (inpainting, MRI, SR, blur, dense) or capped CG (CT; a noiseless CT measurement makes that system ill-conditioned, so expect an approximate data step there). Paper Alg. 1 applies the data step at every step including the last (the authors\' scripts skip it at the last step).',
   async run({ fn, grid, op, y, sigmaY, z, noise, params, report }) {
-    const lambda = params.lambda as number;
+    const lambda = params.lambda;
     // With few steps a small zeta keeps the aliasing of masked data in eps' (brain MRI 4x, 10 steps:
     // 18.98 dB at zeta 0.1 vs 23.35 dB at zeta 1), hence the authors' zeta = 1 for masks.
     const masking = op.kind === 'inpaint' || op.kind === 'mri' || op.kind === 'mri-multicoil';
-    const zeta = (params.zeta as number) < 0 ? (masking ? 1 : 0.1) : (params.zeta as number);
-    const sigma = Math.max(sigmaY, params.sigma_min as number);
+    const zeta = params.zeta < 0 ? (masking ? 1 : 0.1) : params.zeta;
+    const sigma = Math.max(sigmaY, params.sigma_min);
     const keep = Math.sqrt(1 - zeta), fresh = Math.sqrt(zeta);
-    const cgOptions = { maxIter: params.cg_iters as number, tol: 1e-6 };
+    const cgOptions = { maxIter: params.cg_iters, tol: 1e-6 };
     const zd = z.data;
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
@@ -71,21 +71,13 @@ export const diffpir: SolverDef = {
       // where a = 0 (sigmabar infinite) the limit is the projection of x0 onto {A x = y}.
       const rho = (lambda * from.a * from.a) / (from.s * from.s);
       const x0p = rho > 0 && Number.isFinite(rho) && sigma > 0 ? proxDataConsistency(op, x0, y, rho, sigma, cgOptions) : proxDataConsistency(op, x0, y, 1, 0, cgOptions);
-      const xp = x0p.data;
-      if (to.s > 0) {
-        const xi = zeta > 0 ? noise.normal(z.shape, i, Stream.noise, z.dtype).data : null;
-        const ce = (keep * to.s) / from.s, cn = fresh * to.s;
-        for (let k = 0; k < zd.length; k++) {
-          const e = zd[k]! - from.a * xp[k]!; // s_t * eps'
-          zd[k] = to.a * xp[k]! + ce * e + (xi ? cn * xi[k]! : 0);
-        }
-      } else {
-        for (let k = 0; k < zd.length; k++) zd[k] = to.a * xp[k]!;
-      }
+      const xp = x0p.data, e = new Float64Array(zd.length);
+      for (let k = 0; k < zd.length; k++) e[k] = zd[k]! - from.a * xp[k]!; // s_t * eps'
+      ddimStep(z, xp, e, { a: to.a, eps: (keep * to.s) / from.s, noise: fresh * to.s }, noise, i);
       await report(i + 1, i + 1, z, x0p);
     }
     return z;
   },
-};
+});
 
 export const DIFFPIR_SOLVERS: readonly SolverDef[] = [diffpir];

@@ -1,11 +1,9 @@
 import { fail } from '../../core/errors.js';
-import { lincomb2, lincomb3 } from '../../core/ops.js';
-import { Stream } from '../../core/rng.js';
 import type { Tensor } from '../../core/tensor.js';
 import type { GridPoint } from '../../paths/path.js';
-import { ddimNoiseScale } from '../../samplers/ddim.js';
+import { ddimCoefficients, ddimStep } from '../../samplers/ddim.js';
 import type { OperatorKind } from '../operators/operator.js';
-import type { SolverContext, SolverDef } from './types.js';
+import { defineSolver, type SolverContext, type SolverDef } from './types.js';
 
 // ---------------------------------------------------------------------------------------
 // Pieces shared by the gradient solvers (dps, pigdm).
@@ -40,14 +38,6 @@ export function itemNorms(t: Tensor): Float64Array {
   return out;
 }
 
-/** One DDIM step z <- a_to x0 + sqrt(s_to^2 - c^2) eps + c xi (c from eta), written into z. */
-export function ddimStep(z: Tensor, x0: Tensor, eps: Tensor, from: GridPoint, to: GridPoint, eta: number, ctx: SolverContext, step: number): void {
-  const c = ddimNoiseScale(from, to, eta);
-  const ce = Math.sqrt(Math.max(0, to.s * to.s - c * c));
-  if (c > 0) lincomb3(z, to.a, x0, ce, eps, c, ctx.noise.normal(z.shape, step, Stream.noise, z.dtype));
-  else lincomb2(z, to.a, x0, ce, eps);
-}
-
 /** sqrt(a^2 + s^2): the scale of the state relative to the variance-preserving path (1 on VP). */
 export function vpScale(p: GridPoint): number {
   return Math.sqrt(p.a * p.a + p.s * p.s);
@@ -72,7 +62,7 @@ export function dpsDefaultZeta(kind: OperatorKind): number {
  * (the paper's Alg. 1 writes zeta' / ||.|| on the squared norm: a factor 2). The norm is per sample here
  * (the authors' code takes the norm of the whole batch, which at batch 1 is the same).
  */
-export const dps: SolverDef = {
+export const dps = defineSolver({
   name: 'dps',
   description: 'DPS (Chung et al. 2023): ancestral step, then a gradient step on ||y - A x0_hat(x_t)|| through the denoiser',
   needs: { gradients: true },
@@ -101,10 +91,10 @@ export const dps: SolverDef = {
     'variance is the DDPM posterior one. zeta was tuned for 1000 steps; the measured error falls as steps grow at fixed zeta.',
   async run(ctx) {
     const { fn, grid, op, z, params, report } = ctx;
-    const eta = params.eta as number;
-    const mode = params.step as string;
-    const zeta = (params.zeta as number) > 0 ? (params.zeta as number) : dpsDefaultZeta(op.kind);
-    const scale = params.scale as number;
+    const eta = params.eta;
+    const mode = params.step;
+    const zeta = params.zeta > 0 ? params.zeta : dpsDefaultZeta(op.kind);
+    const scale = params.scale;
     const B = z.batch, n = z.itemSize;
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
@@ -113,7 +103,7 @@ export const dps: SolverDef = {
       const norms = itemNorms(r);
       // J^T A^T (A x0_hat - y) = grad_z of half the squared residual.
       const g = await x0VjpAt(ctx, z, from, op.adjoint(r));
-      ddimStep(z, x0, eps, from, to, eta, ctx, i);
+      ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, eta), ctx.noise, i);
       const zd = z.data, gd = g.data;
       for (let b = 0; b < B; b++) {
         let coef: number;
@@ -126,6 +116,6 @@ export const dps: SolverDef = {
     }
     return z;
   },
-};
+});
 
 export const DPS_SOLVERS: readonly SolverDef[] = [dps];

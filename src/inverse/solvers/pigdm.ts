@@ -1,8 +1,9 @@
 import { conjugateGradient } from '../../core/cg.js';
 import { Tensor } from '../../core/tensor.js';
 import type { Operator } from '../operators/operator.js';
-import { ddimStep, residual, vpScale, x0VjpAt } from './dps.js';
-import type { SolverDef } from './types.js';
+import { ddimCoefficients, ddimStep } from '../../samplers/ddim.js';
+import { residual, vpScale, x0VjpAt } from './dps.js';
+import { defineSolver, type SolverDef } from './types.js';
 
 /**
  * A^T (r2 A A^T + sigma2 I)^{-1} v for each batch item of v ([B, ...outShape]). With the operator's SVD
@@ -53,7 +54,7 @@ export function weightedPinv(op: Operator, v: Tensor, r2: number, sigma2: number
  * form 'nvlabs' is NVlabs/RED-diff's algos/pgdm.py: the noiseless guidance h = J^T A^+ (y - A x0_hat) added as
  * x_s += w sqrt(abar_s) sqrt(abar_t) h after an unguided DDIM step.
  */
-export const pigdm: SolverDef = {
+export const pigdm = defineSolver({
   name: 'pigdm',
   description: 'PiGDM (Song et al. 2023): DDIM with the pseudoinverse guidance J^T A^T (r_t^2 A A^T + sigma_y^2 I)^-1 (y - A x0_hat)',
   needs: { gradients: true },
@@ -75,7 +76,7 @@ export const pigdm: SolverDef = {
     "as the paper. On any affine path: r_t^2 = s^2/(a^2 + s^2), and the 'nvlabs' step is a_to a_from h in the centered state.",
   async run(ctx) {
     const { fn, grid, op, z, params, report, sigmaY } = ctx;
-    const eta = params.eta as number, w = params.weight as number;
+    const eta = params.eta, w = params.weight;
     const nvlabs = params.form === 'nvlabs';
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
@@ -88,7 +89,7 @@ export const pigdm: SolverDef = {
       const gd = g.data;
       for (let j = 0; j < gd.length; j++) gd[j] = -w * gd[j]!; // now w * grad log p(y | z)
       if (nvlabs) {
-        ddimStep(z, x0, eps, from, to, eta, ctx, i);
+        ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, eta), ctx.noise, i);
         const c = to.a * from.a, zd = z.data;
         for (let j = 0; j < zd.length; j++) zd[j] = zd[j]! + c * gd[j]!;
       } else {
@@ -97,12 +98,12 @@ export const pigdm: SolverDef = {
           x0d[j] = x0d[j]! + cx * gd[j]!;
           ed[j] = ed[j]! - from.s * gd[j]!;
         }
-        ddimStep(z, x0, eps, from, to, eta, ctx, i);
+        ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, eta), ctx.noise, i);
       }
       await report(i + 1, i + 1, z, x0);
     }
     return z;
   },
-};
+});
 
 export const PIGDM_SOLVERS: readonly SolverDef[] = [pigdm];

@@ -2,7 +2,7 @@ import { Stream } from '../../core/rng.js';
 import { Tensor } from '../../core/tensor.js';
 import { pseudoInverse } from '../operators/pseudo-inverse.js';
 import { residual } from './dps.js';
-import type { SolverDef } from './types.js';
+import { defineSolver, type SolverDef } from './types.js';
 
 const WEIGHTINGS = ['linear', 'sqrt', 'square', 'log', 'trunc_linear', 'const', 'power2over3'] as const;
 
@@ -27,7 +27,7 @@ function snrWeight(kind: string, snrInv: number): number {
  * eps_hat detached (a score-matching regulariser: no Jacobian of the denoiser), w_t = (s_t/a_t) ("linear" =
  * 1/sqrt(SNR)). The two means (over the m measurements and the d pixels) are the authors' normalisation.
  */
-export const reddiff: SolverDef = {
+export const reddiff = defineSolver({
   name: 'reddiff',
   description: 'RED-diff (Mardani et al. 2024): variational MAP-like estimate, Adam on mu with a denoiser regulariser (eps_hat - eps)^T mu',
   needs: {},
@@ -54,8 +54,8 @@ export const reddiff: SolverDef = {
     'as the authors. On any affine path x_t = a mu + s eps with w_t from s/a.',
   async run(ctx) {
     const { fn, grid, op, y, z, noise, params, report } = ctx;
-    const lr = params.lr as number, lambda = params.lambda as number, obsWeight = params.obsWeight as number;
-    const weighting = params.weighting as string, sigmaX0 = params.sigmaX0 as number;
+    const lr = params.lr, lambda = params.lambda, obsWeight = params.obsWeight;
+    const weighting = params.weighting, sigmaX0 = params.sigmaX0;
     const shape = z.shape;
     const start = params.init === 'adjoint' ? op.adjoint(y) : pseudoInverse(op, y, { maxIter: 500, tol: 1e-8 }).x;
     const mu = Tensor.zeros(shape, z.dtype);
@@ -95,6 +95,6 @@ export const reddiff: SolverDef = {
     }
     return mu;
   },
-};
+});
 
 export const REDDIFF_SOLVERS: readonly SolverDef[] = [reddiff];

@@ -1,11 +1,8 @@
 import { fail } from '../../core/errors.js';
-import { NoiseSource } from '../../core/rng.js';
 import { Tensor } from '../../core/tensor.js';
 import type { Denoiser } from '../../models/denoiser.js';
-import { ModelFn } from '../../models/model-fn.js';
 import type { TimeGrid } from '../../paths/grids.js';
-import { resolveParams } from '../../samplers/run.js';
-import type { SamplerDef } from '../../samplers/types.js';
+import { runMethod } from '../../samplers/harness.js';
 import type { Operator } from '../operators/operator.js';
 import type { SolverRunOptions, SolveResult, SolverDef } from './types.js';
 
@@ -26,7 +23,6 @@ export function batchMeasurement(op: Operator, y: Tensor, n: number): Tensor {
  * ignore the denoiser and the grid. y is one measurement (broadcast to every sample) or one per sample.
  */
 export async function runSolver(def: SolverDef, denoiser: Denoiser | null, grid: TimeGrid, op: Operator, y: Tensor, xT: Tensor, options: SolverRunOptions = {}): Promise<SolveResult> {
-  const start = performance.now();
   if (!def.needs.noPrior && !denoiser) fail('USAGE', `solver ${def.name} needs a diffusion prior (--model)`);
   if (def.needs.gradients && denoiser && !denoiser.x0Vjp) {
     fail('UNSUPPORTED', `solver ${def.name} needs gradients of the denoiser (a vector-Jacobian product); this model cannot give them (ONNX models run forward only). Use an analytic model or a gradient-free solver such as ddrm, ddnm, diffpir or dds`);
@@ -35,27 +31,9 @@ export async function runSolver(def: SolverDef, denoiser: Denoiser | null, grid:
   const inItem = op.inShape.reduce((p, q) => p * q, 1);
   if (xT.itemSize !== inItem) fail('BAD_SHAPE', `initial state [${xT.shape.join(', ')}] does not fit ${op.name}, whose input is [${op.inShape.join(', ')}]`);
   const yb = batchMeasurement(op, y, xT.batch);
-  const params = resolveParams({ name: def.name, params: def.params } as SamplerDef, options.params);
-  const fn = denoiser ? new ModelFn(denoiser, { caller: def.name, ...(options.signal ? { signal: options.signal } : {}) }) : null;
-  const steps = Math.max(0, grid.length - 1);
   const z = xT.clone().reshape([xT.batch, ...op.inShape]);
-  const x = await def.run({
-    fn,
-    denoiser,
-    path: denoiser?.path ?? null,
-    grid,
-    op,
-    y: yb,
-    sigmaY: options.sigmaY ?? op.noiseSigma,
-    z,
-    noise: options.noise ?? new NoiseSource(0),
-    params,
-    async report(step, pointIndex, zs, x0, at) {
-      if (fn) fn.step = step;
-      if (options.signal?.aborted) fail('ABORTED', `${def.name} was cancelled after step ${step}`);
-      const p = at ?? grid[pointIndex];
-      if (options.onStep) await options.onStep({ sampler: def.name, step, steps: Math.max(steps, step), t: p?.t ?? 0, x: zs, x0, nfe: fn?.nfe ?? 0 });
-    },
-  });
-  return { x, nfe: fn?.nfe ?? 0, steps, seconds: (performance.now() - start) / 1000 };
+  const sigmaY = options.sigmaY ?? op.noiseSigma;
+  return runMethod(def, denoiser, grid, options, {}, ({ fn, params, noise, report }) =>
+    def.run({ fn, denoiser, path: denoiser?.path ?? null, grid, op, y: yb, sigmaY, z, noise, params, report }),
+  );
 }

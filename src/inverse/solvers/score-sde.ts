@@ -1,8 +1,8 @@
-import { lincomb2, lincomb3 } from '../../core/ops.js';
+import { lincomb2 } from '../../core/ops.js';
 import { Stream } from '../../core/rng.js';
-import { ddimNoiseScale } from '../../samplers/ddim.js';
+import { ddimCoefficients, ddimStep } from '../../samplers/ddim.js';
 import { proxDataConsistency } from '../operators/operator.js';
-import type { SolverDef } from './types.js';
+import { defineSolver } from './types.js';
 
 /**
  * Score-SDE conditional sampling with data consistency (Song et al. 2022, "Solving inverse problems in
@@ -11,7 +11,7 @@ import type { SolverDef } from './types.js';
  * carried to the noise level of t:  x <- x + lambda (P(x) - x), P the projection onto that set.
  * The reverse step is DDIM with eta (eta = 1: the ancestral predictor). At the clean end y_t = y.
  */
-export const scoreSde: SolverDef = {
+export const scoreSde = defineSolver({
   name: 'score-sde',
   description: 'score-SDE / score-MRI conditional sampling: reverse step, then projection onto the noised measurement set',
   needs: {},
@@ -23,14 +23,11 @@ export const scoreSde: SolverDef = {
   },
   notes: 'Projection methods ignore the measurement noise level inside the loop; with sigma_y > 0 lower lambda.',
   async run({ fn, grid, op, y, z, noise, params, report }) {
-    const eta = params.eta as number, lambda = params.lambda as number;
+    const eta = params.eta, lambda = params.lambda;
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const { x0, eps } = await fn!.estimate(z, from);
-      const c = ddimNoiseScale(from, to, eta);
-      const ce = Math.sqrt(Math.max(0, to.s * to.s - c * c));
-      if (c > 0) lincomb3(z, to.a, x0, ce, eps, c, noise.normal(z.shape, i, Stream.noise, z.dtype));
-      else lincomb2(z, to.a, x0, ce, eps);
+      ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, eta), noise, i);
       // y_t = a_t y + s_t A xi: the measurement of a point at noise level t.
       let yt = y;
       if (to.s > 0) {
@@ -44,4 +41,4 @@ export const scoreSde: SolverDef = {
     }
     return z;
   },
-};
+});

@@ -1,9 +1,10 @@
 import { fail } from '../../core/errors.js';
 import { Stream } from '../../core/rng.js';
 import { Tensor } from '../../core/tensor.js';
-import { ddimNoiseScale } from '../../samplers/ddim.js';
+import { ddimCoefficients } from '../../samplers/ddim.js';
+import type { ParamSpecs } from '../../samplers/method.js';
 import type { OperatorSVD } from '../operators/operator.js';
-import type { SolverContext, SolverDef } from './types.js';
+import { defineSolver, type SolverContext, type SolverDef } from './types.js';
 
 /** What one SMC run did: the effective sample size before each step's resampling decision, and when it resampled. */
 export interface SmcStats {
@@ -85,10 +86,10 @@ function fromSpectralInto(svd: OperatorSVD, v: Float64Array, z: Tensor): void {
  * whose x0 marginal is the posterior. Before tau_i the particles carry a twist h_{t,i}(z) = N(y~_i; alpha z + beta, gamma),
  * an approximation of p(y~_i | z_t,i) that equals the likelihood at tau_i (alpha = 1, beta = 0, gamma = kappa_i).
  */
-export async function runSmc(ctx: SolverContext, stats?: SmcStats): Promise<Tensor> {
+export async function runSmc(ctx: SolverContext<typeof SMC_PARAMS>, stats?: SmcStats): Promise<Tensor> {
   const { fn, grid, op, y, sigmaY, z, noise, params, report } = ctx;
-  const eta = params.eta as number, threshold = params.resample_threshold as number, kappa = params.kappa as number;
-  const twist = params.twist as string, priorVar = params.prior_var as number;
+  const eta = params.eta, threshold = params.resample_threshold, kappa = params.kappa;
+  const twist = params.twist, priorVar = params.prior_var;
   if (!(eta > 0)) fail('BAD_CONFIG', `smc needs eta > 0 (the DDPM kernel must be stochastic for the particle proposal), got ${eta}`);
   if (sigmaY === 0 && !(kappa > 0)) fail('BAD_CONFIG', `smc on a noiseless measurement needs kappa > 0 (the pseudo-noise variance of the observed coordinates), got ${kappa}`);
   const svd = op.svd;
@@ -195,8 +196,7 @@ export async function runSmc(ctx: SolverContext, stats?: SmcStats): Promise<Tens
     const v0 = toSpectral(svd, x0), ve = toSpectral(svd, eps);
     if (k === 0 && twist !== 'forward') estimatePrior(v0, Z, B, n, obs, from.a, priorVar, muP, varP);
     // DDPM / DDIM(eta) kernel N(m, c^2 I) with m = a' x0 + sqrt(s'^2 - c^2) eps (diagonal in any orthogonal basis).
-    const c = ddimNoiseScale(from, to, eta), c2 = c * c;
-    const ce = Math.sqrt(Math.max(0, to.s * to.s - c2));
+    const { eps: ce, noise: c } = ddimCoefficients(from, to, eta), c2 = c * c;
     for (let e = 0; e < M.length; e++) M[e] = to.a * v0[e]! + ce * ve[e]!;
 
     // Fully adapted weights (as MCGdiff's `mcg_diff` loop): int N(z'; m, c^2) h_{k+1}(z') dz' / h_k(z) over the coordinates still
@@ -328,6 +328,35 @@ function logWeightedMeanExp(logW: Float64Array, inc: Float64Array): number {
   return mx + Math.log(s) - mw - Math.log(sw);
 }
 
+const SMC_PARAMS = {
+  eta: { type: 'number', default: 1, min: 0, max: 1, doc: 'noise of the DDPM/DDIM proposal kernel, in (0, 1] (MCGdiff eta; default 1 = ancestral DDPM)' },
+  resample_threshold: {
+    type: 'number',
+    default: 0.5,
+    min: 0,
+    max: 1,
+    doc: 'resample (systematic, one uniform per step from the run\'s noise) when the effective sample size falls below this fraction of the particles; 1 = nearly every step (as MCGdiff and TDS), 0 = never (importance sampling)',
+  },
+  twist: {
+    type: 'choice',
+    default: 'tweedie',
+    values: ['tweedie', 'gaussian', 'forward'],
+    doc: 'approximation of p(y | z_t) that guides the particles before their matched noise level: tweedie = through the particle\'s own x0 estimate (TDS-like, no gradients); gaussian = exact for a Gaussian fit of the prior; forward = MCGdiff\'s (the observation diffused forward, the flat-prior limit). All three are exact as particles grow; they differ in weight variance',
+  },
+  prior_var: {
+    type: 'number',
+    default: 0,
+    min: 0,
+    doc: 'variance of the Gaussian prior fit used by the tweedie and gaussian twists, per SVD coordinate; 0 = estimate it from the first model call, Cov(x0_hat, z) / a over the initial ensemble',
+  },
+  kappa: {
+    type: 'number',
+    default: 1e-4,
+    min: 0,
+    doc: 'noiseless measurements only: pseudo-noise variance of the observed SVD coordinates in x0 units (MCGdiff gaussian_var), so the target is the posterior under measurement noise std sqrt(kappa) * s_i',
+  },
+} as const satisfies ParamSpecs;
+
 /**
  * Particle posterior sampler in the line of MCGdiff (Cardoso, Janati, Le Corff, Moulines 2024, "Monte Carlo guided
  * diffusion for Bayesian linear inverse problems", ICLR; gabrielvc/mcg_diff `particle_filter.py`) with TDS-style
@@ -336,40 +365,13 @@ function logWeightedMeanExp(logW: Float64Array, inc: Float64Array): number {
  * kernel times a Gaussian twist (coordinatewise in the SVD basis of A), weights by the kernel's marginal of that twist
  * over the previous one, and resamples systematically when the ESS falls below a threshold.
  */
-export const smc: SolverDef = {
+export const smc = defineSolver({
   name: 'smc',
   description: 'sequential Monte Carlo (MCGdiff-style, Tweedie-twisted): the batch is one particle ensemble; DDPM steps twisted towards the measurement in the SVD basis, reweighted and resampled; exact as particles grow',
   needs: { particles: true, svd: true },
   stochastic: true,
   nfePerStep: 1,
-  params: {
-    eta: { type: 'number', default: 1, min: 0, max: 1, doc: 'noise of the DDPM/DDIM proposal kernel, in (0, 1] (MCGdiff eta; default 1 = ancestral DDPM)' },
-    resample_threshold: {
-      type: 'number',
-      default: 0.5,
-      min: 0,
-      max: 1,
-      doc: 'resample (systematic, one uniform per step from the run\'s noise) when the effective sample size falls below this fraction of the particles; 1 = nearly every step (as MCGdiff and TDS), 0 = never (importance sampling)',
-    },
-    twist: {
-      type: 'choice',
-      default: 'tweedie',
-      values: ['tweedie', 'gaussian', 'forward'],
-      doc: 'approximation of p(y | z_t) that guides the particles before their matched noise level: tweedie = through the particle\'s own x0 estimate (TDS-like, no gradients); gaussian = exact for a Gaussian fit of the prior; forward = MCGdiff\'s (the observation diffused forward, the flat-prior limit). All three are exact as particles grow; they differ in weight variance',
-    },
-    prior_var: {
-      type: 'number',
-      default: 0,
-      min: 0,
-      doc: 'variance of the Gaussian prior fit used by the tweedie and gaussian twists, per SVD coordinate; 0 = estimate it from the first model call, Cov(x0_hat, z) / a over the initial ensemble',
-    },
-    kappa: {
-      type: 'number',
-      default: 1e-4,
-      min: 0,
-      doc: 'noiseless measurements only: pseudo-noise variance of the observed SVD coordinates in x0 units (MCGdiff gaussian_var), so the target is the posterior under measurement noise std sqrt(kappa) * s_i',
-    },
-  },
+  params: SMC_PARAMS,
   notes:
     'The particle count is the batch size (n samples = n particles: one ensemble for one measurement; n = 1 is a single twisted DDPM path with no correction, MCGdiff uses 64). ' +
     'NFE: 1 batched model call per step (counted once by ctx.fn), i.e. n particle evaluations per step. ' +
@@ -379,6 +381,6 @@ export const smc: SolverDef = {
     'The output is resampled once more at the end, so its n particles are equally weighted (with duplicates). ' +
     'Needs the operator\'s SVD and a grid that ends at clean data (final "zero", the default) for exactness.',
   run: (ctx) => runSmc(ctx),
-};
+});
 
 export const SMC_SOLVERS: readonly SolverDef[] = [smc];

@@ -1,10 +1,8 @@
-import type { NoiseSource } from '../../core/rng.js';
 import type { Tensor } from '../../core/tensor.js';
 import type { Denoiser } from '../../models/denoiser.js';
 import type { ModelFn } from '../../models/model-fn.js';
-import type { TimeGrid } from '../../paths/grids.js';
-import type { GridPoint, Path } from '../../paths/path.js';
-import type { ParamSpec, ParamValues, StepInfo } from '../../samplers/types.js';
+import type { Path } from '../../paths/path.js';
+import type { MethodContext, MethodInfo, ParamSpecs, RunOptions, RunResult } from '../../samplers/method.js';
 import type { Operator } from '../operators/operator.js';
 
 /** What a solver needs beyond A and A^T (tweedie solvers lists it). */
@@ -20,12 +18,11 @@ export interface SolverNeeds {
 }
 
 /** Everything a posterior solver sees. State is the centered variable z = x - b mu, as for samplers. */
-export interface SolverContext {
+export interface SolverContext<P extends ParamSpecs = ParamSpecs> extends MethodContext<P> {
   /** The prior through ModelFn (x0 / eps estimates, NFE count). Null for baselines. */
   fn: ModelFn | null;
   denoiser: Denoiser | null;
   path: Path | null;
-  grid: TimeGrid;
   op: Operator;
   /** The measurement, one per batch item: [B, ...op.outShape]. */
   y: Tensor;
@@ -33,35 +30,22 @@ export interface SolverContext {
   sigmaY: number;
   /** Initial centered state at grid[0] (noise), or a zero image shaped like x for baselines. */
   z: Tensor;
-  noise: NoiseSource;
-  params: ParamValues;
-  report(step: number, pointIndex: number, z: Tensor, x0: Tensor | null, at?: GridPoint): Promise<void>;
 }
 
-export interface SolverDef {
-  name: string;
-  description: string;
+/** A posterior solver; P types the params its run receives. SolverDef (any params) is the registry's element type. */
+export interface SolverDef<P extends ParamSpecs = ParamSpecs> extends MethodInfo<P> {
   needs: SolverNeeds;
-  stochastic: boolean;
-  /** Model evaluations per step ('0' for baselines, a string when it varies). */
-  nfePerStep: number | string;
-  params: Readonly<Record<string, ParamSpec>>;
-  notes?: string;
-  run(ctx: SolverContext): Promise<Tensor>;
+  run(ctx: SolverContext<P>): Promise<Tensor>;
 }
 
-export interface SolverRunOptions {
-  noise?: NoiseSource;
-  onStep?: (info: StepInfo) => void | Promise<void>;
-  signal?: AbortSignal;
-  params?: Partial<ParamValues>;
+/** A solver with its params typed by their specs (see defineSampler). */
+export function defineSolver<const P extends ParamSpecs>(def: SolverDef<P>): SolverDef<P> {
+  return def;
+}
+
+export interface SolverRunOptions extends RunOptions {
   /** Override the operator's noise level for the data term. */
   sigmaY?: number;
 }
 
-export interface SolveResult {
-  x: Tensor;
-  nfe: number;
-  steps: number;
-  seconds: number;
-}
+export type SolveResult = RunResult;
