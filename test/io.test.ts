@@ -28,7 +28,8 @@ const bytesOf = (t: Tensor): Uint8Array => new Uint8Array(t.data.buffer, t.data.
 // ---------------------------------------------------------------------------------------- NPY
 
 test('npy round trip is bit-exact for float32 and float64, shapes 0-d to 4-d', () => {
-  const special = [0, -0, 1.5, -2.25, Math.PI, 1e-310, 3e38, -Infinity, Infinity, NaN, 1 / 3];
+  // NaN and infinities are refused on reading (see the hostile-files test), so the values stay finite in float32 too.
+  const special = [0, -0, 1.5, -2.25, Math.PI, 1e-310, 3e36, -3e36, 1e-45, 1 / 3];
   for (const dtype of ['float32', 'float64'] as const) {
     for (const shape of [[], [0], [7], [2, 3], [1, 0, 3], [2, 3, 4, 5]]) {
       const t = Tensor.zeros(shape, dtype);

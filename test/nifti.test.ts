@@ -362,7 +362,8 @@ const TYPE_CASES: { name: string; code: number; size: number; values: number[]; 
   { name: 'int64', code: 1024, size: 8, values: [-(2 ** 40), -1, 0, 2 ** 40], put: (v, o, x, le) => v.setBigInt64(o, BigInt(x), le) },
   { name: 'uint64', code: 1280, size: 8, values: [0, 1, 2 ** 33, 2 ** 52], put: (v, o, x, le) => v.setBigUint64(o, BigInt(x), le) },
   { name: 'float32', code: 16, size: 4, values: [-1.5, 0, 3.25, 1e30], put: (v, o, x, le) => v.setFloat32(o, x, le) },
-  { name: 'float64', code: 64, size: 8, values: [-1.5, 1 / 3, 3.25, -1e300], put: (v, o, x, le) => v.setFloat64(o, x, le) },
+  // -1e300 would overflow float32 to -Infinity, which is refused on reading (hostile-files.test.ts): -1e30 rounds to a finite float32.
+  { name: 'float64', code: 64, size: 8, values: [-1.5, 1 / 3, 3.25, -1e30], put: (v, o, x, le) => v.setFloat64(o, x, le) },
 ];
 
 function payload(t: (typeof TYPE_CASES)[number], values: number[], le: boolean): Uint8Array {
