@@ -74,23 +74,25 @@ interface Mutant {
 }
 
 /**
- * Run `cases` mutants through `parse` (which returns the outcome's name, or throws). Anything but
- * a TweedieError fails the test with the case; TweedieErrors are counted by code and message
- * (digits as N, the first `keyWidth` characters). Reports the counts as diagnostics, checks the
- * time taken, and returns the counts.
+ * Run CASES_PER_READER mutants of the corpus files (in turn) through `parse`, which returns the
+ * outcome's name or throws. Anything but a TweedieError fails the test with the case;
+ * TweedieErrors are counted by code and message (digits as N, the first `keyWidth` characters).
+ * Reports the counts as diagnostics and checks the time taken, that over 100 mutants gave
+ * `success` and that the errors are varied.
  */
-function fuzz(
+function fuzz<S extends { name: string }>(
   t: { diagnostic: (msg: string) => void },
-  cases: number,
-  mutant: (i: number) => Mutant,
+  corpus: readonly S[],
+  mutate: (src: S) => { bytes: Uint8Array; how: string },
   parse: (m: Mutant, i: number) => string,
-  keyWidth: number,
-): Map<string, number> {
+  { keyWidth, success }: { keyWidth: number; success: string },
+): void {
   const outcomes = new Map<string, number>();
   const start = performance.now();
   let slowest = 0;
-  for (let i = 0; i < cases; i++) {
-    const m = mutant(i);
+  for (let i = 0; i < CASES_PER_READER; i++) {
+    const src = corpus[i % corpus.length]!;
+    const m = { ...mutate(src), src: src.name };
     const t0 = performance.now();
     let key: string;
     try {
@@ -109,7 +111,8 @@ function fuzz(
   for (const [k, n] of [...outcomes].sort((a, b) => b[1] - a[1]).slice(0, 40)) t.diagnostic(`${String(n).padStart(6)}  ${k}`);
   assert.ok(LONG_RUN || total < 20000, `took ${total.toFixed(0)} ms`);
   assert.ok(slowest < 2000, `slowest case ${slowest.toFixed(0)} ms`);
-  return outcomes;
+  assert.ok((outcomes.get(success) ?? 0) > 100, `some mutants still give '${success}'`);
+  assert.ok(outcomes.size > 10, `varied errors: ${[...outcomes.keys()].join(' | ')}`);
 }
 
 // --------------------------------------------------------------------------------- NIfTI
@@ -221,11 +224,7 @@ test(`NIfTI reader: ${CASES_PER_READER} mutated files give a volume or a Tweedie
   const d = new Draws(new NoiseSource(SEED));
   const corpus = niftiCorpus();
   for (const c of corpus) parseNifti(c.bytes, c.name); // the originals parse
-  const mutant = (i: number): Mutant => {
-    const src = corpus[i % corpus.length]!;
-    return { ...mutateNifti(d, src), src: src.name };
-  };
-  const outcomes = fuzz(t, CASES_PER_READER, mutant, ({ bytes, src, how }, i) => {
+  fuzz(t, corpus, (src) => mutateNifti(d, src), ({ bytes, src, how }, i) => {
     const vol = parseNifti(bytes, `case ${i}`);
     const n = vol.dims.reduce((p, x) => p * x, 1);
     assert.equal(vol.data.length, n, `case ${i} (${src}: ${how})`);
@@ -241,9 +240,7 @@ test(`NIfTI reader: ${CASES_PER_READER} mutated files give a volume or a Tweedie
       if (!(e instanceof TweedieError)) throw e;
     }
     return 'parsed';
-  }, 60);
-  assert.ok((outcomes.get('parsed') ?? 0) > 100, 'some mutants still parse');
-  assert.ok(outcomes.size > 10, `varied errors: ${[...outcomes.keys()].join(' | ')}`);
+  }, { keyWidth: 60, success: 'parsed' });
 });
 
 // --------------------------------------------------------------------------------- DICOM
@@ -381,11 +378,7 @@ test(`DICOM reader: ${CASES_PER_READER} mutated files give an image or a Tweedie
   });
   const originals: DicomImage[] = corpus.slice(0, 4).map((c) => parseDicom(c.bytes, c.name));
   assert.ok(corpus.every((c) => c.elements.length > 40), 'element positions found');
-  const mutant = (i: number): Mutant => {
-    const src = corpus[i % corpus.length]!;
-    return { ...mutateDicom(d, src), src: src.name };
-  };
-  const outcomes = fuzz(t, CASES_PER_READER, mutant, ({ bytes }, i) => {
+  fuzz(t, corpus, (src) => mutateDicom(d, src), ({ bytes }, i) => {
     const k = i % corpus.length;
     const image = parseDicom(bytes, `case ${i}`);
     assert.equal(image.pixels.length, image.rows * image.columns);
@@ -400,9 +393,7 @@ test(`DICOM reader: ${CASES_PER_READER} mutated files give an image or a Tweedie
       if (!(e instanceof TweedieError)) throw e;
       return `stack ${e.code}`;
     }
-  }, 50);
-  assert.ok((outcomes.get('stacked') ?? 0) > 100, 'some mutants still stack into a volume');
-  assert.ok(outcomes.size > 10, `varied errors: ${[...outcomes.keys()].join(' | ')}`);
+  }, { keyWidth: 50, success: 'stacked' });
 });
 
 // --------------------------------------------------------------------------------- NPY
@@ -421,6 +412,16 @@ function npyCorpus(): { name: string; bytes: Uint8Array }[] {
   ];
 }
 
+/** The mutations every format gets: bit flips anywhere, or a cut at a random length. */
+function flipOrCut(d: Draws, b: Uint8Array, cut: boolean): { bytes: Uint8Array; how: string } {
+  if (!cut) {
+    flipBits(d, b, 0, b.length);
+    return { bytes: b, how: 'bit flips' };
+  }
+  const n = d.int(b.length);
+  return { bytes: b.subarray(0, n), how: `truncated to ${n}` };
+}
+
 const HEADER_CHARS = "(){}[],:'\" 0123456789-TrueFals<>|fiu";
 
 function mutateNpy(d: Draws, src: { bytes: Uint8Array }): { bytes: Uint8Array; how: string } {
@@ -429,14 +430,7 @@ function mutateNpy(d: Draws, src: { bytes: Uint8Array }): { bytes: Uint8Array; h
   const v2 = b[6]! >= 2;
   const headerEnd = (v2 ? 12 + v.getUint32(8, true) : 10 + v.getUint16(8, true));
   const op = d.int(5);
-  if (op === 0) {
-    flipBits(d, b, 0, b.length);
-    return { bytes: b, how: 'bit flips' };
-  }
-  if (op === 1) {
-    const n = d.int(b.length);
-    return { bytes: b.subarray(0, n), how: `truncated to ${n}` };
-  }
+  if (op < 2) return flipOrCut(d, b, op === 1);
   if (op === 2) {
     // Header text: a few characters replaced by others that mean something to the parser.
     const hows: string[] = [];
@@ -463,19 +457,13 @@ test(`NPY reader: ${CASES_PER_READER} mutated files give a tensor or a TweedieEr
   const d = new Draws(new NoiseSource(SEED + 2));
   const corpus = npyCorpus();
   for (const c of corpus) parseNpy(c.bytes, c.name); // the originals parse
-  const mutant = (i: number): Mutant => {
-    const src = corpus[i % corpus.length]!;
-    return { ...mutateNpy(d, src), src: src.name };
-  };
-  const outcomes = fuzz(t, CASES_PER_READER, mutant, ({ bytes, src, how }, i) => {
+  fuzz(t, corpus, (src) => mutateNpy(d, src), ({ bytes, src, how }, i) => {
     const x = parseNpy(bytes, `case ${i}`);
     assert.equal(x.size, x.shape.reduce((p, s) => p * s, 1), `case ${i} (${src}: ${how})`);
     assert.ok(x.size <= bytes.length, `case ${i} (${src}: ${how}): ${x.size} values from ${bytes.length} bytes`);
     assert.ok(x.data.every(Number.isFinite), `case ${i} (${src}: ${how}): a value is not finite`);
     return 'parsed';
-  }, 60);
-  assert.ok((outcomes.get('parsed') ?? 0) > 100, 'some mutants still parse');
-  assert.ok(outcomes.size > 10, `varied errors: ${[...outcomes.keys()].join(' | ')}`);
+  }, { keyWidth: 60, success: 'parsed' });
 });
 
 // --------------------------------------------------------------------------------- PNG
@@ -518,14 +506,7 @@ function mutatePng(d: Draws, src: { bytes: Uint8Array }): { bytes: Uint8Array; h
   const chunks = chunksOf(b);
   const ihdr = chunks[0]!, idat = chunks.find((c) => c.type === 'IDAT')!;
   const op = d.int(6);
-  if (op === 0) {
-    flipBits(d, b, 0, b.length);
-    return { bytes: b, how: 'bit flips' };
-  }
-  if (op === 1) {
-    const n = d.int(b.length);
-    return { bytes: b.subarray(0, n), how: `truncated to ${n}` };
-  }
+  if (op < 2) return flipOrCut(d, b, op === 1);
   if (op === 2) {
     // IHDR fields: width, height, depth, color type, methods, interlace.
     const field = d.int(7);
@@ -564,15 +545,9 @@ test(`PNG reader: ${CASES_PER_READER} mutated files give an image or a TweedieEr
   const d = new Draws(new NoiseSource(SEED + 3));
   const corpus = pngCorpus();
   for (const c of corpus) decodePng(c.bytes, c.name); // the originals decode
-  const mutant = (i: number): Mutant => {
-    const src = corpus[i % corpus.length]!;
-    return { ...mutatePng(d, src), src: src.name };
-  };
-  const outcomes = fuzz(t, CASES_PER_READER, mutant, ({ bytes, src, how }, i) => {
+  fuzz(t, corpus, (src) => mutatePng(d, src), ({ bytes, src, how }, i) => {
     const img = decodePng(bytes, `case ${i}`);
     assert.equal(img.data.length, img.width * img.height * img.channels, `case ${i} (${src}: ${how})`);
     return 'decoded';
-  }, 60);
-  assert.ok((outcomes.get('decoded') ?? 0) > 100, 'some mutants still decode');
-  assert.ok(outcomes.size > 10, `varied errors: ${[...outcomes.keys()].join(' | ')}`);
+  }, { keyWidth: 60, success: 'decoded' });
 });

@@ -10,6 +10,7 @@ import { TweedieError } from '../src/core/errors.js';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../src/io/npy.js';
 import { crc32, decodePng, encodePng, pngToTensor, readPng, tensorToPng, writePng, type PngImage } from '../src/io/png.js';
 import { imageGrid, sideBySide } from '../src/io/grid.js';
+import { int64Bytes, npyBytes } from './helpers/hostile-files.js';
 
 // Compiled to dist/test/; the fixtures stay in test/fixtures/.
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
@@ -122,34 +123,21 @@ test('corrupt or unsupported npy files give a TweedieError naming the file and t
 });
 
 test('npy: honest files at the edges of the read-time checks still read', () => {
-  const npy = (header: string, data: Uint8Array): Uint8Array => {
-    const out = new Uint8Array(10 + header.length + data.length);
-    out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
-    for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
-    out.set(data, 10 + header.length);
-    return out;
-  };
-  const i64 = (values: bigint[], signed: boolean): Uint8Array => {
-    const b = new Uint8Array(8 * values.length);
-    const v = new DataView(b.buffer);
-    values.forEach((x, i) => (signed ? v.setBigInt64(8 * i, x, true) : v.setBigUint64(8 * i, x, true)));
-    return b;
-  };
   // Integers up to 2^53 in magnitude are exact numbers; one more is refused with its position.
-  const exact = parseNpy(npy("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", i64([-(2n ** 53n), 2n ** 53n], true)));
+  const exact = parseNpy(npyBytes("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", int64Bytes([-(2n ** 53n), 2n ** 53n], true)));
   assert.deepEqual([...exact.data], [-(2 ** 53), 2 ** 53]);
-  assert.deepEqual([...parseNpy(npy("{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", i64([2n ** 53n], false))).data], [2 ** 53]);
+  assert.deepEqual([...parseNpy(npyBytes("{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", int64Bytes([2n ** 53n], false))).data], [2 ** 53]);
   assert.throws(
-    () => parseNpy(npy("{'descr': '<u8', 'fortran_order': False, 'shape': (1, 2), }", i64([0n, 2n ** 53n + 1n], false)), 'u.npy'),
+    () => parseNpy(npyBytes("{'descr': '<u8', 'fortran_order': False, 'shape': (1, 2), }", int64Bytes([0n, 2n ** 53n + 1n], false)), 'u.npy'),
     tweedie('BAD_INPUT', /u\.npy: integer 9007199254740993 at flat index 1, index \(0, 1\)/, /2\^53/),
   );
   // A header padded to numpy's 10000-byte limit reads; one byte more is refused.
   const dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }";
-  assert.deepEqual([...parseNpy(npy(dict.padEnd(10000 - 1) + '\n', new Uint8Array(4))).data], [0]);
-  assert.throws(() => parseNpy(npy(dict.padEnd(10000) + '\n', new Uint8Array(4)), 'h.npy'), tweedie('UNREADABLE_FILE', /h\.npy/, /10001 bytes/, /max_header_size/));
+  assert.deepEqual([...parseNpy(npyBytes(dict.padEnd(10000 - 1) + '\n', new Uint8Array(4))).data], [0]);
+  assert.throws(() => parseNpy(npyBytes(dict.padEnd(10000) + '\n', new Uint8Array(4)), 'h.npy'), tweedie('UNREADABLE_FILE', /h\.npy/, /10001 bytes/, /max_header_size/));
   // Nesting is parsed without recursion: a structured dtype is still named as such.
   const structured = "{'descr': [('a', '<f4'), ('b', [('c', '<i2')])], 'fortran_order': False, 'shape': (1,), }";
-  assert.throws(() => parseNpy(npy(structured, new Uint8Array(6)), 's.npy'), tweedie('UNREADABLE_FILE', /dtype \(\(\.\.\.\), \(\.\.\.\)\) is not supported \(structured arrays/));
+  assert.throws(() => parseNpy(npyBytes(structured, new Uint8Array(6)), 's.npy'), tweedie('UNREADABLE_FILE', /dtype \(\(\.\.\.\), \(\.\.\.\)\) is not supported \(structured arrays/));
 });
 
 // ---------------------------------------------------------------------------------------- PNG

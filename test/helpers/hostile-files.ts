@@ -52,7 +52,7 @@ async function compressWithZeros(format: 'gzip' | 'zlib', head: Uint8Array, zero
 }
 
 /** A .npy file with a hand-written header (format 1.0, or 2.0 when `v2`) and raw data bytes. */
-function npy(header: string, data: Uint8Array = new Uint8Array(0), v2 = false): Uint8Array {
+export function npyBytes(header: string, data: Uint8Array = new Uint8Array(0), v2 = false): Uint8Array {
   const pre = v2 ? 12 : 10;
   const out = new Uint8Array(pre + header.length + data.length);
   out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, v2 ? 2 : 1, 0]);
@@ -64,7 +64,8 @@ function npy(header: string, data: Uint8Array = new Uint8Array(0), v2 = false): 
   return out;
 }
 
-const le64 = (values: bigint[], signed: boolean): Uint8Array => {
+/** Little-endian 64-bit integers (int64 when `signed`, else uint64). */
+export const int64Bytes = (values: bigint[], signed: boolean): Uint8Array => {
   const b = new Uint8Array(8 * values.length);
   const v = new DataView(b.buffer);
   values.forEach((x, i) => (signed ? v.setBigInt64(8 * i, x, true) : v.setBigUint64(8 * i, x, true)));
@@ -104,19 +105,19 @@ export async function writeHostileCorpus(dir: string): Promise<HostileFile[]> {
 
   // ---- NPY
   const f4 = "'descr': '<f4', 'fortran_order': False";
-  put('nested-60000.npy', npy(`{${f4}, 'shape': ${'('.repeat(60000)}${')'.repeat(60000)}}\n`, undefined, true), 'npy', 'UNREADABLE_FILE', /more than the 10000/, true);
-  put('nested-4000.npy', npy(`{${f4}, 'shape': ${'('.repeat(4000)}${')'.repeat(4000)}}\n`), 'npy', 'UNREADABLE_FILE', /bad shape/);
-  put('header-4gib.npy', npy('{', undefined, true).map((x, i) => (i >= 8 && i < 12 ? 0xff : x)), 'npy', 'UNREADABLE_FILE', /4294967295 bytes/);
-  put('shape-1e10.npy', npy(`{${f4}, 'shape': (1, 100000, 100000), }\n`), 'npy', 'UNSUPPORTED', /10000000000 values.*2\^27/, true);
-  put('shape-400-digits.npy', npy(`{${f4}, 'shape': (${'9'.repeat(400)},), }\n`), 'npy', 'UNREADABLE_FILE', /bad shape/, true);
+  put('nested-60000.npy', npyBytes(`{${f4}, 'shape': ${'('.repeat(60000)}${')'.repeat(60000)}}\n`, undefined, true), 'npy', 'UNREADABLE_FILE', /more than the 10000/, true);
+  put('nested-4000.npy', npyBytes(`{${f4}, 'shape': ${'('.repeat(4000)}${')'.repeat(4000)}}\n`), 'npy', 'UNREADABLE_FILE', /bad shape/);
+  put('header-4gib.npy', npyBytes('{', undefined, true).map((x, i) => (i >= 8 && i < 12 ? 0xff : x)), 'npy', 'UNREADABLE_FILE', /4294967295 bytes/);
+  put('shape-1e10.npy', npyBytes(`{${f4}, 'shape': (1, 100000, 100000), }\n`), 'npy', 'UNSUPPORTED', /10000000000 values.*2\^27/, true);
+  put('shape-400-digits.npy', npyBytes(`{${f4}, 'shape': (${'9'.repeat(400)},), }\n`), 'npy', 'UNREADABLE_FILE', /bad shape/, true);
   const nan = Tensor.zeros([2, 3, 4]);
   nan.data[1 * 12 + 2 * 4 + 3] = NaN;
   put('nan.npy', encodeNpy(nan), 'npy', 'BAD_INPUT', /value NaN at flat index 23, index \(1, 2, 3\)/);
   const inf = Tensor.zeros([5], 'float64');
   inf.data[4] = -Infinity;
   put('inf.npy', encodeNpy(inf), 'npy', 'BAD_INPUT', /value -Infinity at flat index 4/);
-  put('u8-2pow63.npy', npy(`{'descr': '<u8', 'fortran_order': False, 'shape': (2,), }\n`, le64([1n, 2n ** 63n], false)), 'npy', 'BAD_INPUT', /integer 9223372036854775808 at flat index 1.*2\^53/);
-  put('i8-min.npy', npy(`{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }\n`, le64([-(2n ** 63n)], true)), 'npy', 'BAD_INPUT', /integer -9223372036854775808/);
+  put('u8-2pow63.npy', npyBytes(`{'descr': '<u8', 'fortran_order': False, 'shape': (2,), }\n`, int64Bytes([1n, 2n ** 63n], false)), 'npy', 'BAD_INPUT', /integer 9223372036854775808 at flat index 1.*2\^53/);
+  put('i8-min.npy', npyBytes(`{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }\n`, int64Bytes([-(2n ** 63n)], true)), 'npy', 'BAD_INPUT', /integer -9223372036854775808/);
   const good = encodeNpy(Tensor.zeros([4, 4]));
   put('truncated.npy', good.subarray(0, good.length - 5), 'npy', 'UNREADABLE_FILE', /truncated data/);
 
