@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { TweedieError, fail } from '../core/errors.js';
-import { INFLATE_SLACK_BYTES, checkedSize, exactInteger, requireFinite, type ValueSource } from './validate.js';
+import { INFLATE_SLACK_BYTES, checkInflatedSize, checkedSize, exactInteger, requireFinite, type ValueSource } from './validate.js';
 import {
   NIFTI_DATATYPES,
   affinesClose,
@@ -25,8 +26,8 @@ import {
  * Every declared size is checked against the byte length before anything is allocated, so a
  * corrupt header gives a TweedieError rather than a huge allocation or a RangeError. A .nii.gz
  * is inflated in two steps: the header alone, then the whole file with its output capped at the
- * size the header declares (at most MAX_VALUES voxels), so a decompression bomb costs no more
- * memory than an honest file. NaN and infinite intensities, and 64-bit integers beyond 2^53,
+ * size the header declares (at most MAX_VALUES voxels and MAX_INFLATED_BYTES of voxel data), so
+ * a decompression bomb costs no more memory than an honest file. NaN and infinite intensities, and 64-bit integers beyond 2^53,
  * are refused with the voxel's position.
  */
 
@@ -94,7 +95,9 @@ function gunzipNifti(input: Uint8Array, name: string): Uint8Array {
   }
   const h = parseNiftiHeader(head, name);
   const { dims, type } = dataLayout(h, name);
-  return gunzip(input, name, h.vox_offset + voxelCount(dims, name) * type.size);
+  const bytes = voxelCount(dims, name) * type.size;
+  checkInflatedSize(bytes, name, `dims [${dims.join(', ')}] of ${NIFTI_DATATYPES[h.datatype]}`, `decompress it first (gunzip -k ${basename(name)}) and read the .nii`);
+  return gunzip(input, name, h.vox_offset + bytes);
 }
 
 /**

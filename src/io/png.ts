@@ -2,14 +2,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { Tensor } from '../core/tensor.js';
 import { TweedieError, fail } from '../core/errors.js';
-import { INFLATE_SLACK_BYTES, checkedSize } from './validate.js';
+import { INFLATE_SLACK_BYTES, checkInflatedSize, checkedSize } from './validate.js';
 
 /**
  * PNG without dependencies. Reads every non-interlaced PNG: gray (1, 2, 4, 8, 16 bit),
  * gray+alpha, RGB and RGBA (8, 16 bit) and palette (1, 2, 4, 8 bit; expanded to RGB, or
  * RGBA when it has a tRNS chunk); all five filter types; CRCs are checked. Writes 8- or
  * 16-bit gray, gray+alpha, RGB and RGBA. Ancillary chunks (gamma, text, ...) are ignored.
- * The image size from IHDR is checked (at most MAX_VALUES samples) before anything is inflated,
+ * The image size from IHDR is checked (at most MAX_VALUES samples, MAX_INFLATED_BYTES of pixel
+ * data) before anything is inflated,
  * and inflating stops at the size IHDR declares, so a decompression bomb fails early and cheaply.
  */
 export interface PngImage {
@@ -132,6 +133,7 @@ export function decodePng(bytes: Uint8Array, name = '<buffer>'): PngImage {
   const bitsPerPixel = rawChannels * depth;
   const stride = Math.ceil((width * bitsPerPixel) / 8);
   const bpp = Math.max(1, bitsPerPixel >> 3);
+  checkInflatedSize(height * stride, name, `image ${width}x${height} of ${bitsPerPixel}-bit pixels`, 'downscale or crop it first, or save it as .npy');
   const declared = height * (stride + 1);
   let raw: Uint8Array;
   try {

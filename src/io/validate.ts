@@ -14,6 +14,20 @@ import { fail } from '../core/errors.js';
 export const MAX_VALUES = 2 ** 27;
 
 /**
+ * The most bytes of data a compressed file (.nii.gz, PNG) may declare: 2^27 = 128 MiB, so that a
+ * file of a few MB cannot make a reader inflate more and then convert it (a reader's peak memory
+ * stays under 1 GiB). Uncompressed files are bounded by MAX_VALUES alone.
+ */
+export const MAX_INFLATED_BYTES = 2 ** 27;
+
+/** Refuse a compressed file whose header declares more than MAX_INFLATED_BYTES of data, before inflating it. */
+export function checkInflatedSize(bytes: number, name: string, what: string, fix: string): void {
+  if (bytes > MAX_INFLATED_BYTES) {
+    fail('UNSUPPORTED', `${name}: ${what} is ${bytes} bytes of data once decompressed, more than the ${MAX_INFLATED_BYTES} (128 MiB) a compressed file may hold; ${fix}`);
+  }
+}
+
+/**
  * Bytes a compressed stream (.nii.gz, PNG image data) may inflate to beyond the size its header
  * declares, for padding some writers add; more is refused as corrupt or a decompression bomb.
  */

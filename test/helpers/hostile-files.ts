@@ -23,8 +23,8 @@ export interface HostileFile {
   path: string;
   /** The reader the file is aimed at; every other file reader must refuse it too. */
   reader: Reader;
-  /** The error that reader must give, and a pattern its message must match. */
-  code: ErrorCode;
+  /** The error that reader must give and a pattern its message must match; null: an honest file at the limits, which must read. */
+  code: ErrorCode | null;
   pattern: RegExp;
   /** A decompression bomb or an absurd size: the probe's peak memory is what the test is about. */
   bomb: boolean;
@@ -72,13 +72,13 @@ export const int64Bytes = (values: bigint[], signed: boolean): Uint8Array => {
   return b;
 };
 
-/** A PNG of the given IHDR (8-bit, `colorType`) whose single IDAT chunk holds `idat`. */
-function png(width: number, height: number, colorType: number, idat: Uint8Array): Uint8Array {
+/** A PNG of the given IHDR (`depth`-bit, `colorType`) whose single IDAT chunk holds `idat`. */
+function png(width: number, height: number, colorType: number, idat: Uint8Array, depth = 8): Uint8Array {
   const ihdr = new Uint8Array(13);
   const v = new DataView(ihdr.buffer);
   v.setUint32(0, width);
   v.setUint32(4, height);
-  ihdr[8] = 8;
+  ihdr[8] = depth;
   ihdr[9] = colorType;
   const sig = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   return Buffer.concat([sig, pngChunk('IHDR', ihdr), pngChunk('IDAT', idat), pngChunk('IEND', new Uint8Array(0))]);
@@ -97,7 +97,7 @@ function nifti64(dims: number[], at: number, patch: (v: DataView, offset: number
 /** Write the corpus into `dir` (which must exist) and list what each file must give. */
 export async function writeHostileCorpus(dir: string): Promise<HostileFile[]> {
   const out: HostileFile[] = [];
-  const put = (name: string, bytes: Uint8Array, reader: Reader, code: ErrorCode, pattern: RegExp, bomb = false): void => {
+  const put = (name: string, bytes: Uint8Array, reader: Reader, code: ErrorCode | null, pattern: RegExp, bomb = false): void => {
     const path = join(dir, name);
     writeFileSync(path, bytes);
     out.push({ path, reader, code, pattern, bomb });
@@ -128,11 +128,23 @@ export async function writeHostileCorpus(dir: string): Promise<HostileFile[]> {
   put('idat-1gib.png', png(64, 64, 2, await compressWithZeros('zlib', new Uint8Array(0), 1024 * MiB)), 'png', 'UNREADABLE_FILE', /inflates to more than the 12352 bytes/, true);
   put('width-2pow31.png', png(2 ** 31 - 1, 1, 6, deflateSync(new Uint8Array(16))), 'png', 'UNSUPPORTED', /2147483647x1.*2\^27/, true);
   const cut = deflateSync(new Uint8Array(rows(16, 16, 3)).map((_, i) => i % 7));
+  // The largest 16-bit gray image a PNG may hold (128 MiB of pixels), and one row more.
+  put('limit-8192x8192x16bit.png', png(8192, 8192, 0, await compressWithZeros('zlib', new Uint8Array(0), rows(8192, 8192, 2)), 16), 'png', null, /./, true);
+  put('over-8192x8193x16bit.png', png(8192, 8193, 0, deflateSync(new Uint8Array(64)), 16), 'png', 'UNSUPPORTED', /8192x8193 of 16-bit pixels is 134234112 bytes.*128 MiB/, true);
   put('idat-cut.png', png(16, 16, 2, cut.subarray(0, cut.length >> 1)), 'png', 'UNREADABLE_FILE', /corrupt image data|image data holds/);
 
   // ---- NIfTI
   const head = encodeNifti(createVolume(new Float32Array(64 ** 3), [64, 64, 64]), { datatype: 'uint8' });
   put('gunzip-1gib.nii.gz', await compressWithZeros('gzip', head, 1024 * MiB), 'nifti', 'UNREADABLE_FILE', new RegExp(`decompresses to more than the ${352 + 64 ** 3} bytes its header declares`), true);
+  // The largest uint8 volume a .nii.gz may hold (2^27 voxels, 128 MiB), and an int16 one of
+  // fewer voxels but more than 128 MiB.
+  const header = (z: number, datatype: number, bitpix: number): Uint8Array => {
+    const h = head.slice(0, 352);
+    for (const [o, d] of [[42, 512], [44, 512], [46, z], [70, datatype], [72, bitpix]] as const) new DataView(h.buffer).setInt16(o, d, true);
+    return h;
+  };
+  put('limit-512x512x512.nii.gz', await compressWithZeros('gzip', header(512, 2, 8), 512 ** 3), 'nifti', null, /./, true);
+  put('over-512x512x257-int16.nii.gz', gzipSync(header(257, 4, 16)), 'nifti', 'UNSUPPORTED', /dims \[512, 512, 257\] of int16 is 134742016 bytes of data once decompressed.*gunzip -k over-512x512x257-int16\.nii\.gz/, true);
   const huge = head.slice(0, 352);
   new DataView(huge.buffer).setInt16(40, 4, true);
   for (const o of [42, 44, 46, 48]) new DataView(huge.buffer).setInt16(o, 32767, true);
