@@ -27,8 +27,8 @@ import {
  * corrupt header gives a TweedieError rather than a huge allocation or a RangeError. A .nii.gz
  * is inflated in two steps: the header alone, then the whole file with its output capped at the
  * size the header declares (at most MAX_VALUES voxels and MAX_INFLATED_BYTES of voxel data), so
- * a decompression bomb costs no more memory than an honest file. NaN and infinite intensities, and 64-bit integers beyond 2^53,
- * are refused with the voxel's position.
+ * a decompression bomb costs no more memory than an honest file. NaN and infinite intensities,
+ * and 64-bit integers beyond 2^53, are refused with the voxel's position.
  */
 
 export { type Volume, type NiftiHeader } from './volume.js';

@@ -10,8 +10,8 @@ import { INFLATE_SLACK_BYTES, checkInflatedSize, checkedSize } from './validate.
  * RGBA when it has a tRNS chunk); all five filter types; CRCs are checked. Writes 8- or
  * 16-bit gray, gray+alpha, RGB and RGBA. Ancillary chunks (gamma, text, ...) are ignored.
  * The image size from IHDR is checked (at most MAX_VALUES samples, MAX_INFLATED_BYTES of pixel
- * data) before anything is inflated,
- * and inflating stops at the size IHDR declares, so a decompression bomb fails early and cheaply.
+ * data) before anything is inflated, and inflating stops at the size IHDR declares, so a
+ * decompression bomb fails early and cheaply.
  */
 export interface PngImage {
   width: number;
@@ -140,7 +140,7 @@ export function decodePng(bytes: Uint8Array, name = '<buffer>'): PngImage {
     raw = inflateSync(Buffer.concat(idat), { maxOutputLength: declared + INFLATE_SLACK_BYTES });
   } catch (e) {
     if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      return bad(name, `the image data inflates to more than the ${declared} bytes IHDR's ${width}x${height} declares; the file is corrupt or a decompression bomb`);
+      return bad(name, `the image data inflates to more than the ${declared} bytes IHDR's ${width}x${height} declares; the file is corrupt or a decompression bomb — re-save it`);
     }
     return bad(name, `corrupt image data (zlib: ${e instanceof Error ? e.message : String(e)})`);
   }

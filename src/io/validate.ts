@@ -9,7 +9,7 @@ import { fail } from '../core/errors.js';
 /**
  * The most values one file may hold: 2^27 = 134,217,728 (e.g. 512 x 512 x 512 voxels), 512 MiB
  * as float32 and at most 1 GiB of 8-byte raw data, so a hostile header cannot make a reader
- * allocate or inflate more than that.
+ * allocate more than that.
  */
 export const MAX_VALUES = 2 ** 27;
 
@@ -19,13 +19,6 @@ export const MAX_VALUES = 2 ** 27;
  * stays under 1 GiB). Uncompressed files are bounded by MAX_VALUES alone.
  */
 export const MAX_INFLATED_BYTES = 2 ** 27;
-
-/** Refuse a compressed file whose header declares more than MAX_INFLATED_BYTES of data, before inflating it. */
-export function checkInflatedSize(bytes: number, name: string, what: string, fix: string): void {
-  if (bytes > MAX_INFLATED_BYTES) {
-    fail('UNSUPPORTED', `${name}: ${what} is ${bytes} bytes of data once decompressed, more than the ${MAX_INFLATED_BYTES} (128 MiB) a compressed file may hold; ${fix}`);
-  }
-}
 
 /**
  * Bytes a compressed stream (.nii.gz, PNG image data) may inflate to beyond the size its header
@@ -50,6 +43,13 @@ export function checkedSize(dims: readonly number[], name: string, what: string,
     fail('UNSUPPORTED', `${name}: ${what} holds ${n} values, more than the ${MAX_VALUES} (2^27) one file may hold; ${fix}`);
   }
   return n;
+}
+
+/** Refuse a compressed file whose header declares more than MAX_INFLATED_BYTES of data, before inflating it. */
+export function checkInflatedSize(bytes: number, name: string, what: string, fix: string): void {
+  if (bytes > MAX_INFLATED_BYTES) {
+    fail('UNSUPPORTED', `${name}: ${what} is ${bytes} bytes of data once decompressed, more than the ${MAX_INFLATED_BYTES} (128 MiB) a compressed file may hold; ${fix}`);
+  }
 }
 
 /** Where flat index i lies in an array of `dims`: C order (last axis fastest, NumPy) or F order (first axis fastest, NIfTI). */
