@@ -3,21 +3,26 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { TweedieError } from '../src/core/errors.js';
 import { NoiseSource } from '../src/core/rng.js';
+import { Tensor } from '../src/core/tensor.js';
+import { encodeNpy, parseNpy } from '../src/io/npy.js';
+import { crc32, decodePng, encodePng, type PngImage } from '../src/io/png.js';
 import { encodeNifti, parseNifti } from '../src/io/nifti.js';
 import { parseDicom, volumeFromDicom, type DicomImage } from '../src/io/dicom.js';
 import { createVolume } from '../src/io/volume.js';
 
 /**
- * Fuzzing the NIfTI and DICOM readers with a seeded generator: bit flips, truncations,
- * random header field values and random DICOM element lengths, VRs and tags. Every outcome
+ * Fuzzing the NIfTI, DICOM, NPY and PNG readers with a seeded generator: bit flips, truncations,
+ * random header field values, random DICOM element lengths, VRs and tags, NPY header text and
+ * data bytes, PNG IHDR fields and image data (with CRCs fixed so the decoder sees them). Every outcome
  * must be a successful parse or a TweedieError; anything else (RangeError, TypeError, an
  * allocation failure, a hang) fails the test with the case that caused it.
  */
 
-const FIX = fileURLToPath(new URL('../../test/fixtures/dicom/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
+const FIX = join(FIXTURES, 'dicom');
 // Longer or different runs: TWEEDIE_FUZZ_CASES=100000 TWEEDIE_FUZZ_SEED=7 node --test dist/test/io-fuzz.test.js
 const CASES_PER_READER = Number(process.env.TWEEDIE_FUZZ_CASES ?? 3000);
 const SEED = Number(process.env.TWEEDIE_FUZZ_SEED ?? 20240611);
@@ -61,10 +66,53 @@ const randomValue = (d: Draws): number => {
   return (d.next() - 0.5) * 10 ** d.int(40);
 };
 
-/** The outcome counts, most frequent first, as test diagnostics. */
-function report(t: { diagnostic: (msg: string) => void }, outcomes: Map<string, number>, total: number, slowest: number): void {
+/** One mutated file: its bytes, the file it came from and how it was changed. */
+interface Mutant {
+  bytes: Uint8Array;
+  src: string;
+  how: string;
+}
+
+/**
+ * Run CASES_PER_READER mutants of the corpus files (in turn) through `parse`, which returns the
+ * outcome's name or throws. Anything but a TweedieError fails the test with the case;
+ * TweedieErrors are counted by code and message (digits as N, the first `keyWidth` characters).
+ * Reports the counts as diagnostics and checks the time taken, that over 100 mutants gave
+ * `success` and that the errors are varied.
+ */
+function fuzz<S extends { name: string }>(
+  t: { diagnostic: (msg: string) => void },
+  corpus: readonly S[],
+  mutate: (src: S) => { bytes: Uint8Array; how: string },
+  parse: (m: Mutant, i: number) => string,
+  { keyWidth, success }: { keyWidth: number; success: string },
+): void {
+  const outcomes = new Map<string, number>();
+  const start = performance.now();
+  let slowest = 0;
+  for (let i = 0; i < CASES_PER_READER; i++) {
+    const src = corpus[i % corpus.length]!;
+    const m = { ...mutate(src), src: src.name };
+    const t0 = performance.now();
+    let key: string;
+    try {
+      key = parse(m, i);
+    } catch (e) {
+      if (!(e instanceof TweedieError)) {
+        assert.fail(`case ${i} (${m.src}: ${m.how}) threw ${e instanceof Error ? e.stack : String(e)}`);
+      }
+      key = `${e.code}: ${e.message.replace(/^case \d+( rewritten)?: /, '').replace(/\d+/g, 'N').slice(0, keyWidth)}`;
+    }
+    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+    slowest = Math.max(slowest, performance.now() - t0);
+  }
+  const total = performance.now() - start;
   t.diagnostic(`${total.toFixed(0)} ms in all, slowest case ${slowest.toFixed(1)} ms`);
   for (const [k, n] of [...outcomes].sort((a, b) => b[1] - a[1]).slice(0, 40)) t.diagnostic(`${String(n).padStart(6)}  ${k}`);
+  assert.ok(LONG_RUN || total < 20000, `took ${total.toFixed(0)} ms`);
+  assert.ok(slowest < 2000, `slowest case ${slowest.toFixed(0)} ms`);
+  assert.ok((outcomes.get(success) ?? 0) > 100, `some mutants still give '${success}'`);
+  assert.ok(outcomes.size > 10, `varied errors: ${[...outcomes.keys()].join(' | ')}`);
 }
 
 // --------------------------------------------------------------------------------- NIfTI
@@ -176,44 +224,23 @@ test(`NIfTI reader: ${CASES_PER_READER} mutated files give a volume or a Tweedie
   const d = new Draws(new NoiseSource(SEED));
   const corpus = niftiCorpus();
   for (const c of corpus) parseNifti(c.bytes, c.name); // the originals parse
-  const outcomes = new Map<string, number>();
-  const start = performance.now();
-  let slowest = 0;
-  for (let i = 0; i < CASES_PER_READER; i++) {
-    const src = corpus[i % corpus.length]!;
-    const { bytes, how } = mutateNifti(d, src);
-    const t0 = performance.now();
+  fuzz(t, corpus, (src) => mutateNifti(d, src), ({ bytes, src, how }, i) => {
+    const vol = parseNifti(bytes, `case ${i}`);
+    const n = vol.dims.reduce((p, x) => p * x, 1);
+    assert.equal(vol.data.length, n, `case ${i} (${src}: ${how})`);
+    const size = SIZES[vol.header.datatype]!;
+    assert.ok(n * size <= (src.endsWith('.gz') ? 1e6 : bytes.length), `case ${i}: ${n} voxels of ${size} bytes from ${bytes.length} bytes`);
+    // What was read can be written and read back to the same values.
     try {
-      const vol = parseNifti(bytes, `case ${i}`);
-      const n = vol.dims.reduce((p, x) => p * x, 1);
-      assert.equal(vol.data.length, n, `case ${i} (${src.name}: ${how})`);
-      const size = SIZES[vol.header.datatype]!;
-      assert.ok(n * size <= (src.name.endsWith('.gz') ? 1e6 : bytes.length), `case ${i}: ${n} voxels of ${size} bytes from ${bytes.length} bytes`);
-      // What was read can be written and read back to the same values.
-      try {
-        const again = parseNifti(encodeNifti(vol), `case ${i} rewritten`);
-        assert.deepEqual(again.dims, vol.dims);
-        assert.ok(Buffer.from(again.data.buffer).equals(Buffer.from(vol.data.buffer)), `case ${i}: data changed in a round trip`);
-        if (vol.affine.flat().every(Number.isFinite)) assert.deepEqual(again.affine, vol.affine, `case ${i} (${src.name}: ${how}): affine changed in a round trip`);
-      } catch (e) {
-        if (!(e instanceof TweedieError)) throw e;
-      }
-      outcomes.set('parsed', (outcomes.get('parsed') ?? 0) + 1);
+      const again = parseNifti(encodeNifti(vol), `case ${i} rewritten`);
+      assert.deepEqual(again.dims, vol.dims);
+      assert.ok(Buffer.from(again.data.buffer).equals(Buffer.from(vol.data.buffer)), `case ${i}: data changed in a round trip`);
+      if (vol.affine.flat().every(Number.isFinite)) assert.deepEqual(again.affine, vol.affine, `case ${i} (${src}: ${how}): affine changed in a round trip`);
     } catch (e) {
-      if (!(e instanceof TweedieError)) {
-        assert.fail(`case ${i} (${src.name}: ${how}) threw ${e instanceof Error ? e.stack : String(e)}`);
-      }
-      const key = `${e.code}: ${e.message.replace(/^case \d+( rewritten)?: /, '').replace(/\d+/g, 'N').slice(0, 60)}`;
-      outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+      if (!(e instanceof TweedieError)) throw e;
     }
-    slowest = Math.max(slowest, performance.now() - t0);
-  }
-  const total = performance.now() - start;
-  report(t, outcomes, total, slowest);
-  assert.ok(LONG_RUN || total < 20000, `took ${total.toFixed(0)} ms`);
-  assert.ok(slowest < 2000, `slowest case ${slowest.toFixed(0)} ms`);
-  assert.ok((outcomes.get('parsed') ?? 0) > 100, 'some mutants still parse');
-  assert.ok(outcomes.size > 10, `varied errors: ${[...outcomes.keys()].join(' | ')}`);
+    return 'parsed';
+  }, { keyWidth: 60, success: 'parsed' });
 });
 
 // --------------------------------------------------------------------------------- DICOM
@@ -351,41 +378,176 @@ test(`DICOM reader: ${CASES_PER_READER} mutated files give an image or a Tweedie
   });
   const originals: DicomImage[] = corpus.slice(0, 4).map((c) => parseDicom(c.bytes, c.name));
   assert.ok(corpus.every((c) => c.elements.length > 40), 'element positions found');
-  const outcomes = new Map<string, number>();
-  const start = performance.now();
-  let slowest = 0;
-  for (let i = 0; i < CASES_PER_READER; i++) {
+  fuzz(t, corpus, (src) => mutateDicom(d, src), ({ bytes }, i) => {
     const k = i % corpus.length;
-    const src = corpus[k]!;
-    const { bytes, how } = mutateDicom(d, src);
-    const t0 = performance.now();
+    const image = parseDicom(bytes, `case ${i}`);
+    assert.equal(image.pixels.length, image.rows * image.columns);
+    assert.ok(image.pixels.length * (image.bitsAllocated / 8) <= bytes.length, `case ${i}: pixels larger than the file`);
+    // Stack it with the other, intact slices of the series.
+    const others = originals.filter((_, j) => j !== k);
     try {
-      const image = parseDicom(bytes, `case ${i}`);
-      assert.equal(image.pixels.length, image.rows * image.columns);
-      assert.ok(image.pixels.length * (image.bitsAllocated / 8) <= bytes.length, `case ${i}: pixels larger than the file`);
-      // Stack it with the other, intact slices of the series.
-      const others = originals.filter((_, j) => j !== k);
-      try {
-        const vol = volumeFromDicom(k < 4 ? [image, ...others] : [image], `case ${i}`);
-        assert.equal(vol.data.length, vol.dims.reduce((p, x) => p * x, 1));
-        outcomes.set('stacked', (outcomes.get('stacked') ?? 0) + 1);
-      } catch (e) {
-        if (!(e instanceof TweedieError)) throw e;
-        outcomes.set(`stack ${e.code}`, (outcomes.get(`stack ${e.code}`) ?? 0) + 1);
-      }
+      const vol = volumeFromDicom(k < 4 ? [image, ...others] : [image], `case ${i}`);
+      assert.equal(vol.data.length, vol.dims.reduce((p, x) => p * x, 1));
+      return 'stacked';
     } catch (e) {
-      if (!(e instanceof TweedieError)) {
-        assert.fail(`case ${i} (${src.name}: ${how}) threw ${e instanceof Error ? e.stack : String(e)}`);
-      }
-      const key = `${e.code}: ${e.message.replace(/^case \d+: /, '').replace(/\d+/g, 'N').slice(0, 50)}`;
-      outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+      if (!(e instanceof TweedieError)) throw e;
+      return `stack ${e.code}`;
     }
-    slowest = Math.max(slowest, performance.now() - t0);
+  }, { keyWidth: 50, success: 'stacked' });
+});
+
+// --------------------------------------------------------------------------------- NPY
+
+function npyCorpus(): { name: string; bytes: Uint8Array }[] {
+  const ramp = (shape: number[], dtype: 'float32' | 'float64'): Tensor => {
+    const t = Tensor.zeros(shape, dtype);
+    for (let i = 0; i < t.size; i++) t.data[i] = i * 0.75 - 3;
+    return t;
+  };
+  return [
+    { name: 'f4-2x3x4', bytes: encodeNpy(ramp([2, 3, 4], 'float32')) },
+    { name: 'f8-5', bytes: encodeNpy(ramp([5], 'float64')) },
+    { name: 'f8-0d', bytes: encodeNpy(ramp([], 'float64')) },
+    ...['numpy_u1_v2.npy', 'numpy_i8_v3.npy', 'numpy_f4_3d.npy'].map((f) => ({ name: f, bytes: new Uint8Array(readFileSync(join(FIXTURES, f))) })),
+  ];
+}
+
+/** The mutations every format gets: bit flips anywhere, or a cut at a random length. */
+function flipOrCut(d: Draws, b: Uint8Array, cut: boolean): { bytes: Uint8Array; how: string } {
+  if (!cut) {
+    flipBits(d, b, 0, b.length);
+    return { bytes: b, how: 'bit flips' };
   }
-  const total = performance.now() - start;
-  report(t, outcomes, total, slowest);
-  assert.ok(LONG_RUN || total < 20000, `took ${total.toFixed(0)} ms`);
-  assert.ok(slowest < 2000, `slowest case ${slowest.toFixed(0)} ms`);
-  assert.ok((outcomes.get('stacked') ?? 0) > 100, 'some mutants still stack into a volume');
-  assert.ok(outcomes.size > 10, `varied errors: ${[...outcomes.keys()].join(' | ')}`);
+  const n = d.int(b.length);
+  return { bytes: b.subarray(0, n), how: `truncated to ${n}` };
+}
+
+const HEADER_CHARS = "(){}[],:'\" 0123456789-TrueFals<>|fiu";
+
+function mutateNpy(d: Draws, src: { bytes: Uint8Array }): { bytes: Uint8Array; how: string } {
+  const b = Uint8Array.from(src.bytes); // a copy with its own buffer (a Buffer's slice() is a view)
+  const v = new DataView(b.buffer);
+  const v2 = b[6]! >= 2;
+  const headerEnd = (v2 ? 12 + v.getUint32(8, true) : 10 + v.getUint16(8, true));
+  const op = d.int(5);
+  if (op < 2) return flipOrCut(d, b, op === 1);
+  if (op === 2) {
+    // Header text: a few characters replaced by others that mean something to the parser.
+    const hows: string[] = [];
+    for (let k = 0, count = 1 + d.int(4); k < count; k++) {
+      const at = (v2 ? 12 : 10) + d.int(headerEnd - (v2 ? 12 : 10));
+      const c = HEADER_CHARS[d.int(HEADER_CHARS.length)]!;
+      b[at] = c.charCodeAt(0);
+      hows.push(`${at}=${c}`);
+    }
+    return { bytes: b, how: `header ${hows.join(' ')}` };
+  }
+  if (op === 3) {
+    const x = Math.abs(Math.trunc(d.pick(INTERESTING.filter(Number.isFinite)))) % 2 ** 32;
+    if (v2) v.setUint32(8, x, true);
+    else v.setUint16(8, x & 0xffff, true);
+    return { bytes: b, how: `header_len=${x}` };
+  }
+  // Random data bytes (may make NaN or infinite floats, or huge 64-bit integers).
+  for (let k = 0, count = 1 + d.int(8); k < count; k++) if (headerEnd < b.length) b[headerEnd + d.int(b.length - headerEnd)] = d.pick([0xff, 0x7f, 0x80, 0xf0, d.int(256)]);
+  return { bytes: b, how: 'data bytes' };
+}
+
+test(`NPY reader: ${CASES_PER_READER} mutated files give a tensor or a TweedieError, quickly`, (t) => {
+  const d = new Draws(new NoiseSource(SEED + 2));
+  const corpus = npyCorpus();
+  for (const c of corpus) parseNpy(c.bytes, c.name); // the originals parse
+  fuzz(t, corpus, (src) => mutateNpy(d, src), ({ bytes, src, how }, i) => {
+    const x = parseNpy(bytes, `case ${i}`);
+    assert.equal(x.size, x.shape.reduce((p, s) => p * s, 1), `case ${i} (${src}: ${how})`);
+    assert.ok(x.size <= bytes.length, `case ${i} (${src}: ${how}): ${x.size} values from ${bytes.length} bytes`);
+    assert.ok(x.data.every(Number.isFinite), `case ${i} (${src}: ${how}): a value is not finite`);
+    return 'parsed';
+  }, { keyWidth: 60, success: 'parsed' });
+});
+
+// --------------------------------------------------------------------------------- PNG
+
+interface ChunkPos {
+  at: number;
+  length: number;
+  type: string;
+}
+
+function chunksOf(b: Uint8Array): ChunkPos[] {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out: ChunkPos[] = [];
+  for (let at = 8; at + 12 <= b.length; at += 12 + v.getUint32(at)) {
+    out.push({ at, length: v.getUint32(at), type: String.fromCharCode(...b.subarray(at + 4, at + 8)) });
+  }
+  return out;
+}
+
+/** Recompute a chunk's CRC after its body changed, so the mutation reaches the decoder. */
+function fixCrc(b: Uint8Array, c: ChunkPos): void {
+  new DataView(b.buffer, b.byteOffset).setUint32(c.at + 8 + c.length, crc32(b, c.at + 4, c.at + 8 + c.length));
+}
+
+function pngCorpus(): { name: string; bytes: Uint8Array }[] {
+  const pattern = (w: number, h: number, c: 1 | 2 | 3 | 4, data: Uint8Array | Uint16Array): PngImage => {
+    for (let i = 0; i < data.length; i++) data[i] = (i * 37 + 11) % 251;
+    return { width: w, height: h, channels: c, data };
+  };
+  return [
+    ...['filters_rgb.png', 'gray16.png', 'palette2_trns.png'].map((f) => ({ name: f, bytes: new Uint8Array(readFileSync(join(FIXTURES, f))) })),
+    { name: 'rgba-13x9', bytes: encodePng(pattern(13, 9, 4, new Uint8Array(13 * 9 * 4))) },
+    { name: 'gray16-6x5', bytes: encodePng(pattern(6, 5, 1, new Uint16Array(30))) },
+  ];
+}
+
+function mutatePng(d: Draws, src: { bytes: Uint8Array }): { bytes: Uint8Array; how: string } {
+  const b = Uint8Array.from(src.bytes); // a copy with its own buffer (a Buffer's slice() is a view)
+  const v = new DataView(b.buffer);
+  const chunks = chunksOf(b);
+  const ihdr = chunks[0]!, idat = chunks.find((c) => c.type === 'IDAT')!;
+  const op = d.int(6);
+  if (op < 2) return flipOrCut(d, b, op === 1);
+  if (op === 2) {
+    // IHDR fields: width, height, depth, color type, methods, interlace.
+    const field = d.int(7);
+    const x = field < 2 ? d.pick([0, 1, 2, 3, 5, 8, 9, 13, 255, 65535, 11586, 2 ** 31 - 1, 2 ** 32 - 1, d.int(2 ** 32)]) : d.pick([0, 1, 2, 3, 4, 6, 8, 16, 255]);
+    if (field < 2) v.setUint32(ihdr.at + 8 + 4 * field, x);
+    else b[ihdr.at + 8 + 6 + field] = x;
+    fixCrc(b, ihdr);
+    return { bytes: b, how: `IHDR field ${field}=${x}` };
+  }
+  if (op === 3) {
+    for (let k = 0, count = 1 + d.int(6); k < count; k++) b[idat.at + 8 + d.int(idat.length)] = d.int(256);
+    fixCrc(b, idat);
+    return { bytes: b, how: 'IDAT bytes' };
+  }
+  if (op === 4) {
+    const c = d.pick(chunks);
+    const x = d.pick([0, 1, 12, 13, c.length - 1, c.length + 1, 2 ** 31 - 1, 2 ** 32 - 1, d.int(2 ** 32)]);
+    v.setUint32(c.at, Math.max(0, x));
+    return { bytes: b, how: `${c.type} length=${x}` };
+  }
+  // New image data: a valid zlib stream of fewer, more or far more bytes than IHDR declares.
+  const size = d.pick([0, 1, 7, 64, 500, 5000, 2 ** 21]);
+  const raw = new Uint8Array(size); // zeros (filter type 0) with a few random bytes
+  for (let k = 0; k < 16 && size > 0; k++) raw[d.int(size)] = d.int(256);
+  const body = deflateSync(raw);
+  const start = idat.at, end = idat.at + 12 + idat.length;
+  const chunk = new Uint8Array(12 + body.length);
+  new DataView(chunk.buffer).setUint32(0, body.length);
+  chunk.set(b.subarray(start + 4, start + 8), 4);
+  chunk.set(body, 8);
+  fixCrc(chunk, { at: 0, length: body.length, type: 'IDAT' });
+  return { bytes: Buffer.concat([b.subarray(0, start), chunk, b.subarray(end)]), how: `IDAT of ${size} inflated bytes` };
+}
+
+test(`PNG reader: ${CASES_PER_READER} mutated files give an image or a TweedieError, quickly`, (t) => {
+  const d = new Draws(new NoiseSource(SEED + 3));
+  const corpus = pngCorpus();
+  for (const c of corpus) decodePng(c.bytes, c.name); // the originals decode
+  fuzz(t, corpus, (src) => mutatePng(d, src), ({ bytes, src, how }, i) => {
+    const img = decodePng(bytes, `case ${i}`);
+    assert.equal(img.data.length, img.width * img.height * img.channels, `case ${i} (${src}: ${how})`);
+    return 'decoded';
+  }, { keyWidth: 60, success: 'decoded' });
 });

@@ -10,6 +10,7 @@ import { TweedieError } from '../src/core/errors.js';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../src/io/npy.js';
 import { crc32, decodePng, encodePng, pngToTensor, readPng, tensorToPng, writePng, type PngImage } from '../src/io/png.js';
 import { imageGrid, sideBySide } from '../src/io/grid.js';
+import { int64Bytes, npyBytes } from './helpers/hostile-files.js';
 
 // Compiled to dist/test/; the fixtures stay in test/fixtures/.
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
@@ -28,7 +29,8 @@ const bytesOf = (t: Tensor): Uint8Array => new Uint8Array(t.data.buffer, t.data.
 // ---------------------------------------------------------------------------------------- NPY
 
 test('npy round trip is bit-exact for float32 and float64, shapes 0-d to 4-d', () => {
-  const special = [0, -0, 1.5, -2.25, Math.PI, 1e-310, 3e38, -Infinity, Infinity, NaN, 1 / 3];
+  // NaN and infinities are refused on reading (see the hostile-files test), so the values stay finite in float32 too.
+  const special = [0, -0, 1.5, -2.25, Math.PI, 1e-310, 3e36, -3e36, 1e-45, 1 / 3];
   for (const dtype of ['float32', 'float64'] as const) {
     for (const shape of [[], [0], [7], [2, 3], [1, 0, 3], [2, 3, 4, 5]]) {
       const t = Tensor.zeros(shape, dtype);
@@ -118,6 +120,24 @@ test('corrupt or unsupported npy files give a TweedieError naming the file and t
   assert.throws(() => readNpy(fixture('numpy_f4_bigendian.npy')), tweedie('UNREADABLE_FILE', /numpy_f4_bigendian\.npy/, /big-endian/, /astype/));
   assert.throws(() => readNpy(fixture('numpy_f4_fortran.npy')), tweedie('UNREADABLE_FILE', /fortran_order/, /ascontiguousarray/));
   assert.throws(() => readNpy(fixture('filters_rgb.png')), tweedie('UNREADABLE_FILE', /filters_rgb\.png/, /magic/));
+});
+
+test('npy: honest files at the edges of the read-time checks still read', () => {
+  // Integers up to 2^53 in magnitude are exact numbers; one more is refused with its position.
+  const exact = parseNpy(npyBytes("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", int64Bytes([-(2n ** 53n), 2n ** 53n], true)));
+  assert.deepEqual([...exact.data], [-(2 ** 53), 2 ** 53]);
+  assert.deepEqual([...parseNpy(npyBytes("{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", int64Bytes([2n ** 53n], false))).data], [2 ** 53]);
+  assert.throws(
+    () => parseNpy(npyBytes("{'descr': '<u8', 'fortran_order': False, 'shape': (1, 2), }", int64Bytes([0n, 2n ** 53n + 1n], false)), 'u.npy'),
+    tweedie('BAD_INPUT', /u\.npy: integer 9007199254740993 at flat index 1, index \(0, 1\)/, /2\^53/),
+  );
+  // A header padded to numpy's 10000-byte limit reads; one byte more is refused.
+  const dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }";
+  assert.deepEqual([...parseNpy(npyBytes(dict.padEnd(10000 - 1) + '\n', new Uint8Array(4))).data], [0]);
+  assert.throws(() => parseNpy(npyBytes(dict.padEnd(10000) + '\n', new Uint8Array(4)), 'h.npy'), tweedie('UNREADABLE_FILE', /h\.npy/, /10001 bytes/, /max_header_size/));
+  // Nesting is parsed without recursion: a structured dtype is still named as such.
+  const structured = "{'descr': [('a', '<f4'), ('b', [('c', '<i2')])], 'fortran_order': False, 'shape': (1,), }";
+  assert.throws(() => parseNpy(npyBytes(structured, new Uint8Array(6)), 's.npy'), tweedie('UNREADABLE_FILE', /dtype \(\(\.\.\.\), \(\.\.\.\)\) is not supported \(structured arrays/));
 });
 
 // ---------------------------------------------------------------------------------------- PNG

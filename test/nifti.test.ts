@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { TweedieError } from '../src/core/errors.js';
 import { Tensor } from '../src/core/tensor.js';
+import { INFLATE_SLACK_BYTES } from '../src/io/validate.js';
 import { encodeNifti, parseNifti, parseNiftiHeader, readNifti, writeNifti } from '../src/io/nifti.js';
 import {
   affineToQuatern,
@@ -362,7 +363,8 @@ const TYPE_CASES: { name: string; code: number; size: number; values: number[]; 
   { name: 'int64', code: 1024, size: 8, values: [-(2 ** 40), -1, 0, 2 ** 40], put: (v, o, x, le) => v.setBigInt64(o, BigInt(x), le) },
   { name: 'uint64', code: 1280, size: 8, values: [0, 1, 2 ** 33, 2 ** 52], put: (v, o, x, le) => v.setBigUint64(o, BigInt(x), le) },
   { name: 'float32', code: 16, size: 4, values: [-1.5, 0, 3.25, 1e30], put: (v, o, x, le) => v.setFloat32(o, x, le) },
-  { name: 'float64', code: 64, size: 8, values: [-1.5, 1 / 3, 3.25, -1e300], put: (v, o, x, le) => v.setFloat64(o, x, le) },
+  // -1e300 would overflow float32 to -Infinity, which is refused on reading (hostile-files.test.ts): -1e30 rounds to a finite float32.
+  { name: 'float64', code: 64, size: 8, values: [-1.5, 1 / 3, 3.25, -1e30], put: (v, o, x, le) => v.setFloat64(o, x, le) },
 ];
 
 function payload(t: (typeof TYPE_CASES)[number], values: number[], le: boolean): Uint8Array {
@@ -511,6 +513,29 @@ test('bad NIfTI input gives clear errors', () => {
   assert.throws(() => readNifti('/nonexistent/x.nii.gz'), tweedie('UNREADABLE_FILE', /cannot read \/nonexistent\/x\.nii\.gz/));
   // Header-only parsing works on the same bytes.
   assert.equal(parseNiftiHeader(good).datatype, 4);
+});
+
+test('a .nii.gz inflates only as far as its header declares; NaN voxels are refused with their position', () => {
+  const t = TYPE_CASES[2]!; // int16
+  const values = Array.from({ length: 24 }, (_, i) => i - 12);
+  const good = buildNifti({ dims: [2, 3, 4], datatype: t.code, bitpix: 16, payload: payload(t, values, true) });
+  // Padding after the voxels (up to INFLATE_SLACK_BYTES) reads, as it does uncompressed.
+  const padded = Buffer.concat([good, new Uint8Array(4096)]);
+  assert.deepEqual([...parseNifti(gzipSync(padded), 'pad.nii.gz').data], values);
+  assert.deepEqual([...parseNifti(padded, 'pad.nii').data], values);
+  // More than that is refused before it is all inflated.
+  const long = Buffer.concat([good, new Uint8Array(INFLATE_SLACK_BYTES + 1)]);
+  assert.throws(() => parseNifti(gzipSync(long), 'long.nii.gz'), tweedie('UNREADABLE_FILE', /long\.nii\.gz: decompresses to more than the 400 bytes its header declares/));
+  // A header too large for MAX_VALUES is refused before inflating anything.
+  const huge = good.slice();
+  new DataView(huge.buffer).setInt16(46, 32767, true);
+  new DataView(huge.buffer).setInt16(44, 32767, true);
+  assert.throws(() => parseNifti(gzipSync(huge), 'huge.nii.gz'), tweedie('UNSUPPORTED', /huge\.nii\.gz: dims \[2, 32767, 32767\] holds 2147352578 values/, /2\^27/, /fslroi/));
+  // NaN in a float32 file (big-endian NIfTI-2, so the position is in NIfTI's i-fastest order).
+  const f = TYPE_CASES[8]!;
+  const withNan = values.map((x, i) => (i === 1 + 2 * (2 + 3 * 3) ? NaN : x));
+  const nan = buildNifti({ version: 2, le: false, dims: [2, 3, 4], datatype: f.code, bitpix: 32, payload: payload(f, withNan, false) });
+  assert.throws(() => parseNifti(nan, 'nan.nii'), tweedie('BAD_INPUT', /nan\.nii: value NaN at flat index 23, index \(1, 2, 3\)/, /fslmaths/));
 });
 
 test('writeNifti: bad volumes and impossible datatypes are refused', () => {

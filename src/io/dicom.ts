@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fail } from '../core/errors.js';
+import { checkedSize, requireFinite } from './validate.js';
 import { createVolume, NIFTI_XFORM, type Volume } from './volume.js';
 
 /**
@@ -11,7 +12,8 @@ import { createVolume, NIFTI_XFORM, type Volume } from './volume.js';
  *
  * Every element length is checked against the bytes left before it is used, nested
  * sequences are skipped with a loop that advances at least 8 bytes per step, and pixel
- * buffers are only allocated after the PixelData element is known to hold them.
+ * buffers are only allocated after the PixelData element is known to hold them (and within
+ * MAX_VALUES pixels). Rescaled intensities that overflow float32 are refused with their position.
  */
 
 export interface DicomImage {
@@ -365,6 +367,7 @@ function decodePixels(info: ImageInfo): Float32Array {
   if (px.length < n * size) {
     bad(name, `PixelData holds ${px.length} bytes but Rows x Columns x BitsAllocated/8 = ${rows} x ${columns} x ${size} needs ${n * size}`);
   }
+  checkedSize([rows, columns], name, `Rows x Columns ${rows} x ${columns}`, 'downsample the image first');
   const v = f.view, o = px.start;
   const out = new Float32Array(n);
   const slope = info.rescaleSlope, inter = info.rescaleIntercept;
@@ -377,6 +380,7 @@ function decodePixels(info: ImageInfo): Float32Array {
     if (pr === 1 && raw >= half) raw -= span; // two's complement in bs bits
     out[i] = raw * slope + inter;
   }
+  requireFinite(out, { name, dims: [rows, columns], order: 'C' }, `check RescaleSlope (0028,1053) ${slope} and RescaleIntercept (0028,1052) ${inter}`);
   return out;
 }
 
@@ -533,6 +537,7 @@ export function volumeFromDicom(images: readonly DicomImage[], name = 'DICOM ser
     [0, 0, 0, 1],
   ].map((r) => r.map((x) => (x === 0 ? 0 : x))); // no -0
   const n = rows * columns;
+  checkedSize([order.length, rows, columns], name, `${order.length} slices of ${columns}x${rows}`, 'read a smaller series (or fewer slices)');
   const data = new Float32Array(n * order.length);
   order.forEach((im, k) => data.set(im.pixels, k * n));
   const desc = `DICOM${first.modality ? ` ${first.modality}` : ''} series ${first.seriesNumber ?? ''} ${first.seriesDescription ?? ''}`.replace(/ +/g, ' ').trim();

@@ -1,6 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { basename } from 'node:path';
+import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { TweedieError, fail } from '../core/errors.js';
+import { INFLATE_SLACK_BYTES, checkInflatedSize, checkedSize, exactInteger, requireFinite, type ValueSource } from './validate.js';
 import {
   NIFTI_DATATYPES,
   affinesClose,
@@ -22,7 +24,11 @@ import {
  * float32 by default, or an integer type with scl_slope/scl_inter.
  *
  * Every declared size is checked against the byte length before anything is allocated, so a
- * corrupt header gives a TweedieError rather than a huge allocation or a RangeError.
+ * corrupt header gives a TweedieError rather than a huge allocation or a RangeError. A .nii.gz
+ * is inflated in two steps: the header alone, then the whole file with its output capped at the
+ * size the header declares (at most MAX_VALUES voxels and MAX_INFLATED_BYTES of voxel data), so
+ * a decompression bomb costs no more memory than an honest file. NaN and infinite intensities,
+ * and 64-bit integers beyond 2^53, are refused with the voxel's position.
  */
 
 export { type Volume, type NiftiHeader } from './volume.js';
@@ -58,17 +64,40 @@ const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const bad = (name: string, what: string): never => fail('UNREADABLE_FILE', `${name}: not a readable NIfTI file: ${what}`);
 
-/** gunzip with every zlib failure turned into a TweedieError naming the file. */
-function gunzip(bytes: Uint8Array, name: string): Uint8Array {
+/** Compressed bytes within which a .nii.gz must hold its NIfTI header (the gzip header with a file name, then 540 bytes or fewer). */
+const GZIP_HEADER_WINDOW = 1 << 14;
+
+/**
+ * gunzip with the output capped at `declared` + INFLATE_SLACK_BYTES, every zlib failure turned
+ * into a TweedieError naming the file. With `partial`, a stream cut short gives what precedes the cut.
+ */
+function gunzip(bytes: Uint8Array, name: string, declared: number, partial = false): Uint8Array {
   try {
-    return gunzipSync(bytes);
+    return gunzipSync(bytes, { maxOutputLength: declared + INFLATE_SLACK_BYTES, ...(partial ? { finishFlush: zlibConstants.Z_SYNC_FLUSH } : {}) });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    if (e instanceof RangeError || (e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      return fail('UNREADABLE_FILE', `${name}: decompresses to more bytes than one buffer can hold (${msg}); the file is too large (or a gzip bomb)`);
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      return fail('UNREADABLE_FILE', `${name}: decompresses to more than the ${declared} bytes its header declares (vox_offset + voxels x bitpix/8); the file is corrupt or a decompression bomb — re-export it`);
     }
     return fail('UNREADABLE_FILE', `${name}: the gzip stream is corrupt or truncated (${msg}); re-export or re-download the .nii.gz file`);
   }
+}
+
+/**
+ * Inflate a .nii.gz without trusting it: first the header, from the first GZIP_HEADER_WINDOW
+ * compressed bytes (which inflate to at most about 1032 times as many, deflate's limit), then
+ * the whole stream capped at vox_offset + voxels x bytes per voxel.
+ */
+function gunzipNifti(input: Uint8Array, name: string): Uint8Array {
+  const head = gunzip(input.subarray(0, GZIP_HEADER_WINDOW), name, 1032 * GZIP_HEADER_WINDOW, true);
+  if (input.length > GZIP_HEADER_WINDOW && head.length < 540) {
+    bad(name, `its first ${GZIP_HEADER_WINDOW} compressed bytes hold no complete NIfTI header (${head.length} bytes); re-compress it with gzip`);
+  }
+  const h = parseNiftiHeader(head, name);
+  const { dims, type } = dataLayout(h, name);
+  const bytes = voxelCount(dims, name) * type.size;
+  checkInflatedSize(bytes, name, `dims [${dims.join(', ')}] of ${NIFTI_DATATYPES[h.datatype]}`, `decompress it first (gunzip -k ${basename(name)}) and read the .nii`);
+  return gunzip(input, name, h.vox_offset + bytes);
 }
 
 /**
@@ -213,12 +242,8 @@ function parseExtensions(bytes: Uint8Array, view: DataView, hsize: number, end: 
   return out;
 }
 
-/** Parse a .nii or .nii.gz file held in memory; `name` (a path) appears in every error message. */
-export function parseNifti(input: Uint8Array, name = '<buffer>'): Volume {
-  const bytes = plain(input.length >= 2 && input[0] === 0x1f && input[1] === 0x8b ? gunzip(input, name) : input);
-  const h = parseNiftiHeader(bytes, name);
-  const ndim = h.dim[0]!;
-  const dims = h.dim.slice(1, 1 + ndim);
+/** The dims and (readable) datatype of a parsed header. */
+function dataLayout(h: NiftiHeader, name: string): { dims: number[]; type: TypeInfo } {
   const type = TYPES[h.datatype];
   if (!type) {
     const known = NIFTI_DATATYPES[h.datatype];
@@ -228,6 +253,20 @@ export function parseNifti(input: Uint8Array, name = '<buffer>'): Volume {
         `readable: ${readableTypes()} — convert the file to float32 first`,
     );
   }
+  return { dims: h.dim.slice(1, 1 + h.dim[0]!), type };
+}
+
+/** The number of voxels, refused beyond MAX_VALUES. */
+function voxelCount(dims: readonly number[], name: string): number {
+  return checkedSize(dims, name, `dims [${dims.join(', ')}]`, 'crop it or split its volumes first (e.g. fslroi, fslsplit)');
+}
+
+/** Parse a .nii or .nii.gz file held in memory; `name` (a path) appears in every error message. */
+export function parseNifti(input: Uint8Array, name = '<buffer>'): Volume {
+  const bytes = plain(input.length >= 2 && input[0] === 0x1f && input[1] === 0x8b ? gunzipNifti(input, name) : input);
+  const h = parseNiftiHeader(bytes, name);
+  const ndim = h.dim[0]!;
+  const { dims, type } = dataLayout(h, name);
   let n = 1;
   for (const d of dims) n *= d;
   const voxOffset = h.vox_offset;
@@ -236,6 +275,7 @@ export function parseNifti(input: Uint8Array, name = '<buffer>'): Volume {
   if (have < need) {
     bad(name, `truncated data: dims [${dims.join(', ')}] of ${NIFTI_DATATYPES[h.datatype]} need ${need} bytes from offset ${voxOffset}, the file holds ${Math.max(0, have)}`);
   }
+  voxelCount(dims, name);
   const notes: string[] = [];
   let slope = h.scl_slope, inter = h.scl_inter;
   if (slope === 0 || !Number.isFinite(slope)) {
@@ -245,7 +285,9 @@ export function parseNifti(input: Uint8Array, name = '<buffer>'): Volume {
     notes.push(`scl_inter ${inter} is not finite; read as 0`);
     inter = 0;
   }
-  const data = decodeVoxels(bytes, voxOffset, n, h.datatype, h.littleEndian, slope, inter);
+  const src: ValueSource = { name, dims, order: 'F' };
+  const data = decodeVoxels(bytes, voxOffset, n, h.datatype, h.littleEndian, slope, inter, src);
+  requireFinite(data, src, 'replace them first (e.g. fslmaths in -nan out), or check scl_slope/scl_inter if the stored values are finite');
   const vol: Volume = {
     data,
     dims,
@@ -258,7 +300,7 @@ export function parseNifti(input: Uint8Array, name = '<buffer>'): Volume {
   return vol;
 }
 
-function decodeVoxels(bytes: Uint8Array, off: number, n: number, datatype: number, le: boolean, slope: number, inter: number): Float32Array {
+function decodeVoxels(bytes: Uint8Array, off: number, n: number, datatype: number, le: boolean, slope: number, inter: number, src: ValueSource): Float32Array {
   const out = new Float32Array(n);
   const scaled = slope !== 1 || inter !== 0;
   const start = bytes.byteOffset + off;
@@ -270,20 +312,20 @@ function decodeVoxels(bytes: Uint8Array, off: number, n: number, datatype: numbe
     const copy = bytes.slice(off, off + n * size);
     return new ctor(copy.buffer, 0, n);
   };
-  let src: ArrayLike<number> | null = null;
-  if (datatype === 2) src = bytes.subarray(off, off + n);
-  else if (datatype === 256) src = new Int8Array(bytes.buffer, start, n);
+  let values: ArrayLike<number> | null = null;
+  if (datatype === 2) values = bytes.subarray(off, off + n);
+  else if (datatype === 256) values = new Int8Array(bytes.buffer, start, n);
   else if (native) {
-    if (datatype === 4) src = raw(Int16Array);
-    else if (datatype === 512) src = raw(Uint16Array);
-    else if (datatype === 8) src = raw(Int32Array);
-    else if (datatype === 768) src = raw(Uint32Array);
-    else if (datatype === 16) src = raw(Float32Array);
-    else if (datatype === 64) src = raw(Float64Array);
+    if (datatype === 4) values = raw(Int16Array);
+    else if (datatype === 512) values = raw(Uint16Array);
+    else if (datatype === 8) values = raw(Int32Array);
+    else if (datatype === 768) values = raw(Uint32Array);
+    else if (datatype === 16) values = raw(Float32Array);
+    else if (datatype === 64) values = raw(Float64Array);
   }
-  if (src) {
-    if (scaled) for (let i = 0; i < n; i++) out[i] = src[i]! * slope + inter;
-    else out.set(src as ArrayLike<number>);
+  if (values) {
+    if (scaled) for (let i = 0; i < n; i++) out[i] = values[i]! * slope + inter;
+    else out.set(values as ArrayLike<number>);
     return out;
   }
   const view = new DataView(bytes.buffer, start, n * size);
@@ -294,8 +336,8 @@ function decodeVoxels(bytes: Uint8Array, off: number, n: number, datatype: numbe
     : datatype === 768 ? (o) => view.getUint32(o, le)
     : datatype === 16 ? (o) => view.getFloat32(o, le)
     : datatype === 64 ? (o) => view.getFloat64(o, le)
-    : datatype === 1024 ? (o) => Number(view.getBigInt64(o, le))
-    : (o) => Number(view.getBigUint64(o, le));
+    : datatype === 1024 ? (o) => exactInteger(view.getBigInt64(o, le), o / 8, src)
+    : (o) => exactInteger(view.getBigUint64(o, le), o / 8, src);
   for (let i = 0; i < n; i++) out[i] = get(i * size) * slope + inter;
   return out;
 }

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Tensor, shapeSize } from '../core/tensor.js';
+import { Tensor } from '../core/tensor.js';
 import { TweedieError, fail } from '../core/errors.js';
+import { checkedSize, exactInteger, requireFinite, type ValueSource } from './validate.js';
 
 /**
  * NumPy .npy files (format versions 1.0, 2.0 and 3.0 read; 1.0 written), C order only.
@@ -15,38 +16,29 @@ const bad = (name: string, what: string): never => fail('UNREADABLE_FILE', `${na
 
 type PyValue = string | number | boolean | PyValue[] | { [key: string]: PyValue };
 
-/** A tiny parser for the Python literal of the header: dict, tuple/list, str, int, bool. */
+/** numpy's own limit on the header it reads (np.load's max_header_size). */
+const MAX_HEADER_BYTES = 10000;
+
+/** An open container of the header literal: its closing bracket, its items, or its entries and a key waiting for its value. */
+interface Open {
+  close: string;
+  items: PyValue[];
+  dict: { [key: string]: PyValue } | null;
+  key: string | null;
+}
+
+/**
+ * A tiny parser for the Python literal of the header: dict, tuple/list, str, int, bool.
+ * Iterative (an explicit stack of open containers), so deep nesting cannot overflow the call stack.
+ */
 function parseLiteral(src: string, name: string): PyValue {
   let p = 0;
   const ws = (): void => {
     while (p < src.length && /\s/.test(src[p]!)) p++;
   };
-  const value = (): PyValue => {
-    ws();
+  const atom = /True|False|-?\d+L?/y;
+  const scalar = (): PyValue => {
     const ch = src[p];
-    if (ch === '{' || ch === '(' || ch === '[') {
-      const close = ch === '{' ? '}' : ch === '(' ? ')' : ']';
-      p++;
-      const items: PyValue[] = [];
-      const dict: { [key: string]: PyValue } = {};
-      for (;;) {
-        ws();
-        if (src[p] === close) break;
-        const item = value();
-        if (ch === '{') {
-          ws();
-          if (src[p++] !== ':' || typeof item !== 'string') bad(name, `malformed header dictionary near offset ${p}`);
-          dict[item as string] = value();
-        } else {
-          items.push(item);
-        }
-        ws();
-        if (src[p] === ',') p++;
-        else if (src[p] !== close) bad(name, `malformed header near offset ${p}: ${JSON.stringify(src.slice(p, p + 20))}`);
-      }
-      p++;
-      return ch === '{' ? dict : items;
-    }
     if (ch === "'" || ch === '"') {
       const end = src.indexOf(ch, p + 1);
       if (end < 0) bad(name, 'unterminated string in header');
@@ -54,22 +46,63 @@ function parseLiteral(src: string, name: string): PyValue {
       p = end + 1;
       return s;
     }
-    const m = /^(True|False|-?\d+L?)/.exec(src.slice(p));
+    atom.lastIndex = p;
+    const m = atom.exec(src);
     if (!m) return bad(name, `unexpected ${JSON.stringify(src.slice(p, p + 20))} in header`);
     p += m[0].length;
     if (m[0] === 'True' || m[0] === 'False') return m[0] === 'True';
     return Number.parseInt(m[0], 10);
   };
-  const v = value();
-  ws();
+  const stack: Open[] = [];
+  let done: PyValue | undefined; // the value just completed, not yet placed in its container
+  for (;;) {
+    ws();
+    const top = stack[stack.length - 1];
+    if (done === undefined) {
+      const ch = src[p];
+      if (top && top.key === null && ch === top.close) {
+        p++;
+        stack.pop();
+        done = top.dict ?? top.items;
+      } else if (ch === '{' || ch === '(' || ch === '[') {
+        p++;
+        stack.push({ close: ch === '{' ? '}' : ch === '(' ? ')' : ']', items: [], dict: ch === '{' ? {} : null, key: null });
+      } else {
+        done = scalar();
+      }
+      continue;
+    }
+    if (!top) break;
+    if (top.dict && top.key === null) {
+      if (src[p++] !== ':' || typeof done !== 'string') bad(name, `malformed header dictionary near offset ${p}`);
+      top.key = done as string;
+      done = undefined;
+      continue;
+    }
+    if (top.dict) {
+      top.dict[top.key!] = done;
+      top.key = null;
+    } else {
+      top.items.push(done);
+    }
+    done = undefined;
+    ws();
+    if (src[p] === ',') p++;
+    else if (src[p] !== top.close) bad(name, `malformed header near offset ${p}: ${JSON.stringify(src.slice(p, p + 20))}`);
+  }
   if (p !== src.length) bad(name, 'unexpected text after the header dictionary');
-  return v;
+  return done;
 }
 
-interface DtypeInfo {
-  size: number;
-  read: (view: DataView, offset: number) => number;
+/** A header value for messages, one level deep (a hostile header may nest thousands deep). */
+function brief(v: PyValue | undefined): string {
+  const one = (x: PyValue | undefined): string =>
+    Array.isArray(x) ? '(...)' : typeof x === 'object' ? '{...}' : typeof x === 'string' ? `'${x.slice(0, 20)}'` : String(x);
+  return Array.isArray(v) ? `(${v.slice(0, 8).map(one).join(', ')}${v.length > 8 ? ', ...' : ''})` : one(v);
 }
+
+/** A dtype's size and reader; 64-bit integers are read exactly and checked against 2^53 before becoming numbers. */
+type DtypeInfo = { size: number; read: (view: DataView, offset: number) => number } | { size: number; read64: (view: DataView, offset: number) => bigint };
 
 const DTYPES: Record<string, DtypeInfo> = {
   '|u1': { size: 1, read: (v, o) => v.getUint8(o) },
@@ -78,8 +111,8 @@ const DTYPES: Record<string, DtypeInfo> = {
   '<i2': { size: 2, read: (v, o) => v.getInt16(o, true) },
   '<u4': { size: 4, read: (v, o) => v.getUint32(o, true) },
   '<i4': { size: 4, read: (v, o) => v.getInt32(o, true) },
-  '<i8': { size: 8, read: (v, o) => Number(v.getBigInt64(o, true)) },
-  '<u8': { size: 8, read: (v, o) => Number(v.getBigUint64(o, true)) },
+  '<i8': { size: 8, read64: (v, o) => v.getBigInt64(o, true) },
+  '<u8': { size: 8, read64: (v, o) => v.getBigUint64(o, true) },
   '<f4': { size: 4, read: (v, o) => v.getFloat32(o, true) },
   '<f8': { size: 8, read: (v, o) => v.getFloat64(o, true) },
 };
@@ -103,6 +136,9 @@ export function parseNpy(bytes: Uint8Array, name = '<buffer>'): Tensor {
   } else {
     return bad(name, `unsupported format version ${major}.${minor} (versions 1.0, 2.0 and 3.0 are read)`);
   }
+  if (headerLen > MAX_HEADER_BYTES) {
+    bad(name, `the header declares ${headerLen} bytes, more than the ${MAX_HEADER_BYTES} numpy itself reads (np.load's max_header_size); the file is corrupt`);
+  }
   const dataStart = headerStart + headerLen;
   if (dataStart > bytes.length) bad(name, `truncated header: it declares ${headerLen} bytes but the file ends after ${bytes.length - headerStart}`);
   const headerBytes = bytes.subarray(headerStart, dataStart);
@@ -111,12 +147,12 @@ export function parseNpy(bytes: Uint8Array, name = '<buffer>'): Tensor {
   if (typeof dict !== 'object' || Array.isArray(dict)) return bad(name, 'the header is not a dictionary');
   const { descr, fortran_order: fortran, shape } = dict;
   if (typeof descr !== 'string') {
-    return bad(name, `dtype ${JSON.stringify(descr)} is not supported (structured arrays cannot be read; save a plain float array)`);
+    return bad(name, `dtype ${brief(descr)} is not supported (structured arrays cannot be read; save a plain float array)`);
   }
   if (typeof fortran !== 'boolean') bad(name, "the header lacks 'fortran_order'");
   if (fortran) bad(name, 'fortran_order is True; only C-order arrays are read (save np.ascontiguousarray(a))');
-  if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && d >= 0)) {
-    return bad(name, `bad shape ${JSON.stringify(shape)} in the header`);
+  if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
+    return bad(name, `bad shape ${brief(shape)} in the header`);
   }
   const dims = shape as number[];
   if (descr[0] === '>') {
@@ -126,7 +162,7 @@ export function parseNpy(bytes: Uint8Array, name = '<buffer>'): Tensor {
   if (!dt) {
     return bad(name, `unsupported dtype '${descr}'; supported: ${Object.keys(DTYPES).map((k) => `'${k}'`).join(', ')}`);
   }
-  const n = shapeSize(dims);
+  const n = checkedSize(dims, name, `shape (${dims.join(', ')})`, 'split the array into smaller files (e.g. one per batch item)');
   const need = n * dt.size;
   const have = bytes.length - dataStart;
   if (have < need) bad(name, `truncated data: shape (${dims.join(', ')}) of '${descr}' needs ${need} bytes, the file holds ${have}`);
@@ -135,8 +171,14 @@ export function parseNpy(bytes: Uint8Array, name = '<buffer>'): Tensor {
   if (littleEndianHost && (descr === '<f8' || descr === '<f4')) {
     // Fast path: copy the raw bytes into the (aligned) output array.
     new Uint8Array(out.buffer).set(bytes.subarray(dataStart, dataStart + need));
+  } else if ('read64' in dt) {
+    const src: ValueSource = { name, dims, order: 'C' };
+    for (let i = 0; i < n; i++) out[i] = exactInteger(dt.read64(view, dataStart + i * dt.size), i, src);
   } else {
     for (let i = 0; i < n; i++) out[i] = dt.read(view, dataStart + i * dt.size);
+  }
+  if (descr === '<f8' || descr === '<f4') {
+    requireFinite(out, { name, dims, order: 'C' }, 'replace them before saving, e.g. np.save(path, np.nan_to_num(a))');
   }
   return new Tensor(dims, out);
 }

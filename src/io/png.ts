@@ -2,12 +2,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { Tensor } from '../core/tensor.js';
 import { TweedieError, fail } from '../core/errors.js';
+import { INFLATE_SLACK_BYTES, checkInflatedSize, checkedSize } from './validate.js';
 
 /**
  * PNG without dependencies. Reads every non-interlaced PNG: gray (1, 2, 4, 8, 16 bit),
  * gray+alpha, RGB and RGBA (8, 16 bit) and palette (1, 2, 4, 8 bit; expanded to RGB, or
  * RGBA when it has a tRNS chunk); all five filter types; CRCs are checked. Writes 8- or
  * 16-bit gray, gray+alpha, RGB and RGBA. Ancillary chunks (gamma, text, ...) are ignored.
+ * The image size from IHDR is checked (at most MAX_VALUES samples, MAX_INFLATED_BYTES of pixel
+ * data) before anything is inflated, and inflating stops at the size IHDR declares, so a
+ * decompression bomb fails early and cheaply.
  */
 export interface PngImage {
   width: number;
@@ -124,16 +128,23 @@ export function decodePng(bytes: Uint8Array, name = '<buffer>'): PngImage {
   if (colorType === 3 && !palette) bad(name, 'palette image without a PLTE chunk');
 
   const rawChannels = CHANNELS_OF_COLOR_TYPE[colorType]!;
+  const channels = colorType !== 3 ? rawChannels : alphas ? 4 : 3;
+  checkedSize([height, width, channels], name, `image ${width}x${height} with ${channels} channel(s)`, 'downscale or crop it first');
   const bitsPerPixel = rawChannels * depth;
   const stride = Math.ceil((width * bitsPerPixel) / 8);
   const bpp = Math.max(1, bitsPerPixel >> 3);
+  checkInflatedSize(height * stride, name, `image ${width}x${height} of ${bitsPerPixel}-bit pixels`, 'downscale or crop it first, or save it as .npy');
+  const declared = height * (stride + 1);
   let raw: Uint8Array;
   try {
-    raw = inflateSync(Buffer.concat(idat));
+    raw = inflateSync(Buffer.concat(idat), { maxOutputLength: declared + INFLATE_SLACK_BYTES });
   } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      return bad(name, `the image data inflates to more than the ${declared} bytes IHDR's ${width}x${height} declares; the file is corrupt or a decompression bomb — re-save it`);
+    }
     return bad(name, `corrupt image data (zlib: ${e instanceof Error ? e.message : String(e)})`);
   }
-  if (raw.length < height * (stride + 1)) bad(name, `image data holds ${raw.length} bytes, ${height}x${width} needs ${height * (stride + 1)}`);
+  if (raw.length < declared) bad(name, `image data holds ${raw.length} bytes, ${height}x${width} needs ${declared}`);
   const px = unfilter(raw, height, stride, bpp, name);
 
   if (depth === 16) {
@@ -144,7 +155,6 @@ export function decodePng(bytes: Uint8Array, name = '<buffer>'): PngImage {
   if (depth === 8 && colorType !== 3) return { width, height, channels: rawChannels as PngImage['channels'], data: px };
 
   // Sub-byte samples (1, 2, 4 bit, most significant first; rows start on a byte) or palette indices.
-  const channels = colorType !== 3 ? 1 : alphas ? 4 : 3;
   const data = new Uint8Array(width * height * channels);
   const mask = (1 << depth) - 1, perByte = 8 / depth;
   const nColors = palette ? palette.length / 3 : 0;
@@ -166,7 +176,8 @@ export function decodePng(bytes: Uint8Array, name = '<buffer>'): PngImage {
   return { width, height, channels: channels as PngImage['channels'], data };
 }
 
-function chunk(type: string, body: Uint8Array): Uint8Array {
+/** One PNG chunk: length, type, body and the CRC of type and body. */
+export function pngChunk(type: string, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + body.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, body.length);
@@ -228,7 +239,7 @@ export function encodePng(img: PngImage): Uint8Array {
   hv.setUint32(4, height);
   ihdr[8] = depth;
   ihdr[9] = [0, 0, 4, 2, 6][channels]!;
-  const parts = [Uint8Array.from(SIGNATURE), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))];
+  const parts = [Uint8Array.from(SIGNATURE), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', new Uint8Array(0))];
   return Buffer.concat(parts);
 }
 

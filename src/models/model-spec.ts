@@ -29,6 +29,11 @@ function shapeOf(v: unknown, where: string): number[] {
   if (!Array.isArray(v) || v.length === 0 || !v.every((d) => Number.isInteger(d) && d > 0)) {
     fail('BAD_CONFIG', `${where}: "shape" must be a list of positive integers like [1, 32, 32]`);
   }
+  // One item may hold at most 2^27 values, the limit of every file reader (io/validate.ts MAX_VALUES).
+  const size = (v as number[]).reduce((p, d) => p * d, 1);
+  if (size > 2 ** 27) {
+    fail('BAD_CONFIG', `${where}: "shape" [${v.join(', ')}] holds ${size} values per item, more than 2^27 = ${2 ** 27}; give the shape of one sample, like [1, 32, 32]`);
+  }
   return v as number[];
 }
 
