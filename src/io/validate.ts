@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import { MAX_VALUES } from '../core/limits.js';
 
 /**
  * Read-time checks shared by the file readers (NPY, NIfTI, DICOM, PNG): a size limit applied
@@ -6,12 +7,7 @@ import { fail } from '../core/errors.js';
  * 64-bit integers that a float cannot hold exactly) that name the file and the position.
  */
 
-/**
- * The most values one file may hold: 2^27 = 134,217,728 (e.g. 512 x 512 x 512 voxels), 512 MiB
- * as float32 and at most 1 GiB of 8-byte raw data, so a hostile header cannot make a reader
- * allocate more than that.
- */
-export const MAX_VALUES = 2 ** 27;
+export { MAX_VALUES };
 
 /**
  * The most bytes of data a compressed file (.nii.gz, PNG) may declare: 2^27 = 128 MiB, so that a

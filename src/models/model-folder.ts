@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../core/errors.js';
 import { readSchedulerConfig } from '../paths/scheduler-config-file.js';
-import { parseModelCard, type ModelSpec } from './model-spec.js';
+import { checkedItemShape, parseModelCard, type ModelSpec } from './model-spec.js';
 
 export type { ModelSpec, ModelTimeInput } from './model-spec.js';
 
@@ -63,7 +63,7 @@ function readDiffusersLayout(dir: string): ModelSpec {
     timestepInput: 'timestep',
     output: null,
     condInputs: { encoder_hidden_states: 'encoder_hidden_states' },
-    shape: [ch, h!, w!],
+    shape: checkedItemShape([ch, h!, w!], unetCfgFile, 'sample_size'),
     valueRange: [-1, 1],
   };
 }

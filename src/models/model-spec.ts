@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import { MAX_VALUES } from '../core/limits.js';
 import type { SchedulerConfig } from '../paths/scheduler-config.js';
 import { parsePredictionType, type PredictionType } from './prediction.js';
 
@@ -25,16 +26,18 @@ export interface ModelSpec {
 
 const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description']);
 
+/** An item shape a model folder declares, within the values one array may hold. */
+export function checkedItemShape(shape: number[], where: string, key: string): number[] {
+  const size = shape.reduce((p, d) => p * d, 1);
+  if (size > MAX_VALUES) fail('BAD_CONFIG', `${where}: "${key}" [${shape.join(', ')}] holds ${size} values per item, more than 2^27 = ${MAX_VALUES}; give the shape of one sample, like [1, 32, 32]`);
+  return shape;
+}
+
 function shapeOf(v: unknown, where: string): number[] {
   if (!Array.isArray(v) || v.length === 0 || !v.every((d) => Number.isInteger(d) && d > 0)) {
     fail('BAD_CONFIG', `${where}: "shape" must be a list of positive integers like [1, 32, 32]`);
   }
-  // One item may hold at most 2^27 values, the limit of every file reader (io/validate.ts MAX_VALUES).
-  const size = (v as number[]).reduce((p, d) => p * d, 1);
-  if (size > 2 ** 27) {
-    fail('BAD_CONFIG', `${where}: "shape" [${v.join(', ')}] holds ${size} values per item, more than 2^27 = ${2 ** 27}; give the shape of one sample, like [1, 32, 32]`);
-  }
-  return v as number[];
+  return checkedItemShape(v as number[], where, 'shape');
 }
 
 /** Where a model's parts came from: its folder (or URL), its ONNX file and its tweedie.json, for messages. */
