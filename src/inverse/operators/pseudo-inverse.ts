@@ -2,7 +2,7 @@ import { fail } from '../../core/errors.js';
 import { batchedCGLS } from '../../core/cgls.js';
 import { Tensor } from '../../core/tensor.js';
 import { checkBatch } from './batch.js';
-import type { Operator } from './operator.js';
+import type { Operator } from './operator-contract.js';
 import { pinvFromSVD } from './svd.js';
 
 export interface PinvOptions {

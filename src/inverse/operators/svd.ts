@@ -2,7 +2,7 @@ import { Tensor, shapeSize } from '../../core/tensor.js';
 import { fail } from '../../core/errors.js';
 import { symmetricEigen } from '../../core/linalg.js';
 import { checkBatch } from './batch.js';
-import type { Operator, OperatorSVD } from './operator.js';
+import type { Operator, OperatorSVD } from './operator-contract.js';
 
 /** Pieces shared by operators that have an SVD: pseudo-inverse and prox from it, and dense SVDs. */
 
