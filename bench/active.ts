@@ -1,3 +1,4 @@
+import { fail } from '../src/core/errors.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NoiseSource } from '../src/core/rng.js';
@@ -21,7 +22,7 @@ const ACCELS = [4, 8];
 
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
   const dir = process.env.TWEEDIE_BENCH_MODEL ?? join(packageRoot, 'weights', 'brain-64');
-  if (!existsSync(join(dir, 'model.onnx'))) throw new Error(`${dir}/model.onnx is missing; the active benchmark needs the brain-64 prior (or TWEEDIE_BENCH_MODEL=DIR)`);
+  if (!existsSync(join(dir, 'model.onnx'))) fail('UNREADABLE_FILE', `${dir}/model.onnx is missing; the active benchmark needs the brain-64 prior (or TWEEDIE_BENCH_MODEL=DIR)`);
   const t0 = performance.now();
   const model = await OnnxDenoiser.load(dir);
   const slab = readNpy(join(dir, 'heldout.npy')).toDtype('float32');

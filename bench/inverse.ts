@@ -1,3 +1,4 @@
+import { fail } from '../src/core/errors.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
@@ -34,7 +35,7 @@ const FMNIST_PROBLEMS = [
 /** The first n Fashion-MNIST test images (Debian dataset-fashion-mnist), in [-1, 1], padded to 32x32 with -1. */
 function fmnistTest(n: number): Tensor {
   const file = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
-  if (!existsSync(file)) throw new Error(`${file} is missing; apt-get install dataset-fashion-mnist`);
+  if (!existsSync(file)) fail('UNREADABLE_FILE', `${file} is missing; apt-get install dataset-fashion-mnist`);
   const raw = gunzipSync(readFileSync(file));
   const out = new Tensor([n, 1, 32, 32], new Float32Array(n * 1024).fill(-1));
   for (let k = 0; k < n; k++) {
@@ -45,7 +46,7 @@ function fmnistTest(n: number): Tensor {
 
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
   const dir = process.env.TWEEDIE_BENCH_MODEL ?? join(packageRoot, 'weights', 'brain-64');
-  if (!existsSync(join(dir, 'model.onnx'))) throw new Error(`${dir}/model.onnx is missing`);
+  if (!existsSync(join(dir, 'model.onnx'))) fail('UNREADABLE_FILE', `${dir}/model.onnx is missing`);
   const model = await OnnxDenoiser.load(dir);
   const slab = readNpy(join(dir, 'heldout.npy')).toDtype('float32');
   const idx = Array.from({ length: Math.ceil(slab.batch / SLICE_STRIDE) }, (_, i) => i * SLICE_STRIDE);

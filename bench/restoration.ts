@@ -1,3 +1,4 @@
+import { fail } from '../src/core/errors.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../src/core/tensor.js';
@@ -79,7 +80,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   const heldouts = new Map<string, number>();
   for (const [name, runs] of Object.entries(RUNS)) {
     const dir = join(packageRoot, 'weights', name);
-    if (!existsSync(join(dir, 'model.onnx'))) throw new Error(`${dir}/model.onnx is missing`);
+    if (!existsSync(join(dir, 'model.onnx'))) fail('UNREADABLE_FILE', `${dir}/model.onnx is missing`);
     const model = await OnnxDenoiser.load(dir);
     const spec = JSON.parse(readFileSync(join(dir, 'tasks.json'), 'utf8')) as { tasks: Task[]; heldout: string };
     const truth = readNpy(join(packageRoot, spec.heldout)).toDtype('float32');

@@ -1,3 +1,4 @@
+import { fail } from '../src/core/errors.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { OnnxDenoiser } from '../src/models/onnx.js';
@@ -17,7 +18,7 @@ function median(xs: number[]): number {
 
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
   const dir = join(packageRoot, 'weights', 'fmnist-32');
-  if (!existsSync(join(dir, 'model.onnx'))) throw new Error(`${dir}/model.onnx is missing; the speed benchmark needs the shipped fmnist-32 model`);
+  if (!existsSync(join(dir, 'model.onnx'))) fail('UNREADABLE_FILE', `${dir}/model.onnx is missing; the speed benchmark needs the shipped fmnist-32 model`);
   const model = await OnnxDenoiser.load(dir);
   const sampler = samplerByName(process.env.TWEEDIE_BENCH_SAMPLER ?? 'dpm-solver++');
   const run = (n: number, seed: number) => generate({ model, sampler, steps: STEPS, grid: 'time-uniform', n, seed, batch: n });

@@ -1,3 +1,4 @@
+import { fail } from '../src/core/errors.js';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +12,9 @@ const CH2 = '/usr/share/mricron/templates/ch2.nii.gz';
 const SLICES: [number, number] = [64, 72], STEPS = 10;
 
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
-  if (!existsSync(CH2)) throw new Error(`${CH2} is missing; install the MNI ch2 template with "apt-get install mricron-data"`);
+  if (!existsSync(CH2)) fail('UNREADABLE_FILE', `${CH2} is missing; install the MNI ch2 template with "apt-get install mricron-data"`);
   const modelDir = process.env.TWEEDIE_BENCH_MODEL ?? join(packageRoot, 'weights', 'brain-64');
-  if (!existsSync(join(modelDir, 'model.onnx'))) throw new Error(`${modelDir}/model.onnx is missing; the volume benchmark needs the brain-64 prior (or TWEEDIE_BENCH_MODEL=DIR)`);
+  if (!existsSync(join(modelDir, 'model.onnx'))) fail('UNREADABLE_FILE', `${modelDir}/model.onnx is missing; the volume benchmark needs the brain-64 prior (or TWEEDIE_BENCH_MODEL=DIR)`);
   const vol = readNifti(CH2);
   const count = SLICES[1] - SLICES[0];
   const all = Math.min(availableParallelism(), count);
