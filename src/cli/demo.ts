@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, extname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { fail } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { sideBySide, upscaleNearest } from '../io/grid.js';
 import { readNpy } from '../io/npy.js';
-import { tensorToPng, writePng } from '../io/png.js';
+import { encodePng, tensorToPng } from '../io/png.js';
 import { psnr, ssim } from '../metrics/image.js';
 import { OnnxDenoiser } from '../models/onnx.js';
 import { buildOperator } from '../inverse/operators/registry.js';
@@ -16,10 +16,13 @@ import { command } from './options.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
+import { checkOutputs, commitOutputs } from './output.js';
 import { packageRoot } from '../package-root.js';
 
 /** The solver the demo uses: the best measured on the held-out slab (see docs/inverse.md). */
 export const DEMO_SOLVER = 'diffpir';
+
+const DEFAULT_OUT = join('demo-out', 'demo.png');
 
 export const demoCommand = command({
   name: 'demo',
@@ -38,13 +41,15 @@ export const demoCommand = command({
     seed: seedOption('sample'),
     model: { type: 'string', value: 'DIR', doc: 'prior folder with heldout.npy (default weights/brain-64)' },
     threads: threadsOption,
-    out: { type: 'string', value: 'FILE.png', default: join('demo-out', 'demo.png'), doc: 'the figure' },
+    out: { type: 'string', value: 'FILE.png', default: DEFAULT_OUT, doc: 'the figure' },
     json: jsonOption('{"slice", "operator", "solver", "steps", "nfe", "seconds", "out", "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline"}'),
   },
   async run({ values }) {
     const out = values.out;
     if (extname(out).toLowerCase() !== '.png') fail('USAGE', `--out ${out}: the demo writes a figure; use a .png file name`);
     const dir = values.model ?? join(packageRoot, 'weights', 'brain-64');
+    // The default figure folder (demo-out/) is made for the user; a folder they name must exist.
+    checkOutputs([{ option: '--out', file: out }], [{ option: '--model', file: dir }], { createDirs: out === DEFAULT_OUT });
     const heldout = join(dir, 'heldout.npy');
     if (!existsSync(heldout)) fail('UNREADABLE_FILE', `${heldout} is missing: the demo needs the model's held-out slices (weights/brain-64 ships them)`);
     const slab = readNpy(heldout);
@@ -69,11 +74,10 @@ export const demoCommand = command({
     const recon = r.x.toDtype('float32');
     const seconds = (performance.now() - t0) / 1000;
     const range = model.spec.valueRange, dr = range[1] - range[0];
-    mkdirSync(dirname(out), { recursive: true });
     // Error map |recon - truth|, magnified 4x and shifted to the bottom of the display range.
     const err = new Tensor(truth.shape, truth.data.map((v, i) => range[0] + 4 * Math.abs(recon.data[i]! - v)));
     const panel = sideBySide([truth, zeroFilled, recon, err].map((t) => t.reshape(model.itemShape)), 2, range[0]);
-    writePng(out, tensorToPng(upscaleNearest(panel, 3), range));
+    commitOutputs([{ file: out, bytes: encodePng(tensorToPng(upscaleNearest(panel, 3), range)) }]);
     const summary = {
       slice: k, operator: operator.name, solver: solver.name, steps, nfe: r.nfe, seconds, out,
       psnr: psnr(recon, truth, dr)[0]!, ssim: ssim(recon, truth, { dataRange: dr })[0]!,

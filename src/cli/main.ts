@@ -9,6 +9,7 @@ import { sampleCommand } from './sample.js';
 import { samplersCommand } from './samplers.js';
 import { solveCommand } from './solve.js';
 import { solversCommand } from './solvers.js';
+import { stopOnSignals } from './signals.js';
 import { packageVersion } from './version.js';
 
 /** Every command, in the order "tweedie --help" lists them. */
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tweedie: unknown command "${name}"; run "tweedie --help" for the list\n`);
     return 2;
   }
+  stopOnSignals(name);
   try {
     const args = parseOptions(cmd, rest);
     if (args.help) process.stdout.write(helpText(cmd) + '\n');

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../core/errors.js';
-import { readNifti, writeNifti } from '../io/nifti.js';
+import { niftiFileBytes, readNifti } from '../io/nifti.js';
 import { readNpy } from '../io/npy.js';
 import { checkActiveSolver } from '../inverse/active.js';
 import { selectVolume, volumeCount } from '../io/volume.js';
@@ -12,6 +12,7 @@ import { intOption, numberOption } from './args.js';
 import { command } from './options.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
+import { checkOutputs, commitOutputs } from './output.js';
 import { jsonOption, paramOption, seedOption } from './shared-options.js';
 import { packageRoot } from '../package-root.js';
 
@@ -103,6 +104,9 @@ export const reconstructCommand = command({
     const slices = parseSlices(values.slices);
     const particles = intOption(values.particles, 'particles') ?? 8;
     const modelDir = values.model ?? join(packageRoot, 'weights', 'brain-64');
+    checkOutputs([{ option: '--out', file: out }, { option: '--out-model', file: outModel }], [
+      { option: '--truth', file: truthFile }, { option: '--measurement', file: measurementFile }, { option: '--mask-file', file: maskFile }, { option: '--model', file: modelDir },
+    ]);
     if (!existsSync(join(modelDir, 'model.onnx'))) fail('UNREADABLE_FILE', `${join(modelDir, 'model.onnx')} is missing; reconstruct needs a 2-D prior folder (--model DIR; weights/brain-64 ships one)`);
     const measurement = measurementFile ? readNpy(measurementFile) : undefined;
     const progress = runProgress(`${solver.name}: ${steps} steps`);
@@ -115,7 +119,7 @@ export const reconstructCommand = command({
     if (!truthFile) {
       const r = await reconstructMeasured(options);
       progress.done();
-      writeNifti(out!, r.modelStack);
+      commitOutputs([{ file: out!, bytes: niftiFileBytes(out!, r.modelStack) }]);
       const summary = {
         measurement: measurementFile, out, modality, operator: r.operator, solver: r.solver, steps: r.steps, slices: r.modelStack.dims[2],
         workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
@@ -134,8 +138,7 @@ export const reconstructCommand = command({
     }
     const r = await reconstructVolume(vol, options);
     progress.done();
-    writeNifti(out!, r.volume, { like: vol });
-    if (outModel) writeNifti(outModel, r.modelStack);
+    commitOutputs([{ file: out!, bytes: niftiFileBytes(out!, r.volume, { like: vol }) }, ...(outModel ? [{ file: outModel, bytes: niftiFileBytes(outModel, r.modelStack) }] : [])]);
     const summary = {
       truth: truthFile, out, ...(outModel ? { out_model: outModel } : {}), modality, operator: r.operator, solver: r.solver, steps: r.steps,
       slices: r.slices, workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed,

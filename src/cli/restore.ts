@@ -1,7 +1,7 @@
 import { extname, join } from 'node:path';
 import { fail } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
-import { readNifti, writeNifti } from '../io/nifti.js';
+import { niftiFileBytes, readNifti } from '../io/nifti.js';
 import { readNpy } from '../io/npy.js';
 import { pngToTensor, readPng } from '../io/png.js';
 import { requireVolume3D, setSlice, sliceAxial, type Volume } from '../io/volume.js';
@@ -12,7 +12,7 @@ import { samplerByName } from '../samplers/registry.js';
 import { intOption } from './args.js';
 import { loadModel } from './model-spec.js';
 import { command } from './options.js';
-import { writeSamples } from './output.js';
+import { checkOutputs, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { batchOption, jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
@@ -61,7 +61,8 @@ function readImages(file: string, range: [number, number], what: string): Images
   return fail('USAGE', `${what} ${file}: use a .npy, .png, .nii or .nii.gz file`);
 }
 
-function writeRestored(out: string, x: Tensor, input: Images, itemShape: readonly number[], range: [number, number]): void {
+/** The restored images as the bytes of --out: a NIfTI with the input's geometry, or samples (.npy / .png grid). */
+function restoredBytes(out: string, x: Tensor, input: Images, itemShape: readonly number[], range: [number, number]): Uint8Array {
   if (input.volume && isNifti(out)) {
     const { vol, lo, hi } = input.volume;
     const copy: Volume = { ...vol, data: new Float32Array(vol.data) };
@@ -70,9 +71,9 @@ function writeRestored(out: string, x: Tensor, input: Images, itemShape: readonl
       const s = x.data.subarray(k * plane, (k + 1) * plane);
       setSlice(copy, k, new Tensor([1, itemShape[1]!, itemShape[2]!], Float32Array.from(s, (v) => lo + ((v - range[0]) / (range[1] - range[0])) * (hi - lo))));
     }
-    return writeNifti(out, copy);
+    return niftiFileBytes(out, copy);
   }
-  writeSamples(out, x, itemShape, range);
+  return samplesBytes(out, x, itemShape, range);
 }
 
 function checkOut(out: string | undefined): string {
@@ -120,6 +121,7 @@ export const restoreCommand = command({
     const params = checkedParams(sampler, values.param);
     const steps = intOption(values.steps, 'steps');
     const seed = intOption(values.seed, 'seed', 0);
+    checkOutputs([{ option: '--out', file: out }], [{ option: '--input', file: inputFile }, { option: '--truth', file: values.truth }, { option: '--model', file: values.model }]);
     const upscale = intOption(values.upscale, 'upscale');
     const batch = intOption(values.batch, 'batch');
     const modelDir = values.model ?? join(packageRoot, 'weights', 'fmnist-irsde');
@@ -139,7 +141,7 @@ export const restoreCommand = command({
     const progress = runProgress(sampler.name);
     const r = await restore({ model: model.denoiser, degraded, sampler, steps, params, seed, batch, onProgress: progress.report });
     progress.done();
-    writeRestored(out, r.x, input, item, range);
+    commitOutputs([{ file: out, bytes: restoredBytes(out, r.x, input, item, range) }]);
     const n = degraded.batch;
     const summary: Record<string, unknown> = { sampler: sampler.name, steps, n, nfe: r.nfe, seconds: r.seconds, out };
     if (truth) {

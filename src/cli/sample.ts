@@ -10,7 +10,7 @@ import { samplerByName } from '../samplers/registry.js';
 import { intOption } from './args.js';
 import { loadModel } from './model-spec.js';
 import { command } from './options.js';
-import { checkOutName, writeSamples } from './output.js';
+import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { batchOption, jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
@@ -43,8 +43,11 @@ export const sampleCommand = command({
   async run({ values }) {
     const modelSpec = values.model, out = values.out;
     if (!modelSpec) fail('USAGE', 'sample needs --model (e.g. --model gmm:prior.json)');
-    checkOutName(out, 'sample');
+    checkSamplesOut(out, 'sample');
     const pathName = values.path, configFile = values['scheduler-config'];
+    checkOutputs([{ option: '--out', file: out }], [
+      { option: '--model', file: modelSpec!.replace(/^gmm:/, '') }, { option: '--init', file: values.init }, { option: '--scheduler-config', file: configFile },
+    ]);
     if (pathName && configFile) fail('USAGE', 'give either --path or --scheduler-config, not both');
     if (configFile && values.sampler !== undefined) fail('USAGE', '--scheduler-config picks the sampler from its _class_name; drop --sampler (or use --path with --sampler)');
     if (configFile && values.grid !== undefined) fail('USAGE', '--scheduler-config fixes the timesteps as diffusers spaces them; drop --grid');
@@ -65,6 +68,7 @@ export const sampleCommand = command({
       const want = n * model.itemShape.reduce((p, q) => p * q, 1);
       if (noise.size !== want) fail('BAD_SHAPE', `--init ${values.init} has shape [${noise.shape.join(', ')}] but ${n} samples of shape [${model.itemShape.join(', ')}] need ${want} values`);
     }
+    checkSamplesOut(out, 'sample', model.itemShape);
     const progress = runProgress(sampler.name);
     const r = await generate({
       model: model.denoiser, sampler, steps, params, n, seed, batch,
@@ -73,7 +77,7 @@ export const sampleCommand = command({
       onProgress: progress.report,
     });
     progress.done();
-    writeSamples(out!, r.x, model.itemShape, model.valueRange);
+    commitOutputs([{ file: out!, bytes: samplesBytes(out!, r.x, model.itemShape, model.valueRange) }]);
     const batches = Math.ceil(n / batch);
     const summary = { sampler: sampler.name, steps, n, nfe: r.nfe, nfe_per_sample_batch: r.nfe / batches, seconds: r.seconds, out };
     if (values.json) process.stdout.write(JSON.stringify(summary) + '\n');

@@ -2,14 +2,14 @@ import { fail } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { readNpy } from '../io/npy.js';
 import { psnr, ssim } from '../metrics/image.js';
-import { parseOperatorSpec } from '../inverse/operators/spec-file.js';
+import { operatorSpecFiles, parseOperatorSpec } from '../inverse/operators/spec-file.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
 import { simulateMeasurement, solve } from '../recipes/solve.js';
 import { intOption, numberOption } from './args.js';
 import { loadModel, type LoadedModel } from './model-spec.js';
 import { command } from './options.js';
-import { checkOutName, writeSamples } from './output.js';
+import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
@@ -47,11 +47,15 @@ export const solveCommand = command({
     json: jsonOption('{"solver", "operator", "steps", "n", "nfe", "seconds", "out", with --truth "psnr", "ssim"}'),
   },
   async run({ values }) {
-    const out = checkOutName(values.out, 'solve');
+    const out = checkSamplesOut(values.out, 'solve');
     const spec = values.operator;
     if (!spec) fail('USAGE', 'solve needs --operator SPEC (e.g. --operator mri:accel=4)');
     const measFile = values.measurement, truthFile = values.truth;
     if (!measFile === !truthFile) fail('USAGE', 'give exactly one of --measurement y.npy or --truth x.npy');
+    checkOutputs([{ option: '--out', file: out }], [
+      { option: '--measurement', file: measFile }, { option: '--truth', file: truthFile }, { option: '--model', file: values.model?.replace(/^gmm:/, '') },
+      ...operatorSpecFiles(spec!).map((file) => ({ option: '--operator', file })),
+    ]);
     const solver = solverByName(values.solver);
     const params = checkedParams(solver, values.param);
     const steps = intOption(values.steps, 'steps');
@@ -67,6 +71,7 @@ export const solveCommand = command({
     else if (truthFile) itemShape = readNpy(truthFile).shape.filter((_, i, s) => !(i === 0 && s.length === 4 && s[0] === 1));
     else return fail('USAGE', `baseline ${solver.name} without --model needs --truth to know the image shape`);
     const operator = parseOperatorSpec(spec, itemShape);
+    checkSamplesOut(out, 'solve', operator.inShape);
     const truth = truthFile ? readTruth(truthFile, operator.inShape) : null;
     const measurement = truth ? simulateMeasurement(operator, truth, seed) : readNpy(measFile!);
     const sigmaY = numberOption(values['sigma-y'], 'sigma-y');
@@ -79,7 +84,7 @@ export const solveCommand = command({
     });
     progress.done();
     const range = model?.valueRange ?? [-1, 1];
-    writeSamples(out, r.x, operator.inShape, range);
+    commitOutputs([{ file: out, bytes: samplesBytes(out, r.x, operator.inShape, range) }]);
     const summary: Record<string, unknown> = { solver: solver.name, operator: operator.name, steps: r.steps, n, nfe: r.nfe, seconds: r.seconds, out };
     if (truth) {
       const truthB = new Tensor([n, ...operator.inShape], new Float32Array(n * truth.size).map((_, i) => truth.data[i % truth.size]!));

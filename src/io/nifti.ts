@@ -580,9 +580,14 @@ function writeHeader(out: Uint8Array, view: DataView, h: NiftiHeader): void {
  * Write `vol` to a .nii or .nii.gz file. With `like`, the header (geometry included) is the
  * one of `like`, so a result computed from an input lands on the input's grid.
  */
+/** The bytes of a NIfTI file named `path`: gzip-compressed for a .gz name (or options.gzip). */
+export function niftiFileBytes(path: string, vol: Volume, options: NiftiWriteOptions = {}): Uint8Array {
+  const bytes = encodeNifti(vol, options);
+  return options.gzip ?? /\.gz$/i.test(path) ? gzipSync(bytes, { level: 6 }) : bytes;
+}
+
 export function writeNifti(path: string, vol: Volume, options: NiftiWriteOptions = {}): void {
-  let bytes = encodeNifti(vol, options);
-  if (options.gzip ?? /\.gz$/i.test(path)) bytes = gzipSync(bytes, { level: 6 });
+  const bytes = niftiFileBytes(path, vol, options);
   try {
     writeFileSync(path, bytes);
   } catch (e) {

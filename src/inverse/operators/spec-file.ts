@@ -32,3 +32,8 @@ export function loadOperatorFiles<C extends OperatorConfig>(config: C, options: 
 export function parseOperatorSpec(spec: string, inShape: readonly number[], options: SpecOptions = {}): Operator {
   return buildOperator(loadOperatorFiles(operatorConfigFromSpec(spec, inShape), options), inShape, spec);
 }
+
+/** The files an operator spec names (masks, matrices, coil maps), resolved against baseDir. */
+export function operatorSpecFiles(spec: string, options: SpecOptions = {}): string[] {
+  return Object.values(operatorConfigFromSpec(spec)).filter(isFileRef).map((ref) => resolve(options.baseDir ?? process.cwd(), ref.file));
+}
