@@ -22,8 +22,6 @@ import { packageRoot } from '../package-root.js';
 /** The solver the demo uses: the best measured on the held-out slab (see docs/inverse.md). */
 export const DEMO_SOLVER = 'diffpir';
 
-const DEFAULT_OUT = join('demo-out', 'demo.png');
-
 export const demoCommand = command({
   name: 'demo',
   summary: 'the main job: MRI reconstruction of a held-out brain slice',
@@ -41,15 +39,15 @@ export const demoCommand = command({
     seed: seedOption('sample'),
     model: { type: 'string', value: 'DIR', doc: 'prior folder with heldout.npy (default weights/brain-64)' },
     threads: threadsOption,
-    out: { type: 'string', value: 'FILE.png', default: DEFAULT_OUT, doc: 'the figure' },
+    out: { type: 'string', value: 'FILE.png', default: join('demo-out', 'demo.png'), doc: 'the figure' },
     json: jsonOption('{"slice", "operator", "solver", "steps", "nfe", "seconds", "out", "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline"}'),
   },
   async run({ values }) {
     const out = values.out;
     if (extname(out).toLowerCase() !== '.png') fail('USAGE', `--out ${out}: the demo writes a figure; use a .png file name`);
     const dir = values.model ?? join(packageRoot, 'weights', 'brain-64');
-    // The default figure folder (demo-out/) is made for the user; a folder they name must exist.
-    checkOutputs([{ option: '--out', file: out }], [{ option: '--model', file: dir }], { createDirs: out === DEFAULT_OUT });
+    // The demo makes its figure's folder (demo-out/ by default), as it always has.
+    checkOutputs([{ option: '--out', file: out }], [{ option: '--model', file: dir }], { createDirs: true });
     const heldout = join(dir, 'heldout.npy');
     if (!existsSync(heldout)) fail('UNREADABLE_FILE', `${heldout} is missing: the demo needs the model's held-out slices (weights/brain-64 ships them)`);
     const slab = readNpy(heldout);
