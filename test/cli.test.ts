@@ -165,3 +165,43 @@ test('results go to stdout (a summary line, or one JSON object), nothing else to
   for (const k of ['solver', 'operator', 'steps', 'n', 'nfe', 'seconds', 'out', 'psnr']) assert.ok(k in f, k);
   assert.equal(f.steps, 0, 'a baseline without a prior takes no diffusion steps');
 });
+
+test('every command with --steps, --seed or --threads refuses values past its limit with exit 2 and one line naming the option', () => {
+  const npy = join(tmp, 'limit.npy');
+  const minimal: Record<string, string[]> = {
+    sample: ['--model', 'gmm:examples/mixture-2d.json', '--out', npy],
+    solve: ['--operator', 'inpaint:box=4', '--truth', 'examples/patterns-truth.npy', '--solver', 'zero-filled', '--out', npy],
+    restore: ['--input', 'examples/fmnist-t10k-64.npy', '--out', npy],
+    demo: ['--out', join(tmp, 'limit.png')],
+    reconstruct: ['--truth', join(tmp, 'none.nii'), '--modality', 'mri', '--out', join(tmp, 'limit.nii')],
+  };
+  const probes: [string, string, RegExp][] = [
+    ['steps', '20000', /--steps must be an integer >= 1 and <= 10000, got "20000"/],
+    ['seed', '1e20', /--seed must be an integer >= 0 and <= 2\^53-1, got "1e20"/],
+    ['threads', '100000', /--threads 100000 is more than the \d+ cores of this machine; use --threads \d+ or less \(or set TWEEDIE_THREADS_FORCE=1/],
+  ];
+  for (const [name, args] of Object.entries(minimal)) {
+    const cmd = COMMANDS.find((c) => c.name === name)!;
+    for (const [option, value, re] of probes) {
+      assert.ok(option in cmd.options, `${name} takes --${option}`);
+      const r = run(name, ...args, `--${option}`, value);
+      assert.equal(r.status, 2, `${name} --${option} ${value}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, re, name);
+    }
+    const help = helpText(cmd);
+    assert.match(help, /--steps N\s+\w[^\n]*1\.\.10000/, `${name} --help states the steps limit`);
+    assert.match(help, /TWEEDIE_THREADS_FORCE=1/, `${name} --help says how to allow more threads`);
+  }
+  assert.match(run('--help').stdout, /exit status: 0 success, 1 runtime error, 2 usage error/);
+});
+
+test('option parse errors are one line without repeating the command name', () => {
+  for (const args of [['--steps', '-3'], ['--steps', '--out', 'x.npy'], ['-n', '-1'], ['--bogus'], ['--json=1'], ['-n']]) {
+    const r = run('sample', '--model', 'gmm:examples/mixture-2d.json', ...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, JSON.stringify(r.stderr));
+    assert.match(r.stderr, /^tweedie sample: (?!sample:)\S/);
+    assert.match(r.stderr, /see "tweedie sample --help"/);
+  }
+});

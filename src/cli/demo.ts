@@ -11,11 +11,11 @@ import { buildOperator } from '../inverse/operators/registry.js';
 import { operatorConfig } from '../volume/reconstruct.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { simulateMeasurement, solve } from '../recipes/solve.js';
-import { intOption, numberOption } from './args.js';
+import { intOption, numberOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { command } from './options.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
-import { jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
+import { jsonOption, paramOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
 import { checkOutputs, commitOutputs } from './output.js';
 import { packageRoot } from '../package-root.js';
 
@@ -34,7 +34,7 @@ export const demoCommand = command({
     accel: { type: 'string', value: 'R', default: '4', doc: 'Cartesian acceleration, equispaced lines with a fully sampled centre' },
     noise: { type: 'string', value: 'SIGMA', default: '0.01', doc: 'k-space noise standard deviation' },
     solver: { type: 'string', value: 'NAME', default: DEMO_SOLVER, doc: 'posterior solver; see "tweedie solvers"' },
-    steps: { type: 'string', value: 'N', default: '50', doc: 'diffusion steps' },
+    steps: stepsOption('diffusion steps', '50'),
     param: paramOption('solver'),
     seed: seedOption('sample'),
     model: { type: 'string', value: 'DIR', doc: 'prior folder with heldout.npy (default weights/brain-64)' },
@@ -54,13 +54,13 @@ export const demoCommand = command({
     const k = intOption(values.slice, 'slice', 0) ?? Math.floor(slab.batch / 2);
     if (k >= slab.batch) fail('USAGE', `--slice ${k} is outside the held-out slab (0..${slab.batch - 1})`);
     const accel = intOption(values.accel, 'accel', 2);
-    const sigma = numberOption(values.noise, 'noise');
-    const steps = intOption(values.steps, 'steps');
-    const seed = intOption(values.seed, 'seed', 0);
+    const sigma = numberOption(values.noise, 'noise', 0);
+    const steps = stepsValue(values.steps);
+    const seed = seedValue(values.seed);
     const solver = solverByName(values.solver);
     const params = checkedParams(solver, values.param);
     const t0 = performance.now();
-    const threads = intOption(values.threads, 'threads');
+    const threads = threadsValue(values.threads);
     const model = await OnnxDenoiser.load(dir, threads ? { threads } : {});
     const truth = slab.sliceBatch(k, k + 1).toDtype('float32');
     const operator = buildOperator(operatorConfig({ modality: 'mri', acceleration: accel, noise: sigma }), model.itemShape);

@@ -25,11 +25,14 @@ function usage(): string {
     'usage: tweedie COMMAND [options]   (tweedie COMMAND --help for details)',
     '',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'exit status: 0 success, 1 runtime error, 2 usage error (one line on stderr names the option or file)',
   ].join('\n');
 }
 
 /**
- * Exit codes: 0 success, 1 runtime error, 2 usage error. Messages are one line on stderr; results
+ * Exit codes: 0 success, 1 runtime error (a file, a model or a run failed), 2 usage error (an option,
+ * its value or a limit: --steps, -n, --threads, --seed). Messages are one line on stderr; results
  * (a summary, or one JSON object with --json) go to stdout, progress and warnings to stderr.
  */
 export async function main(argv: string[]): Promise<number> {
@@ -55,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof TweedieError) {
-      process.stderr.write(`tweedie ${name}: ${e.message}\n`);
+      process.stderr.write(`tweedie ${name}: ${e.message.replace(/\s*\n\s*/g, ' ')}\n`);
       return e.code === 'USAGE' ? 2 : 1;
     }
     process.stderr.write(`tweedie ${name}: internal error: ${(e as Error).stack ?? String(e)}\n`);

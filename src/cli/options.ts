@@ -72,8 +72,23 @@ export function parseOptions<T extends OptionTable>(c: Command<T>, argv: string[
     const r = parseArgs({ args: argv, options: parseConfig(c as Command), allowPositionals: Boolean(c.positionals), strict: true });
     return { values: r.values as Parsed<T>['values'], positionals: r.positionals, help: r.values.help === true };
   } catch (e) {
-    return fail('USAGE', `${c.name}: ${(e as Error).message.replace(/\. To specify a positional.*$/s, '')}; see "tweedie ${c.name} --help"`);
+    return fail('USAGE', `${parseErrorLine((e as Error).message)}; see "tweedie ${c.name} --help"`);
   }
+}
+
+/**
+ * node:util's parse error as one line: a missing value, or one that starts with a dash (a negative
+ * number, or the next option), says how to write it; other messages keep their first sentence.
+ */
+function parseErrorLine(message: string): string {
+  const dashed = /^Option '(-\w|--[\w-]+)' argument is ambiguous/.exec(message);
+  if (dashed) {
+    const opt = dashed[1]!, long = opt.startsWith('--') ? opt : `-${opt}`;
+    return `${opt} is missing its value (a value that starts with "-" is written ${long}=VALUE)`;
+  }
+  const missing = /^Option '(-\w|--[\w-]+)(?:, --[\w-]+)?(?: <value>)?' argument missing/.exec(message);
+  if (missing) return `${missing[1]} is missing its value`;
+  return message.replace(/\. To specify a positional.*$/s, '').split('\n')[0]!;
 }
 
 /** How an option is written: -n K for a one-letter name, -h, --help with an alias, else --name VALUE. */

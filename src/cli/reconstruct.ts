@@ -5,22 +5,24 @@ import { fail } from '../core/errors.js';
 import { niftiFileBytes, readNifti } from '../io/nifti.js';
 import { readNpy } from '../io/npy.js';
 import { checkActiveSolver } from '../inverse/active.js';
-import { selectVolume, volumeCount } from '../io/volume.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { reconstructMeasured, reconstructVolume, type ReconstructOptions } from '../volume/reconstruct.js';
-import { intOption, numberOption } from './args.js';
+import { intOption, numberOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { command } from './options.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { checkOutputs, commitOutputs } from './output.js';
-import { jsonOption, paramOption, seedOption } from './shared-options.js';
+import { pickVolume, volumeOption } from './volume-option.js';
+import { jsonOption, paramOption, seedOption, stepsOption } from './shared-options.js';
 import { packageRoot } from '../package-root.js';
+import { THREADS_FORCE_ENV } from '../models/onnx.js';
 
 function parseSlices(v: string | undefined): [number, number] | undefined {
   if (v === undefined) return undefined;
   const m = /^(\d+):(\d+)$/.exec(v.trim());
   if (!m) fail('USAGE', `--slices must look like A:B (slices A..B-1), got "${v}"`);
   const a = Number(m![1]), b = Number(m![2]);
+  if (!Number.isSafeInteger(b)) fail('USAGE', `--slices ${v}: B must be at most 2^53-1`);
   if (!(a < b)) fail('USAGE', `--slices ${v}: A must be less than B`);
   return [a, b];
 }
@@ -34,7 +36,7 @@ export const reconstructCommand = command({
     "Each axial slice is mapped to the model's 64x64 grid exactly as the training data was (crop/area-average/intensity scale of the model's split.json).",
   options: {
     truth: { type: 'string', value: 'VOL.nii.gz', doc: 'the ground-truth 3-D NIfTI volume: measurements are simulated from it and PSNR/SSIM reported against it' },
-    volume: { type: 'string', value: 'T', doc: 'the volume of a 4-D --truth file to use' },
+    volume: volumeOption('--truth'),
     modality: { type: 'string', value: 'mri|ct', doc: 'mri: Cartesian k-space undersampling; ct: sparse-view parallel-beam sinogram' },
     accel: { type: 'string', value: 'R', doc: 'mri: acceleration (default 4)' },
     mask: {
@@ -50,11 +52,11 @@ export const reconstructCommand = command({
     views: { type: 'string', value: 'N', doc: 'ct: number of views over 180 degrees (default 30)' },
     noise: { type: 'string', value: 'SIGMA', default: '0.01', doc: 'measurement noise sd in model units' },
     solver: { type: 'string', value: 'NAME', doc: 'posterior solver (default ddnm for mri, dds for ct; ddrm, diffpir, score-sde, ...)' },
-    steps: { type: 'string', value: 'N', default: '50', doc: 'diffusion steps' },
+    steps: stepsOption('diffusion steps', '50'),
     param: paramOption('solver'),
     slices: { type: 'string', value: 'A:B', doc: 'slices A..B-1 along the third axis (default all)' },
     workers: { type: 'string', value: 'K', doc: `worker threads, each with its own ONNX session (default os.availableParallelism() = ${availableParallelism()})` },
-    threads: { type: 'string', value: 'N', default: '1', doc: 'ONNX Runtime threads of each worker' },
+    threads: { type: 'string', value: 'N', default: '1', doc: `ONNX Runtime threads of each worker; at most the core count unless ${THREADS_FORCE_ENV}=1 is set` },
     batch: { type: 'string', value: 'B', default: '4', doc: 'slices per model call; results do not depend on --workers' },
     'tv-z': { type: 'string', value: 'W', default: '0.05', doc: 'z-TV weight in model units (0 turns the 3-D coupling off)' },
     'tv-iters': { type: 'string', value: 'N', default: '2', doc: 'alternations of z-TV prox and data consistency' },
@@ -89,18 +91,16 @@ export const reconstructCommand = command({
       fail('USAGE', 'without --truth, --out already is the model-space stack of every --measurement slice; drop --out-model, --slices and --volume');
     }
     const params = checkedParams(solver, values.param);
-    const steps = intOption(values.steps, 'steps');
+    const steps = stepsValue(values.steps);
     const acceleration = intOption(values.accel, 'accel', 2) ?? 4;
     const views = intOption(values.views, 'views', 2) ?? 30;
-    const noise = numberOption(values.noise, 'noise');
-    if (noise < 0) fail('USAGE', `--noise must be >= 0, got ${noise}`);
+    const noise = numberOption(values.noise, 'noise', 0);
     const workers = intOption(values.workers, 'workers') ?? availableParallelism();
-    const threads = intOption(values.threads, 'threads');
+    const threads = threadsValue(values.threads);
     const batch = intOption(values.batch, 'batch');
-    const tvZ = numberOption(values['tv-z'], 'tv-z');
-    if (tvZ < 0) fail('USAGE', `--tv-z must be >= 0, got ${tvZ}`);
+    const tvZ = numberOption(values['tv-z'], 'tv-z', 0);
     const tvIters = intOption(values['tv-iters'], 'tv-iters');
-    const seed = intOption(values.seed, 'seed', 0);
+    const seed = seedValue(values.seed);
     const slices = parseSlices(values.slices);
     const particles = intOption(values.particles, 'particles') ?? 8;
     const modelDir = values.model ?? join(packageRoot, 'weights', 'brain-64');
@@ -129,13 +129,7 @@ export const reconstructCommand = command({
       return void process.stdout.write(`wrote ${out}: ${summary.slices} model-space slices from ${measurementFile}, ${r.solver} on ${r.operator}, ${r.steps} steps (NFE ${r.nfe} per slice), ${r.seconds.toFixed(1)} s (no --truth: no PSNR)\n`);
     }
 
-    let vol = readNifti(truthFile);
-    if (volumeCount(vol) > 1) {
-      if (values.volume === undefined) {
-        fail('BAD_SHAPE', `${truthFile} is ${vol.dims.length}-D with dims [${vol.dims.join(', ')}] (${volumeCount(vol)} volumes); reconstruct takes one 3-D volume: pick one with --volume T (0..${volumeCount(vol) - 1})`);
-      }
-      vol = selectVolume(vol, intOption(values.volume!, 'volume', 0));
-    }
+    const vol = pickVolume(readNifti(truthFile), truthFile, values.volume);
     const r = await reconstructVolume(vol, options);
     progress.done();
     commitOutputs([{ file: out!, bytes: niftiFileBytes(out!, r.volume, { like: vol }) }, ...(outModel ? [{ file: outModel, bytes: niftiFileBytes(outModel, r.modelStack) }] : [])]);

@@ -9,13 +9,15 @@ import { psnr, ssim } from '../metrics/image.js';
 import { restore } from '../recipes/restore.js';
 import { upscaleBatch } from '../restoration/anchor.js';
 import { samplerByName } from '../samplers/registry.js';
-import { intOption } from './args.js';
+import { intOption, seedValue, stepsValue, threadsValue } from './args.js';
+import { checkItemCount } from '../core/limits.js';
 import { loadModel } from './model-spec.js';
 import { command } from './options.js';
 import { checkOutputs, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
-import { batchOption, jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
+import { pickVolume, volumeOption } from './volume-option.js';
+import { batchOption, jsonOption, paramOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
 import { packageRoot } from '../package-root.js';
 
 interface Images {
@@ -27,7 +29,7 @@ interface Images {
 const isNifti = (file: string) => /\.nii(\.gz)?$/i.test(file);
 
 /** Read images as [N, C, H, W] in the model's value range. */
-function readImages(file: string, range: [number, number], what: string): Images {
+function readImages(file: string, range: [number, number], what: string, volume: string | undefined): Images {
   const lower = file.toLowerCase();
   if (lower.endsWith('.npy')) {
     const t = readNpy(file).toDtype('float32');
@@ -43,7 +45,7 @@ function readImages(file: string, range: [number, number], what: string): Images
     return { x: new Tensor([1, ...img.shape], img.data.map((v) => lo + v * (hi - lo))) };
   }
   if (isNifti(file)) {
-    const vol = requireVolume3D(readNifti(file));
+    const vol = requireVolume3D(pickVolume(readNifti(file), `${what} ${file}`, volume));
     let lo = Infinity, hi = -Infinity;
     for (const v of vol.data) {
       if (v < lo) lo = v;
@@ -101,9 +103,10 @@ export const restoreCommand = command({
       type: 'string', value: 'FILE',
       doc: ".npy [H, W], [C, H, W] or [N, C, H, W] in the model's value range (usually [-1, 1]); .png (8/16-bit, mapped from [0, 1] to the value range); .nii/.nii.gz (each slice along the third axis is an image; intensities mapped linearly from the volume's [min, max] to the value range and back on output)",
     },
+    volume: volumeOption('NIfTI --input (and --truth)'),
     upscale: { type: 'string', value: 'K', default: '1', doc: 'nearest-neighbour upsampling of the input by K first (a low-resolution image for super-resolution; the models were trained on mu = nearest upsampling)' },
     sampler: { type: 'string', value: 'NAME', default: 'mrs', doc: 'mrs, irsde-em, resshift, rddm or any sampler of "tweedie samplers"' },
-    steps: { type: 'string', value: 'N', default: '10', doc: 'sampler steps' },
+    steps: stepsOption('sampler steps', '10'),
     param: paramOption('sampler'),
     seed: seedOption('image'),
     batch: batchOption('images', '64'),
@@ -119,22 +122,26 @@ export const restoreCommand = command({
     if (isNifti(out) && !isNifti(inputFile!)) fail('USAGE', `--out ${out}: NIfTI output keeps a NIfTI input's geometry; give a .nii/.nii.gz --input or write .npy/.png`);
     const sampler = samplerByName(values.sampler);
     const params = checkedParams(sampler, values.param);
-    const steps = intOption(values.steps, 'steps');
-    const seed = intOption(values.seed, 'seed', 0);
+    const steps = stepsValue(values.steps);
+    const seed = seedValue(values.seed);
     checkOutputs([{ option: '--out', file: out }], [{ option: '--input', file: inputFile }, { option: '--truth', file: values.truth }, { option: '--model', file: values.model }]);
     const upscale = intOption(values.upscale, 'upscale');
     const batch = intOption(values.batch, 'batch');
+    const threads = threadsValue(values.threads);
+    if (values.volume !== undefined && !isNifti(inputFile!)) fail('USAGE', `--volume picks a volume of a 4-D NIfTI --input; ${inputFile} is not NIfTI: drop --volume`);
     const modelDir = values.model ?? join(packageRoot, 'weights', 'fmnist-irsde');
-    const model = await loadModel(modelDir, () => fail('USAGE', 'restore needs a model folder'), undefined, intOption(values.threads, 'threads'));
+    const model = await loadModel(modelDir, () => fail('USAGE', 'restore needs a model folder'), undefined, threads);
     const range = model.valueRange;
-    const input = readImages(inputFile!, range, '--input');
+    const input = readImages(inputFile!, range, '--input', values.volume);
     if (input.volume && upscale > 1 && isNifti(out)) fail('USAGE', `--upscale ${upscale} changes the slice size, so the output cannot keep ${inputFile}'s geometry; write .npy or .png`);
+    const [count, channels, h, w] = input.x.shape as [number, number, number, number];
+    checkItemCount(count, [channels, h * upscale, w * upscale], `--input ${inputFile}`, `use a smaller --upscale than ${upscale} (or fewer images)`);
     const degraded = upscaleBatch(input.x, upscale);
     const item = model.itemShape;
     if (degraded.shape[1] !== item[0]) {
       fail('BAD_SHAPE', `--input ${inputFile} has ${degraded.shape[1]} channel${degraded.shape[1] === 1 ? '' : 's'} but ${modelDir} restores ${item[0]}-channel images; convert the image (e.g. to grayscale)`);
     }
-    const truth = values.truth ? readImages(values.truth, range, '--truth').x : null;
+    const truth = values.truth ? readImages(values.truth, range, '--truth', values.volume).x : null;
     if (truth && truth.shape.join(',') !== degraded.shape.join(',')) {
       fail('BAD_SHAPE', `--truth has shape [${truth.shape.join(', ')}] but the (upscaled) input is [${degraded.shape.join(', ')}]; give one clean image per degraded image`);
     }

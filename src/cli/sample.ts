@@ -7,13 +7,14 @@ import { generate } from '../recipes/generate.js';
 import { configToSampling } from '../samplers/diffusers.js';
 import { readSchedulerConfig } from '../paths/scheduler-config-file.js';
 import { samplerByName } from '../samplers/registry.js';
-import { intOption } from './args.js';
+import { checkItemCount } from '../core/limits.js';
+import { intOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { loadModel } from './model-spec.js';
 import { command } from './options.js';
 import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
-import { batchOption, jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
+import { batchOption, jsonOption, paramOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
 
 export const sampleCommand = command({
   name: 'sample',
@@ -29,7 +30,7 @@ export const sampleCommand = command({
     path: { type: 'string', value: 'NAME', doc: `the path a gmm: model follows (default vp-linear): ${PATH_NAMES.join(', ')}` },
     'scheduler-config': { type: 'string', value: 'FILE.json', doc: 'a diffusers scheduler_config.json for a gmm: model (its path, spacing, prediction type and sampler)' },
     sampler: { type: 'string', value: 'NAME', doc: 'see "tweedie samplers" (default ddim)' },
-    steps: { type: 'string', value: 'N', default: '20', doc: 'sampler steps' },
+    steps: stepsOption('sampler steps', '20'),
     grid: { type: 'string', value: 'KIND', doc: 'time-uniform, logsnr-uniform, karras, exponential (default: per path)' },
     param: paramOption('sampler'),
     seed: seedOption('sample'),
@@ -51,13 +52,15 @@ export const sampleCommand = command({
     if (pathName && configFile) fail('USAGE', 'give either --path or --scheduler-config, not both');
     if (configFile && values.sampler !== undefined) fail('USAGE', '--scheduler-config picks the sampler from its _class_name; drop --sampler (or use --path with --sampler)');
     if (configFile && values.grid !== undefined) fail('USAGE', '--scheduler-config fixes the timesteps as diffusers spaces them; drop --grid');
-    const steps = intOption(values.steps, 'steps');
-    const seed = intOption(values.seed, 'seed', 0);
+    const steps = stepsValue(values.steps);
+    const seed = seedValue(values.seed);
     const n = intOption(values.n, 'n');
     const batch = intOption(values.batch, 'batch');
+    const threads = threadsValue(values.threads);
     const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
     const fromConfig = configFile ? configToSampling(readSchedulerConfig(configFile, warn), steps, { warn }) : null;
-    const model = await loadModel(modelSpec!, () => (fromConfig ? fromConfig.path : pathByName(pathName ?? 'vp-linear')), values.prediction, intOption(values.threads, 'threads'));
+    const model = await loadModel(modelSpec!, () => (fromConfig ? fromConfig.path : pathByName(pathName ?? 'vp-linear')), values.prediction, threads);
+    checkItemCount(n, model.itemShape, '-n');
     if (!model.mixture && (pathName || fromConfig)) fail('USAGE', '--path and --scheduler-config apply to gmm: models; a model folder brings its own scheduler_config.json');
     const sampler = fromConfig ? fromConfig.sampler : samplerByName(values.sampler ?? 'ddim');
     if (fromConfig && values.param) fail('USAGE', '--param cannot be combined with --scheduler-config: the config sets the sampler options');

@@ -1,6 +1,12 @@
+import { THREADS_FORCE_ENV } from '../models/onnx.js';
+import { MAX_STEPS } from '../core/limits.js';
+
 /** Options that mean the same in every command that takes them, declared once. */
 
-export const threadsOption = { type: 'string', value: 'N', doc: 'ONNX Runtime threads (default: all cores)' } as const;
+export const threadsOption = {
+  type: 'string', value: 'N',
+  doc: `ONNX Runtime threads (default: all cores); at most the core count (os.availableParallelism()) unless ${THREADS_FORCE_ENV}=1 is set`,
+} as const;
 
 export function seedOption(item: string) {
   return { type: 'string', value: 'S', default: '0', doc: `noise seed; ${item} i depends only on (S, i)` } as const;
@@ -16,4 +22,8 @@ export function batchOption(items: string, dflt: string) {
 
 export function jsonOption(keys: string) {
   return { type: 'boolean', doc: `print one JSON object on stdout: ${keys}` } as const;
+}
+
+export function stepsOption(what: string, dflt: string) {
+  return { type: 'string', value: 'N', default: dflt, doc: `${what}, 1..${MAX_STEPS}` } as const;
 }

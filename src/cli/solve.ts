@@ -2,17 +2,19 @@ import { fail } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { readNpy } from '../io/npy.js';
 import { psnr, ssim } from '../metrics/image.js';
-import { operatorSpecFiles, parseOperatorSpec } from '../inverse/operators/spec-file.js';
+import { buildOperator, operatorConfigFromSpec } from '../inverse/operators/registry.js';
+import { loadOperatorFiles, operatorSpecFiles } from '../inverse/operators/spec-file.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
 import { simulateMeasurement, solve } from '../recipes/solve.js';
-import { intOption, numberOption } from './args.js';
+import { checkItemCount } from '../core/limits.js';
+import { asUsage, intOption, numberOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { loadModel, type LoadedModel } from './model-spec.js';
 import { command } from './options.js';
 import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
-import { jsonOption, paramOption, seedOption, threadsOption } from './shared-options.js';
+import { jsonOption, paramOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
 
 /** Load a truth image for an operator of input shape `item`: [item] or [1, ...item]. */
 function readTruth(file: string, item: readonly number[]): Tensor {
@@ -37,7 +39,7 @@ export const solveCommand = command({
     measurement: { type: 'string', value: 'y.npy', doc: "one measurement (the operator's output shape, or [m] / [1, m] for a matrix)" },
     truth: { type: 'string', value: 'x.npy', doc: 'a ground-truth image: y is simulated from it (seeded), and PSNR/SSIM reported' },
     solver: { type: 'string', value: 'NAME', default: 'dds', doc: 'see "tweedie solvers" (score-sde, dps, ddrm, ddnm, diffpir, dds, ... and baselines)' },
-    steps: { type: 'string', value: 'N', default: '50', doc: 'diffusion steps' },
+    steps: stepsOption('diffusion steps', '50'),
     param: paramOption('solver'),
     'sigma-y': { type: 'string', value: 'SIGMA', doc: "the noise level of the data term (default: the operator's noise)" },
     seed: seedOption('sample'),
@@ -54,27 +56,31 @@ export const solveCommand = command({
     if (!measFile === !truthFile) fail('USAGE', 'give exactly one of --measurement y.npy or --truth x.npy');
     checkOutputs([{ option: '--out', file: out }], [
       { option: '--measurement', file: measFile }, { option: '--truth', file: truthFile }, { option: '--model', file: values.model?.replace(/^gmm:/, '') },
-      ...operatorSpecFiles(spec!).map((file) => ({ option: '--operator', file })),
+      ...asUsage('--operator', () => operatorSpecFiles(spec!)).map((file) => ({ option: '--operator', file })),
     ]);
     const solver = solverByName(values.solver);
     const params = checkedParams(solver, values.param);
-    const steps = intOption(values.steps, 'steps');
-    const seed = intOption(values.seed, 'seed', 0);
+    const steps = stepsValue(values.steps);
+    const seed = seedValue(values.seed);
     // A particle solver's n samples are one ensemble: default 64 particles (MCGdiff's default).
     const n = intOption(values.n, 'n') ?? (solver.needs.particles ? 64 : 1);
+    const sigmaY = numberOption(values['sigma-y'], 'sigma-y');
+    const threads = threadsValue(values.threads);
     if (solver.needs.particles && n < 2) fail('USAGE', `${solver.name} is a particle method: -n is the ensemble size and must be at least 2 (64 or more is usual)`);
     let model: LoadedModel | null = null;
-    if (values.model) model = await loadModel(values.model, () => pathByName(values.path ?? 'vp-linear'), undefined, intOption(values.threads, 'threads'));
+    if (values.model) model = await loadModel(values.model, () => pathByName(values.path ?? 'vp-linear'), undefined, threads);
     else if (!solver.needs.noPrior) fail('USAGE', `solver ${solver.name} needs --model (a diffusion prior)`);
     let itemShape: readonly number[];
     if (model) itemShape = model.itemShape;
     else if (truthFile) itemShape = readNpy(truthFile).shape.filter((_, i, s) => !(i === 0 && s.length === 4 && s[0] === 1));
     else return fail('USAGE', `baseline ${solver.name} without --model needs --truth to know the image shape`);
-    const operator = parseOperatorSpec(spec, itemShape);
+    checkItemCount(n, itemShape, '-n');
+    // The spec is typed on the command line: a wrong one is a usage error (exit 2); the files it names are read after.
+    const config = asUsage('--operator', () => operatorConfigFromSpec(spec!, itemShape));
+    const operator = buildOperator(loadOperatorFiles(config), itemShape, spec);
     checkSamplesOut(out, 'solve', operator.inShape);
     const truth = truthFile ? readTruth(truthFile, operator.inShape) : null;
     const measurement = truth ? simulateMeasurement(operator, truth, seed) : readNpy(measFile!);
-    const sigmaY = numberOption(values['sigma-y'], 'sigma-y');
     const progress = runProgress(solver.name);
     // All n samples in one batch, as one model call per step.
     const r = await solve({

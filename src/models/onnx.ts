@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fail } from '../core/errors.js';
 import { readModelFolder } from './model-folder.js';
 import { OrtDenoiser, type OrtModule, type OrtSession } from './ort-denoiser.js';
@@ -15,6 +16,23 @@ export interface OnnxOptions {
   warn?: (msg: string) => void;
 }
 
+/** Set to 1 to allow more threads than cores (where os.availableParallelism() undercounts, e.g. a CPU quota). */
+export const THREADS_FORCE_ENV = 'TWEEDIE_THREADS_FORCE';
+
+/**
+ * A thread count named `name`: an integer >= 1 and at most the cores os.availableParallelism() reports,
+ * unless TWEEDIE_THREADS_FORCE=1. ONNX Runtime starts every thread up front and its threads spin while
+ * waiting, so more threads than cores only contend (1000 of them never finish a run).
+ */
+export function checkThreads(threads: number, name: string): number {
+  if (!Number.isSafeInteger(threads) || threads < 1) fail('USAGE', `${name} must be an integer >= 1, got ${threads}`);
+  const cores = availableParallelism();
+  if (threads > cores && process.env[THREADS_FORCE_ENV] !== '1') {
+    fail('USAGE', `${name} ${threads} is more than the ${cores} cores of this machine; use ${name} ${cores} or less (or set ${THREADS_FORCE_ENV}=1 to allow more)`);
+  }
+  return threads;
+}
+
 async function loadOrt(): Promise<OrtModule> {
   try {
     const mod = (await import('onnxruntime-node')) as unknown as { default?: OrtModule } & OrtModule;
@@ -26,7 +44,7 @@ async function loadOrt(): Promise<OrtModule> {
 
 async function createSession(ort: OrtModule, file: string, opts: OnnxOptions): Promise<{ session: OrtSession; backend: string }> {
   const base: Record<string, unknown> = { graphOptimizationLevel: 'all' };
-  if (opts.threads) base.intraOpNumThreads = opts.threads;
+  if (opts.threads) base.intraOpNumThreads = checkThreads(opts.threads, 'threads');
   const warn = opts.warn ?? ((m: string) => process.stderr.write(m + '\n'));
   const tryCreate = async (providers: string[]) => ort.InferenceSession.create(file, { ...base, executionProviders: providers });
   // 'auto' tries CUDA only where an NVIDIA GPU is present, so CPU machines stay quiet.

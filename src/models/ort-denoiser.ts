@@ -25,6 +25,11 @@ export interface OrtModule {
   listSupportedBackends?: () => { name: string }[];
 }
 
+/** A declared input shape [N, ...] fits items of `item`: same rank, and every fixed dimension after the batch agrees. */
+function fitsItemShape(declared: readonly (number | string)[], item: readonly number[]): boolean {
+  return declared.length === item.length + 1 && declared.slice(1).every((d, i) => typeof d !== 'number' || d <= 0 || d === item[i]);
+}
+
 /**
  * A Denoiser backed by an ONNX Runtime session of either runtime (node or web): created once, reused for every
  * call; the whole batch goes in one call; float16 models are converted at the boundary.
@@ -57,6 +62,20 @@ export class OrtDenoiser implements Denoiser {
     this.outputName = spec.output ?? session.outputNames[0]!;
     if (!session.outputNames.includes(this.outputName)) fail('BAD_CONFIG', `${spec.dir}: the model has no output "${this.outputName}" (its outputs are ${session.outputNames.join(', ')}); fix "output" in tweedie.json`);
     for (const m of session.inputMetadata ?? []) if (m.type) this.inputTypes[m.name] = m.type;
+    const declared = session.inputMetadata?.find((m) => m.name === spec.sampleInput)?.shape;
+    if (declared && !fitsItemShape(declared, spec.shape)) this.shapeMismatch(`the model's input "${spec.sampleInput}" has shape [${declared.join(', ')}]`, declared);
+  }
+
+  /** Where the item shape was declared: tweedie.json, or a diffusers export's unet/config.json. */
+  private shapeSource(): string {
+    return /[\\/]unet[\\/]model\.onnx$/.test(this.spec.modelFile) ? 'unet/config.json ("sample_size", "in_channels")' : 'tweedie.json';
+  }
+
+  /** The model and its declared item shape disagree: say both and where to fix it (one line). */
+  private shapeMismatch(model: string, declared?: readonly (number | string)[]): never {
+    const fixed = declared?.slice(1);
+    const want = fixed && fixed.every((d) => typeof d === 'number' && d > 0) ? ` to [${fixed.join(', ')}]` : '';
+    return fail('BAD_CONFIG', `${this.spec.dir}: ${model} but ${this.shapeSource()} gives items of shape [${this.itemShape.join(', ')}]; fix the shape in ${this.shapeSource()}${want}`);
   }
 
   /** The time value the network expects for path time t. */
@@ -103,7 +122,10 @@ export class OrtDenoiser implements Denoiser {
       outputs = await this.session.run(feeds);
     } catch (e) {
       if (e instanceof TweedieError) throw e;
-      return fail('BAD_SHAPE', `${this.spec.dir}: ONNX Runtime rejected the call: ${(e as Error).message.split('\n')[0]}`);
+      const reason = (e as Error).message.replace(/\s*\n\s*/g, ' ').trim();
+      // A first call refused for its dimensions is a wrong declared shape (a model whose metadata has no shapes).
+      if (this.calls === 0 && /dimension|shape/i.test(reason)) this.shapeMismatch(`the model refused samples [${n}, ${this.itemShape.join(', ')}] (${reason})`);
+      return fail('BAD_SHAPE', `${this.spec.dir}: ONNX Runtime rejected the call: ${reason}`);
     }
     this.calls++;
     const out = outputs[this.outputName]!;

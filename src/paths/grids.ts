@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import { MAX_STEPS } from '../core/limits.js';
 import { exponentialSigmas, karrasSigmas, linspace } from '../core/numeric.js';
 import type { GridPoint, Path } from './path.js';
 
@@ -24,8 +25,10 @@ export interface GridSpec {
   final?: FinalSigma;
 }
 
-function checkSteps(steps: number): void {
+/** Steps of a grid: an integer in 1..MAX_STEPS, checked before anything is allocated. */
+export function checkSteps(steps: number): void {
   if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `steps must be a positive integer, got ${steps}`);
+  if (steps > MAX_STEPS) fail('BAD_INPUT', `steps ${steps} is more than ${MAX_STEPS}, the most a grid may have (diffusers models train on 1000 timesteps); use fewer steps`);
 }
 
 /**

@@ -8,7 +8,8 @@ export function readSchedulerConfig(file: string, warn?: (msg: string) => void):
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    return fail('UNREADABLE_FILE', `cannot read scheduler config ${file}: ${(e as Error).message}`);
+    // Node's message repeats the path ("ENOENT: no such file or directory, open 'FILE'"): keep its reason only.
+    return fail('UNREADABLE_FILE', `cannot read scheduler config ${file}: ${(e as Error).message.replace(/, \w+ '.*'$/s, '')}`);
   }
   let json: unknown;
   try {

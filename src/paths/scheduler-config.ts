@@ -1,4 +1,5 @@
 import { fail, TweedieError } from '../core/errors.js';
+import { MAX_TRAIN_TIMESTEPS } from '../core/limits.js';
 import { BETA_SCHEDULES, type BetaSchedule } from './betas.js';
 import type { Spacing } from './grids.js';
 import type { Path } from './path.js';
@@ -98,7 +99,10 @@ export function parseSchedulerConfig(json: unknown, name = 'scheduler_config.jso
   if (raw.prediction_type === 'residual' && className !== 'RDDMScheduler') {
     fail('BAD_CONFIG', `${name}: prediction_type "residual" (mu - x0) needs an anchored path; use it with _class_name RDDMScheduler`);
   }
-  const numTrainTimesteps = num('num_train_timesteps', defaultSteps, (v) => Number.isInteger(v) && v >= 2, 'an integer >= 2');
+  const numTrainTimesteps = num(
+    'num_train_timesteps', defaultSteps, (v) => Number.isInteger(v) && v >= 2 && v <= MAX_TRAIN_TIMESTEPS,
+    `an integer in 2..${MAX_TRAIN_TIMESTEPS} (diffusers models train on 1000)`,
+  );
   const predictionName = oneOf('prediction_type', className.startsWith('FlowMatch') ? 'flow_prediction' : 'epsilon', Object.keys(PREDICTIONS));
   const prediction = PREDICTIONS[predictionName]!;
 

@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import { checkItemCount } from '../core/limits.js';
 import { NoiseSource } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Denoiser } from '../models/denoiser.js';
@@ -63,6 +64,7 @@ function positiveInt(v: number, name: string): number {
 export async function runInBatches(n: number, itemShape: readonly number[], steps: number, control: RunControl, runBatch: BatchRunner, dtype: 'float32' | 'float64' = 'float32'): Promise<RunResult> {
   const t0 = performance.now();
   positiveInt(n, 'n');
+  checkItemCount(n, itemShape, 'n');
   const batch = positiveInt(control.batch ?? 64, 'batch');
   const seed = control.seed ?? 0, first = control.firstSample ?? 0;
   const batches = Math.ceil(n / batch), total = batches * steps;
