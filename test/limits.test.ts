@@ -78,6 +78,8 @@ test('heavy probes are refused before allocation: --steps, -n, --threads, num_tr
     assertRefused(probe(['restore', '--model', dir, '--input', 'examples/fmnist-t10k-64.npy', '--out', out]), 1, /num_train_timesteps/, `${cls} num_train_timesteps 1e12`);
   }
   assertRefused(probe(['restore', '--input', 'examples/fmnist-t10k-64.npy', '--upscale', '100000', '--out', out]), 2, /--input .*more than the 134217728 .*smaller --upscale/, '--upscale 1e5');
+  assertRefused(probe(['solve', '--model', 'gmm:examples/patterns-8x8.json', '--operator', 'ct:views=1e9', '--truth', 'examples/patterns-truth.npy', '--out', out]), 2, /--operator: .*views=1000000000: at most 10000 views/, 'ct:views=1e9');
+  assertRefused(probe(['reconstruct', '--truth', '/usr/share/mricron/templates/ch2.nii.gz', '--modality', 'ct', '--views', '1000000000', '--out', join(tmp, 'r.nii.gz')]), 2, /--views must be an integer .*10000/, 'reconstruct --views 1e9');
 });
 
 test('numbers past 2^53 and malformed option values are usage errors naming the option, not stack traces', () => {

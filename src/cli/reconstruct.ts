@@ -1,3 +1,4 @@
+import { MAX_CT_VIEWS } from '../inverse/operators/ct.js';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -93,7 +94,7 @@ export const reconstructCommand = command({
     const params = checkedParams(solver, values.param);
     const steps = stepsValue(values.steps);
     const acceleration = intOption(values.accel, 'accel', 2) ?? 4;
-    const views = intOption(values.views, 'views', 2) ?? 30;
+    const views = intOption(values.views, 'views', 2, MAX_CT_VIEWS) ?? 30;
     const noise = numberOption(values.noise, 'noise', 0);
     const workers = intOption(values.workers, 'workers') ?? availableParallelism();
     const threads = threadsValue(values.threads);

@@ -30,7 +30,7 @@
 import { fail } from '../core/errors.js';
 import { exponentialSigmas, karrasSigmas, npArange, npLinspace, roundHalfEven } from '../core/numeric.js';
 import type { PredictionType } from '../models/prediction.js';
-import type { TimeGrid } from '../paths/grids.js';
+import { checkSteps as checkGridSteps, type TimeGrid } from '../paths/grids.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import type { SchedulerConfig } from '../paths/scheduler-config.js';
 import { DiscreteVPPath } from '../paths/vp.js';
@@ -352,6 +352,8 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
 function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts: DiffusersGridOptions): GridPoint[] {
   const n = cfg.numTrainTimesteps;
   if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
+  // Flow matching has no num_train_timesteps bound on its steps: the grid's own limit applies.
+  checkGridSteps(steps);
   let sigmas = npLinspace(n, 1, steps).map((t) => t / n);
   if (rawBool(cfg, 'use_dynamic_shifting', false)) {
     if (opts.mu === undefined) fail('BAD_CONFIG', `${cls}: use_dynamic_shifting needs mu (diffusers pipelines compute it from the image size); pass it in the grid options`);

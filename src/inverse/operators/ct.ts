@@ -46,9 +46,13 @@ export function trapezoidCdf(t: number, A: number, B: number): number {
   return t >= 0 ? 0.5 + g : 0.5 - g;
 }
 
+/** The most views a CT operator takes: clinical scanners record about 1,000-2,000 per rotation. */
+export const MAX_CT_VIEWS = 10_000;
+
 /** `views` angles k * span / views, k = 0..views-1 (radians); span in degrees, default 180. */
 export function parallelBeamAngles(views: number, spanDeg = 180): Float64Array {
   if (!Number.isInteger(views) || views < 1) fail('BAD_CONFIG', `ct views=${views}: the number of views must be a positive integer, e.g. views=60`);
+  if (views > MAX_CT_VIEWS) fail('BAD_CONFIG', `ct views=${views}: at most ${MAX_CT_VIEWS} views (clinical scanners record about 1,000-2,000); use fewer views`);
   if (!(spanDeg > 0 && spanDeg <= 180)) fail('BAD_CONFIG', `ct angle=${spanDeg}: the angular range must lie in (0, 180] degrees, e.g. angle=120 for limited angle`);
   return Float64Array.from({ length: views }, (_, k) => (k * spanDeg * Math.PI) / (180 * views));
 }
@@ -368,6 +372,7 @@ function parseCT(items: SpecItems): CTConfig {
   const { bad } = items;
   const views = items.int('views', 180);
   if (views < 1) bad(`views=${views}: use at least one view`);
+  if (views > MAX_CT_VIEWS) bad(`views=${views}: at most ${MAX_CT_VIEWS} views (clinical scanners record about 1,000-2,000); use fewer views`);
   const angle = items.num('angle', 180);
   if (!(angle > 0 && angle <= 180)) bad(`angle=${angle}: the angular range must lie in (0, 180] degrees (angle=120 for a limited-angle scan)`);
   const det = items.has('det') ? items.int('det') : undefined;
