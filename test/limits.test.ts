@@ -7,8 +7,11 @@ import { join } from 'node:path';
 import { TweedieError } from '../src/core/errors.js';
 import { MAX_STEPS, MAX_TRAIN_TIMESTEPS, MAX_VALUES } from '../src/core/limits.js';
 import { Tensor } from '../src/core/tensor.js';
-import { writeNifti } from '../src/io/nifti.js';
-import { parseNpy } from '../src/io/npy.js';
+import { readNifti, writeNifti } from '../src/io/nifti.js';
+import { parseNpy, readNpy } from '../src/io/npy.js';
+import { readPng } from '../src/io/png.js';
+import { readDicom } from '../src/io/dicom.js';
+import { readModelFolder } from '../src/models/model-folder.js';
 import { createVolume } from '../src/io/volume.js';
 import { loadMixture } from '../src/models/gmm-file.js';
 import { checkThreads, OnnxDenoiser, THREADS_FORCE_ENV, type OrtModule } from '../src/models/onnx.js';
@@ -156,6 +159,22 @@ test('a missing scheduler config names its path once', () => {
   const r = probe(['sample', ...gmm, '--scheduler-config', missing, '--out', out]);
   assertRefused(r, 1, /cannot read scheduler config .*no-such-scheduler\.json: ENOENT/, 'missing scheduler config');
   assert.equal(r.stderr.split('no-such-scheduler.json').length - 1, 1, r.stderr);
+});
+
+test('every reader names a missing file once, with the reason', () => {
+  const missing = join(tmp, 'no-such-file');
+  const readers: [string, () => unknown][] = [
+    ['npy', () => readNpy(`${missing}.npy`)], ['nifti', () => readNifti(`${missing}.nii`)], ['png', () => readPng(`${missing}.png`)],
+    ['dicom', () => readDicom(`${missing}.dcm`)], ['mixture', () => loadMixture(`${missing}.json`)], ['model folder', () => readModelFolder(missing)],
+  ];
+  for (const [what, read] of readers) {
+    assert.throws(read, (e: Error) => {
+      assert.ok(e instanceof TweedieError, what);
+      assert.equal(e.message.split('no-such-file').length - 1, 1, `${what}: ${e.message}`);
+      assert.match(e.message, /ENOENT|does not exist|missing|no model/i, what);
+      return true;
+    });
+  }
 });
 
 test('API: generate({ n: 1e9 }), makeGrid with 1e9 steps and a 1e15-timestep config fail fast with the limit', async () => {

@@ -22,3 +22,14 @@ export class TweedieError extends Error {
 export function fail(code: ErrorCode, message: string): never {
   throw new TweedieError(code, message);
 }
+
+/**
+ * A failed file operation as one line, "cannot VERB PATH: REASON" (UNREADABLE_FILE). Node's reason repeats
+ * the path ("ENOENT: no such file or directory, open 'PATH'"): only the reason is kept. A TweedieError
+ * passes through unchanged.
+ */
+export function fileError(verb: string, path: string, e: unknown): never {
+  if (e instanceof TweedieError) throw e;
+  const reason = e instanceof Error ? e.message.replace(/, \w+ '.*'$/s, '') : String(e);
+  return fail('UNREADABLE_FILE', `cannot ${verb} ${path}: ${reason}`);
+}

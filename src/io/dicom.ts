@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fail } from '../core/errors.js';
+import { fail, fileError } from '../core/errors.js';
 import { checkedSize, requireFinite } from './validate.js';
 import { createVolume, NIFTI_XFORM, type Volume } from './volume.js';
 
@@ -554,8 +554,7 @@ function readBytes(path: string): Uint8Array {
   try {
     return readFileSync(path);
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    return fail('UNREADABLE_FILE', `cannot read ${path}: ${msg}`);
+    return fileError('read', path, e);
   }
 }
 
@@ -570,8 +569,7 @@ export function readDicom(pathOrFolder: string): Volume {
   try {
     isDir = statSync(pathOrFolder).isDirectory();
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    return fail('UNREADABLE_FILE', `cannot read ${pathOrFolder}: ${msg}`);
+    return fileError('read', pathOrFolder, e);
   }
   if (!isDir) {
     const image = parseDicom(readBytes(pathOrFolder), pathOrFolder);
@@ -583,8 +581,7 @@ export function readDicom(pathOrFolder: string): Volume {
     entries = all.filter((e) => e.isFile()).map((e) => e.name).sort();
     subdirs = all.filter((e) => e.isDirectory()).map((e) => e.name).sort();
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    return fail('UNREADABLE_FILE', `cannot list ${pathOrFolder}: ${msg}`);
+    return fileError('list', pathOrFolder, e);
   }
   const infos: ImageInfo[] = [];
   const skipped: string[] = [];

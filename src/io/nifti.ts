@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
-import { TweedieError, fail } from '../core/errors.js';
+import { fail, fileError } from '../core/errors.js';
 import { INFLATE_SLACK_BYTES, checkInflatedSize, checkedSize, exactInteger, requireFinite, type ValueSource } from './validate.js';
 import {
   NIFTI_DATATYPES,
@@ -342,11 +342,6 @@ function decodeVoxels(bytes: Uint8Array, off: number, n: number, datatype: numbe
   return out;
 }
 
-function ioError(path: string, verb: string, e: unknown): never {
-  if (e instanceof TweedieError) throw e;
-  const msg = e instanceof Error ? e.message : String(e);
-  return fail('UNREADABLE_FILE', `cannot ${verb} ${path}: ${msg}`);
-}
 
 /** Read a .nii or .nii.gz file. */
 export function readNifti(path: string): Volume {
@@ -354,7 +349,7 @@ export function readNifti(path: string): Volume {
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    return ioError(path, 'read', e);
+    return fileError('read', path, e);
   }
   return parseNifti(bytes, path);
 }
@@ -591,6 +586,6 @@ export function writeNifti(path: string, vol: Volume, options: NiftiWriteOptions
   try {
     writeFileSync(path, bytes);
   } catch (e) {
-    ioError(path, 'write', e);
+    fileError('write', path, e);
   }
 }

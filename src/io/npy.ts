@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Tensor } from '../core/tensor.js';
-import { TweedieError, fail } from '../core/errors.js';
+import { fail, fileError } from '../core/errors.js';
 import { checkedSize, exactInteger, requireFinite, type ValueSource } from './validate.js';
 
 /**
@@ -208,18 +208,13 @@ export function encodeNpy(t: Tensor): Uint8Array {
   return out;
 }
 
-function ioError(path: string, verb: string, e: unknown): never {
-  if (e instanceof TweedieError) throw e;
-  const msg = e instanceof Error ? e.message : String(e);
-  return fail('UNREADABLE_FILE', `cannot ${verb} ${path}: ${msg}`);
-}
 
 export function readNpy(path: string): Tensor {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    return ioError(path, 'read', e);
+    return fileError('read', path, e);
   }
   return parseNpy(bytes, path);
 }
@@ -228,6 +223,6 @@ export function writeNpy(path: string, t: Tensor): void {
   try {
     writeFileSync(path, encodeNpy(t));
   } catch (e) {
-    ioError(path, 'write', e);
+    fileError('write', path, e);
   }
 }

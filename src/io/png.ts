@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { Tensor } from '../core/tensor.js';
-import { TweedieError, fail } from '../core/errors.js';
+import { fail, fileError } from '../core/errors.js';
 import { INFLATE_SLACK_BYTES, checkInflatedSize, checkedSize } from './validate.js';
 
 /**
@@ -243,17 +243,13 @@ export function encodePng(img: PngImage): Uint8Array {
   return Buffer.concat(parts);
 }
 
-function ioError(path: string, verb: string, e: unknown): never {
-  if (e instanceof TweedieError) throw e;
-  return fail('UNREADABLE_FILE', `cannot ${verb} ${path}: ${e instanceof Error ? e.message : String(e)}`);
-}
 
 export function readPng(path: string): PngImage {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    return ioError(path, 'read', e);
+    return fileError('read', path, e);
   }
   return decodePng(bytes, path);
 }
@@ -263,7 +259,7 @@ export function writePng(path: string, img: PngImage): void {
   try {
     writeFileSync(path, bytes);
   } catch (e) {
-    ioError(path, 'write', e);
+    fileError('write', path, e);
   }
 }
 

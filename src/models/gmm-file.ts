@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { fail } from '../core/errors.js';
+import { fileError } from '../core/errors.js';
 import { GaussianMixture } from './gmm.js';
 
 /** Read a mixture JSON file ({weights, means, covs, shape?}); Node only (the browser uses GaussianMixture.fromJsonText). */
@@ -8,7 +8,7 @@ export function loadMixture(file: string): GaussianMixture {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    return fail('UNREADABLE_FILE', `cannot read mixture file ${file}: ${(e as Error).message}`);
+    return fileError('read mixture file', file, e);
   }
   return GaussianMixture.fromJsonText(text, file);
 }

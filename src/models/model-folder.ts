@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fail } from '../core/errors.js';
+import { fail, fileError } from '../core/errors.js';
 import { readSchedulerConfig } from '../paths/scheduler-config-file.js';
 import { checkedItemShape, parseModelCard, type ModelSpec } from './model-spec.js';
 
@@ -11,7 +11,7 @@ function readJson(file: string): Record<string, unknown> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    return fail('UNREADABLE_FILE', `cannot read ${file}: ${(e as Error).message}`);
+    return fileError('read', file, e);
   }
   try {
     const v = JSON.parse(text) as unknown;

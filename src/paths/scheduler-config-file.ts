@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { fail } from '../core/errors.js';
+import { fail, fileError } from '../core/errors.js';
 import { parseSchedulerConfig, type SchedulerConfig } from './scheduler-config.js';
 
 /** Read and parse a diffusers scheduler_config.json file (Node only; the browser passes parsed JSON to parseSchedulerConfig). */
@@ -8,8 +8,7 @@ export function readSchedulerConfig(file: string, warn?: (msg: string) => void):
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    // Node's message repeats the path ("ENOENT: no such file or directory, open 'FILE'"): keep its reason only.
-    return fail('UNREADABLE_FILE', `cannot read scheduler config ${file}: ${(e as Error).message.replace(/, \w+ '.*'$/s, '')}`);
+    return fileError('read scheduler config', file, e);
   }
   let json: unknown;
   try {
