@@ -17,6 +17,8 @@ import { loadMixture } from '../src/models/gmm-file.js';
 import { checkThreads, OnnxDenoiser, THREADS_FORCE_ENV, type OrtModule } from '../src/models/onnx.js';
 import { discreteTimesteps, makeGrid } from '../src/paths/grids.js';
 import { pathByName } from '../src/paths/registry.js';
+import { MeanRevertingPath, RDDMPath, ResShiftPath } from '../src/paths/restoration.js';
+import { DiscreteVPPath } from '../src/paths/vp.js';
 import { parseSchedulerConfig } from '../src/paths/scheduler-config.js';
 import { generate } from '../src/recipes/generate.js';
 
@@ -213,4 +215,18 @@ test('API: thread counts above the core count are refused unless TWEEDIE_THREADS
     if (saved === undefined) delete process.env[THREADS_FORCE_ENV];
     else process.env[THREADS_FORCE_ENV] = saved;
   }
+});
+
+test('API: every path built directly with a huge T is refused with the timestep limit, before allocating', () => {
+  const huge = 1e9;
+  const builds: [string, () => unknown][] = [
+    ['DiscreteVPPath', () => new DiscreteVPPath({ numTrainTimesteps: huge })],
+    ['MeanRevertingPath', () => new MeanRevertingPath({ T: huge })],
+    ['ResShiftPath', () => new ResShiftPath({ T: huge })],
+    ['RDDMPath', () => new RDDMPath({ T: huge })],
+  ];
+  for (const [name, build] of builds) {
+    assert.throws(build, (e: Error) => e instanceof TweedieError && e.code === 'BAD_CONFIG' && e.message.includes(String(MAX_TRAIN_TIMESTEPS)), name);
+  }
+  assert.equal(new RDDMPath({ T: MAX_TRAIN_TIMESTEPS }).tMax, MAX_TRAIN_TIMESTEPS, 'the limit itself is allowed');
 });

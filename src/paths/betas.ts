@@ -1,3 +1,4 @@
+import { MAX_TRAIN_TIMESTEPS } from '../core/limits.js';
 import { fail } from '../core/errors.js';
 import { linspace } from '../core/numeric.js';
 
@@ -29,7 +30,7 @@ function betasForAlphaBar(n: number, transform: 'cosine' | 'exp'): Float64Array 
 
 export function makeBetas(o: BetaOptions): Float64Array {
   const n = o.numTrainTimesteps;
-  if (!Number.isInteger(n) || n < 2) fail('BAD_CONFIG', `num_train_timesteps must be an integer >= 2, got ${n}`);
+  if (!Number.isInteger(n) || n < 2 || n > MAX_TRAIN_TIMESTEPS) fail('BAD_CONFIG', `num_train_timesteps must be an integer in 2..${MAX_TRAIN_TIMESTEPS} (diffusers models train on 1000), got ${n}`);
   let betas: Float64Array;
   if (o.trainedBetas) {
     if (o.trainedBetas.length !== n) {

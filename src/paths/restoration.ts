@@ -1,3 +1,4 @@
+import { MAX_TRAIN_TIMESTEPS } from '../core/limits.js';
 import { fail } from '../core/errors.js';
 import { Path, interpUniform, type PathFamily, type TimeInput } from './path.js';
 
@@ -24,7 +25,7 @@ export class MeanRevertingPath extends Path {
     const T = opts.T ?? 100;
     const maxSigma = opts.maxSigma ?? 10;
     const eps = opts.eps ?? 0.005;
-    if (!(Number.isInteger(T) && T >= 1)) fail('BAD_CONFIG', `mean-reverting T must be a positive integer, got ${T}`);
+    if (!(Number.isInteger(T) && T >= 1 && T <= MAX_TRAIN_TIMESTEPS)) fail('BAD_CONFIG', `mean-reverting T must be an integer in 1..${MAX_TRAIN_TIMESTEPS}, got ${T}`);
     if (!(eps > 0 && eps < 1)) fail('BAD_CONFIG', `mean-reverting eps must be in (0, 1), got ${eps}`);
     if (!(maxSigma > 0)) fail('BAD_CONFIG', `mean-reverting max_sigma must be positive, got ${maxSigma}`);
     this.tMax = T;
@@ -107,7 +108,7 @@ export class ResShiftPath extends Path {
     const T = opts.T ?? 15;
     this.kappa = opts.kappa ?? 2.0;
     const p = opts.p ?? 0.3, minNoise = opts.minNoise ?? 0.04, etasEnd = opts.etasEnd ?? 0.99;
-    if (!(Number.isInteger(T) && T >= 2)) fail('BAD_CONFIG', `ResShift T must be an integer >= 2, got ${T}`);
+    if (!(Number.isInteger(T) && T >= 2 && T <= MAX_TRAIN_TIMESTEPS)) fail('BAD_CONFIG', `ResShift T must be an integer in 2..${MAX_TRAIN_TIMESTEPS}, got ${T}`);
     if (!(this.kappa > 0 && minNoise > 0 && etasEnd > 0 && etasEnd < 1 && p > 0)) {
       fail('BAD_CONFIG', 'ResShift needs kappa > 0, p > 0, min_noise > 0 and 0 < etas_end < 1');
     }
@@ -187,7 +188,7 @@ export class RDDMPath extends Path {
     this.sumScale = opts.sumScale ?? 1;
     this.alphas = opts.alphas ?? 'decreased';
     this.betas = opts.betas ?? 'increased';
-    if (!(Number.isInteger(T) && T >= 2)) fail('BAD_CONFIG', `RDDM T must be an integer >= 2, got ${T}`);
+    if (!(Number.isInteger(T) && T >= 2 && T <= MAX_TRAIN_TIMESTEPS)) fail('BAD_CONFIG', `RDDM T must be an integer in 2..${MAX_TRAIN_TIMESTEPS}, got ${T}`);
     if (!(this.sumScale > 0)) fail('BAD_CONFIG', `RDDM sum_scale must be positive, got ${this.sumScale}`);
     for (const k of [this.alphas, this.betas]) {
       if (!RDDM_SCHEDULES.includes(k)) fail('BAD_CONFIG', `RDDM schedule "${k}": use one of ${RDDM_SCHEDULES.join(', ')}`);
