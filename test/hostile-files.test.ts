@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeHostileCorpus, type HostileFile } from './helpers/hostile-files.js';
+import { writeHostileCorpus, type HostileFile } from '../bench/lib/hostile-files.js';
 
 /**
  * Every file reader on every file of a hostile corpus (decompression bombs, absurd sizes, a
@@ -16,7 +16,7 @@ import { writeHostileCorpus, type HostileFile } from './helpers/hostile-files.js
  * readers accept, which their reader must read within the same bounds.
  */
 
-const PROBE = fileURLToPath(new URL('./helpers/read-probe.js', import.meta.url));
+const PROBE = fileURLToPath(new URL('../bench/lib/read-probe.js', import.meta.url));
 const FILE_READERS = ['npy', 'png', 'nifti', 'dicom'];
 const MAX_RSS_BYTES = 2 ** 30;
 const TIMEOUT_MS = 30000;

@@ -10,7 +10,7 @@ import { TweedieError } from '../src/core/errors.js';
 import { encodeNpy, parseNpy, readNpy, writeNpy } from '../src/io/npy.js';
 import { crc32, decodePng, encodePng, pngToTensor, readPng, tensorToPng, writePng, type PngImage } from '../src/io/png.js';
 import { imageGrid, sideBySide } from '../src/io/grid.js';
-import { int64Bytes, npyBytes } from './helpers/hostile-files.js';
+import { int64Bytes, npyBytes } from '../bench/lib/hostile-files.js';
 
 // Compiled to dist/test/; the fixtures stay in test/fixtures/.
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));

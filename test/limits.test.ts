@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TweedieError } from '../src/core/errors.js';
@@ -21,37 +20,22 @@ import { MeanRevertingPath, RDDMPath, ResShiftPath } from '../src/paths/restorat
 import { DiscreteVPPath } from '../src/paths/vp.js';
 import { parseSchedulerConfig } from '../src/paths/scheduler-config.js';
 import { generate } from '../src/recipes/generate.js';
+import { probeCli, type CliProbe } from '../bench/lib/cli-probe.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'tweedie-limits-'));
-
-// A preload that records the child's peak resident set size (kB) in the file named by the environment.
-const peakRss = join(tmp, 'peak-rss.mjs');
-writeFileSync(peakRss, "import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { if (process.env.PEAK_RSS_FILE) writeFileSync(process.env.PEAK_RSS_FILE, String(process.resourceUsage().maxRSS)); });\n");
 
 const GiB_KB = 1024 * 1024;
 const TIMEOUT_MS = 30_000;
 
-interface Probe {
-  status: number | null;
-  stderr: string;
-  stdout: string;
-  /** Peak RSS of the child in kB. */
-  rssKb: number;
-}
-
-let probes = 0;
 /** Run the CLI under a 30 s limit, recording its peak memory. */
-function probe(args: string[], env: Record<string, string> = {}): Probe {
-  const rssFile = join(tmp, `rss-${probes++}`);
-  const r = spawnSync(process.execPath, ['--import', peakRss, 'bin/tweedie.js', ...args], {
-    encoding: 'utf8', timeout: TIMEOUT_MS, killSignal: 'SIGKILL', env: { ...process.env, ...env, PEAK_RSS_FILE: rssFile },
-  });
-  assert.notEqual(r.signal, 'SIGKILL', `${args.join(' ')} ran past ${TIMEOUT_MS / 1000} s`);
-  return { status: r.status, stderr: r.stderr, stdout: r.stdout, rssKb: existsSync(rssFile) ? Number(readFileSync(rssFile, 'utf8')) : NaN };
+function probe(args: string[], env: Record<string, string> = {}): CliProbe {
+  const p = probeCli(args, { env, timeoutMs: TIMEOUT_MS });
+  assert.notEqual(p.signal, 'SIGKILL', `${args.join(' ')} ran past ${TIMEOUT_MS / 1000} s`);
+  return p;
 }
 
 /** A clean refusal: the exit code, one line on stderr naming the option, no internal error, under 1 GiB. */
-function assertRefused(p: Probe, code: number, names: RegExp, what: string): void {
+function assertRefused(p: CliProbe, code: number, names: RegExp, what: string): void {
   assert.equal(p.status, code, `${what}: ${p.stderr}`);
   const lines = p.stderr.trim().split('\n');
   assert.equal(lines.length, 1, `${what}: one line, got ${JSON.stringify(p.stderr)}`);

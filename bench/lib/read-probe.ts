@@ -6,7 +6,7 @@ import { readPng } from '../../src/io/png.js';
 import { readModelFolder } from '../../src/models/model-folder.js';
 
 /**
- * Run in a child process by hostile-files.test.ts, so that each probe's peak memory is its own:
+ * Run in a child process by test/hostile-files.test.ts and bench/hostile.ts, so that each probe's peak memory is its own:
  * `node read-probe.js PATH READER,READER,...` reads PATH with each reader and prints one JSON line
  * with each outcome and the process' peak resident set size (KiB).
  */
