@@ -554,3 +554,14 @@ test('writeNifti: bad volumes and impossible datatypes are refused', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("writeNifti with 'like' a 2-D image writes a one-slice volume on its grid (missing dims are 1), and refuses another grid", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tweedie-2d-'));
+  const image = createVolume(Float32Array.from({ length: 12 }, (_, i) => i), [4, 3], { affine: [[2, 0, 0, -5], [0, 2, 0, 7], [0, 0, 1, 0], [0, 0, 0, 1]] });
+  const slice = createVolume(Float32Array.from({ length: 12 }, (_, i) => 2 * i), [4, 3, 1]);
+  writeNifti(join(dir, 'out.nii'), slice, { like: image });
+  const back = readNifti(join(dir, 'out.nii'));
+  assert.deepEqual(back.dims, [4, 3, 1]);
+  assert.deepEqual(back.affine[0], [2, 0, 0, -5]);
+  assert.throws(() => writeNifti(join(dir, 'bad.nii'), createVolume(new Float32Array(24), [4, 3, 2]), { like: image }), /4x3x2 but 'like' .* is 4x3x1/);
+});

@@ -387,7 +387,9 @@ export function encodeNifti(vol: Volume, options: NiftiWriteOptions = {}): Uint8
   }
   const template = options.like ?? vol;
   if (options.like) {
-    const a = vol.dims.slice(0, 3).join('x'), b = options.like.dims.slice(0, 3).join('x');
+    // Missing trailing dims are 1: a 2-D image [X, Y] and a one-slice volume [X, Y, 1] lie on the same grid.
+    const grid = (d: readonly number[]) => [0, 1, 2].map((i) => d[i] ?? 1).join('x');
+    const a = grid(vol.dims), b = grid(options.like.dims);
     if (a !== b) {
       fail('BAD_SHAPE', `writeNifti: ${name} is ${a} but 'like' (${options.like.source ?? 'volume'}) is ${b}; its geometry only applies to a volume on the same grid`);
     }
