@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NoiseSource } from '../src/core/rng.js';
+import { Tensor } from '../src/core/tensor.js';
+import { x0JvpByDifferences } from '../src/models/derivatives.js';
+import { GaussianMixture } from '../src/models/gmm.js';
+import { loadMixture } from '../src/models/gmm-file.js';
+import { OnnxDenoiser } from '../src/models/onnx.js';
+import { pathByName } from '../src/paths/registry.js';
+
+// The finite-difference JVP against exact derivatives: the x0 estimate of an exact (MMSE) denoiser has the
+// Jacobian a(t)/s(t)^2 Cov[x0 | x_t], which is symmetric, so its J v equals the mixture's exact v^T J.
+
+function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0, n = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += (a[i]! - b[i]!) ** 2;
+    n += b[i]! ** 2;
+  }
+  return Math.sqrt(d / n);
+}
+
+test('a mixture in float64: the central-difference JVP equals the exact Jacobian product to 1e-7 at every noise level', async () => {
+  const prior = new GaussianMixture({ weights: [0.3, 0.7], means: [[-1, 0.5, 2], [1.5, -1, 0]], covs: [[[0.4, 0.1, 0], [0.1, 0.3, 0], [0, 0, 0.2]], [[0.2, 0, 0.05], [0, 0.5, 0], [0.05, 0, 0.3]]] });
+  const path = pathByName('vp-linear'), d = prior.asDenoiser(path, 'eps');
+  for (const t of [0.02, 0.2, 0.5, 0.9]) {
+    const x = new NoiseSource(1).normal([4, 3], 0, 0, 'float64'), v = new NoiseSource(2).normal([4, 3], 0, 0, 'float64');
+    const { jvp, nfe } = await x0JvpByDifferences(d, x, t, v);
+    const exact = await d.x0Vjp!(x, t, v);
+    assert.ok(relError(jvp.data, exact.data) < 1e-7, `t = ${t}: ${relError(jvp.data, exact.data)}`);
+    assert.equal(nfe, 2);
+  }
+});
+
+// float32 level: x0 = (x - s eps) / a multiplies the rounding of the network's eps by s/a, while J = a/s^2 Cov
+// shrinks with the noise; so the relative error grows with t: about 1e-5, 1e-4 and 4e-2 at t = 100, 500, 900.
+test('the gaussian-exact ONNX model in float32: the JVP matches the exact Gaussian Jacobian at the float32 level', async (t) => {
+  const onnx = await OnnxDenoiser.load('weights/gaussian-exact', { threads: 1 });
+  const exact = loadMixture('weights/gaussian-exact/prior.json').asDenoiser(onnx.path, 'eps');
+  for (const [time, bound] of [[100, 1e-4], [500, 1e-3], [900, 0.1]] as const) {
+    const x = new NoiseSource(3).normal([2, 1, 8, 8], 0), v = new NoiseSource(4).normal([2, 1, 8, 8], 0);
+    const { jvp } = await x0JvpByDifferences(onnx, x, time, v);
+    const ref = await exact.x0Vjp!(x.toDtype('float64'), time, v.toDtype('float64'));
+    const err = relError(jvp.data, ref.data);
+    t.diagnostic(`t = ${time}: relative error ${err.toExponential(2)}`);
+    assert.ok(err < bound, `t = ${time}: ${err} (bound ${bound})`);
+  }
+});
+
+test('a step too small for float32 is refused with the smallest sensible value', async () => {
+  const d = new GaussianMixture({ weights: [1], means: [[0, 0]], covs: [[[1, 0], [0, 1]]] }).asDenoiser(pathByName('vp-linear'), 'eps');
+  await assert.rejects(x0JvpByDifferences(d, new Tensor([1, 2], Float32Array.from([1, 1])), 0.5, new Tensor([1, 2], Float32Array.from([1, 0])), { step: 1e-9 }), /step 1e-9 is too small for float32 data here; use \d.*or more/);
+  await assert.rejects(x0JvpByDifferences(d, Tensor.zeros([1, 2]), 0.5, Tensor.zeros([1, 3])), /must have the state's shape/);
+});
+
+test('with a restoration anchor: the JVP in x equals the exact one (the anchor term does not depend on x)', async () => {
+  const { MeanRevertingPath } = await import('../src/paths/restoration.js');
+  const prior = new GaussianMixture({ weights: [0.5, 0.5], means: [[-1, 1], [1, 0]], covs: [[[0.3, 0], [0, 0.2]], [[0.2, 0.05], [0.05, 0.4]]] });
+  const d = prior.asDenoiser(new MeanRevertingPath({ T: 100 }), 'x0');
+  const x = new NoiseSource(5).normal([3, 2], 0, 0, 'float64'), v = new NoiseSource(6).normal([3, 2], 0, 0, 'float64');
+  const anchor = new NoiseSource(7).normal([3, 2], 0, 0, 'float64');
+  const { jvp } = await x0JvpByDifferences(d, x, 40, v, { cond: { anchor } });
+  const exact = await d.x0Vjp!(x, 40, v, { anchor });
+  assert.ok(relError(jvp.data, exact.data) < 1e-7, String(relError(jvp.data, exact.data)));
+});
