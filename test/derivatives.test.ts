@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NoiseSource } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
-import { x0JvpByDifferences } from '../src/models/derivatives.js';
+import { Stream } from '../src/core/rng.js';
+import { x0JacobianAsymmetry, x0JvpByDifferences } from '../src/models/derivatives.js';
+import type { Denoiser } from '../src/models/denoiser.js';
 import { GaussianMixture } from '../src/models/gmm.js';
 import { loadMixture } from '../src/models/gmm-file.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
@@ -62,4 +64,39 @@ test('with a restoration anchor: the JVP in x equals the exact one (the anchor t
   const { jvp } = await x0JvpByDifferences(d, x, 40, v, { cond: { anchor } });
   const exact = await d.x0Vjp!(x, 40, v, { anchor });
   assert.ok(relError(jvp.data, exact.data) < 1e-7, String(relError(jvp.data, exact.data)));
+});
+
+test('Jacobian asymmetry: at the difference floor for the exact mixture, and the exact value for a non-symmetric linear denoiser', async () => {
+  const prior = new GaussianMixture({ weights: [0.4, 0.6], means: [[-1, 0.5], [1.5, -1]], covs: [[[0.4, 0.1], [0.1, 0.3]], [[0.2, 0], [0, 0.5]]] });
+  const path = pathByName('vp-linear');
+  const x = new NoiseSource(8).normal([3, 2], 0, 0, 'float64');
+  const mixture = await x0JacobianAsymmetry(prior.asDenoiser(path, 'eps'), x, 0.3, { probes: 16 });
+  assert.ok(mixture.asymmetry < 1e-6, `an exact MMSE denoiser is conservative: ${mixture.asymmetry}`);
+  assert.equal(mixture.nfe, 64);
+  // x0 = M x with M not symmetric: u^T J v - v^T J u = u^T (M - M^T) v, computed here directly from the same probes.
+  const M = [1, 0.5, -0.3, 2];
+  const linear: Denoiser = {
+    prediction: 'x0', path, itemShape: [2],
+    async predict(xt: Tensor) {
+      const out = xt.zerosLike();
+      for (let b = 0; b < xt.batch; b++) {
+        const [p, q] = [xt.data[2 * b]!, xt.data[2 * b + 1]!];
+        out.data[2 * b] = M[0]! * p + M[1]! * q;
+        out.data[2 * b + 1] = M[2]! * p + M[3]! * q;
+      }
+      return out;
+    },
+  };
+  const r = await x0JacobianAsymmetry(linear, x, 0.3, { probes: 16, seed: 4 });
+  const noise = new NoiseSource(4), u = noise.normal([48, 2], 0, Stream.aux, 'float64').data, v = noise.normal([48, 2], 1, Stream.aux, 'float64').data;
+  let diff = 0, size = 0;
+  for (let k = 0; k < 48; k++) {
+    const [u0, u1, v0, v1] = [u[2 * k]!, u[2 * k + 1]!, v[2 * k]!, v[2 * k + 1]!];
+    const uMv = u0 * (M[0]! * v0 + M[1]! * v1) + u1 * (M[2]! * v0 + M[3]! * v1);
+    const vMu = v0 * (M[0]! * u0 + M[1]! * u1) + v1 * (M[2]! * u0 + M[3]! * u1);
+    diff += Math.abs(uMv - vMu);
+    size += Math.abs(uMv);
+  }
+  assert.ok(Math.abs(r.asymmetry - diff / size) < 1e-8, `${r.asymmetry} vs exact ${diff / size}`);
+  assert.ok(r.asymmetry > 0.1);
 });

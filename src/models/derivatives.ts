@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import { NoiseSource, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Conditioning, Denoiser } from './denoiser.js';
 import { ModelFn } from './model-fn.js';
@@ -78,4 +79,58 @@ export async function x0JvpByDifferences(denoiser: Denoiser, x: Tensor, t: numbe
     for (let i = b * n; i < (b + 1) * n; i++) jvp.data[i] = (x0.data[i]! - x0.data[B * n + i]!) / h2;
   }
   return { jvp, steps, nfe: 2 };
+}
+
+export interface AsymmetryResult {
+  /** mean |u^T J v - v^T J u| / mean |u^T J v| over the probe pairs: 0 for a symmetric Jacobian. */
+  asymmetry: number;
+  /** Probe pairs per item, and model evaluations per item. */
+  probes: number;
+  nfe: number;
+}
+
+/**
+ * How far the x0 Jacobian at (x, t) is from symmetric, from random probe pairs (u, v) ~ N(0, I): an exact
+ * MMSE denoiser has J = a/s^2 Cov[x0 | x_t], symmetric, so its score field is conservative; a trained
+ * network's need not be. Each pair costs two JVPs; all of them go in one model call (4 x probes items per item).
+ */
+export async function x0JacobianAsymmetry(denoiser: Denoiser, x: Tensor, t: number, options: { probes?: number; seed?: number; cond?: Conditioning } = {}): Promise<AsymmetryResult> {
+  const P = options.probes ?? 8, B = x.batch, n = x.itemSize;
+  if (!(Number.isInteger(P) && P >= 1)) fail('BAD_INPUT', `probes must be an integer >= 1, got ${P}`);
+  const noise = new NoiseSource(options.seed ?? 0);
+  // Rows: for item b and probe k, row (b P + k) of X holds x_b; V holds v, U holds u.
+  const rows = B * P, shape = [2 * rows, ...x.shape.slice(1)];
+  const X = Tensor.zeros(shape, x.dtype), D = Tensor.zeros(shape, x.dtype);
+  const u = noise.normal([rows, n], 0, Stream.aux, x.dtype), v = noise.normal([rows, n], 1, Stream.aux, x.dtype);
+  for (let r = 0; r < rows; r++) {
+    const xb = x.data.subarray(Math.floor(r / P) * n, (Math.floor(r / P) + 1) * n);
+    X.data.set(xb, r * n);
+    X.data.set(xb, (rows + r) * n);
+    D.data.set(v.data.subarray(r * n, (r + 1) * n), r * n);
+    D.data.set(u.data.subarray(r * n, (r + 1) * n), (rows + r) * n);
+  }
+  const cond = options.cond && repeatConditioning(options.cond, B, 2 * P);
+  const { jvp } = await x0JvpByDifferences(denoiser, X, t, D, cond ? { cond } : {});
+  let diff = 0, size = 0;
+  for (let r = 0; r < rows; r++) {
+    let uJv = 0, vJu = 0;
+    for (let i = 0; i < n; i++) {
+      uJv += u.data[r * n + i]! * jvp.data[r * n + i]!;
+      vJu += v.data[r * n + i]! * jvp.data[(rows + r) * n + i]!;
+    }
+    diff += Math.abs(uJv - vJu);
+    size += Math.abs(uJv);
+  }
+  return { asymmetry: diff / size, probes: P, nfe: 4 * P };
+}
+
+/** Conditioning of B items repeated for the rows (b, k) of `copies` rows per item, in the order copy-major then item-major as above. */
+function repeatConditioning(c: Conditioning, B: number, copies: number): Conditioning {
+  const half = copies / 2;
+  const rep = (t: Tensor) => {
+    const m = t.itemSize, out = Tensor.zeros([B * copies, ...t.shape.slice(1)], t.dtype);
+    for (let h = 0; h < 2; h++) for (let b = 0; b < B; b++) for (let k = 0; k < half; k++) out.data.set(t.data.subarray(b * m, (b + 1) * m), ((h * B + b) * half + k) * m);
+    return out;
+  };
+  return { ...(c.anchor ? { anchor: rep(c.anchor) } : {}), ...(c.inputs ? { inputs: Object.fromEntries(Object.entries(c.inputs).map(([k, t]) => [k, rep(t)])) } : {}) };
 }
