@@ -24,3 +24,20 @@ export function checkedParams(def: { name: string; params: ParamSpecs }, list: s
   }
   return params;
 }
+
+export interface MethodRow {
+  nfe_per_step: number | string;
+  params: Record<string, { default: number | boolean | string; doc: string }>;
+  description: string;
+  notes?: string;
+}
+
+/** The fields `tweedie samplers` and `tweedie solvers` list alike for a sampler or solver. */
+export function methodRow(def: { nfePerStep: number | string; params: ParamSpecs; description: string; notes?: string }): MethodRow {
+  return {
+    nfe_per_step: def.nfePerStep,
+    params: Object.fromEntries(Object.entries(def.params).map(([k, p]) => [k, { default: p.default, doc: p.doc }])),
+    description: def.description,
+    ...(def.notes ? { notes: def.notes } : {}),
+  };
+}

@@ -1,5 +1,6 @@
 import { SAMPLERS } from '../samplers/registry.js';
 import { command } from './options.js';
+import { methodRow } from './params.js';
 import { jsonOption } from './shared-options.js';
 
 export const samplersCommand = command({
@@ -12,13 +13,10 @@ export const samplersCommand = command({
     const rows = SAMPLERS.map((s) => ({
       name: s.name,
       order: s.order,
-      nfe_per_step: s.nfePerStep,
       deterministic: !s.stochastic,
       inverse: Boolean(s.inverse),
       predictions: [...s.predictions],
-      params: Object.fromEntries(Object.entries(s.params).map(([k, p]) => [k, { default: p.default, doc: p.doc }])),
-      description: s.description,
-      ...(s.notes ? { notes: s.notes } : {}),
+      ...methodRow(s),
     }));
     if (values.json) return void process.stdout.write(JSON.stringify(rows) + '\n');
     const kindOf = (r: (typeof rows)[number]) => (r.inverse ? 'inversion' : r.deterministic ? 'deterministic' : 'stochastic');

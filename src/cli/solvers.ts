@@ -1,5 +1,6 @@
 import { SOLVERS } from '../inverse/solvers/registry.js';
 import { command } from './options.js';
+import { methodRow } from './params.js';
 import { jsonOption } from './shared-options.js';
 
 export const solversCommand = command({
@@ -12,11 +13,8 @@ export const solversCommand = command({
     const rows = SOLVERS.map((s) => ({
       name: s.name,
       needs: Object.entries(s.needs).filter(([, v]) => v).map(([k]) => k),
-      nfe_per_step: s.nfePerStep,
       stochastic: s.stochastic,
-      params: Object.fromEntries(Object.entries(s.params).map(([k, p]) => [k, { default: p.default, doc: p.doc }])),
-      description: s.description,
-      ...(s.notes ? { notes: s.notes } : {}),
+      ...methodRow(s),
     }));
     if (values.json) return void process.stdout.write(JSON.stringify(rows) + '\n');
     const w = Math.max(...rows.map((r) => r.name.length), 4);

@@ -51,10 +51,8 @@ export async function solve(o: SolveOptions): Promise<RunResult> {
   const op = o.operator, item = op.inShape, outSize = op.outShape.reduce((p, q) => p * q, 1);
   const n = o.n ?? (solver.needs.particles ? 64 : 1);
   if (solver.needs.particles && n < 2) fail('USAGE', `${solver.name} is a particle method: n is the ensemble size and must be at least 2 (64 or more is usual)`);
+  // One measurement per sample is split with the batches; one for all (or a wrong size) goes to runSolver, which broadcasts (or refuses) it.
   const perSample = o.measurement.size === n * outSize && n > 1;
-  if (!perSample && o.measurement.size !== outSize) {
-    fail('BAD_SHAPE', `measurement of shape [${o.measurement.shape.join(', ')}] does not fit ${op.name}, whose output is [${op.outShape.join(', ')}]; give one measurement of that shape (or one per sample)`);
-  }
   const seed = o.seed ?? 0, first = o.firstSample ?? 0;
   const grid = denoiser ? runGrid(denoiser.path, o.steps ?? 50, o.grid) : [];
   // A particle ensemble is one coupled run: it is never split into batches.
