@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { NoiseSource } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
 import { Stream } from '../src/core/rng.js';
-import { x0JacobianAsymmetry, x0JvpByDifferences } from '../src/models/derivatives.js';
+import { withGradientRoute, x0JacobianAsymmetry, x0Jvp, x0JvpByDifferences } from '../src/models/derivatives.js';
 import type { Denoiser } from '../src/models/denoiser.js';
 import { GaussianMixture } from '../src/models/gmm.js';
 import { loadMixture } from '../src/models/gmm-file.js';
@@ -99,4 +99,23 @@ test('Jacobian asymmetry: at the difference floor for the exact mixture, and the
   }
   assert.ok(Math.abs(r.asymmetry - diff / size) < 1e-8, `${r.asymmetry} vs exact ${diff / size}`);
   assert.ok(r.asymmetry > 0.1);
+});
+
+test('gradient routes: auto keeps an exact gradient, differences stands the JVP in for the VJP, a missing route is refused naming the ones that work', async () => {
+  const prior = new GaussianMixture({ weights: [0.5, 0.5], means: [[-1, 0.5], [1, -1]], covs: [[[0.4, 0.1], [0.1, 0.3]], [[0.2, 0], [0, 0.5]]] });
+  const d = prior.asDenoiser(pathByName('vp-linear'), 'eps');
+  assert.equal(withGradientRoute(d, 'auto'), d);
+  assert.equal(withGradientRoute(d, 'exact'), d);
+  const x = new NoiseSource(3).normal([2, 2], 0, 0, 'float64'), v = new NoiseSource(4).normal([2, 2], 0, 0, 'float64');
+  const fd = withGradientRoute(d, 'differences');
+  assert.equal(fd.gradient, 'differences');
+  const exact = await d.x0Vjp!(x, 0.3, v);
+  assert.ok(relError((await fd.x0Vjp!(x, 0.3, v)).data, exact.data) < 1e-7);
+  // x0Jvp takes the exact product where there is one (no model call), differences otherwise.
+  assert.deepEqual(await x0Jvp(d, x, 0.3, v), { jvp: exact, nfe: 0 });
+  assert.equal((await x0Jvp(fd, x, 0.3, v)).nfe, 2);
+  assert.throws(() => withGradientRoute(d, 'exported', 'the mixture'), /the mixture has no exported gradient.*'exact' or 'differences'/);
+  const forwardOnly: Denoiser = { prediction: 'eps', path: d.path, itemShape: [2], predict: (xx, t) => d.predict(xx, t) };
+  assert.equal(withGradientRoute(forwardOnly, 'auto').gradient, 'differences');
+  assert.throws(() => withGradientRoute(forwardOnly, 'exact', 'net'), /net has no exact gradient.*route 'differences'/);
 });

@@ -2,6 +2,13 @@ import { Tensor } from '../core/tensor.js';
 import type { Path } from '../paths/path.js';
 import type { PredictionType } from './prediction.js';
 
+/**
+ * How a denoiser's derivatives are computed: 'exact' (analytic models), 'exported' (a gradient graph shipped
+ * beside an ONNX model), 'differences' (the JVP by central differences, standing in for the VJP: exact only
+ * where the Jacobian is symmetric, as it is for an exact MMSE denoiser).
+ */
+export type GradientRoute = 'exact' | 'exported' | 'differences';
+
 /** Conditioning handed to a model: the anchor mu of restoration paths and any extra named inputs. */
 export interface Conditioning {
   /** The anchor image mu (degraded input) for paths with b(t) != 0; batched like x. */
@@ -26,4 +33,8 @@ export interface Denoiser {
    * (DPS, PiGDM). Absent when the runtime cannot differentiate.
    */
   x0Vjp?(x: Tensor, t: number, v: Tensor, cond?: Conditioning): Promise<Tensor>;
+  /** Jacobian-vector product of the x0 estimate, d E[x0 | x_t] / d x_t v, when the runtime computes it exactly. */
+  x0Jvp?(x: Tensor, t: number, v: Tensor, cond?: Conditioning): Promise<Tensor>;
+  /** How x0Vjp is computed, when there is one. */
+  readonly gradient?: GradientRoute;
 }

@@ -1,7 +1,7 @@
 import { fail } from '../core/errors.js';
 import { NoiseSource, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
-import type { Conditioning, Denoiser } from './denoiser.js';
+import type { Conditioning, Denoiser, GradientRoute } from './denoiser.js';
 import { ModelFn } from './model-fn.js';
 
 /**
@@ -79,6 +79,49 @@ export async function x0JvpByDifferences(denoiser: Denoiser, x: Tensor, t: numbe
     for (let i = b * n; i < (b + 1) * n; i++) jvp.data[i] = (x0.data[i]! - x0.data[B * n + i]!) / h2;
   }
   return { jvp, steps, nfe: 2 };
+}
+
+/** J v of the x0 estimate: exact where the denoiser computes it, else by central differences. */
+export async function x0Jvp(denoiser: Denoiser, x: Tensor, t: number, v: Tensor, options: JvpOptions = {}): Promise<{ jvp: Tensor; nfe: number }> {
+  if (denoiser.x0Jvp && options.step === undefined) return { jvp: await denoiser.x0Jvp(x, t, v, options.cond), nfe: 0 };
+  return x0JvpByDifferences(denoiser, x, t, v, options);
+}
+
+/** Which gradient route to use: one of the routes, or 'auto' (the denoiser's own gradient, else differences). */
+export type GradientChoice = GradientRoute | 'auto';
+export const GRADIENT_CHOICES: readonly GradientChoice[] = ['auto', 'exact', 'exported', 'differences'];
+
+/**
+ * The denoiser with its x0Vjp on the chosen route. 'differences' stands the JVP in for the VJP, which is
+ * right only where the Jacobian is symmetric (x0JacobianAsymmetry measures how far a network is from that).
+ */
+export function withGradientRoute(denoiser: Denoiser, choice: GradientChoice, name = 'the model'): Denoiser {
+  const own = denoiser.x0Vjp ? denoiser.gradient ?? 'exact' : null;
+  if (choice === 'auto') return own ? denoiser : withGradientRoute(denoiser, 'differences', name);
+  if (choice === own) return denoiser;
+  if (choice === 'differences') return new DifferenceGradient(denoiser);
+  const works = own ? `'${own}' or 'differences'` : `'differences'`;
+  if (choice === 'exported') return fail('UNSUPPORTED', `${name} has no exported gradient (no "gradient" graph in its tweedie.json); use the gradient route ${works}, or export one with training/gradients.py`);
+  return fail('UNSUPPORTED', `${name} has no exact gradient (only analytic models do); use the gradient route ${works}`);
+}
+
+/** A denoiser whose VJP is its JVP by central differences (2 model evaluations). */
+class DifferenceGradient implements Denoiser {
+  readonly gradient = 'differences';
+  readonly prediction: Denoiser['prediction'];
+  readonly path: Denoiser['path'];
+  readonly itemShape: Denoiser['itemShape'];
+  constructor(private readonly inner: Denoiser) {
+    this.prediction = inner.prediction;
+    this.path = inner.path;
+    this.itemShape = inner.itemShape;
+  }
+  predict(x: Tensor, t: number, cond?: Conditioning): Promise<Tensor> {
+    return this.inner.predict(x, t, cond);
+  }
+  async x0Vjp(x: Tensor, t: number, v: Tensor, cond?: Conditioning): Promise<Tensor> {
+    return (await x0JvpByDifferences(this.inner, x, t, v, cond ? { cond } : {})).jvp;
+  }
 }
 
 export interface AsymmetryResult {

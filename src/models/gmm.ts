@@ -298,6 +298,7 @@ function centered(x: Tensor, b: number, anchor: Tensor | undefined, i: number, d
 
 class MixtureDenoiser implements Denoiser {
   readonly itemShape: readonly number[];
+  readonly gradient = 'exact';
   constructor(readonly mixture: GaussianMixture, readonly path: Path, readonly prediction: PredictionType) {
     this.itemShape = mixture.shape;
   }
@@ -334,5 +335,10 @@ class MixtureDenoiser implements Denoiser {
       out.data.set(g, i * d);
     }
     return out;
+  }
+
+  /** J v = J^T v: the x0 Jacobian a/s^2 Cov[x0 | x_t] is symmetric. */
+  x0Jvp(x: Tensor, t: number, v: Tensor, cond?: Conditioning): Promise<Tensor> {
+    return this.x0Vjp(x, t, v, cond);
   }
 }
