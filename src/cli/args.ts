@@ -1,6 +1,7 @@
 import { fail, TweedieError } from '../core/errors.js';
 import { MAX_STEPS } from '../core/limits.js';
 import { checkThreads } from '../models/onnx.js';
+import { GRADIENT_CHOICES, type GradientChoice } from '../models/derivatives.js';
 
 const range = (min: number, max: number) => `>= ${min} and <= ${max === Number.MAX_SAFE_INTEGER ? '2^53-1' : max}`;
 
@@ -52,4 +53,10 @@ export function asUsage<T>(option: string, f: () => T): T {
     if (e instanceof TweedieError && e.code !== 'USAGE') fail('USAGE', `${option}: ${e.message}`);
     throw e;
   }
+}
+
+/** --grad: one of the gradient routes or auto. */
+export function gradValue(value: string): GradientChoice {
+  if (!(GRADIENT_CHOICES as readonly string[]).includes(value)) fail('USAGE', `--grad must be one of ${GRADIENT_CHOICES.join(', ')}, got "${value}"`);
+  return value as GradientChoice;
 }

@@ -27,3 +27,11 @@ export function jsonOption(keys: string) {
 export function stepsOption(what: string, dflt: string) {
   return { type: 'string', value: 'N', default: dflt, doc: `${what}, 1..${MAX_STEPS}` } as const;
 }
+
+/** --grad: how gradient solvers (dps, pigdm) differentiate the model (src/models/derivatives.ts). */
+export const gradOption = {
+  type: 'string', value: 'ROUTE', default: 'auto',
+  doc: 'how dps and pigdm differentiate the model: exported (the model.grad.onnx graph tweedie.json declares: one run of about 2.6 forward calls), ' +
+    'differences (central differences: 2 model evaluations, the JVP standing in for the VJP, right where the Jacobian is symmetric), ' +
+    'exact (gmm: models), or auto (the model\'s own gradient, else differences)',
+} as const;

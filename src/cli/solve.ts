@@ -8,13 +8,14 @@ import { solverByName } from '../inverse/solvers/registry.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
 import { simulateMeasurement, solve } from '../recipes/solve.js';
 import { checkItemCount } from '../core/limits.js';
-import { asUsage, intOption, numberOption, seedValue, stepsValue, threadsValue } from './args.js';
+import { asUsage, gradValue, intOption, numberOption, seedValue, stepsValue, threadsValue } from './args.js';
+import { withGradientRoute } from '../models/derivatives.js';
 import { loadModel, type LoadedModel } from './model-spec.js';
 import { command } from './options.js';
 import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
-import { jsonOption, paramOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
+import { gradOption, jsonOption, paramOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
 
 /** Load a truth image for an operator of input shape `item`: [item] or [1, ...item]. */
 function readTruth(file: string, item: readonly number[]): Tensor {
@@ -41,12 +42,13 @@ export const solveCommand = command({
     solver: { type: 'string', value: 'NAME', default: 'dds', doc: 'see "tweedie solvers" (score-sde, dps, ddrm, ddnm, diffpir, dds, ... and baselines)' },
     steps: stepsOption('diffusion steps', '50'),
     param: paramOption('solver'),
+    grad: gradOption,
     'sigma-y': { type: 'string', value: 'SIGMA', doc: "the noise level of the data term (default: the operator's noise)" },
     seed: seedOption('sample'),
     n: { type: 'string', short: 'n', value: 'K', doc: 'posterior samples, all conditioned on the one measurement (default 1; for smc the ensemble size, default 64)' },
     threads: threadsOption,
     out: { type: 'string', value: 'FILE', doc: '.npy [K, ...] or .png grid' },
-    json: jsonOption('{"solver", "operator", "steps", "n", "nfe", "seconds", "out", with --truth "psnr", "ssim"}'),
+    json: jsonOption('{"solver", "operator", "steps", "n", "nfe", "seconds", "out", for dps/pigdm "gradient" (the route used), with --truth "psnr", "ssim"}'),
   },
   async run({ values }) {
     const out = checkSamplesOut(values.out, 'solve');
@@ -66,10 +68,13 @@ export const solveCommand = command({
     const n = intOption(values.n, 'n') ?? (solver.needs.particles ? 64 : 1);
     const sigmaY = numberOption(values['sigma-y'], 'sigma-y');
     const threads = threadsValue(values.threads);
+    const grad = gradValue(values.grad);
     if (solver.needs.particles && n < 2) fail('USAGE', `${solver.name} is a particle method: -n is the ensemble size and must be at least 2 (64 or more is usual)`);
     let model: LoadedModel | null = null;
     if (values.model) model = await loadModel(values.model, () => pathByName(values.path ?? 'vp-linear'), undefined, threads);
     else if (!solver.needs.noPrior) fail('USAGE', `solver ${solver.name} needs --model (a diffusion prior)`);
+    // A route the model lacks is an option that does not fit the model: a usage error naming the routes that work.
+    const denoiser = model && solver.needs.gradients ? asUsage('--grad', () => withGradientRoute(model!.denoiser, grad, `--model ${values.model}`)) : model?.denoiser ?? null;
     let itemShape: readonly number[];
     if (model) itemShape = model.itemShape;
     else if (truthFile) itemShape = readNpy(truthFile).shape.filter((_, i, s) => !(i === 0 && s.length === 4 && s[0] === 1));
@@ -84,14 +89,14 @@ export const solveCommand = command({
     const progress = runProgress(solver.name);
     // All n samples in one batch, as one model call per step.
     const r = await solve({
-      model: model?.denoiser ?? null, operator, measurement, solver, steps, params, n, seed, batch: n,
+      model: denoiser, operator, measurement, solver, steps, params, n, seed, batch: n,
       ...(sigmaY !== undefined ? { sigmaY } : {}),
       onProgress: progress.report,
     });
     progress.done();
     const range = model?.valueRange ?? [-1, 1];
     commitOutputs([{ file: out, bytes: samplesBytes(out, r.x, operator.inShape, range) }]);
-    const summary: Record<string, unknown> = { solver: solver.name, operator: operator.name, steps: r.steps, n, nfe: r.nfe, seconds: r.seconds, out };
+    const summary: Record<string, unknown> = { solver: solver.name, operator: operator.name, steps: r.steps, n, nfe: r.nfe, seconds: r.seconds, out, ...(r.gradient ? { gradient: r.gradient } : {}) };
     if (truth) {
       const truthB = new Tensor([n, ...operator.inShape], new Float32Array(n * truth.size).map((_, i) => truth.data[i % truth.size]!));
       const dataRange = range[1] - range[0];
@@ -103,6 +108,6 @@ export const solveCommand = command({
     }
     if (values.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
     const fig = truth ? `, PSNR ${(summary.psnr as number).toFixed(2)} dB${summary.ssim !== undefined ? `, SSIM ${(summary.ssim as number).toFixed(4)}` : ''}` : '';
-    process.stdout.write(`wrote ${out}: ${n} sample${n > 1 ? 's' : ''}, ${solver.name} on ${operator.name}, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s${fig}\n`);
+    process.stdout.write(`wrote ${out}: ${n} sample${n > 1 ? 's' : ''}, ${solver.name} on ${operator.name}${r.gradient ? ` (gradient: ${r.gradient})` : ''}, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s${fig}\n`);
   },
 });

@@ -92,17 +92,30 @@ export type GradientChoice = GradientRoute | 'auto';
 export const GRADIENT_CHOICES: readonly GradientChoice[] = ['auto', 'exact', 'exported', 'differences'];
 
 /**
+ * The route `choice` resolves to for a model whose own gradient route is `own` (null: none): 'auto' is its own,
+ * else differences. A route the model lacks is refused in one line naming the routes that work.
+ */
+export function resolveGradientRoute(own: GradientRoute | null, choice: GradientChoice, name = 'the model'): GradientRoute {
+  if (!GRADIENT_CHOICES.includes(choice)) fail('USAGE', `unknown gradient route "${String(choice)}"; use one of ${GRADIENT_CHOICES.join(', ')}`);
+  if (choice === 'auto') return own ?? 'differences';
+  if (choice === own || choice === 'differences') return choice;
+  const works = own ? `'${own}' or 'differences'` : `'differences'`;
+  if (choice === 'exported') return fail('UNSUPPORTED', `${name} has no exported gradient (no "gradient" graph in its tweedie.json); use the gradient route ${works}, or export one with training/gradients.py`);
+  return fail('UNSUPPORTED', `${name} has no exact gradient (only analytic models do); use the gradient route ${works}`);
+}
+
+/**
  * The denoiser with its x0Vjp on the chosen route. 'differences' stands the JVP in for the VJP, which is
  * right only where the Jacobian is symmetric (x0JacobianAsymmetry measures how far a network is from that).
  */
 export function withGradientRoute(denoiser: Denoiser, choice: GradientChoice, name = 'the model'): Denoiser {
-  const own = denoiser.x0Vjp ? denoiser.gradient ?? 'exact' : null;
-  if (choice === 'auto') return own ? denoiser : withGradientRoute(denoiser, 'differences', name);
-  if (choice === own) return denoiser;
-  if (choice === 'differences') return new DifferenceGradient(denoiser);
-  const works = own ? `'${own}' or 'differences'` : `'differences'`;
-  if (choice === 'exported') return fail('UNSUPPORTED', `${name} has no exported gradient (no "gradient" graph in its tweedie.json); use the gradient route ${works}, or export one with training/gradients.py`);
-  return fail('UNSUPPORTED', `${name} has no exact gradient (only analytic models do); use the gradient route ${works}`);
+  const own = gradientRouteOf(denoiser);
+  return resolveGradientRoute(own, choice, name) === own ? denoiser : new DifferenceGradient(denoiser);
+}
+
+/** The route of a denoiser's own x0Vjp, or null when it has none. */
+export function gradientRouteOf(denoiser: Denoiser): GradientRoute | null {
+  return denoiser.x0Vjp ? denoiser.gradient ?? 'exact' : null;
 }
 
 /** A denoiser whose VJP is its JVP by central differences (2 model evaluations). */

@@ -38,7 +38,16 @@ export function readModelFolder(dir: string, warn: (m: string) => void = (m) => 
   if (!existsSync(schedFile)) fail('UNREADABLE_FILE', `model folder ${dir} has no scheduler_config.json; add the diffusers scheduler config the model was trained with`);
   if (!existsSync(tweedieJson)) fail('UNREADABLE_FILE', `model folder ${dir} has no tweedie.json; it names the prediction type, time input, input/output names and the image shape`);
   const scheduler = readSchedulerConfig(schedFile, warn);
-  return parseModelCard(readJson(tweedieJson), scheduler, { dir, modelFile, cardName: tweedieJson }, warn);
+  const spec = parseModelCard(readJson(tweedieJson), scheduler, { dir, modelFile, cardName: tweedieJson }, warn);
+  if (spec.gradient && !existsSync(gradientFile(spec))) {
+    fail('UNREADABLE_FILE', `${tweedieJson}: "gradient" names ${spec.gradient.file}, which is not in ${dir}; export it with training/gradients.py, or remove the "gradient" key`);
+  }
+  return spec;
+}
+
+/** The exported gradient graph's path on disk. */
+export function gradientFile(spec: ModelSpec): string {
+  return join(spec.dir, spec.gradient!.file);
 }
 
 function readDiffusersLayout(dir: string): ModelSpec {
@@ -65,5 +74,6 @@ function readDiffusersLayout(dir: string): ModelSpec {
     condInputs: { encoder_hidden_states: 'encoder_hidden_states' },
     shape: checkedItemShape([ch, h!, w!], unetCfgFile, 'sample_size'),
     valueRange: [-1, 1],
+    gradient: null,
   };
 }

@@ -22,9 +22,40 @@ export interface ModelSpec {
   condInputs: Record<string, string>;
   shape: number[];
   valueRange: [number, number];
+  /** The exported gradient graph declared beside the model (tweedie.json "gradient"), or null. */
+  gradient: GradientGraphSpec | null;
 }
 
-const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description']);
+/**
+ * tweedie.json "gradient": a graph that takes the model's inputs plus a cotangent [N, ...item] and returns the
+ * model's output and the vector-Jacobian product cotangent^T d out / d sample (training/gradients.py writes it).
+ */
+export interface GradientGraphSpec {
+  /** The graph's file name inside the model folder. */
+  file: string;
+  cotangent: string;
+  output: string;
+  vjp: string;
+}
+
+const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient']);
+
+const GRADIENT_EXAMPLE = '{"file": "model.grad.onnx", "cotangent": "cotangent", "output": "out", "vjp": "vjp"}';
+
+function gradientOf(v: unknown, name: string): GradientGraphSpec | null {
+  if (v === undefined) return null;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail('BAD_CONFIG', `${name}: "gradient" must be an object like ${GRADIENT_EXAMPLE}`);
+  const g = v as Record<string, unknown>;
+  const field = (key: string, dflt: string): string => {
+    const f = g[key] ?? dflt;
+    if (typeof f !== 'string' || f === '') return fail('BAD_CONFIG', `${name}: gradient.${key} must be a non-empty string (e.g. ${GRADIENT_EXAMPLE})`);
+    return f;
+  };
+  const file = field('file', '');
+  // A name inside the folder: the graph is fetched next to model.onnx in the browser as on disk.
+  if (!/^[\w.-]+\.onnx$/.test(file) || file.startsWith('.')) fail('BAD_CONFIG', `${name}: gradient.file must be an .onnx file name inside the model folder, like "model.grad.onnx", got ${JSON.stringify(file)}`);
+  return { file, cotangent: field('cotangent', 'cotangent'), output: field('output', 'out'), vjp: field('vjp', 'vjp') };
+}
 
 /** An item shape a model folder declares, within the values one array may hold. */
 export function checkedItemShape(shape: number[], where: string, key: string): number[] {
@@ -80,5 +111,6 @@ export function parseModelCard(card: unknown, scheduler: SchedulerConfig, source
     condInputs,
     shape: shapeOf(t.shape, name),
     valueRange: range,
+    gradient: gradientOf(t.gradient, name),
   };
 }

@@ -17,6 +17,11 @@ export interface ModelParts {
   scheduler: unknown;
   /** The folder's name or URL, for messages. */
   name: string;
+  /**
+   * The exported gradient graph tweedie.json "gradient" names: its bytes, or a function that fetches them (called
+   * at the first VJP). Without it the model has no 'exported' gradient route.
+   */
+  gradientModel?: ArrayBuffer | Uint8Array | (() => Promise<ArrayBuffer | Uint8Array>);
 }
 
 export interface OnnxWebOptions {
@@ -106,7 +111,16 @@ export class OnnxWebDenoiser extends OrtDenoiser {
     const ort = opts.ort ?? (await loadOrtWeb());
     configure(ort, opts);
     const { session, backend } = await createSession(ort, bytes, modelFile, opts);
-    return new OnnxWebDenoiser(spec, ort, queued(session), backend);
+    const grad = parts.gradientModel, gradFile = `${parts.name}/${spec.gradient?.file}`;
+    const openGradient = spec.gradient && grad
+      ? async () => {
+        const raw = typeof grad === 'function' ? await grad() : grad;
+        const gradBytes = raw instanceof Uint8Array ? raw : new Uint8Array(raw);
+        if (gradBytes.length === 0) fail('UNREADABLE_FILE', `${gradFile} is empty; export it again with training/gradients.py`);
+        return queued((await createSession(ort, gradBytes, gradFile, { ...opts, backend: backend as 'wasm' | 'webgpu' })).session);
+      }
+      : null;
+    return new OnnxWebDenoiser(spec, ort, queued(session), backend, openGradient);
   }
 }
 
@@ -130,7 +144,10 @@ async function fetchJson(url: string): Promise<unknown> {
   }
 }
 
-/** Fetch a model folder (model.onnx, scheduler_config.json, tweedie.json) from a URL. */
+/**
+ * Fetch a model folder (model.onnx, scheduler_config.json, tweedie.json) from a URL. A gradient graph that
+ * tweedie.json declares is fetched only when a VJP first needs it.
+ */
 export async function fetchModelFolder(url: string): Promise<ModelParts> {
   const base = url.replace(/\/+$/, '');
   const [scheduler, tweedie, model] = await Promise.all([
@@ -138,5 +155,7 @@ export async function fetchModelFolder(url: string): Promise<ModelParts> {
     fetchJson(`${base}/tweedie.json`),
     fetchOk(`${base}/model.onnx`).then((r) => r.arrayBuffer()),
   ]);
-  return { model, tweedie, scheduler, name: base };
+  const file = (tweedie as { gradient?: { file?: unknown } } | null)?.gradient?.file;
+  const gradientModel = typeof file === 'string' ? async () => (await fetchOk(`${base}/${file}`)).arrayBuffer() : undefined;
+  return { model, tweedie, scheduler, name: base, ...(gradientModel ? { gradientModel } : {}) };
 }

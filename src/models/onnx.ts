@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fail } from '../core/errors.js';
-import { readModelFolder } from './model-folder.js';
+import { gradientFile, readModelFolder } from './model-folder.js';
 import { OrtDenoiser, type OrtModule, type OrtSession } from './ort-denoiser.js';
 
 export type { OrtModule } from './ort-denoiser.js';
@@ -67,12 +67,16 @@ async function createSession(ort: OrtModule, file: string, opts: OnnxOptions): P
   }
 }
 
-/** The Node.js ONNX denoiser: a model folder on disk run by onnxruntime-node (CUDA when asked and present, else CPU). */
+/**
+ * The Node.js ONNX denoiser: a model folder on disk run by onnxruntime-node (CUDA when asked and present, else CPU).
+ * A declared gradient graph is opened on the same backend at the first VJP.
+ */
 export class OnnxDenoiser extends OrtDenoiser {
   static async load(dir: string, opts: OnnxOptions = {}): Promise<OnnxDenoiser> {
     const spec = readModelFolder(dir, opts.warn);
     const ort = opts.ort ?? (await loadOrt());
     const { session, backend } = await createSession(ort, spec.modelFile, opts);
-    return new OnnxDenoiser(spec, ort, session, backend);
+    const openGradient = spec.gradient ? async () => (await createSession(ort, gradientFile(spec), { ...opts, backend: backend as 'cpu' | 'cuda' })).session : null;
+    return new OnnxDenoiser(spec, ort, session, backend, openGradient);
   }
 }

@@ -1,10 +1,10 @@
 import { fail, TweedieError } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import type { Path } from '../paths/path.js';
-import type { Conditioning, Denoiser } from './denoiser.js';
+import type { Conditioning, Denoiser, GradientRoute } from './denoiser.js';
 import { decodeHalf, encodeHalf } from './float16.js';
 import type { ModelSpec } from './model-spec.js';
-import type { PredictionType } from './prediction.js';
+import { derivativesAt, x0Coefficients, type PredictionType } from './prediction.js';
 
 /** The parts of onnxruntime's API used here (onnxruntime-node and onnxruntime-web share it). */
 export interface OrtTensor {
@@ -32,15 +32,21 @@ function fitsItemShape(declared: readonly (number | string)[], item: readonly nu
 
 /**
  * A Denoiser backed by an ONNX Runtime session of either runtime (node or web): created once, reused for every
- * call; the whole batch goes in one call; float16 models are converted at the boundary.
+ * call; the whole batch goes in one call; float16 models are converted at the boundary. A model whose
+ * tweedie.json declares an exported gradient graph gets x0Vjp on the 'exported' route (the graph's session is
+ * opened on the first VJP).
  */
 export class OrtDenoiser implements Denoiser {
   readonly prediction: PredictionType;
   readonly path: Path;
   readonly itemShape: readonly number[];
+  readonly gradient?: GradientRoute;
+  readonly x0Vjp?: (x: Tensor, t: number, v: Tensor, cond?: Conditioning) => Promise<Tensor>;
+  /** Session runs: forward calls and exported-gradient calls. */
   calls = 0;
   private readonly inputTypes: Record<string, string> = {};
   private readonly outputName: string;
+  private gradSession: Promise<OrtSession> | null = null;
 
   /** Checks that the session has the inputs and output the spec names. */
   protected constructor(
@@ -48,6 +54,7 @@ export class OrtDenoiser implements Denoiser {
     private readonly ort: OrtModule,
     private readonly session: OrtSession,
     readonly backend: string,
+    private readonly openGradient: (() => Promise<OrtSession>) | null = null,
   ) {
     this.prediction = spec.prediction;
     this.path = spec.scheduler.path;
@@ -64,6 +71,10 @@ export class OrtDenoiser implements Denoiser {
     for (const m of session.inputMetadata ?? []) if (m.type) this.inputTypes[m.name] = m.type;
     const declared = session.inputMetadata?.find((m) => m.name === spec.sampleInput)?.shape;
     if (declared && !fitsItemShape(declared, spec.shape)) this.shapeMismatch(`the model's input "${spec.sampleInput}" has shape [${declared.join(', ')}]`, declared);
+    if (spec.gradient && openGradient) {
+      this.gradient = 'exported';
+      this.x0Vjp = (x, t, v, cond) => this.exportedX0Vjp(x, t, v, cond);
+    }
   }
 
   /** Where the item shape was declared: tweedie.json, or a diffusers export's unet/config.json. */
@@ -102,11 +113,16 @@ export class OrtDenoiser implements Denoiser {
     }
   }
 
-  async predict(x: Tensor, t: number, cond?: Conditioning): Promise<Tensor> {
+  private checkSample(x: Tensor): void {
     const item = this.itemShape.reduce((p, q) => p * q, 1);
     if (x.itemSize !== item || x.shape.length !== this.itemShape.length + 1) {
       fail('BAD_SHAPE', `${this.spec.dir} expects samples of shape [N, ${this.itemShape.join(', ')}] but got [${x.shape.join(', ')}]`);
     }
+  }
+
+  /** The feeds of a forward call (the gradient graph takes the same, plus the cotangent). */
+  private feeds(x: Tensor, t: number, cond?: Conditioning): Record<string, OrtTensor> {
+    this.checkSample(x);
     const n = x.batch;
     const feeds: Record<string, OrtTensor> = {
       [this.spec.sampleInput]: this.tensorFor(this.spec.sampleInput, x.data, [n, ...this.itemShape]),
@@ -117,9 +133,14 @@ export class OrtDenoiser implements Denoiser {
       if (!c) fail('BAD_INPUT', `${this.spec.dir} needs the conditioning input "${key}" (ONNX input ${name}); pass it in cond.inputs`);
       feeds[name] = this.tensorFor(name, c.data, c.shape);
     }
+    return feeds;
+  }
+
+  /** One session run, counted; a refusal by the runtime becomes one line. */
+  private async run(session: OrtSession, feeds: Record<string, OrtTensor>, n: number): Promise<Record<string, OrtTensor>> {
     let outputs: Record<string, OrtTensor>;
     try {
-      outputs = await this.session.run(feeds);
+      outputs = await session.run(feeds);
     } catch (e) {
       if (e instanceof TweedieError) throw e;
       const reason = (e as Error).message.replace(/\s*\n\s*/g, ' ').trim();
@@ -128,18 +149,62 @@ export class OrtDenoiser implements Denoiser {
       return fail('BAD_SHAPE', `${this.spec.dir}: ONNX Runtime rejected the call: ${reason}`);
     }
     this.calls++;
-    const out = outputs[this.outputName]!;
+    return outputs;
+  }
+
+  /** Output `name` as a tensor shaped like x. */
+  private outputLike(outputs: Record<string, OrtTensor>, name: string, x: Tensor): Tensor {
+    const out = outputs[name]!;
     const result = x.zerosLike();
     if (out.type === 'float16') decodeHalf(out.data as Uint16Array, result.data);
     else {
       const d = out.data as ArrayLike<number>;
-      if (d.length !== result.size) fail('BAD_SHAPE', `${this.spec.dir}: output "${this.outputName}" has ${d.length} values for an input of ${result.size}`);
+      if (d.length !== result.size) fail('BAD_SHAPE', `${this.spec.dir}: output "${name}" has ${d.length} values for an input of ${result.size}`);
       result.data.set(d);
     }
     return result;
   }
 
+  async predict(x: Tensor, t: number, cond?: Conditioning): Promise<Tensor> {
+    const outputs = await this.run(this.session, this.feeds(x, t, cond), x.batch);
+    return this.outputLike(outputs, this.outputName, x);
+  }
+
+  /** The gradient graph's session, opened once and checked against tweedie.json "gradient". */
+  private gradientSession(): Promise<OrtSession> {
+    this.gradSession ??= this.openGradient!().then((session) => {
+      const g = this.spec.gradient!, where = `${this.spec.dir}: the gradient graph ${g.file}`, fix = 'fix "gradient" in tweedie.json or export the graph again with training/gradients.py';
+      const inputs = [this.spec.sampleInput, this.spec.timestepInput, ...Object.values(this.spec.condInputs), g.cotangent];
+      const missing = inputs.filter((name) => !session.inputNames.includes(name));
+      if (missing.length) fail('BAD_CONFIG', `${where} has no input ${missing.map((m) => `"${m}"`).join(', ')} (its inputs are ${session.inputNames.join(', ')}); ${fix}`);
+      if (!session.outputNames.includes(g.vjp)) fail('BAD_CONFIG', `${where} has no output "${g.vjp}" for the vjp (its outputs are ${session.outputNames.join(', ')}); ${fix}`);
+      for (const m of session.inputMetadata ?? []) if (m.type) this.inputTypes[m.name] ??= m.type;
+      return session;
+    });
+    return this.gradSession;
+  }
+
+  /**
+   * v^T d x0 / d x through the exported graph: x0 = cz z + cp pred + const for every prediction type (z = x - b mu),
+   * so v^T d x0 / d x = cz v + vjp(cotangent = cp v), one run of the graph.
+   */
+  private async exportedX0Vjp(x: Tensor, t: number, v: Tensor, cond?: Conditioning): Promise<Tensor> {
+    if (v.size !== x.size) fail('BAD_SHAPE', `the cotangent [${v.shape.join(', ')}] must have the sample's shape [${x.shape.join(', ')}]`);
+    const session = await this.gradientSession();
+    const p = this.path.point(t);
+    const { cz, cp } = x0Coefficients(this.prediction, p, this.prediction === 'velocity' ? derivativesAt(this.path, t) : null);
+    const g = this.spec.gradient!, feeds = this.feeds(x, t, cond);
+    const cot = new Float32Array(v.size);
+    for (let i = 0; i < cot.length; i++) cot[i] = cp * v.data[i]!;
+    feeds[g.cotangent] = this.tensorFor(g.cotangent, cot, [x.batch, ...this.itemShape]);
+    const vjp = this.outputLike(await this.run(session, feeds, x.batch), g.vjp, x);
+    const d = vjp.data;
+    for (let i = 0; i < d.length; i++) d[i] = cz * v.data[i]! + d[i]!;
+    return vjp;
+  }
+
   async release(): Promise<void> {
     await this.session.release?.();
+    if (this.gradSession) await (await this.gradSession.catch(() => null))?.release?.();
   }
 }

@@ -102,6 +102,19 @@ export function toX0Eps(
   }
 }
 
+/**
+ * Every conversion is affine in (z, pred): x0 = cz z + cp pred + (anchor terms). The two coefficients at p, read
+ * off toX0Eps itself with a zero anchor, so that d x0 / d x = cz I + cp d pred / d x for any prediction type.
+ */
+export function x0Coefficients(type: PredictionType, p: GridPoint, deriv: PointDerivatives | null): { cz: number; cp: number } {
+  const x0At = (z: number, pred: number): number => {
+    const x0 = Tensor.zeros([1], 'float64');
+    toX0Eps(type, new Tensor([1], Float64Array.of(pred)), new Tensor([1], Float64Array.of(z)), p, Tensor.zeros([1], 'float64'), deriv, x0, Tensor.zeros([1], 'float64'));
+    return x0.data[0]!;
+  };
+  return { cz: x0At(1, 0), cp: x0At(0, 1) };
+}
+
 /** The inverse map: express (x0, eps) as a prediction of the given type. */
 export function fromX0Eps(
   type: PredictionType,

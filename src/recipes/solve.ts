@@ -4,7 +4,8 @@ import { Tensor } from '../core/tensor.js';
 import type { Operator } from '../inverse/operators/operator.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { runSolver } from '../inverse/solvers/run.js';
-import type { SolverDef } from '../inverse/solvers/types.js';
+import type { SolveResult, SolverDef } from '../inverse/solvers/types.js';
+import { gradientRouteOf, withGradientRoute, type GradientChoice } from '../models/derivatives.js';
 import type { PredictionType } from '../models/prediction.js';
 import type { GridKind, TimeGrid } from '../paths/grids.js';
 import type { Path } from '../paths/path.js';
@@ -12,7 +13,6 @@ import { initialState } from '../samplers/run.js';
 import type { ParamValues } from '../samplers/types.js';
 import { runGrid, startNoise } from '../samplers/start.js';
 import { priorDenoiser, runInBatches, type Prior, type RunControl } from './batches.js';
-import type { RunResult } from '../samplers/method.js';
 
 export interface SolveOptions extends RunControl {
   /** The diffusion prior (any Denoiser, or a Gaussian mixture with `path`); omit it for the baselines. */
@@ -33,6 +33,10 @@ export interface SolveOptions extends RunControl {
   sigmaY?: number;
   /** Posterior samples (default 1; for a particle solver the ensemble size, default 64, run as one batch). */
   n?: number;
+  /** How gradient solvers (dps, pigdm) differentiate the model: 'auto' (default), 'exact', 'exported' or 'differences'. */
+  gradient?: GradientChoice;
+  /** The model's name in messages (default "the model"). */
+  modelName?: string;
 }
 
 /** y = A x + noise for a ground truth x [1, ...] or [...]: the measurement noise of `seed` (sample 0). */
@@ -44,10 +48,13 @@ export function simulateMeasurement(op: Operator, truth: Tensor, seed = 0): Tens
  * Sample the posterior of x given y = A x + noise under a diffusion prior (or run a baseline):
  * `await solve({ model, operator, measurement: y, solver: 'diffpir', steps: 50 })` returns `{ x, nfe, ... }`.
  */
-export async function solve(o: SolveOptions): Promise<RunResult> {
+export async function solve(o: SolveOptions): Promise<SolveResult> {
   const solver = typeof o.solver === 'object' ? o.solver : solverByName(o.solver ?? 'dds');
-  const denoiser = o.model ? priorDenoiser(o.model, o.path, o.prediction) : null;
-  if (!denoiser && !solver.needs.noPrior) fail('USAGE', `solver ${solver.name} needs a diffusion prior (model)`);
+  const prior = o.model ? priorDenoiser(o.model, o.path, o.prediction) : null;
+  if (!prior && !solver.needs.noPrior) fail('USAGE', `solver ${solver.name} needs a diffusion prior (model)`);
+  // The route is chosen (or refused) once, before any batch runs.
+  const denoiser = prior && solver.needs.gradients ? withGradientRoute(prior, o.gradient ?? 'auto', o.modelName) : prior;
+  const gradient = denoiser && solver.needs.gradients ? gradientRouteOf(denoiser) : null;
   const op = o.operator, item = op.inShape, outSize = op.outShape.reduce((p, q) => p * q, 1);
   const n = o.n ?? (solver.needs.particles ? 64 : 1);
   if (solver.needs.particles && n < 2) fail('USAGE', `${solver.name} is a particle method: n is the ensemble size and must be at least 2 (64 or more is usual)`);
@@ -57,7 +64,7 @@ export async function solve(o: SolveOptions): Promise<RunResult> {
   const grid = denoiser ? runGrid(denoiser.path, o.steps ?? 50, o.grid) : [];
   // A particle ensemble is one coupled run: it is never split into batches.
   const control = solver.needs.particles ? { ...o, batch: n } : o;
-  return runInBatches(n, item, Math.max(0, grid.length - 1), control, async (start, end, source, onStep) => {
+  const r = await runInBatches(n, item, Math.max(0, grid.length - 1), control, async (start, end, source, onStep) => {
     const xT = denoiser ? initialState(startNoise(seed, first, start, end, item), grid[0]!) : Tensor.zeros([end - start, ...item]);
     const y = perSample ? o.measurement.reshape([n, ...op.outShape]).sliceBatch(start, end) : o.measurement;
     return runSolver(solver, denoiser, grid, op, y, xT, {
@@ -68,4 +75,5 @@ export async function solve(o: SolveOptions): Promise<RunResult> {
       onStep: (info) => onStep(info),
     });
   });
+  return gradient ? { ...r, gradient } : r;
 }

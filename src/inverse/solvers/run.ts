@@ -1,6 +1,7 @@
 import { fail } from '../../core/errors.js';
 import { Tensor } from '../../core/tensor.js';
 import type { Denoiser } from '../../models/denoiser.js';
+import { gradientRouteOf, withGradientRoute } from '../../models/derivatives.js';
 import type { TimeGrid } from '../../paths/grids.js';
 import { runMethod } from '../../samplers/harness.js';
 import type { Operator } from '../operators/operator.js';
@@ -22,18 +23,19 @@ export function batchMeasurement(op: Operator, y: Tensor, n: number): Tensor {
  * Run a posterior solver. xT is the initial state at grid[0] (noise) for diffusion solvers; baselines
  * ignore the denoiser and the grid. y is one measurement (broadcast to every sample) or one per sample.
  */
-export async function runSolver(def: SolverDef, denoiser: Denoiser | null, grid: TimeGrid, op: Operator, y: Tensor, xT: Tensor, options: SolverRunOptions = {}): Promise<SolveResult> {
-  if (!def.needs.noPrior && !denoiser) fail('USAGE', `solver ${def.name} needs a diffusion prior (--model)`);
-  if (def.needs.gradients && denoiser && !denoiser.x0Vjp) {
-    fail('UNSUPPORTED', `solver ${def.name} needs gradients of the denoiser (a vector-Jacobian product); this model cannot give them (ONNX models run forward only). Use an analytic model or a gradient-free solver such as ddrm, ddnm, diffpir or dds`);
-  }
+export async function runSolver(def: SolverDef, model: Denoiser | null, grid: TimeGrid, op: Operator, y: Tensor, xT: Tensor, options: SolverRunOptions = {}): Promise<SolveResult> {
+  if (!def.needs.noPrior && !model) fail('USAGE', `solver ${def.name} needs a diffusion prior (--model)`);
+  // A gradient solver differentiates the denoiser on the chosen route (withGradientRoute refuses one the model lacks).
+  const denoiser = model && def.needs.gradients ? withGradientRoute(model, options.gradient ?? 'auto', options.modelName) : model;
+  const route = denoiser && def.needs.gradients ? gradientRouteOf(denoiser) : null;
   if (def.needs.svd && !op.svd) fail('UNSUPPORTED', `solver ${def.name} needs the operator's SVD, which ${op.name} does not provide; use dds, diffpir or dps instead`);
   const inItem = op.inShape.reduce((p, q) => p * q, 1);
   if (xT.itemSize !== inItem) fail('BAD_SHAPE', `initial state [${xT.shape.join(', ')}] does not fit ${op.name}, whose input is [${op.inShape.join(', ')}]`);
   const yb = batchMeasurement(op, y, xT.batch);
   const z = xT.clone().reshape([xT.batch, ...op.inShape]);
   const sigmaY = options.sigmaY ?? op.noiseSigma;
-  return runMethod(def, denoiser, grid, options, {}, ({ fn, params, noise, report }) =>
+  const r = await runMethod(def, denoiser, grid, options, {}, ({ fn, params, noise, report }) =>
     def.run({ fn, denoiser, path: denoiser?.path ?? null, grid, op, y: yb, sigmaY, z, noise, params, report }),
   );
+  return route ? { ...r, gradient: route } : r;
 }

@@ -1,5 +1,6 @@
 import type { Tensor } from '../../core/tensor.js';
-import type { Denoiser } from '../../models/denoiser.js';
+import type { Denoiser, GradientRoute } from '../../models/denoiser.js';
+import type { GradientChoice } from '../../models/derivatives.js';
 import type { ModelFn } from '../../models/model-fn.js';
 import type { Path } from '../../paths/path.js';
 import type { MethodContext, MethodInfo, ParamSpecs, RunOptions, RunResult } from '../../samplers/method.js';
@@ -46,6 +47,13 @@ export function defineSolver<const P extends ParamSpecs>(def: SolverDef<P>): Sol
 export interface SolverRunOptions extends RunOptions {
   /** Override the operator's noise level for the data term. */
   sigmaY?: number;
+  /** How a gradient solver differentiates the denoiser (default 'auto': its own gradient, else differences). */
+  gradient?: GradientChoice;
+  /** The model's name in a refused route's message (default "the model"). */
+  modelName?: string;
 }
 
-export type SolveResult = RunResult;
+export interface SolveResult extends RunResult {
+  /** The gradient route a gradient solver used. */
+  gradient?: GradientRoute;
+}
