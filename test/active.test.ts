@@ -154,7 +154,7 @@ test('bad inputs give clear errors', async () => {
   await rejects(activeSubsampling({ ...o, budget: 1, centerLines: 2 }), /budget of 1 lines.*2 centre lines.*raise the budget/);
   await rejects(activeSubsampling({ ...o, budget: 9, centerLines: 1 }), /at most 8 lines/);
   await rejects(activeSubsampling({ ...o, budget: 8, centerLines: 1 }), /holds only \d+ acquisition steps.*raise --steps/);
-  await rejects(activeSubsampling({ ...o, budget: 3, centerLines: 1, solver: 'tv' }), /ddnm or dds only.*not tv/);
+  await rejects(activeSubsampling({ ...o, budget: 3, centerLines: 1, solver: 'tv' }), /ddnm, dds, dps only.*not tv/);
   await rejects(activeSubsampling({ ...o, kspace: new Tensor([1, N, N]), budget: 3, centerLines: 1 }), /k-space of shape \[1, 8, 8\]/);
   assert.throws(() => parseOperatorSpec('mri:mask=active', [1, N, N]), /mask=active chooses k-space lines while sampling.*tweedie reconstruct/);
 });

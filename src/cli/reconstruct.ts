@@ -7,14 +7,14 @@ import { niftiFileBytes, readNifti } from '../io/nifti.js';
 import { readNpy } from '../io/npy.js';
 import { checkActiveSolver } from '../inverse/active.js';
 import { solverByName } from '../inverse/solvers/registry.js';
-import { reconstructMeasured, reconstructVolume, type ReconstructOptions } from '../volume/reconstruct.js';
-import { intOption, numberOption, seedValue, stepsValue, threadsValue } from './args.js';
+import { reconstructGradientRoute, reconstructMeasured, reconstructVolume, type ReconstructOptions } from '../volume/reconstruct.js';
+import { asUsage, gradValue, intOption, numberOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { command } from './options.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { checkOutputs, commitOutputs } from './output.js';
 import { pickVolume, volumeOption } from './volume-option.js';
-import { jsonOption, paramOption, seedOption, stepsOption } from './shared-options.js';
+import { gradOption, jsonOption, paramOption, seedOption, stepsOption } from './shared-options.js';
 import { packageRoot } from '../package-root.js';
 import { THREADS_FORCE_ENV } from '../models/onnx.js';
 
@@ -42,7 +42,7 @@ export const reconstructCommand = command({
     accel: { type: 'string', value: 'R', doc: 'mri: acceleration (default 4)' },
     mask: {
       type: 'string', value: 'KIND',
-      doc: 'mri: equispaced (default), random, poisson, or active: Active Diffusion Subsampling, per slice start from the centre lines and, while sampling with --particles P posterior samples, acquire the k-space line the particles disagree on most, until W/R lines; needs --solver ddnm or dds. The reconstruction is the particles\' mean; --json lists each slice\'s lines',
+      doc: 'mri: equispaced (default), random, poisson, or active: Active Diffusion Subsampling, per slice start from the centre lines and, while sampling with --particles P posterior samples, acquire the k-space line the particles disagree on most, until W/R lines; needs --solver dps (the paper\'s DPS guidance, with --grad), ddnm or dds. The reconstruction is the particles\' mean; --json lists each slice\'s lines',
     },
     particles: { type: 'string', value: 'P', doc: '--mask active: particles per slice (default 8)' },
     'mask-file': { type: 'string', value: 'M.npy', doc: 'mri: the sampling mask, [W] (columns) or [H, W] in the centered k-space layout, instead of --accel/--mask' },
@@ -52,9 +52,10 @@ export const reconstructCommand = command({
     },
     views: { type: 'string', value: 'N', doc: 'ct: number of views over 180 degrees (default 30)' },
     noise: { type: 'string', value: 'SIGMA', default: '0.01', doc: 'measurement noise sd in model units' },
-    solver: { type: 'string', value: 'NAME', doc: 'posterior solver (default ddnm for mri, dds for ct; ddrm, diffpir, score-sde, ...)' },
+    solver: { type: 'string', value: 'NAME', doc: 'posterior solver (default ddnm for mri, dds for ct; ddrm, diffpir, score-sde, dps, pigdm, ...)' },
     steps: stepsOption('diffusion steps', '50'),
     param: paramOption('solver'),
+    grad: gradOption,
     slices: { type: 'string', value: 'A:B', doc: 'slices A..B-1 along the third axis (default all)' },
     workers: { type: 'string', value: 'K', doc: `worker threads, each with its own ONNX session (default os.availableParallelism() = ${availableParallelism()})` },
     threads: { type: 'string', value: 'N', default: '1', doc: `ONNX Runtime threads of each worker; at most the core count unless ${THREADS_FORCE_ENV}=1 is set` },
@@ -65,7 +66,7 @@ export const reconstructCommand = command({
     model: { type: 'string', value: 'DIR', doc: 'prior folder (default weights/brain-64)' },
     out: { type: 'string', value: 'FILE', doc: ".nii or .nii.gz on the truth's grid and intensity units (slices outside --slices and voxels outside the model's crop are 0)" },
     'out-model': { type: 'string', value: 'FILE', doc: "also write the model-space 64x64 stack with its resampled-grid affine" },
-    json: jsonOption('{"truth" or "measurement", "out", "operator", "solver", "steps", "nfe", "seconds", "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline", "per_slice", ...} (figures in model space)'),
+    json: jsonOption('{"truth" or "measurement", "out", "operator", "solver", "steps", for dps/pigdm "gradient" (the route used), "nfe", "seconds", "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline", "per_slice", ...} (figures in model space)'),
   },
   async run({ values }) {
     const modality = values.modality;
@@ -93,6 +94,7 @@ export const reconstructCommand = command({
     }
     const params = checkedParams(solver, values.param);
     const steps = stepsValue(values.steps);
+    const gradient = gradValue(values.grad);
     const acceleration = intOption(values.accel, 'accel', 2) ?? 4;
     const views = intOption(values.views, 'views', 2, MAX_CT_VIEWS) ?? 30;
     const noise = numberOption(values.noise, 'noise', 0);
@@ -109,12 +111,13 @@ export const reconstructCommand = command({
       { option: '--truth', file: truthFile }, { option: '--measurement', file: measurementFile }, { option: '--mask-file', file: maskFile }, { option: '--model', file: modelDir },
     ]);
     if (!existsSync(join(modelDir, 'model.onnx'))) fail('UNREADABLE_FILE', `${join(modelDir, 'model.onnx')} is missing; reconstruct needs a 2-D prior folder (--model DIR; weights/brain-64 ships one)`);
+    asUsage('--grad', () => reconstructGradientRoute({ modelDir, solver: solver.name, gradient }));
     const measurement = measurementFile ? readNpy(measurementFile) : undefined;
     const progress = runProgress(`${solver.name}: ${steps} steps`);
     const options: ReconstructOptions = {
       modelDir, splitFallback: join(packageRoot, 'weights', 'brain-64', 'split.json'),
       modality, acceleration, ...(mask ? { mask } : {}), ...(maskFile ? { maskFile } : {}), particles, views, noise,
-      ...(measurement ? { measurement, measurementName: measurementFile } : {}), solver: solver.name, steps, params, ...(slices ? { slices } : {}), workers, threads, batch, seed, tvZ, tvIters,
+      ...(measurement ? { measurement, measurementName: measurementFile } : {}), solver: solver.name, steps, params, gradient, ...(slices ? { slices } : {}), workers, threads, batch, seed, tvZ, tvIters,
       onProgress: (done, total) => progress.report({ done, total }),
     };
     if (!truthFile) {
@@ -122,7 +125,7 @@ export const reconstructCommand = command({
       progress.done();
       commitOutputs([{ file: out!, bytes: niftiFileBytes(out!, r.modelStack) }]);
       const summary = {
-        measurement: measurementFile, out, modality, operator: r.operator, solver: r.solver, steps: r.steps, slices: r.modelStack.dims[2],
+        measurement: measurementFile, out, modality, operator: r.operator, solver: r.solver, ...(r.gradient ? { gradient: r.gradient } : {}), steps: r.steps, slices: r.modelStack.dims[2],
         workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
         psnr: null, ssim: null, ...(r.lines ? { lines: r.lines } : {}),
       };
@@ -135,7 +138,7 @@ export const reconstructCommand = command({
     progress.done();
     commitOutputs([{ file: out!, bytes: niftiFileBytes(out!, r.volume, { like: vol }) }, ...(outModel ? [{ file: outModel, bytes: niftiFileBytes(outModel, r.modelStack) }] : [])]);
     const summary = {
-      truth: truthFile, out, ...(outModel ? { out_model: outModel } : {}), modality, operator: r.operator, solver: r.solver, steps: r.steps,
+      truth: truthFile, out, ...(outModel ? { out_model: outModel } : {}), modality, operator: r.operator, solver: r.solver, ...(r.gradient ? { gradient: r.gradient } : {}), steps: r.steps,
       slices: r.slices, workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed,
       mapping: r.mapping, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
       psnr: r.psnr, ssim: r.ssim, baseline: r.baseline, psnr_baseline: r.psnr_baseline, ssim_baseline: r.ssim_baseline,

@@ -2,6 +2,7 @@ import { fail } from '../core/errors.js';
 import { NoiseSource, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Denoiser } from '../models/denoiser.js';
+import type { GradientChoice } from '../models/derivatives.js';
 import { initialState } from '../samplers/run.js';
 import { runGrid, startNoise } from '../samplers/start.js';
 import type { ParamValues } from '../samplers/types.js';
@@ -23,12 +24,13 @@ import { batchMeasurement, runSolver } from './solvers/run.js';
  * Gaussian mixture centred on the particles' predicted measurements (paper eq. 9-11). The line is
  * then read from the fully sampled noisy k-space (a retrospective scan) and sampling continues
  * with the larger mask. The solver is run segment by segment between acquisitions, so it must be
- * memoryless from step to step (ddnm, dds); each segment draws its own noise. The particles end
- * with hard data consistency on the acquired lines, and their mean is the reconstruction.
+ * memoryless from step to step (ddnm, dds, and dps, the guidance of the paper); each segment draws
+ * its own noise. The particles end with hard data consistency on the acquired lines, and their mean
+ * is the reconstruction.
  */
 
 /** Solvers whose state is only the current sample, so a run can be split where the mask grows. */
-export const ACTIVE_SOLVERS: readonly string[] = ['ddnm', 'dds'];
+export const ACTIVE_SOLVERS: readonly string[] = ['ddnm', 'dds', 'dps'];
 
 /** Default acquisition window, fractions [start, stop) of the steps. */
 export const ACTIVE_WINDOW: [number, number] = [0.1, 0.5];
@@ -36,7 +38,7 @@ export const ACTIVE_WINDOW: [number, number] = [0.1, 0.5];
 /** Active sampling needs a solver from ACTIVE_SOLVERS; anything else is a usage error naming the fix. */
 export function checkActiveSolver(name: string): void {
   if (!ACTIVE_SOLVERS.includes(name)) {
-    fail('USAGE', `active sampling (--mask active) chooses lines while sampling and works with solver ${ACTIVE_SOLVERS.join(' or ')} only (a gradient-free run that can be split where the mask grows), not ${name}; use --solver ddnm (or dds), or a fixed --mask equispaced|random|poisson with ${name}`);
+    fail('USAGE', `active sampling (--mask active) chooses lines while sampling and works with solver ${ACTIVE_SOLVERS.join(', ')} only (a run whose state is the current sample, so it can be split where the mask grows), not ${name}; use --solver dps (the paper's guidance), ddnm or dds, or a fixed --mask equispaced|random|poisson with ${name}`);
   }
 }
 
@@ -52,6 +54,8 @@ export interface LineSamplingOptions {
   /** Posterior solver: one of ACTIVE_SOLVERS (default ddnm). */
   solver?: string;
   params?: Partial<ParamValues>;
+  /** dps: how the denoiser is differentiated (default 'auto'). */
+  gradient?: GradientChoice;
   /** k-space noise standard deviation, for the solver's data term (default 0). */
   noiseSigma?: number;
   seed?: number;
@@ -204,6 +208,7 @@ async function sampleWithLines(o: LineSamplingOptions, start: Uint8Array, at: nu
     const r = await runSolver(def, o.denoiser, grid.slice(from, to + 1), segOp, y, z, {
       noise: new NoiseSource(seed + seg * 2 ** 32, first),
       ...(o.params ? { params: o.params } : {}),
+      ...(o.gradient ? { gradient: o.gradient } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
       onStep: (info) => {
         x0 = info.x0;

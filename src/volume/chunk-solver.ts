@@ -6,6 +6,7 @@ import { buildOperator, type OperatorConfig } from '../inverse/operators/registr
 import { solverByName } from '../inverse/solvers/registry.js';
 import { solve } from '../recipes/solve.js';
 import type { ParamValues } from '../samplers/types.js';
+import type { GradientChoice } from '../models/derivatives.js';
 import type { JobRunner } from './worker-pool.js';
 
 /**
@@ -20,6 +21,8 @@ export interface ChunkContext {
   solver: string;
   steps: number;
   params: Partial<ParamValues>;
+  /** How a gradient solver (dps, pigdm) differentiates the prior. */
+  gradient: GradientChoice;
   /** The operator of every slice (null with mask active, whose jobs carry full scans). */
   operator: OperatorConfig | null;
   seed: number;
@@ -38,7 +41,7 @@ export interface ChunkJob {
 
 export interface ChunkResult {
   x: Float32Array;
-  /** Network evaluations per slice, and batched model calls of the whole job. */
+  /** Network evaluations per slice, and session runs of the whole job (forward and gradient calls). */
   nfe: number;
   calls: number;
   /** mask active: acquired columns [count, W] and the acquisition order [count, budget - centre lines]. */
@@ -57,16 +60,17 @@ export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
   const solver = solverByName(ctx.solver);
   return {
     async run(job, onStep) {
+      const calls0 = model.calls;
       // The slices of a job are items start.. of one run: the noise of slice z depends on (seed, z) only.
       const r = await solve({
         model, operator: op, measurement: new Tensor([job.count, ...op.outShape], job.y), solver, steps: ctx.steps, params: ctx.params,
-        n: job.count, batch: job.count, seed: ctx.seed, firstSample: job.start, onProgress: (p) => onStep(p.step),
+        gradient: ctx.gradient, modelName: ctx.modelDir, n: job.count, batch: job.count, seed: ctx.seed, firstSample: job.start, onProgress: (p) => onStep(p.step),
       });
       const x = r.x.data as Float32Array;
       for (let i = 0; i < x.length; i++) {
         if (!Number.isFinite(x[i]!)) fail('NAN_IN_MODEL', `${ctx.solver} returned a non-finite value for slice ${job.start + Math.floor(i / op.inShape.reduce((a, b) => a * b, 1))}; try more --steps or another --solver`);
       }
-      return { x, nfe: r.nfe, calls: r.nfe };
+      return { x, nfe: r.nfe, calls: model.calls - calls0 };
     },
     release: () => model.release(),
   };
@@ -79,21 +83,21 @@ function activeChunkSolver(model: OnnxDenoiser, ctx: ChunkContext, a: NonNullabl
   return {
     async run(job, onStep) {
       const x = new Float32Array(job.count * n2), columns = new Uint8Array(job.count * w), order = new Int32Array(job.count * picks);
-      let calls = 0, nfe = 0;
+      const calls0 = model.calls;
+      let nfe = 0;
       for (let i = 0; i < job.count; i++) {
         const r = await activeSubsampling({
           denoiser: model, kspace: new Tensor([1, 1, h, w, 2], job.y.subarray(i * n2 * 2, (i + 1) * n2 * 2)),
-          budget: a.budget, centerLines: a.centerLines, particles: a.particles, steps: ctx.steps, solver: ctx.solver, params: ctx.params,
+          budget: a.budget, centerLines: a.centerLines, particles: a.particles, steps: ctx.steps, solver: ctx.solver, params: ctx.params, gradient: ctx.gradient,
           noiseSigma: a.noise, seed: ctx.seed, firstSample: (job.start + i) * a.particles,
           onStep: (info) => onStep(Math.floor((i * ctx.steps + info.step) / job.count)),
         });
         x.set(r.x.data, i * n2);
         columns.set(r.columns, i * w);
         order.set(r.order, i * picks);
-        calls += r.nfe;
         nfe = r.nfe;
       }
-      return { x, nfe, calls, columns, order };
+      return { x, nfe, calls: model.calls - calls0, columns, order };
     },
     release: () => model.release(),
   };

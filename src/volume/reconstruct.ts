@@ -18,6 +18,8 @@ import { runSolver } from '../inverse/solvers/run.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { tvProxZ } from '../inverse/solvers/tv-prox-1d.js';
 import type { ParamValues } from '../samplers/types.js';
+import type { GradientRoute } from '../models/denoiser.js';
+import { resolveGradientRoute, type GradientChoice } from '../models/derivatives.js';
 import { chunkSolver, type ChunkContext, type ChunkJob } from './chunk-solver.js';
 import { emptyColumns, measurementForOperator } from './measurement.js';
 import { modelSlices, modelStackAffine, modelToVolume, sliceMapping, stackToNiftiOrder, type SliceMapping } from './model-space.js';
@@ -64,6 +66,8 @@ export interface ReconstructOptions {
   solver: string;
   steps: number;
   params?: Partial<ParamValues>;
+  /** How a gradient solver (dps, pigdm) differentiates the prior: 'auto' (default: the exported graph where tweedie.json declares one, else differences). */
+  gradient?: GradientChoice;
   /** Slices [A, B) along the third axis (default: all). */
   slices?: [number, number];
   /** Worker threads (default os.availableParallelism(), at most the number of batches). */
@@ -103,6 +107,8 @@ export interface RunFigures {
   workers: number;
   batch: number;
   seconds: number;
+  /** The gradient route of a gradient solver. */
+  gradient?: GradientRoute;
   /** mask active: the acquired columns of each slice (sorted) and the order the criterion chose them in. */
   lines?: SliceLines[];
 }
@@ -142,12 +148,18 @@ export function operatorConfig(o: Pick<ReconstructOptions, 'modality' | 'acceler
   return fail('USAGE', `unknown modality "${String(o.modality)}"; use mri or ct`);
 }
 
-/** The prior's item shape [1, S, S] and value range, from its tweedie.json (loading a session here would be wasted). */
-function modelSpec(modelDir: string): { item: number[]; range: [number, number] } {
-  const spec = JSON.parse(readFileSync(join(modelDir, 'tweedie.json'), 'utf8')) as { shape?: number[]; value_range?: [number, number] };
+/** The prior's item shape [1, S, S], value range and whether it declares a gradient graph, from its tweedie.json (loading a session here would be wasted). */
+function modelSpec(modelDir: string): { item: number[]; range: [number, number]; gradient: boolean } {
+  const spec = JSON.parse(readFileSync(join(modelDir, 'tweedie.json'), 'utf8')) as { shape?: number[]; value_range?: [number, number]; gradient?: unknown };
   const item = spec.shape ?? [1, 64, 64];
   if (item.length !== 3 || item[0] !== 1 || item[1] !== item[2]) fail('UNSUPPORTED', `${modelDir}: reconstruct needs a square single-channel prior, this one takes [${item.join(', ')}]`);
-  return { item, range: spec.value_range ?? [-1, 1] };
+  return { item, range: spec.value_range ?? [-1, 1], gradient: spec.gradient !== undefined };
+}
+
+/** The gradient route the solver will use on the prior (null for a gradient-free solver); a route the prior lacks is refused before any worker starts. */
+export function reconstructGradientRoute(o: Pick<ReconstructOptions, 'modelDir' | 'solver' | 'gradient'>): GradientRoute | null {
+  if (!solverByName(o.solver).needs.gradients) return null;
+  return resolveGradientRoute(modelSpec(o.modelDir).gradient ? 'exported' : null, o.gradient ?? 'auto', `--model ${o.modelDir}`);
 }
 
 /** mask active: lines per slice (round(W / acceleration)) and centre lines, checked before any work. */
@@ -198,6 +210,7 @@ interface SolvedStack {
   calls: number;
   workers: number;
   batch: number;
+  gradient: GradientRoute | null;
   lines?: SliceLines[];
 }
 
@@ -210,7 +223,7 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
   const solver = solverByName(o.solver);
   if (solver.needs.noPrior) fail('USAGE', `--solver ${solver.name} is a baseline without a prior; use a diffusion solver (dds, ddnm, ddrm, diffpir, score-sde)`);
   if (solver.needs.svd && !op.svd) fail('UNSUPPORTED', `solver ${solver.name} needs the operator's SVD, which ${op.name} does not provide; use dds or diffpir`);
-  if (solver.needs.gradients) fail('UNSUPPORTED', `solver ${solver.name} needs gradients of the denoiser, which an ONNX prior cannot give; use ddnm, ddrm, dds or diffpir`);
+  const gradient = reconstructGradientRoute(o);
   const yData = y.data instanceof Float32Array ? y.data : Float32Array.from(y.data);
   const batch = Math.max(1, o.batch ?? 4);
   const jobs: ChunkJob[] = [];
@@ -219,7 +232,7 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
     jobs.push({ id: jobs.length, start: A + s, count: c, y: yData.slice(s * outItem, (s + c) * outItem) });
   }
   const workers = Math.max(1, Math.min(o.workers ?? availableParallelism(), jobs.length));
-  const ctx: ChunkContext = { modelDir: o.modelDir, threads: o.threads ?? 1, solver: solver.name, steps: o.steps, params: o.params ?? {}, operator: meas.config, seed: o.seed ?? 0, ...(active ? { active } : {}) };
+  const ctx: ChunkContext = { modelDir: o.modelDir, threads: o.threads ?? 1, solver: solver.name, steps: o.steps, params: o.params ?? {}, gradient: gradient ?? 'auto', operator: meas.config, seed: o.seed ?? 0, ...(active ? { active } : {}) };
   const stepsDone = new Array<number>(jobs.length).fill(0);
   const total = count * o.steps;
   const onProgress = (id: number, step: number) => {
@@ -281,7 +294,7 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
     base.data.set(b.x.data, k * n2);
   }
   const operator = active ? `mri(active: ${active.budget} of ${size} lines from ${active.centerLines} centre lines, ${active.particles} particles, noise ${active.noise})` : op.name;
-  return { recon, beforeTv, base, baseline, operator, nfe, calls, workers, batch, ...(active ? { lines } : {}) };
+  return { recon, beforeTv, base, baseline, operator, nfe, calls, workers, batch, gradient, ...(active ? { lines } : {}) };
 }
 
 /** Reconstruct slices of a 3-D volume (see the file comment). */
@@ -342,7 +355,7 @@ export async function reconstructVolume(input: Volume, o: ReconstructOptions): P
   return {
     volume, modelStack, truth, mapping, slices: [A, B], operator: st.operator, solver: o.solver, baseline: st.baseline,
     steps: o.steps, nfe: st.nfe, model_calls: st.calls, workers: st.workers, batch: st.batch, seconds: (performance.now() - t0) / 1000,
-    psnr: volPsnr(reconT), ssim: mean(sr), psnr_baseline: volPsnr(base), ssim_baseline: mean(sb), per_slice, ...(st.lines ? { lines: st.lines } : {}),
+    ...(st.gradient ? { gradient: st.gradient } : {}), psnr: volPsnr(reconT), ssim: mean(sr), psnr_baseline: volPsnr(base), ssim_baseline: mean(sb), per_slice, ...(st.lines ? { lines: st.lines } : {}),
   };
 }
 
@@ -364,6 +377,6 @@ export async function reconstructMeasured(o: ReconstructOptions): Promise<Measur
   const modelStack = createVolume(stackToNiftiOrder(st.recon, size, count), [size, size, count], { descrip: `tweedie model space ${size}x${size}` });
   return {
     modelStack, operator: st.operator, solver: o.solver, baseline: st.baseline, steps: o.steps, nfe: st.nfe, model_calls: st.calls,
-    workers: st.workers, batch: st.batch, seconds: (performance.now() - t0) / 1000, ...(st.lines ? { lines: st.lines } : {}),
+    workers: st.workers, batch: st.batch, seconds: (performance.now() - t0) / 1000, ...(st.gradient ? { gradient: st.gradient } : {}), ...(st.lines ? { lines: st.lines } : {}),
   };
 }

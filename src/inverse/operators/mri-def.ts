@@ -54,7 +54,7 @@ function parseMri(items: SpecItems): MriConfig {
   if (maskWords.length > 1) bad(`give one mask, got ${maskWords.join(' and ')}`);
   const maskKind = maskWords[0] ?? 'equispaced';
   if (maskKind.toLowerCase() === 'active') {
-    bad('mask=active chooses k-space lines while sampling, so no fixed operator describes it; use "tweedie reconstruct --modality mri --mask active" (solver ddnm or dds), or a fixed mask=equispaced|random|poisson');
+    bad('mask=active chooses k-space lines while sampling, so no fixed operator describes it; use "tweedie reconstruct --modality mri --mask active" (solver dps, ddnm or dds), or a fixed mask=equispaced|random|poisson');
   }
   const fromFile = /\.npy$/i.test(maskKind);
   if (!fromFile && !(MASK_KINDS as readonly string[]).includes(maskKind.toLowerCase())) {
