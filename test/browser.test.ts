@@ -123,6 +123,25 @@ test('gaussian-exact in the browser (DDIM) agrees with the exact Gaussian denois
   assert.ok(dExact <= 2 * dNativeExact + 1e-6, `the browser is as close to exact as onnxruntime-node (${dExact} vs ${dNativeExact})`);
 });
 
+test('the exported gradient route in the browser: gaussian-exact\'s VJP through model.grad.onnx (fetched at the first VJP) matches the exact Jacobian', async (t) => {
+  const { page, origin } = await openPlayground();
+  const x = new NoiseSource(3).normal([2, 1, 8, 8], 0), u = new NoiseSource(4).normal([2, 1, 8, 8], 0), time = 500;
+  const web = await page.evaluate(async ({ xs, us, time, root }) => {
+    const tw = await import(`${root}/dist/src/browser.js`);
+    const model = await tw.OnnxWebDenoiser.create(await tw.fetchModelFolder(`${root}/weights/gaussian-exact`));
+    const vjp = await model.x0Vjp(new tw.Tensor([2, 1, 8, 8], Float32Array.from(xs)), time, new tw.Tensor([2, 1, 8, 8], Float32Array.from(us)));
+    return { gradient: model.gradient as string, calls: model.calls as number, data: Array.from(vjp.data as Float32Array) };
+  }, { xs: Array.from(x.data), us: Array.from(u.data), time, root: origin });
+  assert.equal(web.gradient, 'exported');
+  assert.equal(web.calls, 1, 'one run of the gradient graph, counted');
+  const onnx = await OnnxDenoiser.load('weights/gaussian-exact', { threads: 1 });
+  const exact = await loadMixture('weights/gaussian-exact/prior.json').asDenoiser(onnx.path, 'eps').x0Vjp!(x.toDtype('float64'), time, u.toDtype('float64'));
+  const d = maxAbsDiff(web.data, exact.data);
+  t.diagnostic(`max |browser VJP - exact| ${d.toExponential(2)}`);
+  // float32 rounding of u/a - (s/a) J_eps^T u, terms of size |u|/a = 3.6 |u| at t = 500 (test/gradient-route.test.ts).
+  assert.ok(d < 1e-5, `browser VJP vs exact: ${d}`);
+});
+
 test('fmnist-32 in the browser matches `tweedie sample` (onnxruntime-node) for the same seed and sampler', async (t) => {
   const { page, origin, messages } = await openPlayground();
   // Single model calls first (three at once: the web denoiser queues them): wasm's and the native CPU's kernels sum

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,28 @@ test('tweedie reconstruct: 4 ch2 slices, 20 steps, 2 workers: input geometry, fi
   assert.ok(s.psnr > s.psnr_baseline + 1, `PSNR ${s.psnr} vs zero-filled ${s.psnr_baseline}`);
   for (const p of s.per_slice) assert.ok(p.psnr > p.psnr_baseline, `slice ${p.z}: ${p.psnr} vs ${p.psnr_baseline}`);
   assert.ok(s.ssim > s.ssim_baseline);
+});
+
+test('tweedie reconstruct --solver dps on both gradient routes: the route in --json, gradient runs counted, beats zero-filled; a route the prior lacks is refused before any worker starts', () => {
+  for (const grad of ['exported', 'differences']) {
+    const r = cli('--truth', ch2(), '--modality', 'mri', '--accel', '4', '--solver', 'dps', '--grad', grad, '--param', 'zeta=3', '--steps', '20',
+      '--slices', '64:66', '--workers', '1', '--batch', '2', '--model', modelDir(), '--out', join(tmp, `dps-${grad}.nii.gz`), '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.equal(s.gradient, grad);
+    assert.equal(s.nfe, 20);
+    // One forward run and one gradient run (the graph, or both difference points in one batch) per step.
+    assert.equal(s.model_calls, 40);
+    assert.ok(s.psnr > s.psnr_baseline + 1, `--grad ${grad}: PSNR ${s.psnr} vs zero-filled ${s.psnr_baseline}`);
+  }
+  const plain = join(tmp, 'brain-no-grad');
+  mkdirSync(plain, { recursive: true });
+  for (const f of ['model.onnx', 'scheduler_config.json', 'split.json']) copyFileSync(join(modelDir(), f), join(plain, f));
+  const { gradient: _, ...card } = JSON.parse(readFileSync(join(modelDir(), 'tweedie.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(plain, 'tweedie.json'), JSON.stringify(card));
+  const r = cli('--truth', ch2(), '--modality', 'mri', '--solver', 'dps', '--grad', 'exported', '--slices', '64:65', '--model', plain, '--out', join(tmp, 'x.nii.gz'));
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^tweedie reconstruct: --grad: --model .*brain-no-grad has no exported gradient.*use the gradient route 'differences'[^\n]*\n$/);
 });
 
 test('reconstructVolume: --workers 1 and 2 give the same volume (seed per slice, fixed batches)', async () => {
