@@ -167,7 +167,7 @@ test('tweedie reconstruct: --mask active errors name the fix', () => {
   assert.match(r.stderr, /--mask active acquires MRI k-space lines; it needs --modality mri/);
   r = cli(...base, '--modality', 'mri', '--mask', 'active', '--solver', 'tv');
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /use --solver ddnm \(or dds\)/);
+  assert.match(r.stderr, /use --solver dps \(the paper.s guidance\), ddnm or dds/);
   r = cli('--truth', '/usr/share/mricron/templates/ch2.nii.gz', '--out', 'x.nii.gz', '--modality', 'mri', '--mask', 'active', '--accel', '32');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /2 lines of 64 are fewer than the 3 centre lines.*lower --accel/);

@@ -5,6 +5,7 @@ import { Tensor } from '../src/core/tensor.js';
 import { TweedieError } from '../src/core/errors.js';
 import { GaussianMixture } from '../src/models/gmm.js';
 import type { Denoiser } from '../src/models/denoiser.js';
+import type { GradientChoice } from '../src/models/derivatives.js';
 import type { Operator } from '../src/inverse/operators/index.js';
 import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import { runSolver } from '../src/inverse/solvers/run.js';
@@ -48,10 +49,10 @@ function imageMixture(): GaussianMixture {
   return new GaussianMixture({ weights: [0.3, 0.3, 0.4], means, covs, shape: [1, H, W] });
 }
 
-async function solve(def: SolverDef, denoiser: Denoiser, path: Path, op: Operator, y: Tensor, n: number, steps: number, opts: { tStart?: number; firstSample?: number; xT?: Tensor } = {}) {
+async function solve(def: SolverDef, denoiser: Denoiser, path: Path, op: Operator, y: Tensor, n: number, steps: number, opts: { tStart?: number; firstSample?: number; xT?: Tensor; gradient?: GradientChoice } = {}) {
   const grid = makeGrid(path, { kind: 'logsnr-uniform', steps, tStart: opts.tStart ?? path.tMax, tEnd: path.tMin, final: 'zero' });
   const xT = opts.xT ?? initialState(new NoiseSource(41).normal([n, ...op.inShape], 0, Stream.init, 'float64'), grid[0]!);
-  return runSolver(def, denoiser, grid, op, y, xT, { noise: new NoiseSource(42, opts.firstSample ?? 0) });
+  return runSolver(def, denoiser, grid, op, y, xT, { noise: new NoiseSource(42, opts.firstSample ?? 0), ...(opts.gradient ? { gradient: opts.gradient } : {}) });
 }
 
 test('exports: one solver per array, gradient needs declared', () => {
@@ -200,14 +201,26 @@ test('deterministic for a seed and the same whatever the batch split', async () 
   }
 });
 
-test('gradient solvers refuse a model without a vector-Jacobian product; reddiff does not need one', async () => {
+test('gradient solvers on a forward-only model: the exact route is refused naming differences, auto takes differences and matches the exact VJP (symmetric Jacobian); reddiff needs none', async () => {
   const pb = posteriorProblem(16, 8, 0.1, 10);
   const path = new ContinuousVPPath();
   const base = pb.prior.asDenoiser(path, 'eps');
   const forwardOnly: Denoiser = { prediction: base.prediction, path: base.path, itemShape: base.itemShape, predict: (x, t, c) => base.predict(x, t, c) };
   for (const def of [dps, pigdm]) {
-    await assert.rejects(solve(def, forwardOnly, path, pb.op, pb.y, 2, 5), (e: unknown) => e instanceof TweedieError && e.code === 'UNSUPPORTED');
+    await assert.rejects(solve(def, forwardOnly, path, pb.op, pb.y, 2, 5, { gradient: 'exact' }), (e: unknown) => e instanceof TweedieError && e.code === 'UNSUPPORTED' && /use the gradient route 'differences'/.test(e.message));
+    const exact = await solve(def, base, path, pb.op, pb.y, 2, 5);
+    const differences = await solve(def, forwardOnly, path, pb.op, pb.y, 2, 5);
+    assert.equal(exact.gradient, 'exact');
+    assert.equal(differences.gradient, 'differences');
+    // An exact MMSE denoiser's Jacobian is symmetric, so the JVP is the VJP up to the O(h^2) difference error.
+    let d = 0, m = 0;
+    for (let i = 0; i < exact.x.size; i++) {
+      d = Math.max(d, Math.abs(exact.x.data[i]! - differences.x.data[i]!));
+      m = Math.max(m, Math.abs(exact.x.data[i]!));
+    }
+    assert.ok(d < 1e-6 * m, `${def.name}: differences route vs exact ${d} (scale ${m})`);
   }
   const r = await solve(reddiff, forwardOnly, path, pb.op, pb.y, 2, 5);
   assert.equal(r.nfe, 5);
+  assert.equal(r.gradient, undefined);
 });
