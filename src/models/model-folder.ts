@@ -38,16 +38,17 @@ export function readModelFolder(dir: string, warn: (m: string) => void = (m) => 
   if (!existsSync(schedFile)) fail('UNREADABLE_FILE', `model folder ${dir} has no scheduler_config.json; add the diffusers scheduler config the model was trained with`);
   if (!existsSync(tweedieJson)) fail('UNREADABLE_FILE', `model folder ${dir} has no tweedie.json; it names the prediction type, time input, input/output names and the image shape`);
   const scheduler = readSchedulerConfig(schedFile, warn);
-  const spec = parseModelCard(readJson(tweedieJson), scheduler, { dir, modelFile, cardName: tweedieJson }, warn);
-  if (spec.gradient && !existsSync(gradientFile(spec))) {
-    fail('UNREADABLE_FILE', `${tweedieJson}: "gradient" names ${spec.gradient.file}, which is not in ${dir}; export it with training/gradients.py, or remove the "gradient" key`);
-  }
-  return spec;
+  return parseModelCard(readJson(tweedieJson), scheduler, { dir, modelFile, cardName: tweedieJson }, warn);
 }
 
-/** The exported gradient graph's path on disk. */
+/**
+ * The exported gradient graph's path on disk, checked when a VJP first needs it (a folder copied without it still
+ * samples).
+ */
 export function gradientFile(spec: ModelSpec): string {
-  return join(spec.dir, spec.gradient!.file);
+  const file = join(spec.dir, spec.gradient!.file);
+  if (!existsSync(file)) fail('UNREADABLE_FILE', `${join(spec.dir, 'tweedie.json')}: "gradient" names ${spec.gradient!.file}, which is not in ${spec.dir}; export it with training/gradients.py, or remove the "gradient" key`);
+  return file;
 }
 
 function readDiffusersLayout(dir: string): ModelSpec {
