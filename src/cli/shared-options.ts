@@ -31,7 +31,7 @@ export function stepsOption(what: string, dflt: string) {
 /** --grad: how gradient solvers (dps, pigdm) differentiate the model (src/models/derivatives.ts). */
 export const gradOption = {
   type: 'string', value: 'ROUTE', default: 'auto',
-  doc: 'how dps and pigdm differentiate the model: exported (the model.grad.onnx graph tweedie.json declares: one run of about 2.6 forward calls), ' +
+  doc: 'how dps and pigdm differentiate the model: exported (the model.grad.onnx graph tweedie.json declares: one run, 2.7-2.8x the time of a forward call in bench inverse), ' +
     'differences (central differences: 2 model evaluations, the JVP standing in for the VJP, right where the Jacobian is symmetric), ' +
     'exact (gmm: models), or auto (the model\'s own gradient, else differences)',
 } as const;
