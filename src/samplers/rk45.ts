@@ -1,17 +1,13 @@
 import { dormandPrince } from '../core/dormand-prince.js';
-import { Tensor } from '../core/tensor.js';
-import type { Estimate, ModelFn } from '../models/model-fn.js';
-import type { GridPoint, Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
+import { phiOf, TrigFlowRhs } from './trig-flow.js';
 import { defineSampler, type SamplerDef } from './types.js';
 
 /**
  * Adaptive Dormand-Prince RK5(4) on the probability-flow ODE, as score_sde's ODE sampler
  * (scipy.integrate.solve_ivp method 'RK45', rtol = atol = 1e-5) does.
  *
- * Variable: with rho = sqrt(a^2 + s^2) and phi = atan2(s, a) in [0, pi/2], y = z / rho = cos(phi) x0 +
- * sin(phi) eps obeys dy/dphi = cos(phi) eps - sin(phi) x0 = (a eps - s x0) / rho (the "TrigFlow" form of
- * the PF-ODE: substitute x~ = y / cos(phi), sigma = tan(phi) into dx~/dsigma = eps). phi is a bounded clock
+ * Variable: y = z / rho against phi = atan2(s, a), rho = sqrt(a^2 + s^2) (trig-flow.ts). phi is a bounded clock
  * that reaches a = 0 (phi = pi/2, rectified flow at t = 1) and y stays O(1) on every path; its Jacobian
  * is bounded (for Gaussian data of variance c it is sin cos (1 - c) / (c cos^2 + sin^2)), unlike z against t
  * near the data. On VP paths (rho = 1) y is score_sde's x itself.
@@ -23,40 +19,6 @@ import { defineSampler, type SamplerDef } from './types.js';
  *
  * Integrator: dormandPrince (core/dormand-prince.ts), scipy's controller and first step; ~6 NFE per step tried.
  */
-
-/** The PF-ODE right-hand side in (phi, y), with the model input kept in the state's dtype. */
-class TrigFlowRhs {
-  /** x0 estimate of the latest evaluation, and the point it was made at. */
-  lastX0: Tensor | null = null;
-  private readonly zIn: Tensor;
-  constructor(
-    private readonly fn: ModelFn,
-    private readonly path: Path,
-    template: Tensor,
-    private readonly ends: readonly GridPoint[],
-  ) {
-    this.zIn = template.zerosLike();
-  }
-
-  point(phi: number): GridPoint {
-    for (const p of this.ends) if (phiOf(p) === phi) return p;
-    return this.path.point(this.path.tOfLambda(Math.log(Math.cos(phi)) - Math.log(Math.sin(phi))));
-  }
-
-  /** out = F(phi, y). */
-  async eval(phi: number, y: Float64Array, out: Float64Array): Promise<void> {
-    const p = this.point(phi);
-    const rho = Math.hypot(p.a, p.s);
-    const zd = this.zIn.data;
-    for (let i = 0; i < zd.length; i++) zd[i] = rho * y[i]!;
-    const est: Estimate = await this.fn.estimate(this.zIn, p);
-    const ca = p.a / rho, cs = p.s / rho, x0 = est.x0.data, eps = est.eps.data;
-    for (let i = 0; i < out.length; i++) out[i] = ca * eps[i]! - cs * x0[i]!;
-    this.lastX0 = est.x0;
-  }
-}
-
-const phiOf = (p: GridPoint): number => Math.atan2(p.s, p.a);
 
 export const rk45 = defineSampler({
   name: 'rk45',
