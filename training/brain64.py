@@ -30,6 +30,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (DDPMSchedule, TrainConfig, UNet, ddpm_eps_loss, finish, parse_deadline,  # noqa: E402
                     read_nifti, save_grid_png, train, write_json)
+from gradients import card_row  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -199,6 +200,7 @@ super-resolution, inpainting): reconstruct the held-out slices, which the model 
 |---|---|
 | model.onnx | float32 ONNX (opset 14), inputs `sample` [N,1,64,64] and `timestep` [N] (float, discrete index 0..999, fractional values allowed), output `out` [N,1,64,64] = predicted eps; {f['onnx_bytes'] / 1e6:.1f} MB |
 | scheduler_config.json | diffusers DDPMScheduler: 1000 steps, linear betas 1e-4..0.02, epsilon prediction, no clipping |
+{card_row(f['gradient_errors'])}
 | tweedie.json | tweedie's model descriptor |
 | heldout.npy | float32 [16, 1, 64, 64], the held-out slab, same normalisation (row k = slice z = {hz[0]} + k) |
 | heldout.png | the held-out slab as a picture (8 per row) |

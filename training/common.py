@@ -7,7 +7,7 @@ Contents
                 (possibly fractional) discrete timestep, optional self-attention
     training    EMA, checkpoint save/resume, loss log, the training loop
     export      ONNX export (contract: sample [N,1,H,W], timestep [N] -> out [N,1,H,W]),
-                diffusers scheduler_config.json, tweedie.json
+                diffusers scheduler_config.json, tweedie.json (+ the gradient graph's entry)
     preview     50-step DDIM sampler, PNG grid and loss-curve writers (Pillow)
 
 Every recipe calls torch.set_num_threads(1): the machines these run on are shared.
@@ -125,7 +125,9 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     half = dim // 2
     freqs = torch.exp(-math.log(max_period) *
                       torch.arange(half, dtype=torch.float32, device=t.device) / half)
-    args = t.float()[:, None] * freqs[None, :]
+    # float64 t (exact references, training/gradients.py) keeps the exported float32 freqs
+    dtype = torch.float64 if t.dtype == torch.float64 else torch.float32
+    args = t.to(dtype)[:, None] * freqs.to(dtype)[None, :]
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
 
@@ -402,10 +404,16 @@ def write_json(path: str, obj: dict) -> None:
         f.write("\n")
 
 
-def tweedie_json(shape: Sequence[int], extra: dict | None = None) -> dict:
+# the vector-Jacobian graph beside model.onnx (training/gradients.py writes it)
+GRADIENT = {"file": "model.grad.onnx", "cotangent": "cotangent", "output": "out", "vjp": "vjp"}
+
+
+def tweedie_json(shape: Sequence[int], extra: dict | None = None, gradient: bool = False) -> dict:
     d = {"prediction": "epsilon", "time_input": "discrete",
          "inputs": {"sample": "sample", "timestep": "timestep"}, "output": "out",
          "shape": list(shape), "value_range": [-1, 1]}
+    if gradient:
+        d["gradient"] = dict(GRADIENT)
     if extra:
         d.update(extra)
     return d
@@ -507,8 +515,8 @@ def parse_deadline(hhmm: str | None) -> float | None:
 def finish(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str,
            sched: DDPMSchedule, shape: Sequence[int], n_samples: int, nrow: int,
            title: str, png_scale: int = 2) -> dict:
-    """EMA weights -> model.onnx (+ check), scheduler_config.json, tweedie.json,
-    samples.png (50-step DDIM), loss_curve.png, loss.csv. Returns facts for the card."""
+    """EMA weights -> model.onnx (+ check), model.grad.onnx (+ checks), scheduler_config.json,
+    tweedie.json, samples.png (50-step DDIM), loss_curve.png, loss.csv. Returns facts for the card."""
     os.makedirs(out_dir, exist_ok=True)
     ck = load_checkpoint_ema(model, ckpt_path)
     model.eval()
@@ -528,7 +536,9 @@ def finish(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str,
     except Exception as e:  # keep the export usable even if the checker cannot run
         print(f"numpy ONNX comparison skipped: {e!r}", flush=True)
     write_json(os.path.join(out_dir, "scheduler_config.json"), sched.scheduler_config())
-    write_json(os.path.join(out_dir, "tweedie.json"), tweedie_json(shape))
+    from gradients import write_gradient  # gradients.py imports this module
+    grad_errs = write_gradient(out_dir, model, shape)
+    write_json(os.path.join(out_dir, "tweedie.json"), tweedie_json(shape, gradient=True))
     t0 = time.time()
     samples = ddim_sample(model, sched, shape, n_samples, steps=50, seed=0)
     print(f"DDIM preview: {time.time() - t0:.0f}s", flush=True)
@@ -541,4 +551,5 @@ def finish(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str,
     return {"params": count_parameters(model), "steps": int(ck["step"]),
             "wall_s": float(ck["wall"]), "final_loss": float(tail.mean()),
             "onnx_bytes": os.path.getsize(onnx_path), "onnx_max_abs_diff": diff,
+            "gradient_errors": grad_errs,
             "train_config": ck["train_config"], "model_config": ck["config"]}

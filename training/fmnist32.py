@@ -24,10 +24,12 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (DDPMSchedule, TrainConfig, UNet, ddpm_eps_loss, finish, parse_deadline,  # noqa: E402
                     read_idx_images, train)
+from gradients import card_row  # noqa: E402
 
 torch.set_num_threads(1)
 
 DATA = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+TEST_DATA = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 SHAPE = (1, 32, 32)
 
 
@@ -35,9 +37,9 @@ def make_model() -> UNet:
     return UNet(image_size=32, channels=(32, 64, 64), attn_resolutions=(), temb_dim=64)
 
 
-def load_data() -> torch.Tensor:
-    """uint8 [60000, 1, 32, 32], padded with 0 (-> -1 after scaling)."""
-    imgs = read_idx_images(DATA)
+def load_data(path: str = DATA) -> torch.Tensor:
+    """uint8 [N, 1, 32, 32] (60000 for the train split), padded with 0 (-> -1 after scaling)."""
+    imgs = read_idx_images(path)
     padded = np.zeros((imgs.shape[0], 1, 32, 32), np.uint8)
     padded[:, 0, 2:30, 2:30] = imgs
     return torch.from_numpy(padded)
@@ -96,6 +98,7 @@ generator (about {f['wall_s'] / 60:.0f} minutes of single-thread CPU training).
 |---|---|
 | model.onnx | float32 ONNX (opset 14), inputs `sample` [N,1,32,32] and `timestep` [N] (float, discrete index 0..999, fractional values allowed), output `out` [N,1,32,32] = predicted eps; {f['onnx_bytes'] / 1e6:.1f} MB |
 | scheduler_config.json | diffusers DDPMScheduler: 1000 steps, linear betas 1e-4..0.02, epsilon prediction, no clipping |
+{card_row(f['gradient_errors'])}
 | tweedie.json | tweedie's model descriptor |
 | samples.png | 64 samples, 50-step DDIM (eta 0, 'leading' spacing), PyTorch EMA weights, seed 0 |
 | loss_curve.png, loss.csv | training loss (mean of each 10 steps), step, wall seconds |

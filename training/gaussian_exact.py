@@ -5,6 +5,7 @@ E[x0 | x_t] = m + a v / (a^2 v + s^2) (x_t - a m) with a = 1/sqrt(1+sigma^2), s 
 graph returns eps = (x_t - a E[x0|x_t]) / s. sigma(t) interpolates log sigma linearly between integer
 timesteps (the convention tweedie and diffusers use), so fractional timesteps are exact too.
 No training: the graph is the formula. tweedie's tests compare it with the analytic denoiser.
+model.grad.onnx (training/gradients.py) adds the vector-Jacobian product, s / (a^2 v + s^2) elementwise.
 
 Reproduce: /usr/bin/python3 training/gaussian_exact.py
 """
@@ -13,6 +14,9 @@ import os
 
 import numpy as np
 import torch
+
+from common import tweedie_json, write_json
+from gradients import write_gradient
 
 OUT = os.path.join(os.path.dirname(__file__), '..', 'weights', 'gaussian-exact')
 C, H, W = 1, 8, 8
@@ -32,7 +36,8 @@ class GaussianEps(torch.nn.Module):
         self.register_buffer('var', torch.tensor(var, dtype=torch.float32))
         self.register_buffer('log_sigmas', torch.tensor(log_sigmas, dtype=torch.float32))
 
-    def forward(self, sample, timestep):
+    def coefficients(self, timestep):
+        """a, s as [N,1,1,1] for the (possibly fractional) discrete timestep."""
         n = self.log_sigmas.shape[0]
         t = torch.clamp(timestep, 0.0, float(n - 1))
         k = torch.clamp(torch.floor(t), 0.0, float(n - 2))
@@ -41,18 +46,26 @@ class GaussianEps(torch.nn.Module):
         hi = self.log_sigmas[k.long() + 1]
         sigma = torch.exp(lo + f * (hi - lo)).reshape(-1, 1, 1, 1)
         a = 1.0 / torch.sqrt(1.0 + sigma * sigma)
-        s = sigma * a
+        return a, sigma * a
+
+    def forward(self, sample, timestep):
+        a, s = self.coefficients(timestep)
         x0 = self.mean + a * self.var / (a * a * self.var + s * s) * (sample - a * self.mean)
         return (sample - a * x0) / s
 
 
-def main():
-    os.makedirs(OUT, exist_ok=True)
+def make_model():
     betas = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)
     abar = np.cumprod(1 - betas)
     log_sigmas = 0.5 * np.log((1 - abar) / abar)
     mean, var = prior()
-    model = GaussianEps(mean, var, log_sigmas).eval()
+    return GaussianEps(mean, var, log_sigmas).eval()
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    model = make_model()
+    mean, var = prior()
     x = torch.randn(3, C, H, W)
     t = torch.tensor([999.0, 420.5, 3.0])
     torch.onnx.export(model, (x, t), os.path.join(OUT, 'model.onnx'), input_names=['sample', 'timestep'],
@@ -65,9 +78,8 @@ def main():
     with open(os.path.join(OUT, 'scheduler_config.json'), 'w') as fh:
         json.dump({'_class_name': 'DDPMScheduler', 'num_train_timesteps': 1000, 'beta_start': 0.0001, 'beta_end': 0.02,
                    'beta_schedule': 'linear', 'prediction_type': 'epsilon', 'clip_sample': False}, fh, indent=2)
-    with open(os.path.join(OUT, 'tweedie.json'), 'w') as fh:
-        json.dump({'prediction': 'epsilon', 'time_input': 'discrete', 'inputs': {'sample': 'sample', 'timestep': 'timestep'},
-                   'output': 'out', 'shape': [C, H, W], 'value_range': [-1, 1]}, fh, indent=2)
+    print('model.grad.onnx checks:', write_gradient(OUT, model, (C, H, W)))
+    write_json(os.path.join(OUT, 'tweedie.json'), tweedie_json((C, H, W), gradient=True))
     print('wrote', OUT)
 
 

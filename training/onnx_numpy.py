@@ -2,7 +2,9 @@
 
 onnxruntime is not installed for the training Python, and onnx 1.12 has no reference
 evaluator, so this covers exactly the operators torch.onnx.export emits for the UNet in
-common.py (Conv, InstanceNormalization, Gemm, Resize-nearest, Softmax, shape plumbing...).
+common.py (Conv, InstanceNormalization, Gemm, Resize-nearest, Softmax, shape plumbing...),
+the ops of gaussian_exact.py's graph and the reverse pass of training/gradients.py (ConvTranspose,
+ReduceMean, ReduceSum).
 It is a check of the exported graph, not a runtime: it computes in float64.
 
     /usr/bin/python3 training/onnx_numpy.py weights/fmnist-32/model.onnx
@@ -29,6 +31,22 @@ def _conv(x, w, b, strides, pads, group):
     win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
     win = win[:, :, ::strides[0], ::strides[1]]  # [n, c, oh, ow, kh, kw]
     y = np.einsum("nchwij,ocij->nohw", win, w, optimize=True)
+    return y + b[None, :, None, None] if b is not None else y
+
+
+def _conv_transpose(x, w, b, strides, pads, output_padding, group):
+    """y[n, o, i*s + a - p] += x[n, c, i] w[c, o, a] (ONNX ConvTranspose, no dilation)."""
+    if group != 1:
+        raise NotImplementedError("grouped ConvTranspose")
+    n, c, h, wd = x.shape
+    ci, co, kh, kw = w.shape
+    sh, sw = strides
+    full = np.zeros((n, co, (h - 1) * sh + kh + output_padding[0], (wd - 1) * sw + kw + output_padding[1]))
+    for i in range(kh):
+        for j in range(kw):
+            full[:, :, i:i + (h - 1) * sh + 1:sh, j:j + (wd - 1) * sw + 1:sw] += \
+                np.einsum("nchw,co->nohw", x, w[:, :, i, j], optimize=True)
+    y = full[:, :, pads[0]:full.shape[2] - pads[2], pads[1]:full.shape[3] - pads[3]]
     return y + b[None, :, None, None] if b is not None else y
 
 
@@ -69,10 +87,21 @@ def run_onnx(path: str, feeds: dict) -> dict:
             if op == "Div" and x.dtype.kind == "i" and y.dtype.kind == "i":
                 r = x // y
             out = [r]
-        elif op in ("Sin", "Cos", "Exp", "Sqrt", "Sigmoid", "Neg", "Identity"):
+        elif op in ("Sin", "Cos", "Exp", "Sqrt", "Sigmoid", "Neg", "Identity", "Floor", "Reciprocal"):
             f = {"Sin": np.sin, "Cos": np.cos, "Exp": np.exp, "Sqrt": np.sqrt, "Neg": np.negative,
-                 "Sigmoid": lambda v: 1 / (1 + np.exp(-v)), "Identity": lambda v: v}[op]
+                 "Sigmoid": lambda v: 1 / (1 + np.exp(-v)), "Identity": lambda v: v,
+                 "Floor": np.floor, "Reciprocal": lambda v: 1 / v}[op]
             out = [f(ins[0])]
+        elif op == "Clip":
+            lo = ins[1] if len(ins) > 1 and ins[1] is not None else -np.inf
+            hi = ins[2] if len(ins) > 2 and ins[2] is not None else np.inf
+            out = [np.clip(ins[0], lo, hi)]
+        elif op in ("ReduceMean", "ReduceSum"):
+            # opset 13+: ReduceSum takes axes as an input, ReduceMean (until 18) as an attribute
+            axes = ins[1] if op == "ReduceSum" and len(ins) > 1 else a.get("axes")
+            axes = tuple(int(v) for v in axes) if axes is not None else None
+            f = np.mean if op == "ReduceMean" else np.sum
+            out = [f(ins[0], axis=axes, keepdims=bool(a.get("keepdims", 1)))]
         elif op == "Cast":
             to = a["to"]
             out = [ins[0].astype(np.float64 if to in (1, 11) else np.int64)]
@@ -134,6 +163,11 @@ def run_onnx(path: str, feeds: dict) -> dict:
                          a.get("strides", [1] * k), a.get("pads", [0] * 2 * k), a.get("group", 1))]
             if a.get("dilations", [1] * k) != [1] * k:
                 raise NotImplementedError("dilated Conv")
+        elif op == "ConvTranspose":
+            if a.get("dilations", [1, 1]) != [1, 1] or "output_shape" in a:
+                raise NotImplementedError(f"ConvTranspose {a}")
+            out = [_conv_transpose(ins[0], ins[1], ins[2] if len(ins) > 2 else None, a.get("strides", [1, 1]),
+                                   a.get("pads", [0, 0, 0, 0]), a.get("output_padding", [0, 0]), a.get("group", 1))]
         elif op == "InstanceNormalization":
             x, sc, bi = ins
             axes = tuple(range(2, x.ndim))
