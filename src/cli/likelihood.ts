@@ -9,7 +9,8 @@ import { pathByName, PATH_NAMES } from '../paths/registry.js';
 import { intOption, numberOption, seedValue, threadsValue } from './args.js';
 import { loadModel } from './model-spec.js';
 import { command } from './options.js';
-import { batchOption, jsonOption, seedOption, threadsOption } from './shared-options.js';
+import { runProgress } from './progress.js';
+import { jsonOption, seedOption, threadsOption } from './shared-options.js';
 
 export const likelihoodCommand = command({
   name: 'likelihood',
@@ -28,10 +29,10 @@ export const likelihoodCommand = command({
     probes: { type: 'string', value: 'K', default: '1', doc: 'Hutchinson probes per item, each fixed along the trajectory' },
     probe: { type: 'string', value: 'KIND', default: 'rademacher', doc: `probe distribution: ${PROBE_KINDS.join(', ')}` },
     'exact-trace': { type: 'boolean', doc: 'the exact divergence from one JVP per value (items of at most 1024 values) instead of probes' },
-    rtol: { type: 'string', value: 'R', default: '1e-5', doc: 'ODE relative tolerance (Score-SDE: 1e-5)' },
-    atol: { type: 'string', value: 'A', default: '1e-5', doc: 'ODE absolute tolerance (Score-SDE: 1e-5)' },
-    seed: seedOption('item (its dequantization noise and probes)'),
-    batch: batchOption('items (they share one ODE step-size controller, as Score-SDE; results depend on it within the tolerance)', '16'),
+    rtol: { type: 'string', value: 'R', default: '1e-5', doc: "ODE relative tolerance (Score-SDE's default)" },
+    atol: { type: 'string', value: 'A', default: '1e-5', doc: "ODE absolute tolerance (Score-SDE's default)" },
+    seed: seedOption('item'),
+    batch: { type: 'string', value: 'B', default: '16', doc: "items per ODE solve; they share one step size, as in Score-SDE, so results depend on B within the tolerance (each item's noise and probes do not)" },
     threads: threadsOption,
     json: jsonOption('{"n", "bits_per_dim", "standard_error", "dequantized", "nfe_per_item", "ode_evaluations_per_item", "seconds", "seconds_per_item", "items": [{"log_likelihood", "bits_per_dim", "hutchinson_se"}], ...}'),
   },
@@ -58,18 +59,16 @@ export const likelihoodCommand = command({
       t = new Tensor([n, ...t.shape.slice(1)], t.data.slice(0, n * t.itemSize));
     }
     checkItemCount(t.batch, model.itemShape, '-n');
+    checkItemCount(probes * Math.min(batch, t.batch), model.itemShape, '--probes', 'the probes of a batch hold that many values; use fewer --probes or a smaller --batch');
     // An analytic prior has support everywhere: any finite float is data for it.
     const range: [number, number] = model.mixture ? [-Infinity, Infinity] : model.valueRange;
     const data = likelihoodData(t, eightBit, model.itemShape, range, `--data ${dataFile}`, seed);
-    let shown = -1;
+    const progress = runProgress('likelihood');
     const r = await likelihoodSummary(model.denoiser, data, range, {
       probes, probe, exactTrace, rtol, atol, seed, batch,
-      onItems: (done, total) => {
-        const whole = Math.floor(done);
-        if (whole > shown) process.stderr.write(`likelihood: ${whole}/${total} items\n`);
-        shown = whole;
-      },
+      onItems: (done, total) => progress.report({ done, total }),
     });
+    progress.done();
     const N = data.x.batch, D = data.x.itemSize;
     const summary = {
       n: N, dims: D, bits_per_dim: r.meanBitsPerDim, standard_error: Number.isNaN(r.standardError) ? null : r.standardError,
