@@ -15,7 +15,7 @@ weights/fmnist-32/model.onnx by training/gradients.py's loader, the load asserte
         --out pytorch.json [--compare tweedie.json]
 
 --compare reads `tweedie likelihood --json` output on the same file and states whether the two means agree
-within their standard errors (on the images both computed).
+within their standard errors (on the images both computed); --load FILE compares an earlier --out instead of computing.
 """
 from __future__ import annotations
 
@@ -86,7 +86,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", help="write the per-image bits/dim as JSON")
     p.add_argument("--compare", help="tweedie likelihood --json output on the same data")
+    p.add_argument("--load", help="compare the results of an earlier run (its --out file) instead of computing")
     args = p.parse_args()
+    if args.load:
+        with open(args.load) as f:
+            compare([it["bits_per_dim"] for it in json.load(f)["items"]], args.compare)
+        return
     torch.set_num_threads(args.threads)
     levels = np.load(args.data)
     if levels.dtype != np.uint8 or levels.shape[1:] != (1, 32, 32):
@@ -115,17 +120,23 @@ def main() -> None:
     print(f"PyTorch: {len(bpd)} images, mean bits/dim {m:.4f} +- {se:.4f} (standard error over images), "
           f"rtol {args.rtol}, atol {args.atol}")
     if args.compare:
-        with open(args.compare) as f:
-            ts = json.load(f)
-        theirs = [it["bits_per_dim"] for it in ts["items"]][: len(bpd)]
-        tm, tse = mean_se(theirs)
-        diff = np.asarray(bpd[: len(theirs)]) - np.asarray(theirs)
-        dm, dse = mean_se(diff)
-        print(f"tweedie: the same {len(theirs)} images, mean bits/dim {tm:.4f} +- {tse:.4f} (all {ts['n']}: "
-              f"{ts['bits_per_dim']:.4f} +- {ts['standard_error']:.4f})")
-        verdict = "agree" if abs(dm) <= 2 * dse else "DISAGREE"
-        print(f"paired difference PyTorch - tweedie: {dm:.4f} +- {dse:.4f} bits/dim; the means {verdict} "
-              f"within 2 standard errors of the difference")
+        compare(bpd, args.compare)
+
+
+def compare(bpd: list, tweedie_json: str) -> None:
+    """Both means on the images both computed, and the paired difference with its standard error."""
+    with open(tweedie_json) as f:
+        ts = json.load(f)
+    n = min(len(bpd), len(ts["items"]))
+    ours, theirs = bpd[:n], [it["bits_per_dim"] for it in ts["items"]][:n]
+    m, se = mean_se(ours)
+    tm, tse = mean_se(theirs)
+    dm, dse = mean_se(np.asarray(ours) - np.asarray(theirs))
+    print(f"on the first {n} images: PyTorch {m:.4f} +- {se:.4f}, tweedie {tm:.4f} +- {tse:.4f} bits/dim "
+          f"(tweedie on all {ts['n']}: {ts['bits_per_dim']:.4f} +- {ts['standard_error']:.4f})")
+    verdict = "agree" if abs(dm) <= 2 * dse else "DISAGREE"
+    print(f"paired difference PyTorch - tweedie: {dm:.4f} +- {dse:.4f} bits/dim; the two {verdict} "
+          f"within 2 standard errors of the difference")
 
 
 if __name__ == "__main__":
