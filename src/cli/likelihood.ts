@@ -20,7 +20,7 @@ export const likelihoodCommand = command({
     'log p(x) of each item through the probability-flow ODE with the instantaneous change of variables (Score-SDE, ' +
     'Appendix D.2), adaptive RK45, the divergence by Hutchinson probes or the exact trace. uint8 data (levels 0..255) ' +
     "are dequantized uniformly into the model's value range and their bits/dim include the 8-bit offset (7 for [-1, 1]); " +
-    "float data are taken as they are (they must lie in the value range) and their bits/dim are -log p / (D ln 2).",
+    "float data are taken as they are (they must lie in the value range) and their bits/dim are - log p / (D ln 2).",
   options: {
     model: { type: 'string', value: 'gmm:FILE.json|DIR', doc: 'an exact Gaussian-mixture prior or an ONNX model folder' },
     path: { type: 'string', value: 'NAME', doc: `the path a gmm: model follows (default vp-linear): ${PATH_NAMES.join(', ')}` },
