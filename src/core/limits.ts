@@ -36,3 +36,9 @@ export function checkItemCount(n: number, itemShape: readonly number[], name: st
       (fix ?? (most >= 1 ? `use ${name} ${most} or less` : 'the items alone are too large')),
   );
 }
+
+/**
+ * The largest item (values) whose likelihood may use the exact trace: 1024 (a 32 x 32 image). The exact trace
+ * takes one JVP per value at every ODE evaluation; beyond that, Hutchinson probes are the practical estimator.
+ */
+export const MAX_EXACT_TRACE_DIM = 1024;

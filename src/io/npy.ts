@@ -119,6 +119,11 @@ const DTYPES: Record<string, DtypeInfo> = {
 
 /** Parse the bytes of a .npy file; `name` (a path) appears in every error message. */
 export function parseNpy(bytes: Uint8Array, name = '<buffer>'): Tensor {
+  return parseTypedNpy(bytes, name).tensor;
+}
+
+/** The same, with the file's numpy dtype (e.g. '|u1' for 8-bit data, which some readers treat apart). */
+export function parseTypedNpy(bytes: Uint8Array, name = '<buffer>'): { tensor: Tensor; descr: string } {
   if (bytes.length < 10) bad(name, `only ${bytes.length} bytes, shorter than the 10-byte preamble`);
   for (let i = 0; i < MAGIC.length; i++) {
     if (bytes[i] !== MAGIC[i]) bad(name, 'missing the \\x93NUMPY magic string at the start');
@@ -180,7 +185,7 @@ export function parseNpy(bytes: Uint8Array, name = '<buffer>'): Tensor {
   if (descr === '<f8' || descr === '<f4') {
     requireFinite(out, { name, dims, order: 'C' }, 'replace them before saving, e.g. np.save(path, np.nan_to_num(a))');
   }
-  return new Tensor(dims, out);
+  return { tensor: new Tensor(dims, out), descr };
 }
 
 /** Encode a tensor as a format 1.0 .npy file ('<f4' for float32, '<f8' for float64). */
@@ -210,13 +215,17 @@ export function encodeNpy(t: Tensor): Uint8Array {
 
 
 export function readNpy(path: string): Tensor {
+  return readTypedNpy(path).tensor;
+}
+
+export function readTypedNpy(path: string): { tensor: Tensor; descr: string } {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (e) {
     return fileError('read', path, e);
   }
-  return parseNpy(bytes, path);
+  return parseTypedNpy(bytes, path);
 }
 
 export function writeNpy(path: string, t: Tensor): void {

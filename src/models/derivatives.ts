@@ -16,6 +16,11 @@ export interface JvpOptions {
    * which balances the O(h^2) truncation against the O(eps / h) rounding error).
    */
   step?: number;
+  /**
+   * The length on which the function varies near x, when below 1 (e.g. the noise level s of the path point: the
+   * x0 estimate changes on that scale near the data): the default step shrinks by it, down to sqrt(eps) (1 + rms(x)) / rms(v).
+   */
+  lengthScale?: number;
   cond?: Conditioning;
 }
 
@@ -48,7 +53,7 @@ export async function x0JvpByDifferences(denoiser: Denoiser, x: Tensor, t: numbe
     if (options.step !== undefined && !(options.step >= smallest)) {
       fail('BAD_INPUT', `finite-difference step ${options.step} is too small for ${x.dtype} data here; use ${smallest.toPrecision(2)} or more (default ${(Math.cbrt(eps) * scale).toPrecision(2)})`);
     }
-    steps[b] = options.step ?? Math.cbrt(eps) * scale;
+    steps[b] = options.step ?? Math.max(smallest, Math.cbrt(eps) * Math.min(1, options.lengthScale ?? 1) * scale);
   }
   // Items [x + h v ; x - h v] in one call.
   const both = Tensor.zeros([2 * B, ...x.shape.slice(1)], x.dtype);
