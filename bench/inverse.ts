@@ -1,6 +1,5 @@
 import { fail } from '../src/core/errors.js';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TweedieError } from '../src/core/errors.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
@@ -14,6 +13,7 @@ import { SOLVERS } from '../src/inverse/solvers/registry.js';
 import { makeGrid } from '../src/paths/grids.js';
 import { initialState } from '../src/samplers/run.js';
 import { packageRoot } from '../src/package-root.js';
+import { fmnistTest } from './lib/fmnist.js';
 
 export const description = 'posterior solvers vs baselines: held-out brain slab (MRI 4x/8x, CT 30/60 views) and Fashion-MNIST test images (box inpainting, 4x SR): PSNR / SSIM / seconds per image';
 
@@ -31,18 +31,6 @@ const FMNIST_PROBLEMS = [
   { label: 'fmnist box inpainting 12x12', spec: 'inpaint:box=12,noise=0.01', baseline: 'pinv' },
   { label: 'fmnist 4x super-resolution', spec: 'sr:factor=4,noise=0.01', baseline: 'pinv' },
 ];
-
-/** The first n Fashion-MNIST test images (Debian dataset-fashion-mnist), in [-1, 1], padded to 32x32 with -1. */
-function fmnistTest(n: number): Tensor {
-  const file = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
-  if (!existsSync(file)) fail('UNREADABLE_FILE', `${file} is missing; apt-get install dataset-fashion-mnist`);
-  const raw = gunzipSync(readFileSync(file));
-  const out = new Tensor([n, 1, 32, 32], new Float32Array(n * 1024).fill(-1));
-  for (let k = 0; k < n; k++) {
-    for (let i = 0; i < 28; i++) for (let j = 0; j < 28; j++) out.data[k * 1024 + (i + 2) * 32 + j + 2] = raw[16 + k * 784 + i * 28 + j]! / 127.5 - 1;
-  }
-  return out;
-}
 
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
   const dir = process.env.TWEEDIE_BENCH_MODEL ?? join(packageRoot, 'weights', 'brain-64');

@@ -26,6 +26,7 @@ const RULES: [layer: string, forbidden: string[]][] = [
   ['io', ['models', 'samplers', 'inverse', 'volume', 'cli']],
   ['volume', ['cli']],
   ['recipes', ['cli', 'volume', NODE]],
+  ['diagnostics', ['samplers', 'inverse', 'restoration', 'volume', 'recipes', 'cli', NODE]],
   ['inverse/operators', ['io', 'samplers', 'inverse/solvers', 'cli', NODE]],
 ];
 
