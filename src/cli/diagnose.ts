@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
-import { diagnose, type DiagnoseReport } from '../diagnostics/diagnose.js';
+import { diagnose, formatReport } from '../diagnostics/diagnose.js';
 import { diagnosticPlots } from '../diagnostics/plots.js';
 import { readNpy } from '../io/npy.js';
 import { fitGaussian, gaussianFitFromMoments, type GaussianFit } from '../models/gaussian-fit.js';
+import { loadMixture } from '../models/gmm-file.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
 import { intOption, numberOption, seedValue, threadsValue } from './args.js';
 import { loadModel } from './model-spec.js';
@@ -15,6 +16,8 @@ import { jsonOption, seedOption, threadsOption } from './shared-options.js';
 
 /** The data file of a model folder that ships one (weights/brain-64/heldout.npy). */
 const FOLDER_DATA = 'heldout.npy';
+/** The exact prior of a model folder that ships one (weights/gaussian-exact/prior.json). */
+const FOLDER_PRIOR = 'prior.json';
 /**
  * The Gaussian fit diagonalises the full covariance up to this item size (about 10 s at 1024 in JS); above it,
  * it keeps the top FIT_RANK eigenpairs (subspace iteration) and one isotropic variance for the rest.
@@ -30,23 +33,6 @@ function readData(file: string, item: readonly number[]): Tensor {
   return t.reshape([t.batch, ...item]).toDtype('float32');
 }
 
-function table(r: DiagnoseReport): string {
-  const pm = (v: number, e: number) => `${v.toFixed(3)} ± ${e.toFixed(3)}`;
-  const rows = r.levels.map((l) => [
-    l.sigma.toExponential(2), l.t.toPrecision(4), pm(l.asymmetry, l.asymmetryStderr), pm(l.rotational, l.rotationalStderr), l.gaussianDeviation.toExponential(2),
-    l.lid ? `${l.lid.mean.toFixed(1)} [${l.lid.perPoint.join(' ')}]${l.lid.saturated ? ` (>=, Krylov ${l.lid.krylov})` : ''}` : '',
-  ]);
-  const head = ['sigma', 't', 'asymmetry', 'rotational', 'gauss-dev', 'LID (per point)'];
-  const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
-  const departed = r.departureSigma === null ? `never above ${r.departureThreshold}` : `first above ${r.departureThreshold} at sigma = ${r.departureSigma.toPrecision(3)} (scanning down from the noisiest level)`;
-  return [
-    line(head), ...rows.map(line), '',
-    `Gaussian fit of rank ${r.fitRank} in ${r.dim} dimensions; network departs from it: ${departed}`,
-    `${r.points} points, ${r.probes} probe pairs per point and level; NFE ${r.nfe}, ${r.seconds.toFixed(1)} s`,
-  ].join('\n');
-}
-
 export const diagnoseCommand = command({
   name: 'diagnose',
   summary: 'score-field diagnostics: non-conservativity, intrinsic dimension, Gaussian departure',
@@ -57,11 +43,11 @@ export const diagnoseCommand = command({
     'dimension: the number of singular values of a J above 1/2 (block Arnoldi on JVPs); (3) the relative difference of the network\'s score from the closed-form ' +
     'denoiser of the best Gaussian fit of the data (their mean and covariance), and the noise level where it first exceeds --departure.\n\n' +
     `The data: --data x.npy [N, ...item] (the first --points items are diagnosed; all of them fit the Gaussian: its full covariance up to ${FIT_FULL_MAX} values per item, else the top ${FIT_RANK} eigenpairs plus one isotropic variance); ` +
-    `by default a model folder's ${FOLDER_DATA}, or 2048 exact samples of a gmm: prior (whose Gaussian fit is then its exact mean and covariance).`,
+    `by default a model folder's ${FOLDER_DATA}, or 2048 exact samples of a gmm: prior or of a folder's ${FOLDER_PRIOR} (whose Gaussian fit is then its exact mean and covariance).`,
   options: {
     model: { type: 'string', value: 'gmm:FILE.json|DIR', doc: 'an exact Gaussian mixture or an ONNX model folder' },
     path: { type: 'string', value: 'NAME', doc: `the path a gmm: model follows (default vp-linear): ${PATH_NAMES.join(', ')}` },
-    data: { type: 'string', value: 'x.npy', doc: `clean data [N, ...item] (default: the model folder's ${FOLDER_DATA}, or samples of a gmm: prior)` },
+    data: { type: 'string', value: 'x.npy', doc: `clean data [N, ...item] (default: the model folder's ${FOLDER_DATA}, or samples of a gmm: prior or of the folder's ${FOLDER_PRIOR})` },
     points: { type: 'string', value: 'K', default: '4', doc: 'data points diagnosed at each level' },
     levels: { type: 'string', value: 'L', default: '10', doc: 'noise levels, 2..100' },
     probes: { type: 'string', value: 'P', default: '8', doc: 'probe pairs per point and level for the asymmetry' },
@@ -86,7 +72,8 @@ export const diagnoseCommand = command({
     const seed = seedValue(values.seed);
     const threads = threadsValue(values.threads);
     const outDir = values.out;
-    const folderData = !spec!.startsWith('gmm:') && existsSync(join(spec!, FOLDER_DATA)) ? join(spec!, FOLDER_DATA) : undefined;
+    const folder = spec!.startsWith('gmm:') ? null : spec!;
+    const folderData = folder && existsSync(join(folder, FOLDER_DATA)) ? join(folder, FOLDER_DATA) : undefined;
     const dataFile = values.data ?? folderData;
     const outputs = outDir ? ['conservativity.svg', 'intrinsic-dimension.svg', 'gaussian-deviation.svg'].map((f) => ({ option: '--out', file: join(outDir, f) })) : [];
     checkOutputs(outputs, [{ option: '--model', file: spec!.replace(/^gmm:/, '') }, { option: '--data', file: dataFile }], { createDirs: true });
@@ -96,6 +83,7 @@ export const diagnoseCommand = command({
       fail('UNSUPPORTED', `${spec} is a restoration model (its path has an anchor): its denoiser is conditional on the degraded image, so it has no data distribution to diagnose; use a generative model`);
     }
     const item = model.itemShape, n = item.reduce((p, q) => p * q, 1);
+    const prior = model.mixture ?? (folder && existsSync(join(folder, FOLDER_PRIOR)) ? loadMixture(join(folder, FOLDER_PRIOR)) : null);
     const krylov = intOption(values.krylov, 'krylov', 1, n) ?? Math.min(n, 1024);
     let data: Tensor, fit: GaussianFit;
     if (dataFile) {
@@ -103,12 +91,13 @@ export const diagnoseCommand = command({
       data = readData(dataFile, item);
       if (data.batch < 2) fail('USAGE', `--data ${dataFile} has ${data.batch} item; the Gaussian fit needs at least 2`);
       fit = fitGaussian(data, n <= FIT_FULL_MAX ? {} : { rank: Math.min(FIT_RANK, data.batch - 1) });
-    } else if (model.mixture) {
-      data = model.mixture.sample(2048, seed);
-      const { mean, cov } = model.mixture.moments();
+    } else if (prior) {
+      if (!model.mixture) process.stderr.write(`diagnose: data from 2048 samples of ${join(folder!, FOLDER_PRIOR)}, Gaussian fit from its exact moments\n`);
+      data = prior.sample(2048, seed, model.mixture ? 'float64' : 'float32');
+      const { mean, cov } = prior.moments();
       fit = gaussianFitFromMoments(mean, cov);
     } else {
-      return fail('USAGE', `diagnose needs --data x.npy for ${spec} (clean data [N, ${item.join(', ')}] in the model's value range); the folder has no ${FOLDER_DATA}`);
+      return fail('USAGE', `diagnose needs --data x.npy for ${spec} (clean data [N, ${item.join(', ')}] in the model's value range); the folder has no ${FOLDER_DATA} or ${FOLDER_PRIOR}`);
     }
     if (data.batch < points) fail('USAGE', `--points ${points} is more than the ${data.batch} data items; use --points ${data.batch} or less`);
     const report = await diagnose(model.denoiser, data.sliceBatch(0, points), {
@@ -118,6 +107,6 @@ export const diagnoseCommand = command({
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     if (outDir) commitOutputs(diagnosticPlots(report, spec!).map((f) => ({ file: join(outDir, f.name), bytes: new TextEncoder().encode(f.svg) })));
     if (values.json) return void process.stdout.write(JSON.stringify({ model: spec, ...report, ...(outDir ? { out: outDir } : {}) }) + '\n');
-    process.stdout.write(table(report) + (outDir ? `\nwrote ${outputs.map((o) => o.file).join(', ')}` : '') + '\n');
+    process.stdout.write(formatReport(report) + (outDir ? `\nwrote ${outputs.map((o) => o.file).join(', ')}` : '') + '\n');
   },
 });

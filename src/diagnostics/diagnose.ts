@@ -128,3 +128,22 @@ export async function diagnose(denoiser: Denoiser, points: Tensor, options: Diag
   const departed = levels.find((l) => l.gaussianDeviation > departure);
   return { points: K, probes, dim: n, fitRank: fit.values.filter((v) => v > 1e-12 * fit.values[0]!).length, departureThreshold: departure, departureSigma: departed?.sigma ?? null, levels, nfe, seconds: (Date.now() - start) / 1000 };
 }
+
+/** The report as a text table, one row per level, with the departure and cost below. */
+export function formatReport(r: DiagnoseReport): string {
+  const num = (v: number) => (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toExponential(1));
+  const pm = (v: number, e: number) => `${num(v)} ± ${num(e)}`;
+  const rows = r.levels.map((l) => [
+    l.sigma.toExponential(2), l.t.toPrecision(4), pm(l.asymmetry, l.asymmetryStderr), pm(l.rotational, l.rotationalStderr), l.gaussianDeviation.toExponential(2),
+    l.lid ? `${l.lid.mean.toFixed(1)} [${l.lid.perPoint.join(' ')}]${l.lid.saturated ? ` (>=, Krylov ${l.lid.krylov})` : ''}` : '',
+  ]);
+  const head = ['sigma', 't', 'asymmetry', 'rotational', 'gauss-dev', 'LID (per point)'];
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
+  const departed = r.departureSigma === null ? `never above ${r.departureThreshold}` : `first above ${r.departureThreshold} at sigma = ${r.departureSigma.toPrecision(3)} (scanning down from the noisiest level)`;
+  return [
+    line(head), ...rows.map(line), '',
+    `Gaussian fit of rank ${r.fitRank} in ${r.dim} dimensions; the model departs from it: ${departed}`,
+    `${r.points} points, ${r.probes} probe pairs per point and level; NFE ${r.nfe}, ${r.seconds.toFixed(1)} s`,
+  ].join('\n');
+}

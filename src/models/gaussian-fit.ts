@@ -118,18 +118,37 @@ export function fitGaussian(samples: Tensor, opts: { rank?: number; iterations?:
   return { dim: d, mean, values, vectors, rest: Math.max(0, (total - kept) / (d - rank)) };
 }
 
-/** Modified Gram-Schmidt on the k columns of a d x k row-major matrix. */
+/**
+ * Gram-Schmidt, twice, on the k columns of a d x k row-major matrix. A column (numerically) in the span of the
+ * previous ones, as when the data have rank below k, is replaced by a coordinate vector orthogonalised in turn:
+ * normalising its rounding residue would break orthogonality and double-count directions in Rayleigh-Ritz.
+ */
 function orthonormalize(V: Float64Array, d: number, k: number): void {
-  for (let j = 0; j < k; j++) {
-    for (let p = 0; p < j; p++) {
-      let dp = 0;
-      for (let i = 0; i < d; i++) dp += V[i * k + j]! * V[i * k + p]!;
-      for (let i = 0; i < d; i++) V[i * k + j] -= dp * V[i * k + p]!;
+  const project = (j: number) => {
+    for (let pass = 0; pass < 2; pass++) {
+      for (let p = 0; p < j; p++) {
+        let dp = 0;
+        for (let i = 0; i < d; i++) dp += V[i * k + j]! * V[i * k + p]!;
+        for (let i = 0; i < d; i++) V[i * k + j] -= dp * V[i * k + p]!;
+      }
     }
+  };
+  const norm = (j: number) => {
     let nn = 0;
     for (let i = 0; i < d; i++) nn += V[i * k + j]! ** 2;
-    nn = Math.sqrt(nn);
-    for (let i = 0; i < d; i++) V[i * k + j] = nn > 0 ? V[i * k + j]! / nn : (i === j ? 1 : 0);
+    return Math.sqrt(nn);
+  };
+  for (let j = 0; j < k; j++) {
+    let floor = 1e-10 * norm(j);
+    project(j);
+    let nn = norm(j);
+    for (let e = j; !(nn > floor) && e < j + d; e++) {
+      for (let i = 0; i < d; i++) V[i * k + j] = i === e % d ? 1 : 0;
+      project(j);
+      nn = norm(j);
+      floor = 1e-6;
+    }
+    for (let i = 0; i < d; i++) V[i * k + j] = V[i * k + j]! / nn;
   }
 }
 
