@@ -89,7 +89,6 @@ test('local intrinsic dimension of a mixture of low-rank Gaussians is the rank o
     const r = await localIntrinsicDimension(d, x, t, { krylov, block: 3 });
     assert.deepEqual(r.dimension, ranks, `krylov ${krylov}`);
     assert.equal(r.krylov, krylov);
-    assert.ok(!r.saturated.some(Boolean));
   }
 });
 
@@ -189,3 +188,20 @@ test('tweedie diagnose: a table (or JSON) and three SVGs for a mixture; bad inpu
   bad(['--model', 'gmm:examples/mixture-2d.json', '--lid-levels', '11'], 2, /--lid-levels must be an integer >= 0 and <= 10/);
   assert.ok(!existsSync(join(tmp, 'none')));
 });
+
+test('tweedie diagnose on the gaussian-exact ONNX model (data from its prior.json): Gaussian to the float32 level, LID = variances above sigma^2', () => {
+  const r = run('--model', 'weights/gaussian-exact', '--levels', '7', '--lid-levels', '3', '--json');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /data from 2048 samples of weights\/gaussian-exact\/prior\.json/);
+  const rep = JSON.parse(r.stdout);
+  const prior = JSON.parse(readFileSync('weights/gaussian-exact/prior.json', 'utf8'));
+  const variances: number[] = prior.covs[0].map((row: number[], i: number) => row[i]);
+  for (const l of rep.levels) {
+    assert.ok(l.gaussianDeviation < 1e-3, `sigma ${l.sigma}: ${l.gaussianDeviation}`);
+    if (l.lid) assert.deepEqual(l.lid.perPoint, Array(4).fill(variances.filter((v) => v > l.sigma ** 2).length), `sigma ${l.sigma}`);
+  }
+  const partial = rep.levels.filter((l: { lid?: { mean: number } }) => l.lid && l.lid.mean > 0 && l.lid.mean < 64);
+  assert.ok(partial.length >= 1, 'a level whose sigma^2 lies among the variances');
+  assert.equal(rep.departureSigma, null);
+});
+

@@ -47,7 +47,12 @@ export interface LevelReport {
    */
   gaussianDeviation: number;
   /** Per point local intrinsic dimension, at the LID levels only. */
-  lid?: { mean: number; perPoint: number[]; krylov: number; saturated: boolean; singularValues: number[][] };
+  lid?: {
+    mean: number; perPoint: number[]; krylov: number;
+    /** Mean over the points with half the Krylov space: equal to `mean` once the Krylov space is large enough. */
+    meanAtHalf: number;
+    singularValues: number[][];
+  };
 }
 
 export interface DiagnoseReport {
@@ -118,7 +123,8 @@ export async function diagnose(denoiser: Denoiser, points: Tensor, options: Diag
       });
       nfe += K * lid.nfe;
       row.lid = {
-        mean: lid.dimension.reduce((s, d) => s + d, 0) / K, perPoint: lid.dimension, krylov: lid.krylov, saturated: lid.saturated.some(Boolean),
+        mean: lid.dimension.reduce((s, d) => s + d, 0) / K, perPoint: lid.dimension, krylov: lid.krylov,
+        meanAtHalf: lid.dimensionAtHalf.reduce((s, d) => s + d, 0) / K,
         singularValues: lid.singularValues.map((v) => [...v]),
       };
     }
@@ -135,7 +141,7 @@ export function formatReport(r: DiagnoseReport): string {
   const pm = (v: number, e: number) => `${num(v)} ± ${num(e)}`;
   const rows = r.levels.map((l) => [
     l.sigma.toExponential(2), l.t.toPrecision(4), pm(l.asymmetry, l.asymmetryStderr), pm(l.rotational, l.rotationalStderr), l.gaussianDeviation.toExponential(2),
-    l.lid ? `${l.lid.mean.toFixed(1)} [${l.lid.perPoint.join(' ')}]${l.lid.saturated ? ` (>=, Krylov ${l.lid.krylov})` : ''}` : '',
+    l.lid ? `${l.lid.mean.toFixed(1)} [${l.lid.perPoint.join(' ')}]${l.lid.krylov < r.dim ? ` (lower bound, Krylov ${l.lid.krylov}; ${l.lid.meanAtHalf.toFixed(1)} at ${Math.ceil(l.lid.krylov / 2)})` : ''}` : '',
   ]);
   const head = ['sigma', 't', 'asymmetry', 'rotational', 'gauss-dev', 'LID (per point)'];
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));

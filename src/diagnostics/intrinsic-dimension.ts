@@ -36,8 +36,8 @@ export interface LidResult {
   singularValues: Float64Array[];
   /** Columns of Q; when it is below the item size, each dimension is a lower bound (interlacing). */
   krylov: number;
-  /** Per item: every singular value found was above 1/2, so the Krylov space was too small to see the gap. */
-  saturated: boolean[];
+  /** Per item: the dimension from the first half of Q's columns, a check on convergence when krylov is below the item size. */
+  dimensionAtHalf: number[];
   /** Model evaluations per item. */
   nfe: number;
 }
@@ -99,20 +99,24 @@ export async function localIntrinsicDimension(denoiser: Denoiser, x: Tensor, t: 
     cols += width;
     options.onProgress?.(cols, m);
   }
-  const singularValues = W.map((w) => {
-    const G = new Float64Array(m * m);
-    for (let i = 0; i < m; i++) {
+  // Singular values of the first c columns of W = a J Q, from the eigenvalues of their Gram matrix.
+  const singular = (w: Float64Array, c: number) => {
+    const G = new Float64Array(c * c);
+    for (let i = 0; i < c; i++) {
       for (let j = 0; j <= i; j++) {
         let s = 0;
         for (let k = 0; k < n; k++) s += w[i * n + k]! * w[j * n + k]!;
-        G[i * m + j] = s;
-        G[j * m + i] = s;
+        G[i * c + j] = s;
+        G[j * c + i] = s;
       }
     }
-    return householderEigen(G, m, { vectors: false }).values.map((v) => Math.sqrt(Math.max(v, 0)));
-  });
-  const dimension = singularValues.map((sv) => sv.filter((v) => v > 0.5).length);
-  return { dimension, singularValues, krylov: m, saturated: dimension.map((d) => d === m && m < n), nfe };
+    return householderEigen(G, c, { vectors: false }).values.map((v) => Math.sqrt(Math.max(v, 0)));
+  };
+  const count = (sv: Float64Array) => sv.filter((v) => v > 0.5).length;
+  const singularValues = W.map((w) => singular(w, m));
+  const dimension = singularValues.map(count);
+  const dimensionAtHalf = W.map((w) => count(singular(w, Math.ceil(m / 2))));
+  return { dimension, singularValues, krylov: m, dimensionAtHalf, nfe };
 }
 
 /**
