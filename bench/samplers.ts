@@ -12,7 +12,7 @@ import { DiscreteVPPath } from '../src/paths/vp.js';
 import type { Denoiser } from '../src/models/denoiser.js';
 import { packageRoot } from '../src/package-root.js';
 import { measureOrder, orderSetup, referenceSolution } from './lib/ode-order.js';
-import { logLogSvg, type Series } from './lib/plot.js';
+import { lineChartSvg, type Series } from '../src/io/svg-plot.js';
 
 export const description = 'error vs NFE of every deterministic sampler on the d = 16 mixture (log-log plot), and each sampler\'s own time per step';
 
@@ -75,7 +75,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     modelMs = ts.sort((a, b) => a - b)[3]!;
   }
   const series: Series[] = rows.map((r) => ({ name: r.name, x: r.nfe, y: r.error }));
-  const svg = logLogSvg(series, { title: 'Sampler error vs NFE (mixture, d = 16, continuous VP)', xLabel: 'NFE', yLabel: 'RMS error vs reference ODE solution' });
+  const svg = lineChartSvg(series, { title: 'Sampler error vs NFE (mixture, d = 16, continuous VP)', xLabel: 'NFE', yLabel: 'RMS error vs reference ODE solution' });
   const outDir = join(packageRoot, 'docs');
   mkdirSync(outDir, { recursive: true });
   const plotFile = join(outDir, 'samplers-error.svg');

@@ -27,6 +27,7 @@ const RULES: [layer: string, forbidden: string[]][] = [
   ['volume', ['cli']],
   ['recipes', ['cli', 'volume', NODE]],
   ['likelihood', ['inverse', 'restoration', 'recipes', 'volume', 'io', 'cli', NODE]],
+  ['diagnostics', ['samplers', 'inverse', 'restoration', 'volume', 'recipes', 'cli', NODE]],
   ['inverse/operators', ['io', 'samplers', 'inverse/solvers', 'cli', NODE]],
 ];
 

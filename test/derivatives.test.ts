@@ -66,12 +66,12 @@ test('with a restoration anchor: the JVP in x equals the exact one (the anchor t
   assert.ok(relError(jvp.data, exact.data) < 1e-7, String(relError(jvp.data, exact.data)));
 });
 
-test('Jacobian asymmetry: at the difference floor for the exact mixture, and the exact value for a non-symmetric linear denoiser', async () => {
+test('Jacobian asymmetry and rotational norm: at the difference floor for the exact mixture, and the exact values for a non-symmetric linear denoiser', async () => {
   const prior = new GaussianMixture({ weights: [0.4, 0.6], means: [[-1, 0.5], [1.5, -1]], covs: [[[0.4, 0.1], [0.1, 0.3]], [[0.2, 0], [0, 0.5]]] });
   const path = pathByName('vp-linear');
   const x = new NoiseSource(8).normal([3, 2], 0, 0, 'float64');
   const mixture = await x0JacobianAsymmetry(prior.asDenoiser(path, 'eps'), x, 0.3, { probes: 16 });
-  assert.ok(mixture.asymmetry < 1e-6, `an exact MMSE denoiser is conservative: ${mixture.asymmetry}`);
+  assert.ok(mixture.asymmetry < 1e-6 && mixture.rotational < 1e-6, `an exact MMSE denoiser is conservative: ${mixture.asymmetry}, ${mixture.rotational}`);
   assert.equal(mixture.nfe, 64);
   // x0 = M x with M not symmetric: u^T J v - v^T J u = u^T (M - M^T) v, computed here directly from the same probes.
   const M = [1, 0.5, -0.3, 2];
@@ -89,16 +89,26 @@ test('Jacobian asymmetry: at the difference floor for the exact mixture, and the
   };
   const r = await x0JacobianAsymmetry(linear, x, 0.3, { probes: 16, seed: 4 });
   const noise = new NoiseSource(4), u = noise.normal([48, 2], 0, Stream.aux, 'float64').data, v = noise.normal([48, 2], 1, Stream.aux, 'float64').data;
-  let diff = 0, size = 0;
+  let diff = 0, size = 0, rot2 = 0, size2 = 0;
   for (let k = 0; k < 48; k++) {
     const [u0, u1, v0, v1] = [u[2 * k]!, u[2 * k + 1]!, v[2 * k]!, v[2 * k + 1]!];
     const uMv = u0 * (M[0]! * v0 + M[1]! * v1) + u1 * (M[2]! * v0 + M[3]! * v1);
     const vMu = v0 * (M[0]! * u0 + M[1]! * u1) + v1 * (M[2]! * u0 + M[3]! * u1);
     diff += Math.abs(uMv - vMu);
     size += Math.abs(uMv);
+    // u^T A v with A = (M - M^T)/2 = [[0, c], [-c, 0]], c = (M01 - M10)/2.
+    rot2 += (((M[1]! - M[2]!) / 2) * (u0 * v1 - u1 * v0)) ** 2;
+    size2 += uMv * uMv;
   }
   assert.ok(Math.abs(r.asymmetry - diff / size) < 1e-8, `${r.asymmetry} vs exact ${diff / size}`);
   assert.ok(r.asymmetry > 0.1);
+  assert.ok(Math.abs(r.rotational - Math.sqrt(rot2 / size2)) < 1e-8, `${r.rotational} vs ${Math.sqrt(rot2 / size2)}`);
+  // And the Frobenius ratio ||(M - M^T)/2||_F / ||M||_F itself, within four standard errors (more pairs).
+  const many = await x0JacobianAsymmetry(linear, x, 0.3, { probes: 400, seed: 5 });
+  const frob = (Math.SQRT2 * Math.abs(M[1]! - M[2]!)) / 2 / Math.hypot(...M);
+  assert.ok(many.rotationalStderr > 0 && many.rotationalStderr < 0.02, String(many.rotationalStderr));
+  assert.ok(Math.abs(many.rotational - frob) < 4 * many.rotationalStderr, `${many.rotational} ± ${many.rotationalStderr} vs ${frob}`);
+  assert.ok(Math.abs(many.asymmetry - r.asymmetry) < 4 * Math.hypot(many.asymmetryStderr, r.asymmetryStderr));
 });
 
 test('gradient routes: auto keeps an exact gradient, differences stands the JVP in for the VJP, a missing route is refused naming the ones that work', async () => {

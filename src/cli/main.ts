@@ -1,6 +1,7 @@
 import { TweedieError } from '../core/errors.js';
 import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
+import { diagnoseCommand } from './diagnose.js';
 import { infoCommand } from './info.js';
 import { likelihoodCommand } from './likelihood.js';
 import { helpText, parseOptions, type Command } from './options.js';
@@ -15,7 +16,7 @@ import { packageVersion } from './version.js';
 
 /** Every command, in the order "tweedie --help" lists them. */
 export const COMMANDS: readonly Command[] = [
-  demoCommand, infoCommand, sampleCommand, samplersCommand, solveCommand, reconstructCommand, restoreCommand, likelihoodCommand, solversCommand, benchCommand,
+  demoCommand, infoCommand, sampleCommand, samplersCommand, solveCommand, reconstructCommand, restoreCommand, likelihoodCommand, solversCommand, diagnoseCommand, benchCommand,
 ];
 
 function usage(): string {

@@ -133,3 +133,151 @@ export function asymmetry(A: Float64Array, n: number): number {
   }
   return big === 0 ? 0 : m / big;
 }
+
+/**
+ * Eigenvalues (descending) and, with `vectors`, eigenvectors (columns, row-major n x n) of a symmetric matrix by
+ * Householder tridiagonalisation and the implicit QL algorithm (EISPACK tred2/tql2, as in JAMA): O(n^3) with a
+ * small constant, for the large matrices (hundreds to a few thousand rows) where the Jacobi sweeps of
+ * symmetricEigen are too slow. Without vectors the rotations are not accumulated (about 4x faster).
+ */
+export function householderEigen(A: Float64Array, n: number, options: { vectors?: boolean } = {}): { values: Float64Array; vectors: Float64Array | null } {
+  const want = options.vectors ?? true;
+  const V = A.slice(), d = new Float64Array(n), e = new Float64Array(n);
+  if (n === 0) return { values: d, vectors: want ? V : null };
+  // tred2: reduce V to tridiagonal form (diagonal d, off-diagonal e), V accumulating the transformations.
+  for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j]!;
+  for (let i = n - 1; i > 0; i--) {
+    let scale = 0, h = 0;
+    for (let k = 0; k < i; k++) scale += Math.abs(d[k]!);
+    if (scale === 0) {
+      e[i] = d[i - 1]!;
+      for (let j = 0; j < i; j++) {
+        d[j] = V[(i - 1) * n + j]!;
+        V[i * n + j] = 0;
+        V[j * n + i] = 0;
+      }
+    } else {
+      for (let k = 0; k < i; k++) {
+        d[k] = d[k]! / scale;
+        h += d[k]! * d[k]!;
+      }
+      let f = d[i - 1]!, g = Math.sqrt(h);
+      if (f > 0) g = -g;
+      e[i] = scale * g;
+      h -= f * g;
+      d[i - 1] = f - g;
+      for (let j = 0; j < i; j++) e[j] = 0;
+      for (let j = 0; j < i; j++) {
+        f = d[j]!;
+        V[j * n + i] = f;
+        g = e[j]! + V[j * n + j]! * f;
+        for (let k = j + 1; k <= i - 1; k++) {
+          g += V[k * n + j]! * d[k]!;
+          e[k] = e[k]! + V[k * n + j]! * f;
+        }
+        e[j] = g;
+      }
+      f = 0;
+      for (let j = 0; j < i; j++) {
+        e[j] = e[j]! / h;
+        f += e[j]! * d[j]!;
+      }
+      const hh = f / (h + h);
+      for (let j = 0; j < i; j++) e[j] = e[j]! - hh * d[j]!;
+      for (let j = 0; j < i; j++) {
+        f = d[j]!;
+        g = e[j]!;
+        for (let k = j; k <= i - 1; k++) V[k * n + j] = V[k * n + j]! - (f * e[k]! + g * d[k]!);
+        d[j] = V[(i - 1) * n + j]!;
+        V[i * n + j] = 0;
+      }
+    }
+    d[i] = h;
+  }
+  if (want) {
+    for (let i = 0; i < n - 1; i++) {
+      V[(n - 1) * n + i] = V[i * n + i]!;
+      V[i * n + i] = 1;
+      const h = d[i + 1]!;
+      if (h !== 0) {
+        for (let k = 0; k <= i; k++) d[k] = V[k * n + i + 1]! / h;
+        for (let j = 0; j <= i; j++) {
+          let g = 0;
+          for (let k = 0; k <= i; k++) g += V[k * n + i + 1]! * V[k * n + j]!;
+          for (let k = 0; k <= i; k++) V[k * n + j] = V[k * n + j]! - g * d[k]!;
+        }
+      }
+      for (let k = 0; k <= i; k++) V[k * n + i + 1] = 0;
+    }
+  }
+  // The tridiagonal's diagonal: saved into V's last row by the accumulation, else still on V's diagonal.
+  for (let j = 0; j < n; j++) {
+    d[j] = want ? V[(n - 1) * n + j]! : V[j * n + j]!;
+    V[(n - 1) * n + j] = 0;
+  }
+  V[(n - 1) * n + n - 1] = 1;
+  e[0] = 0;
+  // The QL rotations mix columns of V: they run on its transpose W, whose rows are contiguous.
+  const W = want ? transpose(V, n, n) : V;
+  // tql2: diagonalise the tridiagonal matrix by implicit QL steps with Wilkinson-like shifts.
+  for (let i = 1; i < n; i++) e[i - 1] = e[i]!;
+  e[n - 1] = 0;
+  let f = 0, tst1 = 0;
+  const eps = 2 ** -52;
+  for (let l = 0; l < n; l++) {
+    tst1 = Math.max(tst1, Math.abs(d[l]!) + Math.abs(e[l]!));
+    let m = l;
+    while (m < n - 1 && Math.abs(e[m]!) > eps * tst1) m++;
+    if (m > l) {
+      for (let iter = 0; iter < 100 * n; iter++) {
+        let g = d[l]!, p = (d[l + 1]! - g) / (2 * e[l]!), r = Math.hypot(p, 1);
+        if (p < 0) r = -r;
+        d[l] = e[l]! / (p + r);
+        d[l + 1] = e[l]! * (p + r);
+        const dl1 = d[l + 1]!;
+        let h = g - d[l]!;
+        for (let i = l + 2; i < n; i++) d[i] = d[i]! - h;
+        f += h;
+        p = d[m]!;
+        let c = 1, c2 = 1, c3 = 1, s = 0, s2 = 0;
+        const el1 = e[l + 1]!;
+        for (let i = m - 1; i >= l; i--) {
+          c3 = c2;
+          c2 = c;
+          s2 = s;
+          g = c * e[i]!;
+          h = c * p;
+          r = Math.hypot(p, e[i]!);
+          e[i + 1] = s * r;
+          s = e[i]! / r;
+          c = p / r;
+          p = c * d[i]! - s * g;
+          d[i + 1] = h + s * (c * g + s * d[i]!);
+          if (want) {
+            const r0 = i * n, r1 = (i + 1) * n;
+            for (let k = 0; k < n; k++) {
+              const vk1 = W[r1 + k]!, vk = W[r0 + k]!;
+              W[r1 + k] = s * vk + c * vk1;
+              W[r0 + k] = c * vk - s * vk1;
+            }
+          }
+        }
+        p = (-s * s2 * c3 * el1 * e[l]!) / dl1;
+        e[l] = s * p;
+        d[l] = c * p;
+        if (!(Math.abs(e[l]!) > eps * tst1)) break;
+      }
+    }
+    d[l] = d[l]! + f;
+    e[l] = 0;
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => d[j]! - d[i]!);
+  const values = Float64Array.from(order, (i) => d[i]!);
+  if (!want) return { values, vectors: null };
+  const vectors = new Float64Array(n * n);
+  for (let c = 0; c < n; c++) {
+    const row = order[c]! * n;
+    for (let r = 0; r < n; r++) vectors[r * n + c] = W[row + r]!;
+  }
+  return { values, vectors };
+}

@@ -145,6 +145,14 @@ class DifferenceGradient implements Denoiser {
 export interface AsymmetryResult {
   /** mean |u^T J v - v^T J u| / mean |u^T J v| over the probe pairs: 0 for a symmetric Jacobian. */
   asymmetry: number;
+  /** Its standard error over the probe pairs (delta method for a ratio of means). */
+  asymmetryStderr: number;
+  /**
+   * ||(J - J^T)/2||_F / ||J||_F, the relative size of the rotational part, from the same pairs:
+   * E[(u^T A v)^2] = ||A||_F^2 for independent standard normal u, v, and u^T (J - J^T) v / 2 = (u^T J v - v^T J u) / 2.
+   */
+  rotational: number;
+  rotationalStderr: number;
   /** Probe pairs per item, and model evaluations per item. */
   probes: number;
   nfe: number;
@@ -172,17 +180,40 @@ export async function x0JacobianAsymmetry(denoiser: Denoiser, x: Tensor, t: numb
   }
   const cond = options.cond && repeatConditioning(options.cond, B, 2 * P);
   const { jvp } = await x0JvpByDifferences(denoiser, X, t, D, cond ? { cond } : {});
-  let diff = 0, size = 0;
+  const diff = new Float64Array(rows), size = new Float64Array(rows), rot2 = new Float64Array(rows), size2 = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     let uJv = 0, vJu = 0;
     for (let i = 0; i < n; i++) {
       uJv += u.data[r * n + i]! * jvp.data[r * n + i]!;
       vJu += v.data[r * n + i]! * jvp.data[(rows + r) * n + i]!;
     }
-    diff += Math.abs(uJv - vJu);
-    size += Math.abs(uJv);
+    diff[r] = Math.abs(uJv - vJu);
+    size[r] = Math.abs(uJv);
+    rot2[r] = (uJv - vJu) ** 2 / 4;
+    size2[r] = uJv * uJv;
   }
-  return { asymmetry: diff / size, probes: P, nfe: 4 * P };
+  const asym = ratioOfMeans(diff, size), rot = ratioOfMeans(rot2, size2);
+  const rotational = Math.sqrt(rot.ratio);
+  return {
+    asymmetry: asym.ratio, asymmetryStderr: asym.stderr,
+    rotational, rotationalStderr: rotational > 0 ? rot.stderr / (2 * rotational) : 0,
+    probes: P, nfe: 4 * P,
+  };
+}
+
+/** sum y / sum x over paired samples, with its standard error by the delta method: sd(y - R x) / (sqrt(N) mean x). */
+function ratioOfMeans(y: Float64Array, x: Float64Array): { ratio: number; stderr: number } {
+  const N = y.length;
+  let sy = 0, sx = 0;
+  for (let i = 0; i < N; i++) {
+    sy += y[i]!;
+    sx += x[i]!;
+  }
+  const ratio = sy / sx;
+  if (N < 2) return { ratio, stderr: NaN };
+  let ss = 0;
+  for (let i = 0; i < N; i++) ss += (y[i]! - ratio * x[i]!) ** 2;
+  return { ratio, stderr: Math.sqrt(ss / (N - 1) / N) / (sx / N) };
 }
 
 /** Conditioning of B items repeated for the rows (b, k) of `copies` rows per item, in the order copy-major then item-major as above. */
