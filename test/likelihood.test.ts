@@ -12,6 +12,8 @@ import { logLikelihood } from '../src/likelihood/log-likelihood.js';
 import { likelihoodSummary } from '../src/likelihood/summary.js';
 import type { Denoiser } from '../src/models/denoiser.js';
 import { GaussianMixture } from '../src/models/gmm.js';
+import { loadMixture } from '../src/models/gmm-file.js';
+import { OnnxDenoiser } from '../src/models/onnx.js';
 import type { GridPoint } from '../src/paths/path.js';
 import { pathByName } from '../src/paths/registry.js';
 import { testMixture } from '../bench/lib/ode-order.js';
@@ -92,6 +94,26 @@ test('likelihood through central differences (a model without its own JVP): the 
   assert.equal(r.nfe, r.odeEvaluations * (1 + 2 * gmm.dim));
 });
 
+test('likelihood of the gaussian-exact ONNX model on each gradient route: its exact Gaussian log-density at the float32 level', async () => {
+  const onnx = await OnnxDenoiser.load('weights/gaussian-exact', { threads: 1 });
+  const prior = loadMixture('weights/gaussian-exact/prior.json');
+  const path = onnx.path, start = path.point(path.tMin);
+  // Items at the data end: prior samples with noise of scale s(tMin), as the ODE sees them.
+  const x = prior.sample(2, 3);
+  for (let i = 0; i < x.size; i++) x.data[i] = start.a * x.data[i]! + start.s * Math.sin(7.31 * i);
+  const want = Array.from({ length: 2 }, (_, b) => prior.stats(x.data.subarray(b * 64, (b + 1) * 64), start.a, start.s).logDensity);
+  const end = (z: Float64Array, p: GridPoint) => prior.stats(z, p.a, p.s).logDensity;
+  // The exported VJP is exact up to float32 rounding (3e-5 nats measured); differences add their O(h^2) and
+  // rounding floor (6e-3 nats measured).
+  for (const [gradient, tol] of [['exported', 1e-3], ['differences', 2e-2]] as const) {
+    const r = await logLikelihood(onnx, x, { exactTrace: true, gradient, rtol: 1e-6, atol: 1e-6, priorLogDensity: end });
+    r.logLikelihood.forEach((v, b) => assert.ok(Math.abs(v - want[b]!) < tol, `${gradient}, item ${b}: ${v} vs ${want[b]}`));
+    // Per ODE evaluation: the drift, and 64 basis JVPs of one exported run or two evaluations each.
+    assert.equal(r.nfe, r.odeEvaluations * (1 + 64 * (gradient === 'exported' ? 1 : 2)), gradient);
+  }
+  await assert.rejects(logLikelihood(onnx, x, { gradient: 'exact' }), /no exact gradient .*use the gradient route 'exported' or 'differences'/);
+});
+
 test('dequantization: a uniform density on the value range is exactly 8 bits/dim, whatever the range; each level stays in its bin', () => {
   for (const [lo, hi] of [[-1, 1], [0, 1], [-3, 5]] as const) {
     const D = 10;
@@ -167,7 +189,7 @@ test('likelihood data: outside the value range, NaN, the wrong shape and bad opt
   await assert.rejects(likelihoodSummary(den, { x, dequantized: false }, [-1, 1], { batch: 0 }), /batch must be an integer/);
 });
 
-test('tweedie likelihood: JSON on stdout for a gmm: model; data outside an ONNX model\'s range refused naming the range (exit 1)', () => {
+test('tweedie likelihood: JSON on stdout for a gmm: model; data outside an ONNX model\'s range refused naming the range (exit 1), a gradient route the model lacks naming those it has (exit 2)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tweedie-lik-'));
   try {
     const prior = join(dir, 'prior.json'), data = join(dir, 'x.npy');
@@ -187,6 +209,9 @@ test('tweedie likelihood: JSON on stdout for a gmm: model; data outside an ONNX 
     const shape = spawnSync(process.execPath, ['bin/tweedie.js', 'likelihood', '--model', `gmm:${prior}`, '--data', data], { encoding: 'utf8' });
     assert.equal(shape.status, 1);
     assert.match(shape.stderr, /has shape \[1, 1, 32, 32\]; the model takes items of shape \[2\]/);
+    const route = spawnSync(process.execPath, ['bin/tweedie.js', 'likelihood', '--model', 'weights/fmnist-32', '--data', data, '--grad', 'exact'], { encoding: 'utf8' });
+    assert.equal(route.status, 2);
+    assert.match(route.stderr, /^tweedie likelihood: --grad: --model weights\/fmnist-32 has no exact gradient [^\n]*'exported' or 'differences'\n$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,8 +5,9 @@ import { readTypedNpy } from '../io/npy.js';
 import { likelihoodData } from '../likelihood/data.js';
 import { PROBE_KINDS, type ProbeKind } from '../likelihood/log-likelihood.js';
 import { likelihoodSummary } from '../likelihood/summary.js';
+import { gradientRouteOf, resolveGradientRoute } from '../models/derivatives.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
-import { intOption, numberOption, seedValue, threadsValue } from './args.js';
+import { asUsage, gradValue, intOption, numberOption, seedValue, threadsValue } from './args.js';
 import { loadModel } from './model-spec.js';
 import { command } from './options.js';
 import { runProgress } from './progress.js';
@@ -29,12 +30,17 @@ export const likelihoodCommand = command({
     probes: { type: 'string', value: 'K', default: '1', doc: 'Hutchinson probes per item, each fixed along the trajectory' },
     probe: { type: 'string', value: 'KIND', default: 'rademacher', doc: `probe distribution: ${PROBE_KINDS.join(', ')}` },
     'exact-trace': { type: 'boolean', doc: 'the exact divergence from one JVP per value (items of at most 1024 values) instead of probes' },
+    grad: {
+      type: 'string', value: 'ROUTE', default: 'auto',
+      doc: 'how J u is taken: exported (the model.grad.onnx graph tweedie.json declares; exact up to float32), differences (central, ' +
+        '2 model evaluations, the step following the noise level), exact (gmm: models), or auto (the model\'s own gradient, else differences)',
+    },
     rtol: { type: 'string', value: 'R', default: '1e-5', doc: "ODE relative tolerance (Score-SDE's default)" },
     atol: { type: 'string', value: 'A', default: '1e-5', doc: "ODE absolute tolerance (Score-SDE's default)" },
     seed: seedOption('item'),
     batch: { type: 'string', value: 'B', default: '16', doc: "items per ODE solve; they share one step size, as in Score-SDE, so results depend on B within the tolerance (each item's noise and probes do not)" },
     threads: threadsOption,
-    json: jsonOption('{"n", "bits_per_dim", "standard_error", "dequantized", "nfe_per_item", "ode_evaluations_per_item", "seconds", "seconds_per_item", "items": [{"log_likelihood", "bits_per_dim", "hutchinson_se"}], ...}'),
+    json: jsonOption('{"n", "bits_per_dim", "standard_error", "dequantized", "gradient" (the route of J u), "nfe_per_item", "ode_evaluations_per_item", "seconds", "seconds_per_item", "items": [{"log_likelihood", "bits_per_dim", "hutchinson_se"}], ...}'),
   },
   async run({ values }) {
     const modelSpec = values.model, dataFile = values.data;
@@ -47,8 +53,9 @@ export const likelihoodCommand = command({
     if (exactTrace && (values.probes !== '1' || values.probe !== 'rademacher')) fail('USAGE', '--exact-trace uses no probes; drop --probes/--probe');
     const rtol = numberOption(values.rtol, 'rtol', 1e-14), atol = numberOption(values.atol, 'atol', 1e-14);
     const seed = seedValue(values.seed), batch = intOption(values.batch, 'batch'), n = intOption(values.n, 'n');
-    const threads = threadsValue(values.threads);
+    const threads = threadsValue(values.threads), grad = gradValue(values.grad);
     const model = await loadModel(modelSpec!, () => pathByName(values.path ?? 'vp-linear'), undefined, threads);
+    const gradient = asUsage('--grad', () => resolveGradientRoute(gradientRouteOf(model.denoiser), grad, `--model ${modelSpec}`));
     if (!model.mixture && values.path) fail('USAGE', '--path applies to gmm: models; a model folder brings its own scheduler_config.json');
     const file = readTypedNpy(dataFile!);
     const eightBit = file.descr === '|u1';
@@ -65,7 +72,7 @@ export const likelihoodCommand = command({
     const data = likelihoodData(t, eightBit, model.itemShape, range, `--data ${dataFile}`, seed);
     const progress = runProgress('likelihood');
     const r = await likelihoodSummary(model.denoiser, data, range, {
-      probes, probe, exactTrace, rtol, atol, seed, batch,
+      probes, probe, exactTrace, gradient, rtol, atol, seed, batch,
       onItems: (done, total) => progress.report({ done, total }),
     });
     progress.done();
@@ -73,7 +80,7 @@ export const likelihoodCommand = command({
     const summary = {
       n: N, dims: D, bits_per_dim: r.meanBitsPerDim, standard_error: Number.isNaN(r.standardError) ? null : r.standardError,
       mean_log_likelihood: r.logLikelihood.reduce((p, q) => p + q, 0) / N,
-      dequantized: r.dequantized, probes: exactTrace ? 0 : probes, probe: exactTrace ? 'exact-trace' : probe, rtol, atol, seed, batch,
+      dequantized: r.dequantized, gradient, probes: exactTrace ? 0 : probes, probe: exactTrace ? 'exact-trace' : probe, rtol, atol, seed, batch,
       nfe_per_item: r.nfePerItem, ode_evaluations_per_item: r.odeEvaluationsPerItem, seconds: r.seconds, seconds_per_item: r.seconds / N,
       items: r.logLikelihood.map((l, i) => ({ log_likelihood: l, bits_per_dim: r.bitsPerDim[i]!, hutchinson_se: Number.isNaN(r.hutchinsonSE[i]!) ? null : r.hutchinsonSE[i]! })),
     };
@@ -82,7 +89,7 @@ export const likelihoodCommand = command({
     r.logLikelihood.forEach((l, i) => lines.push(`${String(i).padStart(4)}  ${l.toFixed(3).padStart(12)}  ${r.bitsPerDim[i]!.toFixed(4).padStart(8)}  ${Number.isNaN(r.hutchinsonSE[i]!) ? '-' : r.hutchinsonSE[i]!.toFixed(4)}`));
     lines.push(
       `mean bits/dim ${r.meanBitsPerDim.toFixed(4)} +- ${Number.isNaN(r.standardError) ? '-' : r.standardError.toFixed(4)} (standard error over ${N} items; ${r.dequantized ? 'dequantized 8-bit data, offset included' : 'float data taken as given, no dequantization offset'})`,
-      `${exactTrace ? 'exact trace' : `${probes} ${probe} probe${probes === 1 ? '' : 's'}`}, rtol ${rtol}, atol ${atol}: NFE ${r.nfePerItem.toFixed(0)} per item (${r.odeEvaluationsPerItem.toFixed(0)} ODE evaluations), ${r.seconds.toFixed(1)} s (${(r.seconds / N).toFixed(2)} s per item)`,
+      `${exactTrace ? 'exact trace' : `${probes} ${probe} probe${probes === 1 ? '' : 's'}`} (J u: ${gradient}), rtol ${rtol}, atol ${atol}: NFE ${r.nfePerItem.toFixed(0)} per item (${r.odeEvaluationsPerItem.toFixed(0)} ODE evaluations), ${r.seconds.toFixed(1)} s (${(r.seconds / N).toFixed(2)} s per item)`,
     );
     process.stdout.write(lines.join('\n') + '\n');
   },

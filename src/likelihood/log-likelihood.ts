@@ -4,8 +4,8 @@ import { MAX_EXACT_TRACE_DIM } from '../core/limits.js';
 import { firstNonFinite } from '../core/ops.js';
 import { fillNormal, fillUniform, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
-import type { Denoiser } from '../models/denoiser.js';
-import { x0Jvp } from '../models/derivatives.js';
+import type { Denoiser, GradientRoute } from '../models/denoiser.js';
+import { gradientRouteOf, resolveGradientRoute, x0JvpByDifferences, type GradientChoice } from '../models/derivatives.js';
 import { ModelFn } from '../models/model-fn.js';
 import type { GridPoint } from '../paths/path.js';
 import { phiOf, TrigFlowRhs } from '../samplers/trig-flow.js';
@@ -32,6 +32,8 @@ export interface LikelihoodOptions {
   probe?: ProbeKind;
   /** tr J exactly from D JVPs on the basis vectors (items of at most MAX_EXACT_TRACE_DIM values). */
   exactTrace?: boolean;
+  /** How J u is taken (default auto: the model's own gradient, else central differences). */
+  gradient?: GradientChoice;
   /** ODE tolerances (default 1e-5 both, as Score-SDE). */
   rtol?: number;
   atol?: number;
@@ -81,6 +83,7 @@ export async function logLikelihood(denoiser: Denoiser, x: Tensor, options: Like
   if (start.b !== 0 || end.b !== 0) fail('UNSUPPORTED', `the likelihood needs a generative path (b = 0); ${path.describe()} has an anchor term`);
   if (!(start.s > 0)) fail('BAD_INPUT', `the likelihood ODE starts at t = ${t0}, where s = 0; start where the path has noise (the path's tMin is ${path.tMin})`);
 
+  const route = resolveGradientRoute(gradientRouteOf(denoiser), options.gradient ?? 'auto');
   const fn = new ModelFn(denoiser, { caller: 'likelihood', ...(options.signal ? { signal: options.signal } : {}) });
   const rhs = new TrigFlowRhs(fn, path, x, [start, end]);
   // Rows of the JVP: item b, direction k at row b R + k; R = K probes or the D basis vectors.
@@ -92,7 +95,7 @@ export async function logLikelihood(denoiser: Denoiser, x: Tensor, options: Like
   const F = async (phi: number, state: Float64Array, out: Float64Array): Promise<void> => {
     await rhs.eval(phi, state, out);
     const p = rhs.point(phi);
-    const uJu = await quadraticForms(denoiser, rhs.input, p, dirs, R, (nfe) => (jvpNfe = nfe));
+    const uJu = await quadraticForms(denoiser, route, rhs.input, p, dirs, R, (nfe) => (jvpNfe = nfe));
     // u^T (dF/dy) u = (a/s) |u|^2 - (rho^2/s) u^T J u per row; the exact trace sums its D rows.
     const lin = p.a / p.s, c = (p.a * p.a + p.s * p.s) / p.s;
     const per = exact ? D : 1;
@@ -143,15 +146,14 @@ function squaredNorms(dirs: Tensor): Float64Array {
 }
 
 /** u^T J u at the point p for every row (b, r) of the directions (R rows per item), in calls of at most JVP_ROWS rows. */
-async function quadraticForms(denoiser: Denoiser, z: Tensor, p: GridPoint, dirs: Tensor, R: number, onNfe: (nfe: number) => void): Promise<Float64Array> {
+async function quadraticForms(denoiser: Denoiser, route: GradientRoute, z: Tensor, p: GridPoint, dirs: Tensor, R: number, onNfe: (nfe: number) => void): Promise<Float64Array> {
   const D = z.itemSize, rows = dirs.batch, out = new Float64Array(rows);
   for (let r0 = 0; r0 < rows; r0 += JVP_ROWS) {
     const m = Math.min(JVP_ROWS, rows - r0);
     const X = Tensor.zeros([m, ...z.shape.slice(1)], z.dtype);
     for (let r = 0; r < m; r++) X.data.set(z.data.subarray(Math.floor((r0 + r) / R) * D, (Math.floor((r0 + r) / R) + 1) * D), r * D);
     const V = new Tensor([m, ...z.shape.slice(1)], dirs.data.subarray(r0 * D, (r0 + m) * D));
-    // Differences step on the scale s on which the x0 estimate varies near the data (exact JVPs ignore it).
-    const { jvp, nfe } = await x0Jvp(denoiser, X, p.t, V, { lengthScale: p.s });
+    const { w: jvp, nfe } = await jacobianTimes(denoiser, route, X, p.t, V, p.s);
     onNfe(nfe);
     for (let r = 0; r < m; r++) {
       let q = 0;
@@ -160,6 +162,21 @@ async function quadraticForms(denoiser: Denoiser, z: Tensor, p: GridPoint, dirs:
     }
   }
   return out;
+}
+
+/**
+ * J v (or J^T v: u^T J u = (J^T u)^T u, so either serves the quadratic form) on the route, and the model
+ * evaluations it took per row. The differences step follows the noise level s, the scale on which the x0
+ * estimate varies near the data.
+ */
+async function jacobianTimes(denoiser: Denoiser, route: GradientRoute, X: Tensor, t: number, V: Tensor, s: number): Promise<{ w: Tensor; nfe: number }> {
+  if (route === 'differences') {
+    const { jvp, nfe } = await x0JvpByDifferences(denoiser, X, t, V, { lengthScale: s });
+    return { w: jvp, nfe };
+  }
+  if (route === 'exact' && denoiser.x0Jvp) return { w: await denoiser.x0Jvp(X, t, V), nfe: 0 };
+  // The exported graph: one run returns the VJP.
+  return { w: await denoiser.x0Vjp!(X, t, V), nfe: route === 'exported' ? 1 : 0 };
 }
 
 /** Hutchinson probes, [B * K, D]: Rademacher signs or standard normals, for item firstItem + b and probe k. */
