@@ -104,3 +104,13 @@ export function overlayItems(base: Tensor, x: Tensor): Tensor {
   copyPlanes(x, base, 'big');
   return base;
 }
+
+/** modelGrid, or one line naming the size rule when the model cannot run items of `shape` (`what` names them). */
+export function requireModelGrid(model: ShapedModel, shape: readonly number[], what: string): number[] {
+  const grid = modelGrid(model, shape);
+  if (grid) return grid;
+  const given = `${what} [${shape.join(', ')}]`, own = model.itemShape ?? [];
+  return fail('BAD_SHAPE', model.layout
+    ? `${given} does not fit the model: it takes [${[...own.slice(0, -2), 'H', 'W'].join(', ')}] of any H and W, padded to the multiple (${sizeRule(model.layout)})`
+    : `${given}: this model takes only [${own.join(', ')}]; other sizes need a model whose tweedie.json declares "multiple"`);
+}
