@@ -122,7 +122,7 @@ test('reconstructVolume: --workers 1 and 2 give the same volume (seed per slice,
   assert.equal(a.model_calls, 2 * 3);
   // The model-space stack sits on a resampled grid: 64x64 in-plane, side/64 mm voxels.
   assert.deepEqual(a.modelStack.dims, [64, 64, 4]);
-  assert.ok(Math.abs(a.modelStack.affine[0]![0]! - a.mapping.side / 64) < 1e-9);
+  assert.ok('side' in a.mapping && Math.abs(a.modelStack.affine[0]![0]! - a.mapping.side / 64) < 1e-9);
   const other = await reconstructVolume(vol, { ...common, seed: 6, workers: 2 });
   assert.notDeepEqual(other.modelStack.data, a.modelStack.data);
 });
