@@ -83,6 +83,7 @@ test('tweedie reconstruct: 4 ch2 slices, 20 steps, 2 workers: input geometry, fi
   assert.deepEqual(s.per_slice.map((p: { z: number }) => p.z), [62, 63, 64, 65]);
   assert.equal(s.nfe, 20);
   assert.equal(s.workers, 2);
+  assert.equal(s.figures_grid, 'model');
   assert.ok(s.psnr > s.psnr_baseline + 1, `PSNR ${s.psnr} vs zero-filled ${s.psnr_baseline}`);
   for (const p of s.per_slice) assert.ok(p.psnr > p.psnr_baseline, `slice ${p.z}: ${p.psnr} vs ${p.psnr_baseline}`);
   assert.ok(s.ssim > s.ssim_baseline);
