@@ -73,6 +73,7 @@ export const solveCommand = command({
     let model: LoadedModel | null = null;
     if (values.model) model = await loadModel(values.model, () => pathByName(values.path ?? 'vp-linear'), undefined, threads);
     else if (!solver.needs.noPrior) fail('USAGE', `solver ${solver.name} needs --model (a diffusion prior)`);
+    if (!model && values.size !== undefined) fail('USAGE', '--size applies to a --model whose tweedie.json declares "multiple"; a baseline without --model takes the --truth image as it is');
     // A route the model lacks is an option that does not fit the model: a usage error naming the routes that work.
     const denoiser = model && solver.needs.gradients ? asUsage('--grad', () => withGradientRoute(model!.denoiser, grad, `--model ${values.model}`)) : model?.denoiser ?? null;
     const truthData = truthFile ? readNpy(truthFile) : null;
