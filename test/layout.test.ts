@@ -9,6 +9,8 @@ import { Tensor } from '../src/core/tensor.js';
 import { cropItems, modelGrid, overlayItems, paddedShape, padItems, takesItems } from '../src/models/layout.js';
 import { parseModelCard } from '../src/models/model-spec.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
+import { OnnxWebDenoiser } from '../src/models/onnx-web.js';
+import type { OrtDenoiser } from '../src/models/ort-denoiser.js';
 import { parseSchedulerConfig } from '../src/paths/scheduler-config.js';
 
 const FIELD = 'weights/gaussian-field';
@@ -81,8 +83,8 @@ test('a model that declares "multiple" but has a fixed-size ONNX input is refuse
   await assert.rejects(OnnxDenoiser.load(dir, { threads: 1 }), (e: unknown) => e instanceof TweedieError && e.code === 'BAD_CONFIG' && /declares "multiple" 8 but .* fixed H and W/.test(e.message));
 });
 
-test('gaussian-field ONNX: x0 at 40x56 and 24x8 is the closed form m + a v / (a^2 v + s^2) (x - a m); other sizes refused naming the rule', async () => {
-  const model = await OnnxDenoiser.load(FIELD, { threads: 1 });
+/** The largest |x0 - closed form| of a gaussian-field runtime at 40x56 and 24x8, t = 100, 500, 900. */
+async function closedFormError(model: OrtDenoiser): Promise<void> {
   assert.deepEqual(model.layout, { multiple: 8, background: -1 });
   assert.deepEqual(model.itemShape, [1, 32, 32]);
   const { mean: m, var: v } = fieldPrior;
@@ -101,6 +103,17 @@ test('gaussian-field ONNX: x0 at 40x56 and 24x8 is the closed form m + a v / (a^
       assert.ok(worst < 2e-4, `${h}x${w} t=${t}: max |x0 - exact| = ${worst}`);
     }
   }
+}
+
+test('gaussian-field ONNX: x0 at 40x56 and 24x8 is the closed form m + a v / (a^2 v + s^2) (x - a m); other sizes refused naming the rule', async () => {
+  const model = await OnnxDenoiser.load(FIELD, { threads: 1 });
+  await closedFormError(model);
   await assert.rejects(model.predict(Tensor.zeros([1, 1, 37, 45]), 10), (e: unknown) => e instanceof TweedieError && e.code === 'BAD_SHAPE' && /multiples of 8/.test(e.message));
   await assert.rejects(model.predict(Tensor.zeros([1, 1, 4, 8]), 10), (e: unknown) => e instanceof TweedieError && /at least 8/.test(e.message));
+});
+
+test('gaussian-field on onnxruntime-web (wasm, in Node): the same closed form at any allowed size', async () => {
+  const json = (f: string) => JSON.parse(readFileSync(join(FIELD, f), 'utf8')) as unknown;
+  const model = await OnnxWebDenoiser.create({ model: readFileSync(join(FIELD, 'model.onnx')), tweedie: json('tweedie.json'), scheduler: json('scheduler_config.json'), name: FIELD }, { backend: 'wasm', threads: 1 });
+  await closedFormError(model);
 });
