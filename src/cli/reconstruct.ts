@@ -49,7 +49,7 @@ export const reconstructCommand = command({
     'mask-file': { type: 'string', value: 'M.npy', doc: 'mri: the sampling mask, [W] (columns) or [H, W] in the centered k-space layout, instead of --accel/--mask' },
     measurement: {
       type: 'string', value: 'DATA.npy',
-      doc: "measured data in the prior's model space (64x64 slices in [-1, 1]) instead of data simulated from --truth: mri k-space [Z, 64, 64, 2] ((re, im) last, centered orthonormal FFT) or [Z, 2, 64, 64]; ct sinograms [Z, views, detectors]; Z = the number of slices. Entries outside the mask are ignored; --mask active reads its lines from it, so it must be fully sampled. With --truth the figures are computed; without it --out gets the model-space stack (64x64xZ)",
+      doc: "measured data in the prior's model space (64x64 slices in [-1, 1]) instead of data simulated from --truth: mri k-space [Z, 64, 64, 2] ((re, im) last, centered orthonormal FFT) or [Z, 2, 64, 64]; ct sinograms [Z, views, detectors]; Z = the number of slices. A prior whose tweedie.json declares \"multiple\" takes mri k-space on its own grid, H and W multiples of it (other sizes are refused: zero-padding k-space would interpolate). Entries outside the mask are ignored; --mask active reads its lines from it, so it must be fully sampled. With --truth the figures are computed; without it --out gets the model-space stack (64x64xZ)",
     },
     views: { type: 'string', value: 'N', doc: 'ct: number of views over 180 degrees (default 30)' },
     noise: { type: 'string', value: 'SIGMA', default: '0.01', doc: 'measurement noise sd in model units' },
