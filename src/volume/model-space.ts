@@ -225,11 +225,15 @@ export function nativeMapping(vol: Volume, multiple: number): NativeMapping {
   return { grid: 'input', size: [Y, X], padded: [H!, W!], p };
 }
 
-/** Slices zs of `vol` as images [zs.length, 1, Y, X] in input units (rows over y from high to low); a constant slice is refused. */
-export function axialImages(vol: Volume, zs: number[]): Tensor {
+/**
+ * Slices A..B-1 of `vol` as images [B - A, 1, Y, X] in input units (rows over y from high to low). A constant slice is
+ * refused, naming the longest run of slices in A..B-1 that holds none.
+ */
+export function axialImages(vol: Volume, A: number, B: number): Tensor {
   const [X, Y] = vol.dims as [number, number];
-  const t = new Tensor([zs.length, 1, Y, X]);
-  zs.forEach((z, k) => {
+  const t = new Tensor([B - A, 1, Y, X]);
+  const constant: number[] = [];
+  for (let z = A, k = 0; z < B; z++, k++) {
     const s = sliceAxial(vol, z).data;
     let lo = Infinity, hi = -Infinity;
     for (let r = 0; r < Y; r++) {
@@ -240,8 +244,15 @@ export function axialImages(vol: Volume, zs: number[]): Tensor {
         if (v > hi) hi = v;
       }
     }
-    if (!(hi > lo)) fail('BAD_INPUT', `${vol.source ?? 'volume'}: slice ${z} is constant (${lo}); there is nothing to reconstruct there, pick other --slices`);
-  });
+    if (!(hi > lo)) constant.push(z);
+  }
+  if (constant.length > 0) {
+    const edges = [A - 1, ...constant, B];
+    const gaps = edges.slice(1).map((e, i) => [edges[i]! + 1, e] as const).filter(([a, b]) => b > a);
+    const best = gaps.reduce<readonly [number, number] | null>((g, c) => (!g || c[1] - c[0] > g[1] - g[0] ? c : g), null);
+    const z = constant[0]!, v = sliceAxial(vol, z).data[0];
+    fail('BAD_INPUT', `${vol.source ?? 'volume'}: slice ${z} is constant (${v})${constant.length > 1 ? ` and so are ${constant.length - 1} more` : ''}; there is nothing to reconstruct there: ${best ? `pick --slices ${best[0]}:${best[1]}, the longest run without one` : 'pick other --slices'}`);
+  }
   return t;
 }
 

@@ -416,7 +416,7 @@ async function reconstructNative(vol: Volume, o: ReconstructOptions, model: Prio
   if (kspace && kspace.join('x') !== mapping.padded.join('x')) fail('BAD_SHAPE', `--measurement ${o.measurementName ?? 'data'}: k-space ${kspace.join('x')}, but ${name}'s ${Y}x${X} slices padded to multiples of ${multiple} are ${mapping.padded.join('x')}`);
   const [A, B] = sliceRangeOf(o, Z, name);
   const count = B - A;
-  const raw = axialImages(vol, Array.from({ length: count }, (_, k) => A + k));
+  const raw = axialImages(vol, A, B);
   // x = clip(2 v / p - 1) into the prior's range, as the fixed-size model space; the border is the background.
   const toModel = new Tensor(raw.shape, raw.data.map((v) => Math.min(hi, Math.max(lo, lo + ((hi - lo) * v) / p))));
   const truth = padItems(toModel, grid, lo);
