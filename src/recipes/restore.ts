@@ -37,10 +37,10 @@ export async function restore(o: RestoreOptions): Promise<RunResult> {
   }
   const got = o.degraded.shape.slice(1);
   const item = model.layout ? requireModelGrid(model, got, 'the degraded images') : model.itemShape ?? got;
-  const degraded = model.layout && item.join(',') !== got.join(',') ? padItems(o.degraded, item, model.layout.background) : o.degraded;
-  if (got.join(',') !== item.join(',') && !model.layout) {
+  if (!model.layout && got.join(',') !== item.join(',')) {
     fail('BAD_SHAPE', `the degraded images are [${got.join(', ')}] but the model restores [${item.join(', ')}]; resize the input (for super-resolution, --upscale the low-resolution image to the model's size)`);
   }
+  const degraded = got.join(',') === item.join(',') ? o.degraded : padItems(o.degraded, item, model.layout!.background);
   if (!degraded.data.every(Number.isFinite)) fail('BAD_INPUT', 'the degraded image holds NaN or infinite values');
   const sampler = typeof o.sampler === 'object' ? o.sampler : samplerByName(o.sampler ?? 'mrs');
   const seed = o.seed ?? 0, first = o.firstSample ?? 0;
