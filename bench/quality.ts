@@ -20,6 +20,8 @@ const MODELS = (process.env.TWEEDIE_BENCH_MODELS ?? 'fmnist-32').split(',');
 const SAMPLERS = (process.env.TWEEDIE_BENCH_SAMPLERS ?? 'ddim,dpm-solver++').split(',');
 const NFES = (process.env.TWEEDIE_BENCH_NFES ?? '10,20,50').split(',').map(Number);
 const THREADS = Number(process.env.TWEEDIE_BENCH_THREADS ?? 1);
+/** Samples per model call. */
+const BATCH = 250;
 /** The reference set: all 10,000 Fashion-MNIST test images. */
 const REFERENCE = 10000;
 
@@ -62,8 +64,9 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     for (const samplerName of SAMPLERS) for (const nfe of NFES) {
       const sampler = samplerByName(samplerName);
       opts.log(`  ${name}, ${samplerName}, ${nfe} NFE: ${N} samples`);
-      const r = await generate({ model, sampler, steps: stepsFor(sampler, nfe), n: N, seed: 0, batch: 250 });
-      const row = await measure(r.x, { model: name, sampler: samplerName, nfe: r.nfe, seconds: r.seconds });
+      const r = await generate({ model, sampler, steps: stepsFor(sampler, nfe), n: N, seed: 0, batch: BATCH });
+      // r.nfe counts the evaluations of every batch; a sample's are one batch's.
+      const row = await measure(r.x, { model: name, sampler: samplerName, nfe: r.nfe / Math.ceil(N / BATCH), seconds: r.seconds });
       opts.log(`    FD ${row.fd.toFixed(2)}, precision ${row.precision.toFixed(3)}, recall ${row.recall.toFixed(3)}, unplaceable ${(100 * row.unplaceable).toFixed(1)}%, ${row.seconds.toFixed(0)} s`);
       rows.push(row);
     }
