@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { fail } from '../src/core/errors.js';
 import type { Tensor } from '../src/core/tensor.js';
 import { featureStats, frechetDistanceOfStats, knnRadii2, precisionRecall, unplaceableShare } from '../src/metrics/sample-quality.js';
 import { OnnxClassifier } from '../src/models/classifier-onnx.js';
@@ -41,6 +42,10 @@ interface Row {
 }
 
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
+  // Refuse bad settings before the minutes of classifying the reference set.
+  if (!Number.isSafeInteger(N) || N < 4 || N > 60000) fail('USAGE', `TWEEDIE_BENCH_N must be an integer from 4 (precision/recall need k + 1 samples) to 60000 (the training images of the floor), got ${process.env.TWEEDIE_BENCH_N}`);
+  if (!NFES.every((n) => Number.isSafeInteger(n) && n >= 1)) fail('USAGE', `TWEEDIE_BENCH_NFES must list integers >= 1, got "${process.env.TWEEDIE_BENCH_NFES}"`);
+  SAMPLERS.forEach(samplerByName);
   const classifier = await OnnxClassifier.load(join(packageRoot, 'weights', 'fmnist-classifier'), { threads: THREADS });
   const classes = classifier.classes.length;
   opts.log(`classifying the ${REFERENCE} test images and their k-NN radii ...`);
