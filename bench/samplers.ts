@@ -19,7 +19,7 @@ export const description = 'error vs NFE of every deterministic sampler on the d
 const NFES = [10, 20, 40, 80, 160];
 
 /** Steps that give each target NFE (approximately, for samplers with several evaluations per step). */
-function stepsFor(def: SamplerDef, nfe: number): number {
+export function stepsFor(def: SamplerDef, nfe: number): number {
   const per = typeof def.nfePerStep === 'number' ? def.nfePerStep : 1;
   return Math.max(1, Math.round(nfe / per));
 }

@@ -52,3 +52,4 @@ export * from './diagnostics/intrinsic-dimension.js';
 export * from './diagnostics/plots.js';
 export * from './metrics/image.js';
 export * from './metrics/distribution.js';
+export * from './metrics/sample-quality.js';

@@ -7,7 +7,8 @@ import { NoiseSource, Stream } from '../core/rng.js';
  */
 export type Points = Float32Array | Float64Array;
 
-function count(x: Points, d: number, what: string, min = 1): number {
+/** The number of points in a cloud of dimension d; fails unless there are at least `min`. */
+export function countPoints(x: Points, d: number, what: string, min = 1): number {
   if (!Number.isInteger(d) || d < 1) fail('BAD_INPUT', `${what}: dimension d must be a positive integer, got ${d}`);
   if (x.length % d !== 0) fail('BAD_SHAPE', `${what}: ${x.length} values do not form points of dimension ${d}`);
   const n = x.length / d;
@@ -17,7 +18,7 @@ function count(x: Points, d: number, what: string, min = 1): number {
 
 /** Sample mean of n points (length d). */
 export function sampleMean(x: Points, d: number): Float64Array {
-  const n = count(x, d, 'sampleMean');
+  const n = countPoints(x, d, 'sampleMean');
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) mean[k] += x[i * d + k]!;
   for (let k = 0; k < d; k++) mean[k] = mean[k]! / n;
@@ -26,7 +27,7 @@ export function sampleMean(x: Points, d: number): Float64Array {
 
 /** Sample covariance (d x d, row-major), normalized by n - ddof (default 1, unbiased). */
 export function sampleCovariance(x: Points, d: number, ddof = 1): Float64Array {
-  const n = count(x, d, 'sampleCovariance', ddof + 1);
+  const n = countPoints(x, d, 'sampleCovariance', ddof + 1);
   const mean = sampleMean(x, d);
   const cov = new Float64Array(d * d);
   const r = new Float64Array(d);
@@ -100,8 +101,8 @@ export interface SlicedWassersteinOptions {
  * exact for the two empirical measures (see wasserstein2Sorted1d), so n may differ from m.
  */
 export function slicedWasserstein(x: Points, y: Points, d: number, opts: SlicedWassersteinOptions = {}): number {
-  const n = count(x, d, 'slicedWasserstein');
-  const m = count(y, d, 'slicedWasserstein');
+  const n = countPoints(x, d, 'slicedWasserstein');
+  const m = countPoints(y, d, 'slicedWasserstein');
   const projections = opts.projections ?? 128;
   if (!Number.isInteger(projections) || projections < 1) fail('BAD_INPUT', `slicedWasserstein: projections must be a positive integer, got ${projections}`);
   const rng = opts.rng ?? new NoiseSource(opts.seed ?? 0);
@@ -130,7 +131,8 @@ export function slicedWasserstein(x: Points, y: Points, d: number, opts: SlicedW
   return Math.sqrt(total / projections);
 }
 
-function sqDist(x: Points, i: number, y: Points, j: number, d: number): number {
+/** Squared Euclidean distance between point i of x and point j of y. */
+export function sqDist(x: Points, i: number, y: Points, j: number, d: number): number {
   let s = 0;
   for (let k = 0; k < d; k++) {
     const t = x[i * d + k]! - y[j * d + k]!;
@@ -145,8 +147,8 @@ function sqDist(x: Points, i: number, y: Points, j: number, d: number): number {
  * at evenly spaced indices (deterministic).
  */
 export function medianBandwidth(x: Points, y: Points, d: number, maxPoints = 1000): number {
-  const n = count(x, d, 'medianBandwidth');
-  const m = count(y, d, 'medianBandwidth');
+  const n = countPoints(x, d, 'medianBandwidth');
+  const m = countPoints(y, d, 'medianBandwidth');
   const total = n + m;
   const k = Math.min(total, Math.max(2, maxPoints));
   const idx = new Int32Array(k);
@@ -181,8 +183,8 @@ export interface MmdOptions {
  * twice the mean of k(x_i, y_j). It can be slightly negative when the distributions agree.
  */
 export function mmd2(x: Points, y: Points, d: number, opts: MmdOptions = {}): number {
-  const n = count(x, d, 'mmd2', 2);
-  const m = count(y, d, 'mmd2', 2);
+  const n = countPoints(x, d, 'mmd2', 2);
+  const m = countPoints(y, d, 'mmd2', 2);
   const h = opts.bandwidth ?? medianBandwidth(x, y, d);
   if (!(h > 0) || !Number.isFinite(h)) fail('BAD_INPUT', `mmd2: bandwidth must be positive and finite, got ${h}`);
   const g = -1 / (2 * h * h);

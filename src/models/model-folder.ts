@@ -6,7 +6,8 @@ import { checkedItemShape, parseModelCard, type ModelSpec } from './model-spec.j
 
 export type { ModelSpec, ModelTimeInput } from './model-spec.js';
 
-function readJson(file: string): Record<string, unknown> {
+/** A JSON object from a file; a missing file, bad JSON or a non-object is one line naming the file. */
+export function readJson(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

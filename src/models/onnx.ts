@@ -33,7 +33,7 @@ export function checkThreads(threads: number, name: string): number {
   return threads;
 }
 
-async function loadOrt(): Promise<OrtModule> {
+export async function loadOrt(): Promise<OrtModule> {
   try {
     const mod = (await import('onnxruntime-node')) as unknown as { default?: OrtModule } & OrtModule;
     return mod.default ?? mod;
@@ -42,7 +42,8 @@ async function loadOrt(): Promise<OrtModule> {
   }
 }
 
-async function createSession(ort: OrtModule, file: string, opts: OnnxOptions): Promise<{ session: OrtSession; backend: string }> {
+/** An ONNX Runtime session of `file` on the backend `opts` asks for (CUDA, else CPU), its failures as one line. */
+export async function createSession(ort: OrtModule, file: string, opts: OnnxOptions): Promise<{ session: OrtSession; backend: string }> {
   const base: Record<string, unknown> = { graphOptimizationLevel: 'all' };
   if (opts.threads) base.intraOpNumThreads = checkThreads(opts.threads, 'threads');
   const warn = opts.warn ?? ((m: string) => process.stderr.write(m + '\n'));

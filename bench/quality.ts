@@ -1,0 +1,88 @@
+import { join } from 'node:path';
+import { fail } from '../src/core/errors.js';
+import type { Tensor } from '../src/core/tensor.js';
+import { featureStats, frechetDistanceOfStats, knnRadii2, precisionRecall, unplaceableShare } from '../src/metrics/sample-quality.js';
+import { OnnxClassifier } from '../src/models/classifier-onnx.js';
+import { OnnxDenoiser } from '../src/models/onnx.js';
+import { packageRoot } from '../src/package-root.js';
+import { generate } from '../src/recipes/generate.js';
+import { samplerByName } from '../src/samplers/registry.js';
+import { fmnistTest, fmnistTrain } from './lib/fmnist.js';
+import { stepsFor } from './samplers.js';
+
+/**
+ * Samples per row (env TWEEDIE_BENCH_N, default 1000), models (TWEEDIE_BENCH_MODELS, default "fmnist-32": a name
+ * under weights/ or a model folder path), samplers (TWEEDIE_BENCH_SAMPLERS, default "ddim,dpm-solver++"), NFEs
+ * (TWEEDIE_BENCH_NFES, default "10,20,50") and ONNX Runtime threads (TWEEDIE_BENCH_THREADS, default 1). The
+ * defaults (6 rows of 1000) took 18 minutes on one thread of a busy 2-core machine; the issue's figure is N = 10,000
+ * at 20 NFE (TWEEDIE_BENCH_N=10000 TWEEDIE_BENCH_NFES=20: 17 minutes a sampler there).
+ */
+const N = Number(process.env.TWEEDIE_BENCH_N ?? 1000);
+const MODELS = (process.env.TWEEDIE_BENCH_MODELS ?? 'fmnist-32').split(',');
+const SAMPLERS = (process.env.TWEEDIE_BENCH_SAMPLERS ?? 'ddim,dpm-solver++').split(',');
+const NFES = (process.env.TWEEDIE_BENCH_NFES ?? '10,20,50').split(',').map(Number);
+const THREADS = Number(process.env.TWEEDIE_BENCH_THREADS ?? 1);
+/** Samples per model call. */
+const BATCH = 250;
+/** The reference set: all 10,000 Fashion-MNIST test images. */
+const REFERENCE = 10000;
+
+export const description = `sample quality of fmnist models in weights/fmnist-classifier's feature space against the 10,000 Fashion-MNIST test images: Frechet distance, precision/recall (k = 3), unplaceable share (max softmax < 0.5), per model, sampler and NFE (env TWEEDIE_BENCH_N samples per row, default 1000; FD is biased by N: compare rows at equal N), and the floor: N training images against the test images`;
+
+interface Row {
+  model: string;
+  sampler: string;
+  nfe: number;
+  n: number;
+  fd: number;
+  precision: number;
+  recall: number;
+  unplaceable: number;
+  seconds: number;
+}
+
+export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
+  // Refuse bad settings before the minutes of classifying the reference set.
+  if (!Number.isSafeInteger(N) || N < 4 || N > 60000) fail('USAGE', `TWEEDIE_BENCH_N must be an integer from 4 (precision/recall need k + 1 samples) to 60000 (the training images of the floor), got ${process.env.TWEEDIE_BENCH_N}`);
+  if (!NFES.every((n) => Number.isSafeInteger(n) && n >= 1)) fail('USAGE', `TWEEDIE_BENCH_NFES must list integers >= 1, got "${process.env.TWEEDIE_BENCH_NFES}"`);
+  SAMPLERS.forEach(samplerByName);
+  const classifier = await OnnxClassifier.load(join(packageRoot, 'weights', 'fmnist-classifier'), { threads: THREADS });
+  const classes = classifier.classes.length;
+  opts.log(`classifying the ${REFERENCE} test images and their k-NN radii ...`);
+  const test = await classifier.classify(fmnistTest(REFERENCE));
+  const d = test.features.shape[1]!;
+  const testStats = featureStats(test.features.data, d, 'test features');
+  const testRadii2 = knnRadii2(test.features.data, d);
+  const measure = async (x: Tensor, row: Omit<Row, 'fd' | 'precision' | 'recall' | 'unplaceable' | 'n'>): Promise<Row> => {
+    const { logits, features } = await classifier.classify(x);
+    const pr = precisionRecall(test.features.data, features.data, d, { realRadii2: testRadii2 });
+    return { ...row, n: x.batch, fd: frechetDistanceOfStats(featureStats(features.data, d, 'sample features'), testStats), ...pr, unplaceable: unplaceableShare(logits.data, classes) };
+  };
+
+  const floorSizes = [...new Set([N, REFERENCE])];
+  const train = fmnistTrain(Math.max(...floorSizes));
+  const floor: Row[] = [];
+  for (const n of floorSizes) floor.push(await measure(train.sliceBatch(0, n), { model: 'training images (floor)', sampler: '-', nfe: 0, seconds: 0 }));
+
+  const rows: Row[] = [];
+  for (const name of MODELS) {
+    const model = await OnnxDenoiser.load(name.includes('/') ? name : join(packageRoot, 'weights', name), { threads: THREADS });
+    for (const samplerName of SAMPLERS) for (const nfe of NFES) {
+      const sampler = samplerByName(samplerName);
+      opts.log(`  ${name}, ${samplerName}, ${nfe} NFE: ${N} samples`);
+      const r = await generate({ model, sampler, steps: stepsFor(sampler, nfe), n: N, seed: 0, batch: BATCH });
+      // r.nfe counts the evaluations of every batch; a sample's are one batch's.
+      const row = await measure(r.x, { model: name, sampler: samplerName, nfe: r.nfe / Math.ceil(N / BATCH), seconds: r.seconds });
+      opts.log(`    FD ${row.fd.toFixed(2)}, precision ${row.precision.toFixed(3)}, recall ${row.recall.toFixed(3)}, unplaceable ${(100 * row.unplaceable).toFixed(1)}%, ${row.seconds.toFixed(0)} s`);
+      rows.push(row);
+    }
+    await model.release();
+  }
+  await classifier.release();
+  if (!opts.json) {
+    const fmt = (r: Row) => `| ${r.model} | ${r.sampler} | ${r.nfe || '-'} | ${r.n} | ${r.fd.toFixed(2)} | ${r.precision.toFixed(3)} | ${r.recall.toFixed(3)} | ${(100 * r.unplaceable).toFixed(1)}% | ${r.seconds ? r.seconds.toFixed(0) : '-'} |`;
+    process.stdout.write(['| model | sampler | NFE | samples | FD | precision | recall | unplaceable | seconds |', '|---|---|---|---|---|---|---|---|---|',
+      ...rows.map(fmt), ...floor.map(fmt)].join('\n') + '\n');
+  }
+  return { reference: `Fashion-MNIST test images (${REFERENCE})`, classifier: 'weights/fmnist-classifier', k: 3, threads: THREADS, rows, floor };
+}
