@@ -30,6 +30,7 @@ coil, row, col, re, im of a few kspace entries).
     /usr/bin/python3 training/fastmri_file.py --out test/fixtures/fastmri/ch2_8coil.h5 \\
         --slices 2 --coils 8 --sidecar test/fixtures/fastmri/ch2_8coil
     /usr/bin/python3 training/fastmri_file.py --out /tmp/ch2_os.h5 --oversample 2 --accel 4
+    /usr/bin/python3 training/fastmri_file.py --bad test/fixtures/fastmri/bad   # refusal fixtures
 
 Run from the repository root.
 """
@@ -100,9 +101,23 @@ def header_xml(enc: tuple[int, int], rec: tuple[int, int], fov_enc: tuple[float,
             '    <trajectory>cartesian</trajectory>\n  </encoding>\n</ismrmrdHeader>\n')
 
 
+def write_bad(folder: str) -> None:
+    """Files the reader must refuse in one line: no kspace, an integer kspace, an absurd declared size."""
+    os.makedirs(folder, exist_ok=True)
+    with h5py.File(os.path.join(folder, "no_kspace.h5"), "w") as f:
+        f.create_dataset("reconstruction_rss", data=np.zeros((1, 8, 8), np.float32))
+        f.create_dataset("ismrmrd_header", data=np.bytes_(b"<ismrmrdHeader/>"))
+    with h5py.File(os.path.join(folder, "int16_kspace.h5"), "w") as f:
+        f.create_dataset("kspace", data=np.zeros((1, 2, 8, 8), np.int16))
+    with h5py.File(os.path.join(folder, "huge_kspace.h5"), "w") as f:   # chunked, nothing written: a tiny file
+        f.create_dataset("kspace", shape=(1000000, 64, 640, 368), dtype=np.complex64, chunks=(1, 1, 64, 64))
+    print(f"wrote {folder}: no_kspace.h5, int16_kspace.h5, huge_kspace.h5")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--bad", metavar="DIR", help="write the refusal fixtures to DIR instead")
     ap.add_argument("--slices", type=int, default=2, help="held-out slices, from the slab centre")
     ap.add_argument("--coils", type=int, default=8)
     ap.add_argument("--oversample", type=int, default=1, choices=(1, 2), help="readout oversampling (rows)")
@@ -111,6 +126,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sidecar", help="folder for image.npy, maps.npy, probe.npy")
     a = ap.parse_args()
+    if a.bad:
+        return write_bad(a.bad)
+    if not a.out:
+        ap.error("give --out FILE.h5 (or --bad DIR)")
 
     slices, _, split = prepare()
     p, side = split["normalisation"]["p"], split["crop"]["side"]
@@ -155,7 +174,7 @@ def main() -> None:
     if a.sidecar:
         os.makedirs(a.sidecar, exist_ok=True)
         np.save(os.path.join(a.sidecar, "image.npy"), images.astype(np.float32))
-        np.save(os.path.join(a.sidecar, "rss.npy"), rss)
+        np.save(os.path.join(a.sidecar, "rss.npy"), np.ascontiguousarray(rss))
         np.save(os.path.join(a.sidecar, "maps.npy"), np.stack([maps.real, maps.imag], -1).astype(np.float32))
         picks = [(0, 0, rows // 2, cols // 2), (Z - 1, a.coils - 1, 0, 0), (0, a.coils // 2, rows // 3, cols - 1), (Z - 1, 1, rows - 1, 5)]
         np.save(os.path.join(a.sidecar, "probe.npy"),
