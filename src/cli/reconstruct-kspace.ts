@@ -47,7 +47,7 @@ function imageVolume(stack: Float32Array, count: number, g: KspaceGrid, descrip:
 }
 
 /** The prior's 99.5th percentile in model units, from its held-out images when it ships them (else 1, the top of [-1, 1]). */
-function modelPercentile(modelDir: string): number {
+export function modelPercentile(modelDir: string): number {
   const f = join(modelDir, 'heldout.npy');
   return existsSync(f) ? percentile(readNpy(f).data, 99.5) : 1;
 }
