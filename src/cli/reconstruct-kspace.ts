@@ -69,18 +69,19 @@ export async function reconstructKspaceCli(v: KspaceCliValues, given: Record<str
   const noise = numberOption(v.noise, 'noise', 0);
   const modelDir = v.model ?? defaultModel;
   const usesPrior = !solver.needs.noPrior;
+  const method = v['coil-maps'] === 'espirit' || v['coil-maps'] === 'acs' ? v['coil-maps'] : undefined;
   checkOutputs([{ option: '--out', file: v.out }, { option: '--out-rss', file: v['out-rss'] }], [
-    { option: '--measurement', file: v.measurement }, { option: '--coil-maps', file: v['coil-maps'] }, ...(usesPrior ? [{ option: '--model', file: modelDir }] : []),
+    { option: '--measurement', file: v.measurement }, { option: '--coil-maps', file: method ? undefined : v['coil-maps'] }, ...(usesPrior ? [{ option: '--model', file: modelDir }] : []),
   ]);
   if (usesPrior && !existsSync(join(modelDir, 'model.onnx'))) fail('UNREADABLE_FILE', `${join(modelDir, 'model.onnx')} is missing; reconstruct needs a 2-D prior folder (--model DIR), or --solver zero-filled or tv`);
-  const maps = v['coil-maps'] ? readNpy(v['coil-maps']) : undefined;
+  const maps = v['coil-maps'] && !method ? readNpy(v['coil-maps']) : undefined;
   const file = await readFastmriFile(v.measurement);
   try {
     const model = usesPrior ? await OnnxDenoiser.load(modelDir, { threads: threadsValue(v.threads) ?? 1, backend: 'cpu' }) : null;
     const progress = runProgress(`${solver.name}: ${steps} steps`);
     const r = await reconstructKspace(file, model, {
       ...(v.slices ? { slices: v.slices } : {}), ...(accel !== undefined ? { accel } : {}), ...(v.mask ? { mask: v.mask as 'equispaced' | 'random' } : {}), ...(acs !== undefined ? { acs } : {}),
-      ...(maps ? { maps, mapsName: v['coil-maps'] } : {}), acsOption: '--acs F (the fully sampled centre fraction of --accel)',
+      ...(maps ? { maps, mapsName: v['coil-maps'] } : {}), ...(method ? { mapsMethod: method } : {}), acsOption: '--acs F (the fully sampled centre fraction of --accel)',
       solver: solver.name, steps, params, gradient, noise, seed, modelPercentile: model ? modelPercentile(modelDir) : 1,
       onProgress: (done, total) => progress.report({ done, total }),
     });

@@ -3,7 +3,7 @@ import { fft2c, ifft2c } from '../core/fft.js';
 import { Tensor } from '../core/tensor.js';
 import type { FastmriFile } from '../io/fastmri.js';
 import { psnr, ssim } from '../metrics/image.js';
-import { acsBlock, acsCoilMaps } from '../inverse/operators/coil-maps.js';
+import { acsBlock, acsCoilMaps, espiritCoilMaps } from '../inverse/operators/coil-maps.js';
 import { equispacedLineMask, lineMask2D, randomLineMask } from '../inverse/operators/mri-masks.js';
 import { coilMapsFromTensor, MultiCoilMRIOperator, type CoilMaps } from '../inverse/operators/mri-multicoil.js';
 import { solverByName } from '../inverse/solvers/registry.js';
@@ -20,7 +20,8 @@ import { percentile } from './model-space.js';
  *    so the grid is [reconSpace x, encoded y] (kspace rows x columns otherwise);
  * 2. the sampled columns are the file's mask (prospective), the nonzero columns, or a fastMRI
  *    equispaced/random mask applied to a fully sampled file (retrospective);
- * 3. coil maps are estimated from the ACS lines (src/inverse/operators/coil-maps.ts) or given;
+ * 3. coil maps are estimated from the ACS lines (src/inverse/operators/coil-maps.ts: ESPIRiT by default, or
+ *    the low-resolution coil images / RSS) or given;
  * 4. the SENSE model y_c = M fft2c(S_c x) (MultiCoilMRIOperator) is solved for a real image x in
  *    the prior's model space: x_file = s (x + 1) / 2, with s chosen so that the 99.5th percentile
  *    of the run's zero-filled images lands on the prior's own 99.5th percentile q (o.modelPercentile:
@@ -39,6 +40,8 @@ export interface KspaceOptions {
   accel?: number;
   mask?: 'equispaced' | 'random';
   acs?: number;
+  /** How the maps are estimated from the ACS lines (default 'espirit'). */
+  mapsMethod?: 'espirit' | 'acs';
   /** Coil maps [coils, H, W, 2] (every slice) or [slices, coils, H, W, 2] instead of ACS estimates. */
   maps?: Tensor;
   mapsName?: string;
@@ -242,7 +245,8 @@ export async function reconstructKspace(file: FastmriFile, model: Denoiser | nul
     const mask = Float64Array.from(lineMask2D(samp.columns, h));
     const [a, b] = acsBlock(samp.columns);
     acsLines = b - a;
-    const maps = o.maps ? givenMaps(o.maps, A + k, file, g, o.mapsName ?? 'maps') : acsCoilMaps(ks.re, ks.im, C, h, w, samp.columns, o.acsOption ?? '--acs');
+    const estimate = o.mapsMethod === 'acs' ? acsCoilMaps : espiritCoilMaps;
+    const maps = o.maps ? givenMaps(o.maps, A + k, file, g, o.mapsName ?? 'maps') : estimate(ks.re, ks.im, C, h, w, samp.columns, o.acsOption ?? '--acs');
     const op = new MultiCoilMRIOperator([1, h, w], { mask, maps, noiseSigma: o.noise ?? 0.01, label: samp.label });
     const y = maskedMeasurement(ks.re, ks.im, samp.columns, w);
     prepared.push({ op, y, zf: zeroFilledMagnitude(op, y, maps, mask), full: samp.prospective || file.rss ? null : rssImage(ks.re, ks.im, C, h, w) });
@@ -303,7 +307,7 @@ export async function reconstructKspace(file: FastmriFile, model: Denoiser | nul
   const seconds = (performance.now() - t0) / 1000;
   return {
     grid: g, slices: [A, B], image: outImage, zeroFilled: outZf, reference, referenceSource, sampling: samp!.label, acsLines,
-    maps: o.maps ? `given (${o.mapsName ?? 'maps'})` : `ACS (${acsLines} lines, low-resolution coil images / RSS)`,
+    maps: o.maps ? `given (${o.mapsName ?? 'maps'})` : o.mapsMethod === 'acs' ? `acs (${acsLines} ACS lines: low-resolution coil images / RSS)` : `espirit (${acsLines} ACS lines)`,
     operator: prepared[0]!.op.name, solver: solver.name, steps: o.steps, nfe, scale, seconds, secondsPerSlice: seconds / count, ...(gradient ? { gradient } : {}),
     psnr: figures?.psnr ?? null, ssim: figures?.ssim ?? null, psnr_zero_filled: figures?.psnrZf ?? null, ssim_zero_filled: figures?.ssimZf ?? null, per_slice: figures?.per ?? [],
   };
