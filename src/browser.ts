@@ -21,6 +21,7 @@ export * from './paths/scheduler-config.js';
 export * from './paths/registry.js';
 export * from './models/prediction.js';
 export * from './models/denoiser.js';
+export * from './models/layout.js';
 export * from './models/model-fn.js';
 export * from './models/derivatives.js';
 export * from './models/gmm.js';

@@ -266,7 +266,7 @@ test('bad files are refused in one line naming the file and what it holds', asyn
   f.close();
 });
 
-test('the command line: reconstruct --measurement FILE.h5 writes the image and the RSS; too few ACS lines name --acs; a bad file is one line', () => {
+test('the command line: reconstruct --measurement FILE.h5 writes the image and the RSS, runs a prior with a layout on the file grid; too few ACS lines name --acs; a bad file is one line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tweedie-fastmri-'));
   const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'tweedie.js'), 'reconstruct', ...args], { encoding: 'utf8' });
   const ok = cli('--measurement', FULL, '--accel', '4', '--solver', 'zero-filled', '--out', join(dir, 'zf.nii.gz'), '--out-rss', join(dir, 'rss.nii.gz'), '--json');
@@ -278,6 +278,12 @@ test('the command line: reconstruct --measurement FILE.h5 writes the image and t
   // NIfTI i = column, j = row from the bottom: voxel (c, 63 - r, z) is rss[z, r, c].
   for (const [z, r, c] of [[0, 10, 20], [1, 40, 33]] as const) assert.equal(rssVol.data[c + 64 * (63 - r + 64 * z)], rss.data[(z * 64 + r) * 64 + c]);
   assert.ok(Math.abs(rssVol.voxelSize[0]! - info('ch2_8coil').fov_mm / 64) < 1e-4);
+  // A prior with a layout (gaussian-field: default 32x32, "multiple" 8) runs on the file's 64x64 grid.
+  const native = cli('--measurement', FULL, '--accel', '4', '--slices', '0:1', '--model', join(root, 'weights', 'gaussian-field'), '--steps', '10', '--out', join(dir, 'g.nii.gz'), '--json');
+  assert.equal(native.status, 0, native.stderr);
+  const g = JSON.parse(native.stdout) as { psnr: number; psnr_zero_filled: number; grid: number[] };
+  assert.deepEqual(g.grid, [64, 64]);
+  assert.ok(g.psnr > g.psnr_zero_filled + 2, `gaussian-field on the 64x64 grid: ${g.psnr} dB vs zero-filled ${g.psnr_zero_filled} dB`);
   const few = cli('--measurement', FULL, '--accel', '8', '--acs', '0.02', '--solver', 'zero-filled', '--out', join(dir, 'x.nii.gz'));
   assert.notEqual(few.status, 0);
   assert.equal(few.stderr.trim().split('\n').length, 1, few.stderr);

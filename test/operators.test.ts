@@ -1,3 +1,4 @@
+import { PaddedOperator } from '../src/inverse/operators/padded.js';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -164,6 +165,10 @@ const CASES: Case[] = [
   { name: 'ct 30 views 3 channels', make: spec('ct:views=30', [3, 16, 12]), norm: () => denseNorm(parseOperatorSpec('ct:views=30', [1, 16, 12])) },
   { name: 'matrix 12x20', make: spec(`matrix:${MATRIX_NPY}`, [20]), norm: S12x20[0]! },
   { name: 'matrix 20x12', make: () => new MatrixOperator(matrixWithSingularValues(20, 12, S20x12, 9), 20, 12), norm: S20x12[0]! },
+  // A C on a layout model's padded grid (C the centred crop): ||A C|| = ||A||, closed forms carried over.
+  { name: 'padded inpaint box 13x11 -> 16x16', make: () => new PaddedOperator(parseOperatorSpec('inpaint:box=4', [3, 13, 11]), [3, 16, 16]), norm: 1 },
+  { name: 'padded mri 15x17 -> 16x24', make: () => new PaddedOperator(new MRIOperator([1, 15, 17], { mask: lineMask2D(equispacedLineMask(17, 3, { offset: 1 }).columns, 15) }), [1, 16, 24]), norm: 1 },
+  { name: 'padded blur 13x14 -> 16x16', make: () => new PaddedOperator(parseOperatorSpec('blur:gaussian,sigma=1', [1, 13, 14]), [1, 16, 16]), norm: 1 },
 ];
 
 const figures: string[] = [];

@@ -83,6 +83,7 @@ test('tweedie reconstruct: 4 ch2 slices, 20 steps, 2 workers: input geometry, fi
   assert.deepEqual(s.per_slice.map((p: { z: number }) => p.z), [62, 63, 64, 65]);
   assert.equal(s.nfe, 20);
   assert.equal(s.workers, 2);
+  assert.equal(s.figures_grid, 'model');
   assert.ok(s.psnr > s.psnr_baseline + 1, `PSNR ${s.psnr} vs zero-filled ${s.psnr_baseline}`);
   for (const p of s.per_slice) assert.ok(p.psnr > p.psnr_baseline, `slice ${p.z}: ${p.psnr} vs ${p.psnr_baseline}`);
   assert.ok(s.ssim > s.ssim_baseline);
@@ -122,7 +123,7 @@ test('reconstructVolume: --workers 1 and 2 give the same volume (seed per slice,
   assert.equal(a.model_calls, 2 * 3);
   // The model-space stack sits on a resampled grid: 64x64 in-plane, side/64 mm voxels.
   assert.deepEqual(a.modelStack.dims, [64, 64, 4]);
-  assert.ok(Math.abs(a.modelStack.affine[0]![0]! - a.mapping.side / 64) < 1e-9);
+  assert.ok('side' in a.mapping && Math.abs(a.modelStack.affine[0]![0]! - a.mapping.side / 64) < 1e-9);
   const other = await reconstructVolume(vol, { ...common, seed: 6, workers: 2 });
   assert.notDeepEqual(other.modelStack.data, a.modelStack.data);
 });

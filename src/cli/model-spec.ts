@@ -36,3 +36,25 @@ export async function loadModel(spec: string, path: () => Path, prediction: stri
   }
   return fail('USAGE', `--model "${spec}" is neither gmm:FILE.json nor a model folder (model.onnx + scheduler_config.json + tweedie.json)`);
 }
+
+/** --size HxW: "32x48" -> [32, 48]. */
+function parseSize(value: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(value);
+  const hw = m ? [Number(m[1]), Number(m[2])] : [];
+  if (!m || !hw.every((d) => Number.isSafeInteger(d) && d >= 1)) fail('USAGE', `--size must be HxW with positive integers, like 40x56, got "${value}"`);
+  return hw as [number, number];
+}
+
+/**
+ * The item shape a command runs: the model's own (default) shape, or for a model with a layout (tweedie.json
+ * "multiple") the given H x W (--size, or a file's own grid `hw`) with the model's channels. A fixed-size model
+ * refuses --size, naming the rule.
+ */
+export function itemShapeFor(model: LoadedModel, modelName: string, size: string | undefined, hw?: readonly number[]): readonly number[] {
+  const layout = model.denoiser.layout;
+  if (size !== undefined && !layout) fail('USAGE', `--size applies to models whose tweedie.json declares "multiple" (they take any H x W padded to multiples of it); ${modelName} takes only [${model.itemShape.join(', ')}]`);
+  const given = size !== undefined ? parseSize(size) : hw;
+  if (!layout || !given) return model.itemShape;
+  if (hw && size !== undefined && hw.join('x') !== given.join('x')) fail('USAGE', `--size ${size} disagrees with the input's own grid ${hw.join('x')}; drop --size`);
+  return [...model.itemShape.slice(0, -2), ...given];
+}

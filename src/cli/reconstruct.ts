@@ -36,7 +36,8 @@ export const reconstructCommand = command({
   usage: '(--truth VOL.nii.gz | --measurement DATA.npy) --modality mri|ct --out RECON.nii.gz [options]',
   description:
     'Reconstruct a volume slice by slice with the 2-D brain-64 diffusion prior, from measurements simulated (seeded per slice) from the ground-truth volume, and couple the slices by total variation along the third axis. ' +
-    "Each axial slice is mapped to the model's 64x64 grid exactly as the training data was (crop/area-average/intensity scale of the model's split.json).",
+    "Each axial slice is mapped to the model's 64x64 grid exactly as the training data was (crop/area-average/intensity scale of the model's split.json). " +
+    'A prior whose tweedie.json declares "multiple" (any H x W that are multiples of it) works on each slice\'s own grid instead: no crop, no resampling, the slice padded with background to the multiple and the result cropped back; its figures are measured on the input grid.',
   options: {
     truth: { type: 'string', value: 'VOL.nii.gz', doc: 'the ground-truth 3-D NIfTI volume: measurements are simulated from it and PSNR/SSIM reported against it' },
     volume: volumeOption('--truth'),
@@ -50,7 +51,7 @@ export const reconstructCommand = command({
     'mask-file': { type: 'string', value: 'M.npy', doc: 'mri: the sampling mask, [W] (columns) or [H, W] in the centered k-space layout, instead of --accel/--mask' },
     measurement: {
       type: 'string', value: 'DATA.npy|FILE.h5',
-      doc: "raw multi-coil k-space in the fastMRI HDF5 layout (FILE.h5: kspace [slices, coils, rows, cols], ismrmrd_header, reconstruction_rss or mask), reconstructed on the file's image grid with coil maps from its ACS lines (--accel R [--mask] undersamples a fully sampled file; PSNR/SSIM against reconstruction_rss); or measured data in the prior's model space (64x64 slices in [-1, 1]) instead of data simulated from --truth: mri k-space [Z, 64, 64, 2] ((re, im) last, centered orthonormal FFT) or [Z, 2, 64, 64]; ct sinograms [Z, views, detectors]; Z = the number of slices. Entries outside the mask are ignored; --mask active reads its lines from it, so it must be fully sampled. With --truth the figures are computed; without it --out gets the model-space stack (64x64xZ)",
+      doc: "raw multi-coil k-space in the fastMRI HDF5 layout (FILE.h5: kspace [slices, coils, rows, cols], ismrmrd_header, reconstruction_rss or mask), reconstructed on the file's image grid with coil maps from its ACS lines (--accel R [--mask] undersamples a fully sampled file; PSNR/SSIM against reconstruction_rss); or measured data in the prior's model space (64x64 slices in [-1, 1]) instead of data simulated from --truth: mri k-space [Z, 64, 64, 2] ((re, im) last, centered orthonormal FFT) or [Z, 2, 64, 64]; ct sinograms [Z, views, detectors]; Z = the number of slices. A prior whose tweedie.json declares \"multiple\" takes mri k-space on its own grid, H and W multiples of it (other sizes are refused: zero-padding k-space would interpolate). Entries outside the mask are ignored; --mask active reads its lines from it, so it must be fully sampled. With --truth the figures are computed; without it --out gets the model-space stack (64x64xZ)",
     },
     acs: { type: 'string', value: 'F', doc: '--measurement FILE.h5 with --accel: the fully sampled centre fraction (default 0.08 below 8x, 0.04 from 8x); the ACS lines the coil maps come from' },
     'coil-maps': { type: 'string', value: 'espirit|acs|MAPS.npy', doc: '--measurement FILE.h5: coil maps from the ACS lines by ESPIRiT (default) or acs (low-resolution coil images / RSS), or given [coils, H, W, 2] (or one set per slice)' },
@@ -71,7 +72,7 @@ export const reconstructCommand = command({
     model: { type: 'string', value: 'DIR', doc: 'prior folder (default weights/brain-64)' },
     out: { type: 'string', value: 'FILE', doc: ".nii or .nii.gz on the truth's grid and intensity units (slices outside --slices and voxels outside the model's crop are 0)" },
     'out-model': { type: 'string', value: 'FILE', doc: "also write the model-space 64x64 stack with its resampled-grid affine" },
-    json: jsonOption('{"truth" or "measurement", "out", "operator", "solver", "steps", for dps/pigdm "gradient" (the route used), "nfe", "seconds", "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline", "per_slice", ...} (figures in model space)'),
+    json: jsonOption('{"truth" or "measurement", "out", "operator", "solver", "steps", for dps/pigdm "gradient" (the route used), "nfe", "seconds", "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline", "per_slice", ...} ("figures_grid": "model" (64x64 model space, data range 2) or "input" (the --out grid and units, data range p, for a prior with "multiple"))'),
   },
   async run({ values }) {
     if (values.measurement && isHdf5Name(values.measurement)) {
@@ -150,14 +151,14 @@ export const reconstructCommand = command({
       truth: truthFile, out, ...(outModel ? { out_model: outModel } : {}), modality, operator: r.operator, solver: r.solver, ...(r.gradient ? { gradient: r.gradient } : {}), steps: r.steps,
       slices: r.slices, workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed,
       mapping: r.mapping, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
-      psnr: r.psnr, ssim: r.ssim, baseline: r.baseline, psnr_baseline: r.psnr_baseline, ssim_baseline: r.ssim_baseline,
+      figures_grid: r.figures_grid, psnr: r.psnr, ssim: r.ssim, baseline: r.baseline, psnr_baseline: r.psnr_baseline, ssim_baseline: r.ssim_baseline,
       per_slice: r.per_slice, ...(r.lines ? { lines: r.lines } : {}),
     };
     if (values.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
     process.stdout.write(
       `wrote ${out}: slices ${r.slices[0]}..${r.slices[1] - 1} of ${truthFile}, ${r.solver} on ${r.operator}, ${r.steps} steps (NFE ${r.nfe} per slice), ` +
         `${r.workers} worker${r.workers > 1 ? 's' : ''}, ${r.seconds.toFixed(1)} s; PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(4)} ` +
-        `(${r.baseline} ${r.psnr_baseline.toFixed(2)} dB, ${r.ssim_baseline.toFixed(4)}) in model space\n`,
+        `(${r.baseline} ${r.psnr_baseline.toFixed(2)} dB, ${r.ssim_baseline.toFixed(4)}) ${r.figures_grid === 'input' ? 'on the input grid' : 'in model space'}\n`,
     );
   },
 });

@@ -137,9 +137,10 @@ export const restoreCommand = command({
     const [count, channels, h, w] = input.x.shape as [number, number, number, number];
     checkItemCount(count, [channels, h * upscale, w * upscale], `--input ${inputFile}`, `use a smaller --upscale than ${upscale} (or fewer images)`);
     const degraded = upscaleBatch(input.x, upscale);
-    const item = model.itemShape;
-    if (degraded.shape[1] !== item[0]) {
-      fail('BAD_SHAPE', `--input ${inputFile} has ${degraded.shape[1]} channel${degraded.shape[1] === 1 ? '' : 's'} but ${modelDir} restores ${item[0]}-channel images; convert the image (e.g. to grayscale)`);
+    // A model with a layout restores the input's own size (padded to its multiple and cropped back inside restore).
+    const item = model.denoiser.layout ? degraded.shape.slice(1) : model.itemShape;
+    if (degraded.shape[1] !== model.itemShape[0]) {
+      fail('BAD_SHAPE', `--input ${inputFile} has ${degraded.shape[1]} channel${degraded.shape[1] === 1 ? '' : 's'} but ${modelDir} restores ${model.itemShape[0]}-channel images; convert the image (e.g. to grayscale)`);
     }
     const truth = values.truth ? readImages(values.truth, range, '--truth', values.volume).x : null;
     if (truth && truth.shape.join(',') !== degraded.shape.join(',')) {

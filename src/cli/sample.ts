@@ -9,12 +9,13 @@ import { readSchedulerConfig } from '../paths/scheduler-config-file.js';
 import { samplerByName } from '../samplers/registry.js';
 import { checkItemCount } from '../core/limits.js';
 import { intOption, seedValue, stepsValue, threadsValue } from './args.js';
-import { loadModel } from './model-spec.js';
+import { itemShapeFor, loadModel } from './model-spec.js';
+import { requireModelGrid } from '../models/layout.js';
 import { command } from './options.js';
 import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
-import { batchOption, jsonOption, paramOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
+import { batchOption, jsonOption, paramOption, seedOption, sizeOption, stepsOption, threadsOption } from './shared-options.js';
 
 export const sampleCommand = command({
   name: 'sample',
@@ -35,6 +36,7 @@ export const sampleCommand = command({
     param: paramOption('sampler'),
     seed: seedOption('sample'),
     n: { type: 'string', short: 'n', value: 'K', default: '16', doc: 'number of samples' },
+    size: sizeOption,
     batch: batchOption('samples', '64'),
     init: { type: 'string', value: 'FILE.npy', doc: 'standard-normal starting noise [K, ...] instead of the seeded one; scaled as the path requires' },
     threads: threadsOption,
@@ -60,7 +62,8 @@ export const sampleCommand = command({
     const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
     const fromConfig = configFile ? configToSampling(readSchedulerConfig(configFile, warn), steps, { warn }) : null;
     const model = await loadModel(modelSpec!, () => (fromConfig ? fromConfig.path : pathByName(pathName ?? 'vp-linear')), values.prediction, threads);
-    checkItemCount(n, model.itemShape, '-n');
+    const shape = itemShapeFor(model, `--model ${modelSpec}`, values.size);
+    checkItemCount(n, requireModelGrid(model.denoiser, shape, '--size'), '-n');
     if (!model.mixture && (pathName || fromConfig)) fail('USAGE', '--path and --scheduler-config apply to gmm: models; a model folder brings its own scheduler_config.json');
     const sampler = fromConfig ? fromConfig.sampler : samplerByName(values.sampler ?? 'ddim');
     if (fromConfig && values.param) fail('USAGE', '--param cannot be combined with --scheduler-config: the config sets the sampler options');
@@ -68,19 +71,19 @@ export const sampleCommand = command({
     let noise: Tensor | undefined;
     if (values.init) {
       noise = readNpy(values.init);
-      const want = n * model.itemShape.reduce((p, q) => p * q, 1);
-      if (noise.size !== want) fail('BAD_SHAPE', `--init ${values.init} has shape [${noise.shape.join(', ')}] but ${n} samples of shape [${model.itemShape.join(', ')}] need ${want} values`);
+      const grid = requireModelGrid(model.denoiser, shape, '--size'), want = n * grid.reduce((p, q) => p * q, 1);
+      if (noise.size !== want) fail('BAD_SHAPE', `--init ${values.init} has shape [${noise.shape.join(', ')}] but ${n} samples of shape [${grid.join(', ')}] need ${want} values`);
     }
-    checkSamplesOut(out, 'sample', model.itemShape);
+    checkSamplesOut(out, 'sample', shape);
     const progress = runProgress(sampler.name);
     const r = await generate({
-      model: model.denoiser, sampler, steps, params, n, seed, batch,
+      model: model.denoiser, sampler, steps, params, n, seed, batch, ...(values.size !== undefined ? { shape } : {}),
       ...(fromConfig ? { grid: fromConfig.grid, initScale: fromConfig.initNoiseScale, thresholding: fromConfig.thresholding, clipSample: fromConfig.clipSample } : values.grid !== undefined ? { grid: values.grid as GridKind } : {}),
       ...(noise ? { noise } : {}),
       onProgress: progress.report,
     });
     progress.done();
-    commitOutputs([{ file: out!, bytes: samplesBytes(out!, r.x, model.itemShape, model.valueRange) }]);
+    commitOutputs([{ file: out!, bytes: samplesBytes(out!, r.x, shape, model.valueRange) }]);
     const batches = Math.ceil(n / batch);
     const summary = { sampler: sampler.name, steps, n, nfe: r.nfe, nfe_per_sample_batch: r.nfe / batches, seconds: r.seconds, out };
     if (values.json) process.stdout.write(JSON.stringify(summary) + '\n');

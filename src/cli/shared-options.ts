@@ -35,3 +35,9 @@ export const gradOption = {
     'differences (central differences: 2 model evaluations, the JVP standing in for the VJP, right where the Jacobian is symmetric), ' +
     'exact (gmm: models), or auto (the model\'s own gradient, else differences)',
 } as const;
+
+/** --size HxW: the image size for a model whose tweedie.json declares "multiple" (src/models/layout.ts). */
+export const sizeOption = {
+  type: 'string', value: 'HxW',
+  doc: 'image size for a model whose tweedie.json declares "multiple" (any H x W; run padded to multiples of it and cropped back); default: its "shape". Refused for fixed-size models',
+} as const;

@@ -10,16 +10,15 @@ import { simulateMeasurement, solve } from '../recipes/solve.js';
 import { checkItemCount } from '../core/limits.js';
 import { asUsage, gradValue, intOption, numberOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { withGradientRoute } from '../models/derivatives.js';
-import { loadModel, type LoadedModel } from './model-spec.js';
+import { itemShapeFor, loadModel, type LoadedModel } from './model-spec.js';
 import { command } from './options.js';
 import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
-import { gradOption, jsonOption, paramOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
+import { gradOption, jsonOption, paramOption, seedOption, sizeOption, stepsOption, threadsOption } from './shared-options.js';
 
-/** Load a truth image for an operator of input shape `item`: [item] or [1, ...item]. */
-function readTruth(file: string, item: readonly number[]): Tensor {
-  const t = readNpy(file);
+/** A truth image for an operator of input shape `item`: [item] or [1, ...item]. */
+function checkedTruth(t: Tensor, file: string, item: readonly number[]): Tensor {
   const n = item.reduce((p, q) => p * q, 1);
   if (t.size !== n) fail('BAD_SHAPE', `--truth ${file} has shape [${t.shape.join(', ')}] but the model's items are [${item.join(', ')}]`);
   return t.reshape([1, ...item]).toDtype('float32');
@@ -46,6 +45,7 @@ export const solveCommand = command({
     'sigma-y': { type: 'string', value: 'SIGMA', doc: "the noise level of the data term (default: the operator's noise)" },
     seed: seedOption('sample'),
     n: { type: 'string', short: 'n', value: 'K', doc: 'posterior samples, all conditioned on the one measurement (default 1; for smc the ensemble size, default 64)' },
+    size: { ...sizeOption, doc: `${sizeOption.doc}; with --truth the truth's own grid` },
     threads: threadsOption,
     out: { type: 'string', value: 'FILE', doc: '.npy [K, ...] or .png grid' },
     json: jsonOption('{"solver", "operator", "steps", "n", "nfe", "seconds", "out", for dps/pigdm "gradient" (the route used), with --truth "psnr", "ssim"}'),
@@ -73,18 +73,21 @@ export const solveCommand = command({
     let model: LoadedModel | null = null;
     if (values.model) model = await loadModel(values.model, () => pathByName(values.path ?? 'vp-linear'), undefined, threads);
     else if (!solver.needs.noPrior) fail('USAGE', `solver ${solver.name} needs --model (a diffusion prior)`);
+    if (!model && values.size !== undefined) fail('USAGE', '--size applies to a --model whose tweedie.json declares "multiple"; a baseline without --model takes the --truth image as it is');
     // A route the model lacks is an option that does not fit the model: a usage error naming the routes that work.
     const denoiser = model && solver.needs.gradients ? asUsage('--grad', () => withGradientRoute(model!.denoiser, grad, `--model ${values.model}`)) : model?.denoiser ?? null;
+    const truthData = truthFile ? readNpy(truthFile) : null;
     let itemShape: readonly number[];
-    if (model) itemShape = model.itemShape;
-    else if (truthFile) itemShape = readNpy(truthFile).shape.filter((_, i, s) => !(i === 0 && s.length === 4 && s[0] === 1));
+    // A model with a layout solves on the truth's own grid (or --size); the recipe pads it to the multiple.
+    if (model) itemShape = itemShapeFor(model, `--model ${values.model}`, values.size, truthData && truthData.shape.length >= 2 ? truthData.shape.slice(-2) : undefined);
+    else if (truthData) itemShape = truthData.shape.filter((_, i, s) => !(i === 0 && s.length === 4 && s[0] === 1));
     else return fail('USAGE', `baseline ${solver.name} without --model needs --truth to know the image shape`);
     checkItemCount(n, itemShape, '-n');
     // The spec is typed on the command line: a wrong one is a usage error (exit 2); the files it names are read after.
     const config = asUsage('--operator', () => operatorConfigFromSpec(spec!, itemShape));
     const operator = buildOperator(loadOperatorFiles(config), itemShape, spec);
     checkSamplesOut(out, 'solve', operator.inShape);
-    const truth = truthFile ? readTruth(truthFile, operator.inShape) : null;
+    const truth = truthData ? checkedTruth(truthData, truthFile!, operator.inShape) : null;
     const measurement = truth ? simulateMeasurement(operator, truth, seed) : readNpy(measFile!);
     const progress = runProgress(solver.name);
     // All n samples in one batch, as one model call per step.

@@ -2,6 +2,7 @@ import { fail } from '../core/errors.js';
 import { NoiseSource, Stream } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Denoiser } from '../models/denoiser.js';
+import { sizeRule, takesItems } from '../models/layout.js';
 import type { GradientChoice } from '../models/derivatives.js';
 import { initialState } from '../samplers/run.js';
 import { runGrid, startNoise } from '../samplers/start.js';
@@ -190,8 +191,9 @@ async function sampleWithLines(o: LineSamplingOptions, start: Uint8Array, at: nu
   const def = solverByName(o.solver ?? 'ddnm');
   checkActiveSolver(def.name);
   const shape = [1, h, w];
-  if (o.denoiser.itemShape && o.denoiser.itemShape.join(',') !== shape.join(',')) {
-    fail('BAD_SHAPE', `active sampling: the k-space is ${h}x${w} but the model takes [${o.denoiser.itemShape.join(', ')}]; give k-space of the model's image size`);
+  if (!takesItems(o.denoiser, shape)) {
+    const takes = o.denoiser.layout ? `images whose ${sizeRule(o.denoiser.layout)}` : `[${o.denoiser.itemShape?.join(', ')}]`;
+    fail('BAD_SHAPE', `active sampling: the k-space is ${h}x${w} but the model takes ${takes}; give k-space of a size the model takes`);
   }
   const grid = runGrid(o.denoiser.path, steps);
   const columns = start.slice();

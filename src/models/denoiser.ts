@@ -1,5 +1,6 @@
 import { Tensor } from '../core/tensor.js';
 import type { Path } from '../paths/path.js';
+import type { ItemLayout } from './layout.js';
 import type { PredictionType } from './prediction.js';
 
 /**
@@ -25,8 +26,10 @@ export interface Conditioning {
 export interface Denoiser {
   readonly prediction: PredictionType;
   readonly path: Path;
-  /** Shape of one item (without the batch axis), when the model fixes it. */
+  /** Shape of one item (without the batch axis), when the model fixes it; the default size of a model with a layout. */
   readonly itemShape: readonly number[] | null;
+  /** Present when the model takes other sizes too (tweedie.json "multiple", layout.ts); absent: itemShape only. */
+  readonly layout?: ItemLayout;
   predict(x: Tensor, t: number, cond?: Conditioning): Promise<Tensor>;
   /**
    * Vector-Jacobian product of the x0 estimate: v^T d E[x0 | x_t] / d x_t, for solvers that need gradients

@@ -129,10 +129,12 @@ class DifferenceGradient implements Denoiser {
   readonly prediction: Denoiser['prediction'];
   readonly path: Denoiser['path'];
   readonly itemShape: Denoiser['itemShape'];
+  readonly layout?: Denoiser['layout'];
   constructor(private readonly inner: Denoiser) {
     this.prediction = inner.prediction;
     this.path = inner.path;
     this.itemShape = inner.itemShape;
+    if (inner.layout) this.layout = inner.layout;
   }
   predict(x: Tensor, t: number, cond?: Conditioning): Promise<Tensor> {
     return this.inner.predict(x, t, cond);

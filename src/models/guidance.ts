@@ -29,6 +29,7 @@ export function classifierFreeGuidance(denoiser: Denoiser, opts: { scale: number
     prediction: denoiser.prediction,
     path: denoiser.path,
     itemShape: denoiser.itemShape,
+    ...(denoiser.layout ? { layout: denoiser.layout } : {}),
     async predict(x: Tensor, t: number, extra?: Conditioning): Promise<Tensor> {
       const anchor = extra?.anchor ?? opts.cond.anchor;
       const both = await denoiser.predict(concatBatch(x, x), t, concatConditioning(opts.cond, opts.uncond, anchor));

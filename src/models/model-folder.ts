@@ -74,6 +74,7 @@ function readDiffusersLayout(dir: string): ModelSpec {
     output: null,
     condInputs: { encoder_hidden_states: 'encoder_hidden_states' },
     shape: checkedItemShape([ch, h!, w!], unetCfgFile, 'sample_size'),
+    multiple: null,
     valueRange: [-1, 1],
     gradient: null,
   };

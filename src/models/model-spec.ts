@@ -20,7 +20,10 @@ export interface ModelSpec {
   output: string | null;
   /** Other inputs, by tweedie conditioning name -> ONNX input name. */
   condInputs: Record<string, string>;
+  /** The default item shape (what `sample` draws); a model with `multiple` takes other sizes too. */
   shape: number[];
+  /** tweedie.json "multiple": the model takes any H x W that are multiples of it (at least it); null: only `shape`. */
+  multiple: number | null;
   valueRange: [number, number];
   /** The exported gradient graph declared beside the model (tweedie.json "gradient"), or null. */
   gradient: GradientGraphSpec | null;
@@ -38,7 +41,7 @@ export interface GradientGraphSpec {
   vjp: string;
 }
 
-const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient']);
+const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient', 'multiple']);
 
 const GRADIENT_EXAMPLE = '{"file": "model.grad.onnx", "cotangent": "cotangent", "output": "out", "vjp": "vjp"}';
 
@@ -71,6 +74,15 @@ function shapeOf(v: unknown, where: string): number[] {
   return checkedItemShape(v as number[], where, 'shape');
 }
 
+/** tweedie.json "multiple": a positive integer that divides the default shape's H and W, or absent (a fixed-size model). */
+function multipleOf(v: unknown, shape: number[], where: string): number | null {
+  if (v === undefined) return null;
+  if (!Number.isSafeInteger(v) || (v as number) < 1) fail('BAD_CONFIG', `${where}: "multiple" must be a positive integer (the spatial sizes the network takes are multiples of it, e.g. 8), got ${JSON.stringify(v)}`);
+  const m = v as number, hw = shape.slice(-2);
+  if (shape.length < 2 || hw.some((d) => d % m !== 0)) fail('BAD_CONFIG', `${where}: "multiple" ${m} does not divide the H and W of "shape" [${shape.join(', ')}]; give a default shape whose last two sizes are multiples of ${m}`);
+  return m;
+}
+
 /** Where a model's parts came from: its folder (or URL), its ONNX file and its tweedie.json, for messages. */
 export interface ModelSource {
   dir: string;
@@ -96,6 +108,7 @@ export function parseModelCard(card: unknown, scheduler: SchedulerConfig, source
   }
   const range = (t.value_range ?? [-1, 1]) as [number, number];
   if (!Array.isArray(range) || range.length !== 2 || !(range[0] < range[1])) fail('BAD_CONFIG', `${name}: "value_range" must be [low, high]`);
+  const shape = shapeOf(t.shape, name);
   const timeScale = t.time_scale === undefined ? 1 : Number(t.time_scale);
   if (!(timeScale > 0)) fail('BAD_CONFIG', `${name}: "time_scale" must be a positive number`);
   return {
@@ -109,7 +122,8 @@ export function parseModelCard(card: unknown, scheduler: SchedulerConfig, source
     timestepInput: (inputs.timestep as string | undefined) ?? 'timestep',
     output: typeof t.output === 'string' ? t.output : null,
     condInputs,
-    shape: shapeOf(t.shape, name),
+    shape,
+    multiple: multipleOf(t.multiple, shape, name),
     valueRange: range,
     gradient: gradientOf(t.gradient, name),
   };

@@ -3,6 +3,7 @@ import { Tensor } from '../core/tensor.js';
 import type { Path } from '../paths/path.js';
 import type { Conditioning, Denoiser, GradientRoute } from './denoiser.js';
 import { decodeHalf, encodeHalf } from './float16.js';
+import { sizeRule, takesItems, type ItemLayout } from './layout.js';
 import type { ModelSpec } from './model-spec.js';
 import { derivativesAt, x0Coefficients, type PredictionType } from './prediction.js';
 
@@ -25,9 +26,13 @@ export interface OrtModule {
   listSupportedBackends?: () => { name: string }[];
 }
 
-/** A declared input shape [N, ...] fits items of `item`: same rank, and every fixed dimension after the batch agrees. */
-function fitsItemShape(declared: readonly (number | string)[], item: readonly number[]): boolean {
-  return declared.length === item.length + 1 && declared.slice(1).every((d, i) => typeof d !== 'number' || d <= 0 || d === item[i]);
+/**
+ * A declared input shape [N, ...] fits items of `item`: same rank, and every fixed dimension after the batch agrees;
+ * for a model with a layout (`anySize`) H and W must be dynamic too.
+ */
+function fitsItemShape(declared: readonly (number | string)[], item: readonly number[], anySize: boolean): boolean {
+  const dynamic = (d: number | string) => typeof d !== 'number' || d <= 0;
+  return declared.length === item.length + 1 && declared.slice(1).every((d, i) => dynamic(d) || (d === item[i] && !(anySize && i >= item.length - 2)));
 }
 
 /**
@@ -40,6 +45,7 @@ export class OrtDenoiser implements Denoiser {
   readonly prediction: PredictionType;
   readonly path: Path;
   readonly itemShape: readonly number[];
+  readonly layout?: ItemLayout;
   readonly gradient?: GradientRoute;
   readonly x0Vjp?: (x: Tensor, t: number, v: Tensor, cond?: Conditioning) => Promise<Tensor>;
   /** Session runs: forward calls and exported-gradient calls. */
@@ -59,6 +65,7 @@ export class OrtDenoiser implements Denoiser {
     this.prediction = spec.prediction;
     this.path = spec.scheduler.path;
     this.itemShape = spec.shape;
+    if (spec.multiple !== null) this.layout = { multiple: spec.multiple, background: spec.valueRange[0] };
     const names = session.inputNames;
     for (const [role, name] of [['sample', spec.sampleInput], ['timestep', spec.timestepInput]] as const) {
       if (!names.includes(name)) fail('BAD_CONFIG', `${spec.dir}: the model has no input "${name}" for the ${role} (its inputs are ${names.join(', ')}); fix "inputs" in tweedie.json`);
@@ -70,7 +77,10 @@ export class OrtDenoiser implements Denoiser {
     if (!session.outputNames.includes(this.outputName)) fail('BAD_CONFIG', `${spec.dir}: the model has no output "${this.outputName}" (its outputs are ${session.outputNames.join(', ')}); fix "output" in tweedie.json`);
     for (const m of session.inputMetadata ?? []) if (m.type) this.inputTypes[m.name] = m.type;
     const declared = session.inputMetadata?.find((m) => m.name === spec.sampleInput)?.shape;
-    if (declared && !fitsItemShape(declared, spec.shape)) this.shapeMismatch(`the model's input "${spec.sampleInput}" has shape [${declared.join(', ')}]`, declared);
+    if (declared && !fitsItemShape(declared, spec.shape, this.layout !== undefined)) {
+      if (this.layout) fail('BAD_CONFIG', `${spec.dir}: tweedie.json declares "multiple" ${this.layout.multiple} but the model's input "${spec.sampleInput}" has fixed H and W [${declared.join(', ')}]; export it with dynamic H and W (dynamic_axes) or drop "multiple"`);
+      this.shapeMismatch(`the model's input "${spec.sampleInput}" has shape [${declared.join(', ')}]`, declared);
+    }
     if (spec.gradient && openGradient) {
       this.gradient = 'exported';
       this.x0Vjp = (x, t, v, cond) => this.exportedX0Vjp(x, t, v, cond);
@@ -113,19 +123,26 @@ export class OrtDenoiser implements Denoiser {
     }
   }
 
-  private checkSample(x: Tensor): void {
+  /** The item shape of x: the declared one, or for a model with a layout any size it takes. */
+  private checkSample(x: Tensor): readonly number[] {
+    if (this.layout) {
+      const item = x.shape.slice(1);
+      if (!takesItems(this, item)) fail('BAD_SHAPE', `${this.spec.dir} takes samples [N, ${this.itemShape.slice(0, -2).join(', ')}, H, W] where ${sizeRule(this.layout)}, but got [${x.shape.join(', ')}]; pad the items to the multiple (layout.ts padItems)`);
+      return item;
+    }
     const item = this.itemShape.reduce((p, q) => p * q, 1);
     if (x.itemSize !== item || x.shape.length !== this.itemShape.length + 1) {
       fail('BAD_SHAPE', `${this.spec.dir} expects samples of shape [N, ${this.itemShape.join(', ')}] but got [${x.shape.join(', ')}]`);
     }
+    return this.itemShape;
   }
 
   /** The feeds of a forward call (the gradient graph takes the same, plus the cotangent). */
   private feeds(x: Tensor, t: number, cond?: Conditioning): Record<string, OrtTensor> {
-    this.checkSample(x);
+    const item = this.checkSample(x);
     const n = x.batch;
     const feeds: Record<string, OrtTensor> = {
-      [this.spec.sampleInput]: this.tensorFor(this.spec.sampleInput, x.data, [n, ...this.itemShape]),
+      [this.spec.sampleInput]: this.tensorFor(this.spec.sampleInput, x.data, [n, ...item]),
       [this.spec.timestepInput]: this.tensorFor(this.spec.timestepInput, new Float64Array(n).fill(this.timeValue(t)), [n]),
     };
     for (const [key, name] of Object.entries(this.spec.condInputs)) {
@@ -145,7 +162,7 @@ export class OrtDenoiser implements Denoiser {
       if (e instanceof TweedieError) throw e;
       const reason = (e as Error).message.replace(/\s*\n\s*/g, ' ').trim();
       // A first call refused for its dimensions is a wrong declared shape (a model whose metadata has no shapes).
-      if (this.calls === 0 && /dimension|shape/i.test(reason)) this.shapeMismatch(`the model refused samples [${n}, ${this.itemShape.join(', ')}] (${reason})`);
+      if (this.calls === 0 && !this.layout && /dimension|shape/i.test(reason)) this.shapeMismatch(`the model refused samples [${n}, ${this.itemShape.join(', ')}] (${reason})`);
       return fail('BAD_SHAPE', `${this.spec.dir}: ONNX Runtime rejected the call: ${reason}`);
     }
     this.calls++;
@@ -196,7 +213,7 @@ export class OrtDenoiser implements Denoiser {
     const g = this.spec.gradient!, feeds = this.feeds(x, t, cond);
     const cot = new Float32Array(v.size);
     for (let i = 0; i < cot.length; i++) cot[i] = cp * v.data[i]!;
-    feeds[g.cotangent] = this.tensorFor(g.cotangent, cot, [x.batch, ...this.itemShape]);
+    feeds[g.cotangent] = this.tensorFor(g.cotangent, cot, x.shape);
     const vjp = this.outputLike(await this.run(session, feeds, x.batch), g.vjp, x);
     const d = vjp.data;
     for (let i = 0; i < d.length; i++) d[i] = cz * v.data[i]! + d[i]!;

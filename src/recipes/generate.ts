@@ -1,5 +1,6 @@
 import { fail } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
+import { cropItems, requireModelGrid } from '../models/layout.js';
 import type { PredictionType } from '../models/prediction.js';
 import type { GridKind, TimeGrid } from '../paths/grids.js';
 import type { Path } from '../paths/path.js';
@@ -26,6 +27,11 @@ export interface GenerateOptions extends RunControl {
   params?: Partial<ParamValues>;
   /** Number of samples (default 1). */
   n?: number;
+  /**
+   * Item shape for a model with a layout (tweedie.json "multiple"; default its "shape"): any H x W, drawn on the
+   * grid padded to the multiple and cropped back. A fixed-size model takes only its own shape.
+   */
+  shape?: readonly number[];
   /** Standard normal starting noise [n, ...item] instead of the seeded one (the CLI's --init). */
   noise?: Tensor;
   /** Scale the starting noise by this factor (a diffusers config's init_noise_sigma) instead of by the path. */
@@ -42,7 +48,7 @@ export async function generate(o: GenerateOptions): Promise<RunResult> {
   const denoiser = priorDenoiser(o.model, o.path, o.prediction);
   const sampler = typeof o.sampler === 'object' ? o.sampler : samplerByName(o.sampler ?? 'ddim');
   const n = o.n ?? o.noise?.batch ?? 1, steps = o.steps ?? 20, seed = o.seed ?? 0, first = o.firstSample ?? 0;
-  const item = denoiser.itemShape ?? o.noise?.shape.slice(1);
+  const item = o.shape ? requireModelGrid(denoiser, o.shape, 'shape') : denoiser.itemShape ?? o.noise?.shape.slice(1);
   if (!item) return fail('USAGE', 'this model does not fix its item shape; give the starting noise [n, ...item] as `noise`');
   const size = item.reduce((p, q) => p * q, 1);
   if (o.noise && o.noise.size !== n * size) {
@@ -51,7 +57,7 @@ export async function generate(o: GenerateOptions): Promise<RunResult> {
   const noise = o.noise?.reshape([n, ...item]).toDtype('float32');
   const grid = runGrid(denoiser.path, steps, o.grid);
   const ordered = sampler.inverse ? [...grid].reverse() : grid;
-  return runInBatches(n, item, ordered.length - 1, o, async (start, end, source, onStep) => {
+  const r = await runInBatches(n, item, ordered.length - 1, o, async (start, end, source, onStep) => {
     const chunk = noise ? noise.sliceBatch(start, end) : startNoise(seed, first, start, end, item);
     const xT = o.initScale === undefined ? initialState(chunk, ordered[0]!) : new Tensor(chunk.shape, chunk.data.map((v) => v * o.initScale!));
     return runSampler(sampler, denoiser, ordered, xT, {
@@ -63,4 +69,5 @@ export async function generate(o: GenerateOptions): Promise<RunResult> {
       onStep: (info) => onStep(info),
     });
   });
+  return o.shape && item.join(',') !== o.shape.join(',') ? { ...r, x: cropItems(r.x, o.shape) } : r;
 }

@@ -2,11 +2,14 @@ import { fail } from '../core/errors.js';
 import { NoiseSource } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Operator } from '../inverse/operators/operator.js';
+import type { Denoiser } from '../models/denoiser.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { runSolver } from '../inverse/solvers/run.js';
 import type { SolveResult, SolverDef } from '../inverse/solvers/types.js';
 import { gradientRouteOf, withGradientRoute, type GradientChoice } from '../models/derivatives.js';
+import { cropItems, requireModelGrid, takesItems } from '../models/layout.js';
 import type { PredictionType } from '../models/prediction.js';
+import { PaddedOperator } from '../inverse/operators/padded.js';
 import type { GridKind, TimeGrid } from '../paths/grids.js';
 import type { Path } from '../paths/path.js';
 import { initialState } from '../samplers/run.js';
@@ -19,7 +22,10 @@ export interface SolveOptions extends RunControl {
   model?: Prior | null;
   path?: Path | string;
   prediction?: PredictionType;
-  /** The forward operator A of y = A x + noise. */
+  /**
+   * The forward operator A of y = A x + noise. For a model with a layout (tweedie.json "multiple") its input may
+   * be any H x W: the problem is solved on the grid padded to the multiple (the border unobserved) and cropped back.
+   */
   operator: Operator;
   /** One measurement (broadcast to every sample) or one per sample [n, ...outShape]. */
   measurement: Tensor;
@@ -55,7 +61,7 @@ export async function solve(o: SolveOptions): Promise<SolveResult> {
   // The route is chosen (or refused) once, before any batch runs.
   const denoiser = prior && solver.needs.gradients ? withGradientRoute(prior, o.gradient ?? 'auto', o.modelName) : prior;
   const gradient = denoiser && solver.needs.gradients ? gradientRouteOf(denoiser) : null;
-  const op = o.operator, item = op.inShape, outSize = op.outShape.reduce((p, q) => p * q, 1);
+  const op = onModelGrid(o.operator, prior), item = op.inShape, outSize = op.outShape.reduce((p, q) => p * q, 1);
   const n = o.n ?? (solver.needs.particles ? 64 : 1);
   if (solver.needs.particles && n < 2) fail('USAGE', `${solver.name} is a particle method: n is the ensemble size and must be at least 2 (64 or more is usual)`);
   // One measurement per sample is split with the batches; one for all (or a wrong size) goes to runSolver, which broadcasts (or refuses) it.
@@ -75,5 +81,12 @@ export async function solve(o: SolveOptions): Promise<SolveResult> {
       onStep: (info) => onStep(info),
     });
   });
-  return gradient ? { ...r, gradient } : r;
+  const x = op === o.operator ? r.x : cropItems(r.x, o.operator.inShape);
+  return gradient ? { ...r, x, gradient } : { ...r, x };
+}
+
+/** The operator on the grid the prior runs: as it is, or padded to a layout model's multiple; other shapes refused. */
+function onModelGrid(op: Operator, prior: Denoiser | null): Operator {
+  if (!prior?.layout || takesItems(prior, op.inShape)) return op;
+  return new PaddedOperator(op, requireModelGrid(prior, op.inShape, "the operator's input"));
 }

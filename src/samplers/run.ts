@@ -1,6 +1,7 @@
 import { fail } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import type { Denoiser } from '../models/denoiser.js';
+import { sizeRule, takesItems } from '../models/layout.js';
 import type { TimeGrid } from '../paths/grids.js';
 import { runMethod } from './harness.js';
 import type { SampleOptions, SampleResult, SamplerDef } from './types.js';
@@ -23,7 +24,9 @@ function checkGrid(def: SamplerDef, grid: TimeGrid): void {
  */
 export async function runSampler(def: SamplerDef, denoiser: Denoiser, grid: TimeGrid, xT: Tensor, options: SampleOptions = {}): Promise<SampleResult> {
   checkGrid(def, grid);
-  if (denoiser.itemShape && xT.itemSize !== denoiser.itemShape.reduce((p, q) => p * q, 1)) {
+  if (denoiser.layout && !takesItems(denoiser, xT.shape.slice(1))) {
+    fail('BAD_SHAPE', `initial state [${xT.shape.join(', ')}] does not fit the model: ${sizeRule(denoiser.layout)}`);
+  } else if (!denoiser.layout && denoiser.itemShape && xT.itemSize !== denoiser.itemShape.reduce((p, q) => p * q, 1)) {
     fail('BAD_SHAPE', `initial state [${xT.shape.join(', ')}] does not fit the model's item shape [${denoiser.itemShape.join(', ')}]`);
   }
   const model = {

@@ -17,6 +17,8 @@ import type { JobRunner } from './worker-pool.js';
 /** What a worker (or the in-process path) needs to solve batches of slices. */
 export interface ChunkContext {
   modelDir: string;
+  /** The item shape of every slice: the prior's own, or for a prior with a layout the slices' padded grid. */
+  item: number[];
   threads: number;
   solver: string;
   steps: number;
@@ -56,7 +58,7 @@ export type ChunkSolver = JobRunner<ChunkJob, ChunkResult>;
 export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
   const model = await OnnxDenoiser.load(ctx.modelDir, { threads: ctx.threads, backend: 'cpu' });
   if (ctx.active) return activeChunkSolver(model, ctx, ctx.active);
-  const op = buildOperator(ctx.operator!, model.itemShape);
+  const op = buildOperator(ctx.operator!, ctx.item);
   const solver = solverByName(ctx.solver);
   return {
     async run(job, onStep) {
@@ -78,7 +80,7 @@ export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
 
 /** mask active: each slice of a job is its own active run (own mask), reading lines from its full scan. */
 function activeChunkSolver(model: OnnxDenoiser, ctx: ChunkContext, a: NonNullable<ChunkContext['active']>): ChunkSolver {
-  const [, h, w] = model.itemShape as [number, number, number];
+  const [, h, w] = ctx.item as [number, number, number];
   const n2 = h * w, picks = a.budget - a.centerLines;
   return {
     async run(job, onStep) {

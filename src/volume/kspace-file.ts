@@ -8,6 +8,7 @@ import { equispacedLineMask, lineMask2D, randomLineMask } from '../inverse/opera
 import { coilMapsFromTensor, MultiCoilMRIOperator, type CoilMaps } from '../inverse/operators/mri-multicoil.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import type { Denoiser, GradientRoute } from '../models/denoiser.js';
+import { sizeRule, takesItems } from '../models/layout.js';
 import type { GradientChoice } from '../models/derivatives.js';
 import { solve } from '../recipes/solve.js';
 import type { ParamValues } from '../samplers/types.js';
@@ -27,7 +28,8 @@ import { percentile } from './model-space.js';
  *    of the run's zero-filled images lands on the prior's own 99.5th percentile q (o.modelPercentile:
  *    0.48 on brain-64's held-out slab, which puts ch2's images back on their training scale):
  *    s = 2 p99.5 / (1 + q). The data become y' = (2 / s) y - A 1. The prior takes the grid as its
- *    item (a prior of another size is refused; the baselines zero-filled and tv take any size);
+ *    item (a fixed size equal to the grid, or a tweedie.json "multiple" that divides it; others are refused,
+ *    and the baselines zero-filled and tv take any size);
  * 5. the result is centre-cropped to reconSpace and compared, like fastMRI's evaluation, with the
  *    file's reconstruction_rss (or the RSS of the fully sampled file): PSNR over the volume and
  *    SSIM per slice, both with data range = the reference's maximum.
@@ -227,9 +229,9 @@ export async function reconstructKspace(file: FastmriFile, model: Denoiser | nul
   if (!model && !solver.needs.noPrior) fail('USAGE', `solver ${solver.name} needs a diffusion prior (--model)`);
   if (solver.needs.svd) fail('UNSUPPORTED', `solver ${solver.name} needs the operator's SVD, which the multi-coil MRI operator does not have; use dds, diffpir, dps or pigdm`);
   const g = kspaceGrid(file), { rows: h, cols: w } = g, C = file.coils, n = h * w;
-  const item = model?.itemShape;
-  if (model && !(item && item.length === 3 && item[0] === 1 && item[1] === h && item[2] === w)) {
-    fail('UNSUPPORTED', `the prior takes [${item?.join(', ') ?? '?'}] images but ${file.name}'s image grid is ${h}x${w} (after the readout crop); use a prior of that size (--model), or --solver zero-filled or tv`);
+  if (model && !takesItems(model, [1, h, w])) {
+    const takes = model.layout ? `images whose ${sizeRule(model.layout)}` : `[${model.itemShape?.join(', ') ?? '?'}] images`;
+    fail('UNSUPPORTED', `the prior takes ${takes}, but ${file.name}'s image grid is ${h}x${w} (after the readout crop); use a prior that takes it (--model), or --solver zero-filled or tv`);
   }
   const [A, B] = o.slices ?? [0, file.slices];
   if (!(Number.isInteger(A) && Number.isInteger(B) && 0 <= A && A < B && B <= file.slices)) fail('USAGE', `--slices ${A}:${B} is outside ${file.name}'s 0..${file.slices} (give A:B with 0 <= A < B <= ${file.slices})`);

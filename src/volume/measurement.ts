@@ -43,3 +43,12 @@ export function emptyColumns(y: Tensor, k: number, h: number, w: number): number
   }
   return empty;
 }
+
+/** The image grid [H, W] of MRI k-space given as [Z, H, W, 2], [Z, 1, H, W, 2] or [Z, 2, H, W]; null for another layout. */
+export function kspaceGrid(t: Tensor): [number, number] | null {
+  const s = t.shape;
+  if (s.length === 4 && s[3] === 2) return [s[1]!, s[2]!];
+  if (s.length === 5 && s[1] === 1 && s[4] === 2) return [s[2]!, s[3]!];
+  if (s.length === 4 && s[1] === 2) return [s[2]!, s[3]!];
+  return null;
+}

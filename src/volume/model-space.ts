@@ -1,6 +1,7 @@
 import { fail } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
-import type { Volume } from '../io/volume.js';
+import { sliceAxial, type Volume } from '../io/volume.js';
+import { paddedShape } from '../models/layout.js';
 
 /**
  * Model space <-> volume space: where an axial slice of a volume sits on a 2-D prior's input
@@ -169,7 +170,7 @@ export function modelToVolume(slices: Float32Array, A: number, count: number, li
 }
 
 /** The affine of the model-space stack (see the file comment): input affine times the crop/resize map. */
-export function modelStackAffine(inputAffine: number[][], m: SliceMapping, A: number): number[][] {
+export function modelStackAffine(inputAffine: number[][], m: Pick<SliceMapping, 'x0' | 'y0' | 'side' | 'size'>, A: number): number[][] {
   const s = m.side / m.size;
   const M = [
     [s, 0, 0, m.x0 - 0.5 + 0.5 * s],
@@ -180,13 +181,13 @@ export function modelStackAffine(inputAffine: number[][], m: SliceMapping, A: nu
   return inputAffine.map((row) => M[0]!.map((_, j) => row.reduce((acc, v, k) => acc + v * M[k]![j]!, 0)));
 }
 
-/** Model stack [count][row][col] -> NIfTI voxel order (i = col, j = size - 1 - row, k). */
-export function stackToNiftiOrder(stack: Float32Array, size: number, count: number): Float32Array {
-  const out = new Float32Array(stack.length);
+/** Model stack [count][row][col] of h x w slices -> NIfTI voxel order (i = col, j = h - 1 - row, k). */
+export function stackToNiftiOrder(stack: ArrayLike<number>, h: number, w: number, count: number): Float32Array {
+  const out = new Float32Array(count * h * w);
   for (let k = 0; k < count; k++) {
-    for (let r = 0; r < size; r++) {
-      const j = size - 1 - r;
-      for (let c = 0; c < size; c++) out[c + size * (j + size * k)] = stack[(k * size + r) * size + c]!;
+    for (let r = 0; r < h; r++) {
+      const j = h - 1 - r;
+      for (let c = 0; c < w; c++) out[c + w * (j + h * k)] = stack[(k * h + r) * w + c]!;
     }
   }
   return out;
@@ -198,4 +199,67 @@ export function modelSlices(vol: Volume, m: SliceMapping, zs: number[]): Tensor 
   const t = new Tensor([zs.length, 1, m.size, m.size]);
   zs.forEach((z, k) => t.data.set(sliceToModel(vol, m, z, R), k * n2));
   return t;
+}
+
+/**
+ * Model space of a prior with a layout (tweedie.json "multiple"): each axial slice on its own in-plane grid, no crop
+ * and no resampling: image rows over y from high to low and columns over x from low to high (as above), intensities
+ * x = clip(2 v / p - 1, -1, 1) with p the 99.5th percentile of the volume (as above). The slices are padded to the
+ * multiple with the model's background (layout.ts), whose value -1 is v = 0: the air around the head, so the border
+ * adds nothing that is not in the volume.
+ */
+export interface NativeMapping {
+  grid: 'input';
+  /** The slice size H x W (Y x X of the volume) and the padded size the model runs. */
+  size: [number, number];
+  padded: [number, number];
+  p: number;
+}
+
+/** The native mapping of `vol` for a model with `multiple`: p, and the padded grid. */
+export function nativeMapping(vol: Volume, multiple: number): NativeMapping {
+  const [X, Y] = vol.dims as [number, number];
+  const p = percentile(vol.data, 99.5);
+  if (!(p > 0)) fail('BAD_INPUT', `${vol.source ?? 'volume'}: the 99.5th percentile of the intensities is ${p}; the prior's normalisation needs positive intensities (an empty or negative-valued volume?)`);
+  const [, H, W] = paddedShape([1, Y, X], multiple);
+  return { grid: 'input', size: [Y, X], padded: [H!, W!], p };
+}
+
+/**
+ * Slices A..B-1 of `vol` as images [B - A, 1, Y, X] in input units (rows over y from high to low). A constant slice is
+ * refused, naming the longest run of slices in A..B-1 that holds none.
+ */
+export function axialImages(vol: Volume, A: number, B: number): Tensor {
+  const [X, Y] = vol.dims as [number, number];
+  const t = new Tensor([B - A, 1, Y, X]);
+  const constant: number[] = [];
+  for (let z = A, k = 0; z < B; z++, k++) {
+    const s = sliceAxial(vol, z).data;
+    let lo = Infinity, hi = -Infinity;
+    for (let r = 0; r < Y; r++) {
+      for (let c = 0; c < X; c++) {
+        const v = s[(Y - 1 - r) * X + c]!;
+        t.data[(k * Y + r) * X + c] = v;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+    if (!(hi > lo)) constant.push(z);
+  }
+  if (constant.length > 0) {
+    const edges = [A - 1, ...constant, B];
+    const gaps = edges.slice(1).map((e, i) => [edges[i]! + 1, e] as const).filter(([a, b]) => b > a);
+    const best = gaps.reduce<readonly [number, number] | null>((g, c) => (!g || c[1] - c[0] > g[1] - g[0] ? c : g), null);
+    const z = constant[0]!, v = sliceAxial(vol, z).data[0];
+    fail('BAD_INPUT', `${vol.source ?? 'volume'}: slice ${z} is constant (${v})${constant.length > 1 ? ` and so are ${constant.length - 1} more` : ''}; there is nothing to reconstruct there: ${best ? `pick --slices ${best[0]}:${best[1]}, the longest run without one` : 'pick other --slices'}`);
+  }
+  return t;
+}
+
+/** Images [count, 1, Y, X] (as `axialImages`) written into slices A.. of a zero volume shaped like `like`. */
+export function imagesToVolume(images: Tensor, A: number, like: Volume): Float32Array {
+  const [X, Y, Z] = like.dims as [number, number, number];
+  const out = new Float32Array(X * Y * Z);
+  out.set(stackToNiftiOrder(images.data, Y, X, images.batch), X * Y * A);
+  return out;
 }

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { fail } from '../core/errors.js';
 import { NoiseSource } from '../core/rng.js';
 import { Tensor, shapeSize } from '../core/tensor.js';
@@ -20,9 +18,13 @@ import { tvProxZ } from '../inverse/solvers/tv-prox-1d.js';
 import type { ParamValues } from '../samplers/types.js';
 import type { GradientRoute } from '../models/denoiser.js';
 import { resolveGradientRoute, type GradientChoice } from '../models/derivatives.js';
+import { cropItems, padItems, sizeRule, takesItems } from '../models/layout.js';
+import { readModelFolder } from '../models/model-folder.js';
 import { chunkSolver, type ChunkContext, type ChunkJob } from './chunk-solver.js';
-import { emptyColumns, measurementForOperator } from './measurement.js';
-import { modelSlices, modelStackAffine, modelToVolume, sliceMapping, stackToNiftiOrder, type SliceMapping } from './model-space.js';
+import { emptyColumns, kspaceGrid, measurementForOperator } from './measurement.js';
+import {
+  axialImages, imagesToVolume, modelSlices, modelStackAffine, modelToVolume, nativeMapping, sliceMapping, stackToNiftiOrder, type NativeMapping, type SliceMapping,
+} from './model-space.js';
 import { readSplit } from './split-file.js';
 import { runJobs } from './worker-pool.js';
 
@@ -34,6 +36,8 @@ import { runJobs } from './worker-pool.js';
  * threads (src/volume/worker-pool.ts, src/volume/chunk-solver.ts), and the slices are then
  * coupled by total variation along z (a 1-D TV proximal step on every in-plane column,
  * alternated with per-slice data consistency). The result is mapped back to the input grid.
+ * A prior with a layout (tweedie.json "multiple") works on each slice's own grid instead, padded to its multiple
+ * (model-space.ts NativeMapping), and its figures are measured on the input grid.
  */
 
 export type Modality = 'mri' | 'ct';
@@ -116,11 +120,16 @@ export interface RunFigures {
 export interface ReconstructResult extends RunFigures {
   /** On the input grid, in input intensity units (same dims and affine as the input). */
   volume: Volume;
-  /** The model-space result, 64 x 64 x slices, on the resampled grid (exact, no interpolation). */
+  /** The model-space result, 64 x 64 x slices, on the resampled grid (exact, no interpolation); with a layout the input's slices in model units. */
   modelStack: Volume;
-  /** Model-space truth slices (normalised) [count, 1, 64, 64]. */
+  /** Model-space truth slices (normalised) [count, 1, 64, 64]; with a layout [count, 1, Y, X]. */
   truth: Tensor;
-  mapping: SliceMapping;
+  mapping: SliceMapping | NativeMapping;
+  /**
+   * Where psnr/ssim are measured: 'model' (the 64x64 model space, data range 2) or 'input' (the input grid in its
+   * intensity units, data range p: what --out holds).
+   */
+  figures_grid: 'model' | 'input';
   slices: [number, number];
   psnr: number;
   ssim: number;
@@ -148,12 +157,23 @@ export function operatorConfig(o: Pick<ReconstructOptions, 'modality' | 'acceler
   return fail('USAGE', `unknown modality "${String(o.modality)}"; use mri or ct`);
 }
 
-/** The prior's item shape [1, S, S], value range and whether it declares a gradient graph, from its tweedie.json (loading a session here would be wasted). */
-function modelSpec(modelDir: string): { item: number[]; range: [number, number]; gradient: boolean } {
-  const spec = JSON.parse(readFileSync(join(modelDir, 'tweedie.json'), 'utf8')) as { shape?: number[]; value_range?: [number, number]; gradient?: unknown };
-  const item = spec.shape ?? [1, 64, 64];
-  if (item.length !== 3 || item[0] !== 1 || item[1] !== item[2]) fail('UNSUPPORTED', `${modelDir}: reconstruct needs a square single-channel prior, this one takes [${item.join(', ')}]`);
-  return { item, range: spec.value_range ?? [-1, 1], gradient: spec.gradient !== undefined };
+interface PriorSpec {
+  /** The item shape [1, S, S] (with a layout: its default shape [1, H, W]). */
+  item: number[];
+  range: [number, number];
+  gradient: boolean;
+  /** tweedie.json "multiple": the prior runs each slice on its own grid, padded to it. */
+  multiple: number | null;
+}
+
+/** The prior's item shape, value range, gradient graph and layout, from its folder (loading a session here would be wasted). */
+function modelSpec(modelDir: string): PriorSpec {
+  const spec = readModelFolder(modelDir, () => {});
+  const item = spec.shape;
+  if (item.length !== 3 || item[0] !== 1 || (spec.multiple === null && item[1] !== item[2])) {
+    fail('UNSUPPORTED', `${modelDir}: reconstruct needs a ${spec.multiple === null ? 'square ' : ''}single-channel prior, this one takes [${item.join(', ')}]`);
+  }
+  return { item, range: spec.valueRange, gradient: spec.gradient !== null, multiple: spec.multiple };
 }
 
 /** The gradient route the solver will use on the prior (null for a gradient-free solver); a route the prior lacks is refused before any worker starts. */
@@ -217,7 +237,7 @@ interface SolvedStack {
 /** Solve slices A.. from y ([count, ...op.outShape]) on worker threads, couple them by z-TV and clip to the prior's range. */
 async function solveStack(o: ReconstructOptions, model: { item: number[]; range: [number, number] }, meas: { op: Operator; config: OperatorConfig | null }, y: Tensor, A: number, active?: ChunkContext['active']): Promise<SolvedStack> {
   const { item } = model, { op } = meas;
-  const count = y.batch, size = item[1]!, n2 = size * size, outItem = shapeSize(op.outShape);
+  const count = y.batch, h = item[1]!, w = item[2]!, n2 = h * w, outItem = shapeSize(op.outShape);
   const tvZ = o.tvZ ?? 0.05, tvIters = o.tvIters ?? 2;
   if (!(tvZ >= 0) || !Number.isInteger(tvIters) || tvIters < 0) fail('USAGE', `tvZ must be a number >= 0 and tvIters an integer >= 0 (got ${tvZ}, ${tvIters})`);
   const solver = solverByName(o.solver);
@@ -232,7 +252,7 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
     jobs.push({ id: jobs.length, start: A + s, count: c, y: yData.slice(s * outItem, (s + c) * outItem) });
   }
   const workers = Math.max(1, Math.min(o.workers ?? availableParallelism(), jobs.length));
-  const ctx: ChunkContext = { modelDir: o.modelDir, threads: o.threads ?? 1, solver: solver.name, steps: o.steps, params: o.params ?? {}, gradient: gradient ?? 'auto', operator: meas.config, seed: o.seed ?? 0, ...(active ? { active } : {}) };
+  const ctx: ChunkContext = { modelDir: o.modelDir, item, threads: o.threads ?? 1, solver: solver.name, steps: o.steps, params: o.params ?? {}, gradient: gradient ?? 'auto', operator: meas.config, seed: o.seed ?? 0, ...(active ? { active } : {}) };
   const stepsDone = new Array<number>(jobs.length).fill(0);
   const total = count * o.steps;
   const onProgress = (id: number, step: number) => {
@@ -245,17 +265,17 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
   const results = await runJobs(jobs, { entry, context: ctx, runner: chunkSolver, workers, label: 'reconstruct', onProgress });
   let nfe = 0, calls = 0;
   const recon = new Float32Array(count * n2);
-  const columns = new Uint8Array(count * size), lines: SliceLines[] = [];
+  const columns = new Uint8Array(count * w), lines: SliceLines[] = [];
   for (const job of jobs) {
     const r = results.get(job.id)!;
     recon.set(r.x, (job.start - A) * n2);
     nfe = Math.max(nfe, r.nfe);
     calls += r.calls;
     if (active && r.columns && r.order) {
-      columns.set(r.columns, (job.start - A) * size);
+      columns.set(r.columns, (job.start - A) * w);
       const picks = active.budget - active.centerLines;
       for (let i = 0; i < job.count; i++) {
-        const c = r.columns.subarray(i * size, (i + 1) * size);
+        const c = r.columns.subarray(i * w, (i + 1) * w);
         lines.push({ z: job.start + i, columns: [...c.keys()].filter((j) => c[j]), order: [...r.order.subarray(i * picks, (i + 1) * picks)] });
       }
     }
@@ -263,10 +283,10 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
   o.onProgress?.(total, total, count);
   // Each slice's own operator and measurement: with mask active, its acquired lines of the full scan.
   const sliceOp = (k: number): Operator =>
-    active ? new MRIOperator(item, { mask: lineMask2D(columns.subarray(k * size, (k + 1) * size), size), noiseSigma: active.noise, label: `active ${active.budget} lines` }) : op;
+    active ? new MRIOperator(item, { mask: lineMask2D(columns.subarray(k * w, (k + 1) * w), h), noiseSigma: active.noise, label: `active ${active.budget} lines` }) : op;
   const sliceY = (k: number): Tensor => {
     const yk = new Tensor([1, ...op.outShape], yData.slice(k * outItem, (k + 1) * outItem));
-    return active ? maskKspace(yk, columns.subarray(k * size, (k + 1) * size)).reshape([1, ...op.outShape]) : yk;
+    return active ? maskKspace(yk, columns.subarray(k * w, (k + 1) * w)).reshape([1, ...op.outShape]) : yk;
   };
   const beforeTv = recon.slice();
 
@@ -293,69 +313,130 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
     const b = await runSolver(solverByName(baseline), null, [], sliceOp(k), sliceY(k), Tensor.zeros([1, ...item]));
     base.data.set(b.x.data, k * n2);
   }
-  const operator = active ? `mri(active: ${active.budget} of ${size} lines from ${active.centerLines} centre lines, ${active.particles} particles, noise ${active.noise})` : op.name;
+  const operator = active ? `mri(active: ${active.budget} of ${w} lines from ${active.centerLines} centre lines, ${active.particles} particles, noise ${active.noise})` : op.name;
   return { recon, beforeTv, base, baseline, operator, nfe, calls, workers, batch, gradient, ...(active ? { lines } : {}) };
+}
+
+/** --slices A:B of a volume with Z slices, checked. */
+function sliceRangeOf(o: ReconstructOptions, Z: number, name: string): [number, number] {
+  const [A, B] = o.slices ?? [0, Z];
+  if (!(Number.isInteger(A) && Number.isInteger(B) && 0 <= A && A < B && B <= Z)) {
+    fail('USAGE', `--slices ${A}:${B} is outside ${name}'s third axis 0..${Z} (give A:B with 0 <= A < B <= ${Z})`);
+  }
+  return [A, B];
+}
+
+/** Measurements of truth slices [count, ...] seeded per slice: slice z is sample z of the measurement noise. */
+function simulate(op: Operator, truth: Tensor, seed: number, A: number): Tensor {
+  const outItem = shapeSize(op.outShape), count = truth.batch;
+  const y = new Tensor([count, ...op.outShape]);
+  for (let k = 0; k < count; k++) y.data.set(op.measure(truth.sliceBatch(k, k + 1), new NoiseSource(seed, A + k)).data, k * outItem);
+  return y;
+}
+
+type Figures = Pick<ReconstructResult, 'psnr' | 'ssim' | 'psnr_baseline' | 'ssim_baseline' | 'per_slice'>;
+
+/** PSNR/SSIM of the result, the baseline and the result before z-TV against the truth slices, per slice and overall (data range L). */
+function figuresOf(recon: Tensor, base: Tensor, beforeTv: Tensor, truth: Tensor, A: number, L: number): Figures {
+  const pr = psnr(recon, truth, L), sr = ssim(recon, truth, { dataRange: L });
+  const pb = psnr(base, truth, L), sb = ssim(base, truth, { dataRange: L });
+  const p0 = psnr(beforeTv, truth, L);
+  const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
+  const volPsnr = (x: Tensor) => {
+    let se = 0;
+    for (let i = 0; i < x.size; i++) se += (x.data[i]! - truth.data[i]!) ** 2;
+    return 10 * Math.log10((L * L) / (se / x.size));
+  };
+  const per_slice: SliceFigures[] = Array.from({ length: recon.batch }, (_, k) => ({
+    z: A + k, psnr: pr[k]!, ssim: sr[k]!, psnr_baseline: pb[k]!, ssim_baseline: sb[k]!, psnr_before_tv: p0[k]!,
+  }));
+  return { psnr: volPsnr(recon), ssim: mean(sr), psnr_baseline: volPsnr(base), ssim_baseline: mean(sb), per_slice };
+}
+
+/** The run's figures as ReconstructResult reports them. */
+function runFigures(o: ReconstructOptions, st: SolvedStack, t0: number): RunFigures & { gradient?: GradientRoute; lines?: SliceLines[] } {
+  return {
+    operator: st.operator, solver: o.solver, baseline: st.baseline, steps: o.steps, nfe: st.nfe, model_calls: st.calls, workers: st.workers, batch: st.batch,
+    seconds: (performance.now() - t0) / 1000, ...(st.gradient ? { gradient: st.gradient } : {}), ...(st.lines ? { lines: st.lines } : {}),
+  };
+}
+
+/** The input's geometry with new data (header cloned: writeNifti(out, volume) or with { like: input } agree). */
+function onInputGrid(vol: Volume, data: Float32Array, name: string): Volume {
+  return { data, dims: [...vol.dims.slice(0, 3)], voxelSize: vol.voxelSize.slice(0, 3), affine: vol.affine.map((r) => [...r]), header: cloneHeader(vol.header), source: `reconstruct(${name})` };
 }
 
 /** Reconstruct slices of a 3-D volume (see the file comment). */
 export async function reconstructVolume(input: Volume, o: ReconstructOptions): Promise<ReconstructResult> {
   const t0 = performance.now();
   const vol = requireVolume3D(input);
-  const [X, Y, Z] = vol.dims as [number, number, number];
+  const Z = vol.dims[2]!;
   const name = vol.source ?? 'volume';
   const model = modelSpec(o.modelDir), item = model.item, size = item[1]!;
+  if (model.multiple !== null) return reconstructNative(vol, o, model, model.multiple, t0);
   const mapping = sliceMapping(vol, size, readSplit(o.modelDir, o.splitFallback));
-  const [A, B] = o.slices ?? [0, Z];
-  if (!(Number.isInteger(A) && Number.isInteger(B) && 0 <= A && A < B && B <= Z)) {
-    fail('USAGE', `--slices ${A}:${B} is outside ${name}'s third axis 0..${Z} (give A:B with 0 <= A < B <= ${Z})`);
-  }
+  const [A, B] = sliceRangeOf(o, Z, name);
   const count = B - A;
   const active = o.modality === 'mri' && o.mask === 'active' ? activeSettings(o, size) : undefined;
   const truth = modelSlices(vol, mapping, Array.from({ length: count }, (_, k) => A + k));
-
-  const meas = measurementOperator(o, item, active !== undefined), op = meas.op;
-  const seed = o.seed ?? 0;
-  let yT: Tensor;
-  if (o.measurement) yT = checkedMeasurement(o, op, count, active !== undefined);
-  else {
-    // Measurements, seeded per slice: slice z is sample z of the measurement noise.
-    const outItem = shapeSize(op.outShape);
-    yT = new Tensor([count, ...op.outShape]);
-    for (let k = 0; k < count; k++) yT.data.set(op.measure(truth.sliceBatch(k, k + 1), new NoiseSource(seed, A + k)).data, k * outItem);
-  }
+  const meas = measurementOperator(o, item, active !== undefined);
+  const yT = o.measurement ? checkedMeasurement(o, meas.op, count, active !== undefined) : simulate(meas.op, truth, o.seed ?? 0, A);
   const st = await solveStack(o, model, meas, yT, A, active);
   const recon = st.recon, reconT = new Tensor([count, 1, size, size], recon);
-  const beforeTv = new Tensor([count, 1, size, size], st.beforeTv);
-
   // Figures against the truth slices in model space (data range 2).
-  const base = st.base;
-  const pr = psnr(reconT, truth, 2), sr = ssim(reconT, truth, { dataRange: 2 });
-  const pb = psnr(base, truth, 2), sb = ssim(base, truth, { dataRange: 2 });
-  const p0 = psnr(beforeTv, truth, 2);
-  const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
-  const volPsnr = (x: Tensor) => {
-    let se = 0;
-    for (let i = 0; i < x.size; i++) se += (x.data[i]! - truth.data[i]!) ** 2;
-    return 10 * Math.log10(4 / (se / x.size));
-  };
-  const per_slice: SliceFigures[] = Array.from({ length: count }, (_, k) => ({
-    z: A + k, psnr: pr[k]!, ssim: sr[k]!, psnr_baseline: pb[k]!, ssim_baseline: sb[k]!, psnr_before_tv: p0[k]!,
-  }));
-
-  // The input's geometry (header cloned: writeNifti(out, volume) or with { like: input } agree).
-  const volume: Volume = {
-    data: modelToVolume(recon, A, count, vol, mapping), dims: [X, Y, Z], voxelSize: vol.voxelSize.slice(0, 3),
-    affine: vol.affine.map((r) => [...r]), header: cloneHeader(vol.header), source: `reconstruct(${name})`,
-  };
-  const modelStack = createVolume(stackToNiftiOrder(recon, size, count), [size, size, count], {
+  const figures = figuresOf(reconT, st.base, new Tensor([count, 1, size, size], st.beforeTv), truth, A, 2);
+  const modelStack = createVolume(stackToNiftiOrder(recon, size, size, count), [size, size, count], {
     affine: modelStackAffine(vol.affine, mapping, A),
     xformCode: vol.header.sform_code || vol.header.qform_code || 2,
     descrip: `tweedie model space ${size}x${size}`,
   });
   return {
-    volume, modelStack, truth, mapping, slices: [A, B], operator: st.operator, solver: o.solver, baseline: st.baseline,
-    steps: o.steps, nfe: st.nfe, model_calls: st.calls, workers: st.workers, batch: st.batch, seconds: (performance.now() - t0) / 1000,
-    ...(st.gradient ? { gradient: st.gradient } : {}), psnr: volPsnr(reconT), ssim: mean(sr), psnr_baseline: volPsnr(base), ssim_baseline: mean(sb), per_slice, ...(st.lines ? { lines: st.lines } : {}),
+    volume: onInputGrid(vol, modelToVolume(recon, A, count, vol, mapping), name), modelStack, truth, mapping, slices: [A, B], figures_grid: 'model',
+    ...runFigures(o, st, t0), ...figures,
+  };
+}
+
+/** k-space --measurement for a prior with a layout: its grid must be one the prior takes (checked before any work). */
+function checkedKspaceGrid(o: ReconstructOptions, multiple: number): [number, number] | null {
+  if (!o.measurement || o.modality !== 'mri') return null;
+  const hw = kspaceGrid(o.measurement);
+  if (hw && !takesItems({ itemShape: null, layout: { multiple, background: 0 } }, [1, ...hw])) {
+    fail('BAD_SHAPE', `--measurement ${o.measurementName ?? 'data'}: k-space ${hw.join('x')} does not fit ${o.modelDir}, whose ${sizeRule({ multiple, background: 0 })}; zero-padding k-space would interpolate the image, so give k-space on such a grid (or --truth, whose slices are padded in image space)`);
+  }
+  return hw;
+}
+
+/** A prior with a layout: every slice on its own grid, padded with background to the multiple; figures on the input grid. */
+async function reconstructNative(vol: Volume, o: ReconstructOptions, model: PriorSpec, multiple: number, t0: number): Promise<ReconstructResult> {
+  const [X, Y, Z] = vol.dims as [number, number, number];
+  const name = vol.source ?? 'volume';
+  const mapping = nativeMapping(vol, multiple), { p } = mapping, [lo, hi] = model.range;
+  const grid = [1, ...mapping.padded], own = [1, Y, X];
+  const kspace = checkedKspaceGrid(o, multiple);
+  if (kspace && kspace.join('x') !== mapping.padded.join('x')) fail('BAD_SHAPE', `--measurement ${o.measurementName ?? 'data'}: k-space ${kspace.join('x')}, but ${name}'s ${Y}x${X} slices padded to multiples of ${multiple} are ${mapping.padded.join('x')}`);
+  const [A, B] = sliceRangeOf(o, Z, name);
+  const count = B - A;
+  const raw = axialImages(vol, A, B);
+  // x = clip(2 v / p - 1) into the prior's range, as the fixed-size model space; the border is the background.
+  const toModel = new Tensor(raw.shape, raw.data.map((v) => Math.min(hi, Math.max(lo, lo + ((hi - lo) * v) / p))));
+  const truth = padItems(toModel, grid, lo);
+  const active = o.modality === 'mri' && o.mask === 'active' ? activeSettings(o, grid[2]!) : undefined;
+  const meas = measurementOperator(o, grid, active !== undefined);
+  const yT = o.measurement ? checkedMeasurement(o, meas.op, count, active !== undefined) : simulate(meas.op, truth, o.seed ?? 0, A);
+  const st = await solveStack(o, { ...model, item: grid }, meas, yT, A, active);
+  // Cropped back to the input grid and its intensity units; figures against the input itself (data range p).
+  const cropped = (x: ArrayLike<number>) => cropItems(new Tensor([count, ...grid], Float32Array.from(x)), own);
+  const toInput = (x: Tensor) => new Tensor(x.shape, x.data.map((v) => ((v - lo) / (hi - lo)) * p));
+  const recon = cropped(st.recon);
+  const figures = figuresOf(toInput(recon), toInput(cropped(st.base.data)), toInput(cropped(st.beforeTv)), raw, A, p);
+  const modelStack = createVolume(stackToNiftiOrder(recon.data, Y, X, count), [X, Y, count], {
+    affine: modelStackAffine(vol.affine, { x0: 0, y0: 0, side: 1, size: 1 }, A),
+    xformCode: vol.header.sform_code || vol.header.qform_code || 2,
+    descrip: `tweedie model space ${X}x${Y} (input grid)`,
+  });
+  return {
+    volume: onInputGrid(vol, imagesToVolume(toInput(recon), A, vol), name), modelStack, truth: cropItems(truth, own), mapping, slices: [A, B], figures_grid: 'input',
+    ...runFigures(o, st, t0), ...figures,
   };
 }
 
@@ -368,15 +449,15 @@ export interface MeasuredResult extends RunFigures {
 export async function reconstructMeasured(o: ReconstructOptions): Promise<MeasuredResult> {
   const t0 = performance.now();
   if (!o.measurement) fail('USAGE', 'reconstruct needs --truth VOL.nii.gz (simulated data) or --measurement FILE.npy');
-  const model = modelSpec(o.modelDir), item = model.item, size = item[1]!;
-  const active = o.modality === 'mri' && o.mask === 'active' ? activeSettings(o, size) : undefined;
+  const model = modelSpec(o.modelDir);
+  // A prior with a layout reconstructs MRI k-space on its own grid.
+  const kspace = model.multiple !== null ? checkedKspaceGrid(o, model.multiple) : null;
+  const item = kspace ? [1, ...kspace] : model.item, [, h, w] = item as [number, number, number];
+  const active = o.modality === 'mri' && o.mask === 'active' ? activeSettings(o, w) : undefined;
   const meas = measurementOperator(o, item, active !== undefined);
   const count = measurementForOperator(o.measurement, meas.op, o.measurementName ?? 'data').batch;
   const y = checkedMeasurement(o, meas.op, count, active !== undefined);
-  const st = await solveStack(o, model, meas, y, 0, active);
-  const modelStack = createVolume(stackToNiftiOrder(st.recon, size, count), [size, size, count], { descrip: `tweedie model space ${size}x${size}` });
-  return {
-    modelStack, operator: st.operator, solver: o.solver, baseline: st.baseline, steps: o.steps, nfe: st.nfe, model_calls: st.calls,
-    workers: st.workers, batch: st.batch, seconds: (performance.now() - t0) / 1000, ...(st.gradient ? { gradient: st.gradient } : {}), ...(st.lines ? { lines: st.lines } : {}),
-  };
+  const st = await solveStack(o, { ...model, item }, meas, y, 0, active);
+  const modelStack = createVolume(stackToNiftiOrder(st.recon, h, w, count), [w, h, count], { descrip: `tweedie model space ${w}x${h}` });
+  return { modelStack, ...runFigures(o, st, t0) };
 }

@@ -19,5 +19,6 @@ export * from './mri-def.js';
 export * from './ct.js';
 export * from './phantoms.js';
 export * from './matrix.js';
+export * from './padded.js';
 export * from './spec-grammar.js';
 export * from './registry.js';
