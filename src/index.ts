@@ -2,7 +2,7 @@
  * tweedie for Node (`tweedie`): the browser entry's API plus everything that reads or writes files or needs
  * Node: NPY/PNG/NIfTI/DICOM, GMM and scheduler files, ONNX model folders on onnxruntime-node, every sampler
  * module with the diffusers scheduler mapping, all operators with their spec parser (`parseOperatorSpec`),
- * slice-wise volume reconstruction, and the package root (the shipped weights/ and examples/).
+ * slice-wise volume reconstruction, raw multi-coil k-space in the fastMRI HDF5 layout (h5wasm), and the package root (the shipped weights/ and examples/).
  */
 export * from './browser.js';
 export * from './package-root.js';
@@ -11,6 +11,10 @@ export * from './io/png.js';
 export * from './io/volume.js';
 export * from './io/nifti.js';
 export * from './io/dicom.js';
+export * from './io/fastmri.js';
+export * from './io/fastmri-file.js';
+export * from './io/ismrmrd-header.js';
+export * from './inverse/operators/coil-maps.js';
 export * from './paths/scheduler-config-file.js';
 export * from './models/gmm-file.js';
 export * from './models/onnx.js';
@@ -18,3 +22,4 @@ export * from './models/classifier-onnx.js';
 export * from './models/model-folder.js';
 export * from './inverse/operators/spec-file.js';
 export * from './volume/reconstruct.js';
+export * from './volume/kspace-file.js';

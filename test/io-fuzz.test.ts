@@ -12,6 +12,7 @@ import { crc32, decodePng, encodePng, type PngImage } from '../src/io/png.js';
 import { encodeNifti, parseNifti } from '../src/io/nifti.js';
 import { parseDicom, volumeFromDicom, type DicomImage } from '../src/io/dicom.js';
 import { createVolume } from '../src/io/volume.js';
+import { openFastmri } from '../src/io/fastmri.js';
 
 /**
  * Fuzzing the NIfTI, DICOM, NPY and PNG readers with a seeded generator: bit flips, truncations,
@@ -550,4 +551,55 @@ test(`PNG reader: ${CASES_PER_READER} mutated files give an image or a TweedieEr
     assert.equal(img.data.length, img.width * img.height * img.channels, `case ${i} (${src}: ${how})`);
     return 'decoded';
   }, { keyWidth: 60, success: 'decoded' });
+});
+
+// --------------------------------------------------------------------------------- fastMRI HDF5
+
+/** Bit flips where HDF5 keeps its metadata (the first and last 4 KiB: superblock, object headers, heaps), anywhere, or a truncation. */
+function mutateHdf5(d: Draws, src: { bytes: Uint8Array }): { bytes: Uint8Array; how: string } {
+  const b = Uint8Array.from(src.bytes), op = d.int(4);
+  if (op === 0) flipBits(d, b, 0, 4096);
+  else if (op === 1) flipBits(d, b, b.length - 4096, b.length);
+  else return flipOrCut(d, b, op === 3);
+  return { bytes: b, how: `bit flips in the ${op === 0 ? 'first' : 'last'} 4 KiB` };
+}
+
+test(`fastMRI HDF5 reader: ${Math.ceil(CASES_PER_READER / 10)} mutated files give k-space or a TweedieError, in bounded memory`, async (t) => {
+  const d = new Draws(new NoiseSource(SEED + 4));
+  const corpus = ['ch2_8coil.h5', 'ch2_os_4x.h5'].map((f) => ({ name: f, bytes: new Uint8Array(readFileSync(join(FIXTURES, 'fastmri', f))) }));
+  const cases = Math.ceil(CASES_PER_READER / 10), outcomes = new Map<string, number>();
+  const rss0 = process.memoryUsage().rss, start = performance.now();
+  let peak = rss0;
+  for (let i = 0; i < cases; i++) {
+    const src = corpus[i % corpus.length]!, m = mutateHdf5(d, src);
+    let key = 'read';
+    try {
+      const f = await openFastmri(m.bytes, `case ${i}`);
+      try {
+        for (let z = 0; z < f.slices; z++) {
+          const s = f.readSlice(z);
+          assert.equal(s.re.length, f.coils * f.rows * f.cols, `case ${i} (${src.name}: ${m.how})`);
+        }
+      } finally {
+        f.close();
+      }
+    } catch (e) {
+      if (!(e instanceof TweedieError)) assert.fail(`case ${i} (${src.name}: ${m.how}) threw ${e instanceof Error ? e.stack : String(e)}`);
+      assert.ok(!e.message.includes('\n'), `case ${i}: one line: ${e.message}`);
+      key = `${e.code}: ${e.message.replace(/^case \d+:? /, '').replace(/\d+/g, 'N').slice(0, 70)}`;
+    }
+    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }
+  t.diagnostic(`${(performance.now() - start).toFixed(0)} ms, peak RSS growth ${((peak - rss0) / 2 ** 20).toFixed(0)} MiB`);
+  for (const [k, n] of [...outcomes].sort((a, b) => b[1] - a[1]).slice(0, 20)) t.diagnostic(`${String(n).padStart(6)}  ${k}`);
+  assert.ok(peak - rss0 < 2 ** 29, `memory grew by ${((peak - rss0) / 2 ** 20).toFixed(0)} MiB`);
+  assert.ok((outcomes.get('read') ?? 0) > cases / 10, 'some mutants still read');
+  assert.ok(outcomes.size > 3, `varied errors: ${[...outcomes.keys()].join(' | ')}`);
+  // HDF5 is still sound afterwards: the original reads back exactly.
+  const f = await openFastmri(corpus[0]!.bytes, 'original');
+  const probe = parseNpy(readFileSync(join(FIXTURES, 'fastmri', 'ch2_8coil', 'probe.npy'))).data; // row 0: slice 0, coil 0, (32, 32), re, im
+  const s = f.readSlice(0);
+  assert.deepEqual([s.re[32 * 64 + 32], s.im[32 * 64 + 32]], [probe[4], probe[5]]);
+  f.close();
 });

@@ -17,6 +17,8 @@ import { pickVolume, volumeOption } from './volume-option.js';
 import { gradOption, jsonOption, paramOption, seedOption, stepsOption } from './shared-options.js';
 import { packageRoot } from '../package-root.js';
 import { THREADS_FORCE_ENV } from '../models/onnx.js';
+import { isHdf5Name } from '../io/fastmri-file.js';
+import { reconstructKspaceCli } from './reconstruct-kspace.js';
 
 function parseSlices(v: string | undefined): [number, number] | undefined {
   if (v === undefined) return undefined;
@@ -48,9 +50,12 @@ export const reconstructCommand = command({
     particles: { type: 'string', value: 'P', doc: '--mask active: particles per slice (default 8)' },
     'mask-file': { type: 'string', value: 'M.npy', doc: 'mri: the sampling mask, [W] (columns) or [H, W] in the centered k-space layout, instead of --accel/--mask' },
     measurement: {
-      type: 'string', value: 'DATA.npy',
-      doc: "measured data in the prior's model space (64x64 slices in [-1, 1]) instead of data simulated from --truth: mri k-space [Z, 64, 64, 2] ((re, im) last, centered orthonormal FFT) or [Z, 2, 64, 64]; ct sinograms [Z, views, detectors]; Z = the number of slices. A prior whose tweedie.json declares \"multiple\" takes mri k-space on its own grid, H and W multiples of it (other sizes are refused: zero-padding k-space would interpolate). Entries outside the mask are ignored; --mask active reads its lines from it, so it must be fully sampled. With --truth the figures are computed; without it --out gets the model-space stack (64x64xZ)",
+      type: 'string', value: 'DATA.npy|FILE.h5',
+      doc: "raw multi-coil k-space in the fastMRI HDF5 layout (FILE.h5: kspace [slices, coils, rows, cols], ismrmrd_header, reconstruction_rss or mask), reconstructed on the file's image grid with coil maps from its ACS lines (--accel R [--mask] undersamples a fully sampled file; PSNR/SSIM against reconstruction_rss); or measured data in the prior's model space (64x64 slices in [-1, 1]) instead of data simulated from --truth: mri k-space [Z, 64, 64, 2] ((re, im) last, centered orthonormal FFT) or [Z, 2, 64, 64]; ct sinograms [Z, views, detectors]; Z = the number of slices. A prior whose tweedie.json declares \"multiple\" takes mri k-space on its own grid, H and W multiples of it (other sizes are refused: zero-padding k-space would interpolate). Entries outside the mask are ignored; --mask active reads its lines from it, so it must be fully sampled. With --truth the figures are computed; without it --out gets the model-space stack (64x64xZ)",
     },
+    acs: { type: 'string', value: 'F', doc: '--measurement FILE.h5 with --accel: the fully sampled centre fraction (default 0.08 below 8x, 0.04 from 8x); the ACS lines the coil maps come from' },
+    'coil-maps': { type: 'string', value: 'espirit|acs|MAPS.npy', doc: '--measurement FILE.h5: coil maps from the ACS lines by ESPIRiT (default) or acs (low-resolution coil images / RSS), or given [coils, H, W, 2] (or one set per slice)' },
+    'out-rss': { type: 'string', value: 'FILE', doc: '--measurement FILE.h5: also write the fully sampled RSS reference (.nii or .nii.gz)' },
     views: { type: 'string', value: 'N', doc: 'ct: number of views over 180 degrees (default 30)' },
     noise: { type: 'string', value: 'SIGMA', default: '0.01', doc: 'measurement noise sd in model units' },
     solver: { type: 'string', value: 'NAME', doc: 'posterior solver (default ddnm for mri, dds for ct; ddrm, diffpir, score-sde, dps, pigdm, ...)' },
@@ -70,6 +75,10 @@ export const reconstructCommand = command({
     json: jsonOption('{"truth" or "measurement", "out", "operator", "solver", "steps", for dps/pigdm "gradient" (the route used), "nfe", "seconds", "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline", "per_slice", ...} ("figures_grid": "model" (64x64 model space, data range 2) or "input" (the --out grid and units, data range p, for a prior with "multiple"))'),
   },
   async run({ values }) {
+    if (values.measurement && isHdf5Name(values.measurement)) {
+      return reconstructKspaceCli({ ...values, measurement: values.measurement, slices: parseSlices(values.slices) }, values, join(packageRoot, 'weights', 'brain-64'));
+    }
+    for (const k of ['acs', 'coil-maps', 'out-rss'] as const) if (values[k] !== undefined) fail('USAGE', `--${k} is for raw k-space (--measurement FILE.h5)`);
     const modality = values.modality;
     if (!modality) fail('USAGE', 'reconstruct needs --modality mri or --modality ct');
     if (modality !== 'mri' && modality !== 'ct') fail('USAGE', `unknown modality "${modality}"; use --modality mri or --modality ct`);
