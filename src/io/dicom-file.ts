@@ -47,7 +47,8 @@ export function parseDicom(bytes: Uint8Array, name = '<buffer>'): Promise<DicomI
 
 function readBytes(path: string): Uint8Array {
   try {
-    return readFileSync(path);
+    const b = readFileSync(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength); // a plain Uint8Array: slice() copies
   } catch (e) {
     return fileError('read', path, e);
   }

@@ -97,6 +97,24 @@ export function encapsulatedFrames(ds: DataSet, px: Element, frames: number, nam
   return groups.map(concat);
 }
 
+/**
+ * A copy of a JPEG Lossless frame with one byte of 1-bits (0xFF 0x00, a stuffed byte) before its EOI marker.
+ * jpeg-lossless-decoder-js 2.1 drops the last pixel when the entropy-coded data end right before the marker
+ * (seen with dcmtk's SV1 output, which ends "... FF FF D9"); padding 1-bits after the last code change nothing
+ * for a conforming decoder (ITU T.81 F.1.2.3).
+ */
+function padBeforeEnd(frame: Uint8Array): Uint8Array<ArrayBuffer> {
+  let e = frame.length - 2;
+  while (e > 2 && !(frame[e] === 0xff && frame[e + 1] === 0xd9)) e--;
+  if (e <= 2) return new Uint8Array(frame);
+  let f = e;
+  while (f > 2 && frame[f - 1] === 0xff) f--; // fill bytes before the marker
+  const out = new Uint8Array(f + 4);
+  out.set(frame.subarray(0, f));
+  out.set([0xff, 0x00, 0xff, 0xd9], f);
+  return out;
+}
+
 /** Decode with an Emscripten codec class, copying the result out of the WebAssembly heap. */
 function runWasm(Decoder: new () => WasmDecoder, frame: Uint8Array): { bytes: Uint8Array; bitsPerSample: number; components: number; width: number; height: number } {
   const d = new Decoder();
@@ -135,7 +153,7 @@ async function decodeCodestream(frame: Uint8Array, syntax: TransferSyntax, fmt: 
     if (syntax.encoding === 'jpeg-lossless') {
       const { Decoder } = (await need(codecs.jpegLossless, 'jpeg-lossless-decoder-js')) as Awaited<ReturnType<NonNullable<DicomCodecs['jpegLossless']>>>;
       const bytesPer = h!.precision > 8 ? 2 : 1;
-      const copy = frame.slice();
+      const copy = padBeforeEnd(frame);
       const v = new Decoder().decode(copy.buffer, 0, copy.length, bytesPer);
       out = { bytes: new Uint8Array(v.buffer, v.byteOffset, v.byteLength), bitsPerSample: h!.precision, components: 1, width: h!.width, height: h!.height };
     } else {
