@@ -139,7 +139,7 @@ export const reconstructCommand = command({
     const vol = pickVolume(await readVolumeFile(truthFile, values.series !== undefined ? { series: values.series } : {}), truthFile, values.volume);
     const r = await reconstructVolume(vol, options);
     progress.done();
-    commitOutputs([...volumeOutFiles(out!, r.volume, { like: vol, description: `tweedie reconstruct ${r.solver} ${r.steps} steps` }), ...(outModel ? [{ file: outModel, bytes: niftiFileBytes(outModel, r.modelStack) }] : [])]);
+    commitOutputs([...volumeOutFiles(out!, r.volume, { like: vol, source: vol, description: `tweedie reconstruct ${r.solver} ${r.steps} steps` }), ...(outModel ? [{ file: outModel, bytes: niftiFileBytes(outModel, r.modelStack) }] : [])]);
     const summary = {
       truth: truthFile, out, ...(outModel ? { out_model: outModel } : {}), modality, operator: r.operator, solver: r.solver, ...(r.gradient ? { gradient: r.gradient } : {}), steps: r.steps,
       slices: r.slices, workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed,
