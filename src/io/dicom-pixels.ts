@@ -200,10 +200,17 @@ export async function decodeFrame(
   const span = 2 ** bs, half = 2 ** (bs - 1);
   const out = new Float32Array(n);
   const { slope, intercept } = rescale;
-  for (let i = 0; i < n; i++) {
+  const signed = fmt.pixelRepresentation === 1;
+  if (full && (bytes === 1 || (bytes === 2 && littleEndian))) {
+    // Fast path: whole little-endian words read through a typed array (copied when not 2-byte aligned).
+    const src = bytes === 2 && samples.byteOffset % 2 ? samples.slice() : samples;
+    const ints = bytes === 1 ? (signed ? new Int8Array(src.buffer, src.byteOffset, n) : src)
+      : signed ? new Int16Array(src.buffer, src.byteOffset, n) : new Uint16Array(src.buffer, src.byteOffset, n);
+    for (let i = 0; i < n; i++) out[i] = ints[i]! * slope + intercept;
+  } else for (let i = 0; i < n; i++) {
     let raw = bytes === 1 ? samples[i]! : bytes === 2 ? view.getUint16(2 * i, littleEndian) : view.getUint32(4 * i, littleEndian);
     if (!full) raw = Math.floor(raw / 2 ** shift) % span; // keep bits [hb-bs+1 .. hb]
-    if (fmt.pixelRepresentation === 1 && raw >= half) raw -= span; // two's complement in bs bits
+    if (signed && raw >= half) raw -= span; // two's complement in bs bits
     out[i] = raw * slope + intercept;
   }
   requireFinite(out, { name: fmt.frames > 1 ? `${name} frame ${k + 1}` : name, dims: [fmt.rows, fmt.columns], order: 'C' }, `check RescaleSlope (0028,1053) ${slope} and RescaleIntercept (0028,1052) ${intercept}`);

@@ -268,6 +268,8 @@ export function describeDicom(src: DicomDataset): DicomObject {
     pixelRepresentation: F.us(T.pixelRepresentation, 'PixelRepresentation') ?? 0,
   };
   if (frames < 1) bad(name, `NumberOfFrames is ${frames}`);
+  // Bound the frame count before describing each frame (a single frame is checked with its pixel data).
+  if (frames > 1) checkedSize([frames, Math.max(rows, 1), Math.max(columns, 1)], name, `NumberOfFrames x Rows x Columns ${frames} x ${rows} x ${columns}`, 'downsample the image first');
   const identity: DicomIdentity = {};
   for (const k of IDENTITY_KEYWORDS) {
     const v = F.text(IDENTITY_TAGS[k]);
@@ -329,7 +331,7 @@ function checkFormat(obj: DicomObject): void {
   if (ba !== 8 && ba !== 16 && ba !== 32) fail('UNSUPPORTED', `${name}: BitsAllocated ${ba} is not supported (8, 16 or 32 are read)`);
   if (bs < 1 || bs > ba || hb < bs - 1 || hb >= ba) bad(name, `BitsStored ${bs} and HighBit ${hb} do not fit BitsAllocated ${ba}`);
   if (pr !== 0 && pr !== 1) bad(name, `PixelRepresentation ${pr} must be 0 (unsigned) or 1 (signed)`);
-  checkedSize([frames, rows, columns], name, `NumberOfFrames x Rows x Columns ${frames} x ${rows} x ${columns}`, 'downsample the image first');
+  // Native pixels must be in the file; only then is the size checked (a codestream's frames are checked before decoding).
   if (syntax.encoding === 'native') {
     if (px!.encapsulatedPixelData) bad(name, `PixelData is encapsulated (compressed fragments) although the transfer syntax ${syntax.name} is uncompressed; the file is corrupt`);
     const need = frames * rows * columns * (ba / 8);
@@ -339,6 +341,7 @@ function checkFormat(obj: DicomObject): void {
   } else if (!px!.encapsulatedPixelData) {
     bad(name, `the transfer syntax ${syntax.name} needs encapsulated (fragmented) pixel data but PixelData has a defined length`);
   }
+  checkedSize([frames, rows, columns], name, `NumberOfFrames x Rows x Columns ${frames} x ${rows} x ${columns}`, 'downsample the image first');
 }
 
 /** Decode every frame of a described object. */
