@@ -74,6 +74,9 @@ export function isDicomPath(path: string): boolean {
   return isDicomBytes(head);
 }
 
+/** Bytes of parsed files a folder read keeps between its passes (beyond this, files are read twice). */
+const KEEP_BYTES = 2 ** 28;
+
 export interface ReadDicomOptions {
   /** The series to read from a folder of several: its SeriesInstanceUID or SeriesNumber. */
   series?: string;
@@ -91,7 +94,7 @@ function warnLossy(vol: DicomVolume, where: string, options: ReadDicomOptions): 
 /**
  * Read one DICOM file, or a folder holding one series (or several, with `series` naming one): files without
  * the "DICM" marker and DICOMDIR index files are skipped; subfolders are not searched. Folders are read in
- * two passes, so that only the chosen series is decoded and memory stays bounded by the volume.
+ * two passes (describe every file, then decode the chosen series), so that only the chosen series is decoded.
  */
 export async function readDicom(pathOrFolder: string, options: ReadDicomOptions = {}): Promise<DicomVolume> {
   const libs = nodeDicomLibraries();
@@ -114,7 +117,10 @@ export async function readDicom(pathOrFolder: string, options: ReadDicomOptions 
   } catch (e) {
     return fileError('list', pathOrFolder, e);
   }
-  const described: { path: string; frames: DicomObject['frames'] }[] = [];
+  const described: { path: string; frames: DicomObject['frames']; object: DicomObject | undefined }[] = [];
+  // The parsed objects are kept for the decoding pass while the files read stay under KEEP_BYTES; past that they
+  // are dropped and read again, so that a large folder of other series does not hold memory.
+  let kept = 0;
   const skipped: string[] = [];
   for (const entry of entries) {
     const path = join(pathOrFolder, entry);
@@ -124,7 +130,10 @@ export async function readDicom(pathOrFolder: string, options: ReadDicomOptions 
       skipped.push(entry);
       continue;
     }
-    described.push({ path, frames: describeDicom(src).frames });
+    const object = describeDicom(src);
+    kept += bytes.length;
+    described.push({ path, frames: object.frames, object });
+    if (kept > KEEP_BYTES) for (const d of described) d.object = undefined;
   }
   const list = (names: string[]): string => `${names.slice(0, 5).join(', ')}${names.length > 5 ? ', ...' : ''}`;
   if (described.length === 0) {
@@ -139,9 +148,10 @@ export async function readDicom(pathOrFolder: string, options: ReadDicomOptions 
   const first = frames[0]!;
   checkedSize([frames.length, first.rows, first.columns], pathOrFolder, `${frames.length} images of ${first.columns}x${first.rows}`, 'read a smaller series (or fewer slices)');
   const images: DicomImage[] = [];
+  const byPath = new Map(described.map((d) => [d.path, d.object]));
   for (const path of new Set(frames.map((f) => f.path))) {
-    const src = parseDicomDataset(readBytes(path), path, libs)!;
-    images.push(...(await decodeDicomObject(describeDicom(src), libs.codecs)));
+    const object = byPath.get(path) ?? describeDicom(parseDicomDataset(readBytes(path), path, libs)!);
+    images.push(...(await decodeDicomObject(object, libs.codecs)));
   }
   const vol = volumeFromDicom(images, pathOrFolder);
   if (skipped.length) vol.notes = [...(vol.notes ?? []), `skipped ${skipped.length} non-image file(s): ${list(skipped)}`];
