@@ -124,7 +124,7 @@ export const restoreCommand = command({
     const inputFile = values.input;
     if (!inputFile) fail('USAGE', 'restore needs --input degraded.(png|npy|nii.gz)');
     const out = checkOut(values.out);
-    if ((isNifti(out) || isDicomOut(out)) && !isVolume(inputFile!)) fail('USAGE', `--out ${out}: NIfTI and DICOM output keep the geometry of a NIfTI or DICOM input; give a .nii/.nii.gz or DICOM --input or write .npy/.png`);
+    if ((isNifti(out) || isDicomOut(out)) && !isVolume(inputFile!)) fail('USAGE', `--out ${out}: NIfTI output keeps a NIfTI input's geometry (and DICOM output a NIfTI or DICOM input's); give a .nii/.nii.gz or DICOM --input or write .npy/.png`);
     const sampler = samplerByName(values.sampler);
     const params = checkedParams(sampler, values.param);
     const steps = stepsValue(values.steps);
