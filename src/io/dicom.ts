@@ -1,5 +1,5 @@
 import type { DataSet, Element } from 'dicom-parser';
-import { fail } from '../core/errors.js';
+import { fail, TweedieError } from '../core/errors.js';
 import { decodeFrame, encapsulatedFrames, type DicomCodecs, type PixelFormat } from './dicom-pixels.js';
 import { transferSyntax, type TransferSyntax } from './dicom-syntax.js';
 import { checkedSize, MAX_INFLATED_BYTES } from './validate.js';
@@ -92,14 +92,15 @@ const T = {
 const tagName = (tag: string): string => `(${tag.slice(1, 5).toUpperCase()},${tag.slice(5, 9).toUpperCase()})`;
 const bad = (name: string, what: string): never => fail('UNREADABLE_FILE', `${name}: not a readable DICOM file: ${what}`);
 
+const overrun = (tag: string, el: Element, end: number): string =>
+  `truncated DICOM element ${tagName(tag)}: it declares ${el.length} bytes at byte ${el.dataOffset} but only ${Math.max(0, end - el.dataOffset)} remain`;
+
 /** Check that every element and item (at any depth) lies inside the file; dicom-parser lets a truncated value run past it. */
 function checkLengths(ds: DataSet, name: string, depth = 0): void {
   if (depth > 32) bad(name, 'sequences nested more than 32 deep');
   const end = ds.byteArray.length;
   for (const [tag, el] of Object.entries(ds.elements)) {
-    if (el.dataOffset + el.length > end && !(el.encapsulatedPixelData && el.hadUndefinedLength)) {
-      bad(name, `truncated DICOM element ${tagName(tag)}: it declares ${el.length} bytes at byte ${el.dataOffset} but only ${Math.max(0, end - el.dataOffset)} remain`);
-    }
+    if (el.dataOffset + el.length > end && !(el.encapsulatedPixelData && el.hadUndefinedLength)) bad(name, overrun(tag, el, end));
     for (const item of el.items ?? []) if (item.dataSet) checkLengths(item.dataSet, name, depth + 1);
   }
 }
@@ -108,7 +109,7 @@ function checkLengths(ds: DataSet, name: string, depth = 0): void {
 function nextElement(partial: DataSet | undefined): string | undefined {
   if (!partial) return undefined;
   const over = Object.entries(partial.elements).find(([, el]) => el.dataOffset + el.length > partial.byteArray.length);
-  if (over) return `truncated DICOM element ${tagName(over[0])}: it declares ${over[1].length} bytes at byte ${over[1].dataOffset} but only ${Math.max(0, partial.byteArray.length - over[1].dataOffset)} remain`;
+  if (over) return overrun(over[0], over[1], partial.byteArray.length);
   const ends = Object.values(partial.elements).filter((el) => !el.hadUndefinedLength).map((el) => el.dataOffset + el.length);
   const pos = ends.length ? Math.max(...ends) : -1;
   const b = partial.byteArray;
@@ -151,7 +152,7 @@ export function parseDicomDataset(bytes: Uint8Array, name: string, libs: DicomLi
     ds = libs.parser.parseDicom(bytes, { inflater });
   } catch (e) {
     const inner = (e as { exception?: unknown }).exception ?? e;
-    if (inner instanceof Error && inner.name === 'TweedieError') throw inner;
+    if (inner instanceof TweedieError) throw inner;
     const text = String(inner instanceof Error ? inner.message : inner).replace(/^dicomParser[.:][\w.:]+: ?/, '').split('\n')[0]!.slice(0, 200);
     if (!/overrun|beyond|past the end|end of buffer/i.test(text)) return bad(name, text);
     const at = nextElement((e as { dataSet?: DataSet }).dataSet);
