@@ -28,7 +28,32 @@ export interface DicomCodecs {
   jpegLS?: () => Promise<{ JpegLSDecoder: new () => WasmDecoder }>;
   jpeg2000?: () => Promise<{ J2KDecoder: new () => WasmDecoder }>;
   jpegBaseline?: () => Promise<{ JPEGDecoder: new () => WasmDecoder }>;
-  jpegLossless?: () => Promise<{ Decoder: new () => { decode(buffer: ArrayBuffer, offset: number, length: number, numBytes?: number): ArrayBufferView } }>;
+  jpegLossless?: () => Promise<{ Decoder: new () => LosslessDecoder }>;
+}
+
+/** jpeg-lossless-decoder-js's Decoder, with the end-of-scan state it leaves behind. */
+export interface LosslessDecoder {
+  decode(buffer: ArrayBuffer, offset: number, length: number, numBytes?: number): ArrayBufferView;
+  marker?: number;
+  markerIndex?: number;
+  restarting?: boolean;
+}
+
+const losslessDecoders = new WeakMap<new () => LosslessDecoder, LosslessDecoder>();
+
+/**
+ * One jpeg-lossless-decoder-js Decoder per class, reused: its constructor allocates some 100k-entry Huffman
+ * tables, which made a third of the decoding time of a series. decode() rereads tables and headers, but keeps
+ * the marker it stopped at, which the next frame would take for its own (every second frame then decodes
+ * wrong): that state is cleared first.
+ */
+function losslessDecoder(Decoder: new () => LosslessDecoder): LosslessDecoder {
+  let d = losslessDecoders.get(Decoder);
+  if (!d) losslessDecoders.set(Decoder, (d = new Decoder()));
+  d.marker = 0;
+  d.markerIndex = 0;
+  d.restarting = false;
+  return d;
 }
 
 /** The stored-value layout of every frame of one object. */
@@ -154,7 +179,7 @@ async function decodeCodestream(frame: Uint8Array, syntax: TransferSyntax, fmt: 
       const { Decoder } = (await need(codecs.jpegLossless, 'jpeg-lossless-decoder-js')) as Awaited<ReturnType<NonNullable<DicomCodecs['jpegLossless']>>>;
       const bytesPer = h!.precision > 8 ? 2 : 1;
       const copy = padBeforeEnd(frame);
-      const v = new Decoder().decode(copy.buffer, 0, copy.length, bytesPer);
+      const v = losslessDecoder(Decoder).decode(copy.buffer, 0, copy.length, bytesPer);
       out = { bytes: new Uint8Array(v.buffer, v.byteOffset, v.byteLength), bitsPerSample: h!.precision, components: 1, width: h!.width, height: h!.height };
     } else {
       const Cls =
