@@ -28,7 +28,12 @@ const TYPES = {
 };
 
 /** The folders a request may reach, as URL prefixes of the root. */
-const ALLOWED = ['dist/', 'web/', 'weights/', 'node_modules/onnxruntime-web/dist/', 'node_modules/onnxruntime-common/dist/'];
+const ALLOWED = [
+  'dist/', 'web/', 'weights/', 'node_modules/onnxruntime-web/dist/', 'node_modules/onnxruntime-common/dist/',
+  // The DICOM decoders a page loads (src/io/dicom-browser.ts).
+  'node_modules/dicom-parser/dist/', 'node_modules/@cornerstonejs/codec-charls/dist/', 'node_modules/@cornerstonejs/codec-openjpeg/dist/',
+  'node_modules/@cornerstonejs/codec-libjpeg-turbo-8bit/dist/', 'node_modules/jpeg-lossless-decoder-js/release/',
+];
 
 // Cross-origin isolation lets WebAssembly use threads (SharedArrayBuffer); the rest keeps the page to itself.
 const HEADERS = {

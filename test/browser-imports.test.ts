@@ -24,6 +24,8 @@ const RULES: [layer: string, forbidden: string[]][] = [
   ['inverse/exact-posterior.js', ['samplers', 'io', 'cli', NODE]],
   ['restoration', ['inverse/solvers', 'volume', 'cli', NODE]],
   ['io', ['models', 'samplers', 'inverse', 'volume', 'cli']],
+  // The DICOM decoder and writer run in a page: their libraries, inflater and files are passed in (dicom-file.js is the Node edge).
+  ...['dicom.js', 'dicom-pixels.js', 'dicom-volume.js', 'dicom-write.js', 'dicom-browser.js', 'dicom-uid.js'].map((f): [string, string[]] => [`io/${f}`, ['cli', 'volume', NODE]]),
   ['volume', ['cli']],
   ['recipes', ['cli', 'volume', NODE]],
   ['likelihood', ['inverse', 'restoration', 'recipes', 'volume', 'io', 'cli', NODE]],

@@ -3,7 +3,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -11,6 +11,7 @@ import { launchChromium, serveWeb } from './helpers/browser.js';
 import { NoiseSource } from '../src/core/rng.js';
 import type { Data } from '../src/core/tensor.js';
 import { readNpy } from '../src/io/npy.js';
+import { parseDicom } from '../src/io/dicom-file.js';
 import type { Denoiser } from '../src/models/denoiser.js';
 import { loadMixture } from '../src/models/gmm-file.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
@@ -196,4 +197,28 @@ test('a bad model folder gives a clear error in the page', async () => {
 
 test('a missing chromium fails with the install hint, never a download', async () => {
   await assert.rejects(launchChromium('/nonexistent/chromium'), /install Debian's chromium \(apt-get install chromium\)/);
+});
+
+test('DICOM in the browser: the page decodes JPEG-LS, JPEG 2000, RLE and JPEG Lossless files with the codecs served from node_modules, as Node does', async () => {
+  const { page, origin } = await openPlayground();
+  const T = '/usr/lib/python3/dist-packages/pydicom/data/test_files/';
+  const dir = mkdtempSync(join(tmpdir(), 'tweedie-browser-dicom-'));
+  const lossless = join(dir, 'sv1.dcm');
+  const r = spawnSync('dcmcjpeg', ['+e1', `${T}CT_small.dcm`, lossless], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `dcmcjpeg (Debian dcmtk) is needed: ${r.stderr ?? r.error}`);
+  const files = [`${T}MR_small_jpeg_ls_lossless.dcm`, `${T}MR_small_jp2klossless.dcm`, `${T}MR_small_RLE.dcm`, `${T}MR_small_bigendian.dcm`, lossless];
+  for (const s of ['dicom-parser/dist/dicomParser.min.js', '@cornerstonejs/codec-charls/dist/charlswasm_decode.js', '@cornerstonejs/codec-openjpeg/dist/openjpegwasm_decode.js', '@cornerstonejs/codec-libjpeg-turbo-8bit/dist/libjpegturbowasm_decode.js']) {
+    await page.addScriptTag({ url: `${origin}/node_modules/${s}` });
+  }
+  const web = await page.evaluate(async ({ root, inputs }) => {
+    const tw = await import(`${root}/dist/src/browser.js`);
+    const libs = tw.browserDicomLibraries({ jpegLosslessUrl: `${root}/node_modules/jpeg-lossless-decoder-js/release/lossless.js` });
+    const out: number[][] = [];
+    for (const bytes of inputs) out.push(Array.from((await tw.decodeDicom(Uint8Array.from(bytes), 'page', libs))[0].pixels as Float32Array));
+    return out;
+  }, { root: origin, inputs: files.map((f) => Array.from(readFileSync(f))) });
+  for (const [i, f] of files.entries()) {
+    const [node] = await parseDicom(readFileSync(f), f);
+    assert.deepEqual(web[i], Array.from(node!.pixels), f);
+  }
 });

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TweedieError } from '../src/core/errors.js';
 import { parseNpy } from '../src/io/npy.js';
-import { parseDicom, readDicom, volumeFromDicom } from '../src/io/dicom.js';
+import { parseDicom, readDicom } from '../src/io/dicom-file.js';
+import { volumeFromDicom } from '../src/io/dicom-volume.js';
+import { transferSyntax } from '../src/io/dicom-syntax.js';
 import { encodeNifti, parseNifti, readNifti } from '../src/io/nifti.js';
 import { qformAffine, sliceAxial } from '../src/io/volume.js';
 
@@ -50,8 +52,8 @@ function indexOf(bytes: Uint8Array, pattern: number[] | string, from = 0): numbe
 }
 const PIXEL_TAG = [0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x57]; // (7FE0,0010) OW
 
-test('the fixture series: shuffled files are ordered by ImagePositionPatient; values and geometry', () => {
-  const v = readDicom(SERIES);
+test('the fixture series: shuffled files are ordered by ImagePositionPatient; values and geometry', async () => {
+  const v = await readDicom(SERIES);
   assert.deepEqual(v.dims, [32, 32, 4]);
   assert.deepEqual(v.voxelSize, [5, 6, 15]);
   assert.deepEqual(v.affine, AFFINE);
@@ -69,11 +71,11 @@ test('the fixture series: shuffled files are ordered by ImagePositionPatient; va
   assert.ok(worst > 0.2, 'the values are not trivially exact');
 });
 
-test('the fixture against the real ch2 volume: each DICOM voxel is the block mean around its world position', () => {
+test('the fixture against the real ch2 volume: each DICOM voxel is the block mean around its world position', async () => {
   const path = '/usr/share/mricron/templates/ch2.nii.gz';
   if (!existsSync(path)) assert.fail(`${path} is missing: install the Debian package mricron-data ("apt-get install mricron-data")`);
   const ch2 = readNifti(path);
-  const dcm = readDicom(SERIES);
+  const dcm = await readDicom(SERIES);
   const src = source();
   const [X, Y] = ch2.dims as [number, number];
   for (let k = 0; k < 4; k++) {
@@ -94,13 +96,13 @@ test('the fixture against the real ch2 volume: each DICOM voxel is the block mea
   }
 });
 
-test('implicit VR little endian single file: one-slice volume with SliceThickness as the third spacing', () => {
-  const v = readDicom(IMPLICIT);
+test('implicit VR little endian single file: one-slice volume with SliceThickness as the third spacing', async () => {
+  const v = await readDicom(IMPLICIT);
   assert.deepEqual(v.dims, [32, 32, 1]);
   assert.deepEqual(v.voxelSize, [5, 6, 1]);
   assert.deepEqual(v.affine, [[5, 0, 0, -78], [0, 6, 0, -110.5], [0, 0, 1, 19], [0, 0, 0, 1]]);
-  assert.deepEqual(v.data, sliceAxial(readDicom(SERIES), 2).data);
-  const im = parseDicom(readFileSync(IMPLICIT), 'slice');
+  assert.deepEqual(v.data, sliceAxial(await readDicom(SERIES), 2).data);
+  const [im] = await parseDicom(readFileSync(IMPLICIT), 'slice');
   assert.equal(im.transferSyntax, '1.2.840.10008.1.2');
   assert.deepEqual([im.rows, im.columns, im.bitsAllocated, im.bitsStored, im.pixelRepresentation], [32, 32, 16, 16, 1]);
   assert.deepEqual(im.pixelSpacing, [6, 5]);
@@ -110,8 +112,8 @@ test('implicit VR little endian single file: one-slice volume with SliceThicknes
   assert.equal(im.seriesInstanceUID, '2.25.281934561002839475610293847561029384756');
 });
 
-test('DICOM to NIfTI: the volume written and read back keeps data and affine', () => {
-  const v = readDicom(SERIES);
+test('DICOM to NIfTI: the volume written and read back keeps data and affine', async () => {
+  const v = await readDicom(SERIES);
   const back = parseNifti(encodeNifti(v), 'from-dicom.nii');
   assert.deepEqual(back.data, v.data);
   assert.deepEqual(back.affine, AFFINE);
@@ -120,7 +122,7 @@ test('DICOM to NIfTI: the volume written and read back keeps data and affine', (
   assert.equal(back.header.xyzt_units & 7, 2, 'millimetres');
 });
 
-test('a folder of mixed series is refused with the list of series', () => {
+test('a folder of mixed series is refused with the list of series', async () => {
   const dir = scratch();
   try {
     const f = join(dir, 'IMG_0002.dcm');
@@ -130,35 +132,40 @@ test('a folder of mixed series is refused with the list of series', () => {
     assert.ok(at > 0);
     b[at + uid.length - 1] = 0x39; // ...4756 -> ...4759
     writeFileSync(f, b);
-    assert.throws(
+    await assert.rejects(
       () => readDicom(dir),
-      tweedie('BAD_INPUT', /holds slices of 2 DICOM series/, /2\.25\.281934561002839475610293847561029384756 'ch2 T1 32x32 test fixture' \(series 7, 3 file\(s\)/, /\.\.\.4759|4759 'ch2/, /own folder/),
+      tweedie('BAD_INPUT', /holds slices of 2 DICOM series/, /2\.25\.281934561002839475610293847561029384756 'ch2 T1 32x32 test fixture' \(series 7, 3 image\(s\)/, /\.\.\.4759|4759 'ch2/, /--series UID\|NUMBER/, /own folder/),
     );
+    // --series picks one by UID; by number both match, which is refused with the list.
+    const picked = await readDicom(dir, { series: '2.25.281934561002839475610293847561029384759' });
+    assert.deepEqual(picked.dims, [32, 32, 1]);
+    await assert.rejects(() => readDicom(dir, { series: '7' }), tweedie('BAD_INPUT', /2 series have SeriesInstanceUID or SeriesNumber 7/));
+    await assert.rejects(() => readDicom(dir, { series: '8' }), tweedie('BAD_INPUT', /no series has SeriesInstanceUID or SeriesNumber 8; it holds 2/));
     // The same check applies when images are stacked directly.
-    const images = readdirSync(dir).map((n) => parseDicom(readFileSync(join(dir, n)), n));
+    const images = (await Promise.all(readdirSync(dir).map((n) => parseDicom(readFileSync(join(dir, n)), n)))).flat();
     assert.throws(() => volumeFromDicom(images, 'my images'), tweedie('BAD_INPUT', /my images holds slices of 2 DICOM series/));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('DICOM without pixel data, truncated elements, compressed transfer syntaxes and non-DICOM files', () => {
+test('DICOM without pixel data, truncated elements, compressed transfer syntaxes and non-DICOM files', async () => {
   const good = new Uint8Array(readFileSync(join(SERIES, 'IMG_0001.dcm'))); // a copy: Buffer.slice() would not copy
   const px = indexOf(good, PIXEL_TAG);
   assert.ok(px > 0);
-  assert.throws(() => parseDicom(good.subarray(0, px), 'nopixels.dcm'), tweedie('UNREADABLE_FILE', /nopixels\.dcm/, /no PixelData \(7FE0,0010\)/));
-  assert.throws(() => parseDicom(good.subarray(0, px + 12 + 1000), 'cut.dcm'), tweedie('UNREADABLE_FILE', /truncated DICOM element \(7FE0,0010\)/, /2048 bytes but only 1000 remain/));
+  await assert.rejects(() => parseDicom(good.subarray(0, px), 'nopixels.dcm'), tweedie('UNREADABLE_FILE', /nopixels\.dcm/, /no PixelData \(7FE0,0010\)/));
+  await assert.rejects(() => parseDicom(good.subarray(0, px + 12 + 1000), 'cut.dcm'), tweedie('UNREADABLE_FILE', /cut\.dcm: not a readable DICOM file: truncated DICOM element \(7FE0,0010\)/, /2048 bytes at byte \d+ but only 1000 remain/));
   const desc = indexOf(good, 'ch2 T1 32x32');
-  assert.throws(() => parseDicom(good.subarray(0, desc + 5), 'cut2.dcm'), tweedie('UNREADABLE_FILE', /truncated DICOM element \(0008,103E\)/));
+  await assert.rejects(() => parseDicom(good.subarray(0, desc + 5), 'cut2.dcm'), tweedie('UNREADABLE_FILE', /cut2\.dcm: not a readable DICOM file: truncated DICOM element \(0008,103E\)/));
   const seq = indexOf(good, [0xfe, 0xff, 0x00, 0xe0]); // the first item of ReferencedImageSequence
-  assert.throws(() => parseDicom(good.subarray(0, seq + 30), 'cut3.dcm'), tweedie('UNREADABLE_FILE', /cut3\.dcm/, /truncated/));
-  assert.throws(() => parseDicom(good.subarray(0, px + 3), 'cut4.dcm'), tweedie('UNREADABLE_FILE', /truncated element header/));
+  await assert.rejects(() => parseDicom(good.subarray(0, seq + 30), 'cut3.dcm'), tweedie('UNREADABLE_FILE', /cut3\.dcm/, /truncated/));
+  await assert.rejects(() => parseDicom(good.subarray(0, px + 3), 'cut4.dcm'), tweedie('UNREADABLE_FILE', /cut4\.dcm: not a readable DICOM file: truncated/));
   // An element length running past the end of the file.
   const lenPatched = good.slice();
   const rows = indexOf(lenPatched, [0x28, 0x00, 0x10, 0x00, 0x55, 0x53]); // (0028,0010) US
   lenPatched[rows + 6] = 0xff;
   lenPatched[rows + 7] = 0xff;
-  assert.throws(() => parseDicom(lenPatched, 'len.dcm'), tweedie('UNREADABLE_FILE', /\(0028,0010\)/, /65535 bytes/));
+  await assert.rejects(() => parseDicom(lenPatched, 'len.dcm'), tweedie('UNREADABLE_FILE', /len\.dcm: not a readable DICOM file: truncated DICOM element \(0028,0010\)/, /65535 bytes/));
   // Compressed and big-endian transfer syntaxes, named in the error.
   const withSyntax = (uid: string): Uint8Array => {
     const b = good.slice();
@@ -166,22 +173,22 @@ test('DICOM without pixel data, truncated elements, compressed transfer syntaxes
     b.set([...uid].map((c) => c.charCodeAt(0)), at);
     return b;
   };
-  assert.throws(() => parseDicom(withSyntax('1.2.840.10008.1.2.5\0'), 'rle.dcm'), tweedie('UNSUPPORTED', /rle\.dcm/, /1\.2\.840\.10008\.1\.2\.5 \(RLE Lossless\)/, /gdcmconv --raw/));
-  assert.throws(() => parseDicom(withSyntax('1.2.840.10008.1.2.2\0'), 'be.dcm'), tweedie('UNSUPPORTED', /Explicit VR Big Endian/));
-  assert.throws(() => parseDicom(withSyntax('1.2.840.10008.1.2.9\0'), 'odd.dcm'), tweedie('UNSUPPORTED', /1\.2\.840\.10008\.1\.2\.9 \(not a transfer syntax this reader knows\)/));
+  await assert.rejects(() => parseDicom(withSyntax('1.2.840.10008.1.2.5\0'), 'rle.dcm'), tweedie('UNREADABLE_FILE', /rle\.dcm/, /RLE Lossless needs encapsulated/));
+  assert.throws(() => transferSyntax('1.2.840.10008.1.2.4.201', 'htj2k.dcm'), tweedie('UNSUPPORTED', /htj2k\.dcm/, /1\.2\.840\.10008\.1\.2\.4\.201 \(HTJ2K Lossless\)/, /gdcmconv --raw/));
+  await assert.rejects(() => parseDicom(withSyntax('1.2.840.10008.1.2.9\0'), 'odd.dcm'), tweedie('UNSUPPORTED', /1\.2\.840\.10008\.1\.2\.9 \(not a transfer syntax this reader knows\)/));
   // Not Part 10.
-  assert.throws(() => parseDicom(good.subarray(128), 'raw.dcm'), tweedie('UNREADABLE_FILE', /no "DICM" marker at byte 128/));
-  assert.throws(() => parseDicom(new Uint8Array(20), 'tiny.dcm'), tweedie('UNREADABLE_FILE', /only 20 bytes/));
-  assert.throws(() => readDicom('/nonexistent/dicom'), tweedie('UNREADABLE_FILE', /cannot read \/nonexistent\/dicom/));
+  await assert.rejects(() => parseDicom(good.subarray(128), 'raw.dcm'), tweedie('UNREADABLE_FILE', /no "DICM" marker at byte 128/));
+  await assert.rejects(() => parseDicom(new Uint8Array(20), 'tiny.dcm'), tweedie('UNREADABLE_FILE', /only 20 bytes/));
+  await assert.rejects(() => readDicom('/nonexistent/dicom'), tweedie('UNREADABLE_FILE', /cannot read \/nonexistent\/dicom/));
 });
 
-test('slice ordering: duplicate positions, missing slices, InstanceNumber fallback, extra files', () => {
+test('slice ordering: duplicate positions, missing slices, InstanceNumber fallback, extra files', async () => {
   const src = source();
   // Two files at one position: several volumes in one series.
   let dir = scratch();
   try {
     copyFileSync(join(dir, 'IMG_0001.dcm'), join(dir, 'IMG_0005.dcm'));
-    assert.throws(() => readDicom(dir), tweedie('UNSUPPORTED', /IMG_0001\.dcm and IMG_0005\.dcm lie at the same slice position/, /split it/));
+    await assert.rejects(() => readDicom(dir), tweedie('UNSUPPORTED', /IMG_0001\.dcm and IMG_0005\.dcm lie at the same slice position/, /split it/));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -189,7 +196,7 @@ test('slice ordering: duplicate positions, missing slices, InstanceNumber fallba
   dir = scratch();
   try {
     unlinkSync(join(dir, 'IMG_0004.dcm')); // z = 90
-    assert.throws(() => readDicom(dir), tweedie('UNSUPPORTED', /slice spacing is not uniform \(gaps from 15 to 30 mm; 30 mm between IMG_0001\.dcm and IMG_0002\.dcm\)/, /missing/));
+    await assert.rejects(() => readDicom(dir), tweedie('UNSUPPORTED', /slice spacing is not uniform \(gaps from 15 to 30 mm; 30 mm between IMG_0001\.dcm and IMG_0002\.dcm\)/, /missing/));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -202,7 +209,7 @@ test('slice ordering: duplicate positions, missing slices, InstanceNumber fallba
       b[at + 2] = 0x30; // -> (0020,0030), a retired tag the reader does not use
       writeFileSync(join(dir, f), b);
     }
-    const v = readDicom(dir);
+    const v = await readDicom(dir);
     assert.deepEqual(v.dims, [32, 32, 4]);
     assert.ok(v.notes?.some((n) => /ordered by InstanceNumber/.test(n)), String(v.notes));
     for (let k = 0; k < 4; k++) {
@@ -223,7 +230,7 @@ test('slice ordering: duplicate positions, missing slices, InstanceNumber fallba
     b[px] = 0xff;
     b[px + 1] = 0xff; // int16 -1 -> -1 * 0.5 - 10
     writeFileSync(f, b);
-    const v = readDicom(dir);
+    const v = await readDicom(dir);
     assert.equal(v.data[0], -10.5);
     assert.ok(v.notes?.some((n) => /skipped 1 non-image file\(s\): README\.txt/.test(n)));
   } finally {
@@ -232,9 +239,9 @@ test('slice ordering: duplicate positions, missing slices, InstanceNumber fallba
   // An empty folder, and a folder holding only other folders.
   dir = mkdtempSync(join(tmpdir(), 'tweedie-dicom-'));
   try {
-    assert.throws(() => readDicom(dir), tweedie('UNREADABLE_FILE', /no DICOM image files in this folder: no files/));
+    await assert.rejects(() => readDicom(dir), tweedie('UNREADABLE_FILE', /no DICOM image files in this folder: no files/));
     mkdirSync(join(dir, 'series1'));
-    assert.throws(() => readDicom(dir), tweedie('UNREADABLE_FILE', /subfolders series1 \(point at one of them\)/));
+    await assert.rejects(() => readDicom(dir), tweedie('UNREADABLE_FILE', /subfolders series1 \(point at one of them\)/));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -9,7 +9,7 @@ import { Tensor } from '../src/core/tensor.js';
 import { readNifti, writeNifti } from '../src/io/nifti.js';
 import { parseNpy, readNpy } from '../src/io/npy.js';
 import { readPng } from '../src/io/png.js';
-import { readDicom } from '../src/io/dicom.js';
+import { readDicom } from '../src/io/dicom-file.js';
 import { readModelFolder } from '../src/models/model-folder.js';
 import { createVolume } from '../src/io/volume.js';
 import { loadMixture } from '../src/models/gmm-file.js';
@@ -147,14 +147,14 @@ test('a missing scheduler config names its path once', () => {
   assert.equal(r.stderr.split('no-such-scheduler.json').length - 1, 1, r.stderr);
 });
 
-test('every reader names a missing file once, with the reason', () => {
+test('every reader names a missing file once, with the reason', async () => {
   const missing = join(tmp, 'no-such-file');
   const readers: [string, () => unknown][] = [
     ['npy', () => readNpy(`${missing}.npy`)], ['nifti', () => readNifti(`${missing}.nii`)], ['png', () => readPng(`${missing}.png`)],
     ['dicom', () => readDicom(`${missing}.dcm`)], ['mixture', () => loadMixture(`${missing}.json`)], ['model folder', () => readModelFolder(missing)],
   ];
   for (const [what, read] of readers) {
-    assert.throws(read, (e: Error) => {
+    await assert.rejects(async () => read(), (e: Error) => {
       assert.ok(e instanceof TweedieError, what);
       assert.equal(e.message.split('no-such-file').length - 1, 1, `${what}: ${e.message}`);
       assert.match(e.message, /ENOENT|does not exist|missing|no model/i, what);

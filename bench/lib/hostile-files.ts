@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createDeflate, createGzip, gzipSync, deflateSync } from 'node:zlib';
+import { createDeflate, createDeflateRaw, createGzip, gzipSync, deflateSync } from 'node:zlib';
 import type { ErrorCode } from '../../src/core/errors.js';
 import { encodeNpy } from '../../src/io/npy.js';
 import { encodeNifti } from '../../src/io/nifti.js';
@@ -33,9 +33,9 @@ export interface HostileFile {
 const FIX = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
 const MiB = 1 << 20;
 
-/** zlib output (gzip or zlib format) of `head` followed by `zeros` zero bytes, streamed 1 MiB at a time. */
-async function compressWithZeros(format: 'gzip' | 'zlib', head: Uint8Array, zeros: number): Promise<Buffer> {
-  const z = format === 'gzip' ? createGzip({ level: 1 }) : createDeflate({ level: 1 });
+/** zlib output (gzip, zlib or raw deflate) of `head` followed by `zeros` zero bytes, streamed 1 MiB at a time. */
+async function compressWithZeros(format: 'gzip' | 'zlib' | 'raw', head: Uint8Array, zeros: number): Promise<Buffer> {
+  const z = format === 'gzip' ? createGzip({ level: 1 }) : format === 'raw' ? createDeflateRaw({ level: 1 }) : createDeflate({ level: 1 });
   const parts: Buffer[] = [];
   z.on('data', (b: Buffer) => parts.push(b));
   const done = new Promise<void>((resolve, reject) => {
@@ -166,8 +166,30 @@ export async function writeHostileCorpus(dir: string): Promise<HostileFile[]> {
   put('rescale-1e38.dcm', overflow, 'dicom', 'BAD_INPUT', /value (-)?Infinity at flat index \d+, index \(\d+, \d+\).*RescaleSlope/);
   const big = Uint8Array.from(slice);
   for (const el of [0x10, 0x11]) new DataView(big.buffer).setUint16(at([0x28, 0x00, el, 0x00, 0x55, 0x53, 0x02, 0x00]) + 8, 65535, true);
-  put('rows-65535.dcm', big, 'dicom', 'UNREADABLE_FILE', /PixelData holds \d+ bytes but Rows x Columns/, true);
+  put('rows-65535.dcm', big, 'dicom', 'UNREADABLE_FILE', /PixelData holds \d+ bytes but NumberOfFrames x Rows x Columns/, true);
   put('truncated.dcm', slice.subarray(0, slice.length - 100), 'dicom', 'UNREADABLE_FILE', /truncated|PixelData holds/);
+  // pydicom's test files (Debian python3-pydicom): NumberOfFrames "15" becomes "1000000000" in a native and an
+  // RLE RT Dose (explicit VR: the element grows by 8 bytes), a JPEG-LS frame header declares 65535x65535, and a
+  // deflated dataset inflates to 256 MiB.
+  const pd = (f: string): Uint8Array => Uint8Array.from(readFileSync(join('/usr/lib/python3/dist-packages/pydicom/data/test_files', f)));
+  const frames = (b: Uint8Array, explicit: boolean): Uint8Array => {
+    const tag = explicit ? [0x28, 0x00, 0x08, 0x00, 0x49, 0x53, 0x02, 0x00] : [0x28, 0x00, 0x08, 0x00, 0x02, 0x00, 0x00, 0x00];
+    const i = Buffer.from(b).indexOf(Buffer.from(tag));
+    const head = Uint8Array.from(tag);
+    if (explicit) head[6] = 10;
+    else head[4] = 10;
+    return Uint8Array.from([...b.subarray(0, i), ...head, ...[...'1000000000'].map((c) => c.charCodeAt(0)), ...b.subarray(i + tag.length + 2)]);
+  };
+  put('frames-1e9.dcm', frames(pd('rtdose.dcm'), false), 'dicom', 'UNSUPPORTED', /NumberOfFrames x Rows x Columns 1000000000 x 10 x 10 holds \d+ values, more than the \d+ \(2\^27\)/, true);
+  put('frames-1e9-rle.dcm', frames(pd('rtdose_rle.dcm'), true), 'dicom', 'UNSUPPORTED', /NumberOfFrames x Rows x Columns 1000000000 x 10 x 10 holds \d+ values, more than the \d+ \(2\^27\)/, true);
+  const jls = pd('MR_small_jpeg_ls_lossless.dcm');
+  const sof = Buffer.from(jls).indexOf(Buffer.from([0xff, 0xf7]));
+  jls.set([0xff, 0xff, 0xff, 0xff], sof + 5);
+  put('jpegls-65535.dcm', jls, 'dicom', 'UNREADABLE_FILE', /JPEG-LS Lossless frame 1: the codestream is 65535x65535 .* but the dataset says 64x64/, true);
+  const meta = [0x02, 0x00, 0x10, 0x00, 0x55, 0x49, 22, 0x00, ...[...'1.2.840.10008.1.2.1.99'].map((c) => c.charCodeAt(0))];
+  const pixelHead = [0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0, 0, 0, 0, 0x10]; // (7FE0,0010) OB, 256 MiB
+  const deflated = await compressWithZeros('raw', Uint8Array.from(pixelHead), 256 * MiB);
+  put('deflate-bomb.dcm', Uint8Array.from([...new Uint8Array(128), ...[...'DICM'].map((c) => c.charCodeAt(0)), ...meta, ...deflated]), 'dicom', 'UNREADABLE_FILE', /does not inflate within 134217728 bytes/, true);
 
   // ---- A model folder whose tweedie.json declares one sample of 10^10 values.
   const model = join(dir, 'model-1e10');

@@ -1,5 +1,5 @@
 import { TweedieError } from '../../src/core/errors.js';
-import { readDicom } from '../../src/io/dicom.js';
+import { readDicom } from '../../src/io/dicom-file.js';
 import { readNifti } from '../../src/io/nifti.js';
 import { readNpy } from '../../src/io/npy.js';
 import { readPng } from '../../src/io/png.js';
@@ -20,14 +20,16 @@ const READERS: Record<string, (path: string) => unknown> = {
 };
 
 const [path, readers] = process.argv.slice(2) as [string, string];
-const results = readers.split(',').map((reader) => {
+async function probe(reader: string) {
   const t0 = performance.now();
   try {
-    READERS[reader]!(path);
+    await READERS[reader]!(path);
     return { reader, ok: true, ms: performance.now() - t0 };
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     return { reader, ok: false, ms: performance.now() - t0, tweedie: e instanceof TweedieError, name: err.name, code: (e as { code?: string }).code, message: err.message };
   }
-});
+}
+const results = [];
+for (const reader of readers.split(',')) results.push(await probe(reader));
 process.stdout.write(`${JSON.stringify({ results, maxRssKiB: process.resourceUsage().maxRSS })}\n`);

@@ -3,7 +3,9 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../core/errors.js';
-import { niftiFileBytes, readNifti } from '../io/nifti.js';
+import { niftiFileBytes } from '../io/nifti.js';
+import { readVolumeFile } from '../io/volume-file.js';
+import { prepareVolumeOut, volumeOutFiles } from '../io/volume-out-file.js';
 import { readNpy } from '../io/npy.js';
 import { checkActiveSolver } from '../inverse/active.js';
 import { solverByName } from '../inverse/solvers/registry.js';
@@ -13,7 +15,7 @@ import { command } from './options.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { checkOutputs, commitOutputs } from './output.js';
-import { pickVolume, volumeOption } from './volume-option.js';
+import { pickVolume, seriesOption, volumeOption } from './volume-option.js';
 import { gradOption, jsonOption, paramOption, seedOption, stepsOption } from './shared-options.js';
 import { packageRoot } from '../package-root.js';
 import { THREADS_FORCE_ENV } from '../models/onnx.js';
@@ -33,14 +35,15 @@ function parseSlices(v: string | undefined): [number, number] | undefined {
 export const reconstructCommand = command({
   name: 'reconstruct',
   summary: 'reconstruct a NIfTI volume slice by slice with the 2-D prior',
-  usage: '(--truth VOL.nii.gz | --measurement DATA.npy) --modality mri|ct --out RECON.nii.gz [options]',
+  usage: '(--truth VOL.nii.gz|DICOM | --measurement DATA.npy) --modality mri|ct --out RECON.nii.gz|DIR/ [options]',
   description:
     'Reconstruct a volume slice by slice with the 2-D brain-64 diffusion prior, from measurements simulated (seeded per slice) from the ground-truth volume, and couple the slices by total variation along the third axis. ' +
     "Each axial slice is mapped to the model's 64x64 grid exactly as the training data was (crop/area-average/intensity scale of the model's split.json). " +
     'A prior whose tweedie.json declares "multiple" (any H x W that are multiples of it) works on each slice\'s own grid instead: no crop, no resampling, the slice padded with background to the multiple and the result cropped back; its figures are measured on the input grid.',
   options: {
-    truth: { type: 'string', value: 'VOL.nii.gz', doc: 'the ground-truth 3-D NIfTI volume: measurements are simulated from it and PSNR/SSIM reported against it' },
+    truth: { type: 'string', value: 'VOL', doc: 'the ground-truth 3-D volume, NIfTI or DICOM (a folder of one series or a file): measurements are simulated from it and PSNR/SSIM reported against it' },
     volume: volumeOption('--truth'),
+    series: seriesOption('--truth'),
     modality: { type: 'string', value: 'mri|ct', doc: 'mri: Cartesian k-space undersampling; ct: sparse-view parallel-beam sinogram' },
     accel: { type: 'string', value: 'R', doc: 'mri: acceleration (default 4)' },
     mask: {
@@ -70,7 +73,7 @@ export const reconstructCommand = command({
     'tv-iters': { type: 'string', value: 'N', default: '2', doc: 'alternations of z-TV prox and data consistency' },
     seed: seedOption('slice'),
     model: { type: 'string', value: 'DIR', doc: 'prior folder (default weights/brain-64)' },
-    out: { type: 'string', value: 'FILE', doc: ".nii or .nii.gz on the truth's grid and intensity units (slices outside --slices and voxels outside the model's crop are 0)" },
+    out: { type: 'string', value: 'FILE|DIR/', doc: ".nii or .nii.gz on the truth's grid and intensity units (slices outside --slices and voxels outside the model's crop are 0), or DIR/ for a derived DICOM series (patient and study of a DICOM --truth)" },
     'out-model': { type: 'string', value: 'FILE', doc: "also write the model-space 64x64 stack with its resampled-grid affine" },
     json: jsonOption('{"truth" or "measurement", "out", "operator", "solver", "steps", for dps/pigdm "gradient" (the route used), "nfe", "seconds", "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline", "per_slice", ...} ("figures_grid": "model" (64x64 model space, data range 2) or "input" (the --out grid and units, data range p, for a prior with "multiple"))'),
   },
@@ -96,7 +99,7 @@ export const reconstructCommand = command({
     const out = values.out;
     if (!out) fail('USAGE', 'reconstruct needs --out RECON.nii.gz');
     const outModel = values['out-model'];
-    for (const f of [out, outModel]) if (f !== undefined && !/\.nii(\.gz)?$/i.test(f)) fail('USAGE', `--out ${f}: write a NIfTI file (.nii or .nii.gz)`);
+    if (outModel !== undefined && !/\.nii(\.gz)?$/i.test(outModel)) fail('USAGE', `--out-model ${outModel}: write a NIfTI file (.nii or .nii.gz)`);
     const solver = solverByName(values.solver ?? (modality === 'ct' ? 'dds' : 'ddnm'));
     if (mask === 'active') checkActiveSolver(solver.name);
     if (!truthFile && (outModel !== undefined || values.slices !== undefined || values.volume !== undefined)) {
@@ -117,7 +120,7 @@ export const reconstructCommand = command({
     const slices = parseSlices(values.slices);
     const particles = intOption(values.particles, 'particles') ?? 8;
     const modelDir = values.model ?? join(packageRoot, 'weights', 'brain-64');
-    checkOutputs([{ option: '--out', file: out }, { option: '--out-model', file: outModel }], [
+    checkOutputs([{ option: '--out', file: prepareVolumeOut('--out', out!) }, { option: '--out-model', file: outModel }], [
       { option: '--truth', file: truthFile }, { option: '--measurement', file: measurementFile }, { option: '--mask-file', file: maskFile }, { option: '--model', file: modelDir },
     ]);
     if (!existsSync(join(modelDir, 'model.onnx'))) fail('UNREADABLE_FILE', `${join(modelDir, 'model.onnx')} is missing; reconstruct needs a 2-D prior folder (--model DIR; weights/brain-64 ships one)`);
@@ -133,7 +136,7 @@ export const reconstructCommand = command({
     if (!truthFile) {
       const r = await reconstructMeasured(options);
       progress.done();
-      commitOutputs([{ file: out!, bytes: niftiFileBytes(out!, r.modelStack) }]);
+      commitOutputs(volumeOutFiles(out!, r.modelStack, { description: `tweedie reconstruct ${r.solver} ${r.steps} steps` }));
       const summary = {
         measurement: measurementFile, out, modality, operator: r.operator, solver: r.solver, ...(r.gradient ? { gradient: r.gradient } : {}), steps: r.steps, slices: r.modelStack.dims[2],
         workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
@@ -143,10 +146,10 @@ export const reconstructCommand = command({
       return void process.stdout.write(`wrote ${out}: ${summary.slices} model-space slices from ${measurementFile}, ${r.solver} on ${r.operator}, ${r.steps} steps (NFE ${r.nfe} per slice), ${r.seconds.toFixed(1)} s (no --truth: no PSNR)\n`);
     }
 
-    const vol = pickVolume(readNifti(truthFile), truthFile, values.volume);
+    const vol = pickVolume(await readVolumeFile(truthFile, values.series !== undefined ? { series: values.series } : {}), truthFile, values.volume);
     const r = await reconstructVolume(vol, options);
     progress.done();
-    commitOutputs([{ file: out!, bytes: niftiFileBytes(out!, r.volume, { like: vol }) }, ...(outModel ? [{ file: outModel, bytes: niftiFileBytes(outModel, r.modelStack) }] : [])]);
+    commitOutputs([...volumeOutFiles(out!, r.volume, { like: vol, source: vol, description: `tweedie reconstruct ${r.solver} ${r.steps} steps` }), ...(outModel ? [{ file: outModel, bytes: niftiFileBytes(outModel, r.modelStack) }] : [])]);
     const summary = {
       truth: truthFile, out, ...(outModel ? { out_model: outModel } : {}), modality, operator: r.operator, solver: r.solver, ...(r.gradient ? { gradient: r.gradient } : {}), steps: r.steps,
       slices: r.slices, workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed,

@@ -7,6 +7,11 @@ export function volumeOption(files: string) {
   return { type: 'string', value: 'T', doc: `the volume of a 4-D ${files} file to use (0-based)` } as const;
 }
 
+/** --series of the commands that read DICOM folders. */
+export function seriesOption(files: string) {
+  return { type: 'string', value: 'UID|NUMBER', doc: `the series to read from a DICOM ${files} folder holding several (its SeriesInstanceUID or SeriesNumber)` } as const;
+}
+
 /**
  * The 3-D volume of `vol`, read from `file`: a file with more than one volume (4-D) needs --volume T,
  * given as `volume`, in 0..volumes-1.

@@ -19,12 +19,13 @@ export async function launchChromium(executablePath = CHROMIUM): Promise<Browser
 
 /**
  * A checkout as the playground server sees it, in a temporary folder: the built library, the page and
- * onnxruntime-web linked from this one, and a weights/ folder holding the models the tests load plus the
+ * onnxruntime-web and the DICOM decoders linked from this one, and a weights/ folder holding the models the tests load plus the
  * broken model of test/fixtures (the server serves only dist/, web/, weights/ and onnxruntime's files).
  */
 function playgroundRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'tweedie-playground-'));
-  for (const dir of ['dist', 'web', 'node_modules/onnxruntime-web', 'node_modules/onnxruntime-common']) {
+  const dicom = ['dicom-parser', '@cornerstonejs/codec-charls', '@cornerstonejs/codec-openjpeg', '@cornerstonejs/codec-libjpeg-turbo-8bit', 'jpeg-lossless-decoder-js'].map((p) => `node_modules/${p}`);
+  for (const dir of ['dist', 'web', 'node_modules/onnxruntime-web', 'node_modules/onnxruntime-common', ...dicom]) {
     mkdirSync(join(root, dir, '..'), { recursive: true });
     symlinkSync(resolve(dir), join(root, dir));
   }
