@@ -359,7 +359,7 @@ async function lockstep(jobs: ChunkJob[], pool: PoolOptions<ChunkContext, ChunkJ
   const stack = new Float32Array(count * n2);
   const states = new Map<number, Float32Array | null>(jobs.map((j) => [j.id, null]));
   const totals = new Map<number, { nfe: number; calls: number }>(jobs.map((j) => [j.id, { nfe: 0, calls: 0 }]));
-  const workers = await openPool({ ...pool, onProgress: () => {} });
+  const workers = await openPool(pool);
   try {
     for (let k = 0; k < steps; k++) {
       const round = await workers.run(jobs.map((j) => ({ ...j, step: { k, state: states.get(j.id)! } })));
