@@ -9,7 +9,7 @@ import { prepareVolumeOut, volumeOutFiles } from '../io/volume-out-file.js';
 import { readNpy } from '../io/npy.js';
 import { checkActiveSolver } from '../inverse/active.js';
 import { solverByName } from '../inverse/solvers/registry.js';
-import { reconstructGradientRoute, reconstructMeasured, reconstructVolume, type ReconstructOptions } from '../volume/reconstruct.js';
+import { checkedTvZMode, reconstructGradientRoute, reconstructMeasured, reconstructVolume, type ReconstructOptions, type TvZMode } from '../volume/reconstruct.js';
 import { asUsage, gradValue, intOption, numberOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { command } from './options.js';
 import { checkedParams } from './params.js';
@@ -71,6 +71,10 @@ export const reconstructCommand = command({
     batch: { type: 'string', value: 'B', default: '4', doc: 'slices per model call; results do not depend on --workers' },
     'tv-z': { type: 'string', value: 'W', default: '0.05', doc: 'z-TV weight in model units (0 turns the 3-D coupling off)' },
     'tv-iters': { type: 'string', value: 'N', default: '2', doc: 'alternations of z-TV prox and data consistency' },
+    'tv-z-mode': {
+      type: 'string', value: 'after|step', default: 'after',
+      doc: 'after: couple the slices once, on the sampled stack; step: after every diffusion step (DiffusionMBIR), all slices advancing in lockstep across the workers (--solver ddnm, dds or dps)',
+    },
     seed: seedOption('slice'),
     model: { type: 'string', value: 'DIR', doc: 'prior folder (default weights/brain-64)' },
     out: { type: 'string', value: 'FILE|DIR/', doc: ".nii or .nii.gz on the truth's grid and intensity units (slices outside --slices and voxels outside the model's crop are 0), or DIR/ for a derived DICOM series (patient and study of a DICOM --truth)" },
@@ -116,6 +120,7 @@ export const reconstructCommand = command({
     const batch = intOption(values.batch, 'batch');
     const tvZ = numberOption(values['tv-z'], 'tv-z', 0);
     const tvIters = intOption(values['tv-iters'], 'tv-iters');
+    const tvZMode = checkedTvZMode({ tvZMode: (values['tv-z-mode'] ?? 'after') as TvZMode, solver: solver.name, ...(mask ? { mask } : {}), params });
     const seed = seedValue(values.seed);
     const slices = parseSlices(values.slices);
     const particles = intOption(values.particles, 'particles') ?? 8;
@@ -130,7 +135,7 @@ export const reconstructCommand = command({
     const options: ReconstructOptions = {
       modelDir, splitFallback: join(packageRoot, 'weights', 'brain-64', 'split.json'),
       modality, acceleration, ...(mask ? { mask } : {}), ...(maskFile ? { maskFile } : {}), particles, views, noise,
-      ...(measurement ? { measurement, measurementName: measurementFile } : {}), solver: solver.name, steps, params, gradient, ...(slices ? { slices } : {}), workers, threads, batch, seed, tvZ, tvIters,
+      ...(measurement ? { measurement, measurementName: measurementFile } : {}), solver: solver.name, steps, params, gradient, ...(slices ? { slices } : {}), workers, threads, batch, seed, tvZ, tvIters, tvZMode,
       onProgress: (done, total) => progress.report({ done, total }),
     };
     if (!truthFile) {
@@ -139,7 +144,7 @@ export const reconstructCommand = command({
       commitOutputs(volumeOutFiles(out!, r.modelStack, { description: `tweedie reconstruct ${r.solver} ${r.steps} steps` }));
       const summary = {
         measurement: measurementFile, out, modality, operator: r.operator, solver: r.solver, ...(r.gradient ? { gradient: r.gradient } : {}), steps: r.steps, slices: r.modelStack.dims[2],
-        workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
+        workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, tv_z_mode: tvZMode, seed, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
         psnr: null, ssim: null, ...(r.lines ? { lines: r.lines } : {}),
       };
       if (values.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
@@ -152,7 +157,7 @@ export const reconstructCommand = command({
     commitOutputs([...volumeOutFiles(out!, r.volume, { like: vol, source: vol, description: `tweedie reconstruct ${r.solver} ${r.steps} steps` }), ...(outModel ? [{ file: outModel, bytes: niftiFileBytes(outModel, r.modelStack) }] : [])]);
     const summary = {
       truth: truthFile, out, ...(outModel ? { out_model: outModel } : {}), modality, operator: r.operator, solver: r.solver, ...(r.gradient ? { gradient: r.gradient } : {}), steps: r.steps,
-      slices: r.slices, workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, seed,
+      slices: r.slices, workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, tv_z_mode: tvZMode, seed,
       mapping: r.mapping, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
       figures_grid: r.figures_grid, psnr: r.psnr, ssim: r.ssim, baseline: r.baseline, psnr_baseline: r.psnr_baseline, ssim_baseline: r.ssim_baseline,
       per_slice: r.per_slice, ...(r.lines ? { lines: r.lines } : {}),

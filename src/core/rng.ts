@@ -83,15 +83,24 @@ export const Stream = { noise: 0, init: 1, corrector: 2, resample: 3, aux: 4 } a
 
 /**
  * The noise of a run: batch item b is global sample `firstSample + b`, so splitting a run
- * into batches (with matching firstSample) reproduces it bit for bit.
+ * into batches (with matching firstSample) reproduces it bit for bit; a run split into steps
+ * (`fromStep(k)`: its step 0 draws step k) reproduces it too.
  */
 export class NoiseSource {
   readonly seed: number;
   readonly firstSample: number;
-  constructor(seed: number, firstSample = 0) {
+  /** Added to every step index the source is asked for. */
+  readonly firstStep: number;
+  constructor(seed: number, firstSample = 0, firstStep = 0) {
     seedWords(seed);
     this.seed = seed;
     this.firstSample = firstSample;
+    this.firstStep = firstStep;
+  }
+
+  /** The same noise, with step k of this source as step 0: a run resumed at step k draws what the whole run would. */
+  fromStep(k: number): NoiseSource {
+    return new NoiseSource(this.seed, this.firstSample, this.firstStep + k);
   }
 
   /** Standard normal tensor of `shape` (first axis = batch) for `step` and `stream`. */
@@ -103,14 +112,14 @@ export class NoiseSource {
 
   fillNormal(t: Tensor, step: number, stream: number = Stream.noise): Tensor {
     const m = t.itemSize;
-    for (let b = 0; b < t.batch; b++) fillNormal(t.data, b * m, m, this.seed, this.firstSample + b, step, stream);
+    for (let b = 0; b < t.batch; b++) fillNormal(t.data, b * m, m, this.seed, this.firstSample + b, this.firstStep + step, stream);
     return t;
   }
 
   /** `count` uniforms in (0, 1] for batch item b. */
   uniform(count: number, b: number, step: number, stream: number = Stream.aux): Float64Array {
     const out = new Float64Array(count);
-    fillUniform(out, 0, count, this.seed, this.firstSample + b, step, stream);
+    fillUniform(out, 0, count, this.seed, this.firstSample + b, this.firstStep + step, stream);
     return out;
   }
 
@@ -118,7 +127,7 @@ export class NoiseSource {
   normalForSample(shape: readonly number[], sample: number, step: number, stream: number): Float64Array {
     const n = shapeSize(shape);
     const out = new Float64Array(n);
-    fillNormal(out, 0, n, this.seed, this.firstSample + sample, step, stream);
+    fillNormal(out, 0, n, this.seed, this.firstSample + sample, this.firstStep + step, stream);
     return out;
   }
 }

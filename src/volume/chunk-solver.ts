@@ -1,17 +1,24 @@
 import { fail } from '../core/errors.js';
+import { NoiseSource } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import { OnnxDenoiser } from '../models/onnx.js';
 import { activeSubsampling } from '../inverse/active.js';
+import type { Operator } from '../inverse/operators/operator.js';
 import { buildOperator, type OperatorConfig } from '../inverse/operators/registry.js';
 import { solverByName } from '../inverse/solvers/registry.js';
+import { runSolver } from '../inverse/solvers/run.js';
+import type { SolverDef } from '../inverse/solvers/types.js';
 import { solve } from '../recipes/solve.js';
+import { initialState } from '../samplers/run.js';
+import { runGrid, startNoise } from '../samplers/start.js';
 import type { ParamValues } from '../samplers/types.js';
 import type { GradientChoice } from '../models/derivatives.js';
 import type { JobRunner } from './worker-pool.js';
 
 /**
  * What one worker thread (or the in-process path) of a volume reconstruction runs: the prior
- * loaded once, the posterior solver applied to batches of slices, each slice seeded by its index.
+ * loaded once, the posterior solver applied to batches of slices, each slice seeded by its index:
+ * a whole run per job, or (slices advancing in lockstep) one diffusion step per job.
  */
 
 /** What a worker (or the in-process path) needs to solve batches of slices. */
@@ -39,6 +46,8 @@ export interface ChunkJob {
   count: number;
   /** Measurements [count, ...outShape]. */
   y: Float32Array;
+  /** Lockstep: run only step k of the solver from `state` (the batch's state at grid point k; null at k = 0: start from its seeded noise). */
+  step?: { k: number; state: Float32Array | null };
 }
 
 export interface ChunkResult {
@@ -46,6 +55,8 @@ export interface ChunkResult {
   /** Network evaluations per slice, and session runs of the whole job (forward and gradient calls). */
   nfe: number;
   calls: number;
+  /** Lockstep: the signal scale a(t) of the grid point the step reached (the state is a(t) x0 + s(t) noise). */
+  a?: number;
   /** mask active: acquired columns [count, W] and the acquisition order [count, budget - centre lines]. */
   columns?: Uint8Array;
   order?: Int32Array;
@@ -62,20 +73,42 @@ export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
   const solver = solverByName(ctx.solver);
   return {
     async run(job, onStep) {
+      if (job.step) return solveStep(model, op, solver, ctx, job, job.step);
       const calls0 = model.calls;
       // The slices of a job are items start.. of one run: the noise of slice z depends on (seed, z) only.
       const r = await solve({
         model, operator: op, measurement: new Tensor([job.count, ...op.outShape], job.y), solver, steps: ctx.steps, params: ctx.params,
         gradient: ctx.gradient, modelName: ctx.modelDir, n: job.count, batch: job.count, seed: ctx.seed, firstSample: job.start, onProgress: (p) => onStep(p.step),
       });
-      const x = r.x.data as Float32Array;
-      for (let i = 0; i < x.length; i++) {
-        if (!Number.isFinite(x[i]!)) fail('NAN_IN_MODEL', `${ctx.solver} returned a non-finite value for slice ${job.start + Math.floor(i / op.inShape.reduce((a, b) => a * b, 1))}; try more --steps or another --solver`);
-      }
+      const x = checkedFinite(r.x.data as Float32Array, ctx, job, op);
       return { x, nfe: r.nfe, calls: model.calls - calls0 };
     },
     release: () => model.release(),
   };
+}
+
+/**
+ * Step k of the run `chunkSolver` makes for the job: the same grid, starting noise and step noise
+ * (NoiseSource.fromStep), so running steps 0..K-1 one by one with the states passed along gives
+ * that run bit for bit; a coordinator may change the state between steps (volume z-TV coupling).
+ */
+async function solveStep(model: OnnxDenoiser, op: Operator, solver: SolverDef, ctx: ChunkContext, job: ChunkJob, step: NonNullable<ChunkJob['step']>): Promise<ChunkResult> {
+  const grid = runGrid(model.path, ctx.steps), { k, state } = step;
+  const shape = [job.count, ...op.inShape];
+  const z = state ? new Tensor(shape, state) : initialState(startNoise(ctx.seed, job.start, 0, job.count, op.inShape), grid[0]!);
+  const calls0 = model.calls;
+  const r = await runSolver(solver, model, grid.slice(k, k + 2), op, new Tensor([job.count, ...op.outShape], job.y), z, {
+    noise: new NoiseSource(ctx.seed, job.start).fromStep(k), params: ctx.params, gradient: ctx.gradient, modelName: ctx.modelDir,
+  });
+  return { x: checkedFinite(r.x.data as Float32Array, ctx, job, op), nfe: r.nfe, calls: model.calls - calls0, a: grid[k + 1]!.a };
+}
+
+/** A solver's result with a non-finite value is refused, naming the slice. */
+function checkedFinite(x: Float32Array, ctx: ChunkContext, job: ChunkJob, op: Operator): Float32Array {
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i]!)) fail('NAN_IN_MODEL', `${ctx.solver} returned a non-finite value for slice ${job.start + Math.floor(i / op.inShape.reduce((a, b) => a * b, 1))}; try more --steps or another --solver`);
+  }
+  return x;
 }
 
 /** mask active: each slice of a job is its own active run (own mask), reading lines from its full scan. */

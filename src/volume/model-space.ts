@@ -44,6 +44,8 @@ export interface SplitJson {
   volume_shape?: number[];
   crop?: { x0: number; y0: number; side: number };
   normalisation?: { percentile?: number; p: number };
+  /** Slices never seen in training (the held-out slab). */
+  heldout_z?: number[];
 }
 
 /** The 99.5th (or q-th) percentile with numpy's default linear interpolation. */

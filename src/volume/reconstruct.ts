@@ -4,7 +4,7 @@ import { NoiseSource } from '../core/rng.js';
 import { Tensor, shapeSize } from '../core/tensor.js';
 import { cloneHeader, createVolume, requireVolume3D, type Volume } from '../io/volume.js';
 import { psnr, ssim } from '../metrics/image.js';
-import { acquisitionSteps, ACTIVE_WINDOW, checkActiveSolver, maskKspace } from '../inverse/active.js';
+import { acquisitionSteps, ACTIVE_SOLVERS, ACTIVE_WINDOW, checkActiveSolver, maskKspace } from '../inverse/active.js';
 import { MRIOperator } from '../inverse/operators/mri.js';
 import { roundHalfEven } from '../core/numeric.js';
 import { defaultCenterFraction, lineMask2D } from '../inverse/operators/mri-masks.js';
@@ -20,27 +20,31 @@ import type { GradientRoute } from '../models/denoiser.js';
 import { resolveGradientRoute, type GradientChoice } from '../models/derivatives.js';
 import { cropItems, padItems, sizeRule, takesItems } from '../models/layout.js';
 import { readModelFolder } from '../models/model-folder.js';
-import { chunkSolver, type ChunkContext, type ChunkJob } from './chunk-solver.js';
+import { chunkSolver, type ChunkContext, type ChunkJob, type ChunkResult } from './chunk-solver.js';
 import { emptyColumns, kspaceGrid, measurementForOperator } from './measurement.js';
 import {
   axialImages, imagesToVolume, modelSlices, modelStackAffine, modelToVolume, nativeMapping, sliceMapping, stackToNiftiOrder, type NativeMapping, type SliceMapping,
 } from './model-space.js';
 import { readSplit } from './split-file.js';
-import { runJobs } from './worker-pool.js';
+import { openPool, runJobs, type PoolOptions } from './worker-pool.js';
 
 /**
  * Volume reconstruction with a 2-D diffusion prior (slice by slice, DiffusionMBIR / 3-D DDS
  * style): every axial slice (third axis) of a volume is brought to the model's input grid
  * exactly as the prior's training data was made (src/volume/model-space.ts), measured (seeded
  * per slice), reconstructed with a posterior solver in batches of slices spread over worker
- * threads (src/volume/worker-pool.ts, src/volume/chunk-solver.ts), and the slices are then
- * coupled by total variation along z (a 1-D TV proximal step on every in-plane column,
- * alternated with per-slice data consistency). The result is mapped back to the input grid.
+ * threads (src/volume/worker-pool.ts, src/volume/chunk-solver.ts), and the slices are coupled
+ * by total variation along z (a 1-D TV proximal step on every in-plane column, alternated with
+ * per-slice data consistency): once after sampling, or (tvZMode 'step', DiffusionMBIR) after every
+ * diffusion step, all slices advancing in lockstep. The result is mapped back to the input grid.
  * A prior with a layout (tweedie.json "multiple") works on each slice's own grid instead, padded to its multiple
  * (model-space.ts NativeMapping), and its figures are measured on the input grid.
  */
 
 export type Modality = 'mri' | 'ct';
+
+export type TvZMode = 'after' | 'step';
+export const TV_Z_MODES: readonly TvZMode[] = ['after', 'step'];
 
 export interface ReconstructOptions {
   /** Model folder (model.onnx, tweedie.json, scheduler_config.json; split.json for the map). */
@@ -85,6 +89,11 @@ export interface ReconstructOptions {
   tvZ?: number;
   /** Alternations of z-TV prox and per-slice data consistency (default 2). */
   tvIters?: number;
+  /**
+   * When the slices are coupled (default 'after'): 'after' once on the sampled stack; 'step' after every
+   * diffusion step, all slices in lockstep (DiffusionMBIR; solvers in ACTIVE_SOLVERS, whose state is the sample).
+   */
+  tvZMode?: TvZMode;
   /** Called as slice-steps complete: (done, total, slicesDone). */
   onProgress?: (done: number, total: number, slicesDone: number) => void;
 }
@@ -219,7 +228,7 @@ function checkedMeasurement(o: ReconstructOptions, op: Operator, count: number, 
 }
 
 interface SolvedStack {
-  /** Model-space result [count * S * S] after z-TV and clipping, and before z-TV. */
+  /** Model-space result [count * S * S] after z-TV and clipping, and before z-TV (with tvZMode 'step': the result before clipping). */
   recon: Float32Array;
   beforeTv: Float32Array;
   /** The baseline (zero-filled or FBP) of every slice. */
@@ -241,6 +250,7 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
   const tvZ = o.tvZ ?? 0.05, tvIters = o.tvIters ?? 2;
   if (!(tvZ >= 0) || !Number.isInteger(tvIters) || tvIters < 0) fail('USAGE', `tvZ must be a number >= 0 and tvIters an integer >= 0 (got ${tvZ}, ${tvIters})`);
   const solver = solverByName(o.solver);
+  const mode = checkedTvZMode(o);
   if (solver.needs.noPrior) fail('USAGE', `--solver ${solver.name} is a baseline without a prior; use a diffusion solver (dds, ddnm, ddrm, diffpir, score-sde)`);
   if (solver.needs.svd && !op.svd) fail('UNSUPPORTED', `solver ${solver.name} needs the operator's SVD, which ${op.name} does not provide; use dds or diffpir`);
   const gradient = reconstructGradientRoute(o);
@@ -261,11 +271,19 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
     const slicesDone = stepsDone.reduce((acc, s, i) => acc + (s >= o.steps ? jobs[i]!.count : 0), 0);
     o.onProgress?.(done, total, slicesDone);
   };
-  const entry = new URL('./worker.js', import.meta.url);
-  const results = await runJobs(jobs, { entry, context: ctx, runner: chunkSolver, workers, label: 'reconstruct', onProgress });
+  // Each slice's own operator and measurement: with mask active, its acquired lines of the full scan (known after the run).
+  const columns = new Uint8Array(count * w), lines: SliceLines[] = [];
+  const sliceOp = (k: number): Operator =>
+    active ? new MRIOperator(item, { mask: lineMask2D(columns.subarray(k * w, (k + 1) * w), h), noiseSigma: active.noise, label: `active ${active.budget} lines` }) : op;
+  const sliceY = (k: number): Tensor => {
+    const yk = new Tensor([1, ...op.outShape], yData.slice(k * outItem, (k + 1) * outItem));
+    return active ? maskKspace(yk, columns.subarray(k * w, (k + 1) * w)).reshape([1, ...op.outShape]) : yk;
+  };
+  const couple = tvZ > 0 && count > 1 && tvIters > 0 ? (stack: Float32Array) => coupleStack(stack, count, n2, item, tvZ, tvIters, sliceOp, sliceY) : null;
+  const pool: PoolOptions<ChunkContext, ChunkJob, ChunkResult> = { entry: new URL('./worker.js', import.meta.url), context: ctx, runner: chunkSolver, workers, label: 'reconstruct', onProgress };
+  const results = mode === 'step' ? await lockstep(jobs, pool, o.steps, A, n2, couple) : await runJobs(jobs, pool);
   let nfe = 0, calls = 0;
   const recon = new Float32Array(count * n2);
-  const columns = new Uint8Array(count * w), lines: SliceLines[] = [];
   for (const job of jobs) {
     const r = results.get(job.id)!;
     recon.set(r.x, (job.start - A) * n2);
@@ -281,29 +299,8 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
     }
   }
   o.onProgress?.(total, total, count);
-  // Each slice's own operator and measurement: with mask active, its acquired lines of the full scan.
-  const sliceOp = (k: number): Operator =>
-    active ? new MRIOperator(item, { mask: lineMask2D(columns.subarray(k * w, (k + 1) * w), h), noiseSigma: active.noise, label: `active ${active.budget} lines` }) : op;
-  const sliceY = (k: number): Tensor => {
-    const yk = new Tensor([1, ...op.outShape], yData.slice(k * outItem, (k + 1) * outItem));
-    return active ? maskKspace(yk, columns.subarray(k * w, (k + 1) * w)).reshape([1, ...op.outShape]) : yk;
-  };
   const beforeTv = recon.slice();
-
-  // Couple the slices: z-TV prox alternated with per-slice data consistency.
-  if (tvZ > 0 && count > 1) {
-    for (let it = 0; it < tvIters; it++) {
-      tvProxZ(recon, count, n2, tvZ);
-      // argmin ||Ax - y||^2 / (2 sigma^2) + rho/2 ||x - v||^2 with rho = 1 / sigma^2: measured
-      // components move halfway back towards y, the null space keeps the z-TV result. Closed
-      // form for MRI, a few CG iterations otherwise; noiseless data use sigma = 0.01 here.
-      const sigma = op.noiseSigma > 0 ? op.noiseSigma : 0.01;
-      for (let k = 0; k < count; k++) {
-        const xk = new Tensor([1, ...item], recon.subarray(k * n2, (k + 1) * n2));
-        recon.set(proxDataConsistency(sliceOp(k), xk, sliceY(k), 1 / (sigma * sigma), sigma, { tol: 1e-6, maxIter: 30 }).data, k * n2);
-      }
-    }
-  }
+  if (mode === 'after') couple?.(recon);
   // The prior's value range (training data were clipped to it): clip the result to it.
   const [lo, hi] = model.range;
   for (let i = 0; i < recon.length; i++) recon[i] = Math.min(hi, Math.max(lo, recon[i]!));
@@ -315,6 +312,78 @@ async function solveStack(o: ReconstructOptions, model: { item: number[]; range:
   }
   const operator = active ? `mri(active: ${active.budget} of ${w} lines from ${active.centerLines} centre lines, ${active.particles} particles, noise ${active.noise})` : op.name;
   return { recon, beforeTv, base, baseline, operator, nfe, calls, workers, batch, gradient, ...(active ? { lines } : {}) };
+}
+
+/** tvZMode, checked before any work: per-step coupling splits the solver's run at every step, so its state must be the current sample. */
+export function checkedTvZMode(o: Pick<ReconstructOptions, 'tvZMode' | 'solver' | 'mask' | 'params'>): TvZMode {
+  const mode = o.tvZMode ?? 'after';
+  if (!TV_Z_MODES.includes(mode)) fail('USAGE', `--tv-z-mode ${String(mode)}: use after (couple the slices once, after sampling) or step (after every diffusion step)`);
+  if (mode === 'after') return mode;
+  if (!ACTIVE_SOLVERS.includes(o.solver)) {
+    fail('USAGE', `--tv-z-mode step couples the slices after every diffusion step and works with --solver ${ACTIVE_SOLVERS.join(', ')} only (a run whose state is the current sample, so it can be split per step), not ${o.solver}; use one of them, or --tv-z-mode after with ${o.solver}`);
+  }
+  if (o.mask === 'active') fail('USAGE', '--tv-z-mode step cannot run with --mask active (each slice acquires its own lines on its own schedule); use --tv-z-mode after, or a fixed --mask');
+  if ((o.params?.travel_repeat ?? 1) !== 1) fail('USAGE', '--tv-z-mode step takes one step at a time, so ddnm time travel (travel_repeat > 1) is not available; drop --param travel_repeat or use --tv-z-mode after');
+  return mode;
+}
+
+/**
+ * z-TV coupling of a stack [count][n2] in place: `iters` alternations of the exact z-TV prox
+ * (tvProxZ, weight tvZ) and per-slice data consistency,
+ *   argmin ||A x - y||^2 / (2 sigma^2) + rho/2 ||x - v||^2 with rho = 1 / sigma^2:
+ * measured components move halfway back towards y, the null space keeps the z-TV result. Closed
+ * form for MRI, a few CG iterations otherwise; noiseless data use sigma = 0.01 here. A splitting of
+ * DiffusionMBIR's min ||A x - y||^2 / 2 + lambda ||D_z x||_1 (Chung et al. CVPR 2023, eq. 11-13).
+ */
+export function coupleStack(stack: Float32Array, count: number, n2: number, item: number[], tvZ: number, iters: number, sliceOp: (k: number) => Operator, sliceY: (k: number) => Tensor): void {
+  for (let it = 0; it < iters; it++) {
+    tvProxZ(stack, count, n2, tvZ);
+    for (let k = 0; k < count; k++) {
+      const op = sliceOp(k), sigma = op.noiseSigma > 0 ? op.noiseSigma : 0.01;
+      const xk = new Tensor([1, ...item], stack.subarray(k * n2, (k + 1) * n2));
+      stack.set(proxDataConsistency(op, xk, sliceY(k), 1 / (sigma * sigma), sigma, { tol: 1e-6, maxIter: 30 }).data, k * n2);
+    }
+  }
+}
+
+/**
+ * The slices in lockstep (DiffusionMBIR, Alg. 1): every batch of slices takes diffusion step k on
+ * the pool's workers (the solver's own data-consistency update included), the coordinator gathers the
+ * whole stack (z-TV couples neighbours across batch boundaries), couples it in the VE variable
+ * x / a(t) (the state is a(t) x0 + s(t) noise; DiffusionMBIR's VE-SDE sample, on which its ADMM
+ * acts), and hands the states back for step k + 1. Results as runJobs gives them (nfe summed over steps);
+ * without coupling (null) the states pass through untouched, so the result is the uncoupled run's.
+ */
+async function lockstep(jobs: ChunkJob[], pool: PoolOptions<ChunkContext, ChunkJob, ChunkResult>, steps: number, A: number, n2: number, couple: ((stack: Float32Array) => void) | null): Promise<Map<number, ChunkResult>> {
+  const count = jobs.reduce((c, j) => c + j.count, 0);
+  const stack = new Float32Array(count * n2);
+  const states = new Map<number, Float32Array | null>(jobs.map((j) => [j.id, null]));
+  const totals = new Map<number, { nfe: number; calls: number }>(jobs.map((j) => [j.id, { nfe: 0, calls: 0 }]));
+  const workers = await openPool(pool);
+  try {
+    for (let k = 0; k < steps; k++) {
+      const round = await workers.run(jobs.map((j) => ({ ...j, step: { k, state: states.get(j.id)! } })));
+      const a = round.get(jobs[0]!.id)!.a!;
+      for (const j of jobs) {
+        const r = round.get(j.id)!, t = totals.get(j.id)!;
+        stack.set(r.x, (j.start - A) * n2);
+        t.nfe += r.nfe;
+        t.calls += r.calls;
+      }
+      if (couple) {
+        for (let i = 0; i < stack.length; i++) stack[i] = stack[i]! / a;
+        couple(stack);
+        for (let i = 0; i < stack.length; i++) stack[i] = stack[i]! * a;
+      }
+      for (const j of jobs) {
+        states.set(j.id, stack.slice((j.start - A) * n2, (j.start - A + j.count) * n2));
+        pool.onProgress?.(j.id, k + 1);
+      }
+    }
+  } finally {
+    await workers.close();
+  }
+  return new Map(jobs.map((j) => [j.id, { x: states.get(j.id)!, ...totals.get(j.id)! }]));
 }
 
 /** --slices A:B of a volume with Z slices, checked. */

@@ -7,6 +7,7 @@ import { TweedieError, type ErrorCode } from '../core/errors.js';
  * one job at a time; results come back by job id, progress as it goes. The first error (a failed
  * job, a runner that cannot be built, a worker that dies) rejects the whole run, and all workers
  * are terminated however the run ends. With one worker the runner runs in-process instead.
+ * A pool may also be kept open for rounds of jobs (openPool), e.g. slices advancing in lockstep.
  */
 
 /** Solves jobs one at a time, reporting progress (e.g. steps done) as it goes. */
@@ -45,58 +46,97 @@ type PoolMessage<R> =
 
 /** Run `jobs` on worker threads (or in-process); their results by job id. */
 export async function runJobs<C, J extends PoolJob, R>(jobs: readonly J[], o: PoolOptions<C, J, R>): Promise<Map<number, R>> {
-  const results = new Map<number, R>();
-  const workers = Math.min(o.workers, jobs.length);
-  if (workers <= 1) {
-    const runner = await o.runner(o.context);
-    try {
-      for (const job of jobs) results.set(job.id, await runner.run(job, (progress) => o.onProgress?.(job.id, progress)));
-    } finally {
-      await runner.release();
-    }
-    return results;
+  const pool = await openPool({ ...o, workers: Math.min(o.workers, jobs.length) });
+  try {
+    return await pool.run(jobs);
+  } finally {
+    await pool.close();
   }
+}
+
+/** Workers kept for several rounds of jobs (e.g. one round per diffusion step): each runner is built once. */
+export interface Pool<J, R> {
+  /** Solve one round of jobs; resolves when all are done (their results by job id). */
+  run(jobs: readonly J[]): Promise<Map<number, R>>;
+  /** Release the runner(s) and terminate the workers. */
+  close(): Promise<void>;
+}
+
+/** Start `o.workers` worker threads (or, for 1 or fewer, one in-process runner) for rounds of jobs. */
+export async function openPool<C, J extends PoolJob, R>(o: PoolOptions<C, J, R>): Promise<Pool<J, R>> {
+  if (o.workers <= 1) {
+    const runner = await o.runner(o.context);
+    return {
+      async run(jobs) {
+        const results = new Map<number, R>();
+        for (const job of jobs) results.set(job.id, await runner.run(job, (progress) => o.onProgress?.(job.id, progress)));
+        return results;
+      },
+      close: () => runner.release(),
+    };
+  }
+  return threadPool(o);
+}
+
+/** The worker-thread pool: idle workers take queued jobs; the first error fails the round (and every later one). */
+function threadPool<C, J extends PoolJob, R>(o: PoolOptions<C, J, R>): Pool<J, R> {
   // Workers inherit the parent's execArgv; --input-type (a parent started with node -e) breaks a file entry.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type') && !a.startsWith('--eval') && a !== '-e');
-  const queue = [...jobs];
-  const pool: Worker[] = [];
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let failed = false;
-      const finish = (e?: unknown) => {
-        if (failed) return;
-        if (e) {
-          failed = true;
-          reject(e);
-        } else if (results.size === jobs.length) resolve();
-      };
-      const feed = (w: Worker) => {
-        const job = queue.shift();
-        if (!job) return;
-        w.postMessage({ type: 'job', job });
-      };
-      for (let i = 0; i < workers; i++) {
-        const w = new Worker(o.entry, { workerData: o.context, execArgv });
-        pool.push(w);
-        w.on('message', (m: PoolMessage<R>) => {
-          if (m.type === 'ready') feed(w);
-          else if (m.type === 'progress') o.onProgress?.(m.id, m.progress);
-          else if (m.type === 'done') {
-            results.set(m.id, m.result);
-            feed(w);
-            finish();
-          } else if (m.type === 'error') finish(m.code ? new TweedieError(m.code, m.message) : new Error(m.message));
-        });
-        w.on('error', (e) => finish(e));
-        w.on('exit', (code) => {
-          if (code !== 0 && results.size < jobs.length) finish(new Error(`${o.label} worker ${i} exited with code ${code}`));
-        });
-      }
+  const pool: Worker[] = [], idle: Worker[] = [];
+  let queue: J[] = [];
+  let round: { results: Map<number, R>; expected: number; resolve: (r: Map<number, R>) => void; reject: (e: unknown) => void } | null = null;
+  let failure: unknown = null, closing = false;
+  const abort = (e: unknown) => {
+    if (failure !== null) return;
+    failure = e;
+    round?.reject(e);
+    round = null;
+  };
+  const pump = () => {
+    while (failure === null && idle.length > 0 && queue.length > 0) idle.shift()!.postMessage({ type: 'job', job: queue.shift()! });
+  };
+  for (let i = 0; i < o.workers; i++) {
+    const w = new Worker(o.entry, { workerData: o.context, execArgv });
+    pool.push(w);
+    w.on('message', (m: PoolMessage<R>) => {
+      if (m.type === 'ready') {
+        idle.push(w);
+        pump();
+      } else if (m.type === 'progress') o.onProgress?.(m.id, m.progress);
+      else if (m.type === 'done') {
+        idle.push(w);
+        if (round) {
+          round.results.set(m.id, m.result);
+          if (round.results.size === round.expected) {
+            const r = round;
+            round = null;
+            r.resolve(r.results);
+          }
+        }
+        pump();
+      } else if (m.type === 'error') abort(m.code ? new TweedieError(m.code, m.message) : new Error(m.message));
     });
-  } finally {
-    await Promise.all(pool.map((w) => w.terminate()));
+    w.on('error', (e) => abort(e));
+    w.on('exit', (code) => {
+      if (!closing && code !== 0) abort(new Error(`${o.label} worker ${i} exited with code ${code}`));
+    });
   }
-  return results;
+  return {
+    run(jobs) {
+      if (failure !== null) return Promise.reject(failure);
+      if (round) return Promise.reject(new Error(`${o.label}: a round of jobs is still running`));
+      if (jobs.length === 0) return Promise.resolve(new Map());
+      return new Promise((resolve, reject) => {
+        round = { results: new Map(), expected: jobs.length, resolve, reject };
+        queue = [...jobs];
+        pump();
+      });
+    },
+    async close() {
+      closing = true;
+      await Promise.all(pool.map((w) => w.terminate()));
+    },
+  };
 }
 
 /**
