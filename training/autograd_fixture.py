@@ -6,7 +6,8 @@ model.onnx (training/gradients.py, the load asserted) and run in float64:
     x.npy [K,1,H,W]   x = a_t x0 + s_t eps, x0 a real image, eps ~ N(0, I) (seeded)
     t.npy [K]         discrete timesteps 100, 500, 900 (a_t, s_t from the DDPM schedule)
     u.npy [K,1,H,W]   a direction ~ N(0, I) (seeded)
-    eps.npy           eps_hat(x, t)
+    eps.npy           eps_hat(x, t), the noise the network implies: its output for an eps-
+                      prediction network, s_t x + a_t v for a v-prediction one (tweedie.json)
     eps_jvp.npy       J u   (torch.autograd.functional.jvp)
     eps_vjp.npy       J^T u (torch.autograd.functional.vjp)
 
@@ -14,10 +15,12 @@ x0: the first K Fashion-MNIST test images (t10k, padded 28 -> 32 as in fmnist32.
 fmnist-32; held-out slices 4, 8, 12 of weights/brain-64/heldout.npy for brain-64.
 All float64, written with numpy.save.
 
-    /usr/bin/python3 training/autograd_fixture.py
+    /usr/bin/python3 training/autograd_fixture.py [--out DIR]
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 
@@ -26,12 +29,13 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmnist32  # noqa: E402
-from common import DDPMSchedule  # noqa: E402
+from tweedie_train.objectives import DDPMObjective  # noqa: E402
 from gradients import rebuild  # noqa: E402
 
 torch.set_num_threads(1)
 
 OUT = "test/fixtures/autograd"
+TARGETS = {"epsilon": "eps", "v_prediction": "v"}  # tweedie.json "prediction" -> objective
 TIMESTEPS = (100, 500, 900)
 
 
@@ -43,23 +47,25 @@ def clean_images(name: str) -> np.ndarray:
     return np.load("weights/brain-64/heldout.npy")[[4, 8, 12]].astype(np.float64)
 
 
-def write_fixture(name: str, seed: int) -> None:
+def write_fixture(name: str, seed: int, out: str) -> None:
     net, shape = rebuild(os.path.join("weights", name))
+    with open(os.path.join("weights", name, "tweedie.json")) as f:
+        objective = DDPMObjective(TARGETS[json.load(f)["prediction"]])
     net.double()
     x0 = torch.from_numpy(clean_images(name))
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
     u = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
     t = torch.tensor(TIMESTEPS, dtype=torch.float64)
-    abar = torch.from_numpy(DDPMSchedule().alphas_cumprod)[list(TIMESTEPS)][:, None, None, None]
+    abar = torch.from_numpy(objective.sched.alphas_cumprod)[list(TIMESTEPS)][:, None, None, None]
     x = abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
 
     def eps_hat(sample):
-        return net(sample, t)
+        return objective.x0_eps(net(sample, t), sample, abar.sqrt(), (1.0 - abar).sqrt())[1]
 
     eps, jvp = torch.autograd.functional.jvp(eps_hat, x, u)
     _, vjp = torch.autograd.functional.vjp(eps_hat, x, u)
-    folder = os.path.join(OUT, name)
+    folder = os.path.join(out, name)
     os.makedirs(folder, exist_ok=True)
     arrays = {"x": x, "t": t, "u": u, "eps": eps, "eps_jvp": jvp, "eps_vjp": vjp}
     for key, value in arrays.items():
@@ -68,8 +74,11 @@ def write_fixture(name: str, seed: int) -> None:
 
 
 def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=OUT, help=f"folder for <model>/*.npy (default {OUT})")
+    out = p.parse_args().out
     for seed, name in enumerate(("fmnist-32", "brain-64")):
-        write_fixture(name, seed)
+        write_fixture(name, seed, out)
 
 
 if __name__ == "__main__":
