@@ -20,7 +20,6 @@ All float64, written with numpy.save.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -29,13 +28,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmnist32  # noqa: E402
-from tweedie_train.objectives import DDPMObjective  # noqa: E402
+from tweedie_train.objectives import objective_of  # noqa: E402
 from gradients import rebuild  # noqa: E402
 
 torch.set_num_threads(1)
 
 OUT = "test/fixtures/autograd"
-TARGETS = {"epsilon": "eps", "v_prediction": "v"}  # tweedie.json "prediction" -> objective
 TIMESTEPS = (100, 500, 900)
 
 
@@ -49,8 +47,7 @@ def clean_images(name: str) -> np.ndarray:
 
 def write_fixture(name: str, seed: int, out: str) -> None:
     net, shape = rebuild(os.path.join("weights", name))
-    with open(os.path.join("weights", name, "tweedie.json")) as f:
-        objective = DDPMObjective(TARGETS[json.load(f)["prediction"]])
+    objective = objective_of(os.path.join("weights", name))
     net.double()
     x0 = torch.from_numpy(clean_images(name))
     gen = torch.Generator().manual_seed(seed)

@@ -110,3 +110,15 @@ def heldout_loss(objective, model: nn.Module, x0: torch.Tensor, seed: int = 0, b
     losses = [objective.loss(model, x0[i:i + batch], gen).item() * len(x0[i:i + batch])
               for i in range(0, len(x0), batch)]
     return sum(losses) / len(x0)
+
+
+def objective_of(folder: str):
+    """The objective a weights folder was trained with, from its tweedie.json "prediction"."""
+    import json
+    import os
+    with open(os.path.join(folder, "tweedie.json")) as f:
+        prediction = json.load(f)["prediction"]
+    names = {"epsilon": "eps", "v_prediction": "v", "flow_prediction": "flow"}
+    if prediction not in names:
+        raise ValueError(f"{folder}/tweedie.json: no objective for prediction {prediction!r}")
+    return make_objective(names[prediction])
