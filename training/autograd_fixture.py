@@ -1,15 +1,19 @@
 """Write test/fixtures/autograd/<model>/: Jacobian products of the shipped networks by autograd.
 
-For fmnist-32 and brain-64, with J = d eps_hat / d sample of the network rebuilt from its
+For fmnist-32 and brain-64, with J = d out / d sample of the network output (what its
+tweedie.json "prediction" says: v for fmnist-32, eps for brain-64) rebuilt from its
 model.onnx (training/gradients.py, the load asserted) and run in float64:
 
     x.npy [K,1,H,W]   x = a_t x0 + s_t eps, x0 a real image, eps ~ N(0, I) (seeded)
     t.npy [K]         discrete timesteps 100, 500, 900 (a_t, s_t from the DDPM schedule)
     u.npy [K,1,H,W]   a direction ~ N(0, I) (seeded)
-    eps.npy           eps_hat(x, t), the noise the network implies: its output for an eps-
-                      prediction network, s_t x + a_t v for a v-prediction one (tweedie.json)
-    eps_jvp.npy       J u   (torch.autograd.functional.jvp)
-    eps_vjp.npy       J^T u (torch.autograd.functional.vjp)
+    out.npy           the network output out(x, t)
+    out_jvp.npy       J u   (torch.autograd.functional.jvp)
+    out_vjp.npy       J^T u (torch.autograd.functional.vjp)
+
+The raw output, not the eps it implies: for a v network eps = s_t x + a_t v, whose Jacobian
+s_t I + a_t J_v is nearly the (symmetric) identity at t = 900, where a test could no longer
+tell a VJP from a JVP.
 
 x0: the first K Fashion-MNIST test images (t10k, padded 28 -> 32 as in fmnist32.py) for
 fmnist-32; held-out slices 4, 8, 12 of weights/brain-64/heldout.npy for brain-64.
@@ -28,7 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fmnist32  # noqa: E402
-from tweedie_train.objectives import objective_of  # noqa: E402
+from tweedie_train.schedule import DDPMSchedule  # noqa: E402
 from gradients import rebuild  # noqa: E402
 
 torch.set_num_threads(1)
@@ -47,24 +51,23 @@ def clean_images(name: str) -> np.ndarray:
 
 def write_fixture(name: str, seed: int, out: str) -> None:
     net, shape = rebuild(os.path.join("weights", name))
-    objective = objective_of(os.path.join("weights", name))
     net.double()
     x0 = torch.from_numpy(clean_images(name))
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
     u = torch.randn(x0.shape, generator=gen, dtype=torch.float64)
     t = torch.tensor(TIMESTEPS, dtype=torch.float64)
-    abar = torch.from_numpy(objective.sched.alphas_cumprod)[list(TIMESTEPS)][:, None, None, None]
+    abar = torch.from_numpy(DDPMSchedule().alphas_cumprod)[list(TIMESTEPS)][:, None, None, None]
     x = abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
 
-    def eps_hat(sample):
-        return objective.x0_eps(net(sample, t), sample, abar.sqrt(), (1.0 - abar).sqrt())[1]
+    def network(sample):
+        return net(sample, t)
 
-    eps, jvp = torch.autograd.functional.jvp(eps_hat, x, u)
-    _, vjp = torch.autograd.functional.vjp(eps_hat, x, u)
+    value, jvp = torch.autograd.functional.jvp(network, x, u)
+    _, vjp = torch.autograd.functional.vjp(network, x, u)
     folder = os.path.join(out, name)
     os.makedirs(folder, exist_ok=True)
-    arrays = {"x": x, "t": t, "u": u, "eps": eps, "eps_jvp": jvp, "eps_vjp": vjp}
+    arrays = {"x": x, "t": t, "u": u, "out": value, "out_jvp": jvp, "out_vjp": vjp}
     for key, value in arrays.items():
         np.save(os.path.join(folder, key + ".npy"), value.detach().numpy().astype(np.float64))
     print(f"{folder}: {', '.join(arrays)}; |J u| / |u| = {float(jvp.norm() / u.norm()):.3f}", flush=True)
