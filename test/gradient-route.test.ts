@@ -52,24 +52,30 @@ test('gaussian-exact: the exported VJP equals the exact Gaussian Jacobian produc
   await onnx.release();
 });
 
-// The autograd fixture holds J_eps u and J_eps^T u in float64 (test/fixtures/autograd/README.md); x0 = (x - s eps)/a
-// turns them into the x0 products u/a - (s/a) J_eps u. Measured relative errors of the eps parts at t = 100, 500, 900
-// (exported VJP; differences JVP), fmnist-32: 2.0e-7, 1.6e-7, 1.6e-7; 3.4e-4, 3.7e-5, 3.4e-5. brain-64: 2.0e-7, 1.7e-7,
-// 1.6e-7; 2.7e-4, 4.5e-5, 4.2e-5. The networks are 2-9% asymmetric here (|J u - J^T u| / |J^T u|), so a JVP passed
-// off as the VJP fails the first bound by far.
+// The autograd fixture holds J u and J^T u of the network output in float64 (test/fixtures/autograd/README.md): eps
+// for brain-64, v for fmnist-32, as their tweedie.json says. x0 = (x - s eps)/a, or x0 = (a x - s v)/(a^2 + s^2), turns
+// them into x0 products; outPart undoes that map by hand (not with tweedie's conversion, which is under test).
+// Measured relative errors of the output parts at t = 100, 500, 900 (exported VJP; differences JVP), fmnist-32:
+// 2.2e-7, 3.1e-7, 6.3e-7; 3.7e-4, 7.1e-5, 2.1e-4. brain-64: 2.0e-7, 1.7e-7, 1.6e-7; 2.7e-4, 4.5e-5, 4.2e-5. The networks are 2-42% asymmetric here
+// (|J u - J^T u| / |J^T u|), so a JVP passed off as the VJP fails the first bound by far.
 for (const [model, vjpBound, jvpBound] of [['fmnist-32', 1e-5, 2e-3], ['brain-64', 1e-5, 2e-3]] as const) {
   test(`${model}: the exported VJP and the differences JVP match PyTorch autograd`, async (t) => {
     const dir = join(root, 'test/fixtures/autograd', model);
     const x = readNpy(join(dir, 'x.npy')), times = readNpy(join(dir, 't.npy')), u = readNpy(join(dir, 'u.npy'));
-    const refVjp = readNpy(join(dir, 'eps_vjp.npy')), refJvp = readNpy(join(dir, 'eps_jvp.npy'));
+    const refVjp = readNpy(join(dir, 'out_vjp.npy')), refJvp = readNpy(join(dir, 'out_jvp.npy'));
+    const prediction = (JSON.parse(readFileSync(join(root, 'weights', model, 'tweedie.json'), 'utf8')) as { prediction: string }).prediction;
+    assert.ok(prediction === 'epsilon' || prediction === 'v_prediction', `${model}: prediction ${prediction}`);
     const onnx = await OnnxDenoiser.load(join(root, 'weights', model), { threads: 1 });
     for (let k = 0; k < x.batch; k++) {
       const time = times.data[k]!, p = onnx.path.point(time);
       const xk = x.sliceBatch(k, k + 1).toDtype('float32'), uk = u.sliceBatch(k, k + 1).toDtype('float32');
-      // The eps part of an x0 product: J_eps w = (w/a - J_x0 w) a/s.
-      const epsPart = (x0Product: Tensor) => Float64Array.from(x0Product.data, (g, i) => ((uk.data[i]! / p.a - g) * p.a) / p.s);
-      const vjpErr = relError(epsPart(await onnx.x0Vjp!(xk, time, uk)), refVjp.sliceBatch(k, k + 1).data);
-      const jvpErr = relError(epsPart((await x0JvpByDifferences(onnx, xk, time, uk)).jvp), refJvp.sliceBatch(k, k + 1).data);
+      // The output part of an x0 product g = J_x0 w: J_eps w = (w/a - g) a/s; J_v w = (a w - (a^2 + s^2) g)/s.
+      const outPart = (x0Product: Tensor) => Float64Array.from(x0Product.data, (g, i) => {
+        const w = uk.data[i]!;
+        return prediction === 'epsilon' ? ((w / p.a - g) * p.a) / p.s : (p.a * w - (p.a * p.a + p.s * p.s) * g) / p.s;
+      });
+      const vjpErr = relError(outPart(await onnx.x0Vjp!(xk, time, uk)), refVjp.sliceBatch(k, k + 1).data);
+      const jvpErr = relError(outPart((await x0JvpByDifferences(onnx, xk, time, uk)).jvp), refJvp.sliceBatch(k, k + 1).data);
       const asymmetry = relError(refJvp.sliceBatch(k, k + 1).data, refVjp.sliceBatch(k, k + 1).data);
       t.diagnostic(`t = ${time}: exported VJP ${vjpErr.toExponential(1)}, differences JVP ${jvpErr.toExponential(1)} (|J u - J^T u| / |J^T u| = ${asymmetry.toFixed(3)})`);
       assert.ok(vjpErr < vjpBound, `exported VJP at t = ${time}: ${vjpErr}`);

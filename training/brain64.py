@@ -28,9 +28,14 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (DDPMSchedule, TrainConfig, UNet, ddpm_eps_loss, finish, parse_deadline,  # noqa: E402
-                    read_nifti, save_grid_png, train, write_json)
-from gradients import card_row  # noqa: E402
+from tweedie_train.cards import TITLE_WORDS, files_rows, model_section, objective_name, training_section  # noqa: E402
+from tweedie_train.data import read_nifti  # noqa: E402
+from tweedie_train.export import export_folder, write_json  # noqa: E402
+from tweedie_train.images import save_grid_png  # noqa: E402
+from tweedie_train.loop import TrainConfig, load_checkpoint_ema, parse_deadline, train  # noqa: E402
+from tweedie_train.objectives import OBJECTIVES, make_objective  # noqa: E402
+from tweedie_train.preview import preview_name  # noqa: E402
+from tweedie_train.unet import UNet  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -140,6 +145,7 @@ def make_sampler(train: torch.Tensor):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=2300)
+    p.add_argument("--objective", choices=OBJECTIVES, default="eps")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--export-only", action="store_true")
@@ -156,57 +162,47 @@ def main() -> None:
           f"{len(split['train_z'])} training slices, p99.5 = {split['normalisation']['p']}", flush=True)
     if args.data_only:
         return
-    sched = DDPMSchedule()
     model = make_model()
-    planned = args.steps
     if not args.export_only:
+        objective = make_objective(args.objective)
         data = torch.from_numpy(slices[split["train_z"]])
         os.makedirs(os.path.dirname(args.log), exist_ok=True)
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=2e-4, warmup=100,
                           ema_decay=0.999)
         t0 = time.time()
-        state = train(model, make_sampler(data), cfg, ddpm_eps_loss(sched), args.ckpt, args.log,
-                      resume=args.resume, stop_at=parse_deadline(args.deadline))
+        info = {"recipe": "training/brain64.py", "objective": args.objective,
+                "data": f"{len(split['train_z'])} axial slices of the ch2 T1 template, 64x64, held-out slab excluded"}
+        state = train(model, make_sampler(data), cfg, objective.loss, args.ckpt, args.log,
+                      resume=args.resume, stop_at=parse_deadline(args.deadline), run_info=info)
         print(f"trained to step {state['step']} in {time.time() - t0:.0f}s this session", flush=True)
 
-    facts = finish(model, args.ckpt, args.log, args.out, sched, SHAPE, n_samples=16, nrow=4,
-                   title="brain-64: DDPM loss (MSE on eps)")
-    write_card(args.out, facts, split, planned)
-    print({k: v for k, v in facts.items()}, flush=True)
+    # the objective the checkpoint was trained with, not the command line's default
+    objective = make_objective(load_checkpoint_ema(model, args.ckpt).get("run", {}).get("objective", "eps"))
+    facts = export_folder(model, args.ckpt, args.log, args.out, objective, SHAPE, n_samples=16,
+                          nrow=4, title=f"brain-64: loss ({objective.name} objective)")
+    write_card(args.out, facts, split, objective)
+    print({k: v for k, v in facts.items() if k != "samples"}, flush=True)
 
 
-def write_card(out: str, f: dict, split: dict, planned: int) -> None:
-    tc, mc = f["train_config"], f["model_config"]
+def write_card(out: str, f: dict, split: dict, objective) -> None:
+    tc = f["train_config"]
     nrm = split["normalisation"]
-    diff = (f"max |torch - onnx| = {f['onnx_max_abs_diff']:.2g} on a random batch of 4 "
-            "(numpy reference evaluator training/onnx_numpy.py; onnxruntime is not installed "
-            "for the training Python)" if f["onnx_max_abs_diff"] is not None
-            else "not compared numerically (no ONNX runtime available)")
-    early = ""
-    if f["steps"] < tc["steps"]:
-        early = (f"\n**Stopped early**: {f['steps']} of the planned {tc['steps']} steps were run "
-                 "before the deadline; the exported EMA weights are those at the last step.\n")
     hz, mz = split["heldout_z"], split["excluded_margin_z"]
     card = f"""# brain-64
 
-Unconditional epsilon-prediction DDPM for 64x64 axial T1-weighted brain slices (1 channel,
+Unconditional {TITLE_WORDS[objective_name(f)]} model for 64x64 axial T1-weighted brain slices (1 channel,
 values in [-1, 1]), trained on the slices of ONE brain (the ch2 template) except a held-out
 slab. It is a prior for the MRI inverse-problem demos and benchmarks (compressed sensing,
 super-resolution, inpainting): reconstruct the held-out slices, which the model never saw.
-{early}
+
 ## Files
 
 | file | content |
 |---|---|
-| model.onnx | float32 ONNX (opset 14), inputs `sample` [N,1,64,64] and `timestep` [N] (float, discrete index 0..999, fractional values allowed), output `out` [N,1,64,64] = predicted eps; {f['onnx_bytes'] / 1e6:.1f} MB |
-| scheduler_config.json | diffusers DDPMScheduler: 1000 steps, linear betas 1e-4..0.02, epsilon prediction, no clipping |
-{card_row(f['gradient_errors'])}
-| tweedie.json | tweedie's model descriptor |
+{files_rows(f, "64,64", preview_name(objective), 16)}
 | heldout.npy | float32 [16, 1, 64, 64], the held-out slab, same normalisation (row k = slice z = {hz[0]} + k) |
 | heldout.png | the held-out slab as a picture (8 per row) |
 | split.json | slice indices, crop, resize and normalisation, machine-readable |
-| samples.png | 16 samples, 50-step DDIM (eta 0, 'leading' spacing), PyTorch EMA weights, seed 0 |
-| loss_curve.png, loss.csv | training loss (mean of each 10 steps), step, wall seconds |
 
 ## Data and split
 
@@ -235,20 +231,10 @@ To rebuild exactly the same slices (e.g. at another size), follow split.json or 
 
 ## Model
 
-UNet, {f['params']:,} parameters: widths {mc['channels']} at 64/32/16/8 pixels, one GroupNorm+SiLU
-residual block per level down and up, strided-conv downsampling, nearest upsampling,
-single-head self-attention in the 8x8 middle block, sinusoidal embedding of the float
-timestep (dim {mc['temb_dim']}) through a 2-layer MLP (`UNet` in training/common.py).
-Forward process: discrete VP, betas linspace(1e-4, 0.02, 1000).
+{model_section(f, "64/32/16/8", "`make_model` in training/brain64.py")}
+Forward process: {objective.path}.
 
-## Training
-
-- loss: MSE between predicted and true eps, t uniform on 0..999
-- Adam, lr {tc['lr']} with a {tc['warmup']}-step linear warm-up, batch {tc['batch_size']}, gradient-norm clip {tc['grad_clip']}
-- EMA of the weights, decay min(0.999, (1 + step) / (10 + step)); the exported weights are the EMA weights
-- **{f['steps']} steps** (planned {tc['steps']}), **{f['wall_s'] / 60:.1f} minutes** wall time on 1 CPU thread (torch 1.13)
-- final loss (mean over the last 100 steps): **{f['final_loss']:.4f}**
-- export check: onnx.checker (full check) passes; {diff}
+{training_section(f, objective.description)}
 
 ![loss](loss_curve.png)
 

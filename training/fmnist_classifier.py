@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import write_json  # noqa: E402
+from tweedie_train.export import write_json  # noqa: E402
 from fmnist32 import TEST_DATA, load_data  # noqa: E402
 from onnx_numpy import run_onnx  # noqa: E402
 

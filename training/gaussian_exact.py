@@ -15,7 +15,7 @@ import os
 import numpy as np
 import torch
 
-from common import tweedie_json, write_json
+from tweedie_train.export import tweedie_json, write_json
 from gradients import write_gradient
 
 OUT = os.path.join(os.path.dirname(__file__), '..', 'weights', 'gaussian-exact')

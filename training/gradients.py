@@ -7,7 +7,7 @@ so the reverse pass is written out here with ordinary ops and exported as one gr
     outputs out = the network output (as model.onnx), vjp = cotangent^T d out / d sample
 
 Each layer's forward returns (output, back) with back(g) = g^T d output / d input, so the
-reverse pass is the forward read backwards. For the UNet of common.py: a convolution's back is
+reverse pass is the forward read backwards. For the UNet of tweedie_train/unet.py: a convolution's back is
 the transposed convolution with the same weight; GroupNorm's is
 dx = (1/sigma)(g - mean(g) - xhat mean(g xhat)) per group with g = dy gamma; SiLU's is
 s(1 + x(1 - s)), s = sigmoid(x); nearest x2 upsampling's is the 2x2 sum; a concat's is a split;
@@ -19,7 +19,7 @@ checkpoints are not committed) and asserts every step:
   1. the weights load: torch (float64) vs training/onnx_numpy.py's evaluation of model.onnx;
   2. the hand-written VJP vs torch.autograd.grad in float64 at several timesteps;
   3. the exported graph (onnx.checker) vs the torch module, evaluated by onnx_numpy.py.
-Then it adds the "gradient" entry (common.GRADIENT) to tweedie.json.
+Then it adds the "gradient" entry (tweedie_train.export.GRADIENT) to tweedie.json.
 
     /usr/bin/python3 training/gradients.py weights/fmnist-32 weights/brain-64 weights/gaussian-exact
 """
@@ -39,7 +39,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import GRADIENT, ResBlock, SelfAttention, UNet, timestep_embedding, write_json  # noqa: E402
+from tweedie_train.export import GRADIENT, write_json  # noqa: E402
+from tweedie_train.unet import ResBlock, SelfAttention, UNet, timestep_embedding  # noqa: E402
 from onnx_numpy import run_onnx  # noqa: E402
 
 torch.set_num_threads(1)

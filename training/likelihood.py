@@ -32,6 +32,7 @@ from scipy import integrate
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gradients import rebuild  # noqa: E402
+from tweedie_train.objectives import objective_of  # noqa: E402
 
 BETAS = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)
 LOG_SIGMAS = 0.5 * np.log((1 - np.cumprod(1 - BETAS)) / np.cumprod(1 - BETAS))
@@ -41,7 +42,7 @@ def timestep_of(log_sigma: float) -> float:
     return float(np.interp(log_sigma, LOG_SIGMAS, np.arange(1000, dtype=np.float64)))
 
 
-def bits_per_dim(net: torch.nn.Module, levels: np.ndarray, rtol: float, atol: float, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def bits_per_dim(net: torch.nn.Module, objective, levels: np.ndarray, rtol: float, atol: float, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """Bits/dim of a batch of 8-bit images [B, 1, 32, 32], and the ODE evaluations of the solve."""
     B, D = levels.shape[0], int(np.prod(levels.shape[1:]))
     x = 2 * (levels.astype(np.float64) + rng.random(levels.shape)) / 256 - 1
@@ -54,7 +55,8 @@ def bits_per_dim(net: torch.nn.Module, levels: np.ndarray, rtol: float, atol: fl
         xt = torch.from_numpy(state[:-B].reshape(levels.shape).astype(np.float32)).requires_grad_(True)
         t = torch.full((B,), timestep_of(u), dtype=torch.float32)
         with torch.enable_grad():
-            drift = sigma * net(a * xt, t)
+            z = a * xt  # the network's input; eps from its prediction (eps or v) at a, s = sigma a
+            drift = sigma * objective.x0_eps(net(z, t), z, a, sigma * a)[1]
             grad = torch.autograd.grad((drift * probe).sum(), xt)[0]
         div = (grad * probe).sum(dim=(1, 2, 3))
         return np.concatenate([drift.detach().numpy().reshape(-1), div.numpy()]).astype(np.float64)
@@ -98,13 +100,14 @@ def main() -> None:
         raise SystemExit(f"--data {args.data}: need uint8 [N, 1, 32, 32], got {levels.dtype} {levels.shape}")
     levels = levels[: args.n] if args.n else levels
     net, _ = rebuild(args.model)
+    objective = objective_of(args.model)
     net.float().eval()
     for q in net.parameters():
         q.requires_grad_(False)
     rng = np.random.default_rng(args.seed)
     bpd, nfe, start = [], [], time.time()
     for b0 in range(0, len(levels), args.batch):
-        r, n = bits_per_dim(net, levels[b0: b0 + args.batch], args.rtol, args.atol, rng)
+        r, n = bits_per_dim(net, objective, levels[b0: b0 + args.batch], args.rtol, args.atol, rng)
         bpd.extend(r.tolist())
         nfe.append(n)
         m, se = mean_se(bpd) if len(bpd) > 1 else (bpd[0], float("nan"))

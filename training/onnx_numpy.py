@@ -2,7 +2,7 @@
 
 onnxruntime is not installed for the training Python, and onnx 1.12 has no reference
 evaluator, so this covers exactly the operators torch.onnx.export emits for the UNet in
-common.py (Conv, InstanceNormalization, Gemm, Resize-nearest, Softmax, shape plumbing...),
+tweedie_train/unet.py (Conv, InstanceNormalization, Gemm, Resize-nearest, Softmax, shape plumbing...),
 the ops of gaussian_exact.py's graph and the reverse pass of training/gradients.py (ConvTranspose,
 ReduceMean, ReduceSum).
 It is a check of the exported graph, not a runtime: it computes in float64.

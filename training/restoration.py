@@ -19,7 +19,7 @@ degraded image tells the model which):
             I_res = mu - x0 with the authors' L1 loss (their single-network 'pred_res')
 
 All use the forward marginal x_t = a_t x0 + b_t mu + s_t eps with mu the degraded image
-(upsampled to full size for super-resolution) and the UNet of common.py taking [x_t, mu] as two
+(upsampled to full size for super-resolution) and the UNet of tweedie_train/unet.py taking [x_t, mu] as two
 channels. Degradations (written to tasks.json as tweedie operator specs, so the TypeScript
 benchmark simulates exactly the same ones):
 
@@ -54,9 +54,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (TrainConfig, UNet, count_parameters, load_checkpoint_ema,  # noqa: E402
-                    parse_deadline, read_idx_images, read_loss_log, save_grid_png,
-                    save_loss_png, train, write_json)
+from tweedie_train.data import read_idx_images  # noqa: E402
+from tweedie_train.export import write_json  # noqa: E402
+from tweedie_train.images import save_grid_png, save_loss_png  # noqa: E402
+from tweedie_train.loop import TrainConfig, load_checkpoint_ema, parse_deadline, read_loss_log, train  # noqa: E402
+from tweedie_train.unet import UNet, count_parameters  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -521,7 +523,7 @@ one network for three degradations (denoising, 4x super-resolution, deblurring).
 
 ## Model and training
 
-UNet of training/common.py, widths (32, 64, 64), no attention, on the two channels [x_t, mu];
+UNet of training/tweedie_train/unet.py, widths (32, 64, 64), no attention, on the two channels [x_t, mu];
 {f['params']:,} parameters. Loss: {loss} at t uniform on 1..{T}.{warm_text}
 Adam, lr {tc['lr']} with a {tc['warmup']}-step warm-up, batch {tc['batch_size']}, gradient clip {tc['grad_clip']}, EMA 0.999
 (exported weights are the EMA weights). **{f['steps']} steps**{epochs}{early},

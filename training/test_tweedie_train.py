@@ -1,0 +1,152 @@
+"""Checks of the tweedie_train package that need no trained weights (a few seconds, one thread):
+
+  - a dynamic-H/W export declares symbolic H and W, and the graph (training/onnx_numpy.py,
+    float64) matches the torch module at sizes other than the export size (48x40, 24x32);
+    the torch module gives a 48x40 input the same output alone as inside a batch;
+  - each objective's loss is zero for a network that returns the true target, and the DDPM
+    objectives' (x0, eps) reading of the output inverts x_t = a x0 + s eps;
+  - a run stopped and resumed from its checkpoint ends with the same weights, EMA and loss
+    log as the same run done in one go.
+
+    /usr/bin/python3 training/test_tweedie_train.py
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_numpy import run_onnx  # noqa: E402
+from tweedie_train.export import export_onnx, tweedie_json  # noqa: E402
+from tweedie_train.loop import TrainConfig, read_loss_log, train  # noqa: E402
+from tweedie_train.objectives import DDPMObjective, FlowObjective  # noqa: E402
+from tweedie_train.unet import UNet, size_multiple  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def small_unet() -> UNet:
+    torch.manual_seed(0)
+    net = UNet(image_size=16, channels=(8, 16, 16), attn_resolutions=(), temb_dim=16)
+    with torch.no_grad():  # the zero-initialised convolutions would hide every path through them
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net.eval()
+
+
+def check_dynamic_export() -> None:
+    net = small_unet()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.onnx")
+        export_onnx(net, path, (1, 16, 16), dynamic_hw=True)
+        dims = [[x.dim_param or x.dim_value for x in v.type.tensor_type.shape.dim]
+                for v in onnx.load(path).graph.input if v.name == "sample"][0]
+        assert dims == ["N", 1, "H", "W"], dims
+        for h, w in ((48, 40), (24, 32)):
+            x = torch.randn(2, 1, h, w, dtype=torch.float64)
+            t = torch.tensor([3.0, 700.5], dtype=torch.float64)
+            with torch.no_grad():
+                ref = net.double()(x, t).numpy()
+            net.float()
+            got = run_onnx(path, {"sample": x.numpy(), "timestep": t.numpy()})["out"]
+            err = np.abs(got - ref).max() / np.abs(ref).max()
+            assert got.shape == (2, 1, h, w) and err < 1e-6, (h, w, got.shape, err)
+            print(f"dynamic export at {h}x{w}: onnx_numpy vs torch rel err {err:.1e}")
+        fixed = os.path.join(d, "fixed.onnx")
+        export_onnx(net, fixed, (1, 16, 16))
+        dims = [x.dim_param or x.dim_value for x in onnx.load(fixed).graph.input[0].type.tensor_type.shape.dim]
+        assert dims == ["N", 1, 16, 16], dims
+    x = torch.randn(2, 1, 48, 40)
+    t = torch.tensor([250.0, 250.0])
+    with torch.no_grad():
+        alone, batched = net(x[:1], t[:1]), net(x, t)[:1]
+    assert torch.allclose(alone, batched, atol=1e-6), float((alone - batched).abs().max())
+    assert tweedie_json((1, 16, 16), multiple=size_multiple(net))["multiple"] == 4
+    assert "multiple" not in tweedie_json((1, 16, 16))
+    with_attention = UNet(image_size=16, channels=(8, 16, 16), attn_resolutions=(16,), temb_dim=16)
+    try:
+        export_onnx(with_attention, os.devnull, (1, 16, 16), dynamic_hw=True)
+        raise AssertionError("a UNet with attention above the coarsest level exported with dynamic H, W")
+    except ValueError:
+        pass
+
+
+class Oracle(nn.Module):
+    """Returns a fixed tensor: the objective's true target for the batch it was built for."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = None
+        self.seen = None
+
+    def forward(self, x, t):
+        self.seen = (x, t)
+        return self.out
+
+
+def check_objectives() -> None:
+    x0 = torch.rand(4, 1, 8, 8) * 2 - 1
+    for obj in (DDPMObjective("eps"), DDPMObjective("v"), FlowObjective()):
+        # draw (t, eps) as the loss will, then rebuild the target independently
+        gen = torch.Generator().manual_seed(5)
+        if isinstance(obj, FlowObjective):
+            t = torch.rand((4,), generator=gen)
+            eps = torch.randn(x0.shape, generator=gen)
+            target = eps - x0  # tweedie's velocity a' x0 + s' eps with a = 1 - t, s = t
+        else:
+            t = torch.randint(0, 1000, (4,), generator=gen)
+            eps = torch.randn(x0.shape, generator=gen)
+            abar = torch.from_numpy(np.cumprod(1 - np.linspace(1e-4, 0.02, 1000)))[t].float()
+            a, s = abar.sqrt()[:, None, None, None], (1 - abar).sqrt()[:, None, None, None]
+            target = eps if obj.name == "eps" else a * eps - s * x0
+            x0_back, eps_back = obj.x0_eps(target.double(), (a * x0 + s * eps).double(), a.double(), s.double())
+            assert torch.allclose(x0_back.float(), x0, atol=1e-4) and torch.allclose(eps_back.float(), eps, atol=1e-4)
+        oracle = Oracle()
+        oracle.out = target
+        loss = obj.loss(oracle, x0, torch.Generator().manual_seed(5))
+        assert float(loss) < 1e-10, (obj.name, float(loss))
+        oracle.out = torch.zeros_like(target)
+        assert float(obj.loss(oracle, x0, torch.Generator().manual_seed(5))) > 0.1
+        print(f"objective {obj.name}: zero loss at the true target, prediction {obj.prediction!r}")
+
+
+def check_resume() -> None:
+    data = torch.rand(32, 1, 8, 8) * 2 - 1
+
+    def sample_batch(gen, b):
+        return data[torch.randint(0, len(data), (b,), generator=gen)]
+
+    def net():
+        torch.manual_seed(1)
+        return UNet(image_size=8, channels=(8, 16), attn_resolutions=(), temb_dim=16, dropout=0.1)
+
+    obj = DDPMObjective("v")
+    with tempfile.TemporaryDirectory() as d:
+        cfg = dict(batch_size=4, lr=1e-3, warmup=2, log_every=1)
+        ck1, log1 = os.path.join(d, "a.pt"), os.path.join(d, "a.csv")
+        one = train(net(), sample_batch, TrainConfig(steps=6, **cfg), obj.loss, ck1, log1)
+        ck2, log2 = os.path.join(d, "b.pt"), os.path.join(d, "b.csv")
+        train(net(), sample_batch, TrainConfig(steps=3, **cfg), obj.loss, ck2, log2)
+        m = net()
+        torch.manual_seed(456)  # dropout's draws must come from the checkpoint, not from here
+        two = train(m, sample_batch, TrainConfig(steps=6, **cfg), obj.loss, ck2, log2, resume=True)
+        a, b = torch.load(ck1), torch.load(ck2)
+        for k in a["model"]:
+            assert torch.equal(a["model"][k], b["model"][k]), k
+            assert torch.equal(a["ema"][k], b["ema"][k]), k
+        assert np.array_equal(read_loss_log(log1)[:, :2], read_loss_log(log2)[:, :2])
+        assert one["step"] == two["step"] == 6 and len(b["run"]["sessions"]) == 2
+    print("resume: weights, EMA and loss log equal to the uninterrupted run")
+
+
+if __name__ == "__main__":
+    check_dynamic_export()
+    check_objectives()
+    check_resume()
+    print("ok")

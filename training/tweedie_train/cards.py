@@ -1,0 +1,96 @@
+"""Model-card (MODEL_CARD.md) sections written from a run's own record, not from constants.
+
+`facts` is what export.export_folder returns: the checkpoint's run record (data, objective,
+model and training configs, parameter count, sessions with their UTC times and how each
+stopped), steps and wall time, the loss log's final mean, the exported files' checks.
+"""
+from __future__ import annotations
+
+PREDICTION_WORDS = {"eps": "predicted eps", "v": "predicted v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0",
+                    "flow": "predicted velocity eps - x0 (x_t = (1 - t) x0 + t eps)"}
+TIME_WORDS = {"eps": "discrete index 0..999, fractional values allowed",
+              "v": "discrete index 0..999, fractional values allowed",
+              "flow": "continuous, 1000 t for t in [0, 1]"}
+SCHEDULER_WORDS = {
+    "eps": "diffusers DDPMScheduler: 1000 steps, linear betas 1e-4..0.02, epsilon prediction, no clipping",
+    "v": "diffusers DDPMScheduler: 1000 steps, linear betas 1e-4..0.02, v_prediction, no clipping",
+    "flow": "diffusers FlowMatchEulerDiscreteScheduler: rectified flow, shift 1, flow_prediction",
+}
+TITLE_WORDS = {"eps": "epsilon-prediction DDPM", "v": "v-prediction DDPM",
+               "flow": "rectified-flow (velocity-prediction)"}
+
+
+def objective_name(f: dict) -> str:
+    """The objective the run trained (checkpoints from before the run record were eps)."""
+    return f["run"].get("objective", "eps")
+
+
+def onnx_check(f: dict) -> str:
+    if f["onnx_max_abs_diff"] is None:
+        return "not compared numerically (no ONNX runtime available)"
+    return (f"max |torch - onnx| = {f['onnx_max_abs_diff']:.2g} on a random batch of 4 "
+            "(numpy reference evaluator training/onnx_numpy.py; onnxruntime is not installed "
+            "for the training Python)")
+
+
+def files_rows(f: dict, size: str, preview: str, n_samples: int) -> str:
+    """The rows for model.onnx, scheduler_config.json, model.grad.onnx, tweedie.json,
+    samples.png and the loss log; size like "32,32"."""
+    from gradients import card_row
+    obj = objective_name(f)
+    return "\n".join([
+        f"| model.onnx | float32 ONNX (opset 14), inputs `sample` [N,1,{size}] and `timestep` [N] "
+        f"(float, {TIME_WORDS[obj]}), output `out` [N,1,{size}] = {PREDICTION_WORDS[obj]}; "
+        f"{f['onnx_bytes'] / 1e6:.1f} MB |",
+        f"| scheduler_config.json | {SCHEDULER_WORDS[obj]} |",
+        card_row(f["gradient_errors"]),
+        "| tweedie.json | tweedie's model descriptor |",
+        f"| samples.png | {n_samples} samples, {preview}, PyTorch EMA weights, seed 0 |",
+        "| loss_curve.png, loss.csv | training loss (mean of each 10 steps), step, wall seconds |",
+    ])
+
+
+def sessions_lines(run: dict) -> str:
+    out = []
+    for s in run.get("sessions", []):
+        out.append(f"  - {s['started']} to {s.get('ended', '?')}: steps {s['from_step']}..{s['to_step']}, "
+                   f"stopped by {s['stopped']}")
+    return "\n".join(out)
+
+
+def training_section(f: dict, objective_text: str, heldout: str | None = None) -> str:
+    """## Training, from the run record: objective, optimiser, EMA, steps, time, losses."""
+    tc, run = f["train_config"], f["run"]
+    planned = tc["steps"]
+    steps_note = f" (stopped before the planned {planned})" if f["steps"] < planned else ""
+    lines = [
+        "## Training",
+        "",
+        f"- objective: {objective_text}",
+        f"- Adam, lr {tc['lr']} with a {tc['warmup']}-step linear warm-up, batch {tc['batch_size']}, "
+        f"gradient-norm clip {tc['grad_clip']}",
+        f"- EMA of the weights, decay min({tc['ema_decay']}, (1 + step) / (10 + step)); "
+        "the exported weights are the EMA weights",
+        f"- **{f['steps']} steps**{steps_note}, **{f['wall_s'] / 60:.1f} minutes** of training "
+        "on 1 CPU thread (torch 1.13, a core shared with other work)",
+        f"- final training loss (mean over the last 100 steps): **{f['final_loss']:.4f}**"
+        + (f"; smoothed (EMA 0.99 of the per-step loss): {f['loss_ema']:.4f}" if f.get("loss_ema") else ""),
+    ]
+    if heldout:
+        lines.append(f"- {heldout}")
+    if run.get("sessions"):
+        lines += ["- sessions (from the run record):", sessions_lines(run)]
+    lines.append(f"- export check: onnx.checker (full check) passes; {onnx_check(f)}")
+    return "\n".join(lines)
+
+
+def model_section(f: dict, sizes: str, code: str) -> str:
+    mc = f["model_config"]
+    attn = ("single-head self-attention in the middle (coarsest) block only"
+            if not mc["attn_resolutions"] else
+            f"single-head self-attention in the middle block and at {mc['attn_resolutions']} pixels")
+    return (f"UNet, {f['params']:,} parameters: widths {mc['channels']} at {sizes} pixels, one "
+            "GroupNorm+SiLU residual block per level down and up, strided-conv downsampling, "
+            f"nearest upsampling, {attn}, sinusoidal embedding of the float timestep "
+            f"(dim {mc['temb_dim']}) through a 2-layer MLP. Zero-initialised output and residual "
+            f"convolutions. The code is `UNet` in training/tweedie_train/unet.py, built by {code}.")
