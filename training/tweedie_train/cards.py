@@ -43,7 +43,7 @@ def files_rows(f: dict, size: str, preview: str, n_samples: int) -> str:
         f"(float, {TIME_WORDS[obj]}), output `out` [N,1,{size}] = {PREDICTION_WORDS[obj]}; "
         f"{f['onnx_bytes'] / 1e6:.1f} MB |",
         f"| scheduler_config.json | {SCHEDULER_WORDS[obj]} |",
-        card_row(f["gradient_errors"]),
+        *([card_row(f["gradient_errors"])] if f["gradient_errors"] else []),
         "| tweedie.json | tweedie's model descriptor |",
         f"| samples.png | {n_samples} samples, {preview}, PyTorch EMA weights, seed 0 |",
         "| loss_curve.png, loss.csv | training loss (mean of each 10 steps), step, wall seconds |",
@@ -86,7 +86,8 @@ def training_section(f: dict, objective_text: str, heldout: str | None = None) -
 
 def model_section(f: dict, sizes: str, code: str) -> str:
     mc = f["model_config"]
-    attn = ("single-head self-attention in the middle (coarsest) block only"
+    attn = ("no attention (fully convolutional)" if not mc.get("mid_attention", True) else
+            "single-head self-attention in the middle (coarsest) block only"
             if not mc["attn_resolutions"] else
             f"single-head self-attention in the middle block and at {mc['attn_resolutions']} pixels")
     return (f"UNet, {f['params']:,} parameters: widths {mc['channels']} at {sizes} pixels, one "

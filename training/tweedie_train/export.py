@@ -91,8 +91,10 @@ def onnx_vs_torch(model: nn.Module, path: str, shape: Sequence[int]) -> float | 
 
 def export_folder(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str, objective,
                   shape: Sequence[int], n_samples: int, nrow: int, title: str,
-                  png_scale: int = 2, dynamic_hw: bool = False) -> dict:
-    """EMA weights -> model.onnx (+ check), model.grad.onnx (+ checks), scheduler_config.json,
+                  png_scale: int = 2, dynamic_hw: bool = False, gradient: bool = True) -> dict:
+    """EMA weights -> model.onnx (+ check), model.grad.onnx (+ checks; only with `gradient`:
+    the hand-written reverse pass has fixed H and W, so a dynamic-size model goes without it and
+    tweedie takes its derivatives by differences), scheduler_config.json,
     tweedie.json, samples.png (50-step preview), loss_curve.png, loss.csv. Returns the facts
     for the card: the checkpoint's run record plus the export's own measurements."""
     os.makedirs(out_dir, exist_ok=True)
@@ -102,10 +104,12 @@ def export_folder(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str,
     export_onnx(model, onnx_path, shape, dynamic_hw=dynamic_hw)
     diff = onnx_vs_torch(model, onnx_path, shape)
     write_json(os.path.join(out_dir, "scheduler_config.json"), objective.scheduler_config())
-    from gradients import write_gradient  # gradients.py imports this package
-    grad_errs = write_gradient(out_dir, model, shape)
+    grad_errs = None
+    if gradient:
+        from gradients import write_gradient  # gradients.py imports this package
+        grad_errs = write_gradient(out_dir, model, shape)
     write_json(os.path.join(out_dir, "tweedie.json"),
-               tweedie_json(shape, objective.prediction, objective.time_entry(), gradient=True,
+               tweedie_json(shape, objective.prediction, objective.time_entry(), gradient=gradient,
                             multiple=size_multiple(model) if dynamic_hw else None))
     t0 = time.time()
     samples = preview_sample(model, objective, shape, n_samples, steps=50, seed=0)

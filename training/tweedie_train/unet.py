@@ -78,18 +78,21 @@ class UNet(nn.Module):
     Up: nearest x2 -> concat skip -> res block (+ attention). Output conv zero-initialised.
 
     channels[i] is the width at resolution image_size / 2**i; attention is applied at
-    the resolutions listed in attn_resolutions and always in the middle block.
+    the resolutions listed in attn_resolutions and in the middle block unless mid_attention
+    is False (then the network is fully convolutional: every output pixel sees a bounded
+    neighbourhood, so crops and whole slices look alike to it).
     """
 
     def __init__(self, image_size: int, channels: Sequence[int] = (32, 64, 64),
                  attn_resolutions: Sequence[int] = (8,), in_channels: int = 1,
-                 temb_dim: int = 128, dropout: float = 0.0, out_channels: int | None = None):
+                 temb_dim: int = 128, dropout: float = 0.0, out_channels: int | None = None,
+                 mid_attention: bool = True):
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
         self.config = dict(image_size=image_size, channels=list(channels),
                            attn_resolutions=list(attn_resolutions),
                            in_channels=in_channels, temb_dim=temb_dim, dropout=dropout,
-                           out_channels=out_channels)
+                           out_channels=out_channels, mid_attention=mid_attention)
         self.temb_dim = temb_dim
         self.time_mlp = nn.Sequential(nn.Linear(temb_dim, temb_dim), nn.SiLU(),
                                       nn.Linear(temb_dim, temb_dim))
@@ -108,7 +111,7 @@ class UNet(nn.Module):
             self.downsample.append(nn.Identity() if last else nn.Conv2d(ch, ch, 3, stride=2, padding=1))
             prev = ch
         self.mid = ResBlock(prev, prev, temb_dim, dropout)
-        self.mid_attn = SelfAttention(prev)
+        self.mid_attn = SelfAttention(prev) if mid_attention else nn.Identity()
         self.up, self.up_attn = nn.ModuleList(), nn.ModuleList()
         for i in reversed(range(len(channels))):
             ch = channels[i]
@@ -146,5 +149,5 @@ def size_multiple(model: UNet) -> int:
 
 
 def is_fully_convolutional(model: UNet) -> bool:
-    """Attention only in the coarsest (middle) block: the cost stays linear in H W above it."""
+    """No attention above the coarsest (middle) block: the cost stays linear in H W above it."""
     return not model.config["attn_resolutions"]
