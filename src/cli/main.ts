@@ -9,14 +9,16 @@ import { reconstructCommand } from './reconstruct.js';
 import { restoreCommand } from './restore.js';
 import { sampleCommand } from './sample.js';
 import { samplersCommand } from './samplers.js';
+import { serveCommand } from './serve.js';
 import { solveCommand } from './solve.js';
 import { solversCommand } from './solvers.js';
 import { stopOnSignals } from './signals.js';
+import { workerCommand } from './worker.js';
 import { packageVersion } from './version.js';
 
 /** Every command, in the order "tweedie --help" lists them. */
 export const COMMANDS: readonly Command[] = [
-  demoCommand, infoCommand, sampleCommand, samplersCommand, solveCommand, reconstructCommand, restoreCommand, likelihoodCommand, solversCommand, diagnoseCommand, benchCommand,
+  demoCommand, infoCommand, sampleCommand, samplersCommand, solveCommand, reconstructCommand, restoreCommand, likelihoodCommand, solversCommand, diagnoseCommand, serveCommand, workerCommand, benchCommand,
 ];
 
 function usage(): string {

@@ -6,6 +6,7 @@ import { loadMixture } from '../models/gmm-file.js';
 import { OnnxDenoiser } from '../models/onnx.js';
 import { parsePredictionType, type PredictionType } from '../models/prediction.js';
 import type { Path } from '../paths/path.js';
+import { jobContext } from './job-context.js';
 
 /** A model named on the command line: `gmm:FILE.json` (exact mixture) or an ONNX model folder. */
 export interface LoadedModel {
@@ -22,6 +23,19 @@ export interface LoadedModel {
  * scheduler_config.json unless `path` is given explicitly.
  */
 export async function loadModel(spec: string, path: () => Path, prediction: string | undefined, threads?: number): Promise<LoadedModel> {
+  if (!spec.startsWith('gmm:')) {
+    // In a service worker, one ONNX session per model and thread count serves every job of the process.
+    const models = jobContext.getStore()?.models;
+    const key = `${spec}\0${threads ?? ''}`;
+    if (models && prediction === undefined) {
+      if (!models.has(key)) models.set(key, loadFile(spec, path, prediction, threads).catch((e) => (models.delete(key), Promise.reject(e))));
+      return models.get(key) as Promise<LoadedModel>;
+    }
+  }
+  return loadFile(spec, path, prediction, threads);
+}
+
+async function loadFile(spec: string, path: () => Path, prediction: string | undefined, threads?: number): Promise<LoadedModel> {
   if (spec.startsWith('gmm:')) {
     const file = spec.slice(4);
     if (!existsSync(file)) fail('UNREADABLE_FILE', `--model ${spec}: file ${file} does not exist`);

@@ -1,3 +1,5 @@
+import { jobContext, type CommandProgress } from './job-context.js';
+
 /**
  * A progress bar on stderr, drawn only when stderr is a terminal (never in pipes, logs or CI),
  * so stdout stays clean for results.
@@ -29,8 +31,13 @@ class Progress {
   }
 }
 
-/** A progress bar for a recipe run, made at its first report, when the run's total is known. */
-export function runProgress(label: string): { report: (p: { done: number; total: number }) => void; done: () => void } {
+/**
+ * A progress bar for a recipe run, made at its first report, when the run's total is known; in a service
+ * job the reports go to the job instead (src/cli/job-context.ts).
+ */
+export function runProgress(label: string): { report: (p: CommandProgress) => void | Promise<void>; done: () => void } {
+  const job = jobContext.getStore();
+  if (job) return { report: (p) => job.progress(label, { done: p.done, total: p.total, step: p.step, steps: p.steps, slicesDone: p.slicesDone }), done: () => {} };
   let bar: Progress | null = null;
   return {
     report: (p) => (bar ??= new Progress(label, p.total)).update(p.done),

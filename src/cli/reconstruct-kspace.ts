@@ -13,6 +13,7 @@ import { gradValue, intOption, numberOption, seedValue, stepsValue, threadsValue
 import { checkOutputs, commitOutputs } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
+import { printSummary } from './job-context.js';
 
 /** The reconstruct options the fastMRI path reads (strings as parsed). */
 export interface KspaceCliValues {
@@ -100,7 +101,7 @@ export async function reconstructKspaceCli(v: KspaceCliValues, given: Record<str
       steps: r.steps, nfe: r.nfe, scale: r.scale, seconds: r.seconds, seconds_per_slice: r.secondsPerSlice, reference: r.referenceSource,
       psnr: r.psnr, ssim: r.ssim, psnr_zero_filled: r.psnr_zero_filled, ssim_zero_filled: r.ssim_zero_filled, per_slice: r.per_slice,
     };
-    if (v.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
+    if (v.json) return void printSummary(summary);
     const figures = r.psnr === null ? '(no fully sampled reference: no PSNR)' : `PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim!.toFixed(4)} against ${r.referenceSource} (zero-filled ${r.psnr_zero_filled!.toFixed(2)} dB, ${r.ssim_zero_filled!.toFixed(4)})`;
     process.stdout.write(
       `wrote ${v.out}: slices ${r.slices[0]}..${r.slices[1] - 1} of ${v.measurement} (${file.coils} coils, ${r.grid.outRows}x${r.grid.outCols}), ${r.solver} on ${r.operator}, maps ${r.maps}, ` +

@@ -14,6 +14,7 @@ import { asUsage, gradValue, intOption, numberOption, seedValue, stepsValue, thr
 import { command } from './options.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
+import { printSummary } from './job-context.js';
 import { checkOutputs, commitOutputs } from './output.js';
 import { pickVolume, seriesOption, volumeOption } from './volume-option.js';
 import { gradOption, jsonOption, paramOption, seedOption, stepsOption } from './shared-options.js';
@@ -136,7 +137,7 @@ export const reconstructCommand = command({
       modelDir, splitFallback: join(packageRoot, 'weights', 'brain-64', 'split.json'),
       modality, acceleration, ...(mask ? { mask } : {}), ...(maskFile ? { maskFile } : {}), particles, views, noise,
       ...(measurement ? { measurement, measurementName: measurementFile } : {}), solver: solver.name, steps, params, gradient, ...(slices ? { slices } : {}), workers, threads, batch, seed, tvZ, tvIters, tvZMode,
-      onProgress: (done, total) => progress.report({ done, total }),
+      onProgress: (done, total, slicesDone) => progress.report({ done, total, slicesDone }),
     };
     if (!truthFile) {
       const r = await reconstructMeasured(options);
@@ -147,7 +148,7 @@ export const reconstructCommand = command({
         workers: r.workers, batch: r.batch, tv_z: tvZ, tv_iters: tvIters, tv_z_mode: tvZMode, seed, nfe: r.nfe, model_calls: r.model_calls, seconds: r.seconds,
         psnr: null, ssim: null, ...(r.lines ? { lines: r.lines } : {}),
       };
-      if (values.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
+      if (values.json) return void printSummary(summary);
       return void process.stdout.write(`wrote ${out}: ${summary.slices} model-space slices from ${measurementFile}, ${r.solver} on ${r.operator}, ${r.steps} steps (NFE ${r.nfe} per slice), ${r.seconds.toFixed(1)} s (no --truth: no PSNR)\n`);
     }
 
@@ -162,7 +163,7 @@ export const reconstructCommand = command({
       figures_grid: r.figures_grid, psnr: r.psnr, ssim: r.ssim, baseline: r.baseline, psnr_baseline: r.psnr_baseline, ssim_baseline: r.ssim_baseline,
       per_slice: r.per_slice, ...(r.lines ? { lines: r.lines } : {}),
     };
-    if (values.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
+    if (values.json) return void printSummary(summary);
     process.stdout.write(
       `wrote ${out}: slices ${r.slices[0]}..${r.slices[1] - 1} of ${truthFile}, ${r.solver} on ${r.operator}, ${r.steps} steps (NFE ${r.nfe} per slice), ` +
         `${r.workers} worker${r.workers > 1 ? 's' : ''}, ${r.seconds.toFixed(1)} s; PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(4)} ` +

@@ -18,6 +18,7 @@ import { command } from './options.js';
 import { checkOutputs, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
+import { printSummary } from './job-context.js';
 import { pickVolume, seriesOption, volumeOption } from './volume-option.js';
 import { batchOption, jsonOption, paramOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
 import { packageRoot } from '../package-root.js';
@@ -165,7 +166,7 @@ export const restoreCommand = command({
       summary.psnr_baseline = meanOf(psnr(degraded, truth, span));
       summary.ssim_baseline = meanOf(ssim(degraded, truth, { dataRange: span }));
     }
-    if (values.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
+    if (values.json) return void printSummary(summary);
     const metrics = truth ? `; PSNR ${(summary.psnr_baseline as number).toFixed(2)} -> ${(summary.psnr as number).toFixed(2)} dB, SSIM ${(summary.ssim_baseline as number).toFixed(4)} -> ${(summary.ssim as number).toFixed(4)}` : '';
     process.stdout.write(`wrote ${out}: ${n} image${n > 1 ? 's' : ''}, ${sampler.name} ${steps} steps, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s${metrics}\n`);
   },

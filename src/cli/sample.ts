@@ -15,6 +15,7 @@ import { command } from './options.js';
 import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
+import { printSummary } from './job-context.js';
 import { batchOption, jsonOption, paramOption, seedOption, sizeOption, stepsOption, threadsOption } from './shared-options.js';
 
 export const sampleCommand = command({
@@ -86,7 +87,7 @@ export const sampleCommand = command({
     commitOutputs([{ file: out!, bytes: samplesBytes(out!, r.x, shape, model.valueRange) }]);
     const batches = Math.ceil(n / batch);
     const summary = { sampler: sampler.name, steps, n, nfe: r.nfe, nfe_per_sample_batch: r.nfe / batches, seconds: r.seconds, out };
-    if (values.json) process.stdout.write(JSON.stringify(summary) + '\n');
+    if (values.json) printSummary(summary);
     else process.stdout.write(`wrote ${out}: ${n} samples, ${steps} steps, NFE ${r.nfe} (${batches} batch${n > batch ? 'es' : ''}), ${r.seconds.toFixed(2)} s\n`);
   },
 });

@@ -15,6 +15,7 @@ import { command } from './options.js';
 import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './output.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
+import { printSummary } from './job-context.js';
 import { gradOption, jsonOption, paramOption, seedOption, sizeOption, stepsOption, threadsOption } from './shared-options.js';
 
 /** A truth image for an operator of input shape `item`: [item] or [1, ...item]. */
@@ -109,7 +110,7 @@ export const solveCommand = command({
         summary.ssim = ssim(r.x.toDtype('float32'), truthB, { dataRange }).reduce((a, b) => a + b, 0) / n;
       }
     }
-    if (values.json) return void process.stdout.write(JSON.stringify(summary) + '\n');
+    if (values.json) return void printSummary(summary);
     const fig = truth ? `, PSNR ${(summary.psnr as number).toFixed(2)} dB${summary.ssim !== undefined ? `, SSIM ${(summary.ssim as number).toFixed(4)}` : ''}` : '';
     process.stdout.write(`wrote ${out}: ${n} sample${n > 1 ? 's' : ''}, ${solver.name} on ${operator.name}${r.gradient ? ` (gradient: ${r.gradient})` : ''}, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s${fig}\n`);
   },

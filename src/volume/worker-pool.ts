@@ -102,7 +102,14 @@ function threadPool<C, J extends PoolJob, R>(o: PoolOptions<C, J, R>): Pool<J, R
       if (m.type === 'ready') {
         idle.push(w);
         pump();
-      } else if (m.type === 'progress') o.onProgress?.(m.id, m.progress);
+      } else if (m.type === 'progress') {
+        // A progress callback may stop the run (a cancelled service job): its error fails the round.
+        try {
+          o.onProgress?.(m.id, m.progress);
+        } catch (e) {
+          abort(e);
+        }
+      }
       else if (m.type === 'done') {
         idle.push(w);
         if (round) {

@@ -1,0 +1,118 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fail } from '../core/errors.js';
+import { operatorSpecFiles } from '../inverse/operators/spec-file.js';
+import type { Command, OptionDef } from '../cli/options.js';
+import { reconstructCommand } from '../cli/reconstruct.js';
+import { restoreCommand } from '../cli/restore.js';
+import { sampleCommand } from '../cli/sample.js';
+import { solveCommand } from '../cli/solve.js';
+import { packageRoot } from '../package-root.js';
+import { isSafeName, safeName } from './names.js';
+
+/**
+ * A job is a CLI command (its task) with the command's own options, given as JSON. Files are never server
+ * paths: an input option names an uploaded file, --model a shipped model (weights/NAME) or gmm:UPLOADED.json,
+ * an output option a result file name. The job runs exactly the command's argv, so everything the CLI checks,
+ * the job checks too.
+ */
+export const TASKS = { sample: sampleCommand, solve: solveCommand, reconstruct: reconstructCommand, restore: restoreCommand } as const;
+export type Task = keyof typeof TASKS;
+
+/** Options that name input files: each must be one of the job's uploads. */
+const INPUT_OPTIONS = new Set(['input', 'truth', 'measurement', 'mask-file', 'init', 'scheduler-config', 'coil-maps']);
+/** Options that name output files: a result file name. */
+const OUTPUT_OPTIONS = new Set(['out', 'out-model', 'out-rss']);
+/** CLI options that make no sense for a job (the job always reports its summary as JSON). */
+const NOT_FOR_JOBS = new Set(['json', 'help']);
+/** coil-maps values that are not files. */
+const COIL_MAP_KINDS = new Set(['espirit', 'acs']);
+
+/** The result file a task writes when the job names no --out. */
+export const DEFAULT_OUT: Record<Task, string> = { sample: 'samples.npy', solve: 'solution.npy', reconstruct: 'recon.nii.gz', restore: 'restored.png' };
+
+export type OptionValue = string | number | boolean | (string | number)[];
+export interface JobSpec {
+  task: Task;
+  /** The command's options, by their CLI names (no leading dashes). */
+  options: Record<string, OptionValue>;
+  /** The uploaded input file names. */
+  inputs: string[];
+}
+
+/** The options a task accepts over HTTP: its command's table less --json and --help. */
+export function jobOptions(task: Task): [string, OptionDef][] {
+  return Object.entries((TASKS[task] as Command).options).filter(([k]) => !NOT_FOR_JOBS.has(k));
+}
+
+/** The JSON schema of a task's options (generated from the command's option table, as --help is). */
+export function optionsSchema(task: Task): Record<string, unknown> {
+  const scalar = { oneOf: [{ type: 'string' }, { type: 'number' }] };
+  const properties: Record<string, unknown> = { task: { const: task } };
+  for (const [k, o] of jobOptions(task)) {
+    const doc = INPUT_OPTIONS.has(k) ? `${o.doc} (over HTTP: an uploaded file's name)` : OUTPUT_OPTIONS.has(k) ? `${o.doc} (over HTTP: a result file name)` : o.doc;
+    properties[k] = o.type === 'boolean' ? { type: 'boolean', description: doc } : o.multiple ? { oneOf: [scalar, { type: 'array', items: scalar }], description: doc } : { ...scalar, description: doc };
+  }
+  return { type: 'object', required: ['task'], additionalProperties: false, properties };
+}
+
+/** Check a job's options JSON against its task's table (before anything is written); one line names a bad key. */
+export function checkedSpec(raw: unknown, inputs: string[]): JobSpec {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('USAGE', 'field "options" must be a JSON object like {"task": "sample", "model": "gaussian-exact"}');
+  const { task, ...options } = raw as Record<string, unknown>;
+  if (typeof task !== 'string' || !(task in TASKS)) fail('USAGE', `options.task must be one of ${Object.keys(TASKS).join(', ')}, got ${JSON.stringify(task)}`);
+  const table = new Map(jobOptions(task as Task));
+  for (const name of inputs) safeName(name, 'input file');
+  for (const [k, v] of Object.entries(options)) {
+    const def = table.get(k);
+    if (!def) fail('USAGE', `options.${k} is not an option of "tweedie ${task}"${NOT_FOR_JOBS.has(k) ? ' usable in a job' : ''}; see GET /openapi.json for the task's options`);
+    const scalarOk = (x: unknown) => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x));
+    const ok = def.type === 'boolean' ? typeof v === 'boolean' : def.multiple && Array.isArray(v) ? v.every(scalarOk) : scalarOk(v);
+    if (!ok) fail('USAGE', `options.${k} must be ${def.type === 'boolean' ? 'true or false' : def.multiple ? 'a string, a number or a list of them' : 'a string or a number'}`);
+    if (INPUT_OPTIONS.has(k) && !(k === 'coil-maps' && COIL_MAP_KINDS.has(String(v))) && !inputs.includes(String(v))) {
+      fail('USAGE', `options.${k} "${v}" is not an uploaded file; upload it in the field "input" (uploaded: ${inputs.join(', ') || 'none'})`);
+    }
+    if (OUTPUT_OPTIONS.has(k)) safeName(String(v), `options.${k}`);
+  }
+  if (typeof options.model === 'string') modelArg(options.model, inputs);
+  if (typeof options.operator === 'string') {
+    let files: string[] = [];
+    try {
+      files = operatorSpecFiles(options.operator);
+    } catch {
+      // A malformed spec is the command's to report, when the job runs.
+    }
+    if (files.length > 0) fail('USAGE', `options.operator "${options.operator}" names files; a job's operator cannot read files (use mri:, ct:, inpaint:, sr: or blur:)`);
+  }
+  return { task: task as Task, options: options as Record<string, OptionValue>, inputs };
+}
+
+/** --model over HTTP: a shipped model folder weights/NAME, or gmm:NAME of an uploaded mixture. */
+function modelArg(model: string, inputs: string[], inputDir = ''): string {
+  if (model.startsWith('gmm:')) {
+    const file = model.slice(4);
+    if (!inputs.includes(file)) fail('USAGE', `options.model "${model}": upload ${file} in the field "input" (uploaded: ${inputs.join(', ') || 'none'})`);
+    return `gmm:${join(inputDir, file)}`;
+  }
+  const dir = join(packageRoot, 'weights', model);
+  if (!isSafeName(model) || !existsSync(join(dir, 'tweedie.json'))) fail('USAGE', `options.model "${model}" is not a shipped model; use a folder name of weights/ (e.g. gaussian-exact) or gmm:UPLOADED.json`);
+  return dir;
+}
+
+/** The command line of a job: its inputs in `inputDir`, its results in `resultDir`, with --json. */
+export function jobArgv(spec: JobSpec, inputDir: string, resultDir: string): string[] {
+  const argv: string[] = [];
+  const options = { out: DEFAULT_OUT[spec.task], ...spec.options };
+  for (const [k, v] of Object.entries(options)) {
+    const text = (x: string | number) => {
+      const s = String(x);
+      if (k === 'model') return modelArg(s, spec.inputs, inputDir);
+      if (INPUT_OPTIONS.has(k) && !(k === 'coil-maps' && COIL_MAP_KINDS.has(s))) return join(inputDir, s);
+      return OUTPUT_OPTIONS.has(k) ? join(resultDir, s) : s;
+    };
+    if (typeof v === 'boolean') {
+      if (v) argv.push(`--${k}`);
+    } else for (const x of Array.isArray(v) ? v : [v]) argv.push(`--${k}=${text(x)}`);
+  }
+  return [...argv, '--json'];
+}
