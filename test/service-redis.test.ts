@@ -1,0 +1,95 @@
+import { test, after, afterEach, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { api, redisAvailable, redisServer, serve, stop, submit, tweedie, untilState, waitFor, type Proc } from './helpers/service.js';
+
+// Redis mode with real parts: a redis-server on a free loopback port, `tweedie serve --redis` and
+// `tweedie worker` processes sharing one data folder.
+const tmp = mkdtempSync(join(tmpdir(), 'tweedie-service-redis-'));
+const data = join(tmp, 'data');
+const mixture = { name: 'mixture-2d.json', bytes: readFileSync('examples/mixture-2d.json') };
+const procs: (Proc | undefined)[] = [];
+let redis: Awaited<ReturnType<typeof redisServer>>;
+before(async () => {
+  if (redisAvailable) redis = await redisServer(tmp);
+});
+// Each test brings its own server and workers.
+afterEach(async () => {
+  await Promise.all(procs.splice(0).map((p) => stop(p, 'SIGKILL')));
+});
+after(() => stop(redis?.proc));
+const skip = redisAvailable ? false : 'redis-server is not installed (.ci/run installs it)';
+
+const worker = (...args: string[]) => {
+  const w = tweedie(['worker', '--redis', redis.url, '--data', data, '--stalled-s', '2', ...args]);
+  procs.push(w);
+  return w;
+};
+const server = async () => {
+  const s = await serve(['--redis', redis.url, '--data', data]);
+  procs.push(s);
+  return s;
+};
+const idOf = async (r: Response) => {
+  assert.equal(r.status, 202, await r.clone().text());
+  return ((await r.json()) as { id: string }).id;
+};
+
+test('jobs queued on Redis survive a server restart and run on two workers, each once, as the CLI runs them', { skip }, async () => {
+  let s = await server();
+  const ids: string[] = [];
+  for (let seed = 0; seed < 6; seed++) ids.push(await idOf(await submit(s.url, { task: 'sample', model: 'gmm:mixture-2d.json', steps: 20, n: 3, seed }, [mixture])));
+  assert.equal(((await (await api(s.url, `/jobs/${ids[0]}`)).json()) as { state: string }).state, 'queued', 'no worker yet');
+  await stop(s);
+  s = await server();
+  const w1 = worker(), w2 = worker();
+  for (const id of ids) {
+    const st = await untilState(s.url, id, ['done', 'failed'], 60_000);
+    assert.equal(st.state, 'done', st.error);
+    assert.equal(st.attempts, 1);
+    assert.deepEqual(st.results, ['samples.npy']);
+  }
+  const listed = ((await (await api(s.url, '/jobs')).json()) as { jobs: { id: string }[] }).jobs.map((j) => j.id);
+  assert.deepEqual([...listed].sort(), [...ids].sort(), 'none lost, none duplicated');
+  const ran = (w: Proc) => ids.filter((id) => w.log().includes(`job ${id}`));
+  assert.equal(ran(w1).length + ran(w2).length, ids.length, 'each job ran once');
+  const ref = join(tmp, 'cli.npy');
+  const c = spawnSync(process.execPath, ['bin/tweedie.js', 'sample', '--model', 'gmm:examples/mixture-2d.json', '--steps', '20', '-n', '3', '--seed', '5', '--out', ref]);
+  assert.equal(c.status, 0, String(c.stderr));
+  const got = new Uint8Array(await (await api(s.url, `/jobs/${ids[5]}/results/samples.npy`)).arrayBuffer());
+  assert.deepEqual(got, new Uint8Array(readFileSync(ref)));
+});
+
+test('a worker killed (SIGKILL) mid-job: the job is retried on the other worker and completes with one result', { skip }, async () => {
+  const s = await server();
+  const workers = [worker(), worker()];
+  const id = await idOf(await submit(s.url, { task: 'sample', model: 'gmm:mixture-2d.json', steps: 1000, n: 6000, seed: 1 }, [mixture]));
+  await untilState(s.url, id, ['running']);
+  const victim = await waitFor(() => workers.find((w) => w.log().includes(`job ${id}`)), 10_000, () => 'no worker took the job');
+  await waitFor(async () => ((((await (await api(s.url, `/jobs/${id}`)).json()) as any).progress?.done ?? 0) > 0 ? true : undefined), 20_000, () => 'no progress');
+  await stop(victim, 'SIGKILL');
+  const st = await untilState(s.url, id, ['done', 'failed'], 120_000);
+  assert.equal(st.state, 'done', st.error);
+  assert.ok(st.attempts >= 2, `attempts ${st.attempts}`);
+  const other = workers.find((w) => w !== victim)!;
+  assert.match(other.log(), new RegExp(`job ${id}`));
+  assert.deepEqual(readdirSync(join(data, 'jobs', id, 'results')), ['samples.npy'], 'one result, no leftovers of the killed attempt');
+});
+
+test('cancel in Redis mode: a queued job never runs, a running one stops', { skip }, async () => {
+  const s = await server();
+  worker();
+  const a = await idOf(await submit(s.url, { task: 'sample', model: 'gmm:mixture-2d.json', steps: 1000, n: 20000 }, [mixture]));
+  await untilState(s.url, a, ['running']);
+  const b = await idOf(await submit(s.url, { task: 'sample', model: 'gmm:mixture-2d.json', steps: 1000, n: 20000 }, [mixture]));
+  assert.equal(((await (await api(s.url, `/jobs/${b}`, { method: 'DELETE' })).json()) as { state: string }).state, 'cancelled');
+  await api(s.url, `/jobs/${a}`, { method: 'DELETE' });
+  const sa = await untilState(s.url, a, ['cancelled', 'done', 'failed'], 30_000);
+  assert.equal(sa.state, 'cancelled');
+  assert.deepEqual(sa.results, []);
+  const sb = await untilState(s.url, b, ['cancelled', 'done', 'failed'], 30_000);
+  assert.equal(sb.state, 'cancelled');
+});
