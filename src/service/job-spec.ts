@@ -9,6 +9,7 @@ import { sampleCommand } from '../cli/sample.js';
 import { solveCommand } from '../cli/solve.js';
 import { packageRoot } from '../package-root.js';
 import { isSafeName, safeName } from './names.js';
+import { splitCount } from './volume-split.js';
 
 /**
  * A job is a CLI command (its task) with the command's own options, given as JSON. Files are never server
@@ -28,6 +29,13 @@ const NOT_FOR_JOBS = new Set(['json', 'help']);
 /** coil-maps values that are not files. */
 const COIL_MAP_KINDS = new Set(['espirit', 'acs']);
 
+/** Options of a job that are the service's, not the command's. */
+const SERVICE_OPTIONS: Partial<Record<Task, Record<string, OptionDef>>> = {
+  reconstruct: {
+    split: { type: 'string', value: 'K', doc: 'Redis mode: cut the slices into K ranges run by different workers and put back in order (needs tv-z 0 and a NIfTI truth); the embedded queue runs the job whole, with the same result' },
+  },
+};
+
 /** The result file a task writes when the job names no --out. */
 export const DEFAULT_OUT: Record<Task, string> = { sample: 'samples.npy', solve: 'solution.npy', reconstruct: 'recon.nii.gz', restore: 'restored.png' };
 
@@ -42,7 +50,7 @@ export interface JobSpec {
 
 /** The options a task accepts over HTTP: its command's table less --json and --help. */
 export function jobOptions(task: Task): [string, OptionDef][] {
-  return Object.entries((TASKS[task] as Command).options).filter(([k]) => !NOT_FOR_JOBS.has(k));
+  return [...Object.entries((TASKS[task] as Command).options).filter(([k]) => !NOT_FOR_JOBS.has(k)), ...Object.entries(SERVICE_OPTIONS[task] ?? {})];
 }
 
 /** The JSON schema of a task's options (generated from the command's option table, as --help is). */
@@ -84,7 +92,9 @@ export function checkedSpec(raw: unknown, inputs: string[]): JobSpec {
     }
     if (files.length > 0) fail('USAGE', `options.operator "${options.operator}" names files; a job's operator cannot read files (use mri:, ct:, inpaint:, sr: or blur:)`);
   }
-  return { task: task as Task, options: options as Record<string, OptionValue>, inputs };
+  const spec = { task: task as Task, options: options as Record<string, OptionValue>, inputs };
+  splitCount(spec);
+  return spec;
 }
 
 /** --model over HTTP: a shipped model folder weights/NAME, or gmm:NAME of an uploaded mixture. */
@@ -104,6 +114,7 @@ export function jobArgv(spec: JobSpec, inputDir: string, resultDir: string): str
   const argv: string[] = [];
   const options = { out: DEFAULT_OUT[spec.task], ...spec.options };
   for (const [k, v] of Object.entries(options)) {
+    if (SERVICE_OPTIONS[spec.task]?.[k]) continue;
     const text = (x: string | number) => {
       const s = String(x);
       if (k === 'model') return modelArg(s, spec.inputs, inputDir);

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { Job, Queue, QueueEvents } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { FlowProducer, Job, Queue, QueueEvents } from 'bullmq';
 import { fail } from '../core/errors.js';
 import type { DataFolder } from './data-folder.js';
 import type { JobSpec } from './job-spec.js';
 import type { JobOutcome } from './run-job.js';
 import type { JobProgress, JobQueue, JobState, JobStatus } from './job-status.js';
+import { partSpec, splitCount, splitRanges } from './volume-split.js';
 
 /** The BullMQ queue the server fills and `tweedie worker` processes drain. */
 export const QUEUE_NAME = 'tweedie-jobs';
@@ -15,6 +17,10 @@ export const cancelKey = (id: string) => `tweedie:cancel:${id}`;
 
 export interface JobData {
   spec: JobSpec;
+  /** A part of a split job: the id of the whole job (whose inputs it reads). */
+  partOf?: string;
+  /** A split job: its parts' job ids and slice ranges, in slice order (it runs once they are done). */
+  parts?: { id: string; range: [number, number] }[];
 }
 
 /** Failed attempts (a worker that died, an internal error) are retried this often, with exponential backoff from 1 s. */
@@ -51,7 +57,8 @@ export async function connected(client: { waitUntilReady(): Promise<unknown> }, 
   }
 }
 
-const STATES: Record<string, JobState> = { waiting: 'queued', wait: 'queued', delayed: 'queued', prioritized: 'queued', paused: 'queued', 'waiting-children': 'queued', active: 'running', completed: 'done', failed: 'failed' };
+// A split job waits for its parts: it is running as soon as they are.
+const STATES: Record<string, JobState> = { waiting: 'queued', wait: 'queued', delayed: 'queued', prioritized: 'queued', paused: 'queued', 'waiting-children': 'running', active: 'running', completed: 'done', failed: 'failed' };
 
 /**
  * The queue of `tweedie serve --redis URL`: jobs are BullMQ jobs (id = the job id, data = the spec), so they
@@ -62,7 +69,7 @@ export class RedisQueue implements JobQueue {
   readonly kind = 'redis' as const;
   private readonly emitter = new EventEmitter().setMaxListeners(0);
 
-  private constructor(private readonly queue: Queue<JobData, JobOutcome>, private readonly events: QueueEvents, private readonly data: DataFolder) {
+  private constructor(private readonly queue: Queue<JobData, JobOutcome>, private readonly flows: FlowProducer, private readonly events: QueueEvents, private readonly data: DataFolder) {
     for (const name of ['waiting', 'active', 'progress', 'completed', 'failed', 'delayed', 'stalled'] as const) {
       events.on(name, ({ jobId }: { jobId: string }) => void this.changed(jobId));
     }
@@ -72,20 +79,29 @@ export class RedisQueue implements JobQueue {
     const connection = redisConnection(url);
     const queue = new Queue<JobData, JobOutcome>(QUEUE_NAME, { connection });
     const events = new QueueEvents(QUEUE_NAME, { connection });
+    const flows = new FlowProducer({ connection });
     queue.on('error', () => {});
     events.on('error', () => {});
+    flows.on('error', () => {});
     try {
-      await connected(queue, url);
-      await connected(events, url);
+      for (const c of [queue, events, flows]) await connected(c, url);
     } catch (e) {
-      await Promise.allSettled([queue.close(), events.close()]);
+      await Promise.allSettled([queue.close(), events.close(), flows.close()]);
       throw e;
     }
-    return new RedisQueue(queue, events, data);
+    return new RedisQueue(queue, flows, events, data);
   }
 
   async submit(id: string, spec: JobSpec): Promise<void> {
-    await this.queue.add('job', { spec }, { jobId: id, attempts: ATTEMPTS, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: false, removeOnFail: false });
+    const opts = { attempts: ATTEMPTS, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: false, removeOnFail: false };
+    const k = splitCount(spec);
+    if (k === 1) return void (await this.queue.add('job', { spec }, { jobId: id, ...opts }));
+    // A split job: its parts run first (on any workers), then the job itself puts them together.
+    const parts = (await splitRanges(spec, this.data.inputDir(id), k)).map((range) => ({ id: randomUUID(), range }));
+    await this.flows.add({
+      name: 'assemble', queueName: QUEUE_NAME, data: { spec, parts }, opts: { jobId: id, ...opts },
+      children: parts.map((p) => ({ name: 'job', queueName: QUEUE_NAME, data: { spec: partSpec(spec, p.range), partOf: id }, opts: { jobId: p.id, failParentOnFailure: true, ...opts } })),
+    });
   }
 
   async get(id: string): Promise<JobStatus | null> {
@@ -98,7 +114,7 @@ export class RedisQueue implements JobQueue {
     const out: JobStatus[] = [];
     for (const [state] of Object.entries(STATES)) {
       if (state === 'wait') continue;
-      for (const job of await this.queue.getJobs([state as 'waiting'], 0, -1)) if (job) out.push(await this.status(job, state));
+      for (const job of await this.queue.getJobs([state as 'waiting'], 0, -1)) if (job && !job.data.partOf) out.push(await this.status(job, state));
     }
     return out;
   }
@@ -113,7 +129,9 @@ export class RedisQueue implements JobQueue {
   }
 
   async forget(id: string): Promise<void> {
-    await (await this.queue.getJob(id))?.remove();
+    const job = await this.queue.getJob(id);
+    for (const p of job?.data.parts ?? []) this.data.remove(p.id);
+    await job?.remove();
     await (await this.queue.client).del(cancelKey(id));
   }
 
@@ -123,7 +141,7 @@ export class RedisQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.events.close(), this.queue.close()]);
+    await Promise.allSettled([this.events.close(), this.queue.close(), this.flows.close()]);
   }
 
   private async changed(id: string): Promise<void> {
@@ -132,14 +150,24 @@ export class RedisQueue implements JobQueue {
     if (s) this.emitter.emit(id, s);
   }
 
+  /** A split job's progress: its parts' summed. */
+  private async partsProgress(parts: { id: string }[]): Promise<JobProgress | null> {
+    const ps = (await Promise.all(parts.map(async (p) => (await this.queue.getJob(p.id))?.progress))).map((p) => (typeof p === 'object' ? (p as unknown as JobProgress) : null));
+    const known = ps.filter((p): p is JobProgress => p !== null);
+    if (known.length === 0) return null;
+    const sum = (f: (p: JobProgress) => number | null) => known.reduce((acc, p) => acc + (f(p) ?? 0), 0);
+    const eta = known.map((p) => p.eta_s).filter((e): e is number => e !== null);
+    return { done: sum((p) => p.done), total: sum((p) => p.total), step: null, steps: null, slices_done: sum((p) => p.slices_done), eta_s: eta.length ? Math.max(...eta) : null };
+  }
+
   private async status(job: Job<JobData, JobOutcome>, bullState: string): Promise<JobStatus> {
     let state = STATES[bullState] ?? 'queued';
     if (state === 'failed' && job.failedReason === CANCELLED) state = 'cancelled';
     if (state === 'queued' && (await (await this.queue.client).get(cancelKey(job.id!))) !== null) state = 'cancelled';
     const done = state === 'done' ? job.returnvalue : null;
+    const progress = bullState === 'waiting-children' ? await this.partsProgress(job.data.parts ?? []) : typeof job.progress === 'object' ? (job.progress as unknown as JobProgress) : null;
     return {
-      id: job.id!, task: job.data.spec.task, state,
-      progress: typeof job.progress === 'object' ? (job.progress as unknown as JobProgress) : null,
+      id: job.id!, task: job.data.spec.task, state, progress,
       metrics: done?.metrics ?? null,
       results: done ? done.results : state === 'failed' ? this.data.results(job.id!) : [],
       error: state === 'failed' ? job.failedReason ?? null : null,

@@ -25,10 +25,11 @@ const YIELD_MS = 50;
 /**
  * Run a job in this process: the task's CLI command on the job's argv (jobArgv), its progress and
  * summary collected through the job context. Every attempt starts with an empty results folder, and
- * the command writes its files atomically, so a retried job ends with one set of results.
+ * the command writes its files atomically, so a retried job ends with one set of results. The part of a
+ * split job reads the inputs of its whole job (`inputsOf`).
  */
-export async function runJob(id: string, spec: JobSpec, data: DataFolder, hooks: JobHooks): Promise<JobOutcome> {
-  const inputDir = data.inputDir(id), resultDir = data.freshResults(id);
+export async function runJob(id: string, spec: JobSpec, data: DataFolder, hooks: JobHooks, inputsOf = id): Promise<JobOutcome> {
+  const inputDir = data.inputDir(inputsOf), resultDir = data.freshResults(id);
   const cmd = TASKS[spec.task] as Command;
   const args = parseOptions(cmd, jobArgv(spec, inputDir, resultDir));
   const start = Date.now();

@@ -3,6 +3,10 @@ import { TweedieError } from '../core/errors.js';
 import { DataFolder } from './data-folder.js';
 import { cancelKey, CANCELLED, connected, QUEUE_NAME, redisConnection, type JobData } from './redis-queue.js';
 import { errorLine, isCancellation, runJob, type JobOutcome } from './run-job.js';
+import { commitOutputs } from '../cli/output.js';
+import { join } from 'node:path';
+import { DEFAULT_OUT, type JobSpec } from './job-spec.js';
+import { assembleParts, PART_OUT } from './volume-split.js';
 
 export interface WorkerOptions {
   redis: string;
@@ -29,8 +33,9 @@ export async function startWorker(o: WorkerOptions): Promise<{ close(): Promise<
   const worker: Worker<JobData, JobOutcome> = new Worker<JobData, JobOutcome>(
     QUEUE_NAME,
     async (job) => {
-      const id = job.id!, client = await worker.client;
-      if ((await client.get(cancelKey(id))) !== null) throw new UnrecoverableError(CANCELLED);
+      const id = job.id!, client = await worker.client, whole = job.data.partOf ?? id;
+      if ((await client.get(cancelKey(whole))) !== null) throw new UnrecoverableError(CANCELLED);
+      if (job.data.parts) return assemble(id, job.data.spec, job.data.parts, data, await job.getChildrenValues<JobOutcome>());
       o.log(`job ${id} (${job.data.spec.task}) attempt ${job.attemptsStarted ?? job.attemptsMade + 1}`);
       let cancelled = false, lastPush = 0;
       try {
@@ -40,11 +45,11 @@ export async function startWorker(o: WorkerOptions): Promise<{ close(): Promise<
             if (now - lastPush < PROGRESS_MS && p.done < p.total) return;
             lastPush = now;
             void job.updateProgress(p).catch(() => {});
-            void client.get(cancelKey(id)).then((v) => (cancelled ||= v !== null)).catch(() => {});
+            void client.get(cancelKey(whole)).then((v) => (cancelled ||= v !== null)).catch(() => {});
           },
           cancelled: () => cancelled,
           models,
-        });
+        }, whole);
       } catch (e) {
         if (isCancellation(e) && cancelled) {
           data.freshResults(id);
@@ -63,4 +68,14 @@ export async function startWorker(o: WorkerOptions): Promise<{ close(): Promise<
   const closed = new Promise<void>((resolve) => (done = resolve));
   void worker.run().finally(done);
   return { closed, close: () => worker.close() };
+}
+
+/** The last step of a split job: its parts' volumes in slice order, written atomically, with their metrics. */
+async function assemble(id: string, spec: JobSpec, parts: NonNullable<JobData['parts']>, data: DataFolder, done: Record<string, JobOutcome>): Promise<JobOutcome> {
+  // BullMQ keys the parts' return values "bull:QUEUE:ID".
+  const metricsOf = (partId: string) => Object.entries(done).find(([key]) => key.endsWith(`:${partId}`))?.[1]?.metrics ?? {};
+  const out = String(spec.options.out ?? DEFAULT_OUT.reconstruct);
+  const file = join(data.freshResults(id), out);
+  commitOutputs([{ file, bytes: assembleParts(file, parts.map((p) => ({ file: join(data.resultDir(p.id), PART_OUT), range: p.range }))) }]);
+  return { metrics: { out, parts: parts.map((p) => ({ ...metricsOf(p.id), slices: p.range })) }, results: data.results(id) };
 }
