@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { readNifti } from '../src/io/nifti.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { api, redisAvailable, redisServer, serve, stop, submit, tweedie, untilState, waitFor, type Proc } from './helpers/service.js';
+import { api, redisAvailable, redisServer, serve, stop, submit, tweedie, untilState, waitFor, type Proc } from '../bench/lib/service-procs.js';
 
 // Redis mode with real parts: a redis-server on a free loopback port, `tweedie serve --redis` and
 // `tweedie worker` processes sharing one data folder.

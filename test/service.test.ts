@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from '../src/core/tensor.js';
 import { encodeNpy, parseNpy } from '../src/io/npy.js';
-import { api, serve, stop, submit, TOKEN, untilState, waitFor, type Proc } from './helpers/service.js';
+import { api, serve, stop, submit, TOKEN, untilState, waitFor, type Proc } from '../bench/lib/service-procs.js';
 
 // `tweedie serve` in its embedded mode, as a client meets it: a real process on a loopback port.
 const tmp = mkdtempSync(join(tmpdir(), 'tweedie-service-'));

@@ -11,7 +11,8 @@ import { DEFAULT_OUT, type JobSpec } from './job-spec.js';
  * and the parts are put back in slice order. Only without the z coupling (tv-z 0), which joins neighbouring
  * slices across a cut; then the result is the unsplit job's.
  */
-export const PART_OUT = 'part.nii.gz';
+// Uncompressed: a part is read back once, by the job that puts the volume together.
+export const PART_OUT = 'part.nii';
 export const MAX_SPLIT = 64;
 
 /** The split count of a spec (1: not split), checked against what a split needs. */

@@ -62,6 +62,7 @@ export async function startWorker(o: WorkerOptions): Promise<{ close(): Promise<
     { connection, concurrency: o.concurrency, lockDuration: o.stalledS * 1000, stalledInterval: o.stalledS * 1000, maxStalledCount: 2, autorun: false },
   );
   worker.on('error', (e) => o.log(`redis: ${e.message}`));
+  worker.on('completed', (job) => o.log(`job ${job.id} done`));
   worker.on('failed', (job, e) => job && o.log(`job ${job.id} failed: ${e.message}`));
   await connected(worker, o.redis);
   let done!: () => void;

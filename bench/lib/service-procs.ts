@@ -1,7 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/package-root.js';
 
-/** A test's view of `tweedie serve` and `tweedie worker`: real processes, real sockets. */
+/** A client's view (tests and bench service) of `tweedie serve` and `tweedie worker`: real processes, real sockets. */
 export const TOKEN = 'test-token-0123456789abcdef';
 
 export interface Proc {
@@ -11,7 +13,7 @@ export interface Proc {
 
 /** Spawn `node bin/tweedie.js ARGS` with the token in its environment, collecting stdout and stderr. */
 export function tweedie(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['bin/tweedie.js', ...args], { env: { ...process.env, TWEEDIE_TOKEN: TOKEN, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(packageRoot, 'bin', 'tweedie.js'), ...args], { env: { ...process.env, TWEEDIE_TOKEN: TOKEN, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (b) => (log += String(b)));
   child.stderr!.on('data', (b) => (log += String(b)));
