@@ -98,7 +98,7 @@ const route = (method: ApiRoute['method'], url: string) => ROUTES.find((r) => r.
 /** Bearer token on every API route; /health and the web app's static files are public. */
 function needsToken(url: string): boolean {
   const path = url.split('?')[0]!;
-  return path !== '/health' && path !== '/' && !STATIC_PREFIXES.some((p) => path.startsWith(p));
+  return path !== '/health' && path !== '/' && !STATIC_PREFIXES.some((p) => `${path}/`.startsWith(p));
 }
 
 export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
