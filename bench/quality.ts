@@ -5,6 +5,7 @@ import { featureStats, frechetDistanceOfStats, knnRadii2, precisionRecall, unpla
 import { OnnxClassifier } from '../src/models/classifier-onnx.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
 import { packageRoot } from '../src/package-root.js';
+import type { GridKind } from '../src/paths/grids.js';
 import { generate } from '../src/recipes/generate.js';
 import { samplerByName } from '../src/samplers/registry.js';
 import { fmnistTest, fmnistTrain } from './lib/fmnist.js';
@@ -13,7 +14,8 @@ import { stepsFor } from './samplers.js';
 /**
  * Samples per row (env TWEEDIE_BENCH_N, default 1000), models (TWEEDIE_BENCH_MODELS, default "fmnist-32": a name
  * under weights/ or a model folder path), samplers (TWEEDIE_BENCH_SAMPLERS, default "ddim,dpm-solver++"), NFEs
- * (TWEEDIE_BENCH_NFES, default "10,20,50") and ONNX Runtime threads (TWEEDIE_BENCH_THREADS, default 1). The
+ * (TWEEDIE_BENCH_NFES, default "10,20,50"), ONNX Runtime threads (TWEEDIE_BENCH_THREADS, default 1) and the grid
+ * (TWEEDIE_BENCH_GRID, a --grid kind; default the sampling default, time-power on VP paths). The
  * defaults (6 rows of 1000) took 18 minutes on one thread of a busy 2-core machine; the issue's figure is N = 10,000
  * at 20 NFE (TWEEDIE_BENCH_N=10000 TWEEDIE_BENCH_NFES=20: 17 minutes a sampler there).
  */
@@ -22,6 +24,7 @@ const MODELS = (process.env.TWEEDIE_BENCH_MODELS ?? 'fmnist-32').split(',');
 const SAMPLERS = (process.env.TWEEDIE_BENCH_SAMPLERS ?? 'ddim,dpm-solver++').split(',');
 const NFES = (process.env.TWEEDIE_BENCH_NFES ?? '10,20,50').split(',').map(Number);
 const THREADS = Number(process.env.TWEEDIE_BENCH_THREADS ?? 1);
+const GRID = process.env.TWEEDIE_BENCH_GRID as GridKind | undefined;
 /** Samples per model call. */
 const BATCH = 250;
 /** The reference set: all 10,000 Fashion-MNIST test images. */
@@ -70,7 +73,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     for (const samplerName of SAMPLERS) for (const nfe of NFES) {
       const sampler = samplerByName(samplerName);
       opts.log(`  ${name}, ${samplerName}, ${nfe} NFE: ${N} samples`);
-      const r = await generate({ model, sampler, steps: stepsFor(sampler, nfe), n: N, seed: 0, batch: BATCH });
+      const r = await generate({ model, sampler, steps: stepsFor(sampler, nfe), n: N, seed: 0, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
       // r.nfe counts the evaluations of every batch; a sample's are one batch's.
       const row = await measure(r.x, { model: name, sampler: samplerName, nfe: r.nfe / Math.ceil(N / BATCH), seconds: r.seconds });
       opts.log(`    FD ${row.fd.toFixed(2)}, precision ${row.precision.toFixed(3)}, recall ${row.recall.toFixed(3)}, unplaceable ${(100 * row.unplaceable).toFixed(1)}%, ${row.seconds.toFixed(0)} s`);
@@ -84,5 +87,5 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     process.stdout.write(['| model | sampler | NFE | samples | FD | precision | recall | unplaceable | seconds |', '|---|---|---|---|---|---|---|---|---|',
       ...rows.map(fmt), ...floor.map(fmt)].join('\n') + '\n');
   }
-  return { reference: `Fashion-MNIST test images (${REFERENCE})`, classifier: 'weights/fmnist-classifier', k: 3, threads: THREADS, rows, floor };
+  return { reference: `Fashion-MNIST test images (${REFERENCE})`, classifier: 'weights/fmnist-classifier', k: 3, threads: THREADS, grid: GRID ?? 'default', rows, floor };
 }

@@ -1,13 +1,16 @@
 import { fail } from '../src/core/errors.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { OnnxDenoiser } from '../src/models/onnx.js';
+import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { OnnxDenoiser, sessionOptions, type OrtModule } from '../src/models/onnx.js';
+import type { OrtTensor } from '../src/models/ort-denoiser.js';
 import { generate } from '../src/recipes/generate.js';
 import { samplerByName } from '../src/samplers/registry.js';
 import { startNoise } from '../src/samplers/start.js';
 import { packageRoot } from '../src/package-root.js';
 
-export const description = 'images/s of 20-step sampling with the shipped fmnist-32 ONNX model vs a bare loop of 20 session calls; peak RSS at batch 64';
+export const description = 'images/s of 20-step sampling with the shipped fmnist-32 ONNX model vs a bare loop of 20 session calls; peak RSS at batch 64; model calls/s with 1 and 2 threads, spinning or not, quiet and beside one busy process';
 
 const STEPS = 20, BATCH = 16, REPS = 5;
 
@@ -26,7 +29,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   const start16 = noise(BATCH, 0), start64 = noise(64, 1);
   const run = (x: typeof start16) => generate({ model, sampler, steps: STEPS, grid: 'time-uniform', noise: x, batch: x.batch });
   const ort = (await import('onnxruntime-node')).default;
-  const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
+  const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { ...sessionOptions({}), executionProviders: ['cpu'] });
   const feeds = {
     [model.spec.sampleInput]: new ort.Tensor('float32', start16.data as Float32Array, [BATCH, ...model.itemShape]),
     [model.spec.timestepInput]: new ort.Tensor('float32', new Float32Array(BATCH).fill(500), [BATCH]),
@@ -50,10 +53,11 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   opts.log('batch 64 run for peak memory ...');
   await run(start64);
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const threads = await threadRows(ort, join(dir, 'model.onnx'), feeds, opts.log);
   const result = {
     sampler: sampler.name, steps: STEPS, nfe, batch: BATCH,
     images_per_s: samplerIps, bare_images_per_s: bareIps, ratio: samplerIps / bareIps,
-    peak_rss_mib_batch64: peakRssMiB, backend: model.backend,
+    peak_rss_mib_batch64: peakRssMiB, backend: model.backend, threads,
   };
   if (!opts.json) {
     process.stdout.write(
@@ -63,8 +67,55 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
         `  bare ONNX loop      ${bareIps.toFixed(1)} images/s  (${nfe} session.run calls)`,
         `  ratio               ${(samplerIps / bareIps).toFixed(3)}  (target >= 0.97)`,
         `  peak RSS, batch 64  ${peakRssMiB.toFixed(0)} MiB`,
+        '',
+        `One model call (batch ${BATCH}), ms, median of ${THREAD_REPS} interleaved rounds of ${THREAD_CALLS} calls; load average at the start ${threads.load_average_at_start.toFixed(2)}:`,
+        '  threads  spinning   quiet   beside one busy process',
+        ...threads.rows.map((r) => `  ${String(r.threads).padStart(7)}  ${(r.spin ? 'on' : 'off').padEnd(8)} ${r.quiet.toFixed(1).padStart(7)}   ${r.busy.toFixed(1).padStart(7)}`),
+        `  speed-up of 2 threads over 1 (spinning off): quiet ${threads.ratio_quiet.toFixed(2)} (target >= 1.4), beside a busy process ${threads.ratio_busy.toFixed(2)} (target >= 1)`,
       ].join('\n') + '\n',
     );
   }
   return result;
+}
+
+const THREAD_REPS = 3, THREAD_CALLS = 10;
+
+/** quiet, busy: ms per model call. */
+interface ThreadRow { threads: number; spin: boolean; quiet: number; busy: number }
+
+/**
+ * Bare fmnist-32 calls with 1 and 2 intra-op threads, spinning off (tweedie's default) and on, first on
+ * the quiet machine, then beside one busy process (a node child in an endless loop: the "one other
+ * process" of a shared machine). Rounds are interleaved so drifting machine load hits every row alike.
+ */
+async function threadRows(ort: OrtModule, file: string, feeds: Record<string, OrtTensor>, log: (m: string) => void) {
+  const configs = [1, 2].flatMap((threads) => [false, true].map((spin) => ({ threads, spin })));
+  const sessions = await Promise.all(configs.map((c) => ort.InferenceSession.create(file, { ...sessionOptions(c), executionProviders: ['cpu'] })));
+  const loadAtStart = loadavg()[0]!;
+  const measure = async (label: string) => {
+    const times: number[][] = configs.map(() => []);
+    for (let r = 0; r < THREAD_REPS; r++) {
+      log(`  threads, ${label}: round ${r + 1}/${THREAD_REPS}`);
+      for (const [i, s] of sessions.entries()) {
+        await s.run(feeds);
+        const t0 = performance.now();
+        for (let k = 0; k < THREAD_CALLS; k++) await s.run(feeds);
+        times[i]!.push((performance.now() - t0) / 1000);
+      }
+    }
+    return times.map((t) => (1000 * median(t)) / THREAD_CALLS);
+  };
+  const quiet = await measure('quiet');
+  const busyChild = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  let busy: number[];
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    busy = await measure('beside a busy process');
+  } finally {
+    busyChild.kill('SIGKILL');
+  }
+  const rows: ThreadRow[] = configs.map((c, i) => ({ ...c, quiet: quiet[i]!, busy: busy[i]! }));
+  const at = (threads: number) => rows.find((r) => r.threads === threads && !r.spin)!;
+  // speed-ups: time with 1 thread / time with 2
+  return { rows, load_average_at_start: loadAtStart, ratio_quiet: at(1).quiet / at(2).quiet, ratio_busy: at(1).busy / at(2).busy };
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OnnxDenoiser } from '../src/models/onnx.js';
+import { OnnxDenoiser, sessionOptions, SPIN_ENV, type OrtModule } from '../src/models/onnx.js';
 import { loadMixture } from '../src/models/gmm-file.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
 import { TweedieError } from '../src/core/errors.js';
@@ -89,4 +89,31 @@ test('float16 conversion is exact on representable values and rounds to nearest 
   assert.equal(toHalfBits(1 + 3 * 2 ** -11), 0x3c02);
   assert.equal(toHalfBits(1e6), 0x7c00, 'overflow to infinity');
   assert.ok(Number.isNaN(fromHalfBits(0x7e00)));
+});
+
+test('ONNX Runtime sessions: intra-op threads sleep rather than spin unless asked, one inter-op thread, sequential', async () => {
+  const seen: Record<string, unknown>[] = [];
+  const real = (await import('onnxruntime-node')).default as unknown as OrtModule;
+  const recording: OrtModule = { ...real, InferenceSession: { create: (file: never, o: Record<string, unknown>) => (seen.push(o), real.InferenceSession.create(file, o as never)) } } as unknown as OrtModule;
+  const saved = process.env[SPIN_ENV];
+  try {
+    delete process.env[SPIN_ENV];
+    await OnnxDenoiser.load(dir, { threads: 1, ort: recording, backend: 'cpu' });
+    process.env[SPIN_ENV] = '1';
+    await OnnxDenoiser.load(dir, { threads: 1, ort: recording, backend: 'cpu' });
+    delete process.env[SPIN_ENV];
+    await OnnxDenoiser.load(dir, { threads: 1, ort: recording, backend: 'cpu', spin: true });
+  } finally {
+    if (saved === undefined) delete process.env[SPIN_ENV];
+    else process.env[SPIN_ENV] = saved;
+  }
+  const spinning = seen.map((o) => (o.extra as { session: { intra_op: { allow_spinning: string } } }).session.intra_op.allow_spinning);
+  assert.deepEqual(spinning, ['0', '1', '1'], 'default off; TWEEDIE_ORT_SPIN=1 or spin: true turn it on');
+  for (const o of seen) {
+    assert.equal(o.interOpNumThreads, 1);
+    assert.equal(o.executionMode, 'sequential');
+    assert.equal(o.intraOpNumThreads, 1);
+    assert.equal((o.extra as { session: { inter_op: { allow_spinning: string } } }).session.inter_op.allow_spinning, '0');
+  }
+  assert.deepEqual(sessionOptions({}).intraOpNumThreads, undefined, 'no thread count: the runtime picks all cores');
 });

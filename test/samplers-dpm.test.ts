@@ -304,7 +304,7 @@ test('no NaN or Inf: every mode x path family x prediction type x steps 1, 2, 3,
       for (const prediction of ['eps', 'x0', 'v', 'velocity'] as const) {
         const denoiser = prior.asDenoiser(path, prediction);
         for (const steps of [1, 2, 3, 5, 10]) {
-          await finiteRun(def, params, denoiser, makeGrid(path, defaultGridSpec(path, steps)), `${pathName}/${prediction}/${steps}`, refused);
+          await finiteRun(def, params, denoiser, makeGrid(path, defaultGridSpec(path, steps, 'sample')), `${pathName}/${prediction}/${steps}`, refused);
         }
       }
     }

@@ -285,7 +285,7 @@ test('finite results on every path, prediction type and small step count (or a c
     for (const prediction of ['eps', 'x0', 'v', 'velocity'] as const) {
       const den = prior.asDenoiser(path, prediction);
       for (const steps of [1, 2, 3, 5, 10]) {
-        const grid = makeGrid(path, defaultGridSpec(path, steps));
+        const grid = makeGrid(path, defaultGridSpec(path, steps, 'sample'));
         const x = initialState(new NoiseSource(1).normal([2, 2], 0, 1), grid[0]!);
         for (const [def, params] of variants) {
           try {

@@ -368,7 +368,7 @@ test('new samplers: finite results on every path, prediction type and step count
       for (const prediction of predictions) {
         const denoiser = prior2d.asDenoiser(path, prediction);
         for (const steps of [1, 2, 3, 5, 10]) {
-          const grid = makeGrid(path, defaultGridSpec(path, steps));
+          const grid = makeGrid(path, defaultGridSpec(path, steps, 'sample'));
           const g = def.inverse ? [...grid].reverse() : grid;
           const noise = new NoiseSource(1).normal([2, 2], 0, 1);
           const xT = def.inverse ? noise : initialState(noise, g[0]!);

@@ -30,7 +30,7 @@ for (const def of SAMPLERS) {
         const denoiser = prior.asDenoiser(path, prediction);
         for (const steps of stepCounts) {
           if (steps > 100 && prediction !== 'eps' && prediction !== 'velocity') continue;
-          const grid = makeGrid(path, defaultGridSpec(path, steps));
+          const grid = makeGrid(path, defaultGridSpec(path, steps, 'sample'));
           const g = def.inverse ? [...grid].reverse() : grid;
           const noise = new NoiseSource(1).normal([2, 2], 0, 1);
           const xT = def.inverse ? noise : initialState(noise, g[0]!);

@@ -33,7 +33,7 @@ export const sampleCommand = command({
     'scheduler-config': { type: 'string', value: 'FILE.json', doc: 'a diffusers scheduler_config.json for a gmm: model (its path, spacing, prediction type and sampler)' },
     sampler: { type: 'string', value: 'NAME', doc: 'see "tweedie samplers" (default ddim)' },
     steps: stepsOption('sampler steps', '20'),
-    grid: { type: 'string', value: 'KIND', doc: 'time-uniform, logsnr-uniform, karras, exponential (default: per path)' },
+    grid: { type: 'string', value: 'KIND', doc: 'time-uniform, time-power (exponent 1.5, straight to clean data), logsnr-uniform, karras, exponential (default: time-power on VP paths, karras on EDM and VE, else time-uniform)' },
     param: paramOption('sampler'),
     seed: seedOption('sample'),
     n: { type: 'string', short: 'n', value: 'K', default: '16', doc: 'number of samples' },

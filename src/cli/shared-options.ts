@@ -1,11 +1,11 @@
-import { THREADS_FORCE_ENV } from '../models/onnx.js';
+import { SPIN_ENV, THREADS_FORCE_ENV } from '../models/onnx.js';
 import { MAX_STEPS } from '../core/limits.js';
 
 /** Options that mean the same in every command that takes them, declared once. */
 
 export const threadsOption = {
   type: 'string', value: 'N',
-  doc: `ONNX Runtime threads (default: all cores); at most the core count (os.availableParallelism()) unless ${THREADS_FORCE_ENV}=1 is set`,
+  doc: `ONNX Runtime threads (default: all cores); at most the core count (os.availableParallelism()) unless ${THREADS_FORCE_ENV}=1 is set; idle threads sleep rather than spin unless ${SPIN_ENV}=1`,
 } as const;
 
 export function seedOption(item: string) {

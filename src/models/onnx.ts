@@ -9,6 +9,8 @@ export type { OrtModule } from './ort-denoiser.js';
 export interface OnnxOptions {
   /** Intra-op threads (default: the runtime's choice, all cores). */
   threads?: number;
+  /** Let idle intra-op threads spin (default: TWEEDIE_ORT_SPIN=1, else no). */
+  spin?: boolean;
   /** 'auto' tries CUDA, then falls back to CPU with one stderr line. */
   backend?: 'auto' | 'cpu' | 'cuda';
   /** The runtime module; default: onnxruntime-node. */
@@ -18,6 +20,9 @@ export interface OnnxOptions {
 
 /** Set to 1 to allow more threads than cores (where os.availableParallelism() undercounts, e.g. a CPU quota). */
 export const THREADS_FORCE_ENV = 'TWEEDIE_THREADS_FORCE';
+
+/** Set to 1 to let ONNX Runtime's intra-op threads spin while they wait (off by default: see sessionOptions). */
+export const SPIN_ENV = 'TWEEDIE_ORT_SPIN';
 
 /**
  * A thread count named `name`: an integer >= 1 and at most the cores os.availableParallelism() reports,
@@ -42,10 +47,25 @@ export async function loadOrt(): Promise<OrtModule> {
   }
 }
 
+/**
+ * The CPU session options: all graph optimisations, sequential execution with one inter-op thread (the
+ * UNets are chains: a second inter-op pool only adds threads), and intra-op threads that sleep rather than
+ * spin while they wait unless `spin` (or TWEEDIE_ORT_SPIN=1). Spinning threads win a little on an idle
+ * machine and lose badly when anything else runs: a spinning thread burns the core another thread (of this
+ * session, another worker or another program) needs (`tweedie bench speed` measures both).
+ */
+export function sessionOptions(opts: Pick<OnnxOptions, 'threads' | 'spin'>): Record<string, unknown> {
+  const spin = opts.spin ?? process.env[SPIN_ENV] === '1';
+  return {
+    graphOptimizationLevel: 'all', executionMode: 'sequential', interOpNumThreads: 1,
+    ...(opts.threads ? { intraOpNumThreads: checkThreads(opts.threads, 'threads') } : {}),
+    extra: { session: { intra_op: { allow_spinning: spin ? '1' : '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+}
+
 /** An ONNX Runtime session of `file` on the backend `opts` asks for (CUDA, else CPU), its failures as one line. */
 export async function createSession(ort: OrtModule, file: string, opts: OnnxOptions): Promise<{ session: OrtSession; backend: string }> {
-  const base: Record<string, unknown> = { graphOptimizationLevel: 'all' };
-  if (opts.threads) base.intraOpNumThreads = checkThreads(opts.threads, 'threads');
+  const base = sessionOptions(opts);
   const warn = opts.warn ?? ((m: string) => process.stderr.write(m + '\n'));
   const tryCreate = async (providers: string[]) => ort.InferenceSession.create(file, { ...base, executionProviders: providers });
   // 'auto' tries CUDA only where an NVIDIA GPU is present, so CPU machines stay quiet.

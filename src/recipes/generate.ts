@@ -55,7 +55,7 @@ export async function generate(o: GenerateOptions): Promise<RunResult> {
     fail('BAD_SHAPE', `the starting noise has shape [${o.noise.shape.join(', ')}] but ${n} samples of shape [${item.join(', ')}] need ${n * size} values`);
   }
   const noise = o.noise?.reshape([n, ...item]).toDtype('float32');
-  const grid = runGrid(denoiser.path, steps, o.grid);
+  const grid = runGrid(denoiser.path, steps, o.grid, 'sample');
   const ordered = sampler.inverse ? [...grid].reverse() : grid;
   const r = await runInBatches(n, item, ordered.length - 1, o, async (start, end, source, onStep) => {
     const chunk = noise ? noise.sliceBatch(start, end) : startNoise(seed, first, start, end, item);

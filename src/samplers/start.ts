@@ -11,11 +11,13 @@ export function startNoise(seed: number, firstSample: number, start: number, end
   return new NoiseSource(seed, firstSample + start).normal([end - start, ...itemShape], 0, Stream.init, dtype);
 }
 
-/** The grid of a run: given points, a grid kind, or the path's default (Karras for sigma-time families, uniform time otherwise). */
-export function runGrid(path: Path, steps: number, grid?: GridKind | TimeGrid): TimeGrid {
+/** The grid of a run: given points, a grid kind, or the path's default for sampling or solving (defaultGridSpec). */
+export function runGrid(path: Path, steps: number, grid?: GridKind | TimeGrid, purpose: 'sample' | 'solve' = 'solve'): TimeGrid {
   if (Array.isArray(grid)) return grid as TimeGrid;
-  if (grid === undefined) return makeGrid(path, defaultGridSpec(path, steps));
-  const kinds: GridKind[] = ['time-uniform', 'logsnr-uniform', 'karras', 'exponential'];
+  if (grid === undefined) return makeGrid(path, defaultGridSpec(path, steps, purpose));
+  const kinds: GridKind[] = ['time-uniform', 'time-power', 'logsnr-uniform', 'karras', 'exponential'];
   if (!kinds.includes(grid as GridKind)) fail('USAGE', `grid must be one of ${kinds.join(', ')}, got "${String(grid)}"`);
+  // time-power runs straight to clean data (its last step is the short one); the others end at tMin, then clean
+  if (grid === 'time-power') return makeGrid(path, { kind: grid, steps, tEnd: path.tClean, final: 'sigma_min' });
   return makeGrid(path, { kind: grid as GridKind, steps, final: 'zero' });
 }

@@ -22,7 +22,7 @@ export async function finiteSweep(def: SamplerDef, params: Partial<ParamValues>,
     for (const prediction of PREDICTIONS) {
       const denoiser = sweepPrior.asDenoiser(path, prediction);
       for (const steps of [1, 2, 3, 5, 10]) {
-        const grid = makeGrid(path, defaultGridSpec(path, steps));
+        const grid = makeGrid(path, defaultGridSpec(path, steps, 'sample'));
         const xT = initialState(new NoiseSource(1).normal([2, 2], 0, Stream.init, 'float64'), grid[0]!);
         const what = `${def.name} ${JSON.stringify(params)} on ${pathName}/${prediction}/${steps} steps`;
         const aZero = grid[0]!.a === 0;
