@@ -46,6 +46,8 @@ export * from './inverse/solvers/registry.js';
 export * from './inverse/solvers/run.js';
 export * from './inverse/active.js';
 export * from './io/grid.js';
+export * from './io/nifti-codec.js';
+export * from './io/volume.js';
 export * from './io/dicom.js';
 export * from './io/dicom-pixels.js';
 export * from './io/dicom-syntax.js';
