@@ -48,6 +48,8 @@ export * from './inverse/active.js';
 export * from './io/grid.js';
 export * from './io/nifti-codec.js';
 export * from './io/volume.js';
+export * from './app/open-volume.js';
+export * from './app/service-client.js';
 export * from './io/dicom.js';
 export * from './io/dicom-pixels.js';
 export * from './io/dicom-syntax.js';
