@@ -13,20 +13,18 @@ async function gunzipCapped(bytes: Uint8Array, name: string, limit: (head: Uint8
   const reader = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip')).getReader();
   const parts: Uint8Array[] = [];
   let size = 0, cap: number | null = null;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      parts.push(value);
-      size += value.length;
-      if (cap === null) cap = limit(size >= 540 ? concat(parts, size) : new Uint8Array(0));
-      if (cap !== null && size > cap + INFLATE_SLACK_BYTES) {
-        await reader.cancel();
-        return fail('UNREADABLE_FILE', `${name}: decompresses to more than the ${cap} bytes its header declares; the file is corrupt or a decompression bomb — re-export it`);
-      }
+  for (;;) {
+    const { done, value } = await reader.read().catch((e: Error) =>
+      fail('UNREADABLE_FILE', `${name}: the gzip stream is corrupt or truncated (${e.message}); re-export or re-download the .nii.gz file`),
+    );
+    if (done) break;
+    parts.push(value);
+    size += value.length;
+    if (cap === null) cap = limit(size >= 540 ? concat(parts, size) : new Uint8Array(0));
+    if (cap !== null && size > cap + INFLATE_SLACK_BYTES) {
+      await reader.cancel();
+      return fail('UNREADABLE_FILE', `${name}: decompresses to more than the ${cap} bytes its header declares; the file is corrupt or a decompression bomb — re-export it`);
     }
-  } catch (e) {
-    return fail('UNREADABLE_FILE', `${name}: the gzip stream is corrupt or truncated (${(e as Error).message}); re-export or re-download the .nii.gz file`);
   }
   return concat(parts, size);
 }
