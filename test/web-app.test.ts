@@ -12,6 +12,8 @@ import { launchChromium, serveWeb } from './helpers/browser.js';
 import { readNpy } from '../src/io/npy.js';
 import { readNifti, writeNifti } from '../src/io/nifti.js';
 import { createVolume } from '../src/io/volume.js';
+import { encodePng, tensorToPng } from '../src/io/png.js';
+import { Tensor } from '../src/core/tensor.js';
 
 const cleanup: (() => unknown)[] = [];
 after(async () => {
@@ -98,7 +100,7 @@ test('MRI 4x in the browser (Web Worker, cross-origin isolated) matches `tweedie
   assert.ok(workers.some((u) => u.endsWith('/web/worker.js')), `the model runs in the app's Web Worker: ${workers.join(', ')}`);
   const done = await waitStatus(page, /^(done|Could not|stopped)/);
   assert.equal(done.error, false, done.text);
-  assert.match(done.text, /in this browser \((wasm|webgpu), multi-threaded\)$/, 'cross-origin isolated: WebAssembly runs multi-threaded');
+  assert.match(done.text, /in this browser \((wasm|webgpu), multi-threaded; model loaded in [\d.]+ s\)$/, 'cross-origin isolated: WebAssembly runs multi-threaded');
   const web = Float32Array.from(await resultData(page));
   const longest = await page.evaluate(() => Math.max(0, ...(globalThis as unknown as { app: { longTasks: number[] } }).app.longTasks));
   const figures = await page.$eval('#figures', (el) => el.textContent ?? '');
@@ -193,6 +195,28 @@ test('bad input gives one human sentence and clears the stale result: a file tha
   assert.equal(await page.$eval('#saveNifti', (b) => (b as unknown as { disabled: boolean }).disabled), true);
 });
 
+test('denoise in the browser: a PNG slice opens as one slice, the model card is shown, and brain-irsde beats the noisy input', async (t) => {
+  const { page } = await openApp();
+  const h = readNpy('weights/brain-64/heldout.npy');
+  const png = join(dir, 'slice.png');
+  writeFileSync(png, encodePng(tensorToPng(new Tensor([1, 64, 64], Float32Array.from(h.data.slice(0, 4096), Number)), [-1, 1])));
+  await page.setInputFiles('#file', png);
+  await waitStatus(page, /^ready/, 60_000);
+  assert.match(await page.$eval('#info', (el) => el.textContent ?? ''), /^slice\.png: 64 x 64 x 1 voxels/);
+  await form(page, { task: 'denoise', simulate: 'yes', steps: '10', range: 'one', where: 'browser' });
+  await page.waitForFunction(() => /^# brain-irsde/.test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('card').textContent));
+  await page.click('#run');
+  const done = await waitStatus(page, /^(done|Could not|stopped)/);
+  assert.equal(done.error, false, done.text);
+  const figures = await page.$eval('#figures', (el) => el.textContent ?? '');
+  t.diagnostic(`${done.text}; ${figures}`);
+  const m = /^PSNR ([\d.]+) dB, SSIM ([\d.]+) \(degraded input: ([\d.]+) dB, ([\d.]+)\)/.exec(figures);
+  assert.ok(m, figures);
+  // Noise of sd 0.2 on the range [-1, 1] is a baseline near 20 log10(2 / 0.2) = 20 dB; a denoiser must beat it.
+  assert.ok(Math.abs(Number(m[3]) - 20) < 1, `the simulated noise is sd 0.2 (${m[3]} dB)`);
+  assert.ok(Number(m[1]) > Number(m[3]) + 3 && Number(m[2]) > Number(m[4]), figures);
+});
+
 test('in-browser mode sends nothing anywhere: every request is a GET of the app\'s own static files, none carries data', async () => {
   const { requests, outside, origin } = await openApp();
   assert.ok(recon, 'after the runs above');
@@ -201,7 +225,7 @@ test('in-browser mode sends nothing anywhere: every request is a GET of the app\
   const bad = requests.filter((r) => {
     const u = new URL(r.url());
     if (u.protocol === 'blob:' || u.protocol === 'data:') return false;
-    return u.origin !== origin || r.method() !== 'GET' || r.postData() !== null || u.search !== '' || !allowed.test(u.pathname) || /heldout|notes|fake/.test(u.pathname);
+    return u.origin !== origin || r.method() !== 'GET' || r.postData() !== null || u.search !== '' || !allowed.test(u.pathname) || /heldout|notes|fake|slice\.png/.test(u.pathname);
   });
   assert.deepEqual(bad.map((r) => `${r.method()} ${r.url()}`), []);
   assert.ok(requests.some((r) => r.url().endsWith('/weights/brain-64/model.onnx')), 'the model was fetched from the app\'s server');

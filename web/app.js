@@ -186,12 +186,12 @@ function runInBrowser(req) {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     state.worker = worker;
-    let backend = '';
+    let backend = '', t0 = performance.now(), load = 0;
     worker.onmessage = ({ data: m }) => {
-      if (m.type === 'started') (backend = `${m.backend}, ${m.threads}`), status(`running in this browser (${backend}) ...`);
+      if (m.type === 'started') (backend = `${m.backend}, ${m.threads}`), (load = (performance.now() - t0) / 1000), status(`running in this browser (${backend}) ...`);
       else if (m.type === 'progress') progress(m.done, m.total, `in this browser (${backend})`);
       else if (m.type === 'warning') console.warn(m.message);
-      else if (m.type === 'result') resolve({ ...m.result, where: `in this browser (${backend})` });
+      else if (m.type === 'result') resolve({ ...m.result, where: `in this browser (${backend}; model loaded in ${load.toFixed(1)} s)` });
       else if (m.type === 'error') reject(new Error(m.message));
     };
     worker.onerror = (e) => reject(new Error(`the worker failed: ${e.message}`));
@@ -227,13 +227,12 @@ async function runOnServer(req) {
 async function onRun() {
   clearResult();
   running(true);
-  const t0 = performance.now();
   try {
     const req = await request();
     status('loading the model ...');
     const r = $('where').value === 'server' ? await runOnServer(req) : await runInBrowser(req);
     showResult(r.volume, r);
-    status(`done: ${r.label}, NFE ${r.nfe}, ${((performance.now() - t0) / 1000).toFixed(1)} s ${r.where}`);
+    status(`done: ${r.label}, NFE ${r.nfe}, ${r.seconds.toFixed(1)} s ${r.where}`);
   } catch (e) {
     if (state.stopped) status('stopped: nothing was kept from the stopped run');
     else failed('Could not run', e);
