@@ -12,6 +12,7 @@ import { launchChromium, serveWeb } from './helpers/browser.js';
 import { readNpy } from '../src/io/npy.js';
 import { readNifti, writeNifti } from '../src/io/nifti.js';
 import { createVolume } from '../src/io/volume.js';
+import { encodeDerivedSeries } from '../src/io/dicom-write.js';
 import { encodePng, tensorToPng } from '../src/io/png.js';
 import { Tensor } from '../src/core/tensor.js';
 
@@ -217,6 +218,26 @@ test('denoise in the browser: a PNG slice opens as one slice, the model card is 
   assert.ok(Number(m[1]) > Number(m[3]) + 3 && Number(m[2]) > Number(m[4]), figures);
 });
 
+test('a DICOM series opens (files of the project writer, read back in the page) and CT reconstructs one slice with FBP as the baseline', async () => {
+  const { page } = await openApp();
+  assert.ok(recon, 'needs the held-out NIfTI above');
+  const series = encodeDerivedSeries(readNifti(recon.file), { description: 'held-out slices' });
+  const files = series.files.map((bytes, k) => {
+    const f = join(dir, `IMG${k + 1}.dcm`);
+    writeFileSync(f, bytes);
+    return f;
+  });
+  await page.setInputFiles('#file', files);
+  await waitStatus(page, /^ready/, 60_000);
+  assert.match(await page.$eval('#info', (el) => el.textContent ?? ''), /^4 DICOM files: 64 x 64 x 4 voxels/);
+  await form(page, { task: 'ct', views: '30', steps: '3', range: 'one', where: 'browser' });
+  await page.click('#run');
+  const done = await waitStatus(page, /^(done|Could not|stopped)/);
+  assert.equal(done.error, false, done.text);
+  assert.match(done.text, /^done: ct\(30 views.*dds 3 steps/);
+  assert.match(await page.$eval('#figures', (el) => el.textContent ?? ''), /\(fbp: /);
+});
+
 test('in-browser mode sends nothing anywhere: every request is a GET of the app\'s own static files, none carries data', async () => {
   const { requests, outside, origin } = await openApp();
   assert.ok(recon, 'after the runs above');
@@ -225,7 +246,7 @@ test('in-browser mode sends nothing anywhere: every request is a GET of the app\
   const bad = requests.filter((r) => {
     const u = new URL(r.url());
     if (u.protocol === 'blob:' || u.protocol === 'data:') return false;
-    return u.origin !== origin || r.method() !== 'GET' || r.postData() !== null || u.search !== '' || !allowed.test(u.pathname) || /heldout|notes|fake|slice\.png/.test(u.pathname);
+    return u.origin !== origin || r.method() !== 'GET' || r.postData() !== null || u.search !== '' || !allowed.test(u.pathname) || /heldout|notes|fake|slice\.png|IMG\d/.test(u.pathname);
   });
   assert.deepEqual(bad.map((r) => `${r.method()} ${r.url()}`), []);
   assert.ok(requests.some((r) => r.url().endsWith('/weights/brain-64/model.onnx')), 'the model was fetched from the app\'s server');
