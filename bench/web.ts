@@ -47,7 +47,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     if (!status.startsWith('done')) fail('BAD_INPUT', `the app did not finish: ${status}`);
     const web = await page.evaluate(() => Array.from((globalThis as unknown as { app: { result(): { data: Float32Array } } }).app.result().data));
     const longest = await page.evaluate(() => Math.max(0, ...(globalThis as unknown as { app: { longTasks: number[] } }).app.longTasks));
-    const [, run, backend, load] = /NFE \d+, ([\d.]+) s in this browser \(([^;]+); model loaded in ([\d.]+) s\)/.exec(status) ?? [];
+    const [, run, backend, load] = /NFE \d+, ([\d.]+) s in this browser \(([^;]+); model ready in ([\d.]+) s\)/.exec(status) ?? [];
     opts.log('web: the same with tweedie reconstruct (1 worker, 1 thread) ...');
     const out = join(dir, 'node.nii');
     const cli = spawnSync(process.execPath, [join(packageRoot, 'bin', 'tweedie.js'), 'reconstruct', '--truth', file, '--modality', 'mri', '--accel', '4', '--steps', String(STEPS), '--seed', '0',

@@ -101,7 +101,7 @@ test('MRI 4x in the browser (Web Worker, cross-origin isolated) matches `tweedie
   assert.ok(workers.some((u) => u.endsWith('/web/worker.js')), `the model runs in the app's Web Worker: ${workers.join(', ')}`);
   const done = await waitStatus(page, /^(done|Could not|stopped)/);
   assert.equal(done.error, false, done.text);
-  assert.match(done.text, /in this browser \((wasm|webgpu), multi-threaded; model loaded in [\d.]+ s\)$/, 'cross-origin isolated: WebAssembly runs multi-threaded');
+  assert.match(done.text, /in this browser \((wasm, multi-threaded|webgpu); model ready in [\d.]+ s\)$/, 'cross-origin isolated: WebAssembly runs multi-threaded');
   const web = Float32Array.from(await resultData(page));
   const longest = await page.evaluate(() => Math.max(0, ...(globalThis as unknown as { app: { longTasks: number[] } }).app.longTasks));
   const figures = await page.$eval('#figures', (el) => el.textContent ?? '');
@@ -250,4 +250,6 @@ test('in-browser mode sends nothing anywhere: every request is a GET of the app\
   });
   assert.deepEqual(bad.map((r) => `${r.method()} ${r.url()}`), []);
   assert.ok(requests.some((r) => r.url().endsWith('/weights/brain-64/model.onnx')), 'the model was fetched from the app\'s server');
+  // The worker is kept between runs with its models: brain-irsde, loaded for the refused MRI run, served the denoising.
+  assert.equal(requests.filter((r) => r.url().endsWith('/weights/brain-irsde/model.onnx')).length, 1, 'a model is fetched once per worker');
 });

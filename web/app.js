@@ -181,27 +181,36 @@ function progress(done, total, what) {
   status(`${what}: step ${done} / ${total}`);
 }
 
-/** In this browser: the worker loads the model and runs the task; only the app's own files are fetched. */
+/**
+ * In this browser: the worker loads the model (kept for the next run) and runs the task; only the app's own files are
+ * fetched. Stop terminates the worker; the next run starts a new one.
+ */
 function runInBrowser(req) {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-    state.worker = worker;
+    state.worker ??= new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const worker = state.worker;
     let backend = '', t0 = performance.now(), load = 0;
     worker.onmessage = ({ data: m }) => {
-      if (m.type === 'started') (backend = `${m.backend}, ${m.threads}`), (load = (performance.now() - t0) / 1000), status(`running in this browser (${backend}) ...`);
+      if (m.type === 'started') (backend = m.backend), (load = (performance.now() - t0) / 1000), status(`running in this browser (${backend}) ...`);
       else if (m.type === 'progress') progress(m.done, m.total, `in this browser (${backend})`);
       else if (m.type === 'warning') console.warn(m.message);
-      else if (m.type === 'result') resolve({ ...m.result, where: `in this browser (${backend}; model loaded in ${load.toFixed(1)} s)` });
+      else if (m.type === 'result') resolve({ ...m.result, where: `in this browser (${backend}; model ready in ${load.toFixed(1)} s)` });
       else if (m.type === 'error') reject(new Error(m.message));
     };
-    worker.onerror = (e) => reject(new Error(`the worker failed: ${e.message}`));
+    worker.onerror = (e) => {
+      stopWorker();
+      reject(new Error(`the worker failed: ${e.message}`));
+    };
     state.cancel = () => reject(new Error('stopped'));
     worker.postMessage(req);
   }).finally(() => {
     state.cancel = null;
-    state.worker?.terminate();
-    state.worker = null;
   });
+}
+
+function stopWorker() {
+  state.worker?.terminate();
+  state.worker = null;
 }
 
 /** On a tweedie server (the service API of issue 18): the file is uploaded, the job followed, the NIfTI fetched. */
@@ -245,7 +254,7 @@ async function onRun() {
 /** Stop: terminate the worker (its model calls end with it), or cancel the server's job. */
 function onStop() {
   state.stopped = true;
-  state.worker?.terminate();
+  stopWorker();
   state.cancel?.();
   if (state.job) void tw.cancelOnServer(state.job.server, state.job.id).catch(() => {});
   state.controller?.abort();

@@ -31,7 +31,8 @@ function loadModel(folder) {
 onmessage = async ({ data: request }) => {
   try {
     const { model, split } = await loadModel(request.model);
-    postMessage({ type: 'started', backend: model.backend, threads: self.crossOriginIsolated ? 'multi-threaded' : 'one thread' });
+    const threads = model.backend !== 'wasm' ? '' : self.crossOriginIsolated ? ', multi-threaded' : ', one thread';
+    postMessage({ type: 'started', backend: `${model.backend}${threads}` });
     const r = await runTask({ ...request, modelName: request.model }, { model, split, onProgress: (done, total) => postMessage({ type: 'progress', done, total }) });
     postMessage({ type: 'result', result: { ...r, backend: model.backend } }, [r.volume.data.buffer]);
   } catch (e) {
