@@ -25,6 +25,7 @@ function heldout(dir: string): string {
 }
 
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
+  if (!existsSync(join(packageRoot, 'web', 'index.html'))) fail('UNSUPPORTED', 'bench web serves the app of a checkout of the repository (web/, scripts/serve-web.mjs); run it there');
   if (!existsSync(join(packageRoot, 'dist', 'src', 'browser.js'))) fail('UNREADABLE_FILE', 'dist/ is missing; run "npm run build" first');
   const dir = mkdtempSync(join(tmpdir(), 'tweedie-bench-web-'));
   const file = heldout(dir);

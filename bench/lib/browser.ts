@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { fail } from '../../src/core/errors.js';
 import { packageRoot } from '../../src/package-root.js';
 
 /** Chromium for the browser tests and bench/web.ts: Debian's, through playwright-core; never a downloaded one. */
@@ -10,6 +11,8 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgrou
 
 export async function launchChromium(executablePath = CHROMIUM): Promise<Browser> {
   if (!existsSync(executablePath)) throw new Error(`${executablePath} not found: install Debian's chromium (apt-get install chromium); the browser test never downloads a browser`);
+  // playwright-core is a development dependency: an installed package has no browser driver (nor web/ to serve).
+  const { chromium } = await import('playwright-core').catch(() => fail('UNSUPPORTED', 'playwright-core is not installed: the browser tests and bench web run in a checkout of the repository after npm ci'));
   try {
     return await chromium.launch({ executablePath, args: ARGS });
   } catch (e) {
