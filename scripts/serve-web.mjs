@@ -1,6 +1,6 @@
-// Serves the browser playground (web/index.html) and only what it needs: the built library (dist/),
+// Serves the browser app (web/index.html, and the sampling playground web/playground.html) and only what they need: the built library (dist/),
 // the page (web/), the shipped models (weights/) and onnxruntime-web's files. Plain node:http: a static
-// allow-list of four folders is a few lines, and a framework would add nothing here (the HTTP service
+// allow-list of folders is a few lines, and a framework would add nothing here (the HTTP service
 // of the project is a separate program).
 //   node scripts/serve-web.mjs [--port N] [--host H] [--expose] [--root DIR]
 //     --port 0 picks a free port; --host other than loopback needs --expose (the page has no auth);
@@ -33,6 +33,8 @@ const ALLOWED = [
   // The DICOM decoders a page loads (src/io/dicom-browser.ts).
   'node_modules/dicom-parser/dist/', 'node_modules/@cornerstonejs/codec-charls/dist/', 'node_modules/@cornerstonejs/codec-openjpeg/dist/',
   'node_modules/@cornerstonejs/codec-libjpeg-turbo-8bit/dist/', 'node_modules/jpeg-lossless-decoder-js/release/',
+  // The DICOM writer's library (src/io/dicom-write.ts), for the app's DICOM download.
+  'node_modules/dcmjs/build/',
 ];
 
 // Cross-origin isolation lets WebAssembly use threads (SharedArrayBuffer); the rest keeps the page to itself.
@@ -63,7 +65,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be a
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 const host = values.host;
 const loopback = LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
-if (!loopback && !values.expose) usage(`--host ${host} would serve the playground beyond this machine; add --expose to mean it, or keep the default 127.0.0.1`);
+if (!loopback && !values.expose) usage(`--host ${host} would serve the app beyond this machine; add --expose to mean it, or keep the default 127.0.0.1`);
 let ROOT;
 try {
   ROOT = realpathSync(resolve(values.root ?? fileURLToPath(new URL('..', import.meta.url))));
@@ -137,8 +139,8 @@ server.on('error', (e) => {
 });
 server.listen(port, host, () => {
   const shown = host.includes(':') ? `[${host}]` : host;
-  console.log(`tweedie playground: http://${shown}:${server.address().port}/web/ (Ctrl-C stops)`);
-  if (!loopback) console.error(`warning: serving on ${host}, reachable from other machines; the playground has no authentication`);
+  console.log(`tweedie app: http://${shown}:${server.address().port}/web/ (Ctrl-C stops)`);
+  if (!loopback) console.error(`warning: serving on ${host}, reachable from other machines; the app has no authentication`);
   if (!roots[0]) console.error('warning: dist/ is missing; run "npm run build" first');
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.close(() => process.exit(0)));

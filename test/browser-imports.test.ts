@@ -28,6 +28,8 @@ const RULES: [layer: string, forbidden: string[]][] = [
   ...['dicom.js', 'dicom-pixels.js', 'dicom-volume.js', 'dicom-write.js', 'dicom-browser.js', 'dicom-uid.js'].map((f): [string, string[]] => [`io/${f}`, ['cli', 'volume', NODE]]),
   ['volume', ['cli']],
   ['recipes', ['cli', 'volume', NODE]],
+  // The web app's modules run in a page and its Web Worker.
+  ['app', ['cli', NODE]],
   ['likelihood', ['inverse', 'restoration', 'recipes', 'volume', 'io', 'cli', NODE]],
   ['diagnostics', ['samplers', 'inverse', 'restoration', 'volume', 'recipes', 'cli', NODE]],
   ['inverse/operators', ['io', 'samplers', 'inverse/solvers', 'cli', NODE]],
@@ -130,11 +132,11 @@ test('the layer walker reports a forbidden import with its chain, direct or thro
   }
 });
 
-/** Every module reachable from `entry`, and the imports a browser cannot resolve. */
-function browserProblems(entry: string): { modules: string[]; problems: string[] } {
+/** Every module reachable from `entry`, and the imports a browser cannot resolve (`mapped`: the import map's names). */
+function browserProblems(entry: string, mapped: ReadonlySet<string> = MAPPED): { modules: string[]; problems: string[] } {
   const from = reach([entry]);
   const problems = [...from.keys()]
-    .filter((m) => !m.endsWith('.js') && !MAPPED.has(m))
+    .filter((m) => !m.endsWith('.js') && !mapped.has(m))
     .map((m) => `${chain(from, m, '.')} (${isBuiltin(m) ? 'a Node builtin' : "a bare specifier the page's import map does not map"})`);
   return { modules: [...from.keys()], problems };
 }
@@ -145,6 +147,17 @@ test('nothing reachable from dist/src/browser.js imports a Node builtin or an un
   for (const m of ['dist/src/models/onnx-web.js', 'dist/src/samplers/registry.js', 'dist/src/paths/scheduler-config.js', 'dist/src/inverse/operators/mri.js', 'dist/src/recipes/restore.js', 'dist/src/inverse/solvers/registry.js']) {
     assert.ok(modules.includes(m), `${m} is reachable from the browser entry`);
   }
+});
+
+test('the app reaches no Node builtin: web/app.js only the packages its page maps, web/worker.js only onnxruntime-web, which it hands in', () => {
+  const map = /<script type="importmap">([\s\S]*?)<\/script>/.exec(readFileSync('web/index.html', 'utf8'))?.[1];
+  assert.ok(map, 'web/index.html has an import map');
+  const page = browserProblems('web/app.js', new Set(Object.keys((JSON.parse(map!) as { imports: Record<string, string> }).imports)));
+  assert.deepEqual(page.problems, []);
+  assert.ok(page.modules.includes('web/worker.js') && page.modules.includes('dist/src/app/browser-tasks.js') && page.modules.includes('dist/src/volume/reconstruct-core.js'), 'the walk follows the worker script');
+  // A module worker has no import map: onnx-web.js's import('onnxruntime-web') is never reached there, because
+  // web/worker.js imports ort.min.mjs by its path and passes it in (OnnxWebOptions.ort).
+  assert.deepEqual(browserProblems('web/worker.js', new Set(['onnxruntime-web'])).problems, []);
 });
 
 test('the browser check catches Node builtins and unmapped packages (the Node entry has both)', () => {

@@ -49,7 +49,7 @@ function openPlayground(): Promise<Tab> {
     page.on('request', (r) => void (r.url().endsWith('.wasm') && wasm.push(r.url())));
     page.on('console', (m) => void messages.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => void messages.push(`pageerror: ${e.message}`));
-    await page.goto(url);
+    await page.goto(`${url}playground.html`);
     await page.waitForFunction(() => (globalThis as { playground?: { ready: boolean } }).playground?.ready === true, null, { timeout: 60_000 });
     return { page, origin, outside, wasm, messages };
   })();

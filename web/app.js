@@ -1,81 +1,299 @@
-// The playground: fetch a model folder, sample it with a chosen sampler, draw the image grid.
-// window.playground.sample(...) is the same function without the form (the browser test drives it).
+// The app: open a NIfTI / DICOM / PNG image, view its slices, reconstruct (MRI, CT) or restore (denoise, super-resolve,
+// deblur) it in a Web Worker (web/worker.js, onnxruntime-web) or on a tweedie server, compare, and download the result.
+// Files are read here on the main thread; the model runs in the worker, so the page stays responsive.
+// window.app exposes the state the browser test reads (the result, long tasks); the test drives the form itself.
 import * as tw from '../dist/src/browser.js';
 
-const ROOT = new URL('../', import.meta.url);
-const WASM_PATHS = new URL('node_modules/onnxruntime-web/dist/', ROOT).href;
 const $ = (id) => document.getElementById(id);
-const models = new Map();
+const ROOT = new URL('../', import.meta.url);
+const MODELS = ['weights/brain-64', 'weights/brain-irsde', 'weights/brain-resshift', 'weights/brain-rddm'];
+const DEFAULT_MODEL = { mri: 'weights/brain-64', ct: 'weights/brain-64', denoise: 'weights/brain-irsde', sr4: 'weights/brain-irsde', deblur: 'weights/brain-irsde' };
+const RESTORE = new Set(['denoise', 'sr4', 'deblur']);
 
-/** One OnnxWebDenoiser per folder (a URL, or a path from the repository root): its session is created once and reused. */
-function loadModel(folder) {
-  const url = new URL(folder, ROOT).href;
-  if (!models.has(url)) {
-    const p = tw.fetchModelFolder(url).then((parts) => tw.OnnxWebDenoiser.create(parts, { wasmPaths: WASM_PATHS }));
-    p.catch(() => models.delete(url));
-    models.set(url, p);
-  }
-  return models.get(url);
-}
-
-/** `tweedie sample` through the same recipe: the path's default grid, Philox noise by seed. */
-export async function sample({ model, sampler, steps, n, seed = 0, signal, onProgress }) {
-  const denoiser = await loadModel(model);
-  const def = tw.samplerByName(sampler);
-  if (def.inverse) tw.fail('USAGE', `${sampler} inverts data to noise; pick a sampler that generates`);
-  const r = await tw.generate({ model: denoiser, sampler: def, steps, n, seed, signal, onProgress });
-  return { x: r.x, nfe: r.nfe, seconds: r.seconds, backend: denoiser.backend, valueRange: denoiser.spec.valueRange };
-}
-
-function draw(x, [lo, hi]) {
-  const g = tw.imageGrid(x, { pad: 2, padValue: lo });
-  const [c, h, w] = g.shape;
-  const img = new ImageData(w, h), px = img.data, d = g.data, plane = h * w;
-  for (let i = 0; i < plane; i++) {
-    for (let k = 0; k < 3; k++) px[4 * i + k] = Math.round((255 * (d[(c === 3 ? k : 0) * plane + i] - lo)) / (hi - lo));
-    px[4 * i + 3] = 255;
-  }
-  const canvas = $('canvas'), scale = Math.max(1, Math.floor(512 / w));
-  canvas.width = w;
-  canvas.height = h;
-  canvas.style.width = `${w * scale}px`;
-  canvas.getContext('2d').putImageData(img, 0, 0);
-}
+const state = { input: null, file: null, result: null, window: [0, 1], worker: null, cancel: null, job: null, controller: null, stopped: false };
+const longTasks = [];
+new PerformanceObserver((list) => longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
 
 function status(text, error = false) {
   $('status').textContent = text;
   $('status').className = error ? 'error' : '';
 }
 
-let controller = null;
+/** One human sentence for a failure: the library's message names the input and the fix; codes stay out of sight. */
+function failed(what, e) {
+  clearResult();
+  status(`${what}: ${String(e?.message ?? e).replace(/^Error: /, '')}`, true);
+}
 
-async function onSubmit(ev) {
-  ev.preventDefault();
-  controller = new AbortController();
+// ------------------------------------------------------------------------------------------------ opening files
+
+async function readPng(file) {
+  const bitmap = await createImageBitmap(file).catch(() => tw.fail('UNREADABLE_FILE', `${file.name} is not a readable PNG image; re-save it as PNG`));
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(bitmap, 0, 0);
+  const px = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  const gray = new Float32Array(bitmap.width * bitmap.height);
+  for (let i = 0; i < gray.length; i++) gray[i] = 0.299 * px[4 * i] + 0.587 * px[4 * i + 1] + 0.114 * px[4 * i + 2];
+  return tw.imageVolume(gray, bitmap.width, bitmap.height, file.name);
+}
+
+async function readDicom(files) {
+  const libs = tw.browserDicomLibraries({ jpegLosslessUrl: new URL('node_modules/jpeg-lossless-decoder-js/release/lossless.js', ROOT).href });
+  const images = [];
+  for (const f of files) images.push(...(await tw.decodeDicom(new Uint8Array(await f.arrayBuffer()), f.name, libs)));
+  return tw.volumeFromDicom(images, files.length === 1 ? files[0].name : `${files.length} DICOM files`);
+}
+
+/** The files the user picked, as one 3-D volume; anything else is refused in a sentence that says what to pick. */
+async function readFiles(files) {
+  const names = files.map((f) => f.name.toLowerCase());
+  if (files.length === 1 && /\.nii(\.gz)?$/.test(names[0])) return tw.parseNiftiAsync(new Uint8Array(await files[0].arrayBuffer()), files[0].name);
+  if (files.length === 1 && names[0].endsWith('.png')) return readPng(files[0]);
+  const dicom = files.filter((f, i) => names[i].endsWith('.dcm') || !names[i].includes('.'));
+  if (dicom.length > 0) return readDicom(dicom);
+  return tw.fail('USAGE', `${files.map((f) => f.name).join(', ')} is not an image this app opens; choose a NIfTI (.nii, .nii.gz), DICOM (.dcm files or a folder) or PNG file`);
+}
+
+async function open(files) {
+  if (files.length === 0) return;
+  clearResult();
+  state.input = null;
   $('run').disabled = true;
-  $('stop').disabled = false;
-  const opts = { model: $('model').value.trim(), sampler: $('sampler').value, steps: Number($('steps').value), n: Number($('n').value), seed: Number($('seed').value) };
+  status(`reading ${files.length === 1 ? files[0].name : `${files.length} files`} ...`);
   try {
-    status(`loading ${opts.model} ...`);
-    const r = await sample({
-      ...opts,
-      signal: controller.signal,
-      // Yield to the browser after each step so the progress line repaints.
-      onProgress: (p) => (status(`${opts.sampler}: step ${p.done}/${p.total}, NFE ${p.nfe}`), new Promise((ok) => setTimeout(ok, 0))),
-    });
-    draw(r.x, r.valueRange);
-    status(`done: ${opts.n} samples, ${opts.steps} steps, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s (${(opts.n / r.seconds).toFixed(1)} images/s, ${r.backend})`);
-  } catch (e) {
-    if (controller.signal.aborted) status(`stopped: ${e.message}`);
-    else status(`error: ${e.message}`, true);
-  } finally {
+    const vol = tw.requireVolume3D(await readFiles(files));
+    state.input = vol;
+    state.file = files.length === 1 ? files[0] : null;
+    state.window = displayWindow(vol.data);
+    const [X, Y, Z] = vol.dims;
+    $('slice').max = String(Z - 1);
+    $('slice').value = String(Math.floor(Z / 2));
+    $('slice').disabled = false;
+    $('info').textContent = `${vol.source}: ${X} x ${Y} x ${Z} voxels of ${vol.voxelSize.slice(0, 3).map((v) => +v.toFixed(3)).join(' x ')} mm`;
     $('run').disabled = false;
-    $('stop').disabled = true;
+    draw();
+    status('ready: pick a task and press Run');
+  } catch (e) {
+    $('info').textContent = '';
+    failed(`Could not open ${files.map((f) => f.name).join(', ')}`, e);
   }
 }
 
-for (const s of tw.SAMPLERS.filter((d) => !d.inverse)) $('sampler').add(new Option(s.name, s.name, false, s.name === 'dpm-solver++'));
-$('form').addEventListener('submit', onSubmit);
-$('stop').addEventListener('click', () => controller?.abort());
-window.playground = { sample, ready: true };
-status('ready');
+// ------------------------------------------------------------------------------------------------ viewing
+
+/** Grey window: the 0.5th to 99.5th percentile of (a sample of) the input's intensities. */
+function displayWindow(data) {
+  const step = Math.max(1, Math.floor(data.length / 200000));
+  const s = Float32Array.from({ length: Math.ceil(data.length / step) }, (_, i) => data[i * step]).sort();
+  const lo = s[Math.floor(0.005 * (s.length - 1))], hi = s[Math.floor(0.995 * (s.length - 1))];
+  return hi > lo ? [lo, hi] : [lo, lo + 1];
+}
+
+/** Axial slice z of a volume as image rows (y from high to low, as the model space shows it). */
+function drawSlice(canvas, vol, z, map) {
+  const [X, Y] = vol.dims, img = new ImageData(X, Y), off = z * X * Y;
+  for (let r = 0; r < Y; r++) {
+    for (let x = 0; x < X; x++) {
+      const g = Math.max(0, Math.min(255, Math.round(map(vol.data[off + (Y - 1 - r) * X + x], off + (Y - 1 - r) * X + x))));
+      const p = 4 * (r * X + x);
+      img.data[p] = img.data[p + 1] = img.data[p + 2] = g;
+      img.data[p + 3] = 255;
+    }
+  }
+  const scale = Math.max(1, Math.floor(320 / Math.max(X, Y)));
+  canvas.width = X;
+  canvas.height = Y;
+  canvas.style.width = `${X * scale}px`;
+  canvas.getContext('2d').putImageData(img, 0, 0);
+}
+
+function draw() {
+  const vol = state.input;
+  if (!vol) return;
+  const z = Number($('slice').value), [lo, hi] = state.window, grey = (v) => (255 * (v - lo)) / (hi - lo);
+  $('sliceText').textContent = `${z + 1} / ${vol.dims[2]}`;
+  drawSlice($('inputView'), vol, z, grey);
+  if (!state.result) return;
+  drawSlice($('resultView'), state.result, z, grey);
+  drawSlice($('diffView'), state.result, z, (v, i) => 127.5 + (127.5 * (v - vol.data[i])) / ((hi - lo) / 4));
+}
+
+function clearResult() {
+  state.result = null;
+  $('figures').textContent = '';
+  for (const id of ['resultView', 'diffView']) Object.assign($(id), { width: 0, height: 0 });
+  for (const id of ['saveNifti', 'saveDicom', 'savePng']) $(id).disabled = true;
+}
+
+function showResult(volume, r) {
+  state.result = volume;
+  const f = r.figures;
+  $('figures').textContent = f
+    ? `PSNR ${f.psnr.toFixed(2)} dB, SSIM ${f.ssim.toFixed(4)} (${f.baseline}: ${f.psnr_baseline.toFixed(2)} dB, ${f.ssim_baseline.toFixed(4)}), against the input in ${f.grid}`
+    : 'no reference: the input was restored as it is';
+  for (const id of ['saveNifti', 'saveDicom', 'savePng']) $(id).disabled = false;
+  draw();
+}
+
+// ------------------------------------------------------------------------------------------------ the task
+
+async function modelCard() {
+  const r = await fetch(new URL(`${$('model').value}/MODEL_CARD.md`, ROOT));
+  $('card').textContent = r.ok ? await r.text() : `${$('model').value} has no model card`;
+}
+
+function onTask() {
+  const task = $('task').value;
+  for (const el of document.querySelectorAll('.mri')) el.classList.toggle('hidden', task !== 'mri');
+  for (const el of document.querySelectorAll('.ct')) el.classList.toggle('hidden', task !== 'ct');
+  for (const el of document.querySelectorAll('.restore')) el.classList.toggle('hidden', !RESTORE.has(task));
+  $('model').value = DEFAULT_MODEL[task];
+  void modelCard();
+}
+
+/** The degradation a restoration model was trained for, from its tasks.json. */
+async function restoreOperator(model, task) {
+  const r = await fetch(new URL(`${model}/tasks.json`, ROOT));
+  const spec = r.ok ? (await r.json()).tasks?.find((t) => t.name === task)?.operator : undefined;
+  if (!spec) tw.fail('USAGE', `${model} was not trained to ${task === 'sr4' ? 'super-resolve' : task}; pick a restoration model (brain-irsde, brain-resshift, brain-rddm)`);
+  return spec;
+}
+
+async function request() {
+  const task = $('task').value, z = Number($('slice').value), Z = state.input.dims[2];
+  const common = { model: $('model').value, volume: state.input, steps: Number($('steps').value), seed: Number($('seed').value), slices: $('range').value === 'all' ? [0, Z] : [z, z + 1] };
+  if (task === 'mri') return { ...common, task, accel: Number($('accel').value), mask: $('mask').value };
+  if (task === 'ct') return { ...common, task, views: Number($('views').value) };
+  const simulate = $('simulate').value === 'yes';
+  return { ...common, task: 'restore', simulate, ...(simulate ? { operator: await restoreOperator(common.model, task) } : {}) };
+}
+
+function running(on) {
+  $('run').disabled = on;
+  $('stop').disabled = !on;
+  $('progress').value = 0;
+}
+
+function progress(done, total, what) {
+  $('progress').max = total;
+  $('progress').value = done;
+  status(`${what}: step ${done} / ${total}`);
+}
+
+/**
+ * In this browser: the worker loads the model (kept for the next run) and runs the task; only the app's own files are
+ * fetched. Stop terminates the worker; the next run starts a new one.
+ */
+function runInBrowser(req) {
+  return new Promise((resolve, reject) => {
+    state.worker ??= new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const worker = state.worker;
+    let backend = '', t0 = performance.now(), load = 0;
+    worker.onmessage = ({ data: m }) => {
+      if (m.type === 'started') (backend = m.backend), (load = (performance.now() - t0) / 1000), status(`running in this browser (${backend}) ...`);
+      else if (m.type === 'progress') progress(m.done, m.total, `in this browser (${backend})`);
+      else if (m.type === 'warning') console.warn(m.message);
+      else if (m.type === 'result') resolve({ ...m.result, where: `in this browser (${backend}; model ready in ${load.toFixed(1)} s)` });
+      else if (m.type === 'error') reject(new Error(m.message));
+    };
+    worker.onerror = (e) => {
+      stopWorker();
+      reject(new Error(`the worker failed: ${e.message}`));
+    };
+    state.cancel = () => reject(new Error('stopped'));
+    worker.postMessage(req);
+  }).finally(() => {
+    state.cancel = null;
+  });
+}
+
+function stopWorker() {
+  state.worker?.terminate();
+  state.worker = null;
+}
+
+/** On a tweedie server (the service API of issue 18): the file is uploaded, the job followed, the NIfTI fetched. */
+async function runOnServer(req) {
+  if (!state.file || !/\.nii(\.gz)?$/i.test(state.file.name)) tw.fail('USAGE', 'the server mode sends one NIfTI file; open a .nii or .nii.gz file (or run in this browser)');
+  const url = $('server').value.trim() || location.origin;
+  const options = req.task === 'restore'
+    ? { task: 'restore', model: req.model, steps: req.steps, seed: req.seed }
+    : { task: 'reconstruct', modality: req.task, ...(req.task === 'mri' ? { accel: req.accel, mask: req.mask } : { views: req.views }), steps: req.steps, seed: req.seed, slices: `${req.slices[0]}:${req.slices[1]}` };
+  state.controller = new AbortController();
+  const server = { url, token: $('token').value, signal: state.controller.signal };
+  const job = await tw.runOnServer(
+    { ...server, onSubmitted: (id) => (state.job = { id, server }), onStatus: (s) => progress(s.progress?.done ?? s.progress?.step ?? 0, s.progress?.total ?? s.progress?.steps ?? 1, `on ${url} (${s.state})`) },
+    options, { name: state.file.name, bytes: new Uint8Array(await state.file.arrayBuffer()) }, (name) => /\.nii(\.gz)?$/i.test(name),
+  );
+  state.job = null;
+  if (job.status.state !== 'done' || !job.result) tw.fail('BAD_INPUT', `the server's job ${job.status.state}${job.status.error ? `: ${job.status.error}` : ''}`);
+  const m = job.status.metrics ?? {};
+  const figures = typeof m.psnr === 'number' ? { psnr: m.psnr, ssim: m.ssim, psnr_baseline: m.psnr_baseline, ssim_baseline: m.ssim_baseline, baseline: m.baseline ?? 'baseline', grid: 'the server\'s figures' } : null;
+  return { volume: await tw.parseNiftiAsync(job.result.bytes, job.result.name), figures, label: `job ${job.id}`, nfe: m.nfe ?? 0, seconds: m.seconds ?? 0, where: `on ${url}` };
+}
+
+async function onRun() {
+  clearResult();
+  running(true);
+  try {
+    const req = await request();
+    status('loading the model ...');
+    const r = $('where').value === 'server' ? await runOnServer(req) : await runInBrowser(req);
+    showResult(r.volume, r);
+    status(`done: ${r.label}, NFE ${r.nfe}, ${r.seconds.toFixed(1)} s ${r.where}`);
+  } catch (e) {
+    if (state.stopped) status('stopped: nothing was kept from the stopped run');
+    else failed('Could not run', e);
+  } finally {
+    state.stopped = false;
+    running(false);
+  }
+}
+
+/** Stop: terminate the worker (its model calls end with it), or cancel the server's job. */
+function onStop() {
+  state.stopped = true;
+  stopWorker();
+  state.cancel?.();
+  if (state.job) void tw.cancelOnServer(state.job.server, state.job.id).catch(() => {});
+  state.controller?.abort();
+}
+
+// ------------------------------------------------------------------------------------------------ downloads
+
+function download(bytes, name, type) {
+  const a = Object.assign(document.createElement('a'), { href: URL.createObjectURL(new Blob([bytes], { type })), download: name });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+const stem = () => (state.input.source ?? 'image').replace(/\.(nii(\.gz)?|dcm|png)$/i, '').replace(/[^\w.-]+/g, '_');
+
+$('saveNifti').onclick = () => download(tw.encodeNifti(state.result), `${stem()}-tweedie.nii`, 'application/octet-stream');
+$('saveDicom').onclick = async () => {
+  try {
+    const { encodeDerivedSeries } = await import('../dist/src/io/dicom-write.js');
+    const series = encodeDerivedSeries(state.result, { description: `tweedie ${$('task').value}`, ...(state.input.dicom ? { source: state.input.dicom } : {}) });
+    const z = Number($('slice').value);
+    download(series.files[z], `${stem()}-tweedie-${String(z + 1).padStart(4, '0')}.dcm`, 'application/dicom');
+  } catch (e) {
+    failed('Could not write DICOM', e);
+  }
+};
+$('savePng').onclick = () => $('resultView').toBlob((b) => download(b, `${stem()}-tweedie-${Number($('slice').value) + 1}.png`, 'image/png'), 'image/png');
+
+// ------------------------------------------------------------------------------------------------ wiring
+
+for (const m of MODELS) $('model').add(new Option(m.replace('weights/', ''), m));
+$('task').onchange = onTask;
+$('model').onchange = () => void modelCard();
+$('where').onchange = () => document.querySelectorAll('.server').forEach((el) => el.classList.toggle('hidden', $('where').value !== 'server'));
+$('file').onchange = () => void open([...$('file').files]);
+$('folder').onchange = () => void open([...$('folder').files]);
+$('slice').oninput = draw;
+$('run').onclick = () => void onRun();
+$('stop').onclick = onStop;
+onTask();
+window.app = { ready: true, longTasks, result: () => state.result, input: () => state.input };
+status(globalThis.crossOriginIsolated ? 'open an image to begin' : 'open an image to begin (this page is not cross-origin isolated: WebAssembly will use one thread)');

@@ -1,7 +1,7 @@
 import { fail } from '../core/errors.js';
 import { NoiseSource } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
-import { OnnxDenoiser } from '../models/onnx.js';
+import type { OrtDenoiser } from '../models/ort-denoiser.js';
 import { activeSubsampling } from '../inverse/active.js';
 import type { Operator } from '../inverse/operators/operator.js';
 import { buildOperator, type OperatorConfig } from '../inverse/operators/registry.js';
@@ -13,10 +13,10 @@ import { initialState } from '../samplers/run.js';
 import { runGrid, startNoise } from '../samplers/start.js';
 import type { ParamValues } from '../samplers/types.js';
 import type { GradientChoice } from '../models/derivatives.js';
-import type { JobRunner } from './worker-pool.js';
+import type { JobRunner } from './job-pool.js';
 
 /**
- * What one worker thread (or the in-process path) of a volume reconstruction runs: the prior
+ * What one worker thread (or the in-process path, or a page's Web Worker) of a volume reconstruction runs: the prior
  * loaded once, the posterior solver applied to batches of slices, each slice seeded by its index:
  * a whole run per job, or (slices advancing in lockstep) one diffusion step per job.
  */
@@ -65,9 +65,8 @@ export interface ChunkResult {
 /** A batch solver for the worker pool (src/volume/worker-pool.ts). */
 export type ChunkSolver = JobRunner<ChunkJob, ChunkResult>;
 
-/** Load the model and build the operator once; solve batches of slices with seeds by slice index. */
-export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
-  const model = await OnnxDenoiser.load(ctx.modelDir, { threads: ctx.threads, backend: 'cpu' });
+/** Build the operator once for a loaded model (onnxruntime-node or -web); solve batches of slices with seeds by slice index. */
+export function chunkSolverFor(model: OrtDenoiser, ctx: ChunkContext): ChunkSolver {
   if (ctx.active) return activeChunkSolver(model, ctx, ctx.active);
   const op = buildOperator(ctx.operator!, ctx.item);
   const solver = solverByName(ctx.solver);
@@ -92,7 +91,7 @@ export async function chunkSolver(ctx: ChunkContext): Promise<ChunkSolver> {
  * (NoiseSource.fromStep), so running steps 0..K-1 one by one with the states passed along gives
  * that run bit for bit; a coordinator may change the state between steps (volume z-TV coupling).
  */
-async function solveStep(model: OnnxDenoiser, op: Operator, solver: SolverDef, ctx: ChunkContext, job: ChunkJob, step: NonNullable<ChunkJob['step']>): Promise<ChunkResult> {
+async function solveStep(model: OrtDenoiser, op: Operator, solver: SolverDef, ctx: ChunkContext, job: ChunkJob, step: NonNullable<ChunkJob['step']>): Promise<ChunkResult> {
   const grid = runGrid(model.path, ctx.steps), { k, state } = step;
   const shape = [job.count, ...op.inShape];
   const z = state ? new Tensor(shape, state) : initialState(startNoise(ctx.seed, job.start, 0, job.count, op.inShape), grid[0]!);
@@ -112,7 +111,7 @@ function checkedFinite(x: Float32Array, ctx: ChunkContext, job: ChunkJob, op: Op
 }
 
 /** mask active: each slice of a job is its own active run (own mask), reading lines from its full scan. */
-function activeChunkSolver(model: OnnxDenoiser, ctx: ChunkContext, a: NonNullable<ChunkContext['active']>): ChunkSolver {
+function activeChunkSolver(model: OrtDenoiser, ctx: ChunkContext, a: NonNullable<ChunkContext['active']>): ChunkSolver {
   const [, h, w] = ctx.item as [number, number, number];
   const n2 = h * w, picks = a.budget - a.centerLines;
   return {

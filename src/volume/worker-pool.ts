@@ -1,5 +1,8 @@
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { TweedieError, type ErrorCode } from '../core/errors.js';
+import { inProcessPool, runJobsOn, type Pool, type PoolJob, type PoolOptions, type RunnerFactory } from './job-pool.js';
+
+export type { JobRunner, Pool, PoolJob, PoolOptions, RunnerFactory } from './job-pool.js';
 
 /**
  * A pool of worker threads for independent jobs. Every worker builds one runner from the same
@@ -10,34 +13,6 @@ import { TweedieError, type ErrorCode } from '../core/errors.js';
  * A pool may also be kept open for rounds of jobs (openPool), e.g. slices advancing in lockstep.
  */
 
-/** Solves jobs one at a time, reporting progress (e.g. steps done) as it goes. */
-export interface JobRunner<J, R> {
-  run(job: J, onProgress: (progress: number) => void): Promise<R>;
-  release(): Promise<void>;
-}
-
-/** Builds a runner from the shared context: in each worker thread, or in-process. */
-export type RunnerFactory<C, J, R> = (context: C) => Promise<JobRunner<J, R>>;
-
-/** Jobs carry their own id (unique within a run): results and progress are keyed by it. */
-export interface PoolJob {
-  id: number;
-}
-
-export interface PoolOptions<C, J, R> {
-  /** The worker thread entry: a module that calls serveJobs with the same factory. */
-  entry: URL;
-  /** Sent to every worker as its workerData (structured clone). */
-  context: C;
-  /** The factory, for the in-process path. */
-  runner: RunnerFactory<C, J, R>;
-  /** Worker threads (at most one per job); 1 or fewer runs the jobs in-process. */
-  workers: number;
-  /** Names the workers in error messages ("LABEL worker 2 exited with code 1"). */
-  label: string;
-  onProgress?: (id: number, progress: number) => void;
-}
-
 type PoolMessage<R> =
   | { type: 'ready' }
   | { type: 'progress'; id: number; progress: number }
@@ -45,37 +20,13 @@ type PoolMessage<R> =
   | { type: 'error'; code?: ErrorCode; message: string };
 
 /** Run `jobs` on worker threads (or in-process); their results by job id. */
-export async function runJobs<C, J extends PoolJob, R>(jobs: readonly J[], o: PoolOptions<C, J, R>): Promise<Map<number, R>> {
-  const pool = await openPool({ ...o, workers: Math.min(o.workers, jobs.length) });
-  try {
-    return await pool.run(jobs);
-  } finally {
-    await pool.close();
-  }
-}
-
-/** Workers kept for several rounds of jobs (e.g. one round per diffusion step): each runner is built once. */
-export interface Pool<J, R> {
-  /** Solve one round of jobs; resolves when all are done (their results by job id). */
-  run(jobs: readonly J[]): Promise<Map<number, R>>;
-  /** Release the runner(s) and terminate the workers. */
-  close(): Promise<void>;
+export function runJobs<C, J extends PoolJob, R>(jobs: readonly J[], o: PoolOptions<C, J, R>): Promise<Map<number, R>> {
+  return runJobsOn(jobs, o, openPool);
 }
 
 /** Start `o.workers` worker threads (or, for 1 or fewer, one in-process runner) for rounds of jobs. */
 export async function openPool<C, J extends PoolJob, R>(o: PoolOptions<C, J, R>): Promise<Pool<J, R>> {
-  if (o.workers <= 1) {
-    const runner = await o.runner(o.context);
-    return {
-      async run(jobs) {
-        const results = new Map<number, R>();
-        for (const job of jobs) results.set(job.id, await runner.run(job, (progress) => o.onProgress?.(job.id, progress)));
-        return results;
-      },
-      close: () => runner.release(),
-    };
-  }
-  return threadPool(o);
+  return o.workers <= 1 ? inProcessPool(o) : threadPool(o);
 }
 
 /** The worker-thread pool: idle workers take queued jobs; the first error fails the round (and every later one). */
@@ -96,6 +47,7 @@ function threadPool<C, J extends PoolJob, R>(o: PoolOptions<C, J, R>): Pool<J, R
     while (failure === null && idle.length > 0 && queue.length > 0) idle.shift()!.postMessage({ type: 'job', job: queue.shift()! });
   };
   for (let i = 0; i < o.workers; i++) {
+    if (!o.entry) throw new Error(`${o.label}: a pool of worker threads needs an entry module`);
     const w = new Worker(o.entry, { workerData: o.context, execArgv });
     pool.push(w);
     w.on('message', (m: PoolMessage<R>) => {

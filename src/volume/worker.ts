@@ -1,4 +1,4 @@
-import { chunkSolver } from './chunk-solver.js';
+import { chunkSolver } from './onnx-chunk-solver.js';
 import { serveJobs } from './worker-pool.js';
 
 /**

@@ -1,0 +1,111 @@
+import { fail } from '../core/errors.js';
+import { Tensor } from '../core/tensor.js';
+import { buildOperator, operatorConfigFromSpec } from '../inverse/operators/registry.js';
+import { requireVolume3D, type Volume } from '../io/volume.js';
+import { psnr, ssim } from '../metrics/image.js';
+import type { OrtDenoiser } from '../models/ort-denoiser.js';
+import { restore } from '../recipes/restore.js';
+import { degradedAnchor, isRestorationModel } from '../restoration/anchor.js';
+import { chunkSolverFor } from '../volume/chunk-solver.js';
+import { inProcessPool } from '../volume/job-pool.js';
+import { modelSlices, modelToVolume, sliceMapping, type SplitJson } from '../volume/model-space.js';
+import { onInputGrid, operatorConfig, reconstructVolumeIn, type ReconstructOptions } from '../volume/reconstruct-core.js';
+
+/**
+ * The web app's tasks on a volume, as a page's Web Worker runs them (web/worker.js) with a model loaded by
+ * onnxruntime-web: MRI and CT reconstruction through the same code as `tweedie reconstruct`
+ * (src/volume/reconstruct-core.ts, all batches in this thread), and restoration (denoise, super-resolve, deblur)
+ * of the slices in the prior's model space (the brain-64 crop, area average and intensity scale).
+ */
+
+export type AppTask = 'mri' | 'ct' | 'restore';
+
+export interface TaskRequest {
+  task: AppTask;
+  /** The model folder's name, for messages (e.g. weights/brain-64). */
+  modelName: string;
+  volume: Volume;
+  /** Slices [A, B) along the third axis. */
+  slices: [number, number];
+  steps: number;
+  seed: number;
+  /** mri: acceleration and mask (equispaced, random, poisson). */
+  accel?: number;
+  mask?: string;
+  /** ct: views over 180 degrees. */
+  views?: number;
+  /** restore: the degradation's operator spec (the model's tasks.json), simulated from the volume when `simulate`. */
+  operator?: string;
+  simulate?: boolean;
+}
+
+export interface TaskResult {
+  /** The result on the input's grid and in its intensity units. */
+  volume: Volume;
+  /** Where the figures were measured and against what; null without a reference. */
+  figures: { psnr: number; ssim: number; psnr_baseline: number; ssim_baseline: number; baseline: string; grid: string } | null;
+  label: string;
+  nfe: number;
+  seconds: number;
+}
+
+/** The model and the files the task reads, already fetched. */
+export interface TaskInputs {
+  model: OrtDenoiser;
+  /** split.json of the prior (the model's, else weights/brain-64's), or null. */
+  split: SplitJson | null;
+  onProgress: (done: number, total: number) => void;
+}
+
+/** A wrong kind of model is refused in words a user knows before any work. */
+function checkModelKind(task: AppTask, modelName: string, restoration: boolean): void {
+  if (task === 'restore' && !restoration) fail('USAGE', `${modelName} is a prior for reconstruction, not a restoration model; pick brain-irsde, brain-resshift or brain-rddm to denoise, super-resolve or deblur`);
+  if (task !== 'restore' && restoration) fail('USAGE', `${modelName} is a restoration model; MRI and CT reconstruction need a prior such as brain-64`);
+}
+
+export async function runTask(r: TaskRequest, io: TaskInputs): Promise<TaskResult> {
+  checkModelKind(r.task, r.modelName, isRestorationModel(io.model));
+  return r.task === 'restore' ? restoreSlices(r, io) : reconstructSlices(r, io);
+}
+
+async function reconstructSlices(r: TaskRequest, io: TaskInputs): Promise<TaskResult> {
+  const o: ReconstructOptions = {
+    modelDir: r.modelName, modality: r.task === 'ct' ? 'ct' : 'mri', solver: r.task === 'ct' ? 'dds' : 'ddnm', steps: r.steps, seed: r.seed, slices: r.slices,
+    ...(r.task === 'mri' ? { acceleration: r.accel ?? 4, mask: r.mask ?? 'equispaced' } : { views: r.views ?? 30 }),
+    onProgress: (done, total) => io.onProgress(done, total),
+  };
+  const res = await reconstructVolumeIn({
+    prior: io.model.spec, split: io.split, operatorConfig, workers: 1, open: inProcessPool,
+    // The page keeps its model between runs: the pool's release leaves the session open.
+    runner: async (ctx) => ({ ...chunkSolverFor(io.model, ctx), release: async () => {} }),
+  }, r.volume, o);
+  return {
+    volume: res.volume, label: `${res.operator}, ${res.solver} ${res.steps} steps`, nfe: res.nfe, seconds: res.seconds,
+    figures: { psnr: res.psnr, ssim: res.ssim, psnr_baseline: res.psnr_baseline, ssim_baseline: res.ssim_baseline, baseline: res.baseline, grid: res.figures_grid === 'model' ? 'model space (64 x 64, range 2)' : 'input grid' },
+  };
+}
+
+/** Restore slices A..B-1 in the prior's model space; with `simulate`, from the degradation of the volume itself (the reference). */
+async function restoreSlices(r: TaskRequest, io: TaskInputs): Promise<TaskResult> {
+  const t0 = performance.now();
+  const vol = requireVolume3D(r.volume);
+  const item = io.model.itemShape;
+  if (!item || item.length !== 3 || item[0] !== 1 || item[1] !== item[2]) fail('UNSUPPORTED', `${r.modelName} restores [${item?.join(', ')}] images; the app restores single-channel square slices`);
+  const mapping = sliceMapping(vol, item[1]!, io.split);
+  const [A, B] = r.slices, count = B - A;
+  const clean = modelSlices(vol, mapping, Array.from({ length: count }, (_, k) => A + k));
+  let degraded = clean;
+  if (r.simulate) {
+    if (!r.operator) fail('USAGE', 'pick a degradation to simulate');
+    degraded = degradedAnchor(buildOperator(operatorConfigFromSpec(r.operator!, item), item, r.operator), clean, r.seed);
+  }
+  const res = await restore({ model: io.model, degraded, steps: r.steps, seed: r.seed, onProgress: (p) => io.onProgress(p.done, p.total) });
+  const [lo, hi] = io.model.spec.valueRange;
+  const x = new Tensor(res.x.shape, res.x.data.map((v) => Math.min(hi, Math.max(lo, v))));
+  const L = hi - lo, mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
+  const figures = r.simulate
+    ? { psnr: mean(psnr(x, clean, L)), ssim: mean(ssim(x, clean, { dataRange: L })), psnr_baseline: mean(psnr(degraded, clean, L)), ssim_baseline: mean(ssim(degraded, clean, { dataRange: L })), baseline: 'degraded input', grid: `model space (${item[1]} x ${item[2]}, range ${L}), mean over slices` }
+    : null;
+  const data = modelToVolume(x.data as Float32Array, A, count, vol, mapping);
+  return { volume: onInputGrid(vol, data, `restore(${vol.source ?? 'volume'})`), figures, label: `${r.simulate ? `${r.operator}, ` : ''}restored with ${r.modelName}, ${r.steps} steps`, nfe: res.nfe, seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,41 @@
+// The app's Web Worker: loads a model with onnxruntime-web and runs one task (src/app/browser-tasks.ts) off the
+// page's main thread, posting progress per step. The page stops a run by terminating this worker.
+// A module worker has no import map: onnxruntime-web is imported by its path and handed to the denoiser.
+import { fetchModelFolder, OnnxWebDenoiser } from '../dist/src/models/onnx-web.js';
+import { runTask } from '../dist/src/app/browser-tasks.js';
+
+const ROOT = new URL('../', import.meta.url);
+const ORT = new URL('node_modules/onnxruntime-web/dist/', ROOT).href;
+const models = new Map();
+
+async function fetchJsonOrNull(url) {
+  const r = await fetch(url);
+  return r.ok ? r.json() : null;
+}
+
+function loadModel(folder) {
+  const url = new URL(folder, ROOT).href;
+  if (!models.has(url)) {
+    const p = (async () => {
+      const ort = await import(`${ORT}ort.min.mjs`);
+      const model = await OnnxWebDenoiser.create(await fetchModelFolder(url), { ort: ort.default ?? ort, wasmPaths: ORT, warn: (m) => postMessage({ type: 'warning', message: m }) });
+      const split = (await fetchJsonOrNull(`${url}/split.json`)) ?? (await fetchJsonOrNull(new URL('weights/brain-64/split.json', ROOT).href));
+      return { model, split };
+    })();
+    p.catch(() => models.delete(url));
+    models.set(url, p);
+  }
+  return models.get(url);
+}
+
+onmessage = async ({ data: request }) => {
+  try {
+    const { model, split } = await loadModel(request.model);
+    const threads = model.backend !== 'wasm' ? '' : self.crossOriginIsolated ? ', multi-threaded' : ', one thread';
+    postMessage({ type: 'started', backend: `${model.backend}${threads}` });
+    const r = await runTask({ ...request, modelName: request.model }, { model, split, onProgress: (done, total) => postMessage({ type: 'progress', done, total }) });
+    postMessage({ type: 'result', result: { ...r, backend: model.backend } }, [r.volume.data.buffer]);
+  } catch (e) {
+    postMessage({ type: 'error', code: e?.code ?? null, message: String(e?.message ?? e) });
+  }
+};
