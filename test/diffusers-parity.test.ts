@@ -95,7 +95,7 @@ async function vpLoop(cfgJson: Json, steps: number, opts: { start?: number; shap
     x = y;
   }
   const den = dummy(cfgJson);
-  const run = (g: TimeGrid, xT: Tensor) => runSampler(s.sampler, den, g, xT, { params: s.params, thresholding: s.thresholding, clipSample: s.clipSample });
+  const run = (g: TimeGrid, xT: Tensor) => runSampler(s.sampler, den, g, xT, { params: s.params, thresholding: s.thresholding, clipSample: s.clipSample, keepModelEps: s.keepModelEps });
   let g = full.slice(start);
   if (opts.chainFirst) {
     // DPMSolverSinglestepScheduler started inside an order-2 group: diffusers lowers that step to order 1
@@ -255,6 +255,19 @@ describe('diffusers timesteps and variances', () => {
     assert.deepEqual(ts({ ...DDIM, steps_offset: 1 }, 5).slice(0, -1).reverse(), [1, 201, 401, 601, 801]);
   });
 
+  test('DDIM trailing, 13 steps: diffusers steps t -> t - 76, the (t, prev_t) pairs of huggingface/diffusers#9261; fixQuirks steps to the next timestep', () => {
+    const cfg = parse({ ...DDIM, timestep_spacing: 'trailing' });
+    const targets = (g: TimeGrid) => g.slice(0, -1).map((p, i) => (p.ddimTo ?? g[i + 1]!).t);
+    const g = diffusersGrid(cfg, 13);
+    assert.deepEqual(g.map((p) => p.t), [999, 922, 845, 768, 691, 614, 537, 461, 384, 307, 230, 153, 76, -1]);
+    assert.deepEqual(targets(g), [923, 846, 769, 692, 615, 538, 461, 385, 308, 231, 154, 77, 0]);
+    const fixed = diffusersGrid(cfg, 13, { fixQuirks: true });
+    assert.deepEqual(targets(fixed), [922, 845, 768, 691, 614, 537, 461, 384, 307, 230, 153, 76, -1]);
+    assert.ok(fixed.every((p) => p.ddimTo === undefined));
+    // Leading spacing: t - 1000 // steps is always the next timestep, nothing to reproduce.
+    assert.ok(diffusersGrid(parse(DDIM), 13).every((p) => p.ddimTo === undefined));
+  });
+
   test('PNDM steps_offset = 1, 10 steps: the model is called at diffusers\' 19 PRK + PLMS timesteps (test_scheduler_pndm.py)', async () => {
     const cfg = { ...PNDM, steps_offset: 1 };
     const s = samplerForConfig(parse(cfg));
@@ -342,6 +355,11 @@ describe('diffusers config mapping', () => {
     assert.deepEqual(t, { ratio: 0.9, maxValue: 2 });
     assert.equal(samplerForConfig(parse({ ...cls('EulerDiscreteScheduler'), thresholding: true })).thresholding, null);
     assert.equal(samplerForConfig(parse({ _class_name: 'FlowMatchEulerDiscreteScheduler' })).timestepScale, 1000);
+    // diffusers' DDIM pairs the clipped x0 with the model's eps; fixQuirks and the other classes keep the pair consistent.
+    assert.equal(samplerForConfig(parse(DDIM)).keepModelEps, true);
+    assert.equal(samplerForConfig(parse({ ...DDIM, clip_sample: false })).keepModelEps, false);
+    assert.equal(samplerForConfig(parse(DDIM), { fixQuirks: true }).keepModelEps, false);
+    assert.equal(samplerForConfig(parse({ ...DPM_MULTI, thresholding: true })).keepModelEps, false);
   });
 
   const bad: [Json, RegExp][] = [

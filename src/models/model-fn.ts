@@ -12,6 +12,11 @@ export interface ModelFnOptions {
   thresholding?: { ratio: number; maxValue: number } | null;
   /** Clamp the x0 estimate to [-c, c] (diffusers `clip_sample`). */
   clipSample?: number | null;
+  /**
+   * Pair the clipped / thresholded x0 with the model's own eps, as diffusers' DDIMScheduler does
+   * (use_clipped_model_output = False); otherwise eps is recomputed so that z = a x0 + s eps still holds.
+   */
+  keepModelEps?: boolean;
   signal?: AbortSignal;
   /** Name used in error messages (the sampler or solver). */
   caller?: string;
@@ -90,9 +95,11 @@ export class ModelFn {
         const d = x0.data;
         for (let i = 0; i < d.length; i++) d[i] = Math.min(clipSample, Math.max(-clipSample, d[i]!));
       }
-      // Keep the pair consistent with z = a x0 + s eps.
-      const e = eps.data, zd = z.data, xd = x0.data;
-      for (let i = 0; i < e.length; i++) e[i] = (zd[i]! - p.a * xd[i]!) / p.s;
+      if (!this.opts.keepModelEps) {
+        // Keep the pair consistent with z = a x0 + s eps.
+        const e = eps.data, zd = z.data, xd = x0.data;
+        for (let i = 0; i < e.length; i++) e[i] = (zd[i]! - p.a * xd[i]!) / p.s;
+      }
     }
     return { x0, eps };
   }

@@ -63,7 +63,7 @@ export const ddim = defineSampler({
   notes: 'deterministic at the default eta = 0; stochastic when eta > 0',
   async run({ fn, grid, z, noise, params, report }) {
     for (let i = 0; i < grid.length - 1; i++) {
-      const from = grid[i]!, to = grid[i + 1]!;
+      const from = grid[i]!, to = from.ddimTo ?? grid[i + 1]!;
       const { x0, eps } = await fn.estimate(z, from);
       ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, params.eta), noise, i);
       await report(i + 1, i + 1, z, x0);

@@ -161,7 +161,7 @@ function rawBool(cfg: SchedulerConfig, key: string, dflt: boolean): boolean {
 function rawNum(cfg: SchedulerConfig, key: string, dflt: number): number {
   const v = raw(cfg, key);
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || Number.isNaN(v)) fail('BAD_CONFIG', `${cfg.className}: "${key}" is ${JSON.stringify(v)}; expected a number`);
+  if (typeof v !== 'number' || Number.isNaN(v)) fail('BAD_CONFIG', `${cfg.className}: "${key}" is ${typeof v === 'number' ? 'NaN' : JSON.stringify(v)}; expected a number`);
   return v;
 }
 function rawStr(cfg: SchedulerConfig, key: string, dflt: string): string {
@@ -210,6 +210,11 @@ export interface DiffusersGridOptions {
   mu?: number;
   /** Notes on behaviours where a tweedie run differs from diffusers are pushed here. */
   notes?: string[];
+  /**
+   * Take the corrected steps where diffusers' own are a known bug or an inconsistency (--fix-diffusers-quirks):
+   * DDIM steps between consecutive timesteps and recomputes eps from the clipped x0. Default false: diffusers' steps.
+   */
+  fixQuirks?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -226,7 +231,7 @@ function ddimTimesteps(n: number, steps: number, sp: string, offset: number): nu
   return npArange(n, 0, -n / steps).map((v) => roundHalfEven(v) - 1);
 }
 
-function ddimFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[]): GridPoint[] {
+function ddimFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[], fixQuirks: boolean): GridPoint[] {
   const path = vpPath(cfg);
   const table = trainTable(path, false);
   const n = table.n;
@@ -239,15 +244,23 @@ function ddimFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number
   // final_alpha_cumprod = 1 (set_alpha_to_one) or alphas_cumprod[0].
   const alphaToOne = cls === 'DDPMScheduler' ? true : rawBool(cfg, 'set_alpha_to_one', cls === 'DDIMScheduler');
   const last = alphaToOne ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!);
-  // DDIM and PNDM step to t - N // steps (not to the next listed timestep); DDPM steps to the next one.
-  if (cls !== 'DDPMScheduler') {
-    const r = Math.floor(n / steps);
-    if (ts.some((t, i) => i + 1 < ts.length && t - r !== ts[i + 1])) {
-      notes.push(`${cls} with timestep_spacing ${sp} and ${steps} steps steps from t to t - ${r} (num_train_timesteps // steps), which is not always the next timestep; tweedie steps between consecutive timesteps, so trajectories differ from diffusers there`);
-    }
-  }
   if (last.s === 0 || last.s / last.a < pts[pts.length - 1]!.s / pts[pts.length - 1]!.a) pts.push(last);
   else notes.push(`${cls}: the final point (alphas_cumprod[0]) equals the last timestep, so diffusers' last step is the identity; the grid ends at t = 0 without it (one model call fewer)`);
+  // DDIM and PNDM step from t to t - N // steps (or the final point below 0), not always to the next listed
+  // timestep (linspace and trailing spacings); DDPM steps to the next one.
+  if (cls === 'DDPMScheduler') return pts;
+  const r = Math.floor(n / steps);
+  const strayed = ts.map((t, i) => {
+    const to = t - r < 0 ? last : vpPoint(t - r, table.sigmas[t - r]!), next = pts[i + 1] ?? last;
+    return to.a !== next.a || to.s !== next.s ? to : null;
+  });
+  if (!strayed.some((p) => p)) return pts;
+  const stride = `${cls} with timestep_spacing ${sp} and ${steps} steps steps from t to t - ${r} (num_train_timesteps // steps), which is not always the next timestep`;
+  if (cls === 'DDIMScheduler' && !fixQuirks) {
+    notes.push(`${stride}: reproducing diffusers' steps, a known diffusers bug (huggingface/diffusers#12633); --fix-diffusers-quirks (fixQuirks) steps between consecutive timesteps`);
+    return pts.map((p, i) => (strayed[i] ? { ...p, ddimTo: strayed[i]! } : p));
+  }
+  if (cls === 'PNDMScheduler') notes.push(`${stride}; tweedie's PNDM steps between consecutive timesteps, so trajectories differ from diffusers there`);
   return pts;
 }
 
@@ -391,7 +404,7 @@ export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: Diffuse
   const notes = opts.notes ?? [];
   switch (FAMILY[cls]) {
     case 'ddim':
-      return ddimFamilyGrid(cfg, cls, steps, notes);
+      return ddimFamilyGrid(cfg, cls, steps, notes, opts.fixQuirks ?? false);
     case 'euler':
       return eulerFamilyGrid(cfg, cls, steps);
     case 'solver':
@@ -432,6 +445,8 @@ export interface DiffusersSampling {
   /** ModelFn options, only where the class applies them. */
   thresholding: { ratio: number; maxValue: number } | null;
   clipSample: number | null;
+  /** Pair the clipped / thresholded x0 with the model's own eps (diffusers' DDIM; ModelFnOptions.keepModelEps). */
+  keepModelEps: boolean;
   /** Multiply GridPoint.t by this for diffusers' model timestep (num_train_timesteps for flow matching, else 1). */
   timestepScale: number;
   grid(steps: number, opts?: DiffusersGridOptions): TimeGrid;
@@ -449,13 +464,10 @@ function order(cfg: SchedulerConfig, cls: string): number {
   return o;
 }
 
-function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]): { sampler: SamplerDef; params: Partial<ParamValues> } {
+function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: SamplerDef; params: Partial<ParamValues> } {
   const variance = raw(cfg, 'variance_type');
   switch (cls) {
     case 'DDIMScheduler':
-      if (cfg.thresholding || rawBool(cfg, 'clip_sample', true)) {
-        notes.push('DDIMScheduler (use_clipped_model_output = false) combines the clipped / thresholded x0 with the unclipped model eps; tweedie recomputes eps from the clipped x0, so trajectories differ wherever clipping is active');
-      }
       return { sampler: ddim, params: { eta: 0 } };
     case 'DDPMScheduler': {
       const v = (variance as string | undefined) ?? 'fixed_small';
@@ -527,13 +539,15 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]):
 }
 
 /**
- * The tweedie sampler, params and ModelFn options that take diffusers' steps for this config, and its grid.
- * Throws BAD_CONFIG for an unsupported class or option value.
+ * The tweedie sampler, params and ModelFn options that take diffusers' steps for this config (or with `fixQuirks`
+ * the corrected ones, see DiffusersGridOptions), and its grid. Throws BAD_CONFIG for an unsupported class or option
+ * value.
  */
-export function samplerForConfig(cfg: SchedulerConfig): DiffusersSampling {
+export function samplerForConfig(cfg: SchedulerConfig, opts: { fixQuirks?: boolean } = {}): DiffusersSampling {
   const cls = classOf(cfg);
   const notes: string[] = [];
-  const { sampler, params } = mapSampler(cfg, cls, notes);
+  const fixQuirks = opts.fixQuirks ?? false;
+  const { sampler, params } = mapSampler(cfg, cls);
   const family = FAMILY[cls];
   if (family === 'flow' && cfg.prediction !== 'velocity') fail('BAD_CONFIG', `${cls}: prediction_type must be flow_prediction`);
   const clipDefault = cls === 'DDIMScheduler' || cls === 'DDPMScheduler';
@@ -546,8 +560,9 @@ export function samplerForConfig(cfg: SchedulerConfig): DiffusersSampling {
     params: resolveParams(sampler, params),
     thresholding: THRESHOLDING.has(cls) ? cfg.thresholding : null,
     clipSample: clip,
+    keepModelEps: cls === 'DDIMScheduler' && !fixQuirks && (clip !== null || cfg.thresholding !== null),
     timestepScale: family === 'flow' ? cfg.numTrainTimesteps : 1,
-    grid: (steps, opts = {}) => diffusersGrid(cfg, steps, { ...opts, notes: opts.notes ?? notes }),
+    grid: (steps, gridOpts = {}) => diffusersGrid(cfg, steps, { fixQuirks, ...gridOpts, notes: gridOpts.notes ?? notes }),
     notes,
   };
 }
@@ -562,7 +577,7 @@ export interface ConfigSampling extends Omit<DiffusersSampling, 'grid'> {
 
 /** Everything `tweedie sample --scheduler-config` needs from a parsed scheduler config (read it with readSchedulerConfig). */
 export function configToSampling(cfg: SchedulerConfig, steps: number, opts: DiffusersGridOptions & { warn?: (msg: string) => void } = {}): ConfigSampling {
-  const s = samplerForConfig(cfg);
+  const s = samplerForConfig(cfg, { fixQuirks: opts.fixQuirks ?? false });
   const grid = s.grid(steps, opts.mu === undefined ? {} : { mu: opts.mu });
   for (const n of s.notes) opts.warn?.(n);
   return {
@@ -573,6 +588,7 @@ export function configToSampling(cfg: SchedulerConfig, steps: number, opts: Diff
     params: s.params,
     thresholding: s.thresholding,
     clipSample: s.clipSample,
+    keepModelEps: s.keepModelEps,
     timestepScale: s.timestepScale,
     notes: s.notes,
     steps,

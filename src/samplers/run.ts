@@ -33,6 +33,7 @@ export async function runSampler(def: SamplerDef, denoiser: Denoiser, grid: Time
     ...(options.cond ? { cond: options.cond } : {}),
     thresholding: options.thresholding ?? null,
     clipSample: options.clipSample ?? null,
+    keepModelEps: options.keepModelEps ?? false,
   };
   return runMethod(def, denoiser, grid, options, model, async ({ fn, params, noise, report }) => {
     const anchor = fn.anchor;
