@@ -36,7 +36,7 @@ import {
   samplerForConfig,
   configToSampling,
 } from '../src/samplers/diffusers.js';
-import { npLinspace, roundHalfEven } from '../src/core/numeric.js';
+import { betaQuantile, npLinspace, roundHalfEven, torchLinspaceF32 } from '../src/core/numeric.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -307,6 +307,37 @@ describe('diffusers timesteps and variances', () => {
     }
     const g50 = diffusersGrid(parse({ _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }), 50);
     assert.ok(g50.every((p) => p.s >= 0 && p.s <= 1 + 1e-6 && Math.abs(p.a + p.s - 1) < 1e-12));
+  });
+
+  test('use_beta_sigmas: Beta(0.6, 0.6) quantiles and the grids of diffusers\' _convert_to_beta (scipy oracle)', () => {
+    // scipy.stats.beta.ppf(p, 0.6, 0.6), scipy 1.10
+    const ppf: [number, number][] = [[1e-6, 1.8558824624053043e-10], [0.01, 0.0008612388215429059], [0.3, 0.23401700387523572], [0.5, 0.5000000000000001], [0.77, 0.8461624142323502], [0.999999, 0.9999999998144118]];
+    for (const [p, q] of ppf) assert.ok(Math.abs(betaQuantile(p, 0.6, 0.6) - q) <= 1e-13 * q, `ppf(${p}) ${betaQuantile(p, 0.6, 0.6)} vs scipy ${q}`);
+    // set_timesteps(10) re-run in numpy + scipy + torch float32 (alphas_cumprod, _sigma_to_t, _convert_to_beta as
+    // diffusers writes them), without diffusers: DPMSolverMultistep (int64 timesteps) and Euler (1100 training steps).
+    const dpm = diffusersGrid(parse({ ...DPM_MULTI, use_beta_sigmas: true }), 10);
+    assert.deepEqual(dpm.slice(0, 10).map((p) => p.t), [999, 994, 983, 966, 942, 909, 862, 785, 629, 0]);
+    const dpmSigmas = [157.40725708007812, 149.99513244628906, 134.49005126953125, 114.0579605102539, 90.80071258544922, 66.61654663085938, 43.35929870605469, 22.927213668823242, 7.42212438583374, 0.010001329705119133];
+    dpmSigmas.forEach((sg, i) => assert.ok(Math.abs(dpm[i]!.s / dpm[i]!.a - sg) < 1e-6 * sg, `sigma ${i}`));
+    const eul = diffusersGrid(parse({ ...cls('EulerDiscreteScheduler'), use_beta_sigmas: true }), 10);
+    const eulTs = [1099.0, 1094.2166748046875, 1083.3177490234375, 1066.6461181640625, 1043.1334228515625, 1010.3206176757812, 962.9721069335938, 888.0797729492188, 737.4107055664062, 0.0];
+    const eulSigmas = [261.0555725097656, 248.76246643066406, 223.04705810546875, 189.16015625, 150.58767700195312, 110.47789764404297, 71.9054183959961, 38.018524169921875, 12.303112030029297, 0.010001329705119133];
+    eulTs.forEach((t, i) => assert.ok(Math.abs(eul[i]!.t - t) < 1e-3, `Euler t ${i}: ${eul[i]!.t} vs ${t}`));
+    eulSigmas.forEach((sg, i) => assert.ok(Math.abs(eul[i]!.s / eul[i]!.a - sg) < 1e-6 * sg, `Euler sigma ${i}`));
+    assert.equal(eul[10]!.s, 0);
+  });
+
+  test('torch.linspace(float32) bit for bit: sum of (i + 1) x_i in float64 over torch 1.13\'s values', () => {
+    // /usr/bin/python3 -c "import torch; x = torch.linspace(a, b, n, dtype=torch.float32).tolist(); print(sum(v * (i + 1) for i, v in enumerate(x)))"
+    const cases: [number, number, number, number][] = [
+      [0.0001, 0.02, 1000, 6690.016489367779], [0.0001, 0.02, 1100, 8094.184810492654],
+      [Math.sqrt(0.00085), Math.sqrt(0.012), 1000, 41415.33681961335], [0.001, 0.2, 777, 40401.151209457195],
+    ];
+    for (const [a, b, n, want] of cases) {
+      let sum = 0;
+      torchLinspaceF32(a, b, n).forEach((v, i) => (sum += v * (i + 1)));
+      assert.equal(sum, want, `linspace(${a}, ${b}, ${n})`);
+    }
   });
 
   test('numpy rounding and linspace semantics', () => {

@@ -28,7 +28,7 @@
  * equal final sigma for these configs. DDIM / DDPM / PNDM, whose such step is the identity, drop it.
  */
 import { fail } from '../core/errors.js';
-import { exponentialSigmas, karrasSigmas, npArange, npLinspace, roundHalfEven } from '../core/numeric.js';
+import { betaSigmas, exponentialSigmas, karrasSigmas, npArange, npLinspace, roundHalfEven, torchLinspaceF32 } from '../core/numeric.js';
 import type { PredictionType } from '../models/prediction.js';
 import { checkSteps as checkGridSteps, type TimeGrid } from '../paths/grids.js';
 import type { GridPoint, Path } from '../paths/path.js';
@@ -109,13 +109,29 @@ interface Table {
   logSigmas: Float64Array;
 }
 
-function trainTable(path: DiscreteVPPath, zeroSnrFloor: boolean): Table {
-  const n = path.betas.length;
+/**
+ * The betas as diffusers' torch float32 tensor holds them: linear and scaled_linear from torch.linspace (bit for bit,
+ * torchLinspaceF32); the others (trained, squaredcos_cap_v2, zero-SNR rescaled) are float64 in diffusers too before
+ * the cast, or rescaled in float32 (zero SNR: tweedie's float64 rescale, cast, may differ in the last bit).
+ */
+function torchBetas(cfg: SchedulerConfig, path: DiscreteVPPath): Float64Array {
+  const n = path.betas.length, schedule = cfg.raw.trained_betas ? null : rawStr(cfg, 'beta_schedule', 'linear');
+  if (cfg.raw.rescale_betas_zero_snr !== true && (schedule === 'linear' || schedule === 'scaled_linear')) {
+    const start = rawNum(cfg, 'beta_start', 0.0001), end = rawNum(cfg, 'beta_end', 0.02);
+    if (schedule === 'linear') return torchLinspaceF32(start, end, n);
+    return torchLinspaceF32(Math.sqrt(start), Math.sqrt(end), n).map((r) => f32(r * r));
+  }
+  return path.betas.map(f32);
+}
+
+function trainTable(cfg: SchedulerConfig, path: DiscreteVPPath, zeroSnrFloor: boolean): Table {
+  const betas = torchBetas(cfg, path), n = betas.length;
   const ac = new Float64Array(n), sg = new Float64Array(n), ls = new Float64Array(n);
+  // torch.cumprod of float32 on the CPU accumulates in float64 and rounds each output.
   let prod = 1;
   for (let i = 0; i < n; i++) {
-    prod = f32(prod * f32(1 - f32(path.betas[i]!)));
-    ac[i] = prod;
+    prod *= f32(1 - betas[i]!);
+    ac[i] = f32(prod);
   }
   // DPM-Solver / Euler / UniPC / DEIS set the last alphas_cumprod to 2^-24 under rescale_betas_zero_snr.
   if (zeroSnrFloor && ac[n - 1]! === 0) ac[n - 1] = 2 ** -24;
@@ -126,17 +142,27 @@ function trainTable(path: DiscreteVPPath, zeroSnrFloor: boolean): Table {
   return { n, alphasCumprod: ac, sigmas: sg, logSigmas: ls };
 }
 
-/** diffusers' _sigma_to_t: the fractional training timestep whose log sigma (linearly interpolated) is log(sigma). */
+/**
+ * diffusers' _sigma_to_t: the fractional training timestep whose log sigma (linearly interpolated) is log(sigma).
+ * numpy's value-based casting meets the float64 log sigma with the float32 table in float32, so the bracket and the
+ * weight w are float32 sums (log sigma of a table sigma gives its integer timestep exactly).
+ */
 export function sigmaToT(sigma: number, logSigmas: ArrayLike<number>): number {
   const n = logSigmas.length;
-  const ls = Math.log(Math.max(sigma, 1e-10));
+  const ls = f32(Math.log(Math.max(sigma, 1e-10)));
   let low = 0;
-  for (let i = 0; i < n; i++) if (ls - logSigmas[i]! >= 0) low = i;
+  for (let i = 0; i < n; i++) if (ls >= logSigmas[i]!) low = i;
   low = Math.min(low, n - 2);
   const lo = logSigmas[low]!, hi = logSigmas[low + 1]!;
-  let w = (lo - ls) / (lo - hi);
+  let w = f32(f32(lo - ls) / f32(lo - hi));
   w = Math.min(1, Math.max(0, Number.isNaN(w) ? 0 : w));
-  return (1 - w) * low + w * (low + 1);
+  return f32(1 - w) * low + w * (low + 1);
+}
+
+/** diffusers' _convert_to_karras / _convert_to_exponential / _convert_to_beta from smax down to smin. */
+function spacedSigmas(kind: 'karras' | 'exponential' | 'beta', steps: number, smin: number, smax: number): number[] {
+  if (kind === 'karras') return karrasSigmas(steps, smin, smax, 7, npLinspace);
+  return kind === 'exponential' ? exponentialSigmas(steps, smin, smax, npLinspace) : betaSigmas(steps, smin, smax);
 }
 
 function vpPoint(t: number, sigma: number): GridPoint {
@@ -233,7 +259,7 @@ function ddimTimesteps(n: number, steps: number, sp: string, offset: number): nu
 
 function ddimFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[], fixQuirks: boolean): GridPoint[] {
   const path = vpPath(cfg);
-  const table = trainTable(path, false);
+  const table = trainTable(cfg, path, false);
   const n = table.n;
   checkSteps(steps, n, cls);
   const sp = spacing(cfg, cls);
@@ -276,7 +302,7 @@ function eulerTimesteps(n: number, steps: number, sp: string, offset: number): n
 
 function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number): GridPoint[] {
   const path = vpPath(cfg);
-  const table = trainTable(path, cfg.raw.rescale_betas_zero_snr === true);
+  const table = trainTable(cfg, path, cfg.raw.rescale_betas_zero_snr === true);
   const n = table.n;
   checkSteps(steps, n, cls);
   if (rawStr(cfg, 'interpolation_type', 'linear') !== 'linear') fail('BAD_CONFIG', `${cls}: interpolation_type "${String(cfg.raw.interpolation_type)}" is not supported; use "linear"`);
@@ -285,13 +311,13 @@ function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: numbe
   let ts = eulerTimesteps(n, steps, sp, cfg.stepsOffset);
   // Sigmas interpolated linearly in sigma over the fractional timesteps (np.interp), then float32.
   let sigmas = ts.map((t) => interpIndex(t, table.sigmas));
-  if (cfg.sigmaSpacing === 'karras' || cfg.sigmaSpacing === 'exponential') {
+  if (cfg.sigmaSpacing === 'karras' || cfg.sigmaSpacing === 'exponential' || cfg.sigmaSpacing === 'beta') {
     const smin = cls === 'EulerDiscreteScheduler' ? rawNum(cfg, 'sigma_min', sigmas[sigmas.length - 1]!) : sigmas[sigmas.length - 1]!;
     const smax = cls === 'EulerDiscreteScheduler' ? rawNum(cfg, 'sigma_max', sigmas[0]!) : sigmas[0]!;
-    sigmas = cfg.sigmaSpacing === 'karras' ? karrasSigmas(steps, smin, smax, 7, npLinspace) : exponentialSigmas(steps, smin, smax, npLinspace);
+    sigmas = spacedSigmas(cfg.sigmaSpacing, steps, smin, smax);
     ts = sigmas.map((s) => f32(sigmaToT(s, table.logSigmas)));
   } else if (cfg.sigmaSpacing !== null) {
-    fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas or neither`);
+    fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas or none`);
   }
   const pts = sigmas.map((s, i) => vpPoint(ts[i]!, f32(s)));
   const fin = cls === 'EulerDiscreteScheduler' ? finalSigmasType(cfg, cls) : 'zero';
@@ -303,7 +329,7 @@ function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: numbe
 function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[]): GridPoint[] {
   if (cfg.sigmaSpacing === 'flow') fail('BAD_CONFIG', `${cls}: use_flow_sigmas is not supported yet; use FlowMatchEulerDiscreteScheduler`);
   const path = vpPath(cfg);
-  const table = trainTable(path, cfg.raw.rescale_betas_zero_snr === true);
+  const table = trainTable(cfg, path, cfg.raw.rescale_betas_zero_snr === true);
   const n = table.n;
   checkSteps(steps, n, cls);
   let last = n;
@@ -344,7 +370,8 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
       break;
     }
     case 'exponential':
-      sigmas = exponentialSigmas(steps, table.sigmas[0]!, table.sigmas[n - 1]!, npLinspace);
+    case 'beta':
+      sigmas = spacedSigmas(cfg.sigmaSpacing, steps, table.sigmas[0]!, table.sigmas[n - 1]!);
       // diffusers casts these unrounded timesteps to int64 (truncation).
       ts = sigmas.map((s) => Math.trunc(sigmaToT(s, table.logSigmas)));
       break;
@@ -352,7 +379,7 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
       sigmas = ts.map((t) => interpIndex(t, table.sigmas));
       break;
     default:
-      return fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas${cls === 'DPMSolverMultistepScheduler' ? ', use_lu_lambdas' : ''} or none`);
+      return fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas${cls === 'DPMSolverMultistepScheduler' ? ', use_lu_lambdas' : ''} or none`);
   }
   const pts = sigmas.map((s, i) => vpPoint(ts[i]!, f32(s)));
   const fin = finalSigmasType(cfg, cls);
@@ -382,8 +409,7 @@ function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts
     const scaleF = (1 - sigmas[sigmas.length - 1]!) / (1 - term);
     sigmas = sigmas.map((s) => 1 - (1 - s) / scaleF);
   }
-  if (cfg.sigmaSpacing === 'karras') sigmas = karrasSigmas(steps, sigmas[sigmas.length - 1]!, sigmas[0]!, 7, npLinspace);
-  else if (cfg.sigmaSpacing === 'exponential') sigmas = exponentialSigmas(steps, sigmas[sigmas.length - 1]!, sigmas[0]!, npLinspace);
+  if (cfg.sigmaSpacing === 'karras' || cfg.sigmaSpacing === 'exponential' || cfg.sigmaSpacing === 'beta') sigmas = spacedSigmas(cfg.sigmaSpacing, steps, sigmas[sigmas.length - 1]!, sigmas[0]!);
   else if (cfg.sigmaSpacing !== null) fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported`);
   if (rawBool(cfg, 'invert_sigmas', false)) fail('BAD_CONFIG', `${cls}: invert_sigmas is not supported`);
   const pts: GridPoint[] = sigmas.map((s) => {
