@@ -395,6 +395,8 @@ describe('diffusers config mapping', () => {
 
   const bad: [Json, RegExp][] = [
     [{ _class_name: 'ScoreSdeVeScheduler' }, /no tweedie mapping/],
+    [{ ...DDIM, _class_name: 'DDIMInverseScheduler' }, /"DDIMInverseScheduler" has no tweedie mapping; the nearest mapped class is DDIMScheduler \(supported/],
+    [{ ...DDIM, _class_name: 'LCMScheduler' }, /"LCMScheduler" has no tweedie mapping \(it samples a latent consistency model, not a denoiser\)/],
     [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'learned_range' }, /variance_type/],
     [{ ...DPM_MULTI, algorithm_type: 'sde-dpmsolver' }, /sde-dpmsolver/],
     [{ ...DPM_MULTI, algorithm_type: 'dpmsolver', final_sigmas_type: 'zero' }, /final_sigmas_type/],

@@ -27,6 +27,7 @@
  * group on it, the multistep order rules count it), so the grid keeps it; runSampler's grid check must accept an
  * equal final sigma for these configs. DDIM / DDPM / PNDM, whose such step is the identity, drop it.
  */
+import { editDistance } from '../core/edit-distance.js';
 import { fail } from '../core/errors.js';
 import { betaSigmas, exponentialSigmas, karrasSigmas, npArange, npLinspace, roundHalfEven, torchLinspaceF32 } from '../core/numeric.js';
 import type { PredictionType } from '../models/prediction.js';
@@ -197,10 +198,20 @@ function rawStr(cfg: SchedulerConfig, key: string, dflt: string): string {
   return v;
 }
 
+/** diffusers classes that cannot map onto a denoiser's sampler, and why. */
+const UNMAPPABLE: Record<string, string> = {
+  CMStochasticIterativeScheduler: 'it samples a consistency model, which maps noise to data in one call, not a denoiser',
+  LCMScheduler: 'it samples a latent consistency model, not a denoiser',
+  TCDScheduler: 'it samples a trajectory consistency distilled model, not a denoiser',
+  VQDiffusionScheduler: 'its diffusion is over discrete tokens, not a Gaussian path',
+};
+
 function classOf(cfg: SchedulerConfig): DiffusersClass {
   const c = cfg.className;
   if (!(DIFFUSERS_CLASSES as readonly string[]).includes(c)) {
-    fail('BAD_CONFIG', `scheduler class "${c}" has no tweedie mapping; supported: ${DIFFUSERS_CLASSES.join(', ')}`);
+    const nearest = DIFFUSERS_CLASSES.reduce((best, k) => (editDistance(c, k) < editDistance(c, best) ? k : best));
+    const why = UNMAPPABLE[c] ? ` (${UNMAPPABLE[c]})` : '';
+    fail('BAD_CONFIG', `scheduler class "${c}" has no tweedie mapping${why}; the nearest mapped class is ${nearest} (supported: ${DIFFUSERS_CLASSES.join(', ')})`);
   }
   return c as DiffusersClass;
 }
