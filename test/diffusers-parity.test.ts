@@ -151,6 +151,7 @@ interface Ref {
 }
 
 const DDIM: Json = { _class_name: 'DDIMScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', clip_sample: true };
+const DDIM_INV: Json = { ...DDIM, _class_name: 'DDIMInverseScheduler' };
 const PNDM: Json = { _class_name: 'PNDMScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' };
 const EULER_BASE = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' };
 const DPM_MULTI: Json = {
@@ -178,6 +179,11 @@ const REFS: Ref[] = [
   { file: 'ddim', name: 'full_loop_with_set_alpha_to_one', config: {}, run: () => vpLoop({ ...DDIM, set_alpha_to_one: true, beta_start: 0.01 }, 10), sum: [149.8295, 1e-2], mean: [0.1951, 1e-3] },
   { file: 'ddim', name: 'full_loop_with_no_set_alpha_to_one', config: {}, run: () => vpLoop({ ...DDIM, set_alpha_to_one: false, beta_start: 0.01 }, 10), sum: [149.0784, 1e-2], mean: [0.1941, 1e-3] },
   { file: 'ddim', name: 'full_loop_with_noise (t_start 8)', config: DDIM, run: () => vpLoop(DDIM, 10, { start: 8 }), sum: [354.5418, 1e-2], mean: [0.4616, 1e-3] },
+  // tests/schedulers/test_scheduler_ddim_inverse.py (10 steps from the dummy sample towards noise, clip_sample True)
+  { file: 'ddim_inverse', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(DDIM_INV, 10), sum: [671.6816, 1e-2], mean: [0.8746, 1e-3] },
+  { file: 'ddim_inverse', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...DDIM_INV, ...v }, 10), sum: [1394.2185, 1e-2], mean: [1.8154, 1e-3] },
+  { file: 'ddim_inverse', name: 'full_loop_with_set_alpha_to_one', config: {}, run: () => vpLoop({ ...DDIM_INV, set_alpha_to_one: true, beta_start: 0.01 }, 10), sum: [539.9622, 1e-2], mean: [0.7031, 1e-3] },
+  { file: 'ddim_inverse', name: 'full_loop_with_no_set_alpha_to_one', config: {}, run: () => vpLoop({ ...DDIM_INV, set_alpha_to_one: false, beta_start: 0.01 }, 10), sum: [542.6722, 1e-2], mean: [0.7066, 1e-3] },
   // tests/schedulers/test_scheduler_pndm.py (10 steps, PRK warm-up, set_alpha_to_one False by default)
   { file: 'pndm', name: 'full_loop_no_noise', config: PNDM, run: () => vpLoop(PNDM, 10), sum: [198.1318, 1e-2], mean: [0.258, 1e-3] },
   { file: 'pndm', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...PNDM, ...v }, 10), sum: [67.3986, 1e-2], mean: [0.0878, 1e-3] },
@@ -250,9 +256,35 @@ describe('diffusers timesteps and variances', () => {
 
   test('DDIM steps_offset = 1, 5 steps: [801, 601, 401, 201, 1] then clean data (test_scheduler_ddim.py)', () => {
     assert.deepEqual(ts({ ...DDIM, steps_offset: 1 }, 5), [801, 601, 401, 201, 1, -1]);
-    // test_scheduler_ddim_inverse.py publishes the same timesteps ascending, [1, 201, 401, 601, 801]: the grid an
-    // inversion walks (DDIMInverseScheduler itself is not mapped, see src/samplers/diffusers.ts).
-    assert.deepEqual(ts({ ...DDIM, steps_offset: 1 }, 5).slice(0, -1).reverse(), [1, 201, 401, 601, 801]);
+    // test_scheduler_ddim_inverse.py: the same timesteps ascending, handed to the model by DDIMInverseScheduler.
+    assert.deepEqual(ts({ ...DDIM_INV, steps_offset: 1 }, 5).slice(0, -1), [1, 201, 401, 601, 801]);
+  });
+
+  test('DDIMInverseScheduler at clean data takes eps and v models; an x0 model is refused in one line', async () => {
+    const s = samplerForConfig(parse(DDIM_INV));
+    const g = s.grid(5);
+    assert.equal(g[0]!.s, 0, 'set_alpha_to_one: the first step starts at clean data');
+    await assert.rejects(
+      runSampler(s.sampler, dummy({ ...DDIM_INV, prediction_type: 'sample' }), g, deter([1, 3]), { params: s.params }),
+      (e: unknown) => e instanceof TweedieError && /clean data \(s = 0\) at step 0 with this x0-prediction model, which says nothing about eps there/.test(e.message),
+    );
+  });
+
+  test('DDIMInverseScheduler trailing, 13 steps: each step starts at t - 76 and lands at t; fixQuirks starts where the last one landed', () => {
+    const notes: string[] = [];
+    const g = diffusersGrid(parse({ ...DDIM_INV, timestep_spacing: 'trailing' }), 13, { notes });
+    const path = parse(DDIM).path;
+    const at = (t: number) => path.point(t);
+    // Timesteps [76, 153, ..., 999] (the forward ones reversed); step i starts at the noise level of t_i - 76.
+    assert.deepEqual(g.slice(0, -1).map((p) => p.t), [76, 153, 230, 307, 384, 461, 537, 614, 691, 768, 845, 922, 999]);
+    for (let i = 1; i < 13; i++) {
+      const t = g[i]!.t, lands = g[i - 1]!.ddimTo ?? g[i]!;
+      assert.ok(Math.abs(g[i]!.s - at(t - 76).s) < 1e-6, `step ${i} starts at t - 76`);
+      assert.ok(Math.abs(lands.s - at(g[i - 1]!.t).s) < 1e-6, `step ${i - 1} lands at its timestep`);
+    }
+    assert.match(notes.join('\n'), /huggingface\/diffusers#12633/);
+    const fixed = diffusersGrid(parse({ ...DDIM_INV, timestep_spacing: 'trailing' }), 13, { fixQuirks: true });
+    for (let i = 1; i < 13; i++) assert.ok(Math.abs(fixed[i]!.s - at(fixed[i - 1]!.t).s) < 1e-6 && fixed[i - 1]!.ddimTo === undefined);
   });
 
   test('DDIM trailing, 13 steps: diffusers steps t -> t - 76, the (t, prev_t) pairs of huggingface/diffusers#9261; fixQuirks steps to the next timestep', () => {
@@ -368,6 +400,7 @@ describe('diffusers config mapping', () => {
     [UNIPC, 'unipc', { order: 2, variant: 'bh2', predict_x0: true, lower_order_final: true, disable_corrector: 0 }],
     [{ ...UNIPC, solver_type: 'bh1', disable_corrector: [0, 1] }, 'unipc', { variant: 'bh1', disable_corrector: 2 }],
     [{ _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, 'flow-euler', {}],
+    [DDIM_INV, 'ddim-inverse', { clean_start: 'as-is' }],
   ];
   for (const [json, name, params] of expectMap) {
     test(`${String(json._class_name)} ${JSON.stringify(params)} -> ${name}`, () => {
@@ -395,7 +428,8 @@ describe('diffusers config mapping', () => {
 
   const bad: [Json, RegExp][] = [
     [{ _class_name: 'ScoreSdeVeScheduler' }, /no tweedie mapping/],
-    [{ ...DDIM, _class_name: 'DDIMInverseScheduler' }, /"DDIMInverseScheduler" has no tweedie mapping; the nearest mapped class is DDIMScheduler \(supported/],
+    [{ ...DDIM_INV, timestep_spacing: 'linspace' }, /DDIMInverseScheduler: timestep_spacing "linspace" is not supported \(diffusers raises too\)/],
+    [{ ...DDIM, _class_name: 'DDIMSchedular' }, /"DDIMSchedular" has no tweedie mapping; the nearest mapped class is DDIMScheduler \(supported/],
     [{ ...DDIM, _class_name: 'LCMScheduler' }, /"LCMScheduler" has no tweedie mapping \(it samples a latent consistency model, not a denoiser\)/],
     [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'learned_range' }, /variance_type/],
     [{ ...DPM_MULTI, algorithm_type: 'sde-dpmsolver' }, /sde-dpmsolver/],
@@ -483,5 +517,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 13);
+  assert.equal(DIFFUSERS_CLASSES.length, 14);
 });

@@ -103,6 +103,9 @@ test('bad combinations are one line naming the option', () => {
     [[...gmm, '--scheduler', 'karras'], /--scheduler must be tweedie or diffusers, got "karras"/],
     [['sample', '--model', SCALAR, '--scheduler', 'diffusers', '--sampler', 'euler', '--out', join(tmp, 'y.npy')], /--scheduler diffusers picks the sampler/],
   ];
+  const inverse = join(tmp, 'inverse_config.json');
+  writeFileSync(inverse, JSON.stringify({ _class_name: 'DDIMInverseScheduler' }));
+  cases.push([[...gmm, '--scheduler-config', inverse], /DDIMInverseScheduler runs from data towards noise \(an inversion\); tweedie sample draws from noise/]);
   for (const [args, re] of cases) {
     const r = run(...args);
     assert.notEqual(r.status, 0);

@@ -78,6 +78,7 @@ export const sampleCommand = command({
     }
     const config = given ?? (diffusersRun ? model.scheduler : null);
     const fromConfig = config ? configToSampling(config, steps, { warn, fixQuirks: values['fix-diffusers-quirks'] ?? false }) : null;
+    if (fromConfig?.sampler.inverse) fail('USAGE', `${fromConfig.className} runs from data towards noise (an inversion); tweedie sample draws from noise: use a sampling scheduler config`);
     const sampler = fromConfig ? fromConfig.sampler : samplerByName(values.sampler ?? 'ddim');
     if (fromConfig && values.param) fail('USAGE', `--param cannot be combined with ${asDiffusers}: the config sets the sampler options`);
     const params = fromConfig ? fromConfig.params : checkedParams(sampler, values.param);

@@ -68,9 +68,16 @@ export class ModelFn {
     return z;
   }
 
-  async estimate(z: Tensor, p: GridPoint): Promise<Estimate> {
+  /**
+   * x0 and eps at point p. `atCleanData`: the caller means to ask at s = 0 (diffusers' DDIMInverseScheduler's first
+   * step), where eps and v outputs still give both (x0 = the sample, eps = the output); otherwise s = 0 is a bug.
+   */
+  async estimate(z: Tensor, p: GridPoint, atCleanData = false): Promise<Estimate> {
     if (this.opts.signal?.aborted) throw new TweedieError('ABORTED', `${this.opts.caller ?? 'sampling'} was cancelled at step ${this.step}`);
-    if (p.s === 0) fail('UNSUPPORTED', `${this.opts.caller ?? 'sampler'} asked the model at clean data (s = 0) at step ${this.step}; this is a sampler bug`);
+    const type0 = this.denoiser.prediction;
+    if (p.s === 0 && !(atCleanData && (type0 === 'eps' || type0 === 'v'))) {
+      fail('UNSUPPORTED', `${this.opts.caller ?? 'sampler'} asked the model at clean data (s = 0) at step ${this.step}${atCleanData ? ` with this ${type0}-prediction model, which says nothing about eps there; use an eps or v model` : '; this is a sampler bug'}`);
+    }
     const type = this.denoiser.prediction;
     if (p.a === 0 && (type === 'eps' || type === 'score')) {
       fail('UNSUPPORTED', `an ${type}-prediction model says nothing about x0 where a(t) = 0 (pure noise, t = ${p.t}); ${this.opts.caller ?? 'the sampler'} must start the grid after that point (e.g. t < 1 on rectified flow)`);

@@ -35,7 +35,7 @@ import { checkSteps as checkGridSteps, type TimeGrid } from '../paths/grids.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import type { SchedulerConfig } from '../paths/scheduler-config.js';
 import { DiscreteVPPath } from '../paths/vp.js';
-import { ddim } from './ddim.js';
+import { ddim, ddimInverse } from './ddim.js';
 import { deis } from './deis.js';
 import { dpmSolver, dpmSolverPP, dpmSolverPPSde } from './dpm-solver.js';
 import { flowEuler } from './flow.js';
@@ -49,6 +49,7 @@ import { unipc } from './unipc.js';
 /** The scheduler classes whose configs map onto tweedie samplers. */
 export const DIFFUSERS_CLASSES = [
   'DDIMScheduler',
+  'DDIMInverseScheduler',
   'DDPMScheduler',
   'PNDMScheduler',
   'EulerDiscreteScheduler',
@@ -64,9 +65,10 @@ export const DIFFUSERS_CLASSES = [
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
-type Family = 'ddim' | 'euler' | 'solver' | 'flow';
+type Family = 'ddim' | 'inverse' | 'euler' | 'solver' | 'flow';
 const FAMILY: Record<DiffusersClass, Family> = {
   DDIMScheduler: 'ddim',
+  DDIMInverseScheduler: 'inverse',
   DDPMScheduler: 'ddim',
   PNDMScheduler: 'ddim',
   EulerDiscreteScheduler: 'euler',
@@ -83,7 +85,7 @@ const FAMILY: Record<DiffusersClass, Family> = {
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
 const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler']);
-const CLIP_SAMPLE: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'HeunDiscreteScheduler']);
+const CLIP_SAMPLE: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDIMInverseScheduler', 'DDPMScheduler', 'HeunDiscreteScheduler']);
 
 // ---------------------------------------------------------------------------------------------------------
 // numpy semantics
@@ -229,9 +231,9 @@ function finalSigmasType(cfg: SchedulerConfig, cls: DiffusersClass): 'zero' | 's
   return v;
 }
 
-/** Spacing with each class's default: leading for DDIM/DDPM/PNDM, linspace otherwise. */
+/** Spacing with each class's default: leading for DDIM/DDPM/PNDM and DDIM inversion, linspace otherwise. */
 function spacing(cfg: SchedulerConfig, cls: DiffusersClass): 'linspace' | 'leading' | 'trailing' {
-  const dflt = FAMILY[cls] === 'ddim' ? 'leading' : 'linspace';
+  const dflt = FAMILY[cls] === 'ddim' || FAMILY[cls] === 'inverse' ? 'leading' : 'linspace';
   const v = rawStr(cfg, 'timestep_spacing', dflt);
   if (v !== 'linspace' && v !== 'leading' && v !== 'trailing') fail('BAD_CONFIG', `${cls}: "timestep_spacing" is "${v}"; expected linspace, leading or trailing`);
   return v;
@@ -268,14 +270,21 @@ function ddimTimesteps(n: number, steps: number, sp: string, offset: number): nu
   return npArange(n, 0, -n / steps).map((v) => roundHalfEven(v) - 1);
 }
 
-function ddimFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[], fixQuirks: boolean): GridPoint[] {
+/** The training table, spacing and integer timesteps (descending) of the DDIM-like classes, checked. */
+function ddimSetup(cfg: SchedulerConfig, cls: DiffusersClass, steps: number) {
   const path = vpPath(cfg);
   const table = trainTable(cfg, path, false);
   const n = table.n;
   checkSteps(steps, n, cls);
   const sp = spacing(cfg, cls);
+  if (sp === 'linspace' && FAMILY[cls] === 'inverse') fail('BAD_CONFIG', `${cls}: timestep_spacing "linspace" is not supported (diffusers raises too); use leading or trailing`);
   const ts = ddimTimesteps(n, steps, sp, cfg.stepsOffset);
   for (const t of ts) if (t < 0 || t >= n) fail('BAD_CONFIG', `${cls}: timestep ${t} (steps_offset ${cfg.stepsOffset}) is outside [0, ${n - 1}]`);
+  return { path, table, n, sp, ts };
+}
+
+function ddimFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[], fixQuirks: boolean): GridPoint[] {
+  const { path, table, n, sp, ts } = ddimSetup(cfg, cls, steps);
   const pts = ts.map((t) => vpPoint(t, table.sigmas[t]!));
   // The point after the last timestep: DDPM always reaches clean data; DDIM and PNDM reach
   // final_alpha_cumprod = 1 (set_alpha_to_one) or alphas_cumprod[0].
@@ -299,6 +308,29 @@ function ddimFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number
   }
   if (cls === 'PNDMScheduler') notes.push(`${stride}; tweedie's PNDM steps between consecutive timesteps, so trajectories differ from diffusers there`);
   return pts;
+}
+
+/**
+ * DDIMInverseScheduler, from data towards noise. Its step at timestep t hands the model t but takes the sample to be
+ * at t - N // steps (or at clean data, set_alpha_to_one, or alphas_cumprod[0] below 0), and lands at t: so grid point
+ * i carries the timestep t_i with the noise level of t_i - N // steps. With trailing spacing that level is not where
+ * the previous step landed (the stride of diffusers#12633): the landing point rides on ddimTo, unless fixQuirks
+ * takes each step from where the previous one landed.
+ */
+function inverseGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[], fixQuirks: boolean): GridPoint[] {
+  const { path, table, n, sp, ts: descending } = ddimSetup(cfg, cls, steps);
+  const ts = descending.reverse();
+  const r = Math.floor(n / steps);
+  const initial = rawBool(cfg, 'set_alpha_to_one', true) ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!);
+  const level = (c: number) => (c >= 0 ? vpPoint(c, table.sigmas[c]!) : initial);
+  const lands = ts.map((t) => vpPoint(t, table.sigmas[t]!));
+  // Without set_alpha_to_one the first step at timestep 0 goes from alphas_cumprod[0] to itself (kept: clip_sample acts).
+  const pts: GridPoint[] = ts.map((t, i) => ({ ...(fixQuirks && i > 0 ? lands[i - 1]! : level(Math.min(t - r, n - 1))), t }));
+  pts.push(lands[lands.length - 1]!);
+  const strayed = lands.map((p, i) => (p.a !== pts[i + 1]!.a || p.s !== pts[i + 1]!.s ? p : null));
+  if (!strayed.some((p) => p)) return pts;
+  notes.push(`${cls} with timestep_spacing ${sp} and ${steps} steps takes each step from t - ${r} (num_train_timesteps // steps), which is not where the previous step landed: reproducing diffusers' steps, a known diffusers bug (huggingface/diffusers#12633); --fix-diffusers-quirks (fixQuirks) steps from where the previous step landed`);
+  return pts.map((p, i) => (strayed[i] ? { ...p, ddimTo: strayed[i]! } : p));
 }
 
 /** Euler-family float timesteps (descending), diffusers' EulerDiscreteScheduler.set_timesteps spacing. */
@@ -442,6 +474,8 @@ export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: Diffuse
   switch (FAMILY[cls]) {
     case 'ddim':
       return ddimFamilyGrid(cfg, cls, steps, notes, opts.fixQuirks ?? false);
+    case 'inverse':
+      return inverseGrid(cfg, cls, steps, notes, opts.fixQuirks ?? false);
     case 'euler':
       return eulerFamilyGrid(cfg, cls, steps);
     case 'solver':
@@ -506,6 +540,8 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: Sampl
   switch (cls) {
     case 'DDIMScheduler':
       return { sampler: ddim, params: { eta: 0 } };
+    case 'DDIMInverseScheduler':
+      return { sampler: ddimInverse, params: { clean_start: 'as-is' } };
     case 'DDPMScheduler': {
       const v = (variance as string | undefined) ?? 'fixed_small';
       if (v === 'fixed_small' || v === 'fixed_small_log') return { sampler: ddpm, params: { variance_type: 'fixed_small' } };
@@ -587,7 +623,7 @@ export function samplerForConfig(cfg: SchedulerConfig, opts: { fixQuirks?: boole
   const { sampler, params } = mapSampler(cfg, cls);
   const family = FAMILY[cls];
   if (family === 'flow' && cfg.prediction !== 'velocity') fail('BAD_CONFIG', `${cls}: prediction_type must be flow_prediction`);
-  const clipDefault = cls === 'DDIMScheduler' || cls === 'DDPMScheduler';
+  const clipDefault = cls === 'DDIMScheduler' || cls === 'DDIMInverseScheduler' || cls === 'DDPMScheduler';
   const clip = CLIP_SAMPLE.has(cls) && rawBool(cfg, 'clip_sample', clipDefault) ? rawNum(cfg, 'clip_sample_range', 1) : null;
   return {
     className: cls,
@@ -597,7 +633,7 @@ export function samplerForConfig(cfg: SchedulerConfig, opts: { fixQuirks?: boole
     params: resolveParams(sampler, params),
     thresholding: THRESHOLDING.has(cls) ? cfg.thresholding : null,
     clipSample: clip,
-    keepModelEps: cls === 'DDIMScheduler' && !fixQuirks && (clip !== null || cfg.thresholding !== null),
+    keepModelEps: (cls === 'DDIMScheduler' || cls === 'DDIMInverseScheduler') && !fixQuirks && (clip !== null || cfg.thresholding !== null),
     timestepScale: family === 'flow' ? cfg.numTrainTimesteps : 1,
     grid: (steps, gridOpts = {}) => diffusersGrid(cfg, steps, { fixQuirks, ...gridOpts, notes: gridOpts.notes ?? notes }),
     notes,
