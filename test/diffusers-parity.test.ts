@@ -36,7 +36,7 @@ import {
   samplerForConfig,
   configToSampling,
 } from '../src/samplers/diffusers.js';
-import { npLinspace, roundHalfEven } from '../src/core/numeric.js';
+import { betaQuantile, npLinspace, roundHalfEven, torchLinspaceF32 } from '../src/core/numeric.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,7 +95,7 @@ async function vpLoop(cfgJson: Json, steps: number, opts: { start?: number; shap
     x = y;
   }
   const den = dummy(cfgJson);
-  const run = (g: TimeGrid, xT: Tensor) => runSampler(s.sampler, den, g, xT, { params: s.params, thresholding: s.thresholding, clipSample: s.clipSample });
+  const run = (g: TimeGrid, xT: Tensor) => runSampler(s.sampler, den, g, xT, { params: s.params, thresholding: s.thresholding, clipSample: s.clipSample, keepModelEps: s.keepModelEps });
   let g = full.slice(start);
   if (opts.chainFirst) {
     // DPMSolverSinglestepScheduler started inside an order-2 group: diffusers lowers that step to order 1
@@ -151,6 +151,7 @@ interface Ref {
 }
 
 const DDIM: Json = { _class_name: 'DDIMScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', clip_sample: true };
+const DDIM_INV: Json = { ...DDIM, _class_name: 'DDIMInverseScheduler' };
 const PNDM: Json = { _class_name: 'PNDMScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' };
 const EULER_BASE = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' };
 const DPM_MULTI: Json = {
@@ -178,6 +179,11 @@ const REFS: Ref[] = [
   { file: 'ddim', name: 'full_loop_with_set_alpha_to_one', config: {}, run: () => vpLoop({ ...DDIM, set_alpha_to_one: true, beta_start: 0.01 }, 10), sum: [149.8295, 1e-2], mean: [0.1951, 1e-3] },
   { file: 'ddim', name: 'full_loop_with_no_set_alpha_to_one', config: {}, run: () => vpLoop({ ...DDIM, set_alpha_to_one: false, beta_start: 0.01 }, 10), sum: [149.0784, 1e-2], mean: [0.1941, 1e-3] },
   { file: 'ddim', name: 'full_loop_with_noise (t_start 8)', config: DDIM, run: () => vpLoop(DDIM, 10, { start: 8 }), sum: [354.5418, 1e-2], mean: [0.4616, 1e-3] },
+  // tests/schedulers/test_scheduler_ddim_inverse.py (10 steps from the dummy sample towards noise, clip_sample True)
+  { file: 'ddim_inverse', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(DDIM_INV, 10), sum: [671.6816, 1e-2], mean: [0.8746, 1e-3] },
+  { file: 'ddim_inverse', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...DDIM_INV, ...v }, 10), sum: [1394.2185, 1e-2], mean: [1.8154, 1e-3] },
+  { file: 'ddim_inverse', name: 'full_loop_with_set_alpha_to_one', config: {}, run: () => vpLoop({ ...DDIM_INV, set_alpha_to_one: true, beta_start: 0.01 }, 10), sum: [539.9622, 1e-2], mean: [0.7031, 1e-3] },
+  { file: 'ddim_inverse', name: 'full_loop_with_no_set_alpha_to_one', config: {}, run: () => vpLoop({ ...DDIM_INV, set_alpha_to_one: false, beta_start: 0.01 }, 10), sum: [542.6722, 1e-2], mean: [0.7066, 1e-3] },
   // tests/schedulers/test_scheduler_pndm.py (10 steps, PRK warm-up, set_alpha_to_one False by default)
   { file: 'pndm', name: 'full_loop_no_noise', config: PNDM, run: () => vpLoop(PNDM, 10), sum: [198.1318, 1e-2], mean: [0.258, 1e-3] },
   { file: 'pndm', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...PNDM, ...v }, 10), sum: [67.3986, 1e-2], mean: [0.0878, 1e-3] },
@@ -250,9 +256,48 @@ describe('diffusers timesteps and variances', () => {
 
   test('DDIM steps_offset = 1, 5 steps: [801, 601, 401, 201, 1] then clean data (test_scheduler_ddim.py)', () => {
     assert.deepEqual(ts({ ...DDIM, steps_offset: 1 }, 5), [801, 601, 401, 201, 1, -1]);
-    // test_scheduler_ddim_inverse.py publishes the same timesteps ascending, [1, 201, 401, 601, 801]: the grid an
-    // inversion walks (DDIMInverseScheduler itself is not mapped, see src/samplers/diffusers.ts).
-    assert.deepEqual(ts({ ...DDIM, steps_offset: 1 }, 5).slice(0, -1).reverse(), [1, 201, 401, 601, 801]);
+    // test_scheduler_ddim_inverse.py: the same timesteps ascending, handed to the model by DDIMInverseScheduler.
+    assert.deepEqual(ts({ ...DDIM_INV, steps_offset: 1 }, 5).slice(0, -1), [1, 201, 401, 601, 801]);
+  });
+
+  test('DDIMInverseScheduler at clean data takes eps and v models; an x0 model is refused in one line', async () => {
+    const s = samplerForConfig(parse(DDIM_INV));
+    const g = s.grid(5);
+    assert.equal(g[0]!.s, 0, 'set_alpha_to_one: the first step starts at clean data');
+    await assert.rejects(
+      runSampler(s.sampler, dummy({ ...DDIM_INV, prediction_type: 'sample' }), g, deter([1, 3]), { params: s.params }),
+      (e: unknown) => e instanceof TweedieError && /clean data \(s = 0\) at step 0 with this x0-prediction model, which says nothing about eps there/.test(e.message),
+    );
+  });
+
+  test('DDIMInverseScheduler trailing, 13 steps: each step starts at t - 76 and lands at t; fixQuirks starts where the last one landed', () => {
+    const notes: string[] = [];
+    const g = diffusersGrid(parse({ ...DDIM_INV, timestep_spacing: 'trailing' }), 13, { notes });
+    const path = parse(DDIM).path;
+    const at = (t: number) => path.point(t);
+    // Timesteps [76, 153, ..., 999] (the forward ones reversed); step i starts at the noise level of t_i - 76.
+    assert.deepEqual(g.slice(0, -1).map((p) => p.t), [76, 153, 230, 307, 384, 461, 537, 614, 691, 768, 845, 922, 999]);
+    for (let i = 1; i < 13; i++) {
+      const t = g[i]!.t, lands = g[i - 1]!.ddimTo ?? g[i]!;
+      assert.ok(Math.abs(g[i]!.s - at(t - 76).s) < 1e-6, `step ${i} starts at t - 76`);
+      assert.ok(Math.abs(lands.s - at(g[i - 1]!.t).s) < 1e-6, `step ${i - 1} lands at its timestep`);
+    }
+    assert.match(notes.join('\n'), /huggingface\/diffusers#12633/);
+    const fixed = diffusersGrid(parse({ ...DDIM_INV, timestep_spacing: 'trailing' }), 13, { fixQuirks: true });
+    for (let i = 1; i < 13; i++) assert.ok(Math.abs(fixed[i]!.s - at(fixed[i - 1]!.t).s) < 1e-6 && fixed[i - 1]!.ddimTo === undefined);
+  });
+
+  test('DDIM trailing, 13 steps: diffusers steps t -> t - 76, the (t, prev_t) pairs of huggingface/diffusers#9261; fixQuirks steps to the next timestep', () => {
+    const cfg = parse({ ...DDIM, timestep_spacing: 'trailing' });
+    const targets = (g: TimeGrid) => g.slice(0, -1).map((p, i) => (p.ddimTo ?? g[i + 1]!).t);
+    const g = diffusersGrid(cfg, 13);
+    assert.deepEqual(g.map((p) => p.t), [999, 922, 845, 768, 691, 614, 537, 461, 384, 307, 230, 153, 76, -1]);
+    assert.deepEqual(targets(g), [923, 846, 769, 692, 615, 538, 461, 385, 308, 231, 154, 77, 0]);
+    const fixed = diffusersGrid(cfg, 13, { fixQuirks: true });
+    assert.deepEqual(targets(fixed), [922, 845, 768, 691, 614, 537, 461, 384, 307, 230, 153, 76, -1]);
+    assert.ok(fixed.every((p) => p.ddimTo === undefined));
+    // Leading spacing: t - 1000 // steps is always the next timestep, nothing to reproduce.
+    assert.ok(diffusersGrid(parse(DDIM), 13).every((p) => p.ddimTo === undefined));
   });
 
   test('PNDM steps_offset = 1, 10 steps: the model is called at diffusers\' 19 PRK + PLMS timesteps (test_scheduler_pndm.py)', async () => {
@@ -296,6 +341,37 @@ describe('diffusers timesteps and variances', () => {
     assert.ok(g50.every((p) => p.s >= 0 && p.s <= 1 + 1e-6 && Math.abs(p.a + p.s - 1) < 1e-12));
   });
 
+  test('use_beta_sigmas: Beta(0.6, 0.6) quantiles and the grids of diffusers\' _convert_to_beta (scipy oracle)', () => {
+    // scipy.stats.beta.ppf(p, 0.6, 0.6), scipy 1.10
+    const ppf: [number, number][] = [[1e-6, 1.8558824624053043e-10], [0.01, 0.0008612388215429059], [0.3, 0.23401700387523572], [0.5, 0.5000000000000001], [0.77, 0.8461624142323502], [0.999999, 0.9999999998144118]];
+    for (const [p, q] of ppf) assert.ok(Math.abs(betaQuantile(p, 0.6, 0.6) - q) <= 1e-13 * q, `ppf(${p}) ${betaQuantile(p, 0.6, 0.6)} vs scipy ${q}`);
+    // set_timesteps(10) re-run in numpy + scipy + torch float32 (alphas_cumprod, _sigma_to_t, _convert_to_beta as
+    // diffusers writes them), without diffusers: DPMSolverMultistep (int64 timesteps) and Euler (1100 training steps).
+    const dpm = diffusersGrid(parse({ ...DPM_MULTI, use_beta_sigmas: true }), 10);
+    assert.deepEqual(dpm.slice(0, 10).map((p) => p.t), [999, 994, 983, 966, 942, 909, 862, 785, 629, 0]);
+    const dpmSigmas = [157.40725708007812, 149.99513244628906, 134.49005126953125, 114.0579605102539, 90.80071258544922, 66.61654663085938, 43.35929870605469, 22.927213668823242, 7.42212438583374, 0.010001329705119133];
+    dpmSigmas.forEach((sg, i) => assert.ok(Math.abs(dpm[i]!.s / dpm[i]!.a - sg) < 1e-6 * sg, `sigma ${i}`));
+    const eul = diffusersGrid(parse({ ...cls('EulerDiscreteScheduler'), use_beta_sigmas: true }), 10);
+    const eulTs = [1099.0, 1094.2166748046875, 1083.3177490234375, 1066.6461181640625, 1043.1334228515625, 1010.3206176757812, 962.9721069335938, 888.0797729492188, 737.4107055664062, 0.0];
+    const eulSigmas = [261.0555725097656, 248.76246643066406, 223.04705810546875, 189.16015625, 150.58767700195312, 110.47789764404297, 71.9054183959961, 38.018524169921875, 12.303112030029297, 0.010001329705119133];
+    eulTs.forEach((t, i) => assert.ok(Math.abs(eul[i]!.t - t) < 1e-3, `Euler t ${i}: ${eul[i]!.t} vs ${t}`));
+    eulSigmas.forEach((sg, i) => assert.ok(Math.abs(eul[i]!.s / eul[i]!.a - sg) < 1e-6 * sg, `Euler sigma ${i}`));
+    assert.equal(eul[10]!.s, 0);
+  });
+
+  test('torch.linspace(float32) bit for bit: sum of (i + 1) x_i in float64 over torch 1.13\'s values', () => {
+    // /usr/bin/python3 -c "import torch; x = torch.linspace(a, b, n, dtype=torch.float32).tolist(); print(sum(v * (i + 1) for i, v in enumerate(x)))"
+    const cases: [number, number, number, number][] = [
+      [0.0001, 0.02, 1000, 6690.016489367779], [0.0001, 0.02, 1100, 8094.184810492654],
+      [Math.sqrt(0.00085), Math.sqrt(0.012), 1000, 41415.33681961335], [0.001, 0.2, 777, 40401.151209457195],
+    ];
+    for (const [a, b, n, want] of cases) {
+      let sum = 0;
+      torchLinspaceF32(a, b, n).forEach((v, i) => (sum += v * (i + 1)));
+      assert.equal(sum, want, `linspace(${a}, ${b}, ${n})`);
+    }
+  });
+
   test('numpy rounding and linspace semantics', () => {
     assert.deepEqual([0.5, 1.5, 2.5, 499.5, -0.5, 2.4].map(roundHalfEven), [0, 2, 2, 500, -0, 2]);
     assert.deepEqual(npLinspace(0, 999, 11).map(roundHalfEven), [0, 100, 200, 300, 400, 500, 599, 699, 799, 899, 999]);
@@ -324,6 +400,7 @@ describe('diffusers config mapping', () => {
     [UNIPC, 'unipc', { order: 2, variant: 'bh2', predict_x0: true, lower_order_final: true, disable_corrector: 0 }],
     [{ ...UNIPC, solver_type: 'bh1', disable_corrector: [0, 1] }, 'unipc', { variant: 'bh1', disable_corrector: 2 }],
     [{ _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, 'flow-euler', {}],
+    [DDIM_INV, 'ddim-inverse', { clean_start: 'as-is' }],
   ];
   for (const [json, name, params] of expectMap) {
     test(`${String(json._class_name)} ${JSON.stringify(params)} -> ${name}`, () => {
@@ -342,10 +419,18 @@ describe('diffusers config mapping', () => {
     assert.deepEqual(t, { ratio: 0.9, maxValue: 2 });
     assert.equal(samplerForConfig(parse({ ...cls('EulerDiscreteScheduler'), thresholding: true })).thresholding, null);
     assert.equal(samplerForConfig(parse({ _class_name: 'FlowMatchEulerDiscreteScheduler' })).timestepScale, 1000);
+    // diffusers' DDIM pairs the clipped x0 with the model's eps; fixQuirks and the other classes keep the pair consistent.
+    assert.equal(samplerForConfig(parse(DDIM)).keepModelEps, true);
+    assert.equal(samplerForConfig(parse({ ...DDIM, clip_sample: false })).keepModelEps, false);
+    assert.equal(samplerForConfig(parse(DDIM), { fixQuirks: true }).keepModelEps, false);
+    assert.equal(samplerForConfig(parse({ ...DPM_MULTI, thresholding: true })).keepModelEps, false);
   });
 
   const bad: [Json, RegExp][] = [
     [{ _class_name: 'ScoreSdeVeScheduler' }, /no tweedie mapping/],
+    [{ ...DDIM_INV, timestep_spacing: 'linspace' }, /DDIMInverseScheduler: timestep_spacing "linspace" is not supported \(diffusers raises too\)/],
+    [{ ...DDIM, _class_name: 'DDIMSchedular' }, /"DDIMSchedular" has no tweedie mapping; the nearest mapped class is DDIMScheduler \(supported/],
+    [{ ...DDIM, _class_name: 'LCMScheduler' }, /"LCMScheduler" has no tweedie mapping \(it samples a latent consistency model, not a denoiser\)/],
     [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'learned_range' }, /variance_type/],
     [{ ...DPM_MULTI, algorithm_type: 'sde-dpmsolver' }, /sde-dpmsolver/],
     [{ ...DPM_MULTI, algorithm_type: 'dpmsolver', final_sigmas_type: 'zero' }, /final_sigmas_type/],
@@ -432,5 +517,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 13);
+  assert.equal(DIFFUSERS_CLASSES.length, 14);
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ddim, ddimCoefficients, ddimInverse, ddimStep, etaSplitCoefficients } from '../src/samplers/ddim.js';
 import { runSampler } from '../src/samplers/run.js';
+import { flowEuler } from '../src/samplers/flow.js';
 import { resolveParams } from '../src/samplers/method.js';
 import { makeGrid } from '../src/paths/grids.js';
 import { Tensor } from '../src/core/tensor.js';
@@ -82,5 +83,7 @@ test('resolveParams fills defaults, checks ranges and names the known options', 
   assert.deepEqual(resolveParams(ddim, { eta: 0.5 }), { eta: 0.5 });
   assert.throws(() => resolveParams(ddim, { eta: -1 }), (e: unknown) => e instanceof TweedieError && /outside \[0, inf\]/.test(e.message));
   assert.throws(() => resolveParams(ddim, { steps: 3 }), (e: unknown) => e instanceof TweedieError && /its options are eta/.test(e.message));
-  assert.throws(() => resolveParams(ddimInverse, { eta: 1 }), /it takes no options/);
+  assert.throws(() => resolveParams(flowEuler, { eta: 1 }), /it takes no options/);
+  assert.throws(() => resolveParams(ddimInverse, { eta: 1 }), /ddim-inverse has no option "eta"; its options are clean_start/);
+  assert.throws(() => resolveParams(ddimInverse, { clean_start: 'later' }), /clean_start/);
 });

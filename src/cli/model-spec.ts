@@ -7,6 +7,7 @@ import { OnnxDenoiser } from '../models/onnx.js';
 import { parsePredictionType, type PredictionType } from '../models/prediction.js';
 import type { Path } from '../paths/path.js';
 import { jobContext } from './job-context.js';
+import type { SchedulerConfig } from '../paths/scheduler-config.js';
 
 /** A model named on the command line: `gmm:FILE.json` (exact mixture) or an ONNX model folder. */
 export interface LoadedModel {
@@ -16,6 +17,8 @@ export interface LoadedModel {
   mixture: GaussianMixture | null;
   /** Data range for images (PNG output). */
   valueRange: [number, number];
+  /** A model folder's own scheduler config (null for analytic models). */
+  scheduler: SchedulerConfig | null;
 }
 
 /**
@@ -41,12 +44,12 @@ async function loadFile(spec: string, path: () => Path, prediction: string | und
     if (!existsSync(file)) fail('UNREADABLE_FILE', `--model ${spec}: file ${file} does not exist`);
     const gmm = loadMixture(file);
     const type: PredictionType = prediction ? parsePredictionType(prediction, '--prediction') : 'x0';
-    return { denoiser: gmm.asDenoiser(path(), type), itemShape: gmm.shape, mixture: gmm, valueRange: [-1, 1] };
+    return { denoiser: gmm.asDenoiser(path(), type), itemShape: gmm.shape, mixture: gmm, valueRange: [-1, 1], scheduler: null };
   }
   if (existsSync(spec) && statSync(spec).isDirectory()) {
     if (prediction) fail('USAGE', '--prediction applies to gmm: models only; an ONNX folder declares its prediction type in tweedie.json');
     const onnx = await OnnxDenoiser.load(spec, threads ? { threads } : {});
-    return { denoiser: onnx, itemShape: onnx.itemShape, mixture: null, valueRange: onnx.spec.valueRange };
+    return { denoiser: onnx, itemShape: onnx.itemShape, mixture: null, valueRange: onnx.spec.valueRange, scheduler: onnx.spec.scheduler };
   }
   return fail('USAGE', `--model "${spec}" is neither gmm:FILE.json nor a model folder (model.onnx + scheduler_config.json + tweedie.json)`);
 }

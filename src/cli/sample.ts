@@ -30,7 +30,9 @@ export const sampleCommand = command({
     },
     prediction: { type: 'string', value: 'TYPE', doc: 'what a gmm: model reports: x0 (default), eps, v, score, velocity' },
     path: { type: 'string', value: 'NAME', doc: `the path a gmm: model follows (default vp-linear): ${PATH_NAMES.join(', ')}` },
-    'scheduler-config': { type: 'string', value: 'FILE.json', doc: 'a diffusers scheduler_config.json for a gmm: model (its path, spacing, prediction type and sampler)' },
+    'scheduler-config': { type: 'string', value: 'FILE.json', doc: "a diffusers scheduler_config.json: diffusers' timesteps and sampler for its _class_name (and for a gmm: model its path and prediction type)" },
+    scheduler: { type: 'string', value: 'KIND', doc: "tweedie (default: --sampler on tweedie's grid) or diffusers: a model folder's own scheduler config picks diffusers' timesteps and sampler" },
+    'fix-diffusers-quirks': { type: 'boolean', doc: "with a diffusers scheduler, take the corrected steps where diffusers' are a known bug or inconsistent (DDIM: consecutive timesteps, eps recomputed from the clipped x0)" },
     sampler: { type: 'string', value: 'NAME', doc: 'see "tweedie samplers" (default ddim)' },
     steps: stepsOption('sampler steps', '20'),
     grid: { type: 'string', value: 'KIND', doc: 'time-uniform, time-power (exponent 1.5, straight to clean data), logsnr-uniform, karras, exponential (default: time-power on VP paths, karras on EDM and VE, else time-uniform)' },
@@ -52,22 +54,34 @@ export const sampleCommand = command({
     checkOutputs([{ option: '--out', file: out }], [
       { option: '--model', file: modelSpec!.replace(/^gmm:/, '') }, { option: '--init', file: values.init }, { option: '--scheduler-config', file: configFile },
     ]);
-    if (pathName && configFile) fail('USAGE', 'give either --path or --scheduler-config, not both');
-    if (configFile && values.sampler !== undefined) fail('USAGE', '--scheduler-config picks the sampler from its _class_name; drop --sampler (or use --path with --sampler)');
-    if (configFile && values.grid !== undefined) fail('USAGE', '--scheduler-config fixes the timesteps as diffusers spaces them; drop --grid');
+    const schedulerKind = values.scheduler ?? (configFile ? 'diffusers' : 'tweedie');
+    if (schedulerKind !== 'tweedie' && schedulerKind !== 'diffusers') fail('USAGE', `--scheduler must be tweedie or diffusers, got "${schedulerKind}"`);
+    if (configFile && schedulerKind === 'tweedie') fail('USAGE', '--scheduler-config takes diffusers\' timesteps and sampler; drop --scheduler tweedie');
+    const diffusersRun = schedulerKind === 'diffusers', asDiffusers = configFile ? '--scheduler-config' : '--scheduler diffusers';
+    if (values['fix-diffusers-quirks'] && !diffusersRun) fail('USAGE', '--fix-diffusers-quirks applies to a diffusers scheduler; add --scheduler diffusers (a model folder) or --scheduler-config FILE');
+    if (pathName && diffusersRun) fail('USAGE', `give either --path or ${asDiffusers}, not both`);
+    if (diffusersRun && values.sampler !== undefined) fail('USAGE', `${asDiffusers} picks the sampler from the config's _class_name; drop --sampler (or use --scheduler tweedie with --sampler)`);
+    if (diffusersRun && values.grid !== undefined) fail('USAGE', `${asDiffusers} fixes the timesteps as diffusers spaces them; drop --grid`);
     const steps = stepsValue(values.steps);
     const seed = seedValue(values.seed);
     const n = intOption(values.n, 'n');
     const batch = intOption(values.batch, 'batch');
     const threads = threadsValue(values.threads);
     const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
-    const fromConfig = configFile ? configToSampling(readSchedulerConfig(configFile, warn), steps, { warn }) : null;
-    const model = await loadModel(modelSpec!, () => (fromConfig ? fromConfig.path : pathByName(pathName ?? 'vp-linear')), values.prediction, threads);
+    const given = configFile ? readSchedulerConfig(configFile, warn) : null;
+    const model = await loadModel(modelSpec!, () => (given ? given.path : pathByName(pathName ?? 'vp-linear')), values.prediction, threads);
     const shape = itemShapeFor(model, `--model ${modelSpec}`, values.size);
     checkItemCount(n, requireModelGrid(model.denoiser, shape, '--size'), '-n');
-    if (!model.mixture && (pathName || fromConfig)) fail('USAGE', '--path and --scheduler-config apply to gmm: models; a model folder brings its own scheduler_config.json');
+    if (!model.mixture && pathName) fail('USAGE', '--path applies to gmm: models; a model folder brings its own scheduler_config.json');
+    if (model.mixture && diffusersRun && !given) fail('USAGE', '--scheduler diffusers reads a model folder\'s own scheduler config; for a gmm: model give --scheduler-config FILE.json');
+    if (given && !model.mixture && given.raw.prediction_type !== undefined && given.prediction !== model.denoiser.prediction) {
+      fail('BAD_CONFIG', `--scheduler-config ${configFile} says prediction_type "${String(given.raw.prediction_type)}" but the model ${modelSpec} predicts ${model.denoiser.prediction}; set the model's prediction_type in the config (or drop the key)`);
+    }
+    const config = given ?? (diffusersRun ? model.scheduler : null);
+    const fromConfig = config ? configToSampling(config, steps, { warn, fixQuirks: values['fix-diffusers-quirks'] ?? false }) : null;
+    if (fromConfig?.sampler.inverse) fail('USAGE', `${fromConfig.className} runs from data towards noise (an inversion); tweedie sample draws from noise: use a sampling scheduler config`);
     const sampler = fromConfig ? fromConfig.sampler : samplerByName(values.sampler ?? 'ddim');
-    if (fromConfig && values.param) fail('USAGE', '--param cannot be combined with --scheduler-config: the config sets the sampler options');
+    if (fromConfig && values.param) fail('USAGE', `--param cannot be combined with ${asDiffusers}: the config sets the sampler options`);
     const params = fromConfig ? fromConfig.params : checkedParams(sampler, values.param);
     let noise: Tensor | undefined;
     if (values.init) {
@@ -79,7 +93,9 @@ export const sampleCommand = command({
     const progress = runProgress(sampler.name);
     const r = await generate({
       model: model.denoiser, sampler, steps, params, n, seed, batch, ...(values.size !== undefined ? { shape } : {}),
-      ...(fromConfig ? { grid: fromConfig.grid, initScale: fromConfig.initNoiseScale, thresholding: fromConfig.thresholding, clipSample: fromConfig.clipSample } : values.grid !== undefined ? { grid: values.grid as GridKind } : {}),
+      ...(fromConfig
+        ? { grid: fromConfig.grid, initScale: fromConfig.initNoiseScale, thresholding: fromConfig.thresholding, clipSample: fromConfig.clipSample, keepModelEps: fromConfig.keepModelEps }
+        : values.grid !== undefined ? { grid: values.grid as GridKind } : {}),
       ...(noise ? { noise } : {}),
       onProgress: progress.report,
     });

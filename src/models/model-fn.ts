@@ -12,6 +12,11 @@ export interface ModelFnOptions {
   thresholding?: { ratio: number; maxValue: number } | null;
   /** Clamp the x0 estimate to [-c, c] (diffusers `clip_sample`). */
   clipSample?: number | null;
+  /**
+   * Pair the clipped / thresholded x0 with the model's own eps, as diffusers' DDIMScheduler does
+   * (use_clipped_model_output = False); otherwise eps is recomputed so that z = a x0 + s eps still holds.
+   */
+  keepModelEps?: boolean;
   signal?: AbortSignal;
   /** Name used in error messages (the sampler or solver). */
   caller?: string;
@@ -63,9 +68,16 @@ export class ModelFn {
     return z;
   }
 
-  async estimate(z: Tensor, p: GridPoint): Promise<Estimate> {
+  /**
+   * x0 and eps at point p. `atCleanData`: the caller means to ask at s = 0 (diffusers' DDIMInverseScheduler's first
+   * step), where eps and v outputs still give both (x0 = the sample, eps = the output); otherwise s = 0 is a bug.
+   */
+  async estimate(z: Tensor, p: GridPoint, atCleanData = false): Promise<Estimate> {
     if (this.opts.signal?.aborted) throw new TweedieError('ABORTED', `${this.opts.caller ?? 'sampling'} was cancelled at step ${this.step}`);
-    if (p.s === 0) fail('UNSUPPORTED', `${this.opts.caller ?? 'sampler'} asked the model at clean data (s = 0) at step ${this.step}; this is a sampler bug`);
+    const type0 = this.denoiser.prediction;
+    if (p.s === 0 && !(atCleanData && (type0 === 'eps' || type0 === 'v'))) {
+      fail('UNSUPPORTED', `${this.opts.caller ?? 'sampler'} asked the model at clean data (s = 0) at step ${this.step}${atCleanData ? ` with this ${type0}-prediction model, which says nothing about eps there; use an eps or v model` : '; this is a sampler bug'}`);
+    }
     const type = this.denoiser.prediction;
     if (p.a === 0 && (type === 'eps' || type === 'score')) {
       fail('UNSUPPORTED', `an ${type}-prediction model says nothing about x0 where a(t) = 0 (pure noise, t = ${p.t}); ${this.opts.caller ?? 'the sampler'} must start the grid after that point (e.g. t < 1 on rectified flow)`);
@@ -90,9 +102,11 @@ export class ModelFn {
         const d = x0.data;
         for (let i = 0; i < d.length; i++) d[i] = Math.min(clipSample, Math.max(-clipSample, d[i]!));
       }
-      // Keep the pair consistent with z = a x0 + s eps.
-      const e = eps.data, zd = z.data, xd = x0.data;
-      for (let i = 0; i < e.length; i++) e[i] = (zd[i]! - p.a * xd[i]!) / p.s;
+      if (!this.opts.keepModelEps) {
+        // Keep the pair consistent with z = a x0 + s eps.
+        const e = eps.data, zd = z.data, xd = x0.data;
+        for (let i = 0; i < e.length; i++) e[i] = (zd[i]! - p.a * xd[i]!) / p.s;
+      }
     }
     return { x0, eps };
   }

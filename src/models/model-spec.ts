@@ -18,8 +18,11 @@ export interface ModelSpec {
   sampleInput: string;
   timestepInput: string;
   output: string | null;
-  /** Other inputs, by tweedie conditioning name -> ONNX input name. */
-  condInputs: Record<string, string>;
+  /**
+   * Other inputs, by tweedie conditioning name -> ONNX input name; null (a diffusers export): the model's own inputs
+   * besides sample and timestep, each under its ONNX name.
+   */
+  condInputs: Record<string, string> | null;
   /** The default item shape (what `sample` draws); a model with `multiple` takes other sizes too. */
   shape: number[];
   /** tweedie.json "multiple": the model takes any H x W that are multiples of it (at least it); null: only `shape`. */

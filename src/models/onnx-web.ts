@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import { parsePythonJson } from '../core/python-json.js';
 import { parseSchedulerConfig } from '../paths/scheduler-config.js';
 import { parseModelCard } from './model-spec.js';
 import { OrtDenoiser, type OrtModule, type OrtSession } from './ort-denoiser.js';
@@ -138,7 +139,7 @@ async function fetchOk(url: string): Promise<Response> {
 async function fetchJson(url: string): Promise<unknown> {
   const text = await (await fetchOk(url)).text();
   try {
-    return JSON.parse(text) as unknown;
+    return parsePythonJson(text);
   } catch (e) {
     return fail('BAD_CONFIG', `${url} is not valid JSON: ${(e as Error).message}`);
   }

@@ -51,6 +51,13 @@ export class OrtDenoiser implements Denoiser {
   /** Session runs: forward calls and exported-gradient calls. */
   calls = 0;
   private readonly inputTypes: Record<string, string> = {};
+  /** Conditioning inputs, tweedie name -> ONNX input name: tweedie.json's, or a diffusers export's inputs besides sample and timestep. */
+  private readonly condInputs: Record<string, string>;
+  /**
+   * The model declares its timestep a rank-0 scalar (current optimum exports) rather than one per item [N] (older
+   * ones, tweedie's): one call serves the whole batch, which shares the time t of predict(x, t).
+   */
+  private readonly scalarTimestep: boolean;
   private readonly outputName: string;
   private gradSession: Promise<OrtSession> | null = null;
 
@@ -70,12 +77,15 @@ export class OrtDenoiser implements Denoiser {
     for (const [role, name] of [['sample', spec.sampleInput], ['timestep', spec.timestepInput]] as const) {
       if (!names.includes(name)) fail('BAD_CONFIG', `${spec.dir}: the model has no input "${name}" for the ${role} (its inputs are ${names.join(', ')}); fix "inputs" in tweedie.json`);
     }
-    for (const [key, name] of Object.entries(spec.condInputs)) {
+    this.condInputs = spec.condInputs ?? Object.fromEntries(names.filter((n) => n !== spec.sampleInput && n !== spec.timestepInput).map((n) => [n, n]));
+    for (const [key, name] of Object.entries(this.condInputs)) {
       if (!names.includes(name)) fail('BAD_CONFIG', `${spec.dir}: conditioning input ${key} -> "${name}" is not an input of the model (${names.join(', ')})`);
     }
     this.outputName = spec.output ?? session.outputNames[0]!;
     if (!session.outputNames.includes(this.outputName)) fail('BAD_CONFIG', `${spec.dir}: the model has no output "${this.outputName}" (its outputs are ${session.outputNames.join(', ')}); fix "output" in tweedie.json`);
     for (const m of session.inputMetadata ?? []) if (m.type) this.inputTypes[m.name] = m.type;
+    const timestepShape = session.inputMetadata?.find((m) => m.name === spec.timestepInput)?.shape;
+    this.scalarTimestep = timestepShape?.length === 0;
     const declared = session.inputMetadata?.find((m) => m.name === spec.sampleInput)?.shape;
     if (declared && !fitsItemShape(declared, spec.shape, this.layout !== undefined)) {
       if (this.layout) fail('BAD_CONFIG', `${spec.dir}: tweedie.json declares "multiple" ${this.layout.multiple} but the model's input "${spec.sampleInput}" has fixed H and W [${declared.join(', ')}]; export it with dynamic H and W (dynamic_axes) or drop "multiple"`);
@@ -143,9 +153,9 @@ export class OrtDenoiser implements Denoiser {
     const n = x.batch;
     const feeds: Record<string, OrtTensor> = {
       [this.spec.sampleInput]: this.tensorFor(this.spec.sampleInput, x.data, [n, ...item]),
-      [this.spec.timestepInput]: this.tensorFor(this.spec.timestepInput, new Float64Array(n).fill(this.timeValue(t)), [n]),
+      [this.spec.timestepInput]: this.tensorFor(this.spec.timestepInput, new Float64Array(this.scalarTimestep ? 1 : n).fill(this.timeValue(t)), this.scalarTimestep ? [] : [n]),
     };
-    for (const [key, name] of Object.entries(this.spec.condInputs)) {
+    for (const [key, name] of Object.entries(this.condInputs)) {
       const c = key === 'anchor' ? cond?.anchor : cond?.inputs?.[key];
       if (!c) fail('BAD_INPUT', `${this.spec.dir} needs the conditioning input "${key}" (ONNX input ${name}); pass it in cond.inputs`);
       feeds[name] = this.tensorFor(name, c.data, c.shape);
@@ -191,7 +201,7 @@ export class OrtDenoiser implements Denoiser {
   private gradientSession(): Promise<OrtSession> {
     this.gradSession ??= this.openGradient!().then((session) => {
       const g = this.spec.gradient!, where = `${this.spec.dir}: the gradient graph ${g.file}`, fix = 'fix "gradient" in tweedie.json or export the graph again with training/gradients.py';
-      const inputs = [this.spec.sampleInput, this.spec.timestepInput, ...Object.values(this.spec.condInputs), g.cotangent];
+      const inputs = [this.spec.sampleInput, this.spec.timestepInput, ...Object.values(this.condInputs), g.cotangent];
       const missing = inputs.filter((name) => !session.inputNames.includes(name));
       if (missing.length) fail('BAD_CONFIG', `${where} has no input ${missing.map((m) => `"${m}"`).join(', ')} (its inputs are ${session.inputNames.join(', ')}); ${fix}`);
       if (!session.outputNames.includes(g.vjp)) fail('BAD_CONFIG', `${where} has no output "${g.vjp}" for the vjp (its outputs are ${session.outputNames.join(', ')}); ${fix}`);

@@ -15,6 +15,12 @@ export interface GridPoint {
   readonly a: number;
   readonly b: number;
   readonly s: number;
+  /**
+   * Where a DDIM step from this point lands when that is not the next grid point: diffusers' DDIMScheduler steps
+   * from t to t - num_train_timesteps // steps whatever its timestep list says (set only by a diffusers config read
+   * with its quirks, src/samplers/diffusers.ts).
+   */
+  readonly ddimTo?: GridPoint;
 }
 
 export abstract class Path {

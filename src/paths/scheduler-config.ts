@@ -66,7 +66,7 @@ const ALGORITHMS = ['dpmsolver', 'dpmsolver++', 'sde-dpmsolver', 'sde-dpmsolver+
 const SOLVER_TYPES = ['midpoint', 'heun', 'bh1', 'bh2', 'logrho'];
 
 function bad(name: string, key: string, value: unknown, expected: string): never {
-  return fail('BAD_CONFIG', `${name}: "${key}" is ${JSON.stringify(value)}; expected ${expected}`);
+  return fail('BAD_CONFIG', `${name}: "${key}" is ${typeof value === 'number' ? String(value) : JSON.stringify(value)}; expected ${expected}`);
 }
 
 export function parseSchedulerConfig(json: unknown, name = 'scheduler_config.json', warn: (msg: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): SchedulerConfig {

@@ -38,6 +38,8 @@ export interface GenerateOptions extends RunControl {
   initScale?: number;
   thresholding?: { ratio: number; maxValue: number } | null;
   clipSample?: number | null;
+  /** diffusers' DDIM pairing of the clipped x0 with the model's own eps (a DDIM config read with its quirks). */
+  keepModelEps?: boolean;
 }
 
 /**
@@ -66,6 +68,7 @@ export async function generate(o: GenerateOptions): Promise<RunResult> {
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.thresholding ? { thresholding: o.thresholding } : {}),
       ...(o.clipSample ? { clipSample: o.clipSample } : {}),
+      ...(o.keepModelEps ? { keepModelEps: true } : {}),
       onStep: (info) => onStep(info),
     });
   });

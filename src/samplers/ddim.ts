@@ -63,7 +63,7 @@ export const ddim = defineSampler({
   notes: 'deterministic at the default eta = 0; stochastic when eta > 0',
   async run({ fn, grid, z, noise, params, report }) {
     for (let i = 0; i < grid.length - 1; i++) {
-      const from = grid[i]!, to = grid[i + 1]!;
+      const from = grid[i]!, to = from.ddimTo ?? grid[i + 1]!;
       const { x0, eps } = await fn.estimate(z, from);
       ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, params.eta), noise, i);
       await report(i + 1, i + 1, z, x0);
@@ -73,9 +73,10 @@ export const ddim = defineSampler({
 });
 
 /**
- * DDIM inversion: the deterministic DDIM update run from data towards noise. The model is evaluated at
- * the current point, or at the next one when the current point is clean data (s = 0), as diffusers'
- * DDIMInverseScheduler does for its first step.
+ * DDIM inversion: the deterministic DDIM update run from data towards noise. The model is evaluated at the current
+ * point; at clean data (s = 0) either at the next point on the input a_next x (clean_start next-point) or there as it
+ * is, x0 the sample and eps the model's output (as-is: diffusers' DDIMInverseScheduler with set_alpha_to_one, whose
+ * grid points carry the timestep it hands the model, see src/samplers/diffusers.ts).
  */
 export const ddimInverse = defineSampler({
   name: 'ddim-inverse',
@@ -85,12 +86,14 @@ export const ddimInverse = defineSampler({
   stochastic: false,
   inverse: true,
   predictions: ALL_PREDICTIONS,
-  params: {},
-  async run({ fn, grid, z, report }) {
+  params: {
+    clean_start: { type: 'choice', default: 'next-point', values: ['next-point', 'as-is'], doc: 'at clean data: evaluate at the next point on a_next x, or as-is (eps and v models: x0 = the sample, eps = the output; diffusers DDIMInverseScheduler)' },
+  },
+  async run({ fn, grid, z, params, report }) {
     for (let i = 0; i < grid.length - 1; i++) {
-      const from = grid[i]!, to = grid[i + 1]!;
-      const at = from.s === 0 ? { ...to } : from;
-      const { x0, eps } = await fn.estimate(from.s === 0 ? rescale(z, from, to) : z, at);
+      const from = grid[i]!, to = from.ddimTo ?? grid[i + 1]!;
+      const moved = from.s === 0 && params.clean_start === 'next-point';
+      const { x0, eps } = await fn.estimate(moved ? rescale(z, from, to) : z, moved ? { ...to } : from, from.s === 0);
       lincomb2(z, to.a, x0, to.s, eps);
       await report(i + 1, i + 1, z, x0);
     }

@@ -27,14 +27,15 @@
  * group on it, the multistep order rules count it), so the grid keeps it; runSampler's grid check must accept an
  * equal final sigma for these configs. DDIM / DDPM / PNDM, whose such step is the identity, drop it.
  */
+import { editDistance } from '../core/edit-distance.js';
 import { fail } from '../core/errors.js';
-import { exponentialSigmas, karrasSigmas, npArange, npLinspace, roundHalfEven } from '../core/numeric.js';
+import { betaSigmas, exponentialSigmas, karrasSigmas, npArange, npLinspace, roundHalfEven, torchLinspaceF32 } from '../core/numeric.js';
 import type { PredictionType } from '../models/prediction.js';
 import { checkSteps as checkGridSteps, type TimeGrid } from '../paths/grids.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import type { SchedulerConfig } from '../paths/scheduler-config.js';
 import { DiscreteVPPath } from '../paths/vp.js';
-import { ddim } from './ddim.js';
+import { ddim, ddimInverse } from './ddim.js';
 import { deis } from './deis.js';
 import { dpmSolver, dpmSolverPP, dpmSolverPPSde } from './dpm-solver.js';
 import { flowEuler } from './flow.js';
@@ -48,6 +49,7 @@ import { unipc } from './unipc.js';
 /** The scheduler classes whose configs map onto tweedie samplers. */
 export const DIFFUSERS_CLASSES = [
   'DDIMScheduler',
+  'DDIMInverseScheduler',
   'DDPMScheduler',
   'PNDMScheduler',
   'EulerDiscreteScheduler',
@@ -63,9 +65,10 @@ export const DIFFUSERS_CLASSES = [
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
-type Family = 'ddim' | 'euler' | 'solver' | 'flow';
+type Family = 'ddim' | 'inverse' | 'euler' | 'solver' | 'flow';
 const FAMILY: Record<DiffusersClass, Family> = {
   DDIMScheduler: 'ddim',
+  DDIMInverseScheduler: 'inverse',
   DDPMScheduler: 'ddim',
   PNDMScheduler: 'ddim',
   EulerDiscreteScheduler: 'euler',
@@ -82,7 +85,7 @@ const FAMILY: Record<DiffusersClass, Family> = {
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
 const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler']);
-const CLIP_SAMPLE: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'HeunDiscreteScheduler']);
+const CLIP_SAMPLE: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDIMInverseScheduler', 'DDPMScheduler', 'HeunDiscreteScheduler']);
 
 // ---------------------------------------------------------------------------------------------------------
 // numpy semantics
@@ -109,13 +112,29 @@ interface Table {
   logSigmas: Float64Array;
 }
 
-function trainTable(path: DiscreteVPPath, zeroSnrFloor: boolean): Table {
-  const n = path.betas.length;
+/**
+ * The betas as diffusers' torch float32 tensor holds them: linear and scaled_linear from torch.linspace (bit for bit,
+ * torchLinspaceF32); the others (trained, squaredcos_cap_v2, zero-SNR rescaled) are float64 in diffusers too before
+ * the cast, or rescaled in float32 (zero SNR: tweedie's float64 rescale, cast, may differ in the last bit).
+ */
+function torchBetas(cfg: SchedulerConfig, path: DiscreteVPPath): Float64Array {
+  const n = path.betas.length, schedule = cfg.raw.trained_betas ? null : rawStr(cfg, 'beta_schedule', 'linear');
+  if (cfg.raw.rescale_betas_zero_snr !== true && (schedule === 'linear' || schedule === 'scaled_linear')) {
+    const start = rawNum(cfg, 'beta_start', 0.0001), end = rawNum(cfg, 'beta_end', 0.02);
+    if (schedule === 'linear') return torchLinspaceF32(start, end, n);
+    return torchLinspaceF32(Math.sqrt(start), Math.sqrt(end), n).map((r) => f32(r * r));
+  }
+  return path.betas.map(f32);
+}
+
+function trainTable(cfg: SchedulerConfig, path: DiscreteVPPath, zeroSnrFloor: boolean): Table {
+  const betas = torchBetas(cfg, path), n = betas.length;
   const ac = new Float64Array(n), sg = new Float64Array(n), ls = new Float64Array(n);
+  // torch.cumprod of float32 on the CPU accumulates in float64 and rounds each output.
   let prod = 1;
   for (let i = 0; i < n; i++) {
-    prod = f32(prod * f32(1 - f32(path.betas[i]!)));
-    ac[i] = prod;
+    prod *= f32(1 - betas[i]!);
+    ac[i] = f32(prod);
   }
   // DPM-Solver / Euler / UniPC / DEIS set the last alphas_cumprod to 2^-24 under rescale_betas_zero_snr.
   if (zeroSnrFloor && ac[n - 1]! === 0) ac[n - 1] = 2 ** -24;
@@ -126,17 +145,27 @@ function trainTable(path: DiscreteVPPath, zeroSnrFloor: boolean): Table {
   return { n, alphasCumprod: ac, sigmas: sg, logSigmas: ls };
 }
 
-/** diffusers' _sigma_to_t: the fractional training timestep whose log sigma (linearly interpolated) is log(sigma). */
+/**
+ * diffusers' _sigma_to_t: the fractional training timestep whose log sigma (linearly interpolated) is log(sigma).
+ * numpy's value-based casting meets the float64 log sigma with the float32 table in float32, so the bracket and the
+ * weight w are float32 sums (log sigma of a table sigma gives its integer timestep exactly).
+ */
 export function sigmaToT(sigma: number, logSigmas: ArrayLike<number>): number {
   const n = logSigmas.length;
-  const ls = Math.log(Math.max(sigma, 1e-10));
+  const ls = f32(Math.log(Math.max(sigma, 1e-10)));
   let low = 0;
-  for (let i = 0; i < n; i++) if (ls - logSigmas[i]! >= 0) low = i;
+  for (let i = 0; i < n; i++) if (ls >= logSigmas[i]!) low = i;
   low = Math.min(low, n - 2);
   const lo = logSigmas[low]!, hi = logSigmas[low + 1]!;
-  let w = (lo - ls) / (lo - hi);
+  let w = f32(f32(lo - ls) / f32(lo - hi));
   w = Math.min(1, Math.max(0, Number.isNaN(w) ? 0 : w));
-  return (1 - w) * low + w * (low + 1);
+  return f32(1 - w) * low + w * (low + 1);
+}
+
+/** diffusers' _convert_to_karras / _convert_to_exponential / _convert_to_beta from smax down to smin. */
+function spacedSigmas(kind: 'karras' | 'exponential' | 'beta', steps: number, smin: number, smax: number): number[] {
+  if (kind === 'karras') return karrasSigmas(steps, smin, smax, 7, npLinspace);
+  return kind === 'exponential' ? exponentialSigmas(steps, smin, smax, npLinspace) : betaSigmas(steps, smin, smax);
 }
 
 function vpPoint(t: number, sigma: number): GridPoint {
@@ -161,7 +190,7 @@ function rawBool(cfg: SchedulerConfig, key: string, dflt: boolean): boolean {
 function rawNum(cfg: SchedulerConfig, key: string, dflt: number): number {
   const v = raw(cfg, key);
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || Number.isNaN(v)) fail('BAD_CONFIG', `${cfg.className}: "${key}" is ${JSON.stringify(v)}; expected a number`);
+  if (typeof v !== 'number' || Number.isNaN(v)) fail('BAD_CONFIG', `${cfg.className}: "${key}" is ${typeof v === 'number' ? 'NaN' : JSON.stringify(v)}; expected a number`);
   return v;
 }
 function rawStr(cfg: SchedulerConfig, key: string, dflt: string): string {
@@ -171,10 +200,20 @@ function rawStr(cfg: SchedulerConfig, key: string, dflt: string): string {
   return v;
 }
 
+/** diffusers classes that cannot map onto a denoiser's sampler, and why. */
+const UNMAPPABLE: Record<string, string> = {
+  CMStochasticIterativeScheduler: 'it samples a consistency model, which maps noise to data in one call, not a denoiser',
+  LCMScheduler: 'it samples a latent consistency model, not a denoiser',
+  TCDScheduler: 'it samples a trajectory consistency distilled model, not a denoiser',
+  VQDiffusionScheduler: 'its diffusion is over discrete tokens, not a Gaussian path',
+};
+
 function classOf(cfg: SchedulerConfig): DiffusersClass {
   const c = cfg.className;
   if (!(DIFFUSERS_CLASSES as readonly string[]).includes(c)) {
-    fail('BAD_CONFIG', `scheduler class "${c}" has no tweedie mapping; supported: ${DIFFUSERS_CLASSES.join(', ')}`);
+    const nearest = DIFFUSERS_CLASSES.reduce((best, k) => (editDistance(c, k) < editDistance(c, best) ? k : best));
+    const why = UNMAPPABLE[c] ? ` (${UNMAPPABLE[c]})` : '';
+    fail('BAD_CONFIG', `scheduler class "${c}" has no tweedie mapping${why}; the nearest mapped class is ${nearest} (supported: ${DIFFUSERS_CLASSES.join(', ')})`);
   }
   return c as DiffusersClass;
 }
@@ -192,9 +231,9 @@ function finalSigmasType(cfg: SchedulerConfig, cls: DiffusersClass): 'zero' | 's
   return v;
 }
 
-/** Spacing with each class's default: leading for DDIM/DDPM/PNDM, linspace otherwise. */
+/** Spacing with each class's default: leading for DDIM/DDPM/PNDM and DDIM inversion, linspace otherwise. */
 function spacing(cfg: SchedulerConfig, cls: DiffusersClass): 'linspace' | 'leading' | 'trailing' {
-  const dflt = FAMILY[cls] === 'ddim' ? 'leading' : 'linspace';
+  const dflt = FAMILY[cls] === 'ddim' || FAMILY[cls] === 'inverse' ? 'leading' : 'linspace';
   const v = rawStr(cfg, 'timestep_spacing', dflt);
   if (v !== 'linspace' && v !== 'leading' && v !== 'trailing') fail('BAD_CONFIG', `${cls}: "timestep_spacing" is "${v}"; expected linspace, leading or trailing`);
   return v;
@@ -210,6 +249,11 @@ export interface DiffusersGridOptions {
   mu?: number;
   /** Notes on behaviours where a tweedie run differs from diffusers are pushed here. */
   notes?: string[];
+  /**
+   * Take the corrected steps where diffusers' own are a known bug or an inconsistency (--fix-diffusers-quirks):
+   * DDIM steps between consecutive timesteps and recomputes eps from the clipped x0. Default false: diffusers' steps.
+   */
+  fixQuirks?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -226,29 +270,67 @@ function ddimTimesteps(n: number, steps: number, sp: string, offset: number): nu
   return npArange(n, 0, -n / steps).map((v) => roundHalfEven(v) - 1);
 }
 
-function ddimFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[]): GridPoint[] {
+/** The training table, spacing and integer timesteps (descending) of the DDIM-like classes, checked. */
+function ddimSetup(cfg: SchedulerConfig, cls: DiffusersClass, steps: number) {
   const path = vpPath(cfg);
-  const table = trainTable(path, false);
+  const table = trainTable(cfg, path, false);
   const n = table.n;
   checkSteps(steps, n, cls);
   const sp = spacing(cfg, cls);
+  if (sp === 'linspace' && FAMILY[cls] === 'inverse') fail('BAD_CONFIG', `${cls}: timestep_spacing "linspace" is not supported (diffusers raises too); use leading or trailing`);
   const ts = ddimTimesteps(n, steps, sp, cfg.stepsOffset);
   for (const t of ts) if (t < 0 || t >= n) fail('BAD_CONFIG', `${cls}: timestep ${t} (steps_offset ${cfg.stepsOffset}) is outside [0, ${n - 1}]`);
+  return { path, table, n, sp, ts };
+}
+
+function ddimFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[], fixQuirks: boolean): GridPoint[] {
+  const { path, table, n, sp, ts } = ddimSetup(cfg, cls, steps);
   const pts = ts.map((t) => vpPoint(t, table.sigmas[t]!));
   // The point after the last timestep: DDPM always reaches clean data; DDIM and PNDM reach
   // final_alpha_cumprod = 1 (set_alpha_to_one) or alphas_cumprod[0].
   const alphaToOne = cls === 'DDPMScheduler' ? true : rawBool(cfg, 'set_alpha_to_one', cls === 'DDIMScheduler');
   const last = alphaToOne ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!);
-  // DDIM and PNDM step to t - N // steps (not to the next listed timestep); DDPM steps to the next one.
-  if (cls !== 'DDPMScheduler') {
-    const r = Math.floor(n / steps);
-    if (ts.some((t, i) => i + 1 < ts.length && t - r !== ts[i + 1])) {
-      notes.push(`${cls} with timestep_spacing ${sp} and ${steps} steps steps from t to t - ${r} (num_train_timesteps // steps), which is not always the next timestep; tweedie steps between consecutive timesteps, so trajectories differ from diffusers there`);
-    }
-  }
   if (last.s === 0 || last.s / last.a < pts[pts.length - 1]!.s / pts[pts.length - 1]!.a) pts.push(last);
   else notes.push(`${cls}: the final point (alphas_cumprod[0]) equals the last timestep, so diffusers' last step is the identity; the grid ends at t = 0 without it (one model call fewer)`);
+  // DDIM and PNDM step from t to t - N // steps (or the final point below 0), not always to the next listed
+  // timestep (linspace and trailing spacings); DDPM steps to the next one.
+  if (cls === 'DDPMScheduler') return pts;
+  const r = Math.floor(n / steps);
+  const strayed = ts.map((t, i) => {
+    const to = t - r < 0 ? last : vpPoint(t - r, table.sigmas[t - r]!), next = pts[i + 1] ?? last;
+    return to.a !== next.a || to.s !== next.s ? to : null;
+  });
+  if (!strayed.some((p) => p)) return pts;
+  const stride = `${cls} with timestep_spacing ${sp} and ${steps} steps steps from t to t - ${r} (num_train_timesteps // steps), which is not always the next timestep`;
+  if (cls === 'DDIMScheduler' && !fixQuirks) {
+    notes.push(`${stride}: reproducing diffusers' steps, a known diffusers bug (huggingface/diffusers#12633); --fix-diffusers-quirks (fixQuirks) steps between consecutive timesteps`);
+    return pts.map((p, i) => (strayed[i] ? { ...p, ddimTo: strayed[i]! } : p));
+  }
+  if (cls === 'PNDMScheduler') notes.push(`${stride}; tweedie's PNDM steps between consecutive timesteps, so trajectories differ from diffusers there`);
   return pts;
+}
+
+/**
+ * DDIMInverseScheduler, from data towards noise. Its step at timestep t hands the model t but takes the sample to be
+ * at t - N // steps (or at clean data, set_alpha_to_one, or alphas_cumprod[0] below 0), and lands at t: so grid point
+ * i carries the timestep t_i with the noise level of t_i - N // steps. With trailing spacing that level is not where
+ * the previous step landed (the stride of diffusers#12633): the landing point rides on ddimTo, unless fixQuirks
+ * takes each step from where the previous one landed.
+ */
+function inverseGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[], fixQuirks: boolean): GridPoint[] {
+  const { path, table, n, sp, ts: descending } = ddimSetup(cfg, cls, steps);
+  const ts = descending.reverse();
+  const r = Math.floor(n / steps);
+  const initial = rawBool(cfg, 'set_alpha_to_one', true) ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!);
+  const level = (c: number) => (c >= 0 ? vpPoint(c, table.sigmas[c]!) : initial);
+  const lands = ts.map((t) => vpPoint(t, table.sigmas[t]!));
+  // Without set_alpha_to_one the first step at timestep 0 goes from alphas_cumprod[0] to itself (kept: clip_sample acts).
+  const pts: GridPoint[] = ts.map((t, i) => ({ ...(fixQuirks && i > 0 ? lands[i - 1]! : level(Math.min(t - r, n - 1))), t }));
+  pts.push(lands[lands.length - 1]!);
+  const strayed = lands.map((p, i) => (p.a !== pts[i + 1]!.a || p.s !== pts[i + 1]!.s ? p : null));
+  if (!strayed.some((p) => p)) return pts;
+  notes.push(`${cls} with timestep_spacing ${sp} and ${steps} steps takes each step from t - ${r} (num_train_timesteps // steps), which is not where the previous step landed: reproducing diffusers' steps, a known diffusers bug (huggingface/diffusers#12633); --fix-diffusers-quirks (fixQuirks) steps from where the previous step landed`);
+  return pts.map((p, i) => (strayed[i] ? { ...p, ddimTo: strayed[i]! } : p));
 }
 
 /** Euler-family float timesteps (descending), diffusers' EulerDiscreteScheduler.set_timesteps spacing. */
@@ -263,7 +345,7 @@ function eulerTimesteps(n: number, steps: number, sp: string, offset: number): n
 
 function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number): GridPoint[] {
   const path = vpPath(cfg);
-  const table = trainTable(path, cfg.raw.rescale_betas_zero_snr === true);
+  const table = trainTable(cfg, path, cfg.raw.rescale_betas_zero_snr === true);
   const n = table.n;
   checkSteps(steps, n, cls);
   if (rawStr(cfg, 'interpolation_type', 'linear') !== 'linear') fail('BAD_CONFIG', `${cls}: interpolation_type "${String(cfg.raw.interpolation_type)}" is not supported; use "linear"`);
@@ -272,13 +354,13 @@ function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: numbe
   let ts = eulerTimesteps(n, steps, sp, cfg.stepsOffset);
   // Sigmas interpolated linearly in sigma over the fractional timesteps (np.interp), then float32.
   let sigmas = ts.map((t) => interpIndex(t, table.sigmas));
-  if (cfg.sigmaSpacing === 'karras' || cfg.sigmaSpacing === 'exponential') {
+  if (cfg.sigmaSpacing === 'karras' || cfg.sigmaSpacing === 'exponential' || cfg.sigmaSpacing === 'beta') {
     const smin = cls === 'EulerDiscreteScheduler' ? rawNum(cfg, 'sigma_min', sigmas[sigmas.length - 1]!) : sigmas[sigmas.length - 1]!;
     const smax = cls === 'EulerDiscreteScheduler' ? rawNum(cfg, 'sigma_max', sigmas[0]!) : sigmas[0]!;
-    sigmas = cfg.sigmaSpacing === 'karras' ? karrasSigmas(steps, smin, smax, 7, npLinspace) : exponentialSigmas(steps, smin, smax, npLinspace);
+    sigmas = spacedSigmas(cfg.sigmaSpacing, steps, smin, smax);
     ts = sigmas.map((s) => f32(sigmaToT(s, table.logSigmas)));
   } else if (cfg.sigmaSpacing !== null) {
-    fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas or neither`);
+    fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas or none`);
   }
   const pts = sigmas.map((s, i) => vpPoint(ts[i]!, f32(s)));
   const fin = cls === 'EulerDiscreteScheduler' ? finalSigmasType(cfg, cls) : 'zero';
@@ -290,7 +372,7 @@ function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: numbe
 function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[]): GridPoint[] {
   if (cfg.sigmaSpacing === 'flow') fail('BAD_CONFIG', `${cls}: use_flow_sigmas is not supported yet; use FlowMatchEulerDiscreteScheduler`);
   const path = vpPath(cfg);
-  const table = trainTable(path, cfg.raw.rescale_betas_zero_snr === true);
+  const table = trainTable(cfg, path, cfg.raw.rescale_betas_zero_snr === true);
   const n = table.n;
   checkSteps(steps, n, cls);
   let last = n;
@@ -331,7 +413,8 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
       break;
     }
     case 'exponential':
-      sigmas = exponentialSigmas(steps, table.sigmas[0]!, table.sigmas[n - 1]!, npLinspace);
+    case 'beta':
+      sigmas = spacedSigmas(cfg.sigmaSpacing, steps, table.sigmas[0]!, table.sigmas[n - 1]!);
       // diffusers casts these unrounded timesteps to int64 (truncation).
       ts = sigmas.map((s) => Math.trunc(sigmaToT(s, table.logSigmas)));
       break;
@@ -339,7 +422,7 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
       sigmas = ts.map((t) => interpIndex(t, table.sigmas));
       break;
     default:
-      return fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas${cls === 'DPMSolverMultistepScheduler' ? ', use_lu_lambdas' : ''} or none`);
+      return fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas${cls === 'DPMSolverMultistepScheduler' ? ', use_lu_lambdas' : ''} or none`);
   }
   const pts = sigmas.map((s, i) => vpPoint(ts[i]!, f32(s)));
   const fin = finalSigmasType(cfg, cls);
@@ -369,8 +452,7 @@ function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts
     const scaleF = (1 - sigmas[sigmas.length - 1]!) / (1 - term);
     sigmas = sigmas.map((s) => 1 - (1 - s) / scaleF);
   }
-  if (cfg.sigmaSpacing === 'karras') sigmas = karrasSigmas(steps, sigmas[sigmas.length - 1]!, sigmas[0]!, 7, npLinspace);
-  else if (cfg.sigmaSpacing === 'exponential') sigmas = exponentialSigmas(steps, sigmas[sigmas.length - 1]!, sigmas[0]!, npLinspace);
+  if (cfg.sigmaSpacing === 'karras' || cfg.sigmaSpacing === 'exponential' || cfg.sigmaSpacing === 'beta') sigmas = spacedSigmas(cfg.sigmaSpacing, steps, sigmas[sigmas.length - 1]!, sigmas[0]!);
   else if (cfg.sigmaSpacing !== null) fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported`);
   if (rawBool(cfg, 'invert_sigmas', false)) fail('BAD_CONFIG', `${cls}: invert_sigmas is not supported`);
   const pts: GridPoint[] = sigmas.map((s) => {
@@ -391,7 +473,9 @@ export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: Diffuse
   const notes = opts.notes ?? [];
   switch (FAMILY[cls]) {
     case 'ddim':
-      return ddimFamilyGrid(cfg, cls, steps, notes);
+      return ddimFamilyGrid(cfg, cls, steps, notes, opts.fixQuirks ?? false);
+    case 'inverse':
+      return inverseGrid(cfg, cls, steps, notes, opts.fixQuirks ?? false);
     case 'euler':
       return eulerFamilyGrid(cfg, cls, steps);
     case 'solver':
@@ -432,6 +516,8 @@ export interface DiffusersSampling {
   /** ModelFn options, only where the class applies them. */
   thresholding: { ratio: number; maxValue: number } | null;
   clipSample: number | null;
+  /** Pair the clipped / thresholded x0 with the model's own eps (diffusers' DDIM; ModelFnOptions.keepModelEps). */
+  keepModelEps: boolean;
   /** Multiply GridPoint.t by this for diffusers' model timestep (num_train_timesteps for flow matching, else 1). */
   timestepScale: number;
   grid(steps: number, opts?: DiffusersGridOptions): TimeGrid;
@@ -449,14 +535,13 @@ function order(cfg: SchedulerConfig, cls: string): number {
   return o;
 }
 
-function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]): { sampler: SamplerDef; params: Partial<ParamValues> } {
+function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: SamplerDef; params: Partial<ParamValues> } {
   const variance = raw(cfg, 'variance_type');
   switch (cls) {
     case 'DDIMScheduler':
-      if (cfg.thresholding || rawBool(cfg, 'clip_sample', true)) {
-        notes.push('DDIMScheduler (use_clipped_model_output = false) combines the clipped / thresholded x0 with the unclipped model eps; tweedie recomputes eps from the clipped x0, so trajectories differ wherever clipping is active');
-      }
       return { sampler: ddim, params: { eta: 0 } };
+    case 'DDIMInverseScheduler':
+      return { sampler: ddimInverse, params: { clean_start: 'as-is' } };
     case 'DDPMScheduler': {
       const v = (variance as string | undefined) ?? 'fixed_small';
       if (v === 'fixed_small' || v === 'fixed_small_log') return { sampler: ddpm, params: { variance_type: 'fixed_small' } };
@@ -527,16 +612,18 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]):
 }
 
 /**
- * The tweedie sampler, params and ModelFn options that take diffusers' steps for this config, and its grid.
- * Throws BAD_CONFIG for an unsupported class or option value.
+ * The tweedie sampler, params and ModelFn options that take diffusers' steps for this config (or with `fixQuirks`
+ * the corrected ones, see DiffusersGridOptions), and its grid. Throws BAD_CONFIG for an unsupported class or option
+ * value.
  */
-export function samplerForConfig(cfg: SchedulerConfig): DiffusersSampling {
+export function samplerForConfig(cfg: SchedulerConfig, opts: { fixQuirks?: boolean } = {}): DiffusersSampling {
   const cls = classOf(cfg);
   const notes: string[] = [];
-  const { sampler, params } = mapSampler(cfg, cls, notes);
+  const fixQuirks = opts.fixQuirks ?? false;
+  const { sampler, params } = mapSampler(cfg, cls);
   const family = FAMILY[cls];
   if (family === 'flow' && cfg.prediction !== 'velocity') fail('BAD_CONFIG', `${cls}: prediction_type must be flow_prediction`);
-  const clipDefault = cls === 'DDIMScheduler' || cls === 'DDPMScheduler';
+  const clipDefault = cls === 'DDIMScheduler' || cls === 'DDIMInverseScheduler' || cls === 'DDPMScheduler';
   const clip = CLIP_SAMPLE.has(cls) && rawBool(cfg, 'clip_sample', clipDefault) ? rawNum(cfg, 'clip_sample_range', 1) : null;
   return {
     className: cls,
@@ -546,8 +633,9 @@ export function samplerForConfig(cfg: SchedulerConfig): DiffusersSampling {
     params: resolveParams(sampler, params),
     thresholding: THRESHOLDING.has(cls) ? cfg.thresholding : null,
     clipSample: clip,
+    keepModelEps: (cls === 'DDIMScheduler' || cls === 'DDIMInverseScheduler') && !fixQuirks && (clip !== null || cfg.thresholding !== null),
     timestepScale: family === 'flow' ? cfg.numTrainTimesteps : 1,
-    grid: (steps, opts = {}) => diffusersGrid(cfg, steps, { ...opts, notes: opts.notes ?? notes }),
+    grid: (steps, gridOpts = {}) => diffusersGrid(cfg, steps, { fixQuirks, ...gridOpts, notes: gridOpts.notes ?? notes }),
     notes,
   };
 }
@@ -562,7 +650,7 @@ export interface ConfigSampling extends Omit<DiffusersSampling, 'grid'> {
 
 /** Everything `tweedie sample --scheduler-config` needs from a parsed scheduler config (read it with readSchedulerConfig). */
 export function configToSampling(cfg: SchedulerConfig, steps: number, opts: DiffusersGridOptions & { warn?: (msg: string) => void } = {}): ConfigSampling {
-  const s = samplerForConfig(cfg);
+  const s = samplerForConfig(cfg, { fixQuirks: opts.fixQuirks ?? false });
   const grid = s.grid(steps, opts.mu === undefined ? {} : { mu: opts.mu });
   for (const n of s.notes) opts.warn?.(n);
   return {
@@ -573,6 +661,7 @@ export function configToSampling(cfg: SchedulerConfig, steps: number, opts: Diff
     params: s.params,
     thresholding: s.thresholding,
     clipSample: s.clipSample,
+    keepModelEps: s.keepModelEps,
     timestepScale: s.timestepScale,
     notes: s.notes,
     steps,

@@ -11,9 +11,11 @@ function checkGrid(def: SamplerDef, grid: TimeGrid): void {
   for (let i = 1; i < grid.length; i++) {
     const prev = grid[i - 1]!, cur = grid[i]!;
     const sp = prev.s / prev.a, sc = cur.s / cur.a;
-    // A zero-length last step is allowed: diffusers' grids with final_sigmas_type 'sigma_min' repeat sigma_min.
+    // A zero-length last step is allowed: diffusers' grids with final_sigmas_type 'sigma_min' repeat sigma_min; and a
+    // zero-length first inversion step: DDIMInverseScheduler without set_alpha_to_one goes from alphas_cumprod[0] to
+    // itself (the identity but for clip_sample).
     const last = i === grid.length - 1;
-    const ok = def.inverse ? sc > sp || (last && sc === sp) : sc < sp || (last && sc === sp);
+    const ok = def.inverse ? sc > sp || ((last || i === 1) && sc === sp) : sc < sp || (last && sc === sp);
     if (!ok) fail('BAD_INPUT', `sampler ${def.name}: grid point ${i} (t = ${cur.t}) does not move ${def.inverse ? 'towards noise' : 'towards data'} from point ${i - 1} (t = ${prev.t}); remove duplicated or reversed times`);
   }
 }
@@ -33,6 +35,7 @@ export async function runSampler(def: SamplerDef, denoiser: Denoiser, grid: Time
     ...(options.cond ? { cond: options.cond } : {}),
     thresholding: options.thresholding ?? null,
     clipSample: options.clipSample ?? null,
+    keepModelEps: options.keepModelEps ?? false,
   };
   return runMethod(def, denoiser, grid, options, model, async ({ fn, params, noise, report }) => {
     const anchor = fn.anchor;

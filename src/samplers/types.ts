@@ -11,6 +11,8 @@ export interface SampleOptions extends RunOptions {
   cond?: Conditioning;
   thresholding?: { ratio: number; maxValue: number } | null;
   clipSample?: number | null;
+  /** diffusers' DDIM pairing of the clipped x0 with the model's own eps (ModelFnOptions.keepModelEps). */
+  keepModelEps?: boolean;
 }
 
 export type SampleResult = RunResult;

@@ -1,5 +1,6 @@
 import { fail } from '../../core/errors.js';
 import type { Operator } from './operator.js';
+import { editDistance } from '../../core/edit-distance.js';
 
 /**
  * The generic grammar of operator spec strings, as the CLI takes them: `kind` or
@@ -142,17 +143,6 @@ export function readSpec<D extends Pick<OperatorDef, 'name' | 'aliases' | 'keys'
 export function imageShape(kind: string, inShape: readonly number[], bad: Bad): [number, number, number] {
   if (inShape.length !== 3) bad(`${kind} works on images [C, H, W], but the input shape is [${inShape.join(', ')}]`);
   return inShape as [number, number, number];
-}
-
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length]![b.length]!;
 }
 
 /** " (did you mean X or Y?)" for the options within edit distance 2 of `word`, else "". */
