@@ -1,6 +1,7 @@
 // The app as `tweedie serve` serves it (embedded queue, token from TWEEDIE_TOKEN, a temporary --data folder, a free
 // port), in Chromium, in its "on a tweedie server" mode: the held-out NIfTI is uploaded, MRI 4x runs as a job, and
-// the downloaded NIfTI is the one `tweedie reconstruct` writes from the same file; a wrong token is one sentence.
+// the downloaded NIfTI is the one `tweedie reconstruct` writes from the same file; Stop cancels the job; a wrong token
+// is one sentence.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -8,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { serve, stop, TOKEN, type Proc } from '../bench/lib/service-procs.js';
+import { api, serve, stop, TOKEN, untilState, type Proc } from '../bench/lib/service-procs.js';
 import { launchChromium } from './helpers/browser.js';
 import { form, waitStatus } from './helpers/app-page.js';
 import { heldoutNifti } from './helpers/heldout-nifti.js';
@@ -58,6 +59,21 @@ test('MRI 4x in server mode: the downloaded NIfTI is bit for bit the one `tweedi
   const figures = await page.$eval('#figures', (el) => el.textContent ?? '');
   t.diagnostic(`${done.text}; page: ${figures}; node PSNR ${json.psnr.toFixed(3)} dB, SSIM ${json.ssim.toFixed(4)}`);
   assert.match(figures, new RegExp(`^PSNR ${json.psnr.toFixed(2)} dB, SSIM ${json.ssim.toFixed(4)} \\(zero-filled`), 'the page shows the figures of the job');
+});
+
+test('Stop in server mode cancels the job on the server (DELETE /jobs/:id): the job ends cancelled with no results', async () => {
+  await form(page, { where: 'server', token: TOKEN, steps: '400', range: 'all' });
+  await page.click('#run');
+  await waitStatus(page, /step [1-9]\d* \/ \d+/);
+  await page.click('#stop');
+  const s = await waitStatus(page, /^stopped/, 30_000);
+  assert.equal(s.error, false);
+  const { jobs } = (await (await api(server.url, '/jobs')).json()) as { jobs: { id: string; state: string }[] };
+  const stopped = jobs.at(-1)!;
+  const final = await untilState(server.url, stopped.id, ['cancelled', 'done', 'failed'], 30_000);
+  assert.equal(final.state, 'cancelled');
+  assert.deepEqual(final.results, []);
+  assert.equal(await page.$eval('#saveNifti', (b) => (b as unknown as { disabled: boolean }).disabled), true);
 });
 
 test('server mode with a wrong token: one human sentence in the page, no result', async () => {
