@@ -61,6 +61,15 @@ test('MRI 4x in server mode: the downloaded NIfTI is bit for bit the one `tweedi
   assert.match(figures, new RegExp(`^PSNR ${json.psnr.toFixed(2)} dB, SSIM ${json.ssim.toFixed(4)} \\(zero-filled`), 'the page shows the figures of the job');
 });
 
+test('the DICOM download works from tweedie serve too (the writer\'s dcmjs is among the files it serves): dcmtk reads the slice', async () => {
+  const [dcm] = await Promise.all([page.waitForEvent('download'), page.click('#saveDicom')]);
+  const file = join(dir, dcm.suggestedFilename());
+  await dcm.saveAs(file);
+  const dump = spawnSync('dcmdump', ['+P', 'Rows', '+P', 'Columns', file], { encoding: 'utf8' });
+  assert.equal(dump.status, 0, dump.stderr);
+  assert.match(dump.stdout, /\(0028,0010\) US 64/);
+});
+
 test('Stop in server mode cancels the job on the server (DELETE /jobs/:id): the job ends cancelled with no results', async () => {
   await form(page, { where: 'server', token: TOKEN, steps: '400', range: 'all' });
   await page.click('#run');
