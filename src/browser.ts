@@ -50,6 +50,7 @@ export * from './io/nifti-codec.js';
 export * from './io/volume.js';
 export * from './app/open-volume.js';
 export * from './app/service-client.js';
+export * from './app/figures.js';
 export * from './io/dicom.js';
 export * from './io/dicom-pixels.js';
 export * from './io/dicom-syntax.js';

@@ -1,12 +1,15 @@
 // The web app's browser-safe modules, in Node (which has DecompressionStream, fetch and FormData as a page does):
 // .nii.gz opened with DecompressionStream against zlib's reader, and the server-mode client against a small
-// server that speaks the issue-18 contract (the real `tweedie serve` is another branch).
+// server that speaks the issue-18 contract, and its job options against the real server's validator
+// (test/web-server-mode.test.ts runs the app against `tweedie serve` itself).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { imageVolume, parseNiftiAsync } from '../src/app/open-volume.js';
-import { cancelOnServer, runOnServer, type JobStatus } from '../src/app/service-client.js';
+import { cancelOnServer, runOnServer, serverJobOptions, type JobStatus } from '../src/app/service-client.js';
+import { checkedSpec, jobArgv } from '../src/service/job-spec.js';
+import { packageRoot } from '../src/package-root.js';
 import { encodeNifti, parseNifti } from '../src/io/nifti.js';
 import { createVolume } from '../src/io/volume.js';
 import { TweedieError } from '../src/core/errors.js';
@@ -100,4 +103,20 @@ test('server mode: a wrong token and an unreachable server are one sentence each
   const input = { name: 'a.nii', bytes: new Uint8Array(1) };
   await assert.rejects(runOnServer({ url, token: 'wrong' }, {}, input, () => true), (e: Error) => e instanceof TweedieError && /^the server at http:\S+ refused the token; paste the token it was started with \(TWEEDIE_TOKEN\)$/.test(e.message));
   await assert.rejects(runOnServer({ url: 'http://127.0.0.1:1', token: 'x' }, {}, input, () => true), /the server at http:\/\/127\.0\.0\.1:1 cannot be reached \(.*\); check its address and that it is running/);
+});
+
+test('server mode sends the CLI\'s options: the server accepts them and runs exactly `tweedie reconstruct|restore` with them', () => {
+  const common = { model: 'weights/brain-64', steps: 10, seed: 3, slices: [1, 4] as [number, number] };
+  const argv = (req: Parameters<typeof serverJobOptions>[0]) => {
+    const { task, ...options } = serverJobOptions(req, 'brain.nii.gz');
+    return [task, ...jobArgv(checkedSpec({ task, ...options }, ['brain.nii.gz']), 'IN', 'OUT')];
+  };
+  const brain64 = `--model=${packageRoot}/weights/brain-64`;
+  assert.deepEqual(argv({ ...common, task: 'mri', accel: 8, mask: 'random' }),
+    ['reconstruct', '--out=OUT/recon.nii.gz', '--truth=IN/brain.nii.gz', '--modality=mri', '--accel=8', '--mask=random', brain64, '--steps=10', '--seed=3', '--slices=1:4', '--json']);
+  assert.deepEqual(argv({ ...common, task: 'ct', views: 20 }),
+    ['reconstruct', '--out=OUT/recon.nii.gz', '--truth=IN/brain.nii.gz', '--modality=ct', '--views=20', brain64, '--steps=10', '--seed=3', '--slices=1:4', '--json']);
+  assert.deepEqual(argv({ ...common, task: 'restore', model: 'weights/brain-irsde', simulate: false }),
+    ['restore', '--out=OUT/restored.nii.gz', '--input=IN/brain.nii.gz', `--model=${packageRoot}/weights/brain-irsde`, '--steps=10', '--seed=3', '--json']);
+  assert.throws(() => serverJobOptions({ ...common, task: 'restore', model: 'weights/brain-irsde', simulate: true }, 'brain.nii.gz'), /the server restores the file as it is .*set "simulate" to no, or run in this browser/);
 });

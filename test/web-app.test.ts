@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page, Request } from 'playwright-core';
 import { launchChromium, serveWeb } from './helpers/browser.js';
+import { heldoutNifti as heldoutNiftiIn, P } from './helpers/heldout-nifti.js';
+import { form, waitStatus } from './helpers/app-page.js';
 import { readNpy } from '../src/io/npy.js';
-import { readNifti, writeNifti } from '../src/io/nifti.js';
-import { createVolume } from '../src/io/volume.js';
+import { readNifti } from '../src/io/nifti.js';
 import { encodeDerivedSeries } from '../src/io/dicom-write.js';
 import { encodePng, tensorToPng } from '../src/io/png.js';
 import { Tensor } from '../src/core/tensor.js';
@@ -22,24 +23,8 @@ after(async () => {
 });
 
 const dir = mkdtempSync(join(tmpdir(), 'tweedie-app-'));
-/** brain-64's split.json intensity scale: x = 2 v / p - 1 (model units) for v in the volume's units. */
-const P = 178;
 const SLICES = 4, STEPS = 10;
-
-/**
- * The first four held-out slices of brain-64 (weights/brain-64/heldout.npy, model units) as a 64 x 64 x 4 NIfTI in
- * intensity units v = (x + 1) p / 2, image row r at y = 63 - r (the model space's orientation), gzip-compressed.
- */
-function heldoutNifti(): string {
-  const h = readNpy('weights/brain-64/heldout.npy');
-  const data = new Float32Array(64 * 64 * SLICES);
-  for (let k = 0; k < SLICES; k++) {
-    for (let r = 0; r < 64; r++) for (let x = 0; x < 64; x++) data[k * 4096 + (63 - r) * 64 + x] = ((Number(h.data[k * 4096 + r * 64 + x]) + 1) * P) / 2;
-  }
-  const file = join(dir, 'heldout4.nii.gz');
-  writeNifti(file, createVolume(data, [64, 64, SLICES], { descrip: 'brain-64 held-out slices 60..63' }));
-  return file;
-}
+const heldoutNifti = () => heldoutNiftiIn(dir, SLICES);
 
 interface Tab { page: Page; origin: string; requests: Request[]; outside: string[] }
 let tab: Promise<Tab> | null = null;
@@ -67,21 +52,6 @@ function openApp(): Promise<Tab> {
     return { page, origin, requests, outside };
   })();
   return tab;
-}
-
-const statusText = (page: Page) => page.$eval('#status', (el) => ({ text: el.textContent ?? '', error: el.className === 'error' }));
-
-async function waitStatus(page: Page, pattern: RegExp, timeout = 600_000): Promise<{ text: string; error: boolean }> {
-  await page.waitForFunction((src) => new RegExp(src).test((globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('status').textContent), pattern.source, { timeout });
-  return statusText(page);
-}
-
-async function form(page: Page, fields: Record<string, string>): Promise<void> {
-  for (const [id, value] of Object.entries(fields)) {
-    const tag = await page.$eval(`#${id}`, (el) => el.tagName);
-    if (tag === 'SELECT') await page.selectOption(`#${id}`, value);
-    else await page.fill(`#${id}`, value);
-  }
 }
 
 const resultData = (page: Page) => page.evaluate(() => Array.from((globalThis as unknown as { app: { result(): { data: Float32Array } } }).app.result().data));

@@ -217,9 +217,7 @@ function stopWorker() {
 async function runOnServer(req) {
   if (!state.file || !/\.nii(\.gz)?$/i.test(state.file.name)) tw.fail('USAGE', 'the server mode sends one NIfTI file; open a .nii or .nii.gz file (or run in this browser)');
   const url = $('server').value.trim() || location.origin;
-  const options = req.task === 'restore'
-    ? { task: 'restore', model: req.model, steps: req.steps, seed: req.seed }
-    : { task: 'reconstruct', modality: req.task, ...(req.task === 'mri' ? { accel: req.accel, mask: req.mask } : { views: req.views }), steps: req.steps, seed: req.seed, slices: `${req.slices[0]}:${req.slices[1]}` };
+  const options = tw.serverJobOptions(req, state.file.name);
   state.controller = new AbortController();
   const server = { url, token: $('token').value, signal: state.controller.signal };
   const job = await tw.runOnServer(
@@ -229,7 +227,7 @@ async function runOnServer(req) {
   state.job = null;
   if (job.status.state !== 'done' || !job.result) tw.fail('BAD_INPUT', `the server's job ${job.status.state}${job.status.error ? `: ${job.status.error}` : ''}`);
   const m = job.status.metrics ?? {};
-  const figures = typeof m.psnr === 'number' ? { psnr: m.psnr, ssim: m.ssim, psnr_baseline: m.psnr_baseline, ssim_baseline: m.ssim_baseline, baseline: m.baseline ?? 'baseline', grid: 'the server\'s figures' } : null;
+  const figures = typeof m.psnr === 'number' && req.task !== 'restore' ? tw.reconstructFigures(m) : null;
   return { volume: await tw.parseNiftiAsync(job.result.bytes, job.result.name), figures, label: `job ${job.id}`, nfe: m.nfe ?? 0, seconds: m.seconds ?? 0, where: `on ${url}` };
 }
 

@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import { reconstructFigures, type Figures } from './figures.js';
 import { Tensor } from '../core/tensor.js';
 import { buildOperator, operatorConfigFromSpec } from '../inverse/operators/registry.js';
 import { requireVolume3D, type Volume } from '../io/volume.js';
@@ -43,7 +44,7 @@ export interface TaskResult {
   /** The result on the input's grid and in its intensity units. */
   volume: Volume;
   /** Where the figures were measured and against what; null without a reference. */
-  figures: { psnr: number; ssim: number; psnr_baseline: number; ssim_baseline: number; baseline: string; grid: string } | null;
+  figures: Figures | null;
   label: string;
   nfe: number;
   seconds: number;
@@ -81,7 +82,7 @@ async function reconstructSlices(r: TaskRequest, io: TaskInputs): Promise<TaskRe
   }, r.volume, o);
   return {
     volume: res.volume, label: `${res.operator}, ${res.solver} ${res.steps} steps`, nfe: res.nfe, seconds: res.seconds,
-    figures: { psnr: res.psnr, ssim: res.ssim, psnr_baseline: res.psnr_baseline, ssim_baseline: res.ssim_baseline, baseline: res.baseline, grid: res.figures_grid === 'model' ? 'model space (64 x 64, range 2)' : 'input grid' },
+    figures: reconstructFigures(res),
   };
 }
 

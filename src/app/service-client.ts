@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import type { TaskRequest } from './browser-tasks.js';
 
 /**
  * The web app's "run on the server" mode: a client of the `tweedie serve` contract (issue 18): POST /jobs
@@ -31,6 +32,24 @@ export interface ServiceOptions {
   onStatus?: (s: JobStatus) => void;
   /** Called with the job id once the server has accepted the job (Stop cancels it by id). */
   onSubmitted?: (id: string) => void;
+}
+
+/** What the app asks for: the worker's request (its task and the form's settings) with the model as the page fetches it (weights/NAME). */
+export type AppRequest = Pick<TaskRequest, 'task' | 'slices' | 'steps' | 'seed' | 'accel' | 'mask' | 'views' | 'simulate'> & { model: string };
+
+/**
+ * The job options of an app request: the CLI's option names (`tweedie reconstruct --truth FILE --modality ...`,
+ * `tweedie restore --input FILE ...`), the uploaded file named by its name, the model by its folder in weights/,
+ * and a NIfTI result (the app reads the volume back).
+ */
+export function serverJobOptions(req: AppRequest, inputName: string): Record<string, string | number> {
+  const common = { model: req.model.replace(/^weights\//, ''), steps: req.steps, seed: req.seed };
+  if (req.task === 'restore') {
+    if (req.simulate) fail('USAGE', 'the server restores the file as it is (it does not simulate a degradation); set "simulate" to no, or run in this browser');
+    return { task: 'restore', input: inputName, ...common, out: 'restored.nii.gz' };
+  }
+  const sampling: Record<string, string | number> = req.task === 'mri' ? { accel: req.accel ?? 4, mask: req.mask ?? 'equispaced' } : { views: req.views ?? 30 };
+  return { task: 'reconstruct', truth: inputName, modality: req.task, ...sampling, ...common, slices: `${req.slices[0]}:${req.slices[1]}` };
 }
 
 const FINAL = new Set(['done', 'failed', 'cancelled']);
