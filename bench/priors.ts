@@ -60,6 +60,12 @@ interface Row extends Figures {
 
 const mean = (a: Float64Array) => a.reduce((p, q) => p + q, 0) / a.length;
 
+/** A row, its figures also on stderr: a run stopped part way still leaves what it measured. */
+function logged(r: Row, log: (m: string) => void): Row {
+  log(`    PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(3)} (${r.baseline} ${r.psnr_baseline.toFixed(2)} dB, ${r.ssim_baseline.toFixed(3)})`);
+  return r;
+}
+
 /** PSNR / SSIM (data range 2, the model's [-1, 1]) of x clipped to that range, as `tweedie reconstruct` writes it. */
 function figures(x: Tensor, truth: Tensor): Figures {
   const y = clampInPlace(x.toDtype('float32').clone(), -1, 1);
@@ -129,12 +135,14 @@ async function demoTiming(name: string, dir: string, model: OnnxDenoiser, slice:
   log(`  ${name}: native demo (${NATIVE_DEMO_STEPS} steps)`);
   const out = join(mkdtempSync(join(tmpdir(), 'tweedie-bench-priors-')), 'demo.png');
   const p = probeCli(['demo', '--model', dir, '--threads', String(THREADS), '--out', out, '--json'], { timeoutMs: 300_000 });
-  if (p.status !== 0) throw new Error(`tweedie demo --model ${dir} failed: ${p.stderr.trim()}`);
+  const timing = { model: name, slice: `${h}x${w} (run at ${padded[2]}x${padded[3]})`, seconds_per_nfe: perNfe, seconds_per_nfe_per_megapixel: perNfe / mp };
+  // A failed demo run costs its row, not the minutes of figures before it.
+  if (p.status !== 0) {
+    log(`    tweedie demo --model ${dir} failed: ${p.stderr.trim().split('\n')[0]}`);
+    return { ...timing, demo_steps: NaN, demo_wall_seconds: NaN, demo_psnr: NaN, demo_psnr_zero_filled: NaN };
+  }
   const demo = JSON.parse(p.stdout) as { steps: number; psnr: number; psnr_baseline: number };
-  return {
-    model: name, slice: `${h}x${w} (run at ${padded[2]}x${padded[3]})`, seconds_per_nfe: perNfe, seconds_per_nfe_per_megapixel: perNfe / mp,
-    demo_steps: demo.steps, demo_wall_seconds: p.seconds, demo_psnr: demo.psnr, demo_psnr_zero_filled: demo.psnr_baseline,
-  };
+  return { ...timing, demo_steps: demo.steps, demo_wall_seconds: p.seconds, demo_psnr: demo.psnr, demo_psnr_zero_filled: demo.psnr_baseline };
 }
 
 /** Roughness of 80x80 samples (the training crop size) against 80x80 windows of the held-out slices. */
@@ -169,19 +177,21 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     // The sweep: MRI 4x on the held-out slices at the sweep NFE; the best PSNR is this prior's solver.
     for (const solver of CANDIDATES) {
       opts.log(`  ${name}: sweep ${solver}, MRI 4x, ${sweepNfe} NFE`);
-      sweep.push({ model: name, solver, ...(await runOn(model, solver, MRI[0]!.spec, heldout, sweepNfe)) });
+      const r = await runOn(model, solver, MRI[0]!.spec, heldout, sweepNfe);
+      opts.log(`    PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(3)}`);
+      sweep.push({ model: name, solver, ...r });
     }
     const best = sweep.filter((s) => s.model === name).reduce((a, b) => (b.psnr > a.psnr ? b : a)).solver;
     for (const { def, truth } of sets) {
       for (const p of MRI) for (const nfe of NFES) {
         opts.log(`  ${name}: ${def.name}, ${p.label}, ${best} ${nfe} NFE (${((performance.now() - t0) / 1000).toFixed(0)} s so far)`);
         const b = baselines.get(`${def.name}|${p.label}`)!;
-        rows.push({ model: name, set: def.name, problem: p.label, solver: best, ...(await runOn(model, best, p.spec, truth, nfe)), baseline: 'zero-filled', psnr_baseline: b.psnr, ssim_baseline: b.ssim });
+        rows.push(logged({ model: name, set: def.name, problem: p.label, solver: best, ...(await runOn(model, best, p.spec, truth, nfe)), baseline: 'zero-filled', psnr_baseline: b.psnr, ssim_baseline: b.ssim }, opts.log));
       }
       for (const p of RESTORE) {
         opts.log(`  ${name}: ${def.name}, ${p.label}, ${best} ${sweepNfe} NFE`);
         const b = baselines.get(`${def.name}|${p.label}`)!;
-        rows.push({ model: name, set: def.name, problem: p.label, solver: best, ...(await runOn(model, best, p.spec, toMultiple(truth, p.multiple), sweepNfe)), baseline: p.label.startsWith('SR') ? 'pseudo-inverse' : 'noisy input', psnr_baseline: b.psnr, ssim_baseline: b.ssim });
+        rows.push(logged({ model: name, set: def.name, problem: p.label, solver: best, ...(await runOn(model, best, p.spec, toMultiple(truth, p.multiple), sweepNfe)), baseline: p.label.startsWith('SR') ? 'pseudo-inverse' : 'noisy input', psnr_baseline: b.psnr, ssim_baseline: b.ssim }, opts.log));
       }
     }
     if (SAMPLES > 0) {
@@ -230,6 +240,6 @@ function tables(r: { sweep: { model: string; solver: string; nfe: number; psnr: 
     ...r.sample_roughness.map((q) => `| ${q.model} | ${q.samples} | ${q.rough} | ${q.threshold.toFixed(4)} |`),
     '',
     '| prior | slice | s / NFE | s / NFE / megapixel | tweedie demo steps | demo wall (s) | demo PSNR (zero-filled) |', '|---|---|---|---|---|---|---|',
-    ...r.demo.map((d) => `| ${d.model} | ${d.slice} | ${d.seconds_per_nfe.toFixed(3)} | ${d.seconds_per_nfe_per_megapixel.toFixed(2)} | ${d.demo_steps} | ${d.demo_wall_seconds.toFixed(1)} | ${d.demo_psnr.toFixed(2)} (${d.demo_psnr_zero_filled.toFixed(2)}) |`),
+    ...r.demo.map((d) => `| ${d.model} | ${d.slice} | ${d.seconds_per_nfe.toFixed(3)} | ${d.seconds_per_nfe_per_megapixel.toFixed(2)} | ${Number.isNaN(d.demo_steps) ? 'failed (stderr)' : d.demo_steps} | ${d.demo_wall_seconds.toFixed(1)} | ${d.demo_psnr.toFixed(2)} (${d.demo_psnr_zero_filled.toFixed(2)}) |`),
   ].join('\n') + '\n';
 }
