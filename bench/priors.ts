@@ -28,8 +28,9 @@ import { roughCount, windows } from './lib/roughness.js';
  * "dds,diffpir,ddnm"), TWEEDIE_BENCH_SAMPLES (samples for the roughness count, default 16), TWEEDIE_BENCH_THREADS
  * (ONNX Runtime threads, default 1).
  * Per prior: the sweep (3 solvers x 20 NFE), 6 sets x 2 MRI problems x (10 + 20 + 50) NFE, 6 sets x 2 restoration
- * problems x 20 NFE, 16 samples x 50 NFE at 80x80 and the demo: about 1,300 model calls of a batch of 4 slices, about
- * 10 minutes a prior on one thread of the busy 2-core machine (TWEEDIE_BENCH_SLICES=2 roughly halves it).
+ * problems x 20 NFE, 16 samples x 50 NFE at 80x80 and the demo: about 1,300 model calls of a batch of 4 slices. Measured
+ * on the 2-core machine while three trainings ran: TWEEDIE_BENCH_SLICES=2 took about 14 minutes a prior, SLICES=1 with
+ * NFES=10,50 about 6; the default 4 slices cost more per call (expect 20-30 minutes a prior under such load).
  */
 const env = process.env;
 const MODELS = (env.TWEEDIE_BENCH_MODELS ?? 'brain-native-eps,brain-native-v,brain-native-flow').split(',');

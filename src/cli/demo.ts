@@ -39,7 +39,7 @@ export const demoCommand = command({
     accel: { type: 'string', value: 'R', default: '4', doc: 'Cartesian acceleration, equispaced lines with a fully sampled centre' },
     noise: { type: 'string', value: 'SIGMA', default: '0.01', doc: 'k-space noise standard deviation' },
     solver: { type: 'string', value: 'NAME', default: DEMO_SOLVER, doc: 'posterior solver; see "tweedie solvers"' },
-    steps: { ...stepsOption('diffusion steps', '50'), default: undefined, doc: `diffusion steps (default 50; ${NATIVE_DEMO_STEPS} for a prior whose tweedie.json declares "multiple": native slices, under 10 s)` },
+    steps: { ...stepsOption('diffusion steps', '50'), default: undefined, doc: `${stepsOption('diffusion steps', '50').doc} (default 50; ${NATIVE_DEMO_STEPS} for a prior whose tweedie.json declares "multiple": native slices, under 10 s)` },
     param: paramOption('solver'),
     seed: seedOption('sample'),
     model: { type: 'string', value: 'DIR', doc: 'prior folder with heldout.npy (default weights/brain-64)' },
