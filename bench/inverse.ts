@@ -25,7 +25,7 @@ const STEPS = Number(process.env.TWEEDIE_BENCH_STEPS ?? 50);
 /** Every 4th held-out slice keeps the run to minutes on 2 cores. */
 const SLICE_STRIDE = Number(process.env.TWEEDIE_BENCH_STRIDE ?? 4);
 
-const BRAIN_PROBLEMS = [
+export const BRAIN_PROBLEMS = [
   { label: 'MRI 4x', spec: 'mri:accel=4,mask=equispaced,acs=0.08,noise=0.01', baseline: 'zero-filled', gradients: true },
   { label: 'MRI 8x', spec: 'mri:accel=8,mask=equispaced,acs=0.04,noise=0.01', baseline: 'zero-filled', gradients: true },
   { label: 'CT 30 views', spec: 'ct:views=30,noise=0.1', baseline: 'fbp', gradients: false },

@@ -10,6 +10,8 @@ import { Tensor } from '../src/core/tensor.js';
 import { IdentityOperator } from '../src/inverse/operators/identity.js';
 import { readNifti, writeNifti } from '../src/io/nifti.js';
 import { readNpy, writeNpy } from '../src/io/npy.js';
+import { readPng } from '../src/io/png.js';
+import { NATIVE_DEMO_STEPS } from '../src/cli/demo.js';
 import { createVolume } from '../src/io/volume.js';
 import type { Conditioning, Denoiser } from '../src/models/denoiser.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
@@ -144,10 +146,10 @@ function percentile(a: ArrayLike<number>, q: number): number {
   return s[lo]! + (pos - lo) * (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!);
 }
 
-test('tweedie reconstruct --truth, a 45x53x4 volume and gaussian-field: the result on the input grid, PSNR measured there', () => {
-  const input = join(tmp, 'crop.nii.gz'), out = join(tmp, 'recon.nii.gz');
+for (const modality of ['mri', 'ct']) test(`tweedie reconstruct --modality ${modality} --truth, a 45x53x4 volume and gaussian-field: the result on the input grid, PSNR measured there`, () => {
+  const input = join(tmp, 'crop.nii.gz'), out = join(tmp, `recon-${modality}.nii.gz`);
   ch2Crop(input);
-  const r = cli('reconstruct', '--truth', input, '--modality', 'mri', '--model', FIELD, '--steps', '10', '--workers', '1', '--out', out, '--json');
+  const r = cli('reconstruct', '--truth', input, '--modality', modality, '--model', FIELD, '--steps', '10', '--workers', '1', '--out', out, '--json');
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout);
   const vin = readNifti(input), vout = readNifti(out);
@@ -176,4 +178,22 @@ test('tweedie reconstruct refuses k-space of a size the prior does not take, and
   const c = cli('reconstruct', '--truth', flat, '--modality', 'mri', '--model', FIELD, '--out', join(tmp, 'no.nii.gz'));
   assert.equal(c.status, 1);
   oneLine(c.stderr, /flat\.nii\.gz: slice 0 is constant \(7\); .*pick --slices 1:3, the longest run without one/);
+});
+
+test('tweedie demo with a prior that declares "multiple": its held-out slices on their own 37x45 grid, the native step default', () => {
+  const dir = join(tmp, 'field-demo');
+  cpSync(FIELD, dir, { recursive: true });
+  const slab = new NoiseSource(31).normal([3, 1, 37, 45], 0);
+  for (let i = 0; i < slab.size; i++) slab.data[i] = m + Math.sqrt(v) * slab.data[i]!;
+  writeNpy(join(dir, 'heldout.npy'), slab);
+  const out = join(tmp, 'demo.png');
+  const r = cli('demo', '--model', dir, '--out', out, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.match(s.operator, /1x37x45\)/);
+  assert.equal(s.steps, NATIVE_DEMO_STEPS);
+  assert.equal(s.nfe, NATIVE_DEMO_STEPS);
+  // truth | zero-filled | reconstruction | error, 2 pixels apart, magnified floor(200 / 37) = 5 times.
+  const png = readPng(out);
+  assert.deepEqual([png.height, png.width], [5 * 37, 5 * (4 * 45 + 3 * 2)]);
 });

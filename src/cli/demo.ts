@@ -21,6 +21,11 @@ import { packageRoot } from '../package-root.js';
 
 /** The solver the demo uses: the best measured on the held-out slab (see docs/inverse.md). */
 export const DEMO_SOLVER = 'diffpir';
+/**
+ * Steps for a prior with "multiple" (native 217x181 slices): a 217x181 slice costs about 0.1-0.3 s per NFE on one
+ * busy core of the 2-core machine (bench priors measures it), so 20 keeps the demo under 10 s; 50 for 64x64 priors.
+ */
+export const NATIVE_DEMO_STEPS = 20;
 
 export const demoCommand = command({
   name: 'demo',
@@ -34,7 +39,7 @@ export const demoCommand = command({
     accel: { type: 'string', value: 'R', default: '4', doc: 'Cartesian acceleration, equispaced lines with a fully sampled centre' },
     noise: { type: 'string', value: 'SIGMA', default: '0.01', doc: 'k-space noise standard deviation' },
     solver: { type: 'string', value: 'NAME', default: DEMO_SOLVER, doc: 'posterior solver; see "tweedie solvers"' },
-    steps: stepsOption('diffusion steps', '50'),
+    steps: { ...stepsOption('diffusion steps', '50'), default: undefined, doc: `${stepsOption('diffusion steps', '50').doc} (default 50; ${NATIVE_DEMO_STEPS} for a prior whose tweedie.json declares "multiple": native slices, under 10 s)` },
     param: paramOption('solver'),
     seed: seedOption('sample'),
     model: { type: 'string', value: 'DIR', doc: 'prior folder with heldout.npy (default weights/brain-64)' },
@@ -55,15 +60,19 @@ export const demoCommand = command({
     if (k >= slab.batch) fail('USAGE', `--slice ${k} is outside the held-out slab (0..${slab.batch - 1})`);
     const accel = intOption(values.accel, 'accel', 2);
     const sigma = numberOption(values.noise, 'noise', 0);
-    const steps = stepsValue(values.steps);
+
     const seed = seedValue(values.seed);
+    const givenSteps = values.steps === undefined ? undefined : stepsValue(values.steps);
     const solver = solverByName(values.solver);
     const params = checkedParams(solver, values.param);
     const t0 = performance.now();
     const threads = threadsValue(values.threads);
     const model = await OnnxDenoiser.load(dir, threads ? { threads } : {});
+    const steps = givenSteps ?? (model.layout ? NATIVE_DEMO_STEPS : 50);
     const truth = slab.sliceBatch(k, k + 1).toDtype('float32');
-    const operator = buildOperator(operatorConfig({ modality: 'mri', acceleration: accel, noise: sigma }), model.itemShape);
+    // The truth's own grid: a fixed-size prior's held-out slices are its item shape; a prior with "multiple" runs them padded.
+    const item = truth.shape.slice(1);
+    const operator = buildOperator(operatorConfig({ modality: 'mri', acceleration: accel, noise: sigma }), item);
     const measurement = simulateMeasurement(operator, truth, seed);
     const zeroFilled = operator.adjoint(measurement);
     const progress = runProgress(solver.name);
@@ -74,8 +83,9 @@ export const demoCommand = command({
     const range = model.spec.valueRange, dr = range[1] - range[0];
     // Error map |recon - truth|, magnified 4x and shifted to the bottom of the display range.
     const err = new Tensor(truth.shape, truth.data.map((v, i) => range[0] + 4 * Math.abs(recon.data[i]! - v)));
-    const panel = sideBySide([truth, zeroFilled, recon, err].map((t) => t.reshape(model.itemShape)), 2, range[0]);
-    commitOutputs([{ file: out, bytes: encodePng(tensorToPng(upscaleNearest(panel, 3), range)) }]);
+    const panel = sideBySide([truth, zeroFilled, recon, err].map((t) => t.reshape(item)), 2, range[0]);
+    // Small slices (64x64) magnified to about 200 pixels; native slices as they are.
+    commitOutputs([{ file: out, bytes: encodePng(tensorToPng(upscaleNearest(panel, Math.max(1, Math.floor(200 / item[1]!))), range)) }]);
     const summary = {
       slice: k, operator: operator.name, solver: solver.name, steps, nfe: r.nfe, seconds, out,
       psnr: psnr(recon, truth, dr)[0]!, ssim: ssim(recon, truth, { dataRange: dr })[0]!,
