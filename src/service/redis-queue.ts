@@ -105,9 +105,12 @@ export class RedisQueue implements JobQueue {
   }
 
   async get(id: string): Promise<JobStatus | null> {
+    // The state first, then the job: a job read first could finish before its state is read, and a 'done'
+    // state would meet a job record without its return value (no results).
+    const state = await this.queue.getJobState(id);
     const job = await this.queue.getJob(id);
-    if (!job) return null;
-    return this.status(job, await job.getState());
+    if (!job || state === 'unknown') return null;
+    return this.status(job, state);
   }
 
   async list(): Promise<JobStatus[]> {
