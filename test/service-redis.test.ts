@@ -14,15 +14,16 @@ const data = join(tmp, 'data');
 const mixture = { name: 'mixture-2d.json', bytes: readFileSync('examples/mixture-2d.json') };
 const procs: (Proc | undefined)[] = [];
 let redis: Awaited<ReturnType<typeof redisServer>>;
+// A missing redis-server or ch2 fails these tests, naming the package: a skip would hide the missing install.
 before(async () => {
-  if (redisAvailable) redis = await redisServer(tmp);
+  assert.ok(redisAvailable, 'redis-server is not installed: apt-get install redis-server (.ci/run installs it)');
+  redis = await redisServer(tmp);
 });
 // Each test brings its own server and workers.
 afterEach(async () => {
   await Promise.all(procs.splice(0).map((p) => stop(p, 'SIGKILL')));
 });
 after(() => stop(redis?.proc));
-const skip = redisAvailable ? false : 'redis-server is not installed (.ci/run installs it)';
 
 // A short --stalled-s lets the SIGKILL test see its job retried soon; it must exceed a job's longest
 // stretch without a step (reading a NIfTI volume blocks the event loop for seconds on a loaded machine).
@@ -41,7 +42,7 @@ const idOf = async (r: Response) => {
   return ((await r.json()) as { id: string }).id;
 };
 
-test('jobs queued on Redis survive a server restart and run on two workers, each once, as the CLI runs them', { skip }, async () => {
+test('jobs queued on Redis survive a server restart and run on two workers, each once, as the CLI runs them', async () => {
   let s = await server();
   const ids: string[] = [];
   for (let seed = 0; seed < 6; seed++) ids.push(await idOf(await submit(s.url, { task: 'sample', model: 'gmm:mixture-2d.json', steps: 20, n: 3, seed }, [mixture])));
@@ -66,7 +67,7 @@ test('jobs queued on Redis survive a server restart and run on two workers, each
   assert.deepEqual(got, new Uint8Array(readFileSync(ref)));
 });
 
-test('a worker killed (SIGKILL) mid-job: the job is retried on the other worker and completes with one result', { skip }, async () => {
+test('a worker killed (SIGKILL) mid-job: the job is retried on the other worker and completes with one result', async () => {
   const s = await server();
   const workers = [worker(), worker()];
   const id = await idOf(await submit(s.url, { task: 'sample', model: 'gmm:mixture-2d.json', steps: 1000, n: 6000, seed: 1 }, [mixture]));
@@ -82,7 +83,7 @@ test('a worker killed (SIGKILL) mid-job: the job is retried on the other worker 
   assert.deepEqual(readdirSync(join(data, 'jobs', id, 'results')), ['samples.npy'], 'one result, no leftovers of the killed attempt');
 });
 
-test('cancel in Redis mode: a queued job never runs, a running one stops', { skip }, async () => {
+test('cancel in Redis mode: a queued job never runs, a running one stops', async () => {
   const s = await server();
   worker();
   const a = await idOf(await submit(s.url, { task: 'sample', model: 'gmm:mixture-2d.json', steps: 1000, n: 20000 }, [mixture]));
@@ -98,7 +99,8 @@ test('cancel in Redis mode: a queued job never runs, a running one stops', { ski
 });
 
 const ch2 = '/usr/share/mricron/templates/ch2.nii.gz';
-test('a volume split into slice ranges over two workers is put back in order: the voxels of the unsplit CLI run', { skip: skip || (!existsSync(ch2) && 'mricron-data is not installed') }, async () => {
+test('a volume split into slice ranges over two workers is put back in order: the voxels of the unsplit CLI run', async () => {
+  assert.ok(existsSync(ch2), `${ch2} is missing: apt-get install mricron-data (.ci/run installs it)`);
   const s = await server();
   const w1 = worker('60'), w2 = worker('60');
   const options = { task: 'reconstruct', truth: 'ch2.nii.gz', modality: 'mri', slices: '80:84', steps: 3, 'tv-z': 0, batch: 2, workers: 1, seed: 4, out: 'recon.nii.gz' };
