@@ -45,7 +45,7 @@ from brain64 import BRAIN_Z, HEAD_THRESHOLD, MARGIN, PERCENTILE, SLAB  # noqa: E
 from tweedie_train.data import read_nifti  # noqa: E402
 from tweedie_train.export import export_folder, write_json  # noqa: E402
 from tweedie_train.images import save_grid_png  # noqa: E402
-from tweedie_train.loop import TrainConfig, load_checkpoint_ema, parse_deadline, train  # noqa: E402
+from tweedie_train.loop import TrainConfig, add_run_arguments, load_checkpoint_ema, parse_deadline, train  # noqa: E402
 from tweedie_train.objectives import OBJECTIVES, heldout_loss, make_objective  # noqa: E402
 from tweedie_train.cards import TITLE_WORDS, files_rows, model_section, objective_name, training_section  # noqa: E402
 from tweedie_train.preview import preview_name  # noqa: E402
@@ -156,16 +156,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20000, help="stop after this many steps (or at --deadline)")
     p.add_argument("--batch-size", type=int, default=24)
     p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--export-only", action="store_true")
-    p.add_argument("--train-only", action="store_true", help="stop after training; export later with --export-only")
     p.add_argument("--data-only", action="store_true", help="write heldout.npy, heldout.png and split.json only")
     p.add_argument("--preview", help="write a PNG of 16 augmented training crops here and stop")
-    p.add_argument("--deadline", help="UTC HH:MM: stop training (with a checkpoint) at this time")
-    p.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
-    p.add_argument("--ckpt", help="default training/checkpoints/brain-native-<objective>.pt")
-    p.add_argument("--log", help="default training/logs/brain-native-<objective>_loss.csv")
-    p.add_argument("--out", help="default weights/brain-native-<objective>")
+    add_run_arguments(p, None, None, None)  # defaults by objective: checkpoints/, logs/, weights/brain-native-<objective>
     args = p.parse_args()
     name = f"brain-native-{args.objective}"
     ckpt = args.ckpt or f"training/checkpoints/{name}.pt"

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tweedie_train.data import read_idx_images  # noqa: E402
-from tweedie_train.loop import TrainConfig, parse_deadline, train  # noqa: E402
+from tweedie_train.loop import TrainConfig, add_run_arguments, parse_deadline, train  # noqa: E402
 from tweedie_train.cards import TITLE_WORDS, files_rows, model_section, objective_name, training_section  # noqa: E402
 from tweedie_train.export import export_folder  # noqa: E402
 from tweedie_train.loop import load_checkpoint_ema  # noqa: E402
@@ -60,14 +60,7 @@ def main() -> None:
     p.add_argument("--objective", choices=OBJECTIVES, default="v")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--export-only", action="store_true")
-    p.add_argument("--train-only", action="store_true", help="stop after training; export later with --export-only")
-    p.add_argument("--deadline", help="UTC HH:MM: stop training (with a checkpoint) at this time")
-    p.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
-    p.add_argument("--ckpt", default="training/checkpoints/fmnist32.pt")
-    p.add_argument("--log", default="training/logs/fmnist32_loss.csv")
-    p.add_argument("--out", default="weights/fmnist-32")
+    add_run_arguments(p, "training/checkpoints/fmnist32.pt", "training/logs/fmnist32_loss.csv", "weights/fmnist-32")
     args = p.parse_args()
 
     model = make_model()

@@ -67,6 +67,18 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def add_run_arguments(p, ckpt: str | None, log: str | None, out: str | None) -> None:
+    """The options every resumable recipe shares: resume, export/train only, deadline, checkpoints, files."""
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--export-only", action="store_true")
+    p.add_argument("--train-only", action="store_true", help="stop after training; export later with --export-only")
+    p.add_argument("--deadline", help="UTC HH:MM: stop training (with a checkpoint) at this time")
+    p.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
+    p.add_argument("--ckpt", default=ckpt)
+    p.add_argument("--log", default=log)
+    p.add_argument("--out", default=out)
+
+
 def parse_deadline(hhmm: str | None) -> float | None:
     """'HH:MM' (UTC, today, or tomorrow if already past) -> Unix time; None passes."""
     if not hhmm:
