@@ -9,8 +9,9 @@ import { generate } from '../src/recipes/generate.js';
 import { samplerByName } from '../src/samplers/registry.js';
 import { startNoise } from '../src/samplers/start.js';
 import { packageRoot } from '../src/package-root.js';
+import { hardwareRows } from './lib/hardware.js';
 
-export const description = 'images/s of 20-step sampling with the shipped fmnist-32 ONNX model vs a bare loop of 20 session calls; peak RSS at batch 64; model calls/s with 1 and 2 threads, spinning or not, quiet and beside one busy process';
+export const description = 'images/s of 20-step sampling with the shipped fmnist-32 ONNX model vs a bare loop of 20 session calls; peak RSS at batch 64; model calls/s with 1 and 2 threads, spinning or not, quiet and beside one busy process; achieved GFLOP/s of the shipped networks against the one-core matrix-product ceiling, and ONNX Runtime\'s graph optimisation levels';
 
 const STEPS = 20, BATCH = 16, REPS = 5;
 
@@ -54,10 +55,12 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   await run(start64);
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
   const threads = await threadRows(ort, join(dir, 'model.onnx'), feeds, opts.log);
+  opts.log('hardware: FLOPs, ceiling, optimisation levels ...');
+  const hardware = await hardwareRows(ort, opts.log);
   const result = {
     sampler: sampler.name, steps: STEPS, nfe, batch: BATCH,
     images_per_s: samplerIps, bare_images_per_s: bareIps, ratio: samplerIps / bareIps,
-    peak_rss_mib_batch64: peakRssMiB, backend: model.backend, threads,
+    peak_rss_mib_batch64: peakRssMiB, backend: model.backend, threads, hardware,
   };
   if (!opts.json) {
     process.stdout.write(
@@ -72,6 +75,11 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
         '  threads  spinning   quiet   beside one busy process',
         ...threads.rows.map((r) => `  ${String(r.threads).padStart(7)}  ${(r.spin ? 'on' : 'off').padEnd(8)} ${r.quiet.toFixed(1).padStart(7)}   ${r.busy.toFixed(1).padStart(7)}`),
         `  speed-up of 2 threads over 1 (spinning off): quiet ${threads.ratio_quiet.toFixed(2)} (target >= 1.4), beside a busy process ${threads.ratio_busy.toFixed(2)} (target >= 1)`,
+        '',
+        `Against the hardware, one thread, batch ${hardware.batch}; ceiling: a 1024^3 float32 matrix product through ONNX Runtime, ${hardware.ceiling_gflops.toFixed(1)} GFLOP/s:`,
+        '  model       GFLOP/image   ms/call   GFLOP/s   of ceiling',
+        ...hardware.models.map((m) => `  ${m.model.padEnd(10)}  ${m.gflop_per_image.toFixed(4).padStart(11)}   ${m.ms_per_call.toFixed(1).padStart(7)}   ${m.gflops.toFixed(1).padStart(7)}   ${m.of_ceiling.toFixed(2).padStart(10)}${m.model === 'fmnist-32' ? '  (target >= 0.7)' : ''}`),
+        '  fmnist-32 by graph optimisation level (ms per call): ' + hardware.levels.map((l) => `${l.level} ${l.ms_per_call.toFixed(1)}`).join(', '),
       ].join('\n') + '\n',
     );
   }

@@ -19,6 +19,8 @@ export interface OrtSession {
   readonly inputMetadata?: readonly { name: string; type?: string; shape?: readonly (number | string)[] }[];
   run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
   release?(): Promise<void>;
+  /** Writes the profile of a session created with enableProfiling (onnxruntime-node). */
+  endProfiling?(): void;
 }
 export interface OrtModule {
   InferenceSession: { create(model: string | Uint8Array, options?: Record<string, unknown>): Promise<OrtSession> };
