@@ -10,7 +10,7 @@ const MODELS = ['weights/brain-64', 'weights/brain-irsde', 'weights/brain-resshi
 const DEFAULT_MODEL = { mri: 'weights/brain-64', ct: 'weights/brain-64', denoise: 'weights/brain-irsde', sr4: 'weights/brain-irsde', deblur: 'weights/brain-irsde' };
 const RESTORE = new Set(['denoise', 'sr4', 'deblur']);
 
-const state = { input: null, file: null, result: null, window: [0, 1], worker: null, cancel: null, job: null, controller: null, stopped: false };
+const state = { input: null, file: null, kspace: null, result: null, window: [0, 1], worker: null, cancel: null, job: null, controller: null, stopped: false };
 const longTasks = [];
 new PerformanceObserver((list) => longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
 
@@ -45,20 +45,40 @@ async function readDicom(files) {
   return tw.volumeFromDicom(images, files.length === 1 ? files[0].name : `${files.length} DICOM files`);
 }
 
+/**
+ * A fastMRI .h5 file (raw multi-coil k-space), opened with h5wasm here (the import map names it) and kept open: the
+ * view shows the RSS of its acquired k-space, and a run hands its slices to the worker.
+ */
+async function readKspace(file) {
+  const [{ openFastmri }, { acquiredImages }] = await Promise.all([import('../dist/src/io/fastmri.js'), import('../dist/src/volume/kspace-file.js')]);
+  const opened = await openFastmri(new Uint8Array(await file.arrayBuffer()), file.name);
+  try {
+    const { volume, undersampled } = acquiredImages(opened);
+    state.kspace = { file: opened, undersampled };
+    return volume;
+  } catch (e) {
+    opened.close();
+    throw e;
+  }
+}
+
 /** The files the user picked, as one 3-D volume; anything else is refused in a sentence that says what to pick. */
 async function readFiles(files) {
   const names = files.map((f) => f.name.toLowerCase());
+  if (files.length === 1 && /\.(h5|hdf5|hdf)$/.test(names[0])) return readKspace(files[0]);
   if (files.length === 1 && /\.nii(\.gz)?$/.test(names[0])) return tw.parseNiftiAsync(new Uint8Array(await files[0].arrayBuffer()), files[0].name);
   if (files.length === 1 && names[0].endsWith('.png')) return readPng(files[0]);
   const dicom = files.filter((f, i) => names[i].endsWith('.dcm') || !names[i].includes('.'));
   if (dicom.length > 0) return readDicom(dicom);
-  return tw.fail('USAGE', `${files.map((f) => f.name).join(', ')} is not an image this app opens; choose a NIfTI (.nii, .nii.gz), DICOM (.dcm files or a folder) or PNG file`);
+  return tw.fail('USAGE', `${files.map((f) => f.name).join(', ')} is not an image this app opens; choose a NIfTI (.nii, .nii.gz), DICOM (.dcm files or a folder), PNG or fastMRI k-space (.h5) file`);
 }
 
 async function open(files) {
   if (files.length === 0) return;
   clearResult();
   state.input = null;
+  state.kspace?.file.close();
+  state.kspace = null;
   $('run').disabled = true;
   status(`reading ${files.length === 1 ? files[0].name : `${files.length} files`} ...`);
   try {
@@ -70,7 +90,9 @@ async function open(files) {
     $('slice').max = String(Z - 1);
     $('slice').value = String(Math.floor(Z / 2));
     $('slice').disabled = false;
-    $('info').textContent = `${vol.source}: ${X} x ${Y} x ${Z} voxels of ${vol.voxelSize.slice(0, 3).map((v) => +v.toFixed(3)).join(' x ')} mm`;
+    const k = state.kspace;
+    const kspace = k ? `; raw k-space of ${k.file.coils} coils, ${k.undersampled ? 'undersampled in the file (its own sampling is used)' : 'fully sampled (undersampled by the mask and acceleration you pick)'}` : '';
+    $('info').textContent = `${vol.source}: ${X} x ${Y} x ${Z} voxels of ${vol.voxelSize.slice(0, 3).map((v) => +v.toFixed(3)).join(' x ')} mm${kspace}`;
     $('run').disabled = false;
     draw();
     status('ready: pick a task and press Run');
@@ -130,7 +152,7 @@ function showResult(volume, r) {
   state.result = volume;
   const f = r.figures;
   $('figures').textContent = f
-    ? `PSNR ${f.psnr.toFixed(2)} dB, SSIM ${f.ssim.toFixed(4)} (${f.baseline}: ${f.psnr_baseline.toFixed(2)} dB, ${f.ssim_baseline.toFixed(4)}), against the input in ${f.grid}`
+    ? `PSNR ${f.psnr.toFixed(2)} dB, SSIM ${f.ssim.toFixed(4)} (${f.baseline}: ${f.psnr_baseline.toFixed(2)} dB, ${f.ssim_baseline.toFixed(4)}), against ${f.grid}`
     : 'no reference: the input was restored as it is';
   for (const id of ['saveNifti', 'saveDicom', 'savePng']) $(id).disabled = false;
   draw();
@@ -163,11 +185,24 @@ async function restoreOperator(model, task) {
 async function request() {
   const task = $('task').value, z = Number($('slice').value), Z = state.input.dims[2];
   const common = { model: $('model').value, volume: state.input, steps: Number($('steps').value), seed: Number($('seed').value), slices: $('range').value === 'all' ? [0, Z] : [z, z + 1] };
+  if (state.kspace) return kspaceRequest(task, common);
   if (task === 'mri') return { ...common, task, accel: Number($('accel').value), mask: $('mask').value };
   if (task === 'ct') return { ...common, task, views: Number($('views').value) };
   const simulate = $('simulate').value === 'yes';
   return { ...common, task: 'restore', simulate, ...(simulate ? { operator: await restoreOperator(common.model, task) } : {}) };
 }
+
+/** MRI reconstruction of raw k-space, as `tweedie reconstruct --measurement FILE.h5 [--accel R --mask KIND]` runs it. */
+async function kspaceRequest(task, common) {
+  if (task !== 'mri') tw.fail('USAGE', 'a fastMRI k-space file is reconstructed, not restored or measured again; pick the task "MRI reconstruction"');
+  const { fastmriSlices } = await import('../dist/src/io/fastmri-slices.js');
+  const { file, undersampled } = state.kspace, mask = $('mask').value;
+  if (!undersampled && mask !== 'equispaced' && mask !== 'random') tw.fail('USAGE', `raw k-space takes the equispaced or random mask (fastMRI's line masks), not ${mask}`);
+  return { ...common, task: 'kspace', kspace: fastmriSlices(file, common.slices), ...(undersampled ? {} : { accel: Number($('accel').value), mask }) };
+}
+
+/** The buffers a request hands to the worker rather than copies (the slices of a k-space file). */
+const transfers = (req) => (req.kspace ? [...req.kspace.re, ...req.kspace.im].map((a) => a.buffer) : []);
 
 function running(on) {
   $('run').disabled = on;
@@ -202,7 +237,7 @@ function runInBrowser(req) {
       reject(new Error(`the worker failed: ${e.message}`));
     };
     state.cancel = () => reject(new Error('stopped'));
-    worker.postMessage(req);
+    worker.postMessage(req, transfers(req));
   }).finally(() => {
     state.cancel = null;
   });
