@@ -10,7 +10,7 @@ const MODELS = ['weights/brain-64', 'weights/brain-irsde', 'weights/brain-resshi
 const DEFAULT_MODEL = { mri: 'weights/brain-64', ct: 'weights/brain-64', denoise: 'weights/brain-irsde', sr4: 'weights/brain-irsde', deblur: 'weights/brain-irsde' };
 const RESTORE = new Set(['denoise', 'sr4', 'deblur']);
 
-const state = { input: null, file: null, kspace: null, result: null, window: [0, 1], worker: null, cancel: null, job: null, controller: null, stopped: false };
+const state = { input: null, files: [], kspace: null, result: null, window: [0, 1], worker: null, cancel: null, job: null, controller: null, stopped: false };
 const longTasks = [];
 new PerformanceObserver((list) => longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
 
@@ -42,6 +42,7 @@ async function readDicom(files) {
   const libs = tw.browserDicomLibraries({ jpegLosslessUrl: new URL('node_modules/jpeg-lossless-decoder-js/release/lossless.js', ROOT).href });
   const images = [];
   for (const f of files) images.push(...(await tw.decodeDicom(new Uint8Array(await f.arrayBuffer()), f.name, libs)));
+  state.files = files;
   return tw.volumeFromDicom(images, files.length === 1 ? files[0].name : `${files.length} DICOM files`);
 }
 
@@ -82,9 +83,9 @@ async function open(files) {
   $('run').disabled = true;
   status(`reading ${files.length === 1 ? files[0].name : `${files.length} files`} ...`);
   try {
+    state.files = files;
     const vol = tw.requireVolume3D(await readFiles(files));
     state.input = vol;
-    state.file = files.length === 1 ? files[0] : null;
     state.window = displayWindow(vol.data);
     const [X, Y, Z] = vol.dims;
     $('slice').max = String(Z - 1);
@@ -248,16 +249,20 @@ function stopWorker() {
   state.worker = null;
 }
 
-/** On a tweedie server (the service API of issue 18): the file is uploaded, the job followed, the NIfTI fetched. */
+/**
+ * On a tweedie server (the service API of issue 18): the NIfTI file or the DICOM series' files are uploaded, the job
+ * followed, the NIfTI result fetched.
+ */
 async function runOnServer(req) {
-  if (!state.file || !/\.nii(\.gz)?$/i.test(state.file.name)) tw.fail('USAGE', 'the server mode sends one NIfTI file; open a .nii or .nii.gz file (or run in this browser)');
+  const files = state.files, nifti = files.length === 1 && /\.nii(\.gz)?$/i.test(files[0].name);
+  if (state.kspace || !(nifti || state.input.dicom)) tw.fail('USAGE', 'the server mode sends a NIfTI file or a DICOM series; open one (or run in this browser)');
   const url = $('server').value.trim() || location.origin;
-  const options = tw.serverJobOptions(req, state.file.name);
+  const options = tw.serverJobOptions(req, nifti ? files[0].name : files.map((f) => f.name));
   state.controller = new AbortController();
   const server = { url, token: $('token').value, signal: state.controller.signal };
   const job = await tw.runOnServer(
     { ...server, onSubmitted: (id) => (state.job = { id, server }), onStatus: (s) => progress(s.progress?.done ?? s.progress?.step ?? 0, s.progress?.total ?? s.progress?.steps ?? 1, `on ${url} (${s.state})`) },
-    options, { name: state.file.name, bytes: new Uint8Array(await state.file.arrayBuffer()) }, (name) => /\.nii(\.gz)?$/i.test(name),
+    options, await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) }))), (name) => /\.nii(\.gz)?$/i.test(name),
   );
   state.job = null;
   if (job.status.state !== 'done' || !job.result) tw.fail('BAD_INPUT', `the server's job ${job.status.state}${job.status.error ? `: ${job.status.error}` : ''}`);
