@@ -103,3 +103,10 @@ test('a series list naming a file not uploaded, a list where a file is expected,
     assert.equal(error.split('\n').length, 1);
   }
 });
+
+test('tweedie serve serves the app\'s HDF5 reader (h5wasm, for fastMRI files in the page) without a token', async () => {
+  const r = await api(server.url, '/node_modules/h5wasm/dist/esm/hdf5_hl.js', {}, null);
+  assert.equal(r.status, 200);
+  assert.match(await r.text(), /from '\.\/hdf5_util\.js'/);
+  assert.equal((await api(server.url, '/node_modules/h5wasm/package.json', {}, null)).status, 401, 'only the ESM build folder is served');
+});
