@@ -35,6 +35,8 @@ const ALLOWED = [
   'node_modules/@cornerstonejs/codec-libjpeg-turbo-8bit/dist/', 'node_modules/jpeg-lossless-decoder-js/release/',
   // The DICOM writer's library (src/io/dicom-write.ts), for the app's DICOM download.
   'node_modules/dcmjs/build/',
+  // The HDF5 library (src/io/fastmri.ts), for the app's fastMRI k-space files.
+  'node_modules/h5wasm/dist/esm/',
 ];
 
 // Cross-origin isolation lets WebAssembly use threads (SharedArrayBuffer); the rest keeps the page to itself.

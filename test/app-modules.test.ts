@@ -83,7 +83,7 @@ test('server mode: the job is posted as multipart (options JSON, input file) wit
   const statuses: string[] = [];
   let submitted = '';
   const job = await runOnServer({ url, token: 's3cret', onStatus: (s) => void statuses.push(`${s.state} ${s.progress?.done}/${s.progress?.total}`), onSubmitted: (id) => (submitted = id) },
-    { task: 'reconstruct', modality: 'mri', accel: 4 }, { name: 'brain.nii.gz', bytes: Uint8Array.from([9, 8, 7]) }, (n) => /\.nii(\.gz)?$/.test(n));
+    { task: 'reconstruct', modality: 'mri', accel: 4 }, [{ name: 'brain.nii.gz', bytes: Uint8Array.from([9, 8, 7]) }], (n) => /\.nii(\.gz)?$/.test(n));
   assert.equal(submitted, 'j1');
   assert.deepEqual(statuses, ['running 1/2', 'done 2/2']);
   assert.equal(job.status.state, 'done');
@@ -100,7 +100,7 @@ test('server mode: the job is posted as multipart (options JSON, input file) wit
 
 test('server mode: a wrong token and an unreachable server are one sentence each', async () => {
   const { url } = await contractServer('right');
-  const input = { name: 'a.nii', bytes: new Uint8Array(1) };
+  const input = [{ name: 'a.nii', bytes: new Uint8Array(1) }];
   await assert.rejects(runOnServer({ url, token: 'wrong' }, {}, input, () => true), (e: Error) => e instanceof TweedieError && /^the server at http:\S+ refused the token; paste the token it was started with \(TWEEDIE_TOKEN\)$/.test(e.message));
   await assert.rejects(runOnServer({ url: 'http://127.0.0.1:1', token: 'x' }, {}, input, () => true), /the server at http:\/\/127\.0\.0\.1:1 cannot be reached \(.*\); check its address and that it is running/);
 });

@@ -150,7 +150,7 @@ test('bad input gives one human sentence and clears the stale result: a file tha
   await page.setInputFiles('#file', notes);
   const bad = await waitStatus(page, /^Could not/, 30_000);
   assert.equal(bad.error, true);
-  assert.equal(bad.text, 'Could not open notes.txt: notes.txt is not an image this app opens; choose a NIfTI (.nii, .nii.gz), DICOM (.dcm files or a folder) or PNG file');
+  assert.equal(bad.text, 'Could not open notes.txt: notes.txt is not an image this app opens; choose a NIfTI (.nii, .nii.gz), DICOM (.dcm files or a folder), PNG or fastMRI k-space (.h5) file');
   const fake = join(dir, 'fake.nii');
   writeFileSync(fake, 'x'.repeat(400));
   await page.setInputFiles('#file', fake);

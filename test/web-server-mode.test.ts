@@ -1,11 +1,13 @@
 // The app as `tweedie serve` serves it (embedded queue, token from TWEEDIE_TOKEN, a temporary --data folder, a free
 // port), in Chromium, in its "on a tweedie server" mode: the held-out NIfTI is uploaded, MRI 4x runs as a job, and
-// the downloaded NIfTI is the one `tweedie reconstruct` writes from the same file; Stop cancels the job; a wrong token
-// is one sentence.
+// the downloaded NIfTI is the one `tweedie reconstruct` writes from the same file (and from a DICOM series pydicom wrote,
+// uploaded as its files); Stop cancels the job; a wrong token is one sentence.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { pydicomOracle } from '../bench/lib/dicom-tools.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -15,6 +17,7 @@ import { form, waitStatus } from './helpers/app-page.js';
 import { heldoutNifti } from './helpers/heldout-nifti.js';
 import { readNifti } from '../src/io/nifti.js';
 
+const ORACLE = fileURLToPath(new URL('../../test/helpers/dicom_oracle.py', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'tweedie-server-mode-'));
 const SLICES = 4, STEPS = 10;
 let server: Proc & { url: string }, browser: Browser, page: Page;
@@ -68,6 +71,29 @@ test('the DICOM download works from tweedie serve too (the writer\'s dcmjs is am
   const dump = spawnSync('dcmdump', ['+P', 'Rows', '+P', 'Columns', file], { encoding: 'utf8' });
   assert.equal(dump.status, 0, dump.stderr);
   assert.match(dump.stdout, /\(0028,0010\) US 64/);
+});
+
+test('a DICOM series in server mode: its files are uploaded as one series, and the NIfTI is the one `tweedie reconstruct` writes from the folder', async () => {
+  const series = join(dir, 'series');
+  mkdirSync(series);
+  pydicomOracle(ORACLE, ['series', series, '3']);
+  const files = readdirSync(series).sort().map((f) => join(series, f));
+  await page.setInputFiles('#file', files);
+  await waitStatus(page, /^ready/, 60_000);
+  await form(page, { task: 'mri', mask: 'equispaced', accel: '4', steps: '3', seed: '0', range: 'all', where: 'server', token: TOKEN });
+  await page.click('#run');
+  const done = await waitStatus(page, /^(done|Could not|stopped)/);
+  assert.equal(done.error, false, `${done.text}\nserver log: ${server.log()}`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#saveNifti')]);
+  const saved = join(dir, `dicom-${download.suggestedFilename()}`);
+  await download.saveAs(saved);
+  const out = join(dir, 'dicom-node.nii');
+  const cli = spawnSync(process.execPath, ['bin/tweedie.js', 'reconstruct', '--truth', series, '--modality', 'mri', '--accel', '4', '--mask', 'equispaced', '--steps', '3',
+    '--seed', '0', '--slices', '0:3', '--out', out], { encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stderr);
+  const web = readNifti(saved), node = readNifti(out);
+  assert.deepEqual(web.dims, node.dims);
+  assert.deepEqual(web.data, node.data);
 });
 
 test('Stop in server mode cancels the job on the server (DELETE /jobs/:id): the job ends cancelled with no results', async () => {

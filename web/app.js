@@ -10,7 +10,7 @@ const MODELS = ['weights/brain-64', 'weights/brain-irsde', 'weights/brain-resshi
 const DEFAULT_MODEL = { mri: 'weights/brain-64', ct: 'weights/brain-64', denoise: 'weights/brain-irsde', sr4: 'weights/brain-irsde', deblur: 'weights/brain-irsde' };
 const RESTORE = new Set(['denoise', 'sr4', 'deblur']);
 
-const state = { input: null, file: null, result: null, window: [0, 1], worker: null, cancel: null, job: null, controller: null, stopped: false };
+const state = { input: null, files: [], kspace: null, result: null, window: [0, 1], worker: null, cancel: null, job: null, controller: null, stopped: false };
 const longTasks = [];
 new PerformanceObserver((list) => longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
 
@@ -42,35 +42,58 @@ async function readDicom(files) {
   const libs = tw.browserDicomLibraries({ jpegLosslessUrl: new URL('node_modules/jpeg-lossless-decoder-js/release/lossless.js', ROOT).href });
   const images = [];
   for (const f of files) images.push(...(await tw.decodeDicom(new Uint8Array(await f.arrayBuffer()), f.name, libs)));
+  state.files = files;
   return tw.volumeFromDicom(images, files.length === 1 ? files[0].name : `${files.length} DICOM files`);
+}
+
+/**
+ * A fastMRI .h5 file (raw multi-coil k-space), opened with h5wasm here (the import map names it) and kept open: the
+ * view shows the RSS of its acquired k-space, and a run hands its slices to the worker.
+ */
+async function readKspace(file) {
+  const [{ openFastmri }, { acquiredImages }] = await Promise.all([import('../dist/src/io/fastmri.js'), import('../dist/src/volume/kspace-file.js')]);
+  const opened = await openFastmri(new Uint8Array(await file.arrayBuffer()), file.name);
+  try {
+    const { volume, undersampled } = acquiredImages(opened);
+    state.kspace = { file: opened, undersampled };
+    return volume;
+  } catch (e) {
+    opened.close();
+    throw e;
+  }
 }
 
 /** The files the user picked, as one 3-D volume; anything else is refused in a sentence that says what to pick. */
 async function readFiles(files) {
   const names = files.map((f) => f.name.toLowerCase());
+  if (files.length === 1 && /\.(h5|hdf5|hdf)$/.test(names[0])) return readKspace(files[0]);
   if (files.length === 1 && /\.nii(\.gz)?$/.test(names[0])) return tw.parseNiftiAsync(new Uint8Array(await files[0].arrayBuffer()), files[0].name);
   if (files.length === 1 && names[0].endsWith('.png')) return readPng(files[0]);
   const dicom = files.filter((f, i) => names[i].endsWith('.dcm') || !names[i].includes('.'));
   if (dicom.length > 0) return readDicom(dicom);
-  return tw.fail('USAGE', `${files.map((f) => f.name).join(', ')} is not an image this app opens; choose a NIfTI (.nii, .nii.gz), DICOM (.dcm files or a folder) or PNG file`);
+  return tw.fail('USAGE', `${files.map((f) => f.name).join(', ')} is not an image this app opens; choose a NIfTI (.nii, .nii.gz), DICOM (.dcm files or a folder), PNG or fastMRI k-space (.h5) file`);
 }
 
 async function open(files) {
   if (files.length === 0) return;
   clearResult();
   state.input = null;
+  state.kspace?.file.close();
+  state.kspace = null;
   $('run').disabled = true;
   status(`reading ${files.length === 1 ? files[0].name : `${files.length} files`} ...`);
   try {
+    state.files = files;
     const vol = tw.requireVolume3D(await readFiles(files));
     state.input = vol;
-    state.file = files.length === 1 ? files[0] : null;
     state.window = displayWindow(vol.data);
     const [X, Y, Z] = vol.dims;
     $('slice').max = String(Z - 1);
     $('slice').value = String(Math.floor(Z / 2));
     $('slice').disabled = false;
-    $('info').textContent = `${vol.source}: ${X} x ${Y} x ${Z} voxels of ${vol.voxelSize.slice(0, 3).map((v) => +v.toFixed(3)).join(' x ')} mm`;
+    const k = state.kspace;
+    const kspace = k ? `; raw k-space of ${k.file.coils} coils, ${k.undersampled ? 'undersampled in the file (its own sampling is used)' : 'fully sampled (undersampled by the mask and acceleration you pick)'}` : '';
+    $('info').textContent = `${vol.source}: ${X} x ${Y} x ${Z} voxels of ${vol.voxelSize.slice(0, 3).map((v) => +v.toFixed(3)).join(' x ')} mm${kspace}`;
     $('run').disabled = false;
     draw();
     status('ready: pick a task and press Run');
@@ -130,7 +153,7 @@ function showResult(volume, r) {
   state.result = volume;
   const f = r.figures;
   $('figures').textContent = f
-    ? `PSNR ${f.psnr.toFixed(2)} dB, SSIM ${f.ssim.toFixed(4)} (${f.baseline}: ${f.psnr_baseline.toFixed(2)} dB, ${f.ssim_baseline.toFixed(4)}), against the input in ${f.grid}`
+    ? `PSNR ${f.psnr.toFixed(2)} dB, SSIM ${f.ssim.toFixed(4)} (${f.baseline}: ${f.psnr_baseline.toFixed(2)} dB, ${f.ssim_baseline.toFixed(4)}), against ${f.grid}`
     : 'no reference: the input was restored as it is';
   for (const id of ['saveNifti', 'saveDicom', 'savePng']) $(id).disabled = false;
   draw();
@@ -163,11 +186,24 @@ async function restoreOperator(model, task) {
 async function request() {
   const task = $('task').value, z = Number($('slice').value), Z = state.input.dims[2];
   const common = { model: $('model').value, volume: state.input, steps: Number($('steps').value), seed: Number($('seed').value), slices: $('range').value === 'all' ? [0, Z] : [z, z + 1] };
+  if (state.kspace) return kspaceRequest(task, common);
   if (task === 'mri') return { ...common, task, accel: Number($('accel').value), mask: $('mask').value };
   if (task === 'ct') return { ...common, task, views: Number($('views').value) };
   const simulate = $('simulate').value === 'yes';
   return { ...common, task: 'restore', simulate, ...(simulate ? { operator: await restoreOperator(common.model, task) } : {}) };
 }
+
+/** MRI reconstruction of raw k-space, as `tweedie reconstruct --measurement FILE.h5 [--accel R --mask KIND]` runs it. */
+async function kspaceRequest(task, common) {
+  if (task !== 'mri') tw.fail('USAGE', 'a fastMRI k-space file is reconstructed, not restored or measured again; pick the task "MRI reconstruction"');
+  const { fastmriSlices } = await import('../dist/src/io/fastmri-slices.js');
+  const { file, undersampled } = state.kspace, mask = $('mask').value;
+  if (!undersampled && mask !== 'equispaced' && mask !== 'random') tw.fail('USAGE', `raw k-space takes the equispaced or random mask (fastMRI's line masks), not ${mask}`);
+  return { ...common, task: 'kspace', kspace: fastmriSlices(file, common.slices), ...(undersampled ? {} : { accel: Number($('accel').value), mask }) };
+}
+
+/** The buffers a request hands to the worker rather than copies (the slices of a k-space file). */
+const transfers = (req) => (req.kspace ? [...req.kspace.re, ...req.kspace.im].map((a) => a.buffer) : []);
 
 function running(on) {
   $('run').disabled = on;
@@ -202,7 +238,7 @@ function runInBrowser(req) {
       reject(new Error(`the worker failed: ${e.message}`));
     };
     state.cancel = () => reject(new Error('stopped'));
-    worker.postMessage(req);
+    worker.postMessage(req, transfers(req));
   }).finally(() => {
     state.cancel = null;
   });
@@ -213,16 +249,20 @@ function stopWorker() {
   state.worker = null;
 }
 
-/** On a tweedie server (the service API of issue 18): the file is uploaded, the job followed, the NIfTI fetched. */
+/**
+ * On a tweedie server (the service API of issue 18): the NIfTI file or the DICOM series' files are uploaded, the job
+ * followed, the NIfTI result fetched.
+ */
 async function runOnServer(req) {
-  if (!state.file || !/\.nii(\.gz)?$/i.test(state.file.name)) tw.fail('USAGE', 'the server mode sends one NIfTI file; open a .nii or .nii.gz file (or run in this browser)');
+  const files = state.files, nifti = files.length === 1 && /\.nii(\.gz)?$/i.test(files[0].name);
+  if (state.kspace || !(nifti || state.input.dicom)) tw.fail('USAGE', 'the server mode sends a NIfTI file or a DICOM series; open one (or run in this browser)');
   const url = $('server').value.trim() || location.origin;
-  const options = tw.serverJobOptions(req, state.file.name);
+  const options = tw.serverJobOptions(req, nifti ? files[0].name : files.map((f) => f.name));
   state.controller = new AbortController();
   const server = { url, token: $('token').value, signal: state.controller.signal };
   const job = await tw.runOnServer(
     { ...server, onSubmitted: (id) => (state.job = { id, server }), onStatus: (s) => progress(s.progress?.done ?? s.progress?.step ?? 0, s.progress?.total ?? s.progress?.steps ?? 1, `on ${url} (${s.state})`) },
-    options, { name: state.file.name, bytes: new Uint8Array(await state.file.arrayBuffer()) }, (name) => /\.nii(\.gz)?$/i.test(name),
+    options, await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) }))), (name) => /\.nii(\.gz)?$/i.test(name),
   );
   state.job = null;
   if (job.status.state !== 'done' || !job.result) tw.fail('BAD_INPUT', `the server's job ${job.status.state}${job.status.error ? `: ${job.status.error}` : ''}`);

@@ -3,6 +3,8 @@
 // A module worker has no import map: onnxruntime-web is imported by its path and handed to the denoiser.
 import { fetchModelFolder, OnnxWebDenoiser } from '../dist/src/models/onnx-web.js';
 import { runTask } from '../dist/src/app/browser-tasks.js';
+import { parseNpy } from '../dist/src/io/npy-codec.js';
+import { priorPercentile } from '../dist/src/volume/kspace-file.js';
 
 const ROOT = new URL('../', import.meta.url);
 const ORT = new URL('node_modules/onnxruntime-web/dist/', ROOT).href;
@@ -28,12 +30,19 @@ function loadModel(folder) {
   return models.get(url);
 }
 
+/** The prior's 99.5th percentile from its heldout.npy, as `tweedie reconstruct --measurement` takes it (raw k-space only). */
+async function percentileOf(folder) {
+  const r = await fetch(new URL(`${folder}/heldout.npy`, ROOT));
+  return priorPercentile(r.ok ? parseNpy(new Uint8Array(await r.arrayBuffer()), `${folder}/heldout.npy`) : null);
+}
+
 onmessage = async ({ data: request }) => {
   try {
     const { model, split } = await loadModel(request.model);
     const threads = model.backend !== 'wasm' ? '' : self.crossOriginIsolated ? ', multi-threaded' : ', one thread';
     postMessage({ type: 'started', backend: `${model.backend}${threads}` });
-    const r = await runTask({ ...request, modelName: request.model }, { model, split, onProgress: (done, total) => postMessage({ type: 'progress', done, total }) });
+    const percentile = request.task === 'kspace' ? await percentileOf(request.model) : undefined;
+    const r = await runTask({ ...request, modelName: request.model }, { model, split, percentile, onProgress: (done, total) => postMessage({ type: 'progress', done, total }) });
     postMessage({ type: 'result', result: { ...r, backend: model.backend } }, [r.volume.data.buffer]);
   } catch (e) {
     postMessage({ type: 'error', code: e?.code ?? null, message: String(e?.message ?? e) });

@@ -11,15 +11,18 @@ import { chunkSolverFor } from '../volume/chunk-solver.js';
 import { inProcessPool } from '../volume/job-pool.js';
 import { modelSlices, modelToVolume, sliceMapping, type SplitJson } from '../volume/model-space.js';
 import { onInputGrid, operatorConfig, reconstructVolumeIn, type ReconstructOptions } from '../volume/reconstruct-core.js';
+import { fastmriFromSlices, type FastmriSlices } from '../io/fastmri-slices.js';
+import { kspaceVolume, reconstructKspace } from '../volume/kspace-file.js';
 
 /**
  * The web app's tasks on a volume, as a page's Web Worker runs them (web/worker.js) with a model loaded by
  * onnxruntime-web: MRI and CT reconstruction through the same code as `tweedie reconstruct`
- * (src/volume/reconstruct-core.ts, all batches in this thread), and restoration (denoise, super-resolve, deblur)
+ * (src/volume/reconstruct-core.ts, all batches in this thread), MRI from raw multi-coil k-space (a fastMRI file)
+ * through the same code as `tweedie reconstruct --measurement FILE.h5` (src/volume/kspace-file.ts), and restoration (denoise, super-resolve, deblur)
  * of the slices in the prior's model space (the brain-64 crop, area average and intensity scale).
  */
 
-export type AppTask = 'mri' | 'ct' | 'restore';
+export type AppTask = 'mri' | 'ct' | 'restore' | 'kspace';
 
 export interface TaskRequest {
   task: AppTask;
@@ -30,7 +33,9 @@ export interface TaskRequest {
   slices: [number, number];
   steps: number;
   seed: number;
-  /** mri: acceleration and mask (equispaced, random, poisson). */
+  /** kspace: the slices [A, B) of the fastMRI file (`volume` is then its acquired images, src/volume/kspace-file.ts). */
+  kspace?: FastmriSlices;
+  /** mri: acceleration and mask (equispaced, random, poisson); kspace: those of a fully sampled file (equispaced, random). */
   accel?: number;
   mask?: string;
   /** ct: views over 180 degrees. */
@@ -55,6 +60,8 @@ export interface TaskInputs {
   model: OrtDenoiser;
   /** split.json of the prior (the model's, else weights/brain-64's), or null. */
   split: SplitJson | null;
+  /** kspace: the prior's 99.5th percentile in model units (priorPercentile of its heldout.npy). */
+  percentile?: number;
   onProgress: (done: number, total: number) => void;
 }
 
@@ -66,7 +73,24 @@ function checkModelKind(task: AppTask, modelName: string, restoration: boolean):
 
 export async function runTask(r: TaskRequest, io: TaskInputs): Promise<TaskResult> {
   checkModelKind(r.task, r.modelName, isRestorationModel(io.model));
-  return r.task === 'restore' ? restoreSlices(r, io) : reconstructSlices(r, io);
+  return r.task === 'restore' ? restoreSlices(r, io) : r.task === 'kspace' ? kspaceSlices(r, io) : reconstructSlices(r, io);
+}
+
+/** Raw k-space with the CLI's defaults (dds, ESPIRiT maps, noise 0.01); the result holds every slice of the file, 0 outside [A, B). */
+async function kspaceSlices(r: TaskRequest, io: TaskInputs): Promise<TaskResult> {
+  if (!r.kspace) fail('USAGE', 'open a fastMRI .h5 file first');
+  const file = fastmriFromSlices(r.kspace!);
+  const res = await reconstructKspace(file, io.model, {
+    slices: r.slices, ...(r.accel !== undefined ? { accel: r.accel, mask: (r.mask ?? 'equispaced') as 'equispaced' | 'random' } : {}),
+    solver: 'dds', steps: r.steps, seed: r.seed, modelPercentile: io.percentile ?? 1, onProgress: io.onProgress,
+  });
+  const m = res.grid.outRows * res.grid.outCols, all = new Float32Array(file.slices * m);
+  all.set(res.image, res.slices[0] * m);
+  const figures = res.psnr === null ? null : {
+    psnr: res.psnr, ssim: res.ssim!, psnr_baseline: res.psnr_zero_filled!, ssim_baseline: res.ssim_zero_filled!, baseline: 'zero-filled',
+    grid: `${res.referenceSource} (fastMRI's evaluation: data range its maximum)`,
+  };
+  return { volume: kspaceVolume(all, file.slices, res.grid, `tweedie ${res.solver} coil-combined`), figures, label: `${res.operator}, ${res.solver} ${res.steps} steps, maps ${res.maps}`, nfe: res.nfe, seconds: res.seconds };
 }
 
 async function reconstructSlices(r: TaskRequest, io: TaskInputs): Promise<TaskResult> {
@@ -105,7 +129,7 @@ async function restoreSlices(r: TaskRequest, io: TaskInputs): Promise<TaskResult
   const x = new Tensor(res.x.shape, res.x.data.map((v) => Math.min(hi, Math.max(lo, v))));
   const L = hi - lo, mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
   const figures = r.simulate
-    ? { psnr: mean(psnr(x, clean, L)), ssim: mean(ssim(x, clean, { dataRange: L })), psnr_baseline: mean(psnr(degraded, clean, L)), ssim_baseline: mean(ssim(degraded, clean, { dataRange: L })), baseline: 'degraded input', grid: `model space (${item[1]} x ${item[2]}, range ${L}), mean over slices` }
+    ? { psnr: mean(psnr(x, clean, L)), ssim: mean(ssim(x, clean, { dataRange: L })), psnr_baseline: mean(psnr(degraded, clean, L)), ssim_baseline: mean(ssim(degraded, clean, { dataRange: L })), baseline: 'degraded input', grid: `the input in model space (${item[1]} x ${item[2]}, range ${L}), mean over slices` }
     : null;
   const data = modelToVolume(x.data as Float32Array, A, count, vol, mapping);
   return { volume: onInputGrid(vol, data, `restore(${vol.source ?? 'volume'})`), figures, label: `${r.simulate ? `${r.operator}, ` : ''}restored with ${r.modelName}, ${r.steps} steps`, nfe: res.nfe, seconds: (performance.now() - t0) / 1000 };

@@ -10,5 +10,5 @@ export interface Figures {
 
 /** The figures of a reconstruction, from its result in the page or a server job's summary (the same fields). */
 export function reconstructFigures(res: { psnr: number; ssim: number; psnr_baseline: number; ssim_baseline: number; baseline: string; figures_grid: 'model' | 'input' }): Figures {
-  return { psnr: res.psnr, ssim: res.ssim, psnr_baseline: res.psnr_baseline, ssim_baseline: res.ssim_baseline, baseline: res.baseline, grid: res.figures_grid === 'model' ? 'model space (64 x 64, range 2)' : 'input grid' };
+  return { psnr: res.psnr, ssim: res.ssim, psnr_baseline: res.psnr_baseline, ssim_baseline: res.ssim_baseline, baseline: res.baseline, grid: res.figures_grid === 'model' ? 'the input in model space (64 x 64, range 2)' : 'the input on its grid' };
 }

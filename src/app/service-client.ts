@@ -39,10 +39,10 @@ export type AppRequest = Pick<TaskRequest, 'task' | 'slices' | 'steps' | 'seed' 
 
 /**
  * The job options of an app request: the CLI's option names (`tweedie reconstruct --truth FILE --modality ...`,
- * `tweedie restore --input FILE ...`), the uploaded file named by its name, the model by its folder in weights/,
- * and a NIfTI result (the app reads the volume back).
+ * `tweedie restore --input FILE ...`), the uploaded file named by its name (a DICOM series: the list of its files'
+ * names), the model by its folder in weights/, and a NIfTI result (the app reads the volume back).
  */
-export function serverJobOptions(req: AppRequest, inputName: string): Record<string, string | number> {
+export function serverJobOptions(req: AppRequest, inputName: string | string[]): Record<string, string | number | string[]> {
   const common = { model: req.model.replace(/^weights\//, ''), steps: req.steps, seed: req.seed };
   if (req.task === 'restore') {
     if (req.simulate) fail('USAGE', 'the server restores the file as it is (it does not simulate a degradation); set "simulate" to no, or run in this browser');
@@ -83,11 +83,11 @@ async function follow(o: ServiceOptions, id: string): Promise<void> {
   }
 }
 
-/** Submit a job, follow its events, and fetch its status and the first result `pick` accepts. */
-export async function runOnServer(o: ServiceOptions, options: Record<string, unknown>, input: { name: string; bytes: Uint8Array }, pick: (name: string) => boolean): Promise<ServiceJob> {
+/** Submit a job with its input files, follow its events, and fetch its status and the first result `pick` accepts. */
+export async function runOnServer(o: ServiceOptions, options: Record<string, unknown>, inputs: { name: string; bytes: Uint8Array }[], pick: (name: string) => boolean): Promise<ServiceJob> {
   const form = new FormData();
   form.append('options', JSON.stringify(options));
-  form.append('input', new Blob([input.bytes]), input.name);
+  for (const input of inputs) form.append('input', new Blob([input.bytes]), input.name);
   const { id } = (await (await call(o, '/jobs', { method: 'POST', body: form })).json()) as { id: string };
   o.onSubmitted?.(id);
   await follow(o, id);

@@ -4,7 +4,6 @@ import { fail } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import { diagnose, formatReport } from '../diagnostics/diagnose.js';
 import { diagnosticPlots } from '../diagnostics/plots.js';
-import { readNpy } from '../io/npy.js';
 import { fitGaussian, gaussianFitFromMoments, type GaussianFit } from '../models/gaussian-fit.js';
 import { loadMixture } from '../models/gmm-file.js';
 import { pathByName, PATH_NAMES } from '../paths/registry.js';
@@ -13,6 +12,8 @@ import { loadModel } from './model-spec.js';
 import { command } from './options.js';
 import { checkOutputs, commitOutputs } from './output.js';
 import { jsonOption, seedOption, threadsOption } from './shared-options.js';
+import { checkImageInput, readArrayOrImages, type ImageReadOptions } from './image-input.js';
+import { seriesOption, volumeOption } from './volume-option.js';
 
 /** The data file of a model folder that ships one (weights/brain-64/heldout.npy). */
 const FOLDER_DATA = 'heldout.npy';
@@ -24,9 +25,12 @@ const FOLDER_PRIOR = 'prior.json';
  */
 const FIT_FULL_MAX = 1024, FIT_RANK = 256;
 
-/** --data as [N, ...item]: any shape with a multiple of the item size whose trailing axes are the item's (or flat). */
-function readData(file: string, item: readonly number[]): Tensor {
-  const t = readNpy(file), n = item.reduce((p, q) => p * q, 1);
+/**
+ * --data as [N, ...item]: a .npy of any shape with a multiple of the item size whose trailing axes are the item's (or flat),
+ * or images (.png, NIfTI or DICOM slices) mapped into the model's value range.
+ */
+async function readData(file: string, item: readonly number[], range: [number, number], options: ImageReadOptions): Promise<Tensor> {
+  const t = (await readArrayOrImages(file, range, '--data', options)).x, n = item.reduce((p, q) => p * q, 1);
   const tail = t.shape.slice(1);
   const fits = t.shape.length >= 2 && (tail.join() === item.join() || (tail.length === 1 && tail[0] === n));
   if (!fits) fail('BAD_SHAPE', `--data ${file} has shape [${t.shape.join(', ')}] but the model's items are [${item.join(', ')}]; give an array [N, ${item.join(', ')}]`);
@@ -36,7 +40,7 @@ function readData(file: string, item: readonly number[]): Tensor {
 export const diagnoseCommand = command({
   name: 'diagnose',
   summary: 'score-field diagnostics: non-conservativity, intrinsic dimension, Gaussian departure',
-  usage: '--model (gmm:FILE.json | MODEL_DIR) [--data x.npy] [--out DIR] [--json] [options]',
+  usage: '--model (gmm:FILE.json | MODEL_DIR) [--data x.(npy|png|nii.gz|dcm|DIR)] [--out DIR] [--json] [options]',
   description:
     'Per noise level on a log-uniform grid of sigma = s/a, at data points noised to that level: (1) the non-conservativity of the x0 (equivalently score) Jacobian J, ' +
     'E|u^T J v - v^T J u| / E|u^T J v| and ||(J - J^T)/2||_F / ||J||_F from random probe pairs, with standard errors; (2) at the smallest levels, the local intrinsic ' +
@@ -47,7 +51,13 @@ export const diagnoseCommand = command({
   options: {
     model: { type: 'string', value: 'gmm:FILE.json|DIR', doc: 'an exact Gaussian mixture or an ONNX model folder' },
     path: { type: 'string', value: 'NAME', doc: `the path a gmm: model follows (default vp-linear): ${PATH_NAMES.join(', ')}` },
-    data: { type: 'string', value: 'x.npy', doc: `clean data [N, ...item] (default: the model folder's ${FOLDER_DATA}, or samples of a gmm: prior or of the folder's ${FOLDER_PRIOR})` },
+    data: {
+      type: 'string', value: 'FILE',
+      doc: `clean data: .npy [N, ...item] in the model's value range, or images (.png; NIfTI or DICOM, a file or a folder of one series, each slice an item, mapped from its [min, max]) ` +
+        `(default: the model folder's ${FOLDER_DATA}, or samples of a gmm: prior or of the folder's ${FOLDER_PRIOR})`,
+    },
+    volume: volumeOption('NIfTI --data'),
+    series: seriesOption('--data'),
     points: { type: 'string', value: 'K', default: '4', doc: 'data points diagnosed at each level' },
     levels: { type: 'string', value: 'L', default: '10', doc: 'noise levels, 2..100' },
     probes: { type: 'string', value: 'P', default: '8', doc: 'probe pairs per point and level for the asymmetry' },
@@ -75,6 +85,7 @@ export const diagnoseCommand = command({
     const folder = spec!.startsWith('gmm:') ? null : spec!;
     const folderData = folder && existsSync(join(folder, FOLDER_DATA)) ? join(folder, FOLDER_DATA) : undefined;
     const dataFile = values.data ?? folderData;
+    if (values.data) checkImageInput(values.data, '--data');
     const outputs = outDir ? ['conservativity.svg', 'intrinsic-dimension.svg', 'gaussian-deviation.svg'].map((f) => ({ option: '--out', file: join(outDir, f) })) : [];
     checkOutputs(outputs, [{ option: '--model', file: spec!.replace(/^gmm:/, '') }, { option: '--data', file: dataFile }], { createDirs: true });
     const model = await loadModel(spec!, () => pathByName(values.path ?? 'vp-linear'), undefined, threads);
@@ -88,7 +99,7 @@ export const diagnoseCommand = command({
     let data: Tensor, fit: GaussianFit;
     if (dataFile) {
       if (!values.data) process.stderr.write(`diagnose: data from ${dataFile}\n`);
-      data = readData(dataFile, item);
+      data = await readData(dataFile, item, model.valueRange, values);
       if (data.batch < 2) fail('USAGE', `--data ${dataFile} has ${data.batch} item; the Gaussian fit needs at least 2`);
       fit = fitGaussian(data, n <= FIT_FULL_MAX ? {} : { rank: Math.min(FIT_RANK, data.batch - 1) });
     } else if (prior) {

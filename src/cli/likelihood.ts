@@ -12,20 +12,28 @@ import { loadModel } from './model-spec.js';
 import { command } from './options.js';
 import { runProgress } from './progress.js';
 import { jsonOption, seedOption, threadsOption } from './shared-options.js';
+import { checkImageInput, readImages } from './image-input.js';
+import { seriesOption, volumeOption } from './volume-option.js';
 
 export const likelihoodCommand = command({
   name: 'likelihood',
   summary: 'log-likelihood and bits/dim through the probability-flow ODE',
-  usage: '--model (gmm:FILE.json | MODEL_DIR) --data x.npy [options]',
+  usage: '--model (gmm:FILE.json | MODEL_DIR) --data x.(npy|png|nii.gz|dcm|DIR) [options]',
   description:
     'log p(x) of each item through the probability-flow ODE with the instantaneous change of variables (Score-SDE, ' +
     'Appendix D.2), adaptive RK45, the divergence by Hutchinson probes or the exact trace. uint8 data (levels 0..255) ' +
     "are dequantized uniformly into the model's value range and their bits/dim include the 8-bit offset (7 for [-1, 1]); " +
-    "float data are taken as they are (they must lie in the value range) and their bits/dim are - log p / (D ln 2).",
+    "float data are taken as they are (they must lie in the value range) and their bits/dim are - log p / (D ln 2). " +
+    "Images (.png, NIfTI, DICOM) are float data: mapped into the value range (a PNG from [0, 1], a volume from its [min, max]), each slice of a volume an item.",
   options: {
     model: { type: 'string', value: 'gmm:FILE.json|DIR', doc: 'an exact Gaussian-mixture prior or an ONNX model folder' },
     path: { type: 'string', value: 'NAME', doc: `the path a gmm: model follows (default vp-linear): ${PATH_NAMES.join(', ')}` },
-    data: { type: 'string', value: 'x.npy', doc: "items [N, ...item shape]: uint8 levels, or floats in the model's value range" },
+    data: {
+      type: 'string', value: 'FILE',
+      doc: "items: .npy [N, ...item shape] of uint8 levels or floats in the model's value range, or images: .png, NIfTI or DICOM (a file, or a folder of one series)",
+    },
+    volume: volumeOption('NIfTI --data'),
+    series: seriesOption('--data'),
     n: { type: 'string', short: 'n', value: 'N', doc: 'use the first N items (default: all)' },
     probes: { type: 'string', value: 'K', default: '1', doc: 'Hutchinson probes per item, each fixed along the trajectory' },
     probe: { type: 'string', value: 'KIND', default: 'rademacher', doc: `probe distribution: ${PROBE_KINDS.join(', ')}` },
@@ -45,7 +53,8 @@ export const likelihoodCommand = command({
   async run({ values }) {
     const modelSpec = values.model, dataFile = values.data;
     if (!modelSpec) fail('USAGE', 'likelihood needs --model (e.g. --model weights/fmnist-32)');
-    if (!dataFile) fail('USAGE', 'likelihood needs --data x.npy (items [N, ...item shape])');
+    if (!dataFile) fail('USAGE', 'likelihood needs --data x.npy (items [N, ...item shape]) or images (.png, NIfTI, DICOM)');
+    checkImageInput(dataFile!, '--data');
     const probes = intOption(values.probes, 'probes');
     const probe = values.probe as ProbeKind;
     if (!PROBE_KINDS.includes(probe)) fail('USAGE', `--probe must be ${PROBE_KINDS.join(' or ')}, got "${values.probe}"`);
@@ -57,7 +66,7 @@ export const likelihoodCommand = command({
     const model = await loadModel(modelSpec!, () => pathByName(values.path ?? 'vp-linear'), undefined, threads);
     const gradient = asUsage('--grad', () => resolveGradientRoute(gradientRouteOf(model.denoiser), grad, `--model ${modelSpec}`));
     if (!model.mixture && values.path) fail('USAGE', '--path applies to gmm: models; a model folder brings its own scheduler_config.json');
-    const file = readTypedNpy(dataFile!);
+    const file = /\.npy$/i.test(dataFile!) ? readTypedNpy(dataFile!) : { descr: 'image', tensor: (await readImages(dataFile!, model.valueRange, '--data', values)).x };
     const eightBit = file.descr === '|u1';
     if (eightBit && model.mixture) fail('USAGE', `--data ${dataFile} holds 8-bit levels, but a gmm: model has no value range to dequantize them into; give float data`);
     let t = file.tensor;

@@ -4,11 +4,9 @@ import { fail } from '../core/errors.js';
 import { readFastmriFile } from '../io/fastmri-file.js';
 import { niftiFileBytes } from '../io/nifti.js';
 import { readNpy } from '../io/npy.js';
-import { createVolume } from '../io/volume.js';
 import { solverByName } from '../inverse/solvers/registry.js';
 import { OnnxDenoiser } from '../models/onnx.js';
-import { percentile } from '../volume/model-space.js';
-import { reconstructKspace, type KspaceGrid } from '../volume/kspace-file.js';
+import { kspaceVolume, priorPercentile, reconstructKspace } from '../volume/kspace-file.js';
 import { gradValue, intOption, numberOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { checkOutputs, commitOutputs } from './output.js';
 import { checkedParams } from './params.js';
@@ -40,17 +38,10 @@ export interface KspaceCliValues {
 /** Options of the NIfTI path that mean nothing for raw k-space. */
 const NIFTI_ONLY = ['truth', 'volume', 'views', 'mask-file', 'particles', 'out-model', 'workers'] as const;
 
-/** [count, rows, cols] images as a NIfTI volume (i = columns, j = rows from the bottom, k = slices). */
-function imageVolume(stack: Float32Array, count: number, g: KspaceGrid, descrip: string) {
-  const h = g.outRows, w = g.outCols, out = new Float32Array(stack.length);
-  for (let k = 0; k < count; k++) for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) out[c + w * (h - 1 - r + h * k)] = stack[(k * h + r) * w + c]!;
-  return createVolume(out, [w, h, count], { voxelSize: [g.voxel[1], g.voxel[0], g.voxel[2]], descrip });
-}
-
-/** The prior's 99.5th percentile in model units, from its held-out images when it ships them (else 1, the top of [-1, 1]). */
+/** The prior's 99.5th percentile in model units, from its held-out images when it ships them. */
 export function modelPercentile(modelDir: string): number {
   const f = join(modelDir, 'heldout.npy');
-  return existsSync(f) ? percentile(readNpy(f).data, 99.5) : 1;
+  return priorPercentile(existsSync(f) ? readNpy(f) : null);
 }
 
 /** `tweedie reconstruct --measurement FILE.h5`: raw multi-coil k-space in the fastMRI layout (src/volume/kspace-file.ts). */
@@ -89,10 +80,10 @@ export async function reconstructKspaceCli(v: KspaceCliValues, given: Record<str
     progress.done();
     await model?.release();
     const count = r.slices[1] - r.slices[0];
-    const outputs = [{ file: v.out, bytes: niftiFileBytes(v.out, imageVolume(r.image, count, r.grid, `tweedie ${r.solver} coil-combined`)) }];
+    const outputs = [{ file: v.out, bytes: niftiFileBytes(v.out, kspaceVolume(r.image, count, r.grid, `tweedie ${r.solver} coil-combined`)) }];
     if (v['out-rss']) {
       if (!r.reference) fail('USAGE', `--out-rss: ${v.measurement} has no reconstruction_rss and is not fully sampled, so there is no reference to write; drop --out-rss`);
-      outputs.push({ file: v['out-rss'], bytes: niftiFileBytes(v['out-rss'], imageVolume(r.reference, count, r.grid, 'fully sampled RSS')) });
+      outputs.push({ file: v['out-rss'], bytes: niftiFileBytes(v['out-rss'], kspaceVolume(r.reference, count, r.grid, 'fully sampled RSS')) });
     }
     commitOutputs(outputs);
     const summary = {

@@ -1,6 +1,7 @@
 import { fail } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import { readNpy } from '../io/npy.js';
+import { isDicomOut, prepareVolumeOut } from '../io/volume-out-file.js';
 import { psnr, ssim } from '../metrics/image.js';
 import { buildOperator, operatorConfigFromSpec } from '../inverse/operators/registry.js';
 import { loadOperatorFiles, operatorSpecFiles } from '../inverse/operators/spec-file.js';
@@ -12,7 +13,9 @@ import { asUsage, gradValue, intOption, numberOption, seedValue, stepsValue, thr
 import { withGradientRoute } from '../models/derivatives.js';
 import { itemShapeFor, loadModel, type LoadedModel } from './model-spec.js';
 import { command } from './options.js';
-import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './output.js';
+import { checkOutputs, checkSamplesOut, commitOutputs } from './output.js';
+import { checkImageInput, imageOutFiles, isVolumeInput, isVolumeOut, readArrayOrImages, type ImageReadOptions, type Images } from './image-input.js';
+import { seriesOption, volumeOption } from './volume-option.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { printSummary } from './job-context.js';
@@ -25,10 +28,17 @@ function checkedTruth(t: Tensor, file: string, item: readonly number[]): Tensor 
   return t.reshape([1, ...item]).toDtype('float32');
 }
 
+/** --truth: a .npy as stored (any shape an operator takes), or one image of a .png, NIfTI or DICOM file. */
+async function readTruth(file: string, range: [number, number], options: ImageReadOptions): Promise<Images> {
+  const images = await readArrayOrImages(file, range, '--truth', options);
+  if (images.volume && images.x.batch !== 1) fail('USAGE', `--truth ${file} holds ${images.x.batch} images; solve takes one: give a one-slice file (restore and reconstruct take a series)`);
+  return images;
+}
+
 export const solveCommand = command({
   name: 'solve',
   summary: 'solve an inverse problem with a diffusion prior',
-  usage: '--operator SPEC (--measurement y.npy | --truth x.npy) --out FILE.(npy|png) [options]',
+  usage: '--operator SPEC (--measurement y.npy | --truth x.(npy|png|nii.gz|dcm|DIR)) --out FILE.(npy|png|nii.gz|dcm|DIR/) [options]',
   description: 'Solve a linear inverse problem y = A x + noise with a diffusion prior (or a baseline).',
   options: {
     model: { type: 'string', value: 'gmm:FILE.json|DIR', doc: 'the prior: an exact Gaussian mixture or an ONNX model folder (baselines need none)' },
@@ -38,7 +48,13 @@ export const solveCommand = command({
       doc: 'e.g. mri:accel=4,mask=equispaced,acs=0.08 ct:views=30 inpaint:box=16 sr:factor=4 blur:gaussian,sigma=2 matrix:A.npy,noise=0.05 (noise=SIGMA on any)',
     },
     measurement: { type: 'string', value: 'y.npy', doc: "one measurement (the operator's output shape, or [m] / [1, m] for a matrix)" },
-    truth: { type: 'string', value: 'x.npy', doc: 'a ground-truth image: y is simulated from it (seeded), and PSNR/SSIM reported' },
+    truth: {
+      type: 'string', value: 'FILE',
+      doc: "a ground-truth image: y is simulated from it (seeded), and PSNR/SSIM reported. .npy as stored; .png mapped from [0, 1] to the model's value range " +
+        "([-1, 1] without a model); a one-slice NIfTI or DICOM (a file, or a folder of one series) mapped from its [min, max]",
+    },
+    volume: volumeOption('NIfTI --truth'),
+    series: seriesOption('--truth'),
     solver: { type: 'string', value: 'NAME', default: 'dds', doc: 'see "tweedie solvers" (score-sde, dps, ddrm, ddnm, diffpir, dds, ... and baselines)' },
     steps: stepsOption('diffusion steps', '50'),
     param: paramOption('solver'),
@@ -48,16 +64,21 @@ export const solveCommand = command({
     n: { type: 'string', short: 'n', value: 'K', doc: 'posterior samples, all conditioned on the one measurement (default 1; for smc the ensemble size, default 64)' },
     size: { ...sizeOption, doc: `${sizeOption.doc}; with --truth the truth's own grid` },
     threads: threadsOption,
-    out: { type: 'string', value: 'FILE', doc: '.npy [K, ...] or .png grid' },
+    out: { type: 'string', value: 'FILE', doc: '.npy [K, ...] or .png grid; for a NIfTI or DICOM --truth and -n 1 also .nii/.nii.gz with its geometry, DIR/ or .dcm for a derived DICOM series' },
     json: jsonOption('{"solver", "operator", "steps", "n", "nfe", "seconds", "out", for dps/pigdm "gradient" (the route used), with --truth "psnr", "ssim"}'),
   },
   async run({ values }) {
-    const out = checkSamplesOut(values.out, 'solve');
+    const out = values.out;
+    const volumeOut = out !== undefined && isVolumeOut(out);
+    if (!volumeOut) checkSamplesOut(out, 'solve');
     const spec = values.operator;
     if (!spec) fail('USAGE', 'solve needs --operator SPEC (e.g. --operator mri:accel=4)');
     const measFile = values.measurement, truthFile = values.truth;
     if (!measFile === !truthFile) fail('USAGE', 'give exactly one of --measurement y.npy or --truth x.npy');
-    checkOutputs([{ option: '--out', file: out }], [
+    if (truthFile) checkImageInput(truthFile, '--truth');
+    if (volumeOut && !(truthFile && isVolumeInput(truthFile))) fail('USAGE', `--out ${out}: NIfTI and DICOM output keep a NIfTI or DICOM --truth's geometry; give one or write .npy/.png`);
+    if ((values.series ?? values.volume) !== undefined && !(truthFile && isVolumeInput(truthFile))) fail('USAGE', '--volume and --series pick a volume of a NIfTI or DICOM --truth; drop them');
+    checkOutputs([{ option: '--out', file: isDicomOut(out!) ? prepareVolumeOut('--out', out!) : out }], [
       { option: '--measurement', file: measFile }, { option: '--truth', file: truthFile }, { option: '--model', file: values.model?.replace(/^gmm:/, '') },
       ...asUsage('--operator', () => operatorSpecFiles(spec!)).map((file) => ({ option: '--operator', file })),
     ]);
@@ -70,6 +91,7 @@ export const solveCommand = command({
     const sigmaY = numberOption(values['sigma-y'], 'sigma-y');
     const threads = threadsValue(values.threads);
     const grad = gradValue(values.grad);
+    if (volumeOut && n !== 1) fail('USAGE', `--out ${out} holds one result per --truth slice; use -n 1 or write .npy/.png`);
     if (solver.needs.particles && n < 2) fail('USAGE', `${solver.name} is a particle method: -n is the ensemble size and must be at least 2 (64 or more is usual)`);
     let model: LoadedModel | null = null;
     if (values.model) model = await loadModel(values.model, () => pathByName(values.path ?? 'vp-linear'), undefined, threads);
@@ -77,7 +99,8 @@ export const solveCommand = command({
     if (!model && values.size !== undefined) fail('USAGE', '--size applies to a --model whose tweedie.json declares "multiple"; a baseline without --model takes the --truth image as it is');
     // A route the model lacks is an option that does not fit the model: a usage error naming the routes that work.
     const denoiser = model && solver.needs.gradients ? asUsage('--grad', () => withGradientRoute(model!.denoiser, grad, `--model ${values.model}`)) : model?.denoiser ?? null;
-    const truthData = truthFile ? readNpy(truthFile) : null;
+    const truthImages = truthFile ? await readTruth(truthFile, model?.valueRange ?? [-1, 1], values) : null;
+    const truthData = truthImages?.x ?? null;
     let itemShape: readonly number[];
     // A model with a layout solves on the truth's own grid (or --size); the recipe pads it to the multiple.
     if (model) itemShape = itemShapeFor(model, `--model ${values.model}`, values.size, truthData && truthData.shape.length >= 2 ? truthData.shape.slice(-2) : undefined);
@@ -87,7 +110,7 @@ export const solveCommand = command({
     // The spec is typed on the command line: a wrong one is a usage error (exit 2); the files it names are read after.
     const config = asUsage('--operator', () => operatorConfigFromSpec(spec!, itemShape));
     const operator = buildOperator(loadOperatorFiles(config), itemShape, spec);
-    checkSamplesOut(out, 'solve', operator.inShape);
+    if (!volumeOut) checkSamplesOut(out, 'solve', operator.inShape);
     const truth = truthData ? checkedTruth(truthData, truthFile!, operator.inShape) : null;
     const measurement = truth ? simulateMeasurement(operator, truth, seed) : readNpy(measFile!);
     const progress = runProgress(solver.name);
@@ -99,7 +122,7 @@ export const solveCommand = command({
     });
     progress.done();
     const range = model?.valueRange ?? [-1, 1];
-    commitOutputs([{ file: out, bytes: samplesBytes(out, r.x, operator.inShape, range) }]);
+    commitOutputs(imageOutFiles(out!, r.x, truthImages?.volume, operator.inShape, range, `tweedie solve ${solver.name}`));
     const summary: Record<string, unknown> = { solver: solver.name, operator: operator.name, steps: r.steps, n, nfe: r.nfe, seconds: r.seconds, out, ...(r.gradient ? { gradient: r.gradient } : {}) };
     if (truth) {
       const truthB = new Tensor([n, ...operator.inShape], new Float32Array(n * truth.size).map((_, i) => truth.data[i % truth.size]!));

@@ -7,7 +7,7 @@ import { TweedieError } from '../core/errors.js';
 import { packageVersion } from '../cli/version.js';
 import { bearerCheck } from './auth.js';
 import type { DataFolder } from './data-folder.js';
-import { checkedSpec, optionsSchema, TASKS, type Task } from './job-spec.js';
+import { checkedSpec, optionsSchema, seriesInputs, TASKS, type Task } from './job-spec.js';
 import { FINISHED, JOB_STATES, type JobQueue, type JobStatus } from './job-status.js';
 import { ID_PATTERN, NAME_PATTERN, safeName } from './names.js';
 import { openApiDocument, type ApiRoute } from './openapi.js';
@@ -165,7 +165,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     }
     const spec = checkedSpec(raw, files.map((f) => f.name));
     const id = randomUUID();
-    o.data.writeInputs(id, files);
+    o.data.writeInputs(id, files, seriesInputs(spec));
     await o.queue.submit(id, spec);
     await prune(o.queue, o.data, o.retention);
     return reply.code(202).send({ id });

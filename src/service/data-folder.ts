@@ -30,12 +30,17 @@ export class DataFolder {
     return join(this.jobs, id, 'results');
   }
 
-  /** Write a job's uploads, all or none (each atomically, in a folder renamed into place). */
-  writeInputs(id: string, files: { name: string; bytes: Uint8Array }[]): void {
+  /**
+   * Write a job's uploads, all or none (each atomically, in a folder renamed into place); the files a series lists
+   * (`series`: folder -> names) go into that folder.
+   */
+  writeInputs(id: string, files: { name: string; bytes: Uint8Array }[], series: Record<string, string[]> = {}): void {
     const staging = join(this.jobs, `.${id}.incoming`);
     mkdirSync(staging, { recursive: true });
+    const folderOf = new Map(Object.entries(series).flatMap(([folder, names]) => names.map((n) => [n, folder] as const)));
     try {
-      commitOutputs(files.map((f) => ({ file: join(staging, f.name), bytes: f.bytes })));
+      for (const folder of Object.keys(series)) mkdirSync(join(staging, folder));
+      commitOutputs(files.map((f) => ({ file: join(staging, folderOf.get(f.name) ?? '', f.name), bytes: f.bytes })));
       mkdirSync(join(this.jobs, id));
       renameSync(staging, this.inputDir(id));
     } catch (e) {

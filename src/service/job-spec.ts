@@ -22,6 +22,13 @@ export type Task = keyof typeof TASKS;
 
 /** Options that name input files: each must be one of the job's uploads. */
 const INPUT_OPTIONS = new Set(['input', 'truth', 'measurement', 'mask-file', 'init', 'scheduler-config', 'coil-maps']);
+/**
+ * Input options that may name a DICOM series: a list of uploaded files, put in one folder (seriesFolder) that the
+ * command reads as a series.
+ */
+const SERIES_OPTIONS = new Set(['input', 'truth']);
+/** The folder of the job's inputs that holds the series an option lists. */
+export const seriesFolder = (option: string): string => `series-${option}`;
 /** Options that name output files: a result file name. */
 const OUTPUT_OPTIONS = new Set(['out', 'out-model', 'out-rss']);
 /** CLI options that make no sense for a job (the job always reports its summary as JSON). */
@@ -58,8 +65,12 @@ export function optionsSchema(task: Task): Record<string, unknown> {
   const scalar = { oneOf: [{ type: 'string' }, { type: 'number' }] };
   const properties: Record<string, unknown> = { task: { const: task } };
   for (const [k, o] of jobOptions(task)) {
-    const doc = INPUT_OPTIONS.has(k) ? `${o.doc} (over HTTP: an uploaded file's name)` : OUTPUT_OPTIONS.has(k) ? `${o.doc} (over HTTP: a result file name)` : o.doc;
-    properties[k] = o.type === 'boolean' ? { type: 'boolean', description: doc } : o.multiple ? { oneOf: [scalar, { type: 'array', items: scalar }], description: doc } : { ...scalar, description: doc };
+    const doc = SERIES_OPTIONS.has(k) ? `${o.doc} (over HTTP: an uploaded file's name, or a list of uploaded DICOM files making one series)`
+      : INPUT_OPTIONS.has(k) ? `${o.doc} (over HTTP: an uploaded file's name)`
+      : k === 'out' ? `${o.doc} (over HTTP: a result file name, or NAME/ for a derived DICOM series whose files IMG00001.dcm, ... are the job's results)`
+      : OUTPUT_OPTIONS.has(k) ? `${o.doc} (over HTTP: a result file name)` : o.doc;
+    const list = { type: 'array', items: SERIES_OPTIONS.has(k) ? { type: 'string' } : scalar, ...(SERIES_OPTIONS.has(k) ? { minItems: 1 } : {}) };
+    properties[k] = o.type === 'boolean' ? { type: 'boolean', description: doc } : o.multiple || SERIES_OPTIONS.has(k) ? { oneOf: [scalar, list], description: doc } : { ...scalar, description: doc };
   }
   return { type: 'object', required: ['task'], additionalProperties: false, properties };
 }
@@ -75,12 +86,18 @@ export function checkedSpec(raw: unknown, inputs: string[]): JobSpec {
     const def = table.get(k);
     if (!def) fail('USAGE', `options.${k} is not an option of "tweedie ${task}"${NOT_FOR_JOBS.has(k) ? ' usable in a job' : ''}; see GET /openapi.json for the task's options`);
     const scalarOk = (x: unknown) => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x));
-    const ok = def.type === 'boolean' ? typeof v === 'boolean' : def.multiple && Array.isArray(v) ? v.every(scalarOk) : scalarOk(v);
-    if (!ok) fail('USAGE', `options.${k} must be ${def.type === 'boolean' ? 'true or false' : def.multiple ? 'a string, a number or a list of them' : 'a string or a number'}`);
-    if (INPUT_OPTIONS.has(k) && !(k === 'coil-maps' && COIL_MAP_KINDS.has(String(v))) && !inputs.includes(String(v))) {
-      fail('USAGE', `options.${k} "${v}" is not an uploaded file; upload it in the field "input" (uploaded: ${inputs.join(', ') || 'none'})`);
+    const series = SERIES_OPTIONS.has(k) && Array.isArray(v);
+    const ok = def.type === 'boolean' ? typeof v === 'boolean' : series ? v.length > 0 && v.every((x) => typeof x === 'string') : def.multiple && Array.isArray(v) ? v.every(scalarOk) : scalarOk(v);
+    if (!ok) {
+      const kinds = def.type === 'boolean' ? 'true or false' : def.multiple ? 'a string, a number or a list of them' : SERIES_OPTIONS.has(k) ? 'a file name or a list of file names (one DICOM series)' : 'a string or a number';
+      fail('USAGE', `options.${k} must be ${kinds}`);
     }
-    if (OUTPUT_OPTIONS.has(k)) safeName(String(v), `options.${k}`);
+    for (const name of INPUT_OPTIONS.has(k) && !(k === 'coil-maps' && COIL_MAP_KINDS.has(String(v))) ? (series ? (v as string[]) : [String(v)]) : []) {
+      if (!inputs.includes(name)) fail('USAGE', `options.${k} "${name}" is not an uploaded file; upload it in the field "input" (uploaded: ${inputs.join(', ') || 'none'})`);
+    }
+    if (series && inputs.includes(seriesFolder(k))) fail('USAGE', `input file "${seriesFolder(k)}" has the name of the folder that holds options.${k}'s series; rename the file`);
+    if (k === 'out' && String(v).endsWith('/')) safeName(String(v).slice(0, -1), 'options.out (a DICOM series NAME/)');
+    else if (OUTPUT_OPTIONS.has(k)) safeName(String(v), `options.${k}`);
   }
   if (typeof options.model === 'string') modelArg(options.model, inputs);
   if (typeof options.operator === 'string') {
@@ -109,12 +126,28 @@ function modelArg(model: string, inputs: string[], inputDir = ''): string {
   return dir;
 }
 
-/** The command line of a job: its inputs in `inputDir`, its results in `resultDir`, with --json. */
+/** The uploads that go into a series folder, by folder (seriesFolder): the lists of the series options. */
+export function seriesInputs(spec: JobSpec): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(spec.options).filter(([k, v]) => SERIES_OPTIONS.has(k) && Array.isArray(v)).map(([k, v]) => [seriesFolder(k), (v as string[]).map(String)]));
+}
+
+/**
+ * The command line of a job: its inputs in `inputDir` (a listed series as its folder), its results in `resultDir`
+ * (out NAME/: the derived DICOM series' files written in `resultDir` itself), with --json.
+ */
 export function jobArgv(spec: JobSpec, inputDir: string, resultDir: string): string[] {
   const argv: string[] = [];
   const options = { out: DEFAULT_OUT[spec.task], ...spec.options };
   for (const [k, v] of Object.entries(options)) {
     if (SERVICE_OPTIONS[spec.task]?.[k]) continue;
+    if (SERIES_OPTIONS.has(k) && Array.isArray(v)) {
+      argv.push(`--${k}=${join(inputDir, seriesFolder(k))}`);
+      continue;
+    }
+    if (k === 'out' && String(v).endsWith('/')) {
+      argv.push(`--out=${resultDir}/`);
+      continue;
+    }
     const text = (x: string | number) => {
       const s = String(x);
       if (k === 'model') return modelArg(s, spec.inputs, inputDir);

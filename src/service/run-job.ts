@@ -47,8 +47,11 @@ export async function runJob(id: string, spec: JobSpec, data: DataFolder, hooks:
   };
   await jobContext.run({ progress, summary: (s) => (summary = s), models: hooks.models }, () => cmd.run(args));
   if (hooks.cancelled()) fail('ABORTED', 'the job was cancelled');
-  // Server paths stay on the server: a file in the summary is named by its base name.
-  const local = (v: unknown): unknown => (typeof v === 'string' && (v.startsWith(inputDir) || v.startsWith(resultDir)) ? basename(v) : v);
+  // Server paths stay on the server: a file in the summary is named by its base name (a DICOM series out by the job's NAME/).
+  const local = (v: unknown): unknown => {
+    if (typeof v !== 'string' || !(v.startsWith(inputDir) || v.startsWith(resultDir))) return v;
+    return v === `${resultDir}/` ? spec.options.out : basename(v);
+  };
   const metrics = Object.fromEntries(Object.entries(summary ?? {}).map(([k, v]) => [k, local(v)]));
   return { metrics, results: data.results(id) };
 }

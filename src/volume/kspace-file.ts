@@ -2,6 +2,7 @@ import { fail } from '../core/errors.js';
 import { fft2c, ifft2c } from '../core/fft.js';
 import { Tensor } from '../core/tensor.js';
 import type { FastmriFile } from '../io/fastmri.js';
+import { createVolume, type Volume } from '../io/volume.js';
 import { psnr, ssim } from '../metrics/image.js';
 import { acsBlock, acsCoilMaps, espiritCoilMaps } from '../inverse/operators/coil-maps.js';
 import { equispacedLineMask, lineMask2D, randomLineMask } from '../inverse/operators/mri-masks.js';
@@ -81,6 +82,36 @@ export function kspaceGrid(file: FastmriFile): KspaceGrid {
   const fov = h?.reconSpace.fieldOfView_mm;
   const voxel: [number, number, number] = fov ? [fov.x / recon.x, fov.y / recon.y, h!.encodedSpace.fieldOfView_mm.z || 1] : [1, 1, 1];
   return { rows, cols: file.cols, rowStart: Math.floor((file.rows - rows) / 2), outRows, outCols, voxel };
+}
+
+/**
+ * [count, outRows, outCols] images as a volume (i = columns, j = rows from the bottom, k = slices), as
+ * `reconstruct --measurement` writes them and the page shows them.
+ */
+export function kspaceVolume(stack: Float32Array, count: number, g: KspaceGrid, descrip: string, source?: string): Volume {
+  const h = g.outRows, w = g.outCols, out = new Float32Array(stack.length);
+  for (let k = 0; k < count; k++) for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) out[c + w * (h - 1 - r + h * k)] = stack[(k * h + r) * w + c]!;
+  return createVolume(out, [w, h, count], { voxelSize: [g.voxel[1], g.voxel[0], g.voxel[2]], descrip, ...(source ? { source } : {}) });
+}
+
+/** The prior's 99.5th percentile in model units (o.modelPercentile), from its held-out images (else 1, the top of [-1, 1]). */
+export function priorPercentile(heldout: Tensor | null): number {
+  return heldout ? percentile(heldout.data, 99.5) : 1;
+}
+
+/**
+ * Every slice of a file as acquired, for viewing before a run: the RSS of the zero-filled coil images on the output
+ * grid, and whether the file is undersampled already (its mask or zero columns; else --accel undersamples it).
+ */
+export function acquiredImages(file: FastmriFile): { volume: Volume; undersampled: boolean } {
+  const g = kspaceGrid(file), n = g.outRows * g.outCols, stack = new Float32Array(file.slices * n);
+  let undersampled = false;
+  for (let z = 0; z < file.slices; z++) {
+    const ks = gridKspace(file, z, g);
+    if (z === 0) undersampled = sampling(file, ks, g, { solver: 'zero-filled', steps: 1 }).prospective;
+    stack.set(crop(rssImage(ks.re, ks.im, file.coils, g.rows, g.cols), g.rows, g.cols, g.outRows, g.outCols), z * n);
+  }
+  return { volume: kspaceVolume(stack, file.slices, g, 'RSS of the acquired k-space', file.name), undersampled };
 }
 
 /** Slice z's k-space on the grid: coil images cropped to the grid's rows and transformed back. */

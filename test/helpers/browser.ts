@@ -13,7 +13,7 @@ export { CHROMIUM, launchChromium } from '../../bench/lib/browser.js';
  */
 function playgroundRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'tweedie-playground-'));
-  const dicom = ['dcmjs', 'dicom-parser', '@cornerstonejs/codec-charls', '@cornerstonejs/codec-openjpeg', '@cornerstonejs/codec-libjpeg-turbo-8bit', 'jpeg-lossless-decoder-js'].map((p) => `node_modules/${p}`);
+  const dicom = ['dcmjs', 'dicom-parser', '@cornerstonejs/codec-charls', '@cornerstonejs/codec-openjpeg', '@cornerstonejs/codec-libjpeg-turbo-8bit', 'jpeg-lossless-decoder-js', 'h5wasm'].map((p) => `node_modules/${p}`);
   for (const dir of ['dist', 'web', 'node_modules/onnxruntime-web', 'node_modules/onnxruntime-common', ...dicom]) {
     mkdirSync(join(root, dir, '..'), { recursive: true });
     symlinkSync(resolve(dir), join(root, dir));

@@ -1,14 +1,15 @@
 """Independent DICOM writer and reader for tweedie's DICOM tests (run with /usr/bin/python3: Debian's
 python3-pydicom, python3-nibabel, numpy). No code shared with src/io/.
 
-  series OUTDIR N          N axial slices of ch2 as a CT series (int16 stored, signed, RescaleSlope 0.25,
-                           RescaleIntercept -1000, explicit VR little endian), files named out of z order
+  series OUTDIR N [SIZE]   N axial slices of ch2 as a CT series (int16 stored, signed, RescaleSlope 0.25,
+                           RescaleIntercept -1000, explicit VR little endian), files named out of z order;
+                           with SIZE, the central SIZE x SIZE block of each slice
   enhanced OUT N           the same N slices as one Enhanced MR Image object: per-frame PlanePosition and
                            PixelValueTransformation (a different rescale per frame), shared orientation and
                            spacing, frames stored in shuffled order
   decode OUT.npy FILE...   pydicom's own decoding of uncompressed files, rescaled, float64 [frames, rows, cols]
                            (frames of all files in the order given)
-  expected OUT.npy N       the values `series`/`enhanced` store, float64 [slice, row, col], ascending z
+  expected OUT.npy N [SIZE] the values `series`/`enhanced` store, float64 [slice, row, col], ascending z
 """
 import sys
 import numpy as np
@@ -24,16 +25,20 @@ SLOPE, INTERCEPT = 0.25, -1000.0
 IOP = [-1.0, 0.0, 0.0, 0.0, -1.0, 0.0]
 
 
-def slices(n):
+def slices(n, size=None):
     img = nib.load(CH2)
     a = np.asarray(img.dataobj, dtype=np.float64)
     ks = [40 + 3 * i for i in range(n)]
     # Slice k: rows j (RAS y), columns i (RAS x); stored int16 values spanning negatives.
     stored = [np.round(a[:, :, k].T * 40.0 - 2000.0).astype(np.int16) for k in ks]
+    i0 = j0 = 0
+    if size:
+        j0, i0 = (stored[0].shape[0] - size) // 2, (stored[0].shape[1] - size) // 2
+        stored = [s[j0:j0 + size, i0:i0 + size].copy() for s in stored]
     aff = img.affine
     pos = []
     for k in ks:
-        w = aff @ np.array([0, 0, k, 1.0])
+        w = aff @ np.array([i0, j0, k, 1.0])
         pos.append([-w[0], -w[1], w[2]])  # RAS -> LPS
     return stored, pos, (1.0, 1.0), 3.0
 
@@ -56,8 +61,8 @@ def base(sop_class, modality):
     return ds
 
 
-def series(out, n):
-    stored, pos, ps, dz = slices(n)
+def series(out, n, size=None):
+    stored, pos, ps, dz = slices(n, size)
     uid = generate_uid()
     for s, (px, p) in enumerate(zip(stored, pos)):
         ds = base('1.2.840.10008.5.1.4.1.1.2', 'CT')
@@ -100,8 +105,8 @@ def enhanced(out, n):
     ds.save_as(out, write_like_original=False)
 
 
-def expected(out, n):
-    stored, _, _, _ = slices(n)
+def expected(out, n, size=None):
+    stored, _, _, _ = slices(n, size)
     np.save(out, np.stack([s.astype(np.float64) * SLOPE + INTERCEPT for s in stored]))
 
 
@@ -129,11 +134,11 @@ def decode(out, files):
 if __name__ == '__main__':
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == 'series':
-        series(args[0], int(args[1]))
+        series(args[0], int(args[1]), int(args[2]) if len(args) > 2 else None)
     elif cmd == 'enhanced':
         enhanced(args[0], int(args[1]))
     elif cmd == 'expected':
-        expected(args[0], int(args[1]))
+        expected(args[0], int(args[1]), int(args[2]) if len(args) > 2 else None)
     elif cmd == 'enhanced-expected':
         enhanced_expected(args[0], int(args[1]))
     elif cmd == 'decode':
