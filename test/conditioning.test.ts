@@ -1,4 +1,9 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readNpy } from '../src/io/npy.js';
 import assert from 'node:assert/strict';
 import { Tensor } from '../src/core/tensor.js';
 import { GaussianMixture, type MixtureJson } from '../src/models/gmm.js';
@@ -156,7 +161,7 @@ test('posterior solvers run a conditioned (and guided) model: the exact posterio
 test('an ONNX model with a declared class input: bound and guided through the recipe, equal to the exact mixture', async () => {
   const onnx = await OnnxDenoiser.load('test/fixtures/class-gaussian', { threads: 1 });
   assert.deepEqual(onnx.conditions, { class: { kind: 'class', input: 'class', classes: 3, unconditional: 3 } });
-  const exact = GaussianMixture.fromJsonText((await import('node:fs')).readFileSync('test/fixtures/class-gaussian/prior.json', 'utf8'));
+  const exact = GaussianMixture.fromJsonText(readFileSync('test/fixtures/class-gaussian/prior.json', 'utf8'));
   const run = (model: Denoiser) => generate({ model, sampler: 'dpm-solver++', steps: 10, n: 4, seed: 5, condition: { class: [0, 1, 2, 1] }, guidance: { scale: 3, interval: [0.1, 10] } });
   const a = await run(onnx), b = await run(exact.asDenoiser(onnx.path));
   near(a.x.data, b.x.data, 2e-3, 'ONNX against exact');
@@ -218,4 +223,52 @@ test('a bound model keeps its derivatives: the x0 VJP of the bound class equals 
   const minus = await guided.predict(new Tensor(points.shape, points.data.map((x, i) => x - h * v.data[i]!)), 0.4);
   // The exact mixture's x0 Jacobian is symmetric per branch, so J v (differences) equals J^T v.
   near(g.data, plus.data.map((p, i) => (p - minus.data[i]!) / (2 * h)), 1e-6, 'guided vjp');
+});
+
+describe('CLI', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tweedie-cond-'));
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/tweedie.js', ...args], { encoding: 'utf8' });
+  const FIX = 'test/fixtures/class-gaussian';
+  const oneLine = (r: ReturnType<typeof cli>, re: RegExp) => {
+    assert.notEqual(r.status, 0, r.stdout);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  };
+
+  test('sample --class K --guidance-scale W --guidance-interval lo,hi on an ONNX model equals the exact mixture run by the API', async () => {
+    const out = join(dir, 'guided.npy');
+    const r = cli('sample', '--model', FIX, '--class', '2', '--guidance-scale', '3', '--guidance-interval', '0.1,10', '--sampler', 'dpm-solver++', '--steps', '10', '-n', '6', '--seed', '4', '--out', out, '--threads', '1');
+    assert.equal(r.status, 0, r.stderr);
+    const onnx = await OnnxDenoiser.load(FIX, { threads: 1 });
+    const want = await generate({ model: GaussianMixture.fromJsonText(readFileSync(join(FIX, 'prior.json'), 'utf8')).asDenoiser(onnx.path), sampler: 'dpm-solver++', steps: 10, n: 6, seed: 4, condition: { class: 2 }, guidance: { scale: 3, interval: [0.1, 10] } });
+    near(readNpy(out).data, want.x.data, 2e-3, 'CLI ONNX against API exact');
+  });
+
+  test('bad options: one line each naming the option and the expected form', () => {
+    const out = join(dir, 'x.npy');
+    const gmm = join(dir, 'plain.json');
+    writeFileSync(gmm, JSON.stringify({ ...MIX, classes: undefined }));
+    oneLine(cli('sample', '--model', FIX, '--class', '7', '--out', out), /--class 7 is outside the model's classes; give an integer 0\.\.2/);
+    oneLine(cli('sample', '--model', FIX, '--class', 'dog', '--out', out), /--class must be an integer class, or a comma-separated list/);
+    oneLine(cli('sample', '--model', FIX, '--class', '0,1', '-n', '3', '--out', out), /--class has 2 values; .* one for all samples or one for each of the 3/);
+    oneLine(cli('sample', '--model', FIX, '--cond-image', 'x.png', '--out', out), /--cond-image: --model test\/fixtures\/class-gaussian takes no image condition \(its conditions: class \(class\)\)/);
+    oneLine(cli('sample', '--model', `gmm:${gmm}`, '--guidance-scale', '2', '--out', out), /--guidance-scale needs a condition to guide towards \(the model declares none\)/);
+    oneLine(cli('sample', '--model', `gmm:${gmm}`, '--class', '1', '--out', out), /--class: --model gmm:.* takes no class condition \(its tweedie.json declares no "conditioning"\)/);
+    oneLine(cli('sample', '--model', FIX, '--guidance-interval', '1,2', '--out', out), /--guidance-interval applies to classifier-free guidance; add --guidance-scale W/);
+    oneLine(cli('sample', '--model', FIX, '--class', '1', '--guidance-scale', '2', '--guidance-interval', '5', '--out', out), /--guidance-interval must be LO,HI/);
+    assert.ok(!existsSync(out), 'nothing written');
+  });
+
+  test('a declaration the ONNX model does not fit is refused at load', () => {
+    const bad = (conditioning: object, re: RegExp) => {
+      const m = join(dir, `m${Math.random().toString(36).slice(2)}`);
+      cpSync(FIX, m, { recursive: true });
+      const card = JSON.parse(readFileSync(join(m, 'tweedie.json'), 'utf8'));
+      writeFileSync(join(m, 'tweedie.json'), JSON.stringify({ ...card, conditioning }));
+      oneLine(cli('sample', '--model', m, '--out', join(dir, 'y.npy')), re);
+    };
+    bad({ label: { kind: 'class', classes: 3, unconditional: 3 } }, /conditioning input label -> "label" is not an input of the model \(sample, timestep, class\)/);
+    bad({ class: { kind: 'class', classes: 3, unconditional: 3, input: 'timestep' } }, /conditioning\.class \(ONNX input "timestep"\) is a class label but the input has type float32; export the label as an int64 input/);
+    bad({ class: { kind: 'vector', size: 4 } }, /conditioning\.class \(ONNX input "class"\) has shape \[batch\] but the declaration gives items \[N, 4\]/);
+  });
 });

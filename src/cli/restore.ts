@@ -34,7 +34,7 @@ const isNifti = (file: string) => /\.nii(\.gz)?$/i.test(file);
 const isVolume = (file: string) => isNifti(file) || isDicomPath(file);
 
 /** Read images as [N, C, H, W] in the model's value range. */
-async function readImages(file: string, range: [number, number], what: string, volume: string | undefined, series: string | undefined): Promise<Images> {
+export async function readImages(file: string, range: [number, number], what: string, volume: string | undefined, series: string | undefined): Promise<Images> {
   const lower = file.toLowerCase();
   if (lower.endsWith('.npy')) {
     const t = readNpy(file).toDtype('float32');
