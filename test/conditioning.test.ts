@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readNpy } from '../src/io/npy.js';
+import { readNpy, writeNpy } from '../src/io/npy.js';
 import assert from 'node:assert/strict';
 import { Tensor } from '../src/core/tensor.js';
 import { GaussianMixture, type MixtureJson } from '../src/models/gmm.js';
@@ -242,6 +242,34 @@ describe('CLI', () => {
     const onnx = await OnnxDenoiser.load(FIX, { threads: 1 });
     const want = await generate({ model: GaussianMixture.fromJsonText(readFileSync(join(FIX, 'prior.json'), 'utf8')).asDenoiser(onnx.path), sampler: 'dpm-solver++', steps: 10, n: 6, seed: 4, condition: { class: 2 }, guidance: { scale: 3, interval: [0.1, 10] } });
     near(readNpy(out).data, want.x.data, 2e-3, 'CLI ONNX against API exact');
+  });
+
+  test('sample --cond-image FILE on an image-conditional ONNX model equals the formula, plain and guided', async () => {
+    const IMG = 'test/fixtures/image-gaussian', c = Tensor.from([1, 1, 2, 2], [0.5, -0.3, 0.9, -1]);
+    const file = join(dir, 'cond.npy');
+    writeNpy(file, c);
+    const onnx = await OnnxDenoiser.load(IMG, { threads: 1 });
+    // x0 ~ N(c, 0.05 I): E[x0 | x_t] = c + a v / (a^2 v + s^2) (x_t - a c), written here from the formula.
+    const oracle: Denoiser = {
+      prediction: 'x0', path: onnx.path, itemShape: [1, 2, 2], conditions: onnx.conditions!,
+      predict: async (x, t, cond) => {
+        const { a, s } = onnx.path.point(t), cc = cond!.inputs!.lowres!.data, g = (a * 0.05) / (a * a * 0.05 + s * s);
+        return new Tensor(x.shape, x.data.map((v, i) => cc[i]! + g * (v - a * cc[i]!)));
+      },
+    };
+    for (const guidance of [[], ['--guidance-scale', '2.5']]) {
+      const out = join(dir, `img${guidance.length}.npy`);
+      const r = cli('sample', '--model', IMG, '--cond-image', file, ...guidance, '--sampler', 'ddim', '--steps', '12', '-n', '3', '--out', out, '--threads', '1');
+      assert.equal(r.status, 0, r.stderr);
+      const want = await generate({ model: oracle, sampler: 'ddim', steps: 12, n: 3, condition: { lowres: c }, ...(guidance.length ? { guidance: { scale: 2.5 } } : {}) });
+      near(readNpy(out).data, want.x.data, 2e-3, `--cond-image ${guidance.join(' ')}`);
+    }
+    const big = join(dir, 'big.npy'), bright = join(dir, 'bright.npy');
+    writeNpy(big, Tensor.zeros([1, 1, 3, 3]));
+    writeNpy(bright, Tensor.from([1, 1, 2, 2], [0, 2, 0, 0]));
+    oneLine(cli('sample', '--model', IMG, '--cond-image', big, '--out', join(dir, 'z.npy')), /--cond-image has \[1, 1, 3, 3\]; --model test\/fixtures\/image-gaussian expects an image \[1, 2, 2\] with values in \[-1, 1\]/);
+    oneLine(cli('sample', '--model', IMG, '--cond-image', bright, '--out', join(dir, 'z.npy')), /--cond-image has the value 2, outside the model's range \[-1, 1\]; scale the image to that range/);
+    oneLine(cli('sample', '--model', IMG, '--class', '1', '--out', join(dir, 'z.npy')), /--class: --model test\/fixtures\/image-gaussian takes no class condition \(its conditions: lowres \(image\)\)/);
   });
 
   test('bad options: one line each naming the option and the expected form', () => {

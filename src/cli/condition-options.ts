@@ -43,6 +43,7 @@ export async function conditionValues(values: Values, model: Denoiser, modelName
   if (interval && !(interval.length === 2 && interval.every(Number.isFinite))) fail('USAGE', `--guidance-interval must be LO,HI (two noise levels sigma = s/a), got "${iv}"`);
   return {
     optionNames: 'cli',
+    modelName,
     ...(Object.keys(condition).length ? { condition } : {}),
     ...(scale !== undefined ? { guidance: { scale, ...(interval ? { interval: interval as [number, number] } : {}) } } : {}),
   };

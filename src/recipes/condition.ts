@@ -15,6 +15,8 @@ export interface ConditionOptions {
   guidance?: GuidanceOptions;
   /** How messages name the conditions: the API's keys (default) or the CLI's options. */
   optionNames?: 'api' | 'cli';
+  /** The model's name in messages (default "the model"). */
+  modelName?: string;
 }
 
 const apiNames = { label: ((name) => `condition.${name}`) as ConditionLabel, scale: 'guidance.scale', interval: 'guidance.interval' };
@@ -28,7 +30,8 @@ const cliNames = {
  * Check the conditions and the guidance of a run of n samples once, before any work, and return the model each batch
  * [start, end) runs: the conditions bound to it (and guided), so that samplers and solvers need not know of them.
  */
-export function conditionedModel(denoiser: Denoiser, o: ConditionOptions, n: number, modelName = 'the model'): (start: number, end: number) => Denoiser {
+export function conditionedModel(denoiser: Denoiser, o: ConditionOptions, n: number): (start: number, end: number) => Denoiser {
+  const modelName = o.modelName ?? 'the model';
   const names = o.optionNames === 'cli' ? cliNames : apiNames;
   if (!denoiser.conditions && !o.condition && !o.guidance) return () => denoiser;
   const cond = checkConditions(denoiser.conditions, o.condition ?? {}, n, modelName, names.label);

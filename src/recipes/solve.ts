@@ -42,8 +42,6 @@ export interface SolveOptions extends RunControl, ConditionOptions {
   n?: number;
   /** How gradient solvers (dps, pigdm) differentiate the model: 'auto' (default), 'exact', 'exported' or 'differences'. */
   gradient?: GradientChoice;
-  /** The model's name in messages (default "the model"). */
-  modelName?: string;
 }
 
 /** y = A x + noise for a ground truth x [1, ...] or [...]: the measurement noise of `seed` (sample 0). */
@@ -69,7 +67,7 @@ export async function solve(o: SolveOptions): Promise<SolveResult> {
   const perSample = o.measurement.size === n * outSize && n > 1;
   const seed = o.seed ?? 0, first = o.firstSample ?? 0;
   const grid = denoiser ? runGrid(denoiser.path, o.steps ?? 50, o.grid) : [];
-  const model = denoiser ? conditionedModel(denoiser, o, n, o.modelName) : () => null;
+  const model = denoiser ? conditionedModel(denoiser, o, n) : () => null;
   // A particle ensemble is one coupled run: it is never split into batches.
   const control = solver.needs.particles ? { ...o, batch: n } : o;
   const r = await runInBatches(n, item, Math.max(0, grid.length - 1), control, async (start, end, source, onStep) => {
