@@ -191,6 +191,8 @@ test('bad input: one line naming the option and the expected form, before any wo
   await assert.rejects(generate({ model: noNull, condition: { image: Tensor.zeros([1, 2, 2]) }, guidance: { scale: 2 } }), /guidance\.scale: the model has no unconditional branch \(conditioning image declares no "unconditional"/);
   await assert.rejects(generate({ model: noNull }), /the model needs condition\.image: an image \[1, 2, 2\] with values in \[0, 1\]/);
   assert.throws(() => checkConditions(specs, { image: Tensor.zeros([1, 3, 3]) }, 1, 'm'), /condition\.image has \[1, 3, 3\]; m expects an image \[1, 2, 2\]/);
+  assert.throws(() => checkConditions(specs, { image: Tensor.zeros([1, 1, 4, 4]) }, 4, 'm'), /condition\.image has \[1, 1, 4, 4\]; m expects an image \[1, 2, 2\]/);
+  assert.equal(checkConditions(specs, { image: Tensor.zeros([4, 1, 2, 2]) }, 4, 'm').image!.batch, 4);
   assert.throws(() => checkConditions(specs, { image: Tensor.from([1, 2, 2], [0, 0.5, 1, 2]) }, 1, 'm'), /condition\.image has the value 2, outside the model's range \[0, 1\]; scale the image/);
 });
 

@@ -106,7 +106,9 @@ export function checkConditions(specs: ConditionSpecs | undefined, given: Readon
     const item = itemShapeOf(spec), size = item.reduce((p, q) => p * q, 1);
     const values: ArrayLike<number> = v instanceof Tensor ? v.data : typeof v === 'number' ? [v] : v;
     const count = values.length / size;
-    if (!(count === 1 || count === n)) {
+    // A tensor is one item [...item] or a batch [k, ...item]: a wrong-sized image is not read as several.
+    const itemOk = !(v instanceof Tensor) || (v.shape.length - item.length <= 1 && v.shape.slice(v.shape.length - item.length).join() === item.join());
+    if (!(count === 1 || count === n) || !itemOk) {
       const shape = v instanceof Tensor ? `[${v.shape.join(', ')}]` : `${values.length} value${values.length > 1 ? 's' : ''}`;
       fail('BAD_SHAPE', `${what} has ${shape}; ${modelName} expects ${expectedForm(spec)}, one for all samples or one for each of the ${n}`);
     }
