@@ -27,6 +27,8 @@ export * from './models/derivatives.js';
 export * from './models/gmm.js';
 export * from './models/gaussian-fit.js';
 export * from './models/guidance.js';
+export * from './models/conditioning.js';
+export * from './models/class-mixture.js';
 export * from './models/thresholding.js';
 export * from './models/model-spec.js';
 export * from './models/ort-denoiser.js';

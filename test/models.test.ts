@@ -197,7 +197,7 @@ test('classifier-free guidance: scale 0 is unconditional, 1 conditional, 3 extra
     predict: async (x, _t, c) => new Tensor(x.shape, x.data.map((v, i) => v + c!.inputs!.label!.data[Math.floor(i / x.itemSize)]!)),
   };
   const x = Tensor.from([2, 2], [1, 2, 3, 4]);
-  const cond = { inputs: { label: Tensor.from([2], [5, 5]) } }, uncond = { inputs: { label: Tensor.from([2], [1, 1]) } };
+  const cond = { label: Tensor.from([1], [5]) }, uncond = { label: Tensor.from([1], [1]) };
   const at = async (scale: number) => [...(await classifierFreeGuidance(m, { scale, cond, uncond }).predict(x, 0.5)).data];
   assert.deepEqual(await at(0), [2, 3, 4, 5]);
   assert.deepEqual(await at(1), [6, 7, 8, 9]);

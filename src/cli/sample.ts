@@ -16,6 +16,7 @@ import { checkOutputs, checkSamplesOut, commitOutputs, samplesBytes } from './ou
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { printSummary } from './job-context.js';
+import { conditionOptions, conditionValues } from './condition-options.js';
 import { batchOption, jsonOption, paramOption, seedOption, sizeOption, stepsOption, threadsOption } from './shared-options.js';
 
 export const sampleCommand = command({
@@ -42,6 +43,7 @@ export const sampleCommand = command({
     size: sizeOption,
     batch: batchOption('samples', '64'),
     init: { type: 'string', value: 'FILE.npy', doc: 'standard-normal starting noise [K, ...] instead of the seeded one; scaled as the path requires' },
+    ...conditionOptions,
     threads: threadsOption,
     out: { type: 'string', value: 'FILE', doc: '.npy (samples [K, ...]) or .png (an image grid for image-shaped models)' },
     json: jsonOption('{"sampler", "steps", "n", "nfe", "nfe_per_sample_batch", "seconds", "out"}'),
@@ -90,6 +92,7 @@ export const sampleCommand = command({
       if (noise.size !== want) fail('BAD_SHAPE', `--init ${values.init} has shape [${noise.shape.join(', ')}] but ${n} samples of shape [${grid.join(', ')}] need ${want} values`);
     }
     checkSamplesOut(out, 'sample', shape);
+    const conditioning = await conditionValues(values, model.denoiser, `--model ${modelSpec}`);
     const progress = runProgress(sampler.name);
     const r = await generate({
       model: model.denoiser, sampler, steps, params, n, seed, batch, ...(values.size !== undefined ? { shape } : {}),
@@ -97,6 +100,7 @@ export const sampleCommand = command({
         ? { grid: fromConfig.grid, initScale: fromConfig.initNoiseScale, thresholding: fromConfig.thresholding, clipSample: fromConfig.clipSample, keepModelEps: fromConfig.keepModelEps }
         : values.grid !== undefined ? { grid: values.grid as GridKind } : {}),
       ...(noise ? { noise } : {}),
+      ...conditioning,
       onProgress: progress.report,
     });
     progress.done();

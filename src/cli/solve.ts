@@ -19,6 +19,7 @@ import { seriesOption, volumeOption } from './volume-option.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { printSummary } from './job-context.js';
+import { conditionOptions, conditionValues } from './condition-options.js';
 import { gradOption, jsonOption, paramOption, seedOption, sizeOption, stepsOption, threadsOption } from './shared-options.js';
 
 /** A truth image for an operator of input shape `item`: [item] or [1, ...item]. */
@@ -63,6 +64,7 @@ export const solveCommand = command({
     seed: seedOption('sample'),
     n: { type: 'string', short: 'n', value: 'K', doc: 'posterior samples, all conditioned on the one measurement (default 1; for smc the ensemble size, default 64)' },
     size: { ...sizeOption, doc: `${sizeOption.doc}; with --truth the truth's own grid` },
+    ...conditionOptions,
     threads: threadsOption,
     out: { type: 'string', value: 'FILE', doc: '.npy [K, ...] or .png grid; for a NIfTI or DICOM --truth and -n 1 also .nii/.nii.gz with its geometry, DIR/ or .dcm for a derived DICOM series' },
     json: jsonOption('{"solver", "operator", "steps", "n", "nfe", "seconds", "out", for dps/pigdm "gradient" (the route used), with --truth "psnr", "ssim"}'),
@@ -113,11 +115,14 @@ export const solveCommand = command({
     if (!volumeOut) checkSamplesOut(out, 'solve', operator.inShape);
     const truth = truthData ? checkedTruth(truthData, truthFile!, operator.inShape) : null;
     const measurement = truth ? simulateMeasurement(operator, truth, seed) : readNpy(measFile!);
+    if (!denoiser && Object.keys(conditionOptions).some((k) => values[k as keyof typeof conditionOptions] !== undefined)) fail('USAGE', `--class, --cond-image and the guidance options condition a --model; baseline ${solver.name} has none`);
+    const conditioning = denoiser ? await conditionValues(values, denoiser, `--model ${values.model}`) : {};
     const progress = runProgress(solver.name);
     // All n samples in one batch, as one model call per step.
     const r = await solve({
       model: denoiser, operator, measurement, solver, steps, params, n, seed, batch: n,
       ...(sigmaY !== undefined ? { sigmaY } : {}),
+      ...conditioning,
       onProgress: progress.report,
     });
     progress.done();

@@ -1,5 +1,6 @@
 import { Tensor } from '../core/tensor.js';
 import type { Path } from '../paths/path.js';
+import type { ConditionSpecs } from './conditioning.js';
 import type { ItemLayout } from './layout.js';
 import type { PredictionType } from './prediction.js';
 
@@ -30,6 +31,11 @@ export interface Denoiser {
   readonly itemShape: readonly number[] | null;
   /** Present when the model takes other sizes too (tweedie.json "multiple", layout.ts); absent: itemShape only. */
   readonly layout?: ItemLayout;
+  /**
+   * The named conditions the model takes (a class label, an image, a vector), when it is conditional; the recipe
+   * layer checks the user's values against them and binds them (conditioning.ts bindConditions).
+   */
+  readonly conditions?: ConditionSpecs;
   predict(x: Tensor, t: number, cond?: Conditioning): Promise<Tensor>;
   /**
    * Vector-Jacobian product of the x0 estimate: v^T d E[x0 | x_t] / d x_t, for solvers that need gradients

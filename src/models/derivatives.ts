@@ -130,7 +130,9 @@ class DifferenceGradient implements Denoiser {
   readonly path: Denoiser['path'];
   readonly itemShape: Denoiser['itemShape'];
   readonly layout?: Denoiser['layout'];
+  readonly conditions?: Denoiser['conditions'];
   constructor(private readonly inner: Denoiser) {
+    if (inner.conditions) this.conditions = inner.conditions;
     this.prediction = inner.prediction;
     this.path = inner.path;
     this.itemShape = inner.itemShape;

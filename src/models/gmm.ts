@@ -5,6 +5,7 @@ import { asymmetry, cholesky, symmetricEigen } from '../core/linalg.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import type { Conditioning, Denoiser } from './denoiser.js';
 import { derivativesAt, fromX0Eps, type PredictionType } from './prediction.js';
+import { ClassMixtureDenoiser } from './class-mixture.js';
 
 /** JSON form of a Gaussian mixture prior on x0. */
 export interface MixtureJson {
@@ -13,6 +14,11 @@ export interface MixtureJson {
   covs: number[][][];
   /** Optional image shape [C, H, W] with C*H*W = d. */
   shape?: number[];
+  /**
+   * Optional class of each component (0..C-1, every class with a component): the mixture is then class-conditional,
+   * p(x0 | c) the mixture of class c's components, and its denoiser takes a "class" condition (class-mixture.ts).
+   */
+  classes?: number[];
 }
 
 /** One component in its eigenbasis: Sigma = U diag(lam) U^T. */
@@ -42,6 +48,8 @@ export class GaussianMixture {
   readonly weights: Float64Array;
   readonly means: Float64Array[];
   readonly covs: Float64Array[];
+  /** The class of each component, for a class-conditional mixture (MixtureJson "classes"); null otherwise. */
+  readonly classes: Int32Array | null;
   private readonly comps: Component[];
 
   constructor(spec: MixtureJson, name = 'mixture') {
@@ -68,6 +76,7 @@ export class GaussianMixture {
       fail('BAD_SHAPE', `${name}: "shape" [${this.shape.join(', ')}] has ${this.shape.reduce((p, q) => p * q, 1)} elements but the means have ${d}`);
     }
     this.weights = Float64Array.from(weights);
+    this.classes = spec.classes === undefined ? null : classesOf(spec.classes, K, name);
     this.means = [];
     this.covs = [];
     this.comps = [];
@@ -111,7 +120,15 @@ export class GaussianMixture {
       means: this.means.map((m) => [...m]),
       covs: this.covs.map((c) => Array.from({ length: d }, (_, i) => [...c.subarray(i * d, (i + 1) * d)])),
       shape: [...this.shape],
+      ...(this.classes ? { classes: [...this.classes] } : {}),
     };
+  }
+
+  /** The mixture of the given components, reweighted to sum to 1 (no classes): p(x0 | component in the set). */
+  subMixture(components: readonly number[]): GaussianMixture {
+    const total = components.reduce((p, k) => p + this.weights[k]!, 0);
+    const json = this.toJson();
+    return new GaussianMixture({ weights: components.map((k) => this.weights[k]! / total), means: components.map((k) => json.means[k]!), covs: components.map((k) => json.covs[k]!), shape: json.shape! });
   }
 
   /**
@@ -278,8 +295,17 @@ export class GaussianMixture {
 
   /** The exact denoiser on a path, reporting predictions of the requested type. */
   asDenoiser(path: Path, prediction: PredictionType = 'x0'): Denoiser {
+    if (this.classes) return new ClassMixtureDenoiser(this, this.classes, path, prediction);
     return new MixtureDenoiser(this, path, prediction);
   }
+}
+
+/** MixtureJson "classes": one integer class per component, the classes 0..C-1 each with a component. */
+function classesOf(v: unknown, K: number, name: string): Int32Array {
+  if (!Array.isArray(v) || v.length !== K || !v.every((c) => Number.isSafeInteger(c) && c >= 0)) fail('BAD_INPUT', `${name}: "classes" must give each of the ${K} components its class, an integer >= 0`);
+  const C = Math.max(...(v as number[])) + 1;
+  for (let c = 0; c < C; c++) if (!v.includes(c)) fail('BAD_INPUT', `${name}: "classes" has no component of class ${c}; number the classes 0..${C - 1} without gaps`);
+  return Int32Array.from(v as number[]);
 }
 
 /** All of x centered: z = x - b mu. */
@@ -296,7 +322,7 @@ function centered(x: Tensor, b: number, anchor: Tensor | undefined, i: number, d
   return z;
 }
 
-class MixtureDenoiser implements Denoiser {
+export class MixtureDenoiser implements Denoiser {
   readonly itemShape: readonly number[];
   readonly gradient = 'exact';
   constructor(readonly mixture: GaussianMixture, readonly path: Path, readonly prediction: PredictionType) {

@@ -81,6 +81,7 @@ function readDiffusersLayout(dir: string, warn: (m: string) => void): ModelSpec 
     timestepInput: 'timestep',
     output: null,
     condInputs: null,
+    conditions: {},
     shape: checkedItemShape([ch, h!, w!], unetCfgFile, 'sample_size'),
     multiple: null,
     valueRange: [-1, 1],

@@ -1,6 +1,7 @@
 import { fail } from '../core/errors.js';
 import { MAX_VALUES } from '../core/limits.js';
 import type { SchedulerConfig } from '../paths/scheduler-config.js';
+import { parseConditionSpecs, type ConditionSpec } from './conditioning.js';
 import { parsePredictionType, type PredictionType } from './prediction.js';
 
 /** How a network takes its time input: the path's time as is (discrete timestep or continuous t) or sigma = s/a. */
@@ -23,6 +24,8 @@ export interface ModelSpec {
    * besides sample and timestep, each under its ONNX name.
    */
   condInputs: Record<string, string> | null;
+  /** tweedie.json "conditioning": the named conditions (class, image, vector) the model declares; their inputs are in condInputs too. */
+  conditions: Record<string, ConditionSpec>;
   /** The default item shape (what `sample` draws); a model with `multiple` takes other sizes too. */
   shape: number[];
   /** tweedie.json "multiple": the model takes any H x W that are multiples of it (at least it); null: only `shape`. */
@@ -44,7 +47,7 @@ export interface GradientGraphSpec {
   vjp: string;
 }
 
-const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient', 'multiple']);
+const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient', 'multiple', 'conditioning']);
 
 const GRADIENT_EXAMPLE = '{"file": "model.grad.onnx", "cotangent": "cotangent", "output": "out", "vjp": "vjp"}';
 
@@ -109,6 +112,11 @@ export function parseModelCard(card: unknown, scheduler: SchedulerConfig, source
     if (typeof v !== 'string') fail('BAD_CONFIG', `${name}: inputs.${k} must be an input name (a string)`);
     if (k !== 'sample' && k !== 'timestep') condInputs[k] = v;
   }
+  const conditions = parseConditionSpecs(t.conditioning, name);
+  for (const [k, c] of Object.entries(conditions)) {
+    if (k in condInputs && condInputs[k] !== c.input) fail('BAD_CONFIG', `${name}: conditioning.${k} reads input "${c.input}" but inputs.${k} says "${condInputs[k]}"; name it in one place`);
+    condInputs[k] = c.input;
+  }
   const range = (t.value_range ?? [-1, 1]) as [number, number];
   if (!Array.isArray(range) || range.length !== 2 || !(range[0] < range[1])) fail('BAD_CONFIG', `${name}: "value_range" must be [low, high]`);
   const shape = shapeOf(t.shape, name);
@@ -125,6 +133,7 @@ export function parseModelCard(card: unknown, scheduler: SchedulerConfig, source
     timestepInput: (inputs.timestep as string | undefined) ?? 'timestep',
     output: typeof t.output === 'string' ? t.output : null,
     condInputs,
+    conditions,
     shape,
     multiple: multipleOf(t.multiple, shape, name),
     valueRange: range,

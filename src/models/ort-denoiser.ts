@@ -1,6 +1,7 @@
 import { fail, TweedieError } from '../core/errors.js';
 import { Tensor } from '../core/tensor.js';
 import type { Path } from '../paths/path.js';
+import type { ConditionSpecs } from './conditioning.js';
 import type { Conditioning, Denoiser, GradientRoute } from './denoiser.js';
 import { decodeHalf, encodeHalf } from './float16.js';
 import { sizeRule, takesItems, type ItemLayout } from './layout.js';
@@ -49,6 +50,7 @@ export class OrtDenoiser implements Denoiser {
   readonly itemShape: readonly number[];
   readonly layout?: ItemLayout;
   readonly gradient?: GradientRoute;
+  readonly conditions?: ConditionSpecs;
   readonly x0Vjp?: (x: Tensor, t: number, v: Tensor, cond?: Conditioning) => Promise<Tensor>;
   /** Session runs: forward calls and exported-gradient calls. */
   calls = 0;
@@ -83,6 +85,8 @@ export class OrtDenoiser implements Denoiser {
     for (const [key, name] of Object.entries(this.condInputs)) {
       if (!names.includes(name)) fail('BAD_CONFIG', `${spec.dir}: conditioning input ${key} -> "${name}" is not an input of the model (${names.join(', ')})`);
     }
+    if (Object.keys(spec.conditions).length) this.conditions = spec.conditions;
+    this.checkConditionInputs(session);
     this.outputName = spec.output ?? session.outputNames[0]!;
     if (!session.outputNames.includes(this.outputName)) fail('BAD_CONFIG', `${spec.dir}: the model has no output "${this.outputName}" (its outputs are ${session.outputNames.join(', ')}); fix "output" in tweedie.json`);
     for (const m of session.inputMetadata ?? []) if (m.type) this.inputTypes[m.name] = m.type;
@@ -96,6 +100,17 @@ export class OrtDenoiser implements Denoiser {
     if (spec.gradient && openGradient) {
       this.gradient = 'exported';
       this.x0Vjp = (x, t, v, cond) => this.exportedX0Vjp(x, t, v, cond);
+    }
+  }
+
+  /** The declared conditions fit the ONNX inputs they name: a class an integer input [N], an image [N, ...shape], a vector [N, size]. */
+  private checkConditionInputs(session: OrtSession): void {
+    for (const [key, c] of Object.entries(this.spec.conditions)) {
+      const meta = session.inputMetadata?.find((m) => m.name === c.input);
+      const where = `${this.spec.dir}: tweedie.json conditioning.${key} (ONNX input "${c.input}")`;
+      if (c.kind === 'class' && meta?.type && !/^u?int/.test(meta.type)) fail('BAD_CONFIG', `${where} is a class label but the input has type ${meta.type}; export the label as an int64 input, or declare the kind "vector"`);
+      const item = c.kind === 'class' ? [] : c.kind === 'image' ? c.shape : [c.size];
+      if (meta?.shape && !fitsItemShape(meta.shape, item, false)) fail('BAD_CONFIG', `${where} has shape [${meta.shape.join(', ')}] but the declaration gives items [N${item.map((d) => `, ${d}`).join('')}]; fix "conditioning" in tweedie.json`);
     }
   }
 

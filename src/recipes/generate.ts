@@ -9,9 +9,10 @@ import { initialState, runSampler } from '../samplers/run.js';
 import type { ParamValues, SamplerDef } from '../samplers/types.js';
 import { runGrid, startNoise } from '../samplers/start.js';
 import { priorDenoiser, runInBatches, type Prior, type RunControl } from './batches.js';
+import { conditionedModel, type ConditionOptions } from './condition.js';
 import type { RunResult } from '../samplers/method.js';
 
-export interface GenerateOptions extends RunControl {
+export interface GenerateOptions extends RunControl, ConditionOptions {
   /** Any Denoiser (an ONNX model folder, an analytic model), or a Gaussian mixture with `path`. */
   model: Prior;
   /** For a Gaussian mixture: the path it follows (a Path or a name, e.g. 'vp-linear') and what it predicts (default x0). */
@@ -57,12 +58,13 @@ export async function generate(o: GenerateOptions): Promise<RunResult> {
     fail('BAD_SHAPE', `the starting noise has shape [${o.noise.shape.join(', ')}] but ${n} samples of shape [${item.join(', ')}] need ${n * size} values`);
   }
   const noise = o.noise?.reshape([n, ...item]).toDtype('float32');
+  const model = conditionedModel(denoiser, o, n);
   const grid = runGrid(denoiser.path, steps, o.grid, 'sample');
   const ordered = sampler.inverse ? [...grid].reverse() : grid;
   const r = await runInBatches(n, item, ordered.length - 1, o, async (start, end, source, onStep) => {
     const chunk = noise ? noise.sliceBatch(start, end) : startNoise(seed, first, start, end, item);
     const xT = o.initScale === undefined ? initialState(chunk, ordered[0]!) : new Tensor(chunk.shape, chunk.data.map((v) => v * o.initScale!));
-    return runSampler(sampler, denoiser, ordered, xT, {
+    return runSampler(sampler, model(start, end), ordered, xT, {
       noise: source,
       ...(o.params ? { params: o.params } : {}),
       ...(o.signal ? { signal: o.signal } : {}),

@@ -16,8 +16,9 @@ import { initialState } from '../samplers/run.js';
 import type { ParamValues } from '../samplers/types.js';
 import { runGrid, startNoise } from '../samplers/start.js';
 import { priorDenoiser, runInBatches, type Prior, type RunControl } from './batches.js';
+import { conditionedModel, type ConditionOptions } from './condition.js';
 
-export interface SolveOptions extends RunControl {
+export interface SolveOptions extends RunControl, ConditionOptions {
   /** The diffusion prior (any Denoiser, or a Gaussian mixture with `path`); omit it for the baselines. */
   model?: Prior | null;
   path?: Path | string;
@@ -41,8 +42,6 @@ export interface SolveOptions extends RunControl {
   n?: number;
   /** How gradient solvers (dps, pigdm) differentiate the model: 'auto' (default), 'exact', 'exported' or 'differences'. */
   gradient?: GradientChoice;
-  /** The model's name in messages (default "the model"). */
-  modelName?: string;
 }
 
 /** y = A x + noise for a ground truth x [1, ...] or [...]: the measurement noise of `seed` (sample 0). */
@@ -68,12 +67,13 @@ export async function solve(o: SolveOptions): Promise<SolveResult> {
   const perSample = o.measurement.size === n * outSize && n > 1;
   const seed = o.seed ?? 0, first = o.firstSample ?? 0;
   const grid = denoiser ? runGrid(denoiser.path, o.steps ?? 50, o.grid) : [];
+  const model = denoiser ? conditionedModel(denoiser, o, n) : () => null;
   // A particle ensemble is one coupled run: it is never split into batches.
   const control = solver.needs.particles ? { ...o, batch: n } : o;
   const r = await runInBatches(n, item, Math.max(0, grid.length - 1), control, async (start, end, source, onStep) => {
     const xT = denoiser ? initialState(startNoise(seed, first, start, end, item), grid[0]!) : Tensor.zeros([end - start, ...item]);
     const y = perSample ? o.measurement.reshape([n, ...op.outShape]).sliceBatch(start, end) : o.measurement;
-    return runSolver(solver, denoiser, grid, op, y, xT, {
+    return runSolver(solver, model(start, end), grid, op, y, xT, {
       noise: source,
       ...(o.params ? { params: o.params } : {}),
       ...(o.sigmaY !== undefined ? { sigmaY: o.sigmaY } : {}),

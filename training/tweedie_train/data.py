@@ -19,6 +19,17 @@ def read_idx_images(path: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols)
 
 
+def read_idx_labels(path: str) -> np.ndarray:
+    """Read an IDX1 label file (e.g. Fashion-MNIST's) -> uint8 array [N]."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    magic, n = struct.unpack(">II", raw[:8])
+    if magic != 2049:
+        raise ValueError(f"{path}: not an IDX1 ubyte file (magic {magic})")
+    return np.frombuffer(raw, dtype=np.uint8, offset=8, count=n)
+
+
 _NIFTI_DTYPES = {2: np.uint8, 4: np.int16, 8: np.int32, 16: np.float32, 64: np.float64,
                  256: np.int8, 512: np.uint16, 768: np.uint32}
 

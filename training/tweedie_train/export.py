@@ -35,10 +35,11 @@ def write_json(path: str, obj: dict) -> None:
 
 
 def export_onnx(model: nn.Module, path: str, shape: Sequence[int], opset: int = 14,
-                dynamic_hw: bool = False):
+                dynamic_hw: bool = False, num_classes: int = 0):
     """Export with the tweedie contract, run onnx.checker; returns the loaded ModelProto.
 
     dynamic_hw: H and W become graph dimensions "H", "W" (only for a fully convolutional UNet).
+    num_classes: a class-conditional model gets a third input "class", int64 [N] (tweedie.json "conditioning").
     """
     import onnx
     if dynamic_hw and not is_fully_convolutional(model):
@@ -47,9 +48,10 @@ def export_onnx(model: nn.Module, path: str, shape: Sequence[int], opset: int = 
     sample = torch.randn(2, *shape)
     timestep = torch.tensor([10.0, 500.5])
     batch = {0: "N", 2: "H", 3: "W"} if dynamic_hw else {0: "N"}
-    torch.onnx.export(model, (sample, timestep), path, opset_version=opset,
-                      input_names=["sample", "timestep"], output_names=["out"],
-                      dynamic_axes={"sample": batch, "timestep": {0: "N"}, "out": batch},
+    labels = (torch.tensor([0, num_classes]),) if num_classes else ()
+    torch.onnx.export(model, (sample, timestep, *labels), path, opset_version=opset,
+                      input_names=["sample", "timestep", *(["class"] if num_classes else [])], output_names=["out"],
+                      dynamic_axes={"sample": batch, "timestep": {0: "N"}, "out": batch, **({"class": {0: "N"}} if num_classes else {})},
                       do_constant_folding=True)
     m = onnx.load(path)
     onnx.checker.check_model(m, full_check=True)

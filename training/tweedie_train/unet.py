@@ -86,14 +86,18 @@ class UNet(nn.Module):
     def __init__(self, image_size: int, channels: Sequence[int] = (32, 64, 64),
                  attn_resolutions: Sequence[int] = (8,), in_channels: int = 1,
                  temb_dim: int = 128, dropout: float = 0.0, out_channels: int | None = None,
-                 mid_attention: bool = True):
+                 mid_attention: bool = True, num_classes: int = 0):
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
         self.config = dict(image_size=image_size, channels=list(channels),
                            attn_resolutions=list(attn_resolutions),
                            in_channels=in_channels, temb_dim=temb_dim, dropout=dropout,
-                           out_channels=out_channels, mid_attention=mid_attention)
+                           out_channels=out_channels, mid_attention=mid_attention,
+                           **({"num_classes": num_classes} if num_classes else {}))
         self.temb_dim = temb_dim
+        # Class conditioning: a learned embedding added to the time embedding; index num_classes is the
+        # null class of label dropout (classifier-free guidance, Ho & Salimans 2022).
+        self.class_emb = nn.Embedding(num_classes + 1, temb_dim) if num_classes else None
         self.time_mlp = nn.Sequential(nn.Linear(temb_dim, temb_dim), nn.SiLU(),
                                       nn.Linear(temb_dim, temb_dim))
         self.conv_in = nn.Conv2d(in_channels, channels[0], 3, padding=1)
@@ -123,8 +127,10 @@ class UNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, sample: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
         temb = self.time_mlp(timestep_embedding(timestep, self.temb_dim))
+        if self.class_emb is not None:
+            temb = temb + self.class_emb(class_labels)
         h = self.conv_in(sample)
         skips = []
         for block, attn, down in zip(self.down, self.down_attn, self.downsample):
