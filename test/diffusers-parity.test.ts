@@ -38,6 +38,9 @@ import {
 } from '../src/samplers/diffusers.js';
 import { betaQuantile, npLinspace, roundHalfEven, torchLinspaceF32 } from '../src/core/numeric.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { NoiseSource } from '../src/core/rng.js';
+import { readNpy } from '../src/io/npy.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -59,14 +62,15 @@ function deter(shape: number[] = [4, 3, 8, 8], flip = false): Tensor {
   return out;
 }
 
-function dummy(cfgJson: Json, adjust: (x: Tensor, t: number) => number = () => 1): Denoiser {
+/** `adjust` scales diffusers' output coefficient t / (t + 1); `shift` adds to it (both for the loops' quirks). */
+function dummy(cfgJson: Json, adjust: (x: Tensor, t: number) => number = () => 1, shift: (t: number) => number = () => 0): Denoiser {
   const cfg = parse(cfgJson);
   return {
     prediction: cfg.prediction,
     path: cfg.path,
     itemShape: null,
     async predict(x: Tensor, t: number) {
-      const c = adjust(x, t) * (t / (t + 1));
+      const c = adjust(x, t) * (t / (t + 1)) + shift(t);
       const out = x.zerosLike();
       for (let i = 0; i < out.data.length; i++) out.data[i] = c * x.data[i]!;
       return out;
@@ -106,8 +110,31 @@ async function vpLoop(cfgJson: Json, steps: number, opts: { start?: number; shap
   return (await run(g, x)).x;
 }
 
-/** The Euler-family test loop, with its scale_model_input reassignment (see the file comment). */
-async function eulerQuirkLoop(cfgJson: Json, steps: number, opts: { start?: number } = {}): Promise<Tensor> {
+/**
+ * torch's own noise stream for a stochastic class: `torch.manual_seed(0)` then `torch.randn((4, 3, 8, 8))` draws, recorded
+ * by torch 1.13 (test/fixtures/README.md). The published KDPM2AncestralDiscreteScheduler values take one draw per full
+ * step (the noise its second-order half adds): a torch re-run of the loop drawing on both halves gives 13849.40, one
+ * draw per step 13979.95 (published 13979.9433). So tweedie's step i takes draw i.
+ */
+class TorchNoise extends NoiseSource {
+  private readonly draws = readNpy(fileURLToPath(new URL('../../test/fixtures/torch-noise/manual_seed0_19x4x3x8x8.npy', import.meta.url)));
+  constructor() {
+    super(0);
+  }
+  override fillNormal(t: Tensor, step: number): Tensor {
+    const n = t.size;
+    for (let i = 0; i < n; i++) t.data[i] = this.draws.data[step * n + i]!;
+    return t;
+  }
+}
+
+/**
+ * The Euler-family test loop, with its scale_model_input reassignment (see the file comment). `secondCallV`: the
+ * KDPM2 classes' second call computes x0 from the rescaled sample as if it were the VE sample, which for a
+ * v-prediction model gives the derivative s a z + a v instead of eps = s z + a v (z the model input at the
+ * midpoint); the dummy's output there is rescaled so that tweedie's eps is diffusers' derivative.
+ */
+async function eulerQuirkLoop(cfgJson: Json, steps: number, opts: { start?: number; noise?: NoiseSource; secondCallV?: boolean } = {}): Promise<Tensor> {
   const cfg = parse(cfgJson);
   const s = samplerForConfig(cfg);
   const full = s.grid(steps);
@@ -121,13 +148,22 @@ async function eulerQuirkLoop(cfgJson: Json, steps: number, opts: { start?: numb
   const xT = y.zerosLike();
   for (let i = 0; i < y.data.length; i++) xT.data[i] = p0.a * p0.a * (init * y.data[i]! + (start > 0 ? sigma0 * nz.data[i]! : 0));
   let first = true, idx = 0;
-  const den = dummy(cfgJson, () => {
-    if (!first) return 1;
-    first = false;
-    return 1 / grid[idx]!.a;
-  });
+  const den = dummy(
+    cfgJson,
+    () => {
+      if (!first) return 1;
+      first = false;
+      return 1 / grid[idx]!.a;
+    },
+    (t) => {
+      // Only the second call's point is a stage point (grid point mid); v' = v + s z (a - 1) / a there.
+      const p = opts.secondCallV ? grid.find((g) => g.mid?.t === t)?.mid : undefined;
+      return p ? (p.s * (p.a - 1)) / p.a : 0;
+    },
+  );
   const r = await runSampler(s.sampler, den, grid, xT, {
     params: s.params,
+    ...(opts.noise ? { noise: opts.noise } : {}),
     clipSample: s.clipSample,
     onStep: ({ step, x }) => {
       idx = step;
@@ -203,6 +239,10 @@ const REFS: Ref[] = [
   { file: 'kdpm2_discrete', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('KDPM2DiscreteScheduler'), 10), sum: [20.4125, 1e-2], mean: [0.0266, 1e-3] },
   { file: 'kdpm2_discrete', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('KDPM2DiscreteScheduler'), ...v }, 10), sum: [4.6934e-7, 1e-2], mean: [6.1112e-10, 1e-3] },
   { file: 'kdpm2_discrete', name: 'full_loop_with_noise (t_start 8, mean)', config: {}, run: () => eulerQuirkLoop(cls('KDPM2DiscreteScheduler'), 10, { start: 8 }), mean: [91.6776, 1e-3] },
+  // tests/schedulers/test_scheduler_kdpm2_ancestral.py (torch.manual_seed(0) noise: TorchNoise)
+  { file: 'kdpm2_ancestral', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('KDPM2AncestralDiscreteScheduler'), 10, { noise: new TorchNoise() }), sum: [13979.9433, 1e-2], mean: [18.203, 5e-3] },
+  { file: 'kdpm2_ancestral', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('KDPM2AncestralDiscreteScheduler'), ...v }, 10, { noise: new TorchNoise(), secondCallV: true }), sum: [331.8133, 1e-2], mean: [0.432, 1e-3] },
+  { file: 'kdpm2_ancestral', name: 'full_loop_with_noise (t_start 8)', config: {}, run: () => eulerQuirkLoop(cls('KDPM2AncestralDiscreteScheduler'), 10, { start: 8, noise: new TorchNoise() }), sum: [93087.3437, 1e-2], mean: [121.2074, 5e-3] },
   // tests/schedulers/test_scheduler_lms.py
   { file: 'lms', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('LMSDiscreteScheduler'), 10), sum: [1006.388, 1e-2], mean: [1.31, 1e-3] },
   { file: 'lms', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('LMSDiscreteScheduler'), ...v }, 10), sum: [0.0017, 1e-2], mean: [2.2676e-6, 1e-3] },
@@ -389,6 +429,7 @@ describe('diffusers config mapping', () => {
     [cls('EulerAncestralDiscreteScheduler'), 'euler-ancestral', { eta: 1 }],
     [cls('HeunDiscreteScheduler'), 'heun', {}],
     [cls('KDPM2DiscreteScheduler'), 'dpm2', {}],
+    [cls('KDPM2AncestralDiscreteScheduler'), 'dpm2-ancestral', { eta: 1 }],
     [cls('LMSDiscreteScheduler'), 'lms', { order: 4 }],
     [DEIS, 'deis', { order: 2, lower_order_final: true }],
     [DPM_MULTI, 'dpm-solver++', { variant: '2M', solver_type: 'midpoint', lower_order_final: false, euler_at_final: false }],
@@ -490,7 +531,7 @@ describe('diffusers config mapping', () => {
 describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2, 3, 5, 10, 50, 100, 999, 1000)', () => {
   const configs: Json[] = [
     DDIM, PNDM, { ...PNDM, skip_prk_steps: true },
-    cls('EulerDiscreteScheduler'), cls('HeunDiscreteScheduler'), cls('KDPM2DiscreteScheduler'), cls('LMSDiscreteScheduler'),
+    cls('EulerDiscreteScheduler'), cls('HeunDiscreteScheduler'), cls('KDPM2DiscreteScheduler'), cls('KDPM2AncestralDiscreteScheduler'), cls('LMSDiscreteScheduler'),
     DEIS, { ...DEIS, solver_order: 3 }, DPM_MULTI, { ...DPM_MULTI, solver_order: 3, lower_order_final: true, final_sigmas_type: 'zero' }, { ...DPM_MULTI, algorithm_type: 'dpmsolver' },
     DPM_SINGLE, { ...DPM_SINGLE, solver_order: 3, final_sigmas_type: 'zero' }, UNIPC, { ...UNIPC, solver_order: 3, solver_type: 'bh1', final_sigmas_type: 'zero' },
     { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 },
@@ -517,5 +558,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 14);
+  assert.equal(DIFFUSERS_CLASSES.length, 15);
 });

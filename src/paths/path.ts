@@ -21,6 +21,11 @@ export interface GridPoint {
    * with its quirks, src/samplers/diffusers.ts).
    */
   readonly ddimTo?: GridPoint;
+  /**
+   * The stage point of a midpoint step from this point (dpm2, dpm2-ancestral) when the grid knows it exactly: diffusers'
+   * KDPM2 schedulers interleave it among their timesteps, computed on their float32 table (src/samplers/diffusers.ts).
+   */
+  readonly mid?: GridPoint;
 }
 
 export abstract class Path {

@@ -4,7 +4,7 @@
  *
  * Sources read (huggingface/diffusers src/diffusers/schedulers/, re-derived here, no code copied):
  * scheduling_ddim.py, scheduling_ddpm.py, scheduling_pndm.py, scheduling_euler_discrete.py,
- * scheduling_euler_ancestral_discrete.py, scheduling_heun_discrete.py, scheduling_k_dpm_2_discrete.py,
+ * scheduling_euler_ancestral_discrete.py, scheduling_heun_discrete.py, scheduling_k_dpm_2_discrete.py, scheduling_k_dpm_2_ancestral_discrete.py,
  * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py,
  * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py,
  * and their tests under tests/schedulers/.
@@ -39,7 +39,7 @@ import { ddim, ddimInverse } from './ddim.js';
 import { deis } from './deis.js';
 import { dpmSolver, dpmSolverPP, dpmSolverPPSde } from './dpm-solver.js';
 import { flowEuler } from './flow.js';
-import { ddpm, dpm2, euler, eulerAncestral, heun } from './karras.js';
+import { ddpm, dpm2, dpm2Ancestral, euler, eulerAncestral, heun } from './karras.js';
 import { lms } from './lms.js';
 import { plms, pndm } from './pndm.js';
 import { resolveParams, type ParamValues } from './method.js';
@@ -56,6 +56,7 @@ export const DIFFUSERS_CLASSES = [
   'EulerAncestralDiscreteScheduler',
   'HeunDiscreteScheduler',
   'KDPM2DiscreteScheduler',
+  'KDPM2AncestralDiscreteScheduler',
   'LMSDiscreteScheduler',
   'DEISMultistepScheduler',
   'DPMSolverMultistepScheduler',
@@ -75,6 +76,7 @@ const FAMILY: Record<DiffusersClass, Family> = {
   EulerAncestralDiscreteScheduler: 'euler',
   HeunDiscreteScheduler: 'euler',
   KDPM2DiscreteScheduler: 'euler',
+  KDPM2AncestralDiscreteScheduler: 'euler',
   LMSDiscreteScheduler: 'euler',
   DEISMultistepScheduler: 'solver',
   DPMSolverMultistepScheduler: 'solver',
@@ -365,7 +367,24 @@ function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: numbe
   const pts = sigmas.map((s, i) => vpPoint(ts[i]!, f32(s)));
   const fin = cls === 'EulerDiscreteScheduler' ? finalSigmasType(cfg, cls) : 'zero';
   pts.push(fin === 'zero' ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!));
-  return pts;
+  if (cls !== 'KDPM2DiscreteScheduler' && cls !== 'KDPM2AncestralDiscreteScheduler') return pts;
+  // The KDPM2 stage points: sigma_interpol = exp(lerp(log sigma, log sigma_to, 0.5)) in float32, sigma_to the next sigma
+  // (or the ancestral sigma_down), and its timestep _sigma_to_t on the float32 table.
+  return pts.map((p, i) => {
+    const next = pts[i + 1];
+    if (!next || next.s === 0) return p;
+    const sg = f32(p.s / p.a), sn = f32(next.s / next.a);
+    let to = sn;
+    if (cls === 'KDPM2AncestralDiscreteScheduler') {
+      const up2 = f32(f32(sn * sn) * f32(f32(sg * sg) - f32(sn * sn))) / f32(sg * sg);
+      to = f32(Math.sqrt(Math.max(0, f32(sn * sn) - f32(up2))));
+      // float32 can round sigma_down to 0 where sigma' is tiny (diffusers#14213): the sampler takes its own stage there.
+      if (to === 0) return p;
+    }
+    const lsg = f32(Math.log(sg));
+    const mid = f32(Math.exp(f32(lsg + 0.5 * f32(f32(Math.log(to)) - lsg))));
+    return { ...p, mid: vpPoint(sigmaToT(mid, table.logSigmas), mid) };
+  });
 }
 
 /** DPM-Solver multistep / singlestep, UniPC, DEIS. */
@@ -558,6 +577,8 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: Sampl
       return { sampler: heun, params: {} };
     case 'KDPM2DiscreteScheduler':
       return { sampler: dpm2, params: {} };
+    case 'KDPM2AncestralDiscreteScheduler':
+      return { sampler: dpm2Ancestral, params: { eta: 1 } };
     case 'LMSDiscreteScheduler':
       return { sampler: lms, params: { order: 4 } };
     case 'DEISMultistepScheduler': {

@@ -102,6 +102,12 @@ export function ancestralFraction(from: GridPoint, to: GridPoint, eta: number): 
   return Math.min(1, eta * Math.sqrt(Math.max(0, 1 - r * r)));
 }
 
+/** The knobs of k-diffusion's ancestral samplers (diffusers' ancestral schedulers fix eta = 1). */
+export const ANCESTRAL_PARAMS = {
+  eta: { type: 'number', default: 1, min: 0, doc: 'ancestral noise: sigma_up = min(sigma_next, eta sqrt(sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2)); 0 is deterministic' },
+  s_noise: { type: 'number', default: 1, min: 0, doc: 'scale of the added noise (k-diffusion s_noise)' },
+} as const satisfies ParamSpecs;
+
 /**
  * Euler ancestral (k-diffusion sample_euler_ancestral; diffusers scheduling_euler_ancestral_discrete.py,
  * whose eta is fixed to 1): Euler to sigma_down, then fresh noise of std sigma_up; in (a, s) form
@@ -115,10 +121,7 @@ export const eulerAncestral = defineSampler({
   nfePerStep: 1,
   stochastic: true,
   predictions: ALL_PREDICTIONS,
-  params: {
-    eta: { type: 'number', default: 1, min: 0, doc: 'ancestral noise: sigma_up = min(sigma_next, eta sqrt(sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2)); 0 is plain Euler' },
-    s_noise: { type: 'number', default: 1, min: 0, doc: 'scale of the added noise (k-diffusion s_noise)' },
-  },
+  params: ANCESTRAL_PARAMS,
   notes: 'weak order 1. With eta = 1 and s_noise = 1 it coincides with ddpm (fixed_small) and ddim (eta = 1) on the same grid.',
   async run({ fn, grid, z, noise, params, report }) {
     const eta = params.eta, sNoise = params.s_noise;
@@ -202,12 +205,53 @@ export const dpm2 = defineSampler({
         scale(z, to.a, e1.x0);
       } else {
         const sh = sigmaOf(p), st = sigmaOf(to);
-        const pm = path.point(path.tOfSigma(Math.sqrt(sh * st)));
+        const pm = (p === from ? from.mid : undefined) ?? path.point(path.tOfSigma(Math.sqrt(sh * st)));
         // x~_mid = x~_hat + (sigma_mid - sh) eps1 = x0_1 + sigma_mid eps1, at the midpoint's own (a, s)
         lincomb2(z2, pm.a, e1.x0, pm.s, e1.eps);
         const e2 = await fn.estimate(z2, pm);
         // x~' = x~_hat + (st - sh) eps2
         lincomb3(z, to.a, e1.x0, to.a * sh, e1.eps, to.a * (st - sh), e2.eps);
+      }
+      await report(i + 1, i + 1, z, e1.x0);
+    }
+    return z;
+  },
+});
+
+/**
+ * DPM-2 ancestral (k-diffusion sample_dpm_2_ancestral; diffusers scheduling_k_dpm_2_ancestral_discrete.py): the
+ * dpm2 midpoint step taken to sigma_down instead of sigma', then fresh noise of std sigma_up (the ancestralFraction
+ * split of sigma'). Midpoint sigma_mid = sqrt(sigma sigma_down); x~' = x~ + (sigma_down - sigma) eps_mid + sigma_up xi.
+ * The step into sigma = 0 (sigma_down = 0) is Euler: the x0 estimate, no noise, 1 NFE.
+ */
+export const dpm2Ancestral = defineSampler({
+  name: 'dpm2-ancestral',
+  description: 'DPM-2 ancestral (k-diffusion sample_dpm_2_ancestral / diffusers KDPM2AncestralDiscreteScheduler): dpm2 midpoint step to sigma_down plus noise sigma_up',
+  order: 1,
+  nfePerStep: 2,
+  stochastic: true,
+  predictions: ALL_PREDICTIONS,
+  params: ANCESTRAL_PARAMS,
+  notes: 'weak order 1; 2 NFE per step except the Euler step into sigma = 0 (1 NFE). Needs a finite sigma at the start (refuses a = 0). With eta = 0 it is dpm2 without churn.',
+  async run({ fn, path, grid, z, noise, params, report }) {
+    if (grid[0]!.a === 0) refuseInfiniteSigma('dpm2-ancestral', grid[0]!);
+    const xi = z.zerosLike(), z2 = z.zerosLike();
+    for (let i = 0; i < grid.length - 1; i++) {
+      const from = grid[i]!, to = grid[i + 1]!;
+      const e1 = await fn.estimate(z, from);
+      const u = ancestralFraction(from, to, params.eta);
+      const st = sigmaOf(to), down = st * Math.sqrt(Math.max(0, 1 - u * u));
+      if (down === 0) {
+        scale(z, to.a, e1.x0);
+      } else {
+        const sg = sigmaOf(from);
+        const pm = from.mid ?? path.point(path.tOfSigma(Math.sqrt(sg * down)));
+        lincomb2(z2, pm.a, e1.x0, pm.s, e1.eps);
+        const e2 = await fn.estimate(z2, pm);
+        // z' = a' (x0_1 + sigma eps1 + (sigma_down - sigma) eps2 + sigma_up xi)
+        lincomb3(z, to.a, e1.x0, to.a * sg, e1.eps, to.a * (down - sg), e2.eps);
+        const up = params.s_noise * st * u;
+        if (up > 0) lincomb2(z, 1, z, to.a * up, noise.fillNormal(xi, i, Stream.noise));
       }
       await report(i + 1, i + 1, z, e1.x0);
     }
@@ -264,4 +308,4 @@ export const ddpm = defineSampler({
   },
 });
 
-export const KARRAS_SAMPLERS: readonly SamplerDef[] = [euler, eulerAncestral, heun, dpm2, ddpm];
+export const KARRAS_SAMPLERS: readonly SamplerDef[] = [euler, eulerAncestral, heun, dpm2, dpm2Ancestral, ddpm];
