@@ -41,6 +41,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { NoiseSource } from '../src/core/rng.js';
 import { readNpy } from '../src/io/npy.js';
+import { ModelFn } from '../src/models/model-fn.js';
+import { ipndmStep } from '../src/samplers/pndm.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -175,6 +177,35 @@ async function eulerQuirkLoop(cfgJson: Json, steps: number, opts: { start?: numb
   return r.x;
 }
 
+test('ipndm: runSampler takes the steps ipndmStep takes (the sampler the IPNDMScheduler config maps to)', async () => {
+  const cfgJson = { _class_name: 'IPNDMScheduler' };
+  const s = samplerForConfig(parse(cfgJson));
+  const g = s.grid(7);
+  assert.equal(g[0]!.a, 0, 'the grid starts at pure noise');
+  const r = await runSampler(s.sampler, dummy(cfgJson), g, deter());
+  const fn = new ModelFn(dummy(cfgJson));
+  const z = deter(), ets: Tensor[] = [];
+  for (let i = 0; i < 7; i++) ipndmStep(z, g[i]!, g[i + 1]!, (await fn.estimate(z, g[i]!)).eps, ets);
+  assert.deepEqual([...r.x.data], [...z.data]);
+  assert.equal(r.nfe, 7);
+});
+
+/**
+ * test_scheduler_ipndm.py's full_loop: the 10-step loop run twice on one scheduler, so the second loop starts again at
+ * pure noise (a = 0) with the first loop's noise estimates still in its Adams-Bashforth history (the huge mean comes
+ * from x0 = (z - s e) / 1e-8 there). Both loops drive tweedie's ipndm step, the one the sampler takes.
+ */
+async function ipndmTwice(): Promise<Tensor> {
+  const cfgJson = { _class_name: 'IPNDMScheduler', num_train_timesteps: 1000 };
+  const g = samplerForConfig(parse(cfgJson)).grid(10);
+  const fn = new ModelFn(dummy(cfgJson));
+  const z = deter(), ets: Tensor[] = [];
+  for (let loop = 0; loop < 2; loop++) {
+    for (let i = 0; i < 10; i++) ipndmStep(z, g[i]!, g[i + 1]!, (await fn.estimate(z, g[i]!)).eps, ets);
+  }
+  return z;
+}
+
 interface Ref {
   file: string;
   name: string;
@@ -243,6 +274,8 @@ const REFS: Ref[] = [
   { file: 'kdpm2_ancestral', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('KDPM2AncestralDiscreteScheduler'), 10, { noise: new TorchNoise() }), sum: [13979.9433, 1e-2], mean: [18.203, 5e-3] },
   { file: 'kdpm2_ancestral', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('KDPM2AncestralDiscreteScheduler'), ...v }, 10, { noise: new TorchNoise(), secondCallV: true }), sum: [331.8133, 1e-2], mean: [0.432, 1e-3] },
   { file: 'kdpm2_ancestral', name: 'full_loop_with_noise (t_start 8)', config: {}, run: () => eulerQuirkLoop(cls('KDPM2AncestralDiscreteScheduler'), 10, { start: 8, noise: new TorchNoise() }), sum: [93087.3437, 1e-2], mean: [121.2074, 5e-3] },
+  // tests/schedulers/test_scheduler_ipndm.py (v-diffusion clock, the model output read as v)
+  { file: 'ipndm', name: 'full_loop_no_noise (two loops, one history)', config: {}, run: ipndmTwice, mean: [2540529, 10] },
   // tests/schedulers/test_scheduler_lms.py
   { file: 'lms', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('LMSDiscreteScheduler'), 10), sum: [1006.388, 1e-2], mean: [1.31, 1e-3] },
   { file: 'lms', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('LMSDiscreteScheduler'), ...v }, 10), sum: [0.0017, 1e-2], mean: [2.2676e-6, 1e-3] },
@@ -442,6 +475,7 @@ describe('diffusers config mapping', () => {
     [{ ...UNIPC, solver_type: 'bh1', disable_corrector: [0, 1] }, 'unipc', { variant: 'bh1', disable_corrector: 2 }],
     [{ _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, 'flow-euler', {}],
     [DDIM_INV, 'ddim-inverse', { clean_start: 'as-is' }],
+    [{ _class_name: 'IPNDMScheduler' }, 'ipndm', {}],
   ];
   for (const [json, name, params] of expectMap) {
     test(`${String(json._class_name)} ${JSON.stringify(params)} -> ${name}`, () => {
@@ -479,6 +513,7 @@ describe('diffusers config mapping', () => {
     [{ ...UNIPC, disable_corrector: [3] }, /disable_corrector/],
     [{ ...UNIPC, solver_p: {} }, /solver_p/],
     [{ _class_name: 'FlowMatchEulerDiscreteScheduler', stochastic_sampling: true }, /stochastic_sampling/],
+    [{ _class_name: 'IPNDMScheduler', prediction_type: 'epsilon' }, /IPNDMScheduler reads the model output as v/],
     [{ ...cls('EulerDiscreteScheduler'), timestep_type: 'continuous' }, /timestep_type/],
   ];
   for (const [json, re] of bad) {
@@ -534,13 +569,13 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
     cls('EulerDiscreteScheduler'), cls('HeunDiscreteScheduler'), cls('KDPM2DiscreteScheduler'), cls('KDPM2AncestralDiscreteScheduler'), cls('LMSDiscreteScheduler'),
     DEIS, { ...DEIS, solver_order: 3 }, DPM_MULTI, { ...DPM_MULTI, solver_order: 3, lower_order_final: true, final_sigmas_type: 'zero' }, { ...DPM_MULTI, algorithm_type: 'dpmsolver' },
     DPM_SINGLE, { ...DPM_SINGLE, solver_order: 3, final_sigmas_type: 'zero' }, UNIPC, { ...UNIPC, solver_order: 3, solver_type: 'bh1', final_sigmas_type: 'zero' },
-    { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 },
+    { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, { _class_name: 'IPNDMScheduler' },
   ];
   for (const json of configs) {
     const label = `${String(json._class_name)} ${json.solver_order ?? ''}${json.algorithm_type === 'dpmsolver' ? ' dpmsolver' : ''}${json.skip_prk_steps ? ' skip_prk' : ''}`;
     test(label, async () => {
       for (const prediction of ['epsilon', 'v_prediction']) {
-        const cfgJson = json._class_name === 'FlowMatchEulerDiscreteScheduler' ? json : { ...json, prediction_type: prediction };
+        const cfgJson = json._class_name === 'FlowMatchEulerDiscreteScheduler' || json._class_name === 'IPNDMScheduler' ? json : { ...json, prediction_type: prediction };
         const s = samplerForConfig(parse(cfgJson));
         const n = parse(cfgJson).numTrainTimesteps;
         for (const steps of [1, 2, 3, 5, 10, 50, 100, 999, 1000]) {
@@ -558,5 +593,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 15);
+  assert.equal(DIFFUSERS_CLASSES.length, 16);
 });

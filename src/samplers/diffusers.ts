@@ -6,7 +6,7 @@
  * scheduling_ddim.py, scheduling_ddpm.py, scheduling_pndm.py, scheduling_euler_discrete.py,
  * scheduling_euler_ancestral_discrete.py, scheduling_heun_discrete.py, scheduling_k_dpm_2_discrete.py, scheduling_k_dpm_2_ancestral_discrete.py,
  * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py,
- * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py,
+ * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py, scheduling_ipndm.py,
  * and their tests under tests/schedulers/.
  *
  * Grid points carry diffusers' own numbers: t is the timestep diffusers hands the model (an integer training
@@ -41,7 +41,7 @@ import { dpmSolver, dpmSolverPP, dpmSolverPPSde } from './dpm-solver.js';
 import { flowEuler } from './flow.js';
 import { ddpm, dpm2, dpm2Ancestral, euler, eulerAncestral, heun } from './karras.js';
 import { lms } from './lms.js';
-import { plms, pndm } from './pndm.js';
+import { ipndm, plms, pndm } from './pndm.js';
 import { resolveParams, type ParamValues } from './method.js';
 import type { SamplerDef } from './types.js';
 import { unipc } from './unipc.js';
@@ -63,10 +63,11 @@ export const DIFFUSERS_CLASSES = [
   'DPMSolverSinglestepScheduler',
   'UniPCMultistepScheduler',
   'FlowMatchEulerDiscreteScheduler',
+  'IPNDMScheduler',
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
-type Family = 'ddim' | 'inverse' | 'euler' | 'solver' | 'flow';
+type Family = 'ddim' | 'inverse' | 'euler' | 'solver' | 'flow' | 'ipndm';
 const FAMILY: Record<DiffusersClass, Family> = {
   DDIMScheduler: 'ddim',
   DDIMInverseScheduler: 'inverse',
@@ -83,6 +84,7 @@ const FAMILY: Record<DiffusersClass, Family> = {
   DPMSolverSinglestepScheduler: 'solver',
   UniPCMultistepScheduler: 'solver',
   FlowMatchEulerDiscreteScheduler: 'flow',
+  IPNDMScheduler: 'ipndm',
 };
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
@@ -483,6 +485,21 @@ function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts
 }
 
 /**
+ * IPNDMScheduler (v-diffusion's clock): u = linspace(1, 0, steps + 1) in float32, s = sin(u pi / 2)^2 (diffusers calls
+ * it betas), a = sqrt(1 - s^2), the model's timestep atan2(s, a) 2 / pi; the grid starts at a = 0 (pure noise).
+ */
+function ipndmGrid(cls: DiffusersClass, steps: number): GridPoint[] {
+  if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
+  checkGridSteps(steps);
+  const pi = f32(Math.PI);
+  return Array.from(torchLinspaceF32(1, 0, steps + 1), (u, k) => {
+    const sn = k === steps ? 0 : f32(Math.sin(f32(f32(u * pi) / 2)));
+    const s = f32(sn * sn), a = f32(Math.sqrt(f32(1 - f32(s * s))));
+    return { t: f32(f32(f32(Math.atan2(s, a)) / pi) * 2), a, b: 0, s };
+  });
+}
+
+/**
  * The grid diffusers' `set_timesteps(steps)` produces for the config's scheduler class, as tweedie grid points
  * (noise first, then towards data). One grid step is one diffusers step (Heun and KDPM2 take two model calls per
  * step inside the sampler, as diffusers' interleaved timesteps do).
@@ -501,6 +518,8 @@ export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: Diffuse
       return solverGrid(cfg, cls, steps, notes);
     case 'flow':
       return flowGrid(cfg, cls, steps, opts);
+    case 'ipndm':
+      return ipndmGrid(cls, steps);
   }
 }
 
@@ -629,6 +648,8 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: Sampl
     case 'FlowMatchEulerDiscreteScheduler':
       if (rawBool(cfg, 'stochastic_sampling', false)) unsupported(cls, 'stochastic_sampling');
       return { sampler: flowEuler, params: {} };
+    case 'IPNDMScheduler':
+      return { sampler: ipndm, params: {} };
   }
 }
 
