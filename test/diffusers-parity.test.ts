@@ -231,6 +231,7 @@ const DPM_SINGLE: Json = {
   solver_order: 2, prediction_type: 'epsilon', thresholding: false, sample_max_value: 1.0, algorithm_type: 'dpmsolver++',
   solver_type: 'midpoint', lambda_min_clipped: null, variance_type: null, final_sigmas_type: 'sigma_min',
 };
+const DPM_INV: Json = { ...DPM_MULTI, _class_name: 'DPMSolverMultistepInverseScheduler', lambda_min_clipped: -Infinity, final_sigmas_type: undefined };
 const UNIPC: Json = { _class_name: 'UniPCMultistepScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', solver_order: 2, solver_type: 'bh2', final_sigmas_type: 'sigma_min' };
 const DEIS: Json = { _class_name: 'DEISMultistepScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', solver_order: 2 };
 const cls = (name: string) => ({ _class_name: name, ...EULER_BASE });
@@ -239,6 +240,8 @@ const karrasOn = { use_karras_sigmas: true };
 
 const LMS_STENCIL =
   "diffusers' LMS started at t_start uses the order-4 Lagrange stencil of the absolute step index, truncated by zip() to the one derivative it has (c_0 of the 4-point stencil times the single derivative); tweedie's lms takes a first-order step there";
+const INVERSE_KARRAS =
+  "the published mean is the loop stepped on the table sigmas of the rounded Karras timesteps (a torch float32 re-run of that gives 1.78326); diffusers' DPMSolverMultistepInverseScheduler as read steps on the Karras sigmas themselves, as its forward class does, and a torch re-run of that gives 1.78162, tweedie's value";
 const REFS: Ref[] = [
   // tests/schedulers/test_scheduler_ddim.py (10 steps, eta 0, clip_sample True)
   { file: 'ddim', name: 'full_loop_no_noise', config: DDIM, run: () => vpLoop(DDIM, 10), sum: [172.0067, 1e-2], mean: [0.223967, 1e-3] },
@@ -292,6 +295,11 @@ const REFS: Ref[] = [
   { file: 'dpm_multi', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...DPM_MULTI, ...v }, 10), mean: [0.2251, 1e-3] },
   { file: 'dpm_multi', name: 'full_loop_with_karras_and_v_prediction', config: {}, run: () => vpLoop({ ...DPM_MULTI, ...v, ...karrasOn }, 10), mean: [0.2096, 1e-3] },
   { file: 'dpm_multi', name: 'full_loop_with_lu_and_v_prediction', config: {}, run: () => vpLoop({ ...DPM_MULTI, ...v, use_lu_lambdas: true }, 10), mean: [0.1554, 1e-3] },
+  // tests/schedulers/test_scheduler_dpm_multi_inverse.py (10 steps from the dummy sample towards noise)
+  { file: 'dpm_multi_inverse', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(DPM_INV, 10), mean: [0.7047, 1e-3] },
+  { file: 'dpm_multi_inverse', name: 'full_loop_no_noise_thres', config: {}, run: () => vpLoop({ ...DPM_INV, thresholding: true, dynamic_thresholding_ratio: 0.87, sample_max_value: 0.5 }, 10), mean: [19.8933, 1e-3] },
+  { file: 'dpm_multi_inverse', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...DPM_INV, ...v }, 10), mean: [1.5194, 1e-3] },
+  { file: 'dpm_multi_inverse', name: 'full_loop_with_karras_and_v_prediction', config: {}, run: () => vpLoop({ ...DPM_INV, ...v, ...karrasOn }, 10), mean: [1.7833, 1e-3], todo: INVERSE_KARRAS },
   // tests/schedulers/test_scheduler_dpm_single.py
   { file: 'dpm_single', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(DPM_SINGLE, 10), mean: [0.2791, 1e-3] },
   { file: 'dpm_single', name: 'full_loop_with_karras', config: {}, run: () => vpLoop({ ...DPM_SINGLE, ...karrasOn }, 10), mean: [0.2248, 1e-3] },
@@ -476,6 +484,7 @@ describe('diffusers config mapping', () => {
     [{ _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, 'flow-euler', {}],
     [DDIM_INV, 'ddim-inverse', { clean_start: 'as-is' }],
     [{ _class_name: 'IPNDMScheduler' }, 'ipndm', {}],
+    [DPM_INV, 'dpm-solver++-inverse', { variant: '2M', solver_type: 'midpoint', lower_order_final: false }],
   ];
   for (const [json, name, params] of expectMap) {
     test(`${String(json._class_name)} ${JSON.stringify(params)} -> ${name}`, () => {
@@ -569,7 +578,7 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
     cls('EulerDiscreteScheduler'), cls('HeunDiscreteScheduler'), cls('KDPM2DiscreteScheduler'), cls('KDPM2AncestralDiscreteScheduler'), cls('LMSDiscreteScheduler'),
     DEIS, { ...DEIS, solver_order: 3 }, DPM_MULTI, { ...DPM_MULTI, solver_order: 3, lower_order_final: true, final_sigmas_type: 'zero' }, { ...DPM_MULTI, algorithm_type: 'dpmsolver' },
     DPM_SINGLE, { ...DPM_SINGLE, solver_order: 3, final_sigmas_type: 'zero' }, UNIPC, { ...UNIPC, solver_order: 3, solver_type: 'bh1', final_sigmas_type: 'zero' },
-    { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, { _class_name: 'IPNDMScheduler' },
+    { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, { _class_name: 'IPNDMScheduler' }, DPM_INV, { ...DPM_INV, solver_order: 3, timestep_spacing: 'trailing' },
   ];
   for (const json of configs) {
     const label = `${String(json._class_name)} ${json.solver_order ?? ''}${json.algorithm_type === 'dpmsolver' ? ' dpmsolver' : ''}${json.skip_prk_steps ? ' skip_prk' : ''}`;
@@ -593,5 +602,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 16);
+  assert.equal(DIFFUSERS_CLASSES.length, 17);
 });

@@ -5,7 +5,7 @@
  * Sources read (huggingface/diffusers src/diffusers/schedulers/, re-derived here, no code copied):
  * scheduling_ddim.py, scheduling_ddpm.py, scheduling_pndm.py, scheduling_euler_discrete.py,
  * scheduling_euler_ancestral_discrete.py, scheduling_heun_discrete.py, scheduling_k_dpm_2_discrete.py, scheduling_k_dpm_2_ancestral_discrete.py,
- * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py,
+ * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py, scheduling_dpmsolver_multistep_inverse.py,
  * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py, scheduling_ipndm.py,
  * and their tests under tests/schedulers/.
  *
@@ -37,7 +37,7 @@ import type { SchedulerConfig } from '../paths/scheduler-config.js';
 import { DiscreteVPPath } from '../paths/vp.js';
 import { ddim, ddimInverse } from './ddim.js';
 import { deis } from './deis.js';
-import { dpmSolver, dpmSolverPP, dpmSolverPPSde } from './dpm-solver.js';
+import { dpmSolver, dpmSolverPP, dpmSolverPPInverse, dpmSolverPPSde } from './dpm-solver.js';
 import { flowEuler } from './flow.js';
 import { ddpm, dpm2, dpm2Ancestral, euler, eulerAncestral, heun } from './karras.js';
 import { lms } from './lms.js';
@@ -64,10 +64,11 @@ export const DIFFUSERS_CLASSES = [
   'UniPCMultistepScheduler',
   'FlowMatchEulerDiscreteScheduler',
   'IPNDMScheduler',
+  'DPMSolverMultistepInverseScheduler',
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
-type Family = 'ddim' | 'inverse' | 'euler' | 'solver' | 'flow' | 'ipndm';
+type Family = 'ddim' | 'inverse' | 'euler' | 'solver' | 'flow' | 'ipndm' | 'solver-inverse';
 const FAMILY: Record<DiffusersClass, Family> = {
   DDIMScheduler: 'ddim',
   DDIMInverseScheduler: 'inverse',
@@ -85,10 +86,11 @@ const FAMILY: Record<DiffusersClass, Family> = {
   UniPCMultistepScheduler: 'solver',
   FlowMatchEulerDiscreteScheduler: 'flow',
   IPNDMScheduler: 'ipndm',
+  DPMSolverMultistepInverseScheduler: 'solver-inverse',
 };
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
-const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler']);
+const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverMultistepInverseScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler']);
 const CLIP_SAMPLE: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDIMInverseScheduler', 'DDPMScheduler', 'HeunDiscreteScheduler']);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -389,6 +391,17 @@ function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: numbe
   });
 }
 
+/** lambda_min_clipped: how many training timesteps have a half log-SNR below it (the noisiest ones, dropped). */
+function clippedCount(cfg: SchedulerConfig, table: Table): number {
+  const lmc = rawNum(cfg, 'lambda_min_clipped', -Infinity);
+  let clipped = 0;
+  for (let i = 0; i < table.n; i++) {
+    const ab = table.alphasCumprod[i]!;
+    if (f32(f32(Math.log(f32(Math.sqrt(ab)))) - f32(Math.log(f32(Math.sqrt(f32(1 - ab)))))) < lmc) clipped++;
+  }
+  return clipped;
+}
+
 /** DPM-Solver multistep / singlestep, UniPC, DEIS. */
 function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[]): GridPoint[] {
   if (cfg.sigmaSpacing === 'flow') fail('BAD_CONFIG', `${cls}: use_flow_sigmas is not supported yet; use FlowMatchEulerDiscreteScheduler`);
@@ -396,18 +409,7 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
   const table = trainTable(cfg, path, cfg.raw.rescale_betas_zero_snr === true);
   const n = table.n;
   checkSteps(steps, n, cls);
-  let last = n;
-  if (cls === 'DPMSolverMultistepScheduler' || cls === 'DPMSolverSinglestepScheduler') {
-    // lambda_min_clipped: drop the training timesteps whose half log-SNR is below it.
-    const lmc = rawNum(cfg, 'lambda_min_clipped', -Infinity);
-    let clipped = 0;
-    for (let i = 0; i < n; i++) {
-      const ab = table.alphasCumprod[i]!;
-      const lam = f32(f32(Math.log(f32(Math.sqrt(ab)))) - f32(Math.log(f32(Math.sqrt(f32(1 - ab))))));
-      if (lam < lmc) clipped++;
-    }
-    last = n - clipped;
-  }
+  const last = cls === 'DPMSolverMultistepScheduler' || cls === 'DPMSolverSinglestepScheduler' ? n - clippedCount(cfg, table) : n;
   // DPMSolverSinglestepScheduler spaces its timesteps with linspace whatever timestep_spacing says.
   const sp = cls === 'DPMSolverSinglestepScheduler' ? 'linspace' : spacing(cfg, cls);
   if (cls === 'DPMSolverSinglestepScheduler' && raw(cfg, 'timestep_spacing') !== undefined && raw(cfg, 'timestep_spacing') !== 'linspace') {
@@ -449,6 +451,43 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
   const fin = finalSigmasType(cfg, cls);
   // When the spaced sigmas already end at sigma_min, diffusers' last step has zero length; it is kept (module notes).
   pts.push(fin === 'zero' ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!));
+  return pts;
+}
+
+/**
+ * DPMSolverMultistepInverseScheduler, from data towards noise: integer timesteps ascending from 0 up to the noisiest
+ * one lambda_min_clipped keeps, each carrying its table sigma (or the spaced sigmas, which _convert_to_karras & co.
+ * build ascending because they read the table's first and last entries as sigma_max and sigma_min), then the
+ * noisiest sigma (spaced: the last sigma again, a zero-length last step).
+ */
+function solverInverseGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number): GridPoint[] {
+  const path = vpPath(cfg);
+  const table = trainTable(cfg, path, false);
+  const n = table.n;
+  checkSteps(steps, n, cls);
+  const top = n - 1 - clippedCount(cfg, table);
+  const sp = spacing(cfg, cls);
+  let ts: number[];
+  if (sp === 'linspace') ts = npLinspace(0, top, steps + 1).map(roundHalfEven).slice(0, steps);
+  else if (sp === 'leading') {
+    const r = Math.floor((top + 1) / (steps + 1));
+    ts = Array.from({ length: steps }, (_, i) => i * r + cfg.stepsOffset);
+  } else ts = npArange(top + 1, 0, -n / steps).map((v) => roundHalfEven(v) - 1).reverse();
+  let sigmas: number[];
+  let last: GridPoint;
+  if (cfg.sigmaSpacing === 'karras' || cfg.sigmaSpacing === 'exponential' || cfg.sigmaSpacing === 'beta') {
+    sigmas = spacedSigmas(cfg.sigmaSpacing, steps, table.sigmas[n - 1]!, table.sigmas[0]!);
+    ts = sigmas.map((sg) => (cfg.sigmaSpacing === 'karras' ? roundHalfEven : Math.trunc)(sigmaToT(sg, table.logSigmas)));
+    last = vpPoint(ts[ts.length - 1]!, f32(sigmas[sigmas.length - 1]!));
+  } else if (cfg.sigmaSpacing === null) {
+    sigmas = ts.map((t) => interpIndex(t, table.sigmas));
+    last = vpPoint(top, table.sigmas[top]!);
+  } else {
+    return fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas or none`);
+  }
+  // When steps approach num_train_timesteps the rounded timesteps repeat; diffusers keeps the first of each.
+  const pts = sigmas.map((sg, i) => vpPoint(ts[i]!, f32(sg))).filter((p, i) => ts.indexOf(p.t) === i);
+  pts.push(last);
   return pts;
 }
 
@@ -520,6 +559,8 @@ export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: Diffuse
       return flowGrid(cfg, cls, steps, opts);
     case 'ipndm':
       return ipndmGrid(cls, steps);
+    case 'solver-inverse':
+      return solverInverseGrid(cfg, cls, steps);
   }
 }
 
@@ -650,6 +691,20 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: Sampl
       return { sampler: flowEuler, params: {} };
     case 'IPNDMScheduler':
       return { sampler: ipndm, params: {} };
+    case 'DPMSolverMultistepInverseScheduler': {
+      const alg = rawStr(cfg, 'algorithm_type', 'dpmsolver++');
+      if (alg !== 'dpmsolver++' && alg !== 'deis') unsupported(cls, `algorithm_type "${alg}" (dpmsolver++ is)`);
+      if (variance === 'learned' || variance === 'learned_range') unsupported(cls, `variance_type "${variance}" (the model's extra variance channels)`);
+      let solverType = rawStr(cfg, 'solver_type', 'midpoint');
+      if (['logrho', 'bh1', 'bh2'].includes(solverType)) solverType = 'midpoint';
+      if (solverType !== 'midpoint' && solverType !== 'heun') unsupported(cls, `solver_type "${solverType}"`);
+      const o = order(cfg, cls);
+      if (o === 1) unsupported(cls, 'solver_order 1 (ddim-inverse is that step: use DDIMInverseScheduler)');
+      return {
+        sampler: dpmSolverPPInverse,
+        params: { variant: `${o}M`, solver_type: solverType, lower_order_final: rawBool(cfg, 'lower_order_final', true), euler_at_final: rawBool(cfg, 'euler_at_final', false) },
+      };
+    }
   }
 }
 
