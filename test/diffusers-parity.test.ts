@@ -43,6 +43,7 @@ import { NoiseSource } from '../src/core/rng.js';
 import { readNpy } from '../src/io/npy.js';
 import { ModelFn } from '../src/models/model-fn.js';
 import { ipndmStep } from '../src/samplers/pndm.js';
+import { assertDecreasingToLevel, swdAt } from './helpers/swd.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -422,6 +423,22 @@ describe('diffusers timesteps and variances', () => {
     assert.ok(g50.every((p) => p.s >= 0 && p.s <= 1 + 1e-6 && Math.abs(p.a + p.s - 1) < 1e-12));
   });
 
+  test('FlowMatchHeun set_timesteps(5), shift 3: a numpy + torch float32 re-run of its set_timesteps (sigma_min shifted twice)', () => {
+    // sigmas from scheduling_flow_match_heun_discrete.py's __init__ and set_timesteps, re-run without diffusers
+    const want = [1.0, 0.9003590941429138, 0.7511211037635803, 0.5029850602149963, 0.008928571827709675, 0];
+    const g = diffusersGrid(parse({ _class_name: 'FlowMatchHeunDiscreteScheduler', num_train_timesteps: 1000, shift: 3 }), 5);
+    assert.deepEqual(g.map((p) => p.s), want);
+    assert.ok(g.every((p) => p.t === p.s && p.a === 1 - p.s));
+  });
+
+  test('FlowMatchHeun on its diffusers grid samples the exact mixture: SWD falls with steps to near the floor (diffusers publishes no value)', async () => {
+    const cfg = parse({ _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 });
+    const s = samplerForConfig(cfg);
+    const { out, floor } = await swdAt(s.sampler, 'flow', (steps) => s.grid(steps), [2, 5, 12], {}, 'velocity');
+    // measured: 0.673, 0.075, 0.046 at NFE 3, 9, 23 (floor 0.039)
+    assertDecreasingToLevel('FlowMatchHeun', out, floor);
+  });
+
   test('use_beta_sigmas: Beta(0.6, 0.6) quantiles and the grids of diffusers\' _convert_to_beta (scipy oracle)', () => {
     // scipy.stats.beta.ppf(p, 0.6, 0.6), scipy 1.10
     const ppf: [number, number][] = [[1e-6, 1.8558824624053043e-10], [0.01, 0.0008612388215429059], [0.3, 0.23401700387523572], [0.5, 0.5000000000000001], [0.77, 0.8461624142323502], [0.999999, 0.9999999998144118]];
@@ -484,6 +501,7 @@ describe('diffusers config mapping', () => {
     [{ _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, 'flow-euler', {}],
     [DDIM_INV, 'ddim-inverse', { clean_start: 'as-is' }],
     [{ _class_name: 'IPNDMScheduler' }, 'ipndm', {}],
+    [{ _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 }, 'flow-heun', {}],
     [DPM_INV, 'dpm-solver++-inverse', { variant: '2M', solver_type: 'midpoint', lower_order_final: false }],
   ];
   for (const [json, name, params] of expectMap) {
@@ -578,13 +596,13 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
     cls('EulerDiscreteScheduler'), cls('HeunDiscreteScheduler'), cls('KDPM2DiscreteScheduler'), cls('KDPM2AncestralDiscreteScheduler'), cls('LMSDiscreteScheduler'),
     DEIS, { ...DEIS, solver_order: 3 }, DPM_MULTI, { ...DPM_MULTI, solver_order: 3, lower_order_final: true, final_sigmas_type: 'zero' }, { ...DPM_MULTI, algorithm_type: 'dpmsolver' },
     DPM_SINGLE, { ...DPM_SINGLE, solver_order: 3, final_sigmas_type: 'zero' }, UNIPC, { ...UNIPC, solver_order: 3, solver_type: 'bh1', final_sigmas_type: 'zero' },
-    { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, { _class_name: 'IPNDMScheduler' }, DPM_INV, { ...DPM_INV, solver_order: 3, timestep_spacing: 'trailing' },
+    { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, { _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 }, { _class_name: 'IPNDMScheduler' }, DPM_INV, { ...DPM_INV, solver_order: 3, timestep_spacing: 'trailing' },
   ];
   for (const json of configs) {
     const label = `${String(json._class_name)} ${json.solver_order ?? ''}${json.algorithm_type === 'dpmsolver' ? ' dpmsolver' : ''}${json.skip_prk_steps ? ' skip_prk' : ''}`;
     test(label, async () => {
       for (const prediction of ['epsilon', 'v_prediction']) {
-        const cfgJson = json._class_name === 'FlowMatchEulerDiscreteScheduler' || json._class_name === 'IPNDMScheduler' ? json : { ...json, prediction_type: prediction };
+        const cfgJson = String(json._class_name).startsWith('FlowMatch') || json._class_name === 'IPNDMScheduler' ? json : { ...json, prediction_type: prediction };
         const s = samplerForConfig(parse(cfgJson));
         const n = parse(cfgJson).numTrainTimesteps;
         for (const steps of [1, 2, 3, 5, 10, 50, 100, 999, 1000]) {
@@ -602,5 +620,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 17);
+  assert.equal(DIFFUSERS_CLASSES.length, 18);
 });

@@ -6,7 +6,8 @@
  * scheduling_ddim.py, scheduling_ddpm.py, scheduling_pndm.py, scheduling_euler_discrete.py,
  * scheduling_euler_ancestral_discrete.py, scheduling_heun_discrete.py, scheduling_k_dpm_2_discrete.py, scheduling_k_dpm_2_ancestral_discrete.py,
  * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py, scheduling_dpmsolver_multistep_inverse.py,
- * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py, scheduling_ipndm.py,
+ * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py,
+ * scheduling_flow_match_heun_discrete.py, scheduling_ipndm.py,
  * and their tests under tests/schedulers/.
  *
  * Grid points carry diffusers' own numbers: t is the timestep diffusers hands the model (an integer training
@@ -38,7 +39,7 @@ import { DiscreteVPPath } from '../paths/vp.js';
 import { ddim, ddimInverse } from './ddim.js';
 import { deis } from './deis.js';
 import { dpmSolver, dpmSolverPP, dpmSolverPPInverse, dpmSolverPPSde } from './dpm-solver.js';
-import { flowEuler } from './flow.js';
+import { flowEuler, flowHeun } from './flow.js';
 import { ddpm, dpm2, dpm2Ancestral, euler, eulerAncestral, heun } from './karras.js';
 import { lms } from './lms.js';
 import { ipndm, plms, pndm } from './pndm.js';
@@ -65,6 +66,7 @@ export const DIFFUSERS_CLASSES = [
   'FlowMatchEulerDiscreteScheduler',
   'IPNDMScheduler',
   'DPMSolverMultistepInverseScheduler',
+  'FlowMatchHeunDiscreteScheduler',
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
@@ -87,6 +89,7 @@ const FAMILY: Record<DiffusersClass, Family> = {
   FlowMatchEulerDiscreteScheduler: 'flow',
   IPNDMScheduler: 'ipndm',
   DPMSolverMultistepInverseScheduler: 'solver-inverse',
+  FlowMatchHeunDiscreteScheduler: 'flow',
 };
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
@@ -497,6 +500,7 @@ function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts
   if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
   // Flow matching has no num_train_timesteps bound on its steps: the grid's own limit applies.
   checkGridSteps(steps);
+  if (cls === 'FlowMatchHeunDiscreteScheduler') return flowHeunGrid(cfg, steps);
   let sigmas = npLinspace(n, 1, steps).map((t) => t / n);
   if (rawBool(cfg, 'use_dynamic_shifting', false)) {
     if (opts.mu === undefined) fail('BAD_CONFIG', `${cls}: use_dynamic_shifting needs mu (diffusers pipelines compute it from the image size); pass it in the grid options`);
@@ -517,6 +521,22 @@ function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts
   if (rawBool(cfg, 'invert_sigmas', false)) fail('BAD_CONFIG', `${cls}: invert_sigmas is not supported`);
   const pts: GridPoint[] = sigmas.map((s) => {
     const sg = f32(s);
+    return { t: sg, a: 1 - sg, b: 0, s: sg };
+  });
+  pts.push({ t: 0, a: 1, b: 0, s: 0 });
+  return pts;
+}
+
+/**
+ * FlowMatchHeunDiscreteScheduler (shift its only option): linspace from sigma_max = 1 to its __init__'s shifted
+ * sigma_min = shift / N / (1 + (shift - 1) / N) in steps, shifted again (diffusers shifts sigma_min twice here, the
+ * stride FlowMatchEuler had before diffusers#13243), in float32, then 0.
+ */
+function flowHeunGrid(cfg: SchedulerConfig, steps: number): GridPoint[] {
+  const n = cfg.numTrainTimesteps, sh = rawNum(cfg, 'shift', 1);
+  const shift = (s: number) => (sh * s) / (1 + (sh - 1) * s);
+  const pts: GridPoint[] = npLinspace(n, f32(shift(1 / n)) * n, steps).map((t) => {
+    const sg = f32(shift(t / n));
     return { t: sg, a: 1 - sg, b: 0, s: sg };
   });
   pts.push({ t: 0, a: 1, b: 0, s: 0 });
@@ -689,6 +709,8 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: Sampl
     case 'FlowMatchEulerDiscreteScheduler':
       if (rawBool(cfg, 'stochastic_sampling', false)) unsupported(cls, 'stochastic_sampling');
       return { sampler: flowEuler, params: {} };
+    case 'FlowMatchHeunDiscreteScheduler':
+      return { sampler: flowHeun, params: {} };
     case 'IPNDMScheduler':
       return { sampler: ipndm, params: {} };
     case 'DPMSolverMultistepInverseScheduler': {
