@@ -7,6 +7,7 @@ export * from './core/errors.js';
 export * from './core/tensor.js';
 export * from './core/ops.js';
 export * from './core/rng.js';
+export * from './core/brownian-tree.js';
 export * from './core/linalg.js';
 export * from './core/fft.js';
 export * from './core/cg.js';

@@ -439,6 +439,14 @@ describe('diffusers timesteps and variances', () => {
     assertDecreasingToLevel('FlowMatchHeun', out, floor);
   });
 
+  test('DPMSolverSDEScheduler (dpm++sde on its grid, Brownian-tree noise) samples the exact mixture: SWD falls with steps to near the floor (its published values need torchsde\'s numbers)', async () => {
+    const s = samplerForConfig(parse({ _class_name: 'DPMSolverSDEScheduler', use_karras_sigmas: true }));
+    assert.ok(s.grid(4).slice(0, -2).every((p) => p.mid !== undefined), 'the grid carries diffusers\' stage points');
+    const { out, floor } = await swdAt(s.sampler, 'vp', (steps) => s.grid(steps), [3, 8, 20]);
+    // measured: 0.590, 0.121, 0.049 at NFE 5, 15, 39 (floor 0.039)
+    assertDecreasingToLevel('DPMSolverSDEScheduler', out, floor);
+  });
+
   test('use_beta_sigmas: Beta(0.6, 0.6) quantiles and the grids of diffusers\' _convert_to_beta (scipy oracle)', () => {
     // scipy.stats.beta.ppf(p, 0.6, 0.6), scipy 1.10
     const ppf: [number, number][] = [[1e-6, 1.8558824624053043e-10], [0.01, 0.0008612388215429059], [0.3, 0.23401700387523572], [0.5, 0.5000000000000001], [0.77, 0.8461624142323502], [0.999999, 0.9999999998144118]];
@@ -502,6 +510,7 @@ describe('diffusers config mapping', () => {
     [DDIM_INV, 'ddim-inverse', { clean_start: 'as-is' }],
     [{ _class_name: 'IPNDMScheduler' }, 'ipndm', {}],
     [{ _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 }, 'flow-heun', {}],
+    [cls('DPMSolverSDEScheduler'), 'dpm++sde', { eta: 1 }],
     [DPM_INV, 'dpm-solver++-inverse', { variant: '2M', solver_type: 'midpoint', lower_order_final: false }],
   ];
   for (const [json, name, params] of expectMap) {
@@ -593,7 +602,7 @@ describe('diffusers config mapping', () => {
 describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2, 3, 5, 10, 50, 100, 999, 1000)', () => {
   const configs: Json[] = [
     DDIM, PNDM, { ...PNDM, skip_prk_steps: true },
-    cls('EulerDiscreteScheduler'), cls('HeunDiscreteScheduler'), cls('KDPM2DiscreteScheduler'), cls('KDPM2AncestralDiscreteScheduler'), cls('LMSDiscreteScheduler'),
+    cls('EulerDiscreteScheduler'), cls('HeunDiscreteScheduler'), cls('KDPM2DiscreteScheduler'), cls('KDPM2AncestralDiscreteScheduler'), cls('LMSDiscreteScheduler'), cls('DPMSolverSDEScheduler'),
     DEIS, { ...DEIS, solver_order: 3 }, DPM_MULTI, { ...DPM_MULTI, solver_order: 3, lower_order_final: true, final_sigmas_type: 'zero' }, { ...DPM_MULTI, algorithm_type: 'dpmsolver' },
     DPM_SINGLE, { ...DPM_SINGLE, solver_order: 3, final_sigmas_type: 'zero' }, UNIPC, { ...UNIPC, solver_order: 3, solver_type: 'bh1', final_sigmas_type: 'zero' },
     { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, { _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 }, { _class_name: 'IPNDMScheduler' }, DPM_INV, { ...DPM_INV, solver_order: 3, timestep_spacing: 'trailing' },
@@ -620,5 +629,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 18);
+  assert.equal(DIFFUSERS_CLASSES.length, 19);
 });

@@ -7,7 +7,7 @@
  * scheduling_euler_ancestral_discrete.py, scheduling_heun_discrete.py, scheduling_k_dpm_2_discrete.py, scheduling_k_dpm_2_ancestral_discrete.py,
  * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py, scheduling_dpmsolver_multistep_inverse.py,
  * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py,
- * scheduling_flow_match_heun_discrete.py, scheduling_ipndm.py,
+ * scheduling_flow_match_heun_discrete.py, scheduling_ipndm.py, scheduling_dpmsolver_sde.py,
  * and their tests under tests/schedulers/.
  *
  * Grid points carry diffusers' own numbers: t is the timestep diffusers hands the model (an integer training
@@ -41,6 +41,7 @@ import { deis } from './deis.js';
 import { dpmSolver, dpmSolverPP, dpmSolverPPInverse, dpmSolverPPSde } from './dpm-solver.js';
 import { flowEuler, flowHeun } from './flow.js';
 import { ddpm, dpm2, dpm2Ancestral, euler, eulerAncestral, heun } from './karras.js';
+import { dpmppSde } from './kdiffusion-dpmpp.js';
 import { lms } from './lms.js';
 import { ipndm, plms, pndm } from './pndm.js';
 import { resolveParams, type ParamValues } from './method.js';
@@ -67,6 +68,7 @@ export const DIFFUSERS_CLASSES = [
   'IPNDMScheduler',
   'DPMSolverMultistepInverseScheduler',
   'FlowMatchHeunDiscreteScheduler',
+  'DPMSolverSDEScheduler',
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
@@ -90,6 +92,7 @@ const FAMILY: Record<DiffusersClass, Family> = {
   IPNDMScheduler: 'ipndm',
   DPMSolverMultistepInverseScheduler: 'solver-inverse',
   FlowMatchHeunDiscreteScheduler: 'flow',
+  DPMSolverSDEScheduler: 'euler',
 };
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
@@ -374,9 +377,10 @@ function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: numbe
   const pts = sigmas.map((s, i) => vpPoint(ts[i]!, f32(s)));
   const fin = cls === 'EulerDiscreteScheduler' ? finalSigmasType(cfg, cls) : 'zero';
   pts.push(fin === 'zero' ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!));
-  if (cls !== 'KDPM2DiscreteScheduler' && cls !== 'KDPM2AncestralDiscreteScheduler') return pts;
-  // The KDPM2 stage points: sigma_interpol = exp(lerp(log sigma, log sigma_to, 0.5)) in float32, sigma_to the next sigma
-  // (or the ancestral sigma_down), and its timestep _sigma_to_t on the float32 table.
+  if (cls !== 'KDPM2DiscreteScheduler' && cls !== 'KDPM2AncestralDiscreteScheduler' && cls !== 'DPMSolverSDEScheduler') return pts;
+  // The stage points the KDPM2 and DPMSolverSDE schedulers interleave: sigma_interpol = exp(lerp(log sigma, log sigma_to,
+  // 0.5)) in float32, sigma_to the next sigma (or KDPM2 ancestral's sigma_down), and its timestep _sigma_to_t on the
+  // float32 table.
   return pts.map((p, i) => {
     const next = pts[i + 1];
     if (!next || next.s === 0) return p;
@@ -634,7 +638,7 @@ function order(cfg: SchedulerConfig, cls: string): number {
   return o;
 }
 
-function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: SamplerDef; params: Partial<ParamValues> } {
+function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]): { sampler: SamplerDef; params: Partial<ParamValues> } {
   const variance = raw(cfg, 'variance_type');
   switch (cls) {
     case 'DDIMScheduler':
@@ -659,6 +663,9 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: Sampl
       return { sampler: dpm2, params: {} };
     case 'KDPM2AncestralDiscreteScheduler':
       return { sampler: dpm2Ancestral, params: { eta: 1 } };
+    case 'DPMSolverSDEScheduler':
+      if (raw(cfg, 'noise_sampler_seed') !== undefined) notes.push(`${cls}: noise_sampler_seed is not used; the Brownian path comes from the run's seed`);
+      return { sampler: dpmppSde, params: { eta: 1 } };
     case 'LMSDiscreteScheduler':
       return { sampler: lms, params: { order: 4 } };
     case 'DEISMultistepScheduler': {
@@ -739,7 +746,7 @@ export function samplerForConfig(cfg: SchedulerConfig, opts: { fixQuirks?: boole
   const cls = classOf(cfg);
   const notes: string[] = [];
   const fixQuirks = opts.fixQuirks ?? false;
-  const { sampler, params } = mapSampler(cfg, cls);
+  const { sampler, params } = mapSampler(cfg, cls, notes);
   const family = FAMILY[cls];
   if (family === 'flow' && cfg.prediction !== 'velocity') fail('BAD_CONFIG', `${cls}: prediction_type must be flow_prediction`);
   const clipDefault = cls === 'DDIMScheduler' || cls === 'DDIMInverseScheduler' || cls === 'DDPMScheduler';

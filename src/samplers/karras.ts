@@ -6,7 +6,7 @@ import type { GridPoint, Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
 import { ddimNoiseScale, ddimStep } from './ddim.js';
 import type { ParamSpecs, ParamsOf } from './method.js';
-import { defineSampler, type SamplerDef } from './types.js';
+import { defineSampler, type SamplerContext, type SamplerDef } from './types.js';
 
 /**
  * k-diffusion-style samplers (Karras et al. 2022, "Elucidating the design space", and
@@ -219,6 +219,41 @@ export const dpm2 = defineSampler({
 });
 
 /**
+ * The loop of the two-stage ancestral samplers (dpm2-ancestral, dpm++2s-ancestral). Both take their stage at
+ * sigma_mid = sqrt(sigma sigma_down) (the log-sigma midpoint towards sigma_down), reached by the same first-order
+ * move x~_mid = x0_1 + sigma_mid eps_1 (Euler in dpm2's words, the exponential integrator in DPM-Solver++'s), and
+ * differ in the full step to sigma_down: dpm2 takes x~ + (sigma_down - sigma) eps_mid, DPM-Solver++(2S)
+ * (sigma_down / sigma) x~ + (1 - sigma_down / sigma) x0_mid. Then noise sigma_up (Philox, step index i). A grid point's
+ * `mid` (diffusers' KDPM2 table) replaces the stage point. The step into sigma = 0 (sigma_down = 0) is the x0 estimate.
+ */
+export async function runAncestralMidpoint(ctx: SamplerContext<typeof ANCESTRAL_PARAMS>, name: string, full: 'dpm2' | 'dpm++'): Promise<Tensor> {
+  const { fn, path, grid, z, noise, params, report } = ctx;
+  if (grid[0]!.a === 0) refuseInfiniteSigma(name, grid[0]!);
+  const xi = z.zerosLike(), z2 = z.zerosLike();
+  for (let i = 0; i < grid.length - 1; i++) {
+    const from = grid[i]!, to = grid[i + 1]!;
+    const e1 = await fn.estimate(z, from);
+    const u = ancestralFraction(from, to, params.eta);
+    const st = sigmaOf(to), down = st * Math.sqrt(Math.max(0, 1 - u * u));
+    if (down === 0) {
+      scale(z, to.a, e1.x0);
+    } else {
+      const sg = sigmaOf(from);
+      const pm = from.mid ?? path.point(path.tOfSigma(Math.sqrt(sg * down)));
+      lincomb2(z2, pm.a, e1.x0, pm.s, e1.eps);
+      const e2 = await fn.estimate(z2, pm);
+      // z' = a' x~' with x~ = x0_1 + sigma eps_1
+      if (full === 'dpm2') lincomb3(z, to.a, e1.x0, to.a * sg, e1.eps, to.a * (down - sg), e2.eps);
+      else lincomb3(z, to.a * (down / sg), e1.x0, to.a * down, e1.eps, to.a * (1 - down / sg), e2.x0);
+      const up = params.s_noise * st * u;
+      if (up > 0) lincomb2(z, 1, z, to.a * up, noise.fillNormal(xi, i, Stream.noise));
+    }
+    await report(i + 1, i + 1, z, e1.x0);
+  }
+  return z;
+}
+
+/**
  * DPM-2 ancestral (k-diffusion sample_dpm_2_ancestral; diffusers scheduling_k_dpm_2_ancestral_discrete.py): the
  * dpm2 midpoint step taken to sigma_down instead of sigma', then fresh noise of std sigma_up (the ancestralFraction
  * split of sigma'). Midpoint sigma_mid = sqrt(sigma sigma_down); x~' = x~ + (sigma_down - sigma) eps_mid + sigma_up xi.
@@ -233,30 +268,7 @@ export const dpm2Ancestral = defineSampler({
   predictions: ALL_PREDICTIONS,
   params: ANCESTRAL_PARAMS,
   notes: 'weak order 1; 2 NFE per step except the Euler step into sigma = 0 (1 NFE). Needs a finite sigma at the start (refuses a = 0). With eta = 0 it is dpm2 without churn.',
-  async run({ fn, path, grid, z, noise, params, report }) {
-    if (grid[0]!.a === 0) refuseInfiniteSigma('dpm2-ancestral', grid[0]!);
-    const xi = z.zerosLike(), z2 = z.zerosLike();
-    for (let i = 0; i < grid.length - 1; i++) {
-      const from = grid[i]!, to = grid[i + 1]!;
-      const e1 = await fn.estimate(z, from);
-      const u = ancestralFraction(from, to, params.eta);
-      const st = sigmaOf(to), down = st * Math.sqrt(Math.max(0, 1 - u * u));
-      if (down === 0) {
-        scale(z, to.a, e1.x0);
-      } else {
-        const sg = sigmaOf(from);
-        const pm = from.mid ?? path.point(path.tOfSigma(Math.sqrt(sg * down)));
-        lincomb2(z2, pm.a, e1.x0, pm.s, e1.eps);
-        const e2 = await fn.estimate(z2, pm);
-        // z' = a' (x0_1 + sigma eps1 + (sigma_down - sigma) eps2 + sigma_up xi)
-        lincomb3(z, to.a, e1.x0, to.a * sg, e1.eps, to.a * (down - sg), e2.eps);
-        const up = params.s_noise * st * u;
-        if (up > 0) lincomb2(z, 1, z, to.a * up, noise.fillNormal(xi, i, Stream.noise));
-      }
-      await report(i + 1, i + 1, z, e1.x0);
-    }
-    return z;
-  },
+  run: (ctx) => runAncestralMidpoint(ctx, 'dpm2-ancestral', 'dpm2'),
 });
 
 /**
