@@ -73,3 +73,23 @@ test('dpm++sde and dpm++2s-ancestral: the same seed gives the same samples whate
     assert.deepEqual([...all.x.data], [...lo.x.data, ...hi.x.data], def.name);
   }
 });
+
+test('polyexponential grid (k-diffusion get_sigmas_polyexponential): closed form at rho 2, exponential at rho 1', () => {
+  const path = pathByName('edm');
+  // sigma 10 -> 0.1 in 3 points, rho 2: ramp (1, 1/2, 0)^2 = (1, 1/4, 0), so sigma = 0.1 * 100^(1, 1/4, 0) = 10, sqrt(10) / 10, 0.1.
+  const g = makeGrid(path, { kind: 'polyexponential', steps: 2, rho: 2, tStart: 10, tEnd: 0.1, final: 'sigma_min' });
+  const want = [10, Math.sqrt(10) / 10, 0.1];
+  g.forEach((p, i) => assert.ok(Math.abs(p.s / p.a - want[i]!) < 1e-12 * want[i]!, `sigma ${i}: ${p.s / p.a} vs ${want[i]}`));
+  // Any rho: sqrt-free check that log(sigma / sigma_min) / log(sigma_max / sigma_min) = (1 - i / (n - 1))^rho.
+  const h = makeGrid(path, { kind: 'polyexponential', steps: 9, rho: 3.5, tStart: 80, tEnd: 0.002, final: 'zero' });
+  assert.equal(h.length, 10, '9 steps: 9 sigmas, the last step into sigma = 0');
+  assert.equal(h[9]!.s, 0);
+  for (let i = 0; i < 9; i++) {
+    const frac = Math.log(h[i]!.s / h[i]!.a / 0.002) / Math.log(80 / 0.002);
+    assert.ok(Math.abs(frac - (1 - i / 8) ** 3.5) < 1e-12, `point ${i}: ${frac}`);
+  }
+  const e = makeGrid(path, { kind: 'exponential', steps: 7, final: 'zero' });
+  const p1 = makeGrid(path, { kind: 'polyexponential', steps: 7, final: 'zero' });
+  e.forEach((p, i) => assert.ok(Math.abs(p.s - p1[i]!.s) <= 1e-12 * p.s));
+  assert.throws(() => makeGrid(path, { kind: 'polyexponential', steps: 3, rho: 0 }), /rho > 0/);
+});

@@ -35,7 +35,7 @@ export const sampleCommand = command({
     'fix-diffusers-quirks': { type: 'boolean', doc: "with a diffusers scheduler, take the corrected steps where diffusers' are a known bug or inconsistent (DDIM: consecutive timesteps, eps recomputed from the clipped x0)" },
     sampler: { type: 'string', value: 'NAME', doc: 'see "tweedie samplers" (default ddim)' },
     steps: stepsOption('sampler steps', '20'),
-    grid: { type: 'string', value: 'KIND', doc: 'time-uniform, time-power (exponent 1.5, straight to clean data), logsnr-uniform, karras, exponential (default: time-power on VP paths, karras on EDM and VE, else time-uniform)' },
+    grid: { type: 'string', value: 'KIND', doc: 'time-uniform, time-power (exponent 1.5, straight to clean data), logsnr-uniform, karras, exponential, polyexponential (k-diffusion\'s; rho 1 here, the API takes rho) (default: time-power on VP paths, karras on EDM and VE, else time-uniform)' },
     param: paramOption('sampler'),
     seed: seedOption('sample'),
     n: { type: 'string', short: 'n', value: 'K', default: '16', doc: 'number of samples' },
