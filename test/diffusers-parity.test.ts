@@ -542,6 +542,7 @@ describe('diffusers config mapping', () => {
     [{ ...DDIM_INV, timestep_spacing: 'linspace' }, /DDIMInverseScheduler: timestep_spacing "linspace" is not supported \(diffusers raises too\)/],
     [{ ...DDIM, _class_name: 'DDIMSchedular' }, /"DDIMSchedular" has no tweedie mapping; the nearest mapped class is DDIMScheduler \(supported/],
     [{ ...DDIM, _class_name: 'LCMScheduler' }, /"LCMScheduler" has no tweedie mapping \(it samples a latent consistency model, not a denoiser\)/],
+    [{ _class_name: 'EDMEulerScheduler' }, /"EDMEulerScheduler" has no tweedie mapping \(it preconditions the network .* a mapped class would misread it\)/],
     [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'learned_range' }, /variance_type/],
     [{ ...DPM_MULTI, algorithm_type: 'sde-dpmsolver' }, /sde-dpmsolver/],
     [{ ...DPM_MULTI, algorithm_type: 'dpmsolver', final_sigmas_type: 'zero' }, /final_sigmas_type/],

@@ -22,8 +22,9 @@ export interface GridPoint {
    */
   readonly ddimTo?: GridPoint;
   /**
-   * The stage point of a midpoint step from this point (dpm2, dpm2-ancestral) when the grid knows it exactly: diffusers'
-   * KDPM2 schedulers interleave it among their timesteps, computed on their float32 table (src/samplers/diffusers.ts).
+   * The stage point of the two-stage step from this point, when the grid knows it exactly: diffusers' KDPM2 and
+   * DPMSolverSDE schedulers interleave it among their timesteps, computed on their float32 table (set only by
+   * src/samplers/diffusers.ts, for the sampler the config maps to: dpm2, dpm2-ancestral or dpm++sde).
    */
   readonly mid?: GridPoint;
 }

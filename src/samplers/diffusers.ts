@@ -218,6 +218,10 @@ const UNMAPPABLE: Record<string, string> = {
   LCMScheduler: 'it samples a latent consistency model, not a denoiser',
   TCDScheduler: 'it samples a trajectory consistency distilled model, not a denoiser',
   VQDiffusionScheduler: 'its diffusion is over discrete tokens, not a Gaussian path',
+  EDMEulerScheduler: 'it preconditions the network (c_in, c_skip, c_out, c_noise), whose output tweedie cannot read yet; a mapped class would misread it',
+  EDMDPMSolverMultistepScheduler: 'it preconditions the network (c_in, c_skip, c_out, c_noise), whose output tweedie cannot read yet; a mapped class would misread it',
+  CosineDPMSolverMultistepScheduler: 'it preconditions the network (c_in, c_skip, c_out, c_noise), whose output tweedie cannot read yet; a mapped class would misread it',
+  SASolverScheduler: 'its stochastic Adams predictor-corrector is not implemented yet',
 };
 
 function classOf(cfg: SchedulerConfig): DiffusersClass {
