@@ -22,6 +22,7 @@ export * from './paths/scheduler-config.js';
 export * from './paths/registry.js';
 export * from './models/prediction.js';
 export * from './models/denoiser.js';
+export * from './models/edm-precondition.js';
 export * from './models/layout.js';
 export * from './models/model-fn.js';
 export * from './models/derivatives.js';

@@ -43,6 +43,9 @@ import { NoiseSource } from '../src/core/rng.js';
 import { readNpy } from '../src/io/npy.js';
 import { ModelFn } from '../src/models/model-fn.js';
 import { ipndmStep } from '../src/samplers/pndm.js';
+import { edmPreconditioned } from '../src/models/edm-precondition.js';
+import { EDMPath } from '../src/paths/ve.js';
+import { testMixture } from '../bench/lib/ode-order.js';
 import { assertDecreasingToLevel, swdAt } from './helpers/swd.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -207,6 +210,18 @@ async function ipndmTwice(): Promise<Tensor> {
   return z;
 }
 
+/** test_scheduler_edm_euler.py's loop: the dummy is the preconditioned network (it sees c_in x at c_noise). */
+async function edmLoop(cfgJson: Json, steps: number): Promise<Tensor> {
+  const cfg = parse(cfgJson);
+  const s = samplerForConfig(cfg);
+  const g = s.grid(steps);
+  const x = deter();
+  const init = initNoiseScale(cfg, g);
+  for (let i = 0; i < x.data.length; i++) x.data[i]! *= init;
+  const den = edmPreconditioned(dummy(cfgJson), cfg.path as EDMPath, s.precondition!.outputSign);
+  return (await runSampler(s.sampler, den, g, x, { params: s.params })).x;
+}
+
 interface Ref {
   file: string;
   name: string;
@@ -280,6 +295,8 @@ const REFS: Ref[] = [
   { file: 'kdpm2_ancestral', name: 'full_loop_with_noise (t_start 8)', config: {}, run: () => eulerQuirkLoop(cls('KDPM2AncestralDiscreteScheduler'), 10, { start: 8, noise: new TorchNoise() }), sum: [93087.3437, 1e-2], mean: [121.2074, 5e-3] },
   // tests/schedulers/test_scheduler_ipndm.py (v-diffusion clock, the model output read as v)
   { file: 'ipndm', name: 'full_loop_no_noise (two loops, one history)', config: {}, run: ipndmTwice, mean: [2540529, 10] },
+  // tests/schedulers/test_scheduler_edm_euler.py (sigma 0.002..80, sigma_data 0.5, Karras rho 7)
+  { file: 'edm_euler', name: 'full_loop_no_noise', config: {}, run: () => edmLoop({ _class_name: 'EDMEulerScheduler', num_train_timesteps: 256, sigma_min: 0.002, sigma_max: 80.0 }, 10), sum: [34.1855, 1e-3], mean: [0.044, 1e-3] },
   // tests/schedulers/test_scheduler_lms.py
   { file: 'lms', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('LMSDiscreteScheduler'), 10), sum: [1006.388, 1e-2], mean: [1.31, 1e-3] },
   { file: 'lms', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('LMSDiscreteScheduler'), ...v }, 10), sum: [0.0017, 1e-2], mean: [2.2676e-6, 1e-3] },
@@ -447,6 +464,33 @@ describe('diffusers timesteps and variances', () => {
     assertDecreasingToLevel('DPMSolverSDEScheduler', out, floor);
   });
 
+  test('edmPreconditioned reads an EDM-parameterised network as its x0: the exact mixture written as F (both output signs) gives its x0 back', async () => {
+    const path = new EDMPath({ sigmaData: 0.5 });
+    const exact = testMixture().asDenoiser(path, 'x0');
+    const x = deter([3, 16]);
+    for (const sign of [1, -1] as const) {
+      // F from Karras et al. 2022 eq. 7 solved for F: F = (x0(x) - c_skip x) / c_out, x = input / c_in, sigma = e^(4 c_noise).
+      const network: Denoiser = {
+        prediction: 'eps', path, itemShape: null,
+        async predict(xin: Tensor, cNoise: number) {
+          const sigma = Math.exp(4 * cNoise), q = sigma * sigma + 0.25;
+          const xs = xin.zerosLike();
+          for (let i = 0; i < xs.data.length; i++) xs.data[i] = xin.data[i]! * Math.sqrt(q);
+          const x0 = await exact.predict(xs, sigma);
+          const f = xs.zerosLike();
+          for (let i = 0; i < f.data.length; i++) f.data[i] = (x0.data[i]! - (0.25 / q) * xs.data[i]!) / ((sign * sigma * 0.5) / Math.sqrt(q));
+          return f;
+        },
+      };
+      const den = edmPreconditioned(network, path, sign);
+      assert.equal(den.prediction, 'x0');
+      for (const sigma of [0.01, 0.5, 3, 80]) {
+        const got = await den.predict(x, sigma), want = await exact.predict(x, sigma);
+        got.data.forEach((v, i) => assert.ok(Math.abs(v - want.data[i]!) < 1e-9 * (1 + Math.abs(want.data[i]!)), `sign ${sign} sigma ${sigma}`));
+      }
+    }
+  });
+
   test('use_beta_sigmas: Beta(0.6, 0.6) quantiles and the grids of diffusers\' _convert_to_beta (scipy oracle)', () => {
     // scipy.stats.beta.ppf(p, 0.6, 0.6), scipy 1.10
     const ppf: [number, number][] = [[1e-6, 1.8558824624053043e-10], [0.01, 0.0008612388215429059], [0.3, 0.23401700387523572], [0.5, 0.5000000000000001], [0.77, 0.8461624142323502], [0.999999, 0.9999999998144118]];
@@ -511,6 +555,7 @@ describe('diffusers config mapping', () => {
     [{ _class_name: 'IPNDMScheduler' }, 'ipndm', {}],
     [{ _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 }, 'flow-heun', {}],
     [cls('DPMSolverSDEScheduler'), 'dpm++sde', { eta: 1 }],
+    [{ _class_name: 'EDMEulerScheduler' }, 'euler', {}],
     [DPM_INV, 'dpm-solver++-inverse', { variant: '2M', solver_type: 'midpoint', lower_order_final: false }],
   ];
   for (const [json, name, params] of expectMap) {
@@ -542,7 +587,8 @@ describe('diffusers config mapping', () => {
     [{ ...DDIM_INV, timestep_spacing: 'linspace' }, /DDIMInverseScheduler: timestep_spacing "linspace" is not supported \(diffusers raises too\)/],
     [{ ...DDIM, _class_name: 'DDIMSchedular' }, /"DDIMSchedular" has no tweedie mapping; the nearest mapped class is DDIMScheduler \(supported/],
     [{ ...DDIM, _class_name: 'LCMScheduler' }, /"LCMScheduler" has no tweedie mapping \(it samples a latent consistency model, not a denoiser\)/],
-    [{ _class_name: 'EDMEulerScheduler' }, /"EDMEulerScheduler" has no tweedie mapping \(it preconditions the network .* a mapped class would misread it\)/],
+    [{ _class_name: 'EDMDPMSolverMultistepScheduler' }, /"EDMDPMSolverMultistepScheduler" has no tweedie mapping \(it preconditions the network .* a mapped class would misread it\)/],
+    [{ _class_name: 'EDMEulerScheduler', prediction_type: 'sample' }, /EDMEulerScheduler: prediction_type must be epsilon or v_prediction/],
     [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'learned_range' }, /variance_type/],
     [{ ...DPM_MULTI, algorithm_type: 'sde-dpmsolver' }, /sde-dpmsolver/],
     [{ ...DPM_MULTI, algorithm_type: 'dpmsolver', final_sigmas_type: 'zero' }, /final_sigmas_type/],
@@ -630,5 +676,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 19);
+  assert.equal(DIFFUSERS_CLASSES.length, 20);
 });

@@ -79,6 +79,7 @@ export const sampleCommand = command({
     }
     const config = given ?? (diffusersRun ? model.scheduler : null);
     const fromConfig = config ? configToSampling(config, steps, { warn, fixQuirks: values['fix-diffusers-quirks'] ?? false }) : null;
+    if (fromConfig?.precondition && !model.mixture) fail('USAGE', `${fromConfig.className} preconditions its network (c_in, c_noise, c_skip, c_out); tweedie sample does not wrap a model folder in that yet (the API does: edmPreconditioned)`);
     if (fromConfig?.sampler.inverse) fail('USAGE', `${fromConfig.className} runs from data towards noise (an inversion); tweedie sample draws from noise: use a sampling scheduler config`);
     const sampler = fromConfig ? fromConfig.sampler : samplerByName(values.sampler ?? 'ddim');
     if (fromConfig && values.param) fail('USAGE', `--param cannot be combined with ${asDiffusers}: the config sets the sampler options`);

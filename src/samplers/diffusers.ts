@@ -7,7 +7,7 @@
  * scheduling_euler_ancestral_discrete.py, scheduling_heun_discrete.py, scheduling_k_dpm_2_discrete.py, scheduling_k_dpm_2_ancestral_discrete.py,
  * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py, scheduling_dpmsolver_multistep_inverse.py,
  * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py,
- * scheduling_flow_match_heun_discrete.py, scheduling_ipndm.py, scheduling_dpmsolver_sde.py,
+ * scheduling_flow_match_heun_discrete.py, scheduling_ipndm.py, scheduling_dpmsolver_sde.py, scheduling_edm_euler.py,
  * and their tests under tests/schedulers/.
  *
  * Grid points carry diffusers' own numbers: t is the timestep diffusers hands the model (an integer training
@@ -69,10 +69,11 @@ export const DIFFUSERS_CLASSES = [
   'DPMSolverMultistepInverseScheduler',
   'FlowMatchHeunDiscreteScheduler',
   'DPMSolverSDEScheduler',
+  'EDMEulerScheduler',
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
-type Family = 'ddim' | 'inverse' | 'euler' | 'solver' | 'flow' | 'ipndm' | 'solver-inverse';
+type Family = 'ddim' | 'inverse' | 'euler' | 'solver' | 'flow' | 'ipndm' | 'solver-inverse' | 'edm';
 const FAMILY: Record<DiffusersClass, Family> = {
   DDIMScheduler: 'ddim',
   DDIMInverseScheduler: 'inverse',
@@ -93,6 +94,7 @@ const FAMILY: Record<DiffusersClass, Family> = {
   DPMSolverMultistepInverseScheduler: 'solver-inverse',
   FlowMatchHeunDiscreteScheduler: 'flow',
   DPMSolverSDEScheduler: 'euler',
+  EDMEulerScheduler: 'edm',
 };
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
@@ -218,7 +220,6 @@ const UNMAPPABLE: Record<string, string> = {
   LCMScheduler: 'it samples a latent consistency model, not a denoiser',
   TCDScheduler: 'it samples a trajectory consistency distilled model, not a denoiser',
   VQDiffusionScheduler: 'its diffusion is over discrete tokens, not a Gaussian path',
-  EDMEulerScheduler: 'it preconditions the network (c_in, c_skip, c_out, c_noise), whose output tweedie cannot read yet; a mapped class would misread it',
   EDMDPMSolverMultistepScheduler: 'it preconditions the network (c_in, c_skip, c_out, c_noise), whose output tweedie cannot read yet; a mapped class would misread it',
   CosineDPMSolverMultistepScheduler: 'it preconditions the network (c_in, c_skip, c_out, c_noise), whose output tweedie cannot read yet; a mapped class would misread it',
   SASolverScheduler: 'its stochastic Adams predictor-corrector is not implemented yet',
@@ -552,6 +553,23 @@ function flowHeunGrid(cfg: SchedulerConfig, steps: number): GridPoint[] {
 }
 
 /**
+ * EDMEulerScheduler: sigma_schedule karras (rho from the config) or exponential between sigma_min and sigma_max in
+ * float32, then 0 (final_sigmas_type zero) or sigma_min; grid points on the EDM path (t = sigma; the network's
+ * c_noise = log(sigma) / 4 is applied by edmPreconditioned).
+ */
+function edmGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number): GridPoint[] {
+  if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
+  checkGridSteps(steps);
+  const smin = rawNum(cfg, 'sigma_min', 0.002), smax = rawNum(cfg, 'sigma_max', 80);
+  const kind = rawStr(cfg, 'sigma_schedule', 'karras');
+  if (kind !== 'karras' && kind !== 'exponential') fail('BAD_CONFIG', `${cls}: "sigma_schedule" is "${kind}"; expected karras or exponential`);
+  const sigmas = kind === 'karras' ? karrasSigmas(steps, smin, smax, rawNum(cfg, 'rho', 7), npLinspace) : exponentialSigmas(steps, smin, smax, npLinspace);
+  const pts: GridPoint[] = sigmas.map((sg) => ({ t: f32(sg), a: 1, b: 0, s: f32(sg) }));
+  pts.push(rawStr(cfg, 'final_sigmas_type', 'zero') === 'zero' ? { t: 0, a: 1, b: 0, s: 0 } : { t: smin, a: 1, b: 0, s: smin });
+  return pts;
+}
+
+/**
  * IPNDMScheduler (v-diffusion's clock): u = linspace(1, 0, steps + 1) in float32, s = sin(u pi / 2)^2 (diffusers calls
  * it betas), a = sqrt(1 - s^2), the model's timestep atan2(s, a) 2 / pi; the grid starts at a = 0 (pure noise).
  */
@@ -589,6 +607,8 @@ export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: Diffuse
       return ipndmGrid(cls, steps);
     case 'solver-inverse':
       return solverInverseGrid(cfg, cls, steps);
+    case 'edm':
+      return edmGrid(cfg, cls, steps);
   }
 }
 
@@ -598,6 +618,8 @@ export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: Diffuse
  */
 export function diffusersInitNoiseSigma(cfg: SchedulerConfig, grid: TimeGrid): number {
   const cls = classOf(cfg);
+  // EDMEulerScheduler: sqrt(sigma_max^2 + 1) whatever the spacing.
+  if (FAMILY[cls] === 'edm') return Math.sqrt(grid[0]!.s ** 2 + 1);
   if (FAMILY[cls] !== 'euler') return 1;
   const p = grid[0]!;
   const smax = f32(p.s / p.a);
@@ -607,7 +629,7 @@ export function diffusersInitNoiseSigma(cfg: SchedulerConfig, grid: TimeGrid): n
 /** Factor that turns standard normal noise into tweedie's initial state at grid[0] (diffusers' initial latents, in tweedie's scaling). */
 export function initNoiseScale(cfg: SchedulerConfig, grid: TimeGrid): number {
   const cls = classOf(cfg);
-  return FAMILY[cls] === 'euler' ? grid[0]!.a * diffusersInitNoiseSigma(cfg, grid) : 1;
+  return FAMILY[cls] === 'euler' || FAMILY[cls] === 'edm' ? grid[0]!.a * diffusersInitNoiseSigma(cfg, grid) : 1;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -627,6 +649,11 @@ export interface DiffusersSampling {
   keepModelEps: boolean;
   /** Multiply GridPoint.t by this for diffusers' model timestep (num_train_timesteps for flow matching, else 1). */
   timestepScale: number;
+  /**
+   * EDM classes: the network is preconditioned; wrap it with edmPreconditioned(network, path, outputSign) (sign -1 for
+   * prediction_type v_prediction), which reads it as an x0 model on the EDM path. null otherwise.
+   */
+  precondition: { outputSign: 1 | -1 } | null;
   grid(steps: number, opts?: DiffusersGridOptions): TimeGrid;
   /** Where a tweedie run cannot take diffusers' exact steps for this config. */
   notes: string[];
@@ -667,6 +694,8 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]):
       return { sampler: dpm2, params: {} };
     case 'KDPM2AncestralDiscreteScheduler':
       return { sampler: dpm2Ancestral, params: { eta: 1 } };
+    case 'EDMEulerScheduler':
+      return { sampler: euler, params: {} };
     case 'DPMSolverSDEScheduler':
       if (raw(cfg, 'noise_sampler_seed') !== undefined) notes.push(`${cls}: noise_sampler_seed is not used; the Brownian path comes from the run's seed`);
       return { sampler: dpmppSde, params: { eta: 1 } };
@@ -741,6 +770,13 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]):
   }
 }
 
+/** diffusers' precondition_outputs: c_out = +sigma sigma_data / ... for epsilon, minus for v_prediction. */
+function edmOutputSign(cfg: SchedulerConfig, cls: string): 1 | -1 {
+  if (cfg.prediction === 'eps') return 1;
+  if (cfg.prediction === 'v') return -1;
+  return fail('BAD_CONFIG', `${cls}: prediction_type must be epsilon or v_prediction (diffusers' EDM preconditioning reads no other)`);
+}
+
 /**
  * The tweedie sampler, params and ModelFn options that take diffusers' steps for this config (or with `fixQuirks`
  * the corrected ones, see DiffusersGridOptions), and its grid. Throws BAD_CONFIG for an unsupported class or option
@@ -765,6 +801,7 @@ export function samplerForConfig(cfg: SchedulerConfig, opts: { fixQuirks?: boole
     clipSample: clip,
     keepModelEps: (cls === 'DDIMScheduler' || cls === 'DDIMInverseScheduler') && !fixQuirks && (clip !== null || cfg.thresholding !== null),
     timestepScale: family === 'flow' ? cfg.numTrainTimesteps : 1,
+    precondition: family === 'edm' ? { outputSign: edmOutputSign(cfg, cls) } : null,
     grid: (steps, gridOpts = {}) => diffusersGrid(cfg, steps, { fixQuirks, ...gridOpts, notes: gridOpts.notes ?? notes }),
     notes,
   };
@@ -793,6 +830,7 @@ export function configToSampling(cfg: SchedulerConfig, steps: number, opts: Diff
     clipSample: s.clipSample,
     keepModelEps: s.keepModelEps,
     timestepScale: s.timestepScale,
+    precondition: s.precondition,
     notes: s.notes,
     steps,
     grid,
