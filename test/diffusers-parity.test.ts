@@ -210,16 +210,23 @@ async function ipndmTwice(): Promise<Tensor> {
   return z;
 }
 
-/** test_scheduler_edm_euler.py's loop: the dummy is the preconditioned network (it sees c_in x at c_noise). */
-async function edmLoop(cfgJson: Json, steps: number): Promise<Tensor> {
+/**
+ * The EDM classes' test loops: the dummy is the preconditioned network, called at c_noise. test_scheduler_edm_euler.py
+ * hands it c_in x and starts from the dummy sample times init_noise_sigma; test_scheduler_edm_dpmsolver_multistep.py
+ * hands it x itself (no scale_model_input: `rawInput` undoes c_in) and starts from the dummy sample (plus noise sigma
+ * at t_start with add_noise).
+ */
+async function edmLoop(cfgJson: Json, steps: number, opts: { rawInput?: boolean; start?: number } = {}): Promise<Tensor> {
   const cfg = parse(cfgJson);
   const s = samplerForConfig(cfg);
-  const g = s.grid(steps);
-  const x = deter();
-  const init = initNoiseScale(cfg, g);
-  for (let i = 0; i < x.data.length; i++) x.data[i]! *= init;
-  const den = edmPreconditioned(dummy(cfgJson), cfg.path as EDMPath, s.precondition!.outputSign);
-  return (await runSampler(s.sampler, den, g, x, { params: s.params })).x;
+  const g = s.grid(steps).slice(opts.start ?? 0);
+  const x = deter(), nz = deter(undefined, true);
+  const init = opts.rawInput ? 1 : initNoiseScale(cfg, g);
+  for (let i = 0; i < x.data.length; i++) x.data[i] = init * x.data[i]! + (opts.start ? g[0]!.s * nz.data[i]! : 0);
+  const sd = (cfg.path as EDMPath).sigmaData;
+  const network = dummy(cfgJson, opts.rawInput ? (_x, t) => Math.sqrt(Math.exp(8 * t) + sd * sd) : undefined);
+  const den = edmPreconditioned(network, cfg.path as EDMPath, s.precondition!.outputSign);
+  return (await runSampler(s.sampler, den, g, x, { params: s.params, thresholding: s.thresholding })).x;
 }
 
 interface Ref {
@@ -248,6 +255,10 @@ const DPM_SINGLE: Json = {
   solver_type: 'midpoint', lambda_min_clipped: null, variance_type: null, final_sigmas_type: 'sigma_min',
 };
 const DPM_INV: Json = { ...DPM_MULTI, _class_name: 'DPMSolverMultistepInverseScheduler', lambda_min_clipped: -Infinity, final_sigmas_type: undefined };
+const EDM_DPM: Json = {
+  _class_name: 'EDMDPMSolverMultistepScheduler', sigma_min: 0.002, sigma_max: 80.0, sigma_data: 0.5, num_train_timesteps: 1000, solver_order: 2, prediction_type: 'epsilon',
+  thresholding: false, sample_max_value: 1.0, algorithm_type: 'dpmsolver++', solver_type: 'midpoint', lower_order_final: false, euler_at_final: false, final_sigmas_type: 'sigma_min',
+};
 const UNIPC: Json = { _class_name: 'UniPCMultistepScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', solver_order: 2, solver_type: 'bh2', final_sigmas_type: 'sigma_min' };
 const DEIS: Json = { _class_name: 'DEISMultistepScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', solver_order: 2 };
 const cls = (name: string) => ({ _class_name: name, ...EULER_BASE });
@@ -297,6 +308,11 @@ const REFS: Ref[] = [
   { file: 'ipndm', name: 'full_loop_no_noise (two loops, one history)', config: {}, run: ipndmTwice, mean: [2540529, 10] },
   // tests/schedulers/test_scheduler_edm_euler.py (sigma 0.002..80, sigma_data 0.5, Karras rho 7)
   { file: 'edm_euler', name: 'full_loop_no_noise', config: {}, run: () => edmLoop({ _class_name: 'EDMEulerScheduler', num_train_timesteps: 256, sigma_min: 0.002, sigma_max: 80.0 }, 10), sum: [34.1855, 1e-3], mean: [0.044, 1e-3] },
+  // tests/schedulers/test_scheduler_edm_dpmsolver_multistep.py (2M midpoint, final sigma_min, the model sees x unscaled)
+  { file: 'edm_dpmsolver_multistep', name: 'full_loop_no_noise', config: {}, run: () => edmLoop(EDM_DPM, 10, { rawInput: true }), mean: [0.0001, 1e-3] },
+  { file: 'edm_dpmsolver_multistep', name: 'full_loop_with_noise (t_start 5)', config: {}, run: () => edmLoop(EDM_DPM, 10, { rawInput: true, start: 5 }), sum: [8.1661, 1e-2], mean: [0.0106, 1e-3] },
+  { file: 'edm_dpmsolver_multistep', name: 'full_loop_no_noise_thres', config: {}, run: () => edmLoop({ ...EDM_DPM, thresholding: true, dynamic_thresholding_ratio: 0.87, sample_max_value: 0.5 }, 10, { rawInput: true }), mean: [0.008, 1e-3] },
+  { file: 'edm_dpmsolver_multistep', name: 'full_loop_with_v_prediction', config: {}, run: () => edmLoop({ ...EDM_DPM, ...v }, 10, { rawInput: true }), mean: [0.0092, 1e-3] },
   // tests/schedulers/test_scheduler_lms.py
   { file: 'lms', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('LMSDiscreteScheduler'), 10), sum: [1006.388, 1e-2], mean: [1.31, 1e-3] },
   { file: 'lms', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('LMSDiscreteScheduler'), ...v }, 10), sum: [0.0017, 1e-2], mean: [2.2676e-6, 1e-3] },
@@ -556,6 +572,7 @@ describe('diffusers config mapping', () => {
     [{ _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 }, 'flow-heun', {}],
     [cls('DPMSolverSDEScheduler'), 'dpm++sde', { eta: 1 }],
     [{ _class_name: 'EDMEulerScheduler' }, 'euler', {}],
+    [EDM_DPM, 'dpm-solver++', { variant: '2M', solver_type: 'midpoint', lower_order_final: false }],
     [DPM_INV, 'dpm-solver++-inverse', { variant: '2M', solver_type: 'midpoint', lower_order_final: false }],
   ];
   for (const [json, name, params] of expectMap) {
@@ -587,7 +604,7 @@ describe('diffusers config mapping', () => {
     [{ ...DDIM_INV, timestep_spacing: 'linspace' }, /DDIMInverseScheduler: timestep_spacing "linspace" is not supported \(diffusers raises too\)/],
     [{ ...DDIM, _class_name: 'DDIMSchedular' }, /"DDIMSchedular" has no tweedie mapping; the nearest mapped class is DDIMScheduler \(supported/],
     [{ ...DDIM, _class_name: 'LCMScheduler' }, /"LCMScheduler" has no tweedie mapping \(it samples a latent consistency model, not a denoiser\)/],
-    [{ _class_name: 'EDMDPMSolverMultistepScheduler' }, /"EDMDPMSolverMultistepScheduler" has no tweedie mapping \(it preconditions the network .* a mapped class would misread it\)/],
+    [{ _class_name: 'CosineDPMSolverMultistepScheduler' }, /"CosineDPMSolverMultistepScheduler" has no tweedie mapping \(it preconditions the network .* a mapped class would misread it\)/],
     [{ _class_name: 'EDMEulerScheduler', prediction_type: 'sample' }, /EDMEulerScheduler: prediction_type must be epsilon or v_prediction/],
     [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'learned_range' }, /variance_type/],
     [{ ...DPM_MULTI, algorithm_type: 'sde-dpmsolver' }, /sde-dpmsolver/],
@@ -676,5 +693,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 20);
+  assert.equal(DIFFUSERS_CLASSES.length, 21);
 });

@@ -8,6 +8,7 @@
  * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py, scheduling_dpmsolver_multistep_inverse.py,
  * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py,
  * scheduling_flow_match_heun_discrete.py, scheduling_ipndm.py, scheduling_dpmsolver_sde.py, scheduling_edm_euler.py,
+ * scheduling_edm_dpmsolver_multistep.py,
  * and their tests under tests/schedulers/.
  *
  * Grid points carry diffusers' own numbers: t is the timestep diffusers hands the model (an integer training
@@ -70,6 +71,7 @@ export const DIFFUSERS_CLASSES = [
   'FlowMatchHeunDiscreteScheduler',
   'DPMSolverSDEScheduler',
   'EDMEulerScheduler',
+  'EDMDPMSolverMultistepScheduler',
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
@@ -95,10 +97,11 @@ const FAMILY: Record<DiffusersClass, Family> = {
   FlowMatchHeunDiscreteScheduler: 'flow',
   DPMSolverSDEScheduler: 'euler',
   EDMEulerScheduler: 'edm',
+  EDMDPMSolverMultistepScheduler: 'edm',
 };
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
-const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverMultistepInverseScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler']);
+const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverMultistepInverseScheduler', 'EDMDPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler']);
 const CLIP_SAMPLE: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDIMInverseScheduler', 'DDPMScheduler', 'HeunDiscreteScheduler']);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -220,7 +223,6 @@ const UNMAPPABLE: Record<string, string> = {
   LCMScheduler: 'it samples a latent consistency model, not a denoiser',
   TCDScheduler: 'it samples a trajectory consistency distilled model, not a denoiser',
   VQDiffusionScheduler: 'its diffusion is over discrete tokens, not a Gaussian path',
-  EDMDPMSolverMultistepScheduler: 'it preconditions the network (c_in, c_skip, c_out, c_noise), whose output tweedie cannot read yet; a mapped class would misread it',
   CosineDPMSolverMultistepScheduler: 'it preconditions the network (c_in, c_skip, c_out, c_noise), whose output tweedie cannot read yet; a mapped class would misread it',
   SASolverScheduler: 'its stochastic Adams predictor-corrector is not implemented yet',
 };
@@ -553,7 +555,7 @@ function flowHeunGrid(cfg: SchedulerConfig, steps: number): GridPoint[] {
 }
 
 /**
- * EDMEulerScheduler: sigma_schedule karras (rho from the config) or exponential between sigma_min and sigma_max in
+ * EDMEulerScheduler and EDMDPMSolverMultistepScheduler: sigma_schedule karras (rho from the config) or exponential between sigma_min and sigma_max in
  * float32, then 0 (final_sigmas_type zero) or sigma_min; grid points on the EDM path (t = sigma; the network's
  * c_noise = log(sigma) / 4 is applied by edmPreconditioned).
  */
@@ -618,7 +620,7 @@ export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: Diffuse
  */
 export function diffusersInitNoiseSigma(cfg: SchedulerConfig, grid: TimeGrid): number {
   const cls = classOf(cfg);
-  // EDMEulerScheduler: sqrt(sigma_max^2 + 1) whatever the spacing.
+  // EDMEulerScheduler and EDMDPMSolverMultistepScheduler: sqrt(sigma_max^2 + 1) whatever the spacing.
   if (FAMILY[cls] === 'edm') return Math.sqrt(grid[0]!.s ** 2 + 1);
   if (FAMILY[cls] !== 'euler') return 1;
   const p = grid[0]!;
@@ -707,6 +709,7 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]):
       return { sampler: deis, params: { order: order(cfg, cls), lower_order_final: rawBool(cfg, 'lower_order_final', true) } };
     }
     case 'DPMSolverMultistepScheduler':
+    case 'EDMDPMSolverMultistepScheduler':
     case 'DPMSolverSinglestepScheduler': {
       const single = cls === 'DPMSolverSinglestepScheduler';
       if (variance === 'learned' || variance === 'learned_range') unsupported(cls, `variance_type "${variance}" (the model's extra variance channels)`);
