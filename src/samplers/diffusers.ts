@@ -8,7 +8,7 @@
  * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py, scheduling_dpmsolver_multistep_inverse.py,
  * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py,
  * scheduling_flow_match_heun_discrete.py, scheduling_ipndm.py, scheduling_dpmsolver_sde.py, scheduling_edm_euler.py,
- * scheduling_edm_dpmsolver_multistep.py,
+ * scheduling_edm_dpmsolver_multistep.py, scheduling_cosine_dpmsolver_multistep.py,
  * and their tests under tests/schedulers/.
  *
  * Grid points carry diffusers' own numbers: t is the timestep diffusers hands the model (an integer training
@@ -44,6 +44,7 @@ import { flowEuler, flowHeun } from './flow.js';
 import { ddpm, dpm2, dpm2Ancestral, euler, eulerAncestral, heun } from './karras.js';
 import { dpmppSde } from './kdiffusion-dpmpp.js';
 import { lms } from './lms.js';
+import { cosineNoise, edmNoise } from '../models/edm-precondition.js';
 import { ipndm, plms, pndm } from './pndm.js';
 import { resolveParams, type ParamValues } from './method.js';
 import type { SamplerDef } from './types.js';
@@ -72,6 +73,7 @@ export const DIFFUSERS_CLASSES = [
   'DPMSolverSDEScheduler',
   'EDMEulerScheduler',
   'EDMDPMSolverMultistepScheduler',
+  'CosineDPMSolverMultistepScheduler',
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
@@ -98,6 +100,7 @@ const FAMILY: Record<DiffusersClass, Family> = {
   DPMSolverSDEScheduler: 'euler',
   EDMEulerScheduler: 'edm',
   EDMDPMSolverMultistepScheduler: 'edm',
+  CosineDPMSolverMultistepScheduler: 'edm',
 };
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
@@ -223,7 +226,6 @@ const UNMAPPABLE: Record<string, string> = {
   LCMScheduler: 'it samples a latent consistency model, not a denoiser',
   TCDScheduler: 'it samples a trajectory consistency distilled model, not a denoiser',
   VQDiffusionScheduler: 'its diffusion is over discrete tokens, not a Gaussian path',
-  CosineDPMSolverMultistepScheduler: 'it preconditions the network (c_in, c_skip, c_out, c_noise), whose output tweedie cannot read yet; a mapped class would misread it',
   SASolverScheduler: 'its stochastic Adams predictor-corrector is not implemented yet',
 };
 
@@ -562,8 +564,8 @@ function flowHeunGrid(cfg: SchedulerConfig, steps: number): GridPoint[] {
 function edmGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number): GridPoint[] {
   if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
   checkGridSteps(steps);
-  const smin = rawNum(cfg, 'sigma_min', 0.002), smax = rawNum(cfg, 'sigma_max', 80);
-  const kind = rawStr(cfg, 'sigma_schedule', 'karras');
+  const { tMin: smin, tMax: smax } = cfg.path;
+  const kind = rawStr(cfg, 'sigma_schedule', cls === 'CosineDPMSolverMultistepScheduler' ? 'exponential' : 'karras');
   if (kind !== 'karras' && kind !== 'exponential') fail('BAD_CONFIG', `${cls}: "sigma_schedule" is "${kind}"; expected karras or exponential`);
   const sigmas = kind === 'karras' ? karrasSigmas(steps, smin, smax, rawNum(cfg, 'rho', 7), npLinspace) : exponentialSigmas(steps, smin, smax, npLinspace);
   const pts: GridPoint[] = sigmas.map((sg) => ({ t: f32(sg), a: 1, b: 0, s: f32(sg) }));
@@ -652,10 +654,10 @@ export interface DiffusersSampling {
   /** Multiply GridPoint.t by this for diffusers' model timestep (num_train_timesteps for flow matching, else 1). */
   timestepScale: number;
   /**
-   * EDM classes: the network is preconditioned; wrap it with edmPreconditioned(network, path, outputSign) (sign -1 for
-   * prediction_type v_prediction), which reads it as an x0 model on the EDM path. null otherwise.
+   * EDM and cosine classes: the network is preconditioned; wrap it with edmPreconditioned(network, path, outputSign,
+   * cNoise) (sign -1 for prediction_type v_prediction), which reads it as an x0 model on the EDM path. null otherwise.
    */
-  precondition: { outputSign: 1 | -1 } | null;
+  precondition: { outputSign: 1 | -1; cNoise: (sigma: number) => number } | null;
   grid(steps: number, opts?: DiffusersGridOptions): TimeGrid;
   /** Where a tweedie run cannot take diffusers' exact steps for this config. */
   notes: string[];
@@ -710,10 +712,13 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]):
     }
     case 'DPMSolverMultistepScheduler':
     case 'EDMDPMSolverMultistepScheduler':
+    case 'CosineDPMSolverMultistepScheduler':
     case 'DPMSolverSinglestepScheduler': {
       const single = cls === 'DPMSolverSinglestepScheduler';
       if (variance === 'learned' || variance === 'learned_range') unsupported(cls, `variance_type "${variance}" (the model's extra variance channels)`);
-      let alg = rawStr(cfg, 'algorithm_type', 'dpmsolver++');
+      // CosineDPMSolverMultistepScheduler always takes sde-dpmsolver++ steps (its noise: see the notes).
+      let alg = cls === 'CosineDPMSolverMultistepScheduler' ? 'sde-dpmsolver++' : rawStr(cfg, 'algorithm_type', 'dpmsolver++');
+      if (cls === 'CosineDPMSolverMultistepScheduler') notes.push(`${cls}: its noise is the run's per-step Philox noise, not diffusers' Brownian tree, so samples differ from diffusers' draw for draw`);
       if (alg === 'deis') alg = 'dpmsolver++';
       const fin = finalSigmasType(cfg, cls);
       if ((alg === 'dpmsolver' || alg === 'sde-dpmsolver') && fin === 'zero') {
@@ -804,7 +809,7 @@ export function samplerForConfig(cfg: SchedulerConfig, opts: { fixQuirks?: boole
     clipSample: clip,
     keepModelEps: (cls === 'DDIMScheduler' || cls === 'DDIMInverseScheduler') && !fixQuirks && (clip !== null || cfg.thresholding !== null),
     timestepScale: family === 'flow' ? cfg.numTrainTimesteps : 1,
-    precondition: family === 'edm' ? { outputSign: edmOutputSign(cfg, cls) } : null,
+    precondition: family === 'edm' ? { outputSign: edmOutputSign(cfg, cls), cNoise: cls === 'CosineDPMSolverMultistepScheduler' ? cosineNoise : edmNoise } : null,
     grid: (steps, gridOpts = {}) => diffusersGrid(cfg, steps, { fixQuirks, ...gridOpts, notes: gridOpts.notes ?? notes }),
     notes,
   };
