@@ -25,7 +25,7 @@ import type { Denoiser } from '../src/models/denoiser.js';
 import { parseSchedulerConfig } from '../src/paths/scheduler-config.js';
 import { readSchedulerConfig } from '../src/paths/scheduler-config-file.js';
 import type { TimeGrid } from '../src/paths/grids.js';
-import { runSampler } from '../src/samplers/run.js';
+import { initialState, runSampler } from '../src/samplers/run.js';
 import { ddimNoiseScale } from '../src/samplers/ddim.js';
 import { ddpmNoiseStd } from '../src/samplers/karras.js';
 import {
@@ -38,6 +38,16 @@ import {
 } from '../src/samplers/diffusers.js';
 import { betaQuantile, npLinspace, roundHalfEven, torchLinspaceF32 } from '../src/core/numeric.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { NoiseSource, Stream } from '../src/core/rng.js';
+import { readNpy } from '../src/io/npy.js';
+import { ModelFn } from '../src/models/model-fn.js';
+import { ipndmStep } from '../src/samplers/pndm.js';
+import { edmPreconditioned } from '../src/models/edm-precondition.js';
+import { EDMPath } from '../src/paths/ve.js';
+import { testMixture } from '../bench/lib/ode-order.js';
+import { assertDecreasingToLevel, exactAndFloor, swdAt } from './helpers/swd.js';
+import { slicedWasserstein } from '../src/metrics/distribution.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -59,14 +69,15 @@ function deter(shape: number[] = [4, 3, 8, 8], flip = false): Tensor {
   return out;
 }
 
-function dummy(cfgJson: Json, adjust: (x: Tensor, t: number) => number = () => 1): Denoiser {
+/** `adjust` scales diffusers' output coefficient t / (t + 1); `shift` adds to it (both for the loops' quirks). */
+function dummy(cfgJson: Json, adjust: (x: Tensor, t: number) => number = () => 1, shift: (t: number) => number = () => 0): Denoiser {
   const cfg = parse(cfgJson);
   return {
     prediction: cfg.prediction,
     path: cfg.path,
     itemShape: null,
     async predict(x: Tensor, t: number) {
-      const c = adjust(x, t) * (t / (t + 1));
+      const c = adjust(x, t) * (t / (t + 1)) + shift(t);
       const out = x.zerosLike();
       for (let i = 0; i < out.data.length; i++) out.data[i] = c * x.data[i]!;
       return out;
@@ -106,8 +117,31 @@ async function vpLoop(cfgJson: Json, steps: number, opts: { start?: number; shap
   return (await run(g, x)).x;
 }
 
-/** The Euler-family test loop, with its scale_model_input reassignment (see the file comment). */
-async function eulerQuirkLoop(cfgJson: Json, steps: number, opts: { start?: number } = {}): Promise<Tensor> {
+/**
+ * torch's own noise stream for a stochastic class: `torch.manual_seed(0)` then `torch.randn((4, 3, 8, 8))` draws, recorded
+ * by torch 1.13 (test/fixtures/README.md). The published KDPM2AncestralDiscreteScheduler values take one draw per full
+ * step (the noise its second-order half adds): a torch re-run of the loop drawing on both halves gives 13849.40, one
+ * draw per step 13979.95 (published 13979.9433). So tweedie's step i takes draw i.
+ */
+class TorchNoise extends NoiseSource {
+  private readonly draws = readNpy(fileURLToPath(new URL('../../test/fixtures/torch-noise/manual_seed0_19x4x3x8x8.npy', import.meta.url)));
+  constructor() {
+    super(0);
+  }
+  override fillNormal(t: Tensor, step: number): Tensor {
+    const n = t.size;
+    for (let i = 0; i < n; i++) t.data[i] = this.draws.data[step * n + i]!;
+    return t;
+  }
+}
+
+/**
+ * The Euler-family test loop, with its scale_model_input reassignment (see the file comment). `secondCallV`: the
+ * KDPM2 classes' second call computes x0 from the rescaled sample as if it were the VE sample, which for a
+ * v-prediction model gives the derivative s a z + a v instead of eps = s z + a v (z the model input at the
+ * midpoint); the dummy's output there is rescaled so that tweedie's eps is diffusers' derivative.
+ */
+async function eulerQuirkLoop(cfgJson: Json, steps: number, opts: { start?: number; noise?: NoiseSource; secondCallV?: boolean } = {}): Promise<Tensor> {
   const cfg = parse(cfgJson);
   const s = samplerForConfig(cfg);
   const full = s.grid(steps);
@@ -121,13 +155,22 @@ async function eulerQuirkLoop(cfgJson: Json, steps: number, opts: { start?: numb
   const xT = y.zerosLike();
   for (let i = 0; i < y.data.length; i++) xT.data[i] = p0.a * p0.a * (init * y.data[i]! + (start > 0 ? sigma0 * nz.data[i]! : 0));
   let first = true, idx = 0;
-  const den = dummy(cfgJson, () => {
-    if (!first) return 1;
-    first = false;
-    return 1 / grid[idx]!.a;
-  });
+  const den = dummy(
+    cfgJson,
+    () => {
+      if (!first) return 1;
+      first = false;
+      return 1 / grid[idx]!.a;
+    },
+    (t) => {
+      // Only the second call's point is a stage point (grid point mid); v' = v + s z (a - 1) / a there.
+      const p = opts.secondCallV ? grid.find((g) => g.mid?.t === t)?.mid : undefined;
+      return p ? (p.s * (p.a - 1)) / p.a : 0;
+    },
+  );
   const r = await runSampler(s.sampler, den, grid, xT, {
     params: s.params,
+    ...(opts.noise ? { noise: opts.noise } : {}),
     clipSample: s.clipSample,
     onStep: ({ step, x }) => {
       idx = step;
@@ -137,6 +180,54 @@ async function eulerQuirkLoop(cfgJson: Json, steps: number, opts: { start?: numb
     },
   });
   return r.x;
+}
+
+test('ipndm: runSampler takes the steps ipndmStep takes (the sampler the IPNDMScheduler config maps to)', async () => {
+  const cfgJson = { _class_name: 'IPNDMScheduler' };
+  const s = samplerForConfig(parse(cfgJson));
+  const g = s.grid(7);
+  assert.equal(g[0]!.a, 0, 'the grid starts at pure noise');
+  const r = await runSampler(s.sampler, dummy(cfgJson), g, deter());
+  const fn = new ModelFn(dummy(cfgJson));
+  const z = deter(), ets: Tensor[] = [];
+  for (let i = 0; i < 7; i++) ipndmStep(z, g[i]!, g[i + 1]!, (await fn.estimate(z, g[i]!)).eps, ets);
+  assert.deepEqual([...r.x.data], [...z.data]);
+  assert.equal(r.nfe, 7);
+});
+
+/**
+ * test_scheduler_ipndm.py's full_loop: the 10-step loop run twice on one scheduler, so the second loop starts again at
+ * pure noise (a = 0) with the first loop's noise estimates still in its Adams-Bashforth history (the huge mean comes
+ * from x0 = (z - s e) / 1e-8 there). Both loops drive tweedie's ipndm step, the one the sampler takes.
+ */
+async function ipndmTwice(): Promise<Tensor> {
+  const cfgJson = { _class_name: 'IPNDMScheduler', num_train_timesteps: 1000 };
+  const g = samplerForConfig(parse(cfgJson)).grid(10);
+  const fn = new ModelFn(dummy(cfgJson));
+  const z = deter(), ets: Tensor[] = [];
+  for (let loop = 0; loop < 2; loop++) {
+    for (let i = 0; i < 10; i++) ipndmStep(z, g[i]!, g[i + 1]!, (await fn.estimate(z, g[i]!)).eps, ets);
+  }
+  return z;
+}
+
+/**
+ * The EDM classes' test loops: the dummy is the preconditioned network, called at c_noise. test_scheduler_edm_euler.py
+ * hands it c_in x and starts from the dummy sample times init_noise_sigma; test_scheduler_edm_dpmsolver_multistep.py
+ * hands it x itself (no scale_model_input: `rawInput` undoes c_in) and starts from the dummy sample (plus noise sigma
+ * at t_start with add_noise).
+ */
+async function edmLoop(cfgJson: Json, steps: number, opts: { rawInput?: boolean; start?: number } = {}): Promise<Tensor> {
+  const cfg = parse(cfgJson);
+  const s = samplerForConfig(cfg);
+  const g = s.grid(steps).slice(opts.start ?? 0);
+  const x = deter(), nz = deter(undefined, true);
+  const init = opts.rawInput ? 1 : initNoiseScale(cfg, g);
+  for (let i = 0; i < x.data.length; i++) x.data[i] = init * x.data[i]! + (opts.start ? g[0]!.s * nz.data[i]! : 0);
+  const sd = (cfg.path as EDMPath).sigmaData;
+  const network = dummy(cfgJson, opts.rawInput ? (_x, t) => Math.sqrt(Math.exp(8 * t) + sd * sd) : undefined);
+  const den = edmPreconditioned(network, cfg.path as EDMPath, s.precondition!.outputSign);
+  return (await runSampler(s.sampler, den, g, x, { params: s.params, thresholding: s.thresholding })).x;
 }
 
 interface Ref {
@@ -164,6 +255,11 @@ const DPM_SINGLE: Json = {
   solver_order: 2, prediction_type: 'epsilon', thresholding: false, sample_max_value: 1.0, algorithm_type: 'dpmsolver++',
   solver_type: 'midpoint', lambda_min_clipped: null, variance_type: null, final_sigmas_type: 'sigma_min',
 };
+const DPM_INV: Json = { ...DPM_MULTI, _class_name: 'DPMSolverMultistepInverseScheduler', lambda_min_clipped: -Infinity, final_sigmas_type: undefined };
+const EDM_DPM: Json = {
+  _class_name: 'EDMDPMSolverMultistepScheduler', sigma_min: 0.002, sigma_max: 80.0, sigma_data: 0.5, num_train_timesteps: 1000, solver_order: 2, prediction_type: 'epsilon',
+  thresholding: false, sample_max_value: 1.0, algorithm_type: 'dpmsolver++', solver_type: 'midpoint', lower_order_final: false, euler_at_final: false, final_sigmas_type: 'sigma_min',
+};
 const UNIPC: Json = { _class_name: 'UniPCMultistepScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', solver_order: 2, solver_type: 'bh2', final_sigmas_type: 'sigma_min' };
 const DEIS: Json = { _class_name: 'DEISMultistepScheduler', num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', solver_order: 2 };
 const cls = (name: string) => ({ _class_name: name, ...EULER_BASE });
@@ -172,6 +268,8 @@ const karrasOn = { use_karras_sigmas: true };
 
 const LMS_STENCIL =
   "diffusers' LMS started at t_start uses the order-4 Lagrange stencil of the absolute step index, truncated by zip() to the one derivative it has (c_0 of the 4-point stencil times the single derivative); tweedie's lms takes a first-order step there";
+const INVERSE_KARRAS =
+  "the published mean is the loop stepped on the table sigmas of the rounded Karras timesteps (a torch float32 re-run of that gives 1.78326); diffusers' DPMSolverMultistepInverseScheduler as read steps on the Karras sigmas themselves, as its forward class does, and a torch re-run of that gives 1.78162, tweedie's value";
 const REFS: Ref[] = [
   // tests/schedulers/test_scheduler_ddim.py (10 steps, eta 0, clip_sample True)
   { file: 'ddim', name: 'full_loop_no_noise', config: DDIM, run: () => vpLoop(DDIM, 10), sum: [172.0067, 1e-2], mean: [0.223967, 1e-3] },
@@ -203,6 +301,19 @@ const REFS: Ref[] = [
   { file: 'kdpm2_discrete', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('KDPM2DiscreteScheduler'), 10), sum: [20.4125, 1e-2], mean: [0.0266, 1e-3] },
   { file: 'kdpm2_discrete', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('KDPM2DiscreteScheduler'), ...v }, 10), sum: [4.6934e-7, 1e-2], mean: [6.1112e-10, 1e-3] },
   { file: 'kdpm2_discrete', name: 'full_loop_with_noise (t_start 8, mean)', config: {}, run: () => eulerQuirkLoop(cls('KDPM2DiscreteScheduler'), 10, { start: 8 }), mean: [91.6776, 1e-3] },
+  // tests/schedulers/test_scheduler_kdpm2_ancestral.py (torch.manual_seed(0) noise: TorchNoise)
+  { file: 'kdpm2_ancestral', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('KDPM2AncestralDiscreteScheduler'), 10, { noise: new TorchNoise() }), sum: [13979.9433, 1e-2], mean: [18.203, 5e-3] },
+  { file: 'kdpm2_ancestral', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('KDPM2AncestralDiscreteScheduler'), ...v }, 10, { noise: new TorchNoise(), secondCallV: true }), sum: [331.8133, 1e-2], mean: [0.432, 1e-3] },
+  { file: 'kdpm2_ancestral', name: 'full_loop_with_noise (t_start 8)', config: {}, run: () => eulerQuirkLoop(cls('KDPM2AncestralDiscreteScheduler'), 10, { start: 8, noise: new TorchNoise() }), sum: [93087.3437, 1e-2], mean: [121.2074, 5e-3] },
+  // tests/schedulers/test_scheduler_ipndm.py (v-diffusion clock, the model output read as v)
+  { file: 'ipndm', name: 'full_loop_no_noise (two loops, one history)', config: {}, run: ipndmTwice, mean: [2540529, 10] },
+  // tests/schedulers/test_scheduler_edm_euler.py (sigma 0.002..80, sigma_data 0.5, Karras rho 7)
+  { file: 'edm_euler', name: 'full_loop_no_noise', config: {}, run: () => edmLoop({ _class_name: 'EDMEulerScheduler', num_train_timesteps: 256, sigma_min: 0.002, sigma_max: 80.0 }, 10), sum: [34.1855, 1e-3], mean: [0.044, 1e-3] },
+  // tests/schedulers/test_scheduler_edm_dpmsolver_multistep.py (2M midpoint, final sigma_min, the model sees x unscaled)
+  { file: 'edm_dpmsolver_multistep', name: 'full_loop_no_noise', config: {}, run: () => edmLoop(EDM_DPM, 10, { rawInput: true }), mean: [0.0001, 1e-3] },
+  { file: 'edm_dpmsolver_multistep', name: 'full_loop_with_noise (t_start 5)', config: {}, run: () => edmLoop(EDM_DPM, 10, { rawInput: true, start: 5 }), sum: [8.1661, 1e-2], mean: [0.0106, 1e-3] },
+  { file: 'edm_dpmsolver_multistep', name: 'full_loop_no_noise_thres', config: {}, run: () => edmLoop({ ...EDM_DPM, thresholding: true, dynamic_thresholding_ratio: 0.87, sample_max_value: 0.5 }, 10, { rawInput: true }), mean: [0.008, 1e-3] },
+  { file: 'edm_dpmsolver_multistep', name: 'full_loop_with_v_prediction', config: {}, run: () => edmLoop({ ...EDM_DPM, ...v }, 10, { rawInput: true }), mean: [0.0092, 1e-3] },
   // tests/schedulers/test_scheduler_lms.py
   { file: 'lms', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('LMSDiscreteScheduler'), 10), sum: [1006.388, 1e-2], mean: [1.31, 1e-3] },
   { file: 'lms', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('LMSDiscreteScheduler'), ...v }, 10), sum: [0.0017, 1e-2], mean: [2.2676e-6, 1e-3] },
@@ -219,6 +330,11 @@ const REFS: Ref[] = [
   { file: 'dpm_multi', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...DPM_MULTI, ...v }, 10), mean: [0.2251, 1e-3] },
   { file: 'dpm_multi', name: 'full_loop_with_karras_and_v_prediction', config: {}, run: () => vpLoop({ ...DPM_MULTI, ...v, ...karrasOn }, 10), mean: [0.2096, 1e-3] },
   { file: 'dpm_multi', name: 'full_loop_with_lu_and_v_prediction', config: {}, run: () => vpLoop({ ...DPM_MULTI, ...v, use_lu_lambdas: true }, 10), mean: [0.1554, 1e-3] },
+  // tests/schedulers/test_scheduler_dpm_multi_inverse.py (10 steps from the dummy sample towards noise)
+  { file: 'dpm_multi_inverse', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(DPM_INV, 10), mean: [0.7047, 1e-3] },
+  { file: 'dpm_multi_inverse', name: 'full_loop_no_noise_thres', config: {}, run: () => vpLoop({ ...DPM_INV, thresholding: true, dynamic_thresholding_ratio: 0.87, sample_max_value: 0.5 }, 10), mean: [19.8933, 1e-3] },
+  { file: 'dpm_multi_inverse', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...DPM_INV, ...v }, 10), mean: [1.5194, 1e-3] },
+  { file: 'dpm_multi_inverse', name: 'full_loop_with_karras_and_v_prediction', config: {}, run: () => vpLoop({ ...DPM_INV, ...v, ...karrasOn }, 10), mean: [1.7833, 1e-3], todo: INVERSE_KARRAS },
   // tests/schedulers/test_scheduler_dpm_single.py
   { file: 'dpm_single', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(DPM_SINGLE, 10), mean: [0.2791, 1e-3] },
   { file: 'dpm_single', name: 'full_loop_with_karras', config: {}, run: () => vpLoop({ ...DPM_SINGLE, ...karrasOn }, 10), mean: [0.2248, 1e-3] },
@@ -341,6 +457,84 @@ describe('diffusers timesteps and variances', () => {
     assert.ok(g50.every((p) => p.s >= 0 && p.s <= 1 + 1e-6 && Math.abs(p.a + p.s - 1) < 1e-12));
   });
 
+  test('FlowMatchHeun set_timesteps(5), shift 3: a numpy + torch float32 re-run of its set_timesteps (sigma_min shifted twice)', () => {
+    // sigmas from scheduling_flow_match_heun_discrete.py's __init__ and set_timesteps, re-run without diffusers
+    const want = [1.0, 0.9003590941429138, 0.7511211037635803, 0.5029850602149963, 0.008928571827709675, 0];
+    const g = diffusersGrid(parse({ _class_name: 'FlowMatchHeunDiscreteScheduler', num_train_timesteps: 1000, shift: 3 }), 5);
+    assert.deepEqual(g.map((p) => p.s), want);
+    assert.ok(g.every((p) => p.t === p.s && p.a === 1 - p.s));
+  });
+
+  test('FlowMatchHeun on its diffusers grid samples the exact mixture: SWD falls with steps to near the floor (diffusers publishes no value)', async () => {
+    const cfg = parse({ _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 });
+    const s = samplerForConfig(cfg);
+    const { out, floor } = await swdAt(s.sampler, 'flow', (steps) => s.grid(steps), [2, 5, 12], {}, 'velocity');
+    // measured: 0.673, 0.075, 0.046 at NFE 3, 9, 23 (floor 0.039)
+    assertDecreasingToLevel('FlowMatchHeun', out, floor);
+  });
+
+  test('DPMSolverSDEScheduler (dpm++sde on its grid, Brownian-tree noise) samples the exact mixture: SWD falls with steps to near the floor (its published values need torchsde\'s numbers)', async () => {
+    const s = samplerForConfig(parse({ _class_name: 'DPMSolverSDEScheduler', use_karras_sigmas: true }));
+    assert.ok(s.grid(4).slice(0, -2).every((p) => p.mid !== undefined), 'the grid carries diffusers\' stage points');
+    const { out, floor } = await swdAt(s.sampler, 'vp', (steps) => s.grid(steps), [3, 8, 20]);
+    // measured: 0.590, 0.121, 0.049 at NFE 5, 15, 39 (floor 0.039)
+    assertDecreasingToLevel('DPMSolverSDEScheduler', out, floor);
+  });
+
+  /**
+   * The exact mixture as a preconditioned network: Karras et al. 2022 eq. 7 solved for F, F = (x0(x) - c_skip x) / c_out,
+   * with x = input / c_in and sigma from the network's time (`sigmaOf`, the inverse of c_noise).
+   */
+  const mixtureAsF = (path: EDMPath, sign: 1 | -1, sigmaOf: (c: number) => number): Denoiser => {
+    const exact = testMixture().asDenoiser(path, 'x0'), sd2 = path.sigmaData ** 2;
+    return {
+      prediction: 'eps', path, itemShape: null,
+      async predict(xin: Tensor, cNoise: number) {
+        const sigma = sigmaOf(cNoise), q = sigma * sigma + sd2;
+        const xs = xin.zerosLike();
+        for (let i = 0; i < xs.data.length; i++) xs.data[i] = xin.data[i]! * Math.sqrt(q);
+        const x0 = await exact.predict(xs, sigma);
+        const f = xs.zerosLike();
+        for (let i = 0; i < f.data.length; i++) f.data[i] = (x0.data[i]! - (sd2 / q) * xs.data[i]!) / ((sign * sigma * path.sigmaData) / Math.sqrt(q));
+        return f;
+      },
+    };
+  };
+
+  test('edmPreconditioned reads an EDM-parameterised network as its x0: the exact mixture written as F (both output signs) gives its x0 back', async () => {
+    const path = new EDMPath({ sigmaData: 0.5 });
+    const exact = testMixture().asDenoiser(path, 'x0');
+    const x = deter([3, 16]);
+    for (const sign of [1, -1] as const) {
+      const den = edmPreconditioned(mixtureAsF(path, sign, (c) => Math.exp(4 * c)), path, sign);
+      assert.equal(den.prediction, 'x0');
+      for (const sigma of [0.01, 0.5, 3, 80]) {
+        const got = await den.predict(x, sigma), want = await exact.predict(x, sigma);
+        got.data.forEach((v, i) => assert.ok(Math.abs(v - want.data[i]!) < 1e-9 * (1 + Math.abs(want.data[i]!)), `sign ${sign} sigma ${sigma}`));
+      }
+    }
+  });
+
+  test('CosineDPMSolverMultistepScheduler (sde-dpmsolver++ on its exponential sigmas, atan c_noise, v) samples the exact mixture: SWD falls to near the floor (its published values need torchsde\'s numbers)', async () => {
+    const cfgJson = { _class_name: 'CosineDPMSolverMultistepScheduler', sigma_min: 0.002, sigma_max: 80 };
+    const cfg = parse(cfgJson);
+    const s = samplerForConfig(cfg);
+    assert.equal(s.precondition!.outputSign, -1, 'v_prediction by default');
+    const network = mixtureAsF(cfg.path as EDMPath, -1, (c) => Math.tan((c * Math.PI) / 2));
+    const den = edmPreconditioned(network, cfg.path as EDMPath, -1, s.precondition!.cNoise);
+    const { exact, floor } = exactAndFloor();
+    const out: number[] = [];
+    for (const steps of [4, 10, 25]) {
+      const g = s.grid(steps);
+      const xT = initialState(new NoiseSource(3).normal([exact.shape[0]!, 16], 0, Stream.init, 'float32'), g[0]!);
+      const r = await runSampler(s.sampler, den, g, xT, { params: s.params, noise: new NoiseSource(4) });
+      out.push(slicedWasserstein(r.x.data, exact.data, 16, { projections: 128, seed: 5 }));
+    }
+    // measured: 0.207, 0.155, 0.048 (floor 0.039)
+    console.log(`# CosineDPMSolverMultistep SWD at 4 / 10 / 25 steps: ${out.map((v) => v.toFixed(4)).join(', ')} (floor ${floor.toFixed(4)})`);
+    assert.ok(out[0]! > out[1]! && out[1]! > out[2]! && out[2]! < 2.25 * floor, `SWD ${out}`);
+  });
+
   test('use_beta_sigmas: Beta(0.6, 0.6) quantiles and the grids of diffusers\' _convert_to_beta (scipy oracle)', () => {
     // scipy.stats.beta.ppf(p, 0.6, 0.6), scipy 1.10
     const ppf: [number, number][] = [[1e-6, 1.8558824624053043e-10], [0.01, 0.0008612388215429059], [0.3, 0.23401700387523572], [0.5, 0.5000000000000001], [0.77, 0.8461624142323502], [0.999999, 0.9999999998144118]];
@@ -389,6 +583,7 @@ describe('diffusers config mapping', () => {
     [cls('EulerAncestralDiscreteScheduler'), 'euler-ancestral', { eta: 1 }],
     [cls('HeunDiscreteScheduler'), 'heun', {}],
     [cls('KDPM2DiscreteScheduler'), 'dpm2', {}],
+    [cls('KDPM2AncestralDiscreteScheduler'), 'dpm2-ancestral', { eta: 1 }],
     [cls('LMSDiscreteScheduler'), 'lms', { order: 4 }],
     [DEIS, 'deis', { order: 2, lower_order_final: true }],
     [DPM_MULTI, 'dpm-solver++', { variant: '2M', solver_type: 'midpoint', lower_order_final: false, euler_at_final: false }],
@@ -401,6 +596,13 @@ describe('diffusers config mapping', () => {
     [{ ...UNIPC, solver_type: 'bh1', disable_corrector: [0, 1] }, 'unipc', { variant: 'bh1', disable_corrector: 2 }],
     [{ _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, 'flow-euler', {}],
     [DDIM_INV, 'ddim-inverse', { clean_start: 'as-is' }],
+    [{ _class_name: 'IPNDMScheduler' }, 'ipndm', {}],
+    [{ _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 }, 'flow-heun', {}],
+    [cls('DPMSolverSDEScheduler'), 'dpm++sde', { eta: 1 }],
+    [{ _class_name: 'EDMEulerScheduler' }, 'euler', {}],
+    [EDM_DPM, 'dpm-solver++', { variant: '2M', solver_type: 'midpoint', lower_order_final: false }],
+    [{ _class_name: 'CosineDPMSolverMultistepScheduler' }, 'dpm-solver++-sde', { order: 2, eta: 1, lower_order_final: true }],
+    [DPM_INV, 'dpm-solver++-inverse', { variant: '2M', solver_type: 'midpoint', lower_order_final: false }],
   ];
   for (const [json, name, params] of expectMap) {
     test(`${String(json._class_name)} ${JSON.stringify(params)} -> ${name}`, () => {
@@ -431,6 +633,8 @@ describe('diffusers config mapping', () => {
     [{ ...DDIM_INV, timestep_spacing: 'linspace' }, /DDIMInverseScheduler: timestep_spacing "linspace" is not supported \(diffusers raises too\)/],
     [{ ...DDIM, _class_name: 'DDIMSchedular' }, /"DDIMSchedular" has no tweedie mapping; the nearest mapped class is DDIMScheduler \(supported/],
     [{ ...DDIM, _class_name: 'LCMScheduler' }, /"LCMScheduler" has no tweedie mapping \(it samples a latent consistency model, not a denoiser\)/],
+    [{ _class_name: 'SASolverScheduler' }, /"SASolverScheduler" has no tweedie mapping \(its stochastic Adams predictor-corrector is not implemented yet\)/],
+    [{ _class_name: 'EDMEulerScheduler', prediction_type: 'sample' }, /EDMEulerScheduler: prediction_type must be epsilon or v_prediction/],
     [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'learned_range' }, /variance_type/],
     [{ ...DPM_MULTI, algorithm_type: 'sde-dpmsolver' }, /sde-dpmsolver/],
     [{ ...DPM_MULTI, algorithm_type: 'dpmsolver', final_sigmas_type: 'zero' }, /final_sigmas_type/],
@@ -438,6 +642,7 @@ describe('diffusers config mapping', () => {
     [{ ...UNIPC, disable_corrector: [3] }, /disable_corrector/],
     [{ ...UNIPC, solver_p: {} }, /solver_p/],
     [{ _class_name: 'FlowMatchEulerDiscreteScheduler', stochastic_sampling: true }, /stochastic_sampling/],
+    [{ _class_name: 'IPNDMScheduler', prediction_type: 'epsilon' }, /IPNDMScheduler reads the model output as v/],
     [{ ...cls('EulerDiscreteScheduler'), timestep_type: 'continuous' }, /timestep_type/],
   ];
   for (const [json, re] of bad) {
@@ -490,16 +695,16 @@ describe('diffusers config mapping', () => {
 describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2, 3, 5, 10, 50, 100, 999, 1000)', () => {
   const configs: Json[] = [
     DDIM, PNDM, { ...PNDM, skip_prk_steps: true },
-    cls('EulerDiscreteScheduler'), cls('HeunDiscreteScheduler'), cls('KDPM2DiscreteScheduler'), cls('LMSDiscreteScheduler'),
+    cls('EulerDiscreteScheduler'), cls('HeunDiscreteScheduler'), cls('KDPM2DiscreteScheduler'), cls('KDPM2AncestralDiscreteScheduler'), cls('LMSDiscreteScheduler'), cls('DPMSolverSDEScheduler'),
     DEIS, { ...DEIS, solver_order: 3 }, DPM_MULTI, { ...DPM_MULTI, solver_order: 3, lower_order_final: true, final_sigmas_type: 'zero' }, { ...DPM_MULTI, algorithm_type: 'dpmsolver' },
     DPM_SINGLE, { ...DPM_SINGLE, solver_order: 3, final_sigmas_type: 'zero' }, UNIPC, { ...UNIPC, solver_order: 3, solver_type: 'bh1', final_sigmas_type: 'zero' },
-    { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 },
+    { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, { _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 }, { _class_name: 'IPNDMScheduler' }, DPM_INV, { ...DPM_INV, solver_order: 3, timestep_spacing: 'trailing' },
   ];
   for (const json of configs) {
     const label = `${String(json._class_name)} ${json.solver_order ?? ''}${json.algorithm_type === 'dpmsolver' ? ' dpmsolver' : ''}${json.skip_prk_steps ? ' skip_prk' : ''}`;
     test(label, async () => {
       for (const prediction of ['epsilon', 'v_prediction']) {
-        const cfgJson = json._class_name === 'FlowMatchEulerDiscreteScheduler' ? json : { ...json, prediction_type: prediction };
+        const cfgJson = String(json._class_name).startsWith('FlowMatch') || json._class_name === 'IPNDMScheduler' ? json : { ...json, prediction_type: prediction };
         const s = samplerForConfig(parse(cfgJson));
         const n = parse(cfgJson).numTrainTimesteps;
         for (const steps of [1, 2, 3, 5, 10, 50, 100, 999, 1000]) {
@@ -517,5 +722,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 14);
+  assert.equal(DIFFUSERS_CLASSES.length, 22);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DPM_SAMPLERS, dpmSolver, dpmSolverPP, dpmSolverPPSde } from '../src/samplers/dpm-solver.js';
+import { DPM_SAMPLERS, dpmSolver, dpmSolverPP, dpmSolverPPInverse, dpmSolverPPSde } from '../src/samplers/dpm-solver.js';
 import { multistepOrder, singlestepOrders } from '../src/samplers/dpm-solver-core.js';
 import { initialState, runSampler } from '../src/samplers/run.js';
 import type { ParamValues, SamplerDef } from '../src/samplers/types.js';
@@ -72,6 +72,24 @@ test('third-order multistep: diffusers formula is second order asymptotically, t
   assert.ok(Math.abs(pp.slope + 3) < 0.3, report('dpm-solver++ 3M taylor', pp));
   const eps = await slope(dpmSolver, { order: 3, third_order: 'taylor' }, [80, 160, 320, 640, 1280]);
   assert.ok(Math.abs(eps.slope + 3) < 0.3, report('dpm-solver o3 taylor', eps));
+});
+
+test('dpm-solver++-inverse maps the exact probability-flow ODE end state back to its start with order 2', async () => {
+  // The RK4 reference carries the noise x0 of the setup (t = 1) to data (t = 0.05); inverting that data state on
+  // the reversed log-SNR grid must return to the noise, with error ~ NFE^-2 (2M).
+  const setup = orderSetup();
+  const data = await referenceSolution(setup);
+  const nfes: number[] = [], errs: number[] = [];
+  for (const steps of [10, 20, 40, 80, 160]) {
+    const grid = [...makeGrid(setup.path, { kind: 'logsnr-uniform', steps, tStart: setup.tStart, tEnd: setup.tEnd, final: 'sigma_min' })].reverse();
+    const r = await runSampler(dpmSolverPPInverse, setup.denoiser, grid, data);
+    nfes.push(r.nfe);
+    errs.push(rmsError(r.x, setup.x0));
+  }
+  const slope = logLogSlope(nfes, errs);
+  console.log(`# dpm-solver++-inverse round trip: slope ${slope.toFixed(2)}, errors ${errs.map((e) => e.toExponential(2)).join(' ')}`);
+  assert.ok(Math.abs(slope + 2) < 0.3, `slope ${slope}, errors ${errs}`);
+  assert.ok(errs[errs.length - 1]! < 1e-3, `error at 160 steps ${errs[errs.length - 1]}`);
 });
 
 test('singlestep third order (DPM-Solver-fast schedule) converges with order 3', async () => {
@@ -210,7 +228,8 @@ test('reproduces diffusers DPMSolverMultistep / Singlestep reference values', as
 
 test('the step into clean data is first order (x = x0 estimate) and the model is never called at s = 0', async () => {
   const { setup } = await orderProblem();
-  for (const def of DPM_SAMPLERS) {
+  // dpm-solver++-inverse runs the other way (its own test above).
+  for (const def of DPM_SAMPLERS.filter((d) => !d.inverse)) {
     for (const params of [{}, { order: 3 }, { variant: '3M' }, { method: 'singlestep', order: 3 }].filter((q) => Object.keys(q).every((k) => k in def.params))) {
       const grid = makeGrid(setup.path, { kind: 'time-uniform', steps: 7, final: 'zero' });
       let last: { x: Tensor; x0: Tensor | null } | null = null;

@@ -36,7 +36,7 @@ export const sampleCommand = command({
     'fix-diffusers-quirks': { type: 'boolean', doc: "with a diffusers scheduler, take the corrected steps where diffusers' are a known bug or inconsistent (DDIM: consecutive timesteps, eps recomputed from the clipped x0)" },
     sampler: { type: 'string', value: 'NAME', doc: 'see "tweedie samplers" (default ddim)' },
     steps: stepsOption('sampler steps', '20'),
-    grid: { type: 'string', value: 'KIND', doc: 'time-uniform, time-power (exponent 1.5, straight to clean data), logsnr-uniform, karras, exponential (default: time-power on VP paths, karras on EDM and VE, else time-uniform)' },
+    grid: { type: 'string', value: 'KIND', doc: 'time-uniform, time-power (exponent 1.5, straight to clean data), logsnr-uniform, karras, exponential, polyexponential (k-diffusion\'s; rho 1 here, the API takes rho) (default: time-power on VP paths, karras on EDM and VE, else time-uniform)' },
     param: paramOption('sampler'),
     seed: seedOption('sample'),
     n: { type: 'string', short: 'n', value: 'K', default: '16', doc: 'number of samples' },
@@ -81,6 +81,7 @@ export const sampleCommand = command({
     }
     const config = given ?? (diffusersRun ? model.scheduler : null);
     const fromConfig = config ? configToSampling(config, steps, { warn, fixQuirks: values['fix-diffusers-quirks'] ?? false }) : null;
+    if (fromConfig?.precondition && !model.mixture) fail('USAGE', `${fromConfig.className} preconditions its network (c_in, c_noise, c_skip, c_out); tweedie sample does not wrap a model folder in that yet (the API does: edmPreconditioned)`);
     if (fromConfig?.sampler.inverse) fail('USAGE', `${fromConfig.className} runs from data towards noise (an inversion); tweedie sample draws from noise: use a sampling scheduler config`);
     const sampler = fromConfig ? fromConfig.sampler : samplerByName(values.sampler ?? 'ddim');
     if (fromConfig && values.param) fail('USAGE', `--param cannot be combined with ${asDiffusers}: the config sets the sampler options`);

@@ -46,6 +46,15 @@ export function karrasSigmas(n: number, sigmaMin: number, sigmaMax: number, rho 
   return Array.from(space(0, 1, n), (r) => (a + r * (b - a)) ** rho);
 }
 
+/**
+ * k-diffusion's polyexponential schedule (get_sigmas_polyexponential): log sigma = log sigmaMin + r^rho (log sigmaMax -
+ * log sigmaMin) for r = linspace(1, 0, n): exponential for rho = 1, more steps near sigmaMax for rho > 1.
+ */
+export function polyexponentialSigmas(n: number, sigmaMin: number, sigmaMax: number, rho = 1, space: Linspace = linspace): number[] {
+  const lmin = Math.log(sigmaMin), span = Math.log(sigmaMax) - lmin;
+  return Array.from(space(1, 0, n), (r) => Math.exp(r ** rho * span + lmin));
+}
+
 /** Sigmas evenly spaced in log sigma from sigmaMax down to sigmaMin. */
 export function exponentialSigmas(n: number, sigmaMin: number, sigmaMax: number, space: Linspace = linspace): number[] {
   return Array.from(space(Math.log(sigmaMax), Math.log(sigmaMin), n), Math.exp);

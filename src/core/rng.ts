@@ -79,7 +79,7 @@ export function fillUniform(out: Data, offset: number, count: number, seed: numb
 }
 
 /** Named streams keep independent uses of one (seed, sample, step) apart. */
-export const Stream = { noise: 0, init: 1, corrector: 2, resample: 3, aux: 4 } as const;
+export const Stream = { noise: 0, init: 1, corrector: 2, resample: 3, aux: 4, brownian: 5 } as const;
 
 /**
  * The noise of a run: batch item b is global sample `firstSample + b`, so splitting a run

@@ -1,13 +1,13 @@
 import { fail } from '../core/errors.js';
 import { MAX_STEPS } from '../core/limits.js';
-import { exponentialSigmas, karrasSigmas, linspace } from '../core/numeric.js';
+import { exponentialSigmas, karrasSigmas, linspace, polyexponentialSigmas } from '../core/numeric.js';
 import type { GridPoint, Path } from './path.js';
 
 /** A sampling grid: points from noise (first) to data (last); steps = points - 1. */
 export type TimeGrid = readonly GridPoint[];
 
 export type Spacing = 'linspace' | 'leading' | 'trailing';
-export type GridKind = 'time-uniform' | 'time-power' | 'logsnr-uniform' | 'karras' | 'exponential' | 'timesteps';
+export type GridKind = 'time-uniform' | 'time-power' | 'logsnr-uniform' | 'karras' | 'exponential' | 'polyexponential' | 'timesteps';
 /** How a grid ends: at clean data (sigma = 0, diffusers' 'zero') or at tEnd (default tMin: 'sigma_min'). */
 export type FinalSigma = 'zero' | 'sigma_min';
 
@@ -17,7 +17,7 @@ export interface GridSpec {
   /** Start and end times; default the path's tMax and tMin. */
   tStart?: number;
   tEnd?: number;
-  /** Karras rho (default 7). */
+  /** Karras rho (default 7); polyexponential rho (default 1, k-diffusion's). */
   rho?: number;
   /** For kind 'time-power': the exponent p (default 1.5). */
   power?: number;
@@ -96,12 +96,18 @@ export function makeGrid(path: Path, spec: GridSpec): TimeGrid {
       break;
     }
     case 'karras':
-    case 'exponential': {
+    case 'exponential':
+    case 'polyexponential': {
       const smax = path.sigma(tStart), smin = path.sigma(tEnd);
       if (!Number.isFinite(smax) || !(smin > 0)) {
         fail('BAD_INPUT', `a ${spec.kind} grid needs finite, positive sigmas at both ends (sigma ${smax} at t = ${tStart}, ${smin} at t = ${tEnd}); start before the path's pure-noise end`);
       }
-      const sig = n === 1 ? [smax] : spec.kind === 'karras' ? karrasSigmas(n, smin, smax, spec.rho ?? 7) : exponentialSigmas(n, smin, smax);
+      if (spec.kind === 'polyexponential' && !(spec.rho === undefined || (spec.rho > 0 && Number.isFinite(spec.rho)))) fail('BAD_INPUT', `a polyexponential grid needs rho > 0, got ${spec.rho}`);
+      const sig =
+        n === 1 ? [smax]
+        : spec.kind === 'karras' ? karrasSigmas(n, smin, smax, spec.rho ?? 7)
+        : spec.kind === 'polyexponential' ? polyexponentialSigmas(n, smin, smax, spec.rho ?? 1)
+        : exponentialSigmas(n, smin, smax);
       grid = Array.from(sig, (sg, i) => path.point(i === 0 ? tStart : i === n - 1 ? tEnd : path.tOfSigma(sg)));
       break;
     }

@@ -21,6 +21,12 @@ export interface GridPoint {
    * with its quirks, src/samplers/diffusers.ts).
    */
   readonly ddimTo?: GridPoint;
+  /**
+   * The stage point of the two-stage step from this point, when the grid knows it exactly: diffusers' KDPM2 and
+   * DPMSolverSDE schedulers interleave it among their timesteps, computed on their float32 table (set only by
+   * src/samplers/diffusers.ts, for the sampler the config maps to: dpm2, dpm2-ancestral or dpm++sde).
+   */
+  readonly mid?: GridPoint;
 }
 
 export abstract class Path {

@@ -3,7 +3,7 @@ import { MAX_TRAIN_TIMESTEPS } from '../core/limits.js';
 import { BETA_SCHEDULES, type BetaSchedule } from './betas.js';
 import type { Spacing } from './grids.js';
 import type { Path } from './path.js';
-import { DiscreteVPPath } from './vp.js';
+import { ContinuousVPPath, DiscreteVPPath } from './vp.js';
 import { EDMPath, FlowPath, VEPath } from './ve.js';
 import { MeanRevertingPath, RDDM_SCHEDULES, RDDMPath, ResShiftPath } from './restoration.js';
 import type { PredictionType } from '../models/prediction.js';
@@ -103,7 +103,11 @@ export function parseSchedulerConfig(json: unknown, name = 'scheduler_config.jso
     'num_train_timesteps', defaultSteps, (v) => Number.isInteger(v) && v >= 2 && v <= MAX_TRAIN_TIMESTEPS,
     `an integer in 2..${MAX_TRAIN_TIMESTEPS} (diffusers models train on 1000)`,
   );
-  const predictionName = oneOf('prediction_type', className.startsWith('FlowMatch') ? 'flow_prediction' : 'epsilon', Object.keys(PREDICTIONS));
+  const vDefault = className === 'IPNDMScheduler' || className === 'CosineDPMSolverMultistepScheduler';
+  const predictionName = oneOf('prediction_type', className.startsWith('FlowMatch') ? 'flow_prediction' : vDefault ? 'v_prediction' : 'epsilon', Object.keys(PREDICTIONS));
+  if (className === 'IPNDMScheduler' && predictionName !== 'v_prediction') {
+    fail('BAD_CONFIG', `${name}: IPNDMScheduler reads the model output as v (v-diffusion); remove "prediction_type": "${predictionName}"`);
+  }
   const prediction = PREDICTIONS[predictionName]!;
 
   const flags = (['use_karras_sigmas', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_lu_lambdas', 'use_flow_sigmas'] as const).filter((k) => bool(k, false));
@@ -135,8 +139,17 @@ export function parseSchedulerConfig(json: unknown, name = 'scheduler_config.jso
     });
   } else if (className.startsWith('FlowMatch')) {
     path = new FlowPath();
-  } else if (className.startsWith('EDM')) {
-    path = new EDMPath({ sigmaMin: num('sigma_min', 0.002, (v) => v > 0, 'a positive number'), sigmaMax: num('sigma_max', 80, (v) => v > 0, 'a positive number'), sigmaData: num('sigma_data', 0.5, (v) => v > 0, 'a positive number') });
+  } else if (className.startsWith('EDM') || className === 'CosineDPMSolverMultistepScheduler') {
+    const cosine = className === 'CosineDPMSolverMultistepScheduler';
+    path = new EDMPath({
+      sigmaMin: num('sigma_min', cosine ? 0.3 : 0.002, (v) => v > 0, 'a positive number'),
+      sigmaMax: num('sigma_max', cosine ? 500 : 80, (v) => v > 0, 'a positive number'),
+      sigmaData: num('sigma_data', cosine ? 1 : 0.5, (v) => v > 0, 'a positive number'),
+    });
+  } else if (className === 'IPNDMScheduler') {
+    // v-diffusion's clock: the timestep t in [0, 1] with a = cos(pi t / 2), s = sin(pi t / 2).
+    if (raw.trained_betas !== undefined && raw.trained_betas !== null) fail('BAD_CONFIG', `${name}: IPNDMScheduler with trained_betas is not supported; remove it`);
+    path = new ContinuousVPPath({ schedule: 'cosine', cosineOffset: 0, tMin: 0, tMax: 1 });
   } else if (className === 'ScoreSdeVeScheduler') {
     path = new VEPath({ sigmaMin: num('sigma_min', 0.01, (v) => v > 0, 'a positive number'), sigmaMax: num('sigma_max', 1348, (v) => v > 0, 'a positive number') });
   } else {

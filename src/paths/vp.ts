@@ -99,7 +99,10 @@ export class DiscreteVPPath extends Path {
   }
 }
 
-/** Continuous-time VP of Score-SDE / DPM-Solver: 'linear' (beta_min 0.1, beta_max 20) or 'cosine' (s = 0.008). */
+/**
+ * Continuous-time VP of Score-SDE / DPM-Solver: 'linear' (beta_min 0.1, beta_max 20) or 'cosine' (Nichol & Dhariwal's
+ * offset s = 0.008; with cosineOffset 0, a = cos(pi t / 2), s = sin(pi t / 2): v-diffusion's clock, diffusers' IPNDM).
+ */
 export class ContinuousVPPath extends Path {
   readonly family: PathFamily = 'vp-continuous';
   readonly timeInput: TimeInput = 'continuous';
@@ -109,13 +112,14 @@ export class ContinuousVPPath extends Path {
   readonly schedule: 'linear' | 'cosine';
   readonly beta0: number;
   readonly beta1: number;
-  private static readonly COS_S = 0.008;
+  private readonly cosS: number;
 
-  constructor(opts: { schedule?: 'linear' | 'cosine'; betaMin?: number; betaMax?: number; tMin?: number; tMax?: number } = {}) {
+  constructor(opts: { schedule?: 'linear' | 'cosine'; betaMin?: number; betaMax?: number; tMin?: number; tMax?: number; cosineOffset?: number } = {}) {
     super();
     this.schedule = opts.schedule ?? 'linear';
     this.beta0 = opts.betaMin ?? 0.1;
     this.beta1 = opts.betaMax ?? 20;
+    this.cosS = opts.cosineOffset ?? 0.008;
     this.tMin = opts.tMin ?? 1e-3;
     // The cosine schedule is singular at t = 1; DPM-Solver stops at 0.9946.
     this.tMax = opts.tMax ?? (this.schedule === 'cosine' ? 0.9946 : 1);
@@ -128,7 +132,7 @@ export class ContinuousVPPath extends Path {
       const db = this.beta1 - this.beta0;
       return { v: -0.5 * this.beta0 * t - 0.25 * db * t * t, d: -0.5 * this.beta0 - 0.5 * db * t };
     }
-    const s = ContinuousVPPath.COS_S, c = Math.PI / 2 / (1 + s);
+    const s = this.cosS, c = Math.PI / 2 / (1 + s);
     const arg = (t + s) * c;
     return { v: Math.log(Math.cos(arg)) - Math.log(Math.cos(s * c)), d: -Math.tan(arg) * c };
   }
@@ -160,7 +164,7 @@ export class ContinuousVPPath extends Path {
       const db = this.beta1 - this.beta0;
       return (2 * L) / (this.beta0 + Math.sqrt(this.beta0 * this.beta0 + 2 * db * L));
     }
-    const s = ContinuousVPPath.COS_S, c = Math.PI / 2 / (1 + s);
+    const s = this.cosS, c = Math.PI / 2 / (1 + s);
     return Math.acos(Math.exp(-0.5 * L + Math.log(Math.cos(s * c)))) / c - s;
   }
   describe(): string {

@@ -4,9 +4,11 @@
  *
  * Sources read (huggingface/diffusers src/diffusers/schedulers/, re-derived here, no code copied):
  * scheduling_ddim.py, scheduling_ddpm.py, scheduling_pndm.py, scheduling_euler_discrete.py,
- * scheduling_euler_ancestral_discrete.py, scheduling_heun_discrete.py, scheduling_k_dpm_2_discrete.py,
- * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py,
+ * scheduling_euler_ancestral_discrete.py, scheduling_heun_discrete.py, scheduling_k_dpm_2_discrete.py, scheduling_k_dpm_2_ancestral_discrete.py,
+ * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py, scheduling_dpmsolver_multistep_inverse.py,
  * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py,
+ * scheduling_flow_match_heun_discrete.py, scheduling_ipndm.py, scheduling_dpmsolver_sde.py, scheduling_edm_euler.py,
+ * scheduling_edm_dpmsolver_multistep.py, scheduling_cosine_dpmsolver_multistep.py,
  * and their tests under tests/schedulers/.
  *
  * Grid points carry diffusers' own numbers: t is the timestep diffusers hands the model (an integer training
@@ -37,11 +39,13 @@ import type { SchedulerConfig } from '../paths/scheduler-config.js';
 import { DiscreteVPPath } from '../paths/vp.js';
 import { ddim, ddimInverse } from './ddim.js';
 import { deis } from './deis.js';
-import { dpmSolver, dpmSolverPP, dpmSolverPPSde } from './dpm-solver.js';
-import { flowEuler } from './flow.js';
-import { ddpm, dpm2, euler, eulerAncestral, heun } from './karras.js';
+import { dpmSolver, dpmSolverPP, dpmSolverPPInverse, dpmSolverPPSde } from './dpm-solver.js';
+import { flowEuler, flowHeun } from './flow.js';
+import { ddpm, dpm2, dpm2Ancestral, euler, eulerAncestral, heun } from './karras.js';
+import { dpmppSde } from './kdiffusion-dpmpp.js';
 import { lms } from './lms.js';
-import { plms, pndm } from './pndm.js';
+import { cosineNoise, edmNoise } from '../models/edm-precondition.js';
+import { ipndm, plms, pndm } from './pndm.js';
 import { resolveParams, type ParamValues } from './method.js';
 import type { SamplerDef } from './types.js';
 import { unipc } from './unipc.js';
@@ -56,16 +60,24 @@ export const DIFFUSERS_CLASSES = [
   'EulerAncestralDiscreteScheduler',
   'HeunDiscreteScheduler',
   'KDPM2DiscreteScheduler',
+  'KDPM2AncestralDiscreteScheduler',
   'LMSDiscreteScheduler',
   'DEISMultistepScheduler',
   'DPMSolverMultistepScheduler',
   'DPMSolverSinglestepScheduler',
   'UniPCMultistepScheduler',
   'FlowMatchEulerDiscreteScheduler',
+  'IPNDMScheduler',
+  'DPMSolverMultistepInverseScheduler',
+  'FlowMatchHeunDiscreteScheduler',
+  'DPMSolverSDEScheduler',
+  'EDMEulerScheduler',
+  'EDMDPMSolverMultistepScheduler',
+  'CosineDPMSolverMultistepScheduler',
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
-type Family = 'ddim' | 'inverse' | 'euler' | 'solver' | 'flow';
+type Family = 'ddim' | 'inverse' | 'euler' | 'solver' | 'flow' | 'ipndm' | 'solver-inverse' | 'edm';
 const FAMILY: Record<DiffusersClass, Family> = {
   DDIMScheduler: 'ddim',
   DDIMInverseScheduler: 'inverse',
@@ -75,16 +87,24 @@ const FAMILY: Record<DiffusersClass, Family> = {
   EulerAncestralDiscreteScheduler: 'euler',
   HeunDiscreteScheduler: 'euler',
   KDPM2DiscreteScheduler: 'euler',
+  KDPM2AncestralDiscreteScheduler: 'euler',
   LMSDiscreteScheduler: 'euler',
   DEISMultistepScheduler: 'solver',
   DPMSolverMultistepScheduler: 'solver',
   DPMSolverSinglestepScheduler: 'solver',
   UniPCMultistepScheduler: 'solver',
   FlowMatchEulerDiscreteScheduler: 'flow',
+  IPNDMScheduler: 'ipndm',
+  DPMSolverMultistepInverseScheduler: 'solver-inverse',
+  FlowMatchHeunDiscreteScheduler: 'flow',
+  DPMSolverSDEScheduler: 'euler',
+  EDMEulerScheduler: 'edm',
+  EDMDPMSolverMultistepScheduler: 'edm',
+  CosineDPMSolverMultistepScheduler: 'edm',
 };
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
-const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler']);
+const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverMultistepInverseScheduler', 'EDMDPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler']);
 const CLIP_SAMPLE: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDIMInverseScheduler', 'DDPMScheduler', 'HeunDiscreteScheduler']);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -206,6 +226,7 @@ const UNMAPPABLE: Record<string, string> = {
   LCMScheduler: 'it samples a latent consistency model, not a denoiser',
   TCDScheduler: 'it samples a trajectory consistency distilled model, not a denoiser',
   VQDiffusionScheduler: 'its diffusion is over discrete tokens, not a Gaussian path',
+  SASolverScheduler: 'its stochastic Adams predictor-corrector is not implemented yet',
 };
 
 function classOf(cfg: SchedulerConfig): DiffusersClass {
@@ -365,7 +386,36 @@ function eulerFamilyGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: numbe
   const pts = sigmas.map((s, i) => vpPoint(ts[i]!, f32(s)));
   const fin = cls === 'EulerDiscreteScheduler' ? finalSigmasType(cfg, cls) : 'zero';
   pts.push(fin === 'zero' ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!));
-  return pts;
+  if (cls !== 'KDPM2DiscreteScheduler' && cls !== 'KDPM2AncestralDiscreteScheduler' && cls !== 'DPMSolverSDEScheduler') return pts;
+  // The stage points the KDPM2 and DPMSolverSDE schedulers interleave: sigma_interpol = exp(lerp(log sigma, log sigma_to,
+  // 0.5)) in float32, sigma_to the next sigma (or KDPM2 ancestral's sigma_down), and its timestep _sigma_to_t on the
+  // float32 table.
+  return pts.map((p, i) => {
+    const next = pts[i + 1];
+    if (!next || next.s === 0) return p;
+    const sg = f32(p.s / p.a), sn = f32(next.s / next.a);
+    let to = sn;
+    if (cls === 'KDPM2AncestralDiscreteScheduler') {
+      const up2 = f32(f32(sn * sn) * f32(f32(sg * sg) - f32(sn * sn))) / f32(sg * sg);
+      to = f32(Math.sqrt(Math.max(0, f32(sn * sn) - f32(up2))));
+      // float32 can round sigma_down to 0 where sigma' is tiny (diffusers#14213): the sampler takes its own stage there.
+      if (to === 0) return p;
+    }
+    const lsg = f32(Math.log(sg));
+    const mid = f32(Math.exp(f32(lsg + 0.5 * f32(f32(Math.log(to)) - lsg))));
+    return { ...p, mid: vpPoint(sigmaToT(mid, table.logSigmas), mid) };
+  });
+}
+
+/** lambda_min_clipped: how many training timesteps have a half log-SNR below it (the noisiest ones, dropped). */
+function clippedCount(cfg: SchedulerConfig, table: Table): number {
+  const lmc = rawNum(cfg, 'lambda_min_clipped', -Infinity);
+  let clipped = 0;
+  for (let i = 0; i < table.n; i++) {
+    const ab = table.alphasCumprod[i]!;
+    if (f32(f32(Math.log(f32(Math.sqrt(ab)))) - f32(Math.log(f32(Math.sqrt(f32(1 - ab)))))) < lmc) clipped++;
+  }
+  return clipped;
 }
 
 /** DPM-Solver multistep / singlestep, UniPC, DEIS. */
@@ -375,18 +425,7 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
   const table = trainTable(cfg, path, cfg.raw.rescale_betas_zero_snr === true);
   const n = table.n;
   checkSteps(steps, n, cls);
-  let last = n;
-  if (cls === 'DPMSolverMultistepScheduler' || cls === 'DPMSolverSinglestepScheduler') {
-    // lambda_min_clipped: drop the training timesteps whose half log-SNR is below it.
-    const lmc = rawNum(cfg, 'lambda_min_clipped', -Infinity);
-    let clipped = 0;
-    for (let i = 0; i < n; i++) {
-      const ab = table.alphasCumprod[i]!;
-      const lam = f32(f32(Math.log(f32(Math.sqrt(ab)))) - f32(Math.log(f32(Math.sqrt(f32(1 - ab))))));
-      if (lam < lmc) clipped++;
-    }
-    last = n - clipped;
-  }
+  const last = cls === 'DPMSolverMultistepScheduler' || cls === 'DPMSolverSinglestepScheduler' ? n - clippedCount(cfg, table) : n;
   // DPMSolverSinglestepScheduler spaces its timesteps with linspace whatever timestep_spacing says.
   const sp = cls === 'DPMSolverSinglestepScheduler' ? 'linspace' : spacing(cfg, cls);
   if (cls === 'DPMSolverSinglestepScheduler' && raw(cfg, 'timestep_spacing') !== undefined && raw(cfg, 'timestep_spacing') !== 'linspace') {
@@ -431,12 +470,50 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
   return pts;
 }
 
+/**
+ * DPMSolverMultistepInverseScheduler, from data towards noise: integer timesteps ascending from 0 up to the noisiest
+ * one lambda_min_clipped keeps, each carrying its table sigma (or the spaced sigmas, which _convert_to_karras & co.
+ * build ascending because they read the table's first and last entries as sigma_max and sigma_min), then the
+ * noisiest sigma (spaced: the last sigma again, a zero-length last step).
+ */
+function solverInverseGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number): GridPoint[] {
+  const path = vpPath(cfg);
+  const table = trainTable(cfg, path, false);
+  const n = table.n;
+  checkSteps(steps, n, cls);
+  const top = n - 1 - clippedCount(cfg, table);
+  const sp = spacing(cfg, cls);
+  let ts: number[];
+  if (sp === 'linspace') ts = npLinspace(0, top, steps + 1).map(roundHalfEven).slice(0, steps);
+  else if (sp === 'leading') {
+    const r = Math.floor((top + 1) / (steps + 1));
+    ts = Array.from({ length: steps }, (_, i) => i * r + cfg.stepsOffset);
+  } else ts = npArange(top + 1, 0, -n / steps).map((v) => roundHalfEven(v) - 1).reverse();
+  let sigmas: number[];
+  let last: GridPoint;
+  if (cfg.sigmaSpacing === 'karras' || cfg.sigmaSpacing === 'exponential' || cfg.sigmaSpacing === 'beta') {
+    sigmas = spacedSigmas(cfg.sigmaSpacing, steps, table.sigmas[n - 1]!, table.sigmas[0]!);
+    ts = sigmas.map((sg) => (cfg.sigmaSpacing === 'karras' ? roundHalfEven : Math.trunc)(sigmaToT(sg, table.logSigmas)));
+    last = vpPoint(ts[ts.length - 1]!, f32(sigmas[sigmas.length - 1]!));
+  } else if (cfg.sigmaSpacing === null) {
+    sigmas = ts.map((t) => interpIndex(t, table.sigmas));
+    last = vpPoint(top, table.sigmas[top]!);
+  } else {
+    return fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas or none`);
+  }
+  // When steps approach num_train_timesteps the rounded timesteps repeat; diffusers keeps the first of each.
+  const pts = sigmas.map((sg, i) => vpPoint(ts[i]!, f32(sg))).filter((p, i) => ts.indexOf(p.t) === i);
+  pts.push(last);
+  return pts;
+}
+
 /** FlowMatchEulerDiscreteScheduler: sigmas linspace(1, 1/N, steps), shifted once (diffusers#13243 fixed), then 0. */
 function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts: DiffusersGridOptions): GridPoint[] {
   const n = cfg.numTrainTimesteps;
   if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
   // Flow matching has no num_train_timesteps bound on its steps: the grid's own limit applies.
   checkGridSteps(steps);
+  if (cls === 'FlowMatchHeunDiscreteScheduler') return flowHeunGrid(cfg, steps);
   let sigmas = npLinspace(n, 1, steps).map((t) => t / n);
   if (rawBool(cfg, 'use_dynamic_shifting', false)) {
     if (opts.mu === undefined) fail('BAD_CONFIG', `${cls}: use_dynamic_shifting needs mu (diffusers pipelines compute it from the image size); pass it in the grid options`);
@@ -464,6 +541,54 @@ function flowGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, opts
 }
 
 /**
+ * FlowMatchHeunDiscreteScheduler (shift its only option): linspace from sigma_max = 1 to its __init__'s shifted
+ * sigma_min = shift / N / (1 + (shift - 1) / N) in steps, shifted again (diffusers shifts sigma_min twice here, the
+ * stride FlowMatchEuler had before diffusers#13243), in float32, then 0.
+ */
+function flowHeunGrid(cfg: SchedulerConfig, steps: number): GridPoint[] {
+  const n = cfg.numTrainTimesteps, sh = rawNum(cfg, 'shift', 1);
+  const shift = (s: number) => (sh * s) / (1 + (sh - 1) * s);
+  const pts: GridPoint[] = npLinspace(n, f32(shift(1 / n)) * n, steps).map((t) => {
+    const sg = f32(shift(t / n));
+    return { t: sg, a: 1 - sg, b: 0, s: sg };
+  });
+  pts.push({ t: 0, a: 1, b: 0, s: 0 });
+  return pts;
+}
+
+/**
+ * EDMEulerScheduler and EDMDPMSolverMultistepScheduler: sigma_schedule karras (rho from the config) or exponential between sigma_min and sigma_max in
+ * float32, then 0 (final_sigmas_type zero) or sigma_min; grid points on the EDM path (t = sigma; the network's
+ * c_noise = log(sigma) / 4 is applied by edmPreconditioned).
+ */
+function edmGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number): GridPoint[] {
+  if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
+  checkGridSteps(steps);
+  const { tMin: smin, tMax: smax } = cfg.path;
+  const kind = rawStr(cfg, 'sigma_schedule', cls === 'CosineDPMSolverMultistepScheduler' ? 'exponential' : 'karras');
+  if (kind !== 'karras' && kind !== 'exponential') fail('BAD_CONFIG', `${cls}: "sigma_schedule" is "${kind}"; expected karras or exponential`);
+  const sigmas = kind === 'karras' ? karrasSigmas(steps, smin, smax, rawNum(cfg, 'rho', 7), npLinspace) : exponentialSigmas(steps, smin, smax, npLinspace);
+  const pts: GridPoint[] = sigmas.map((sg) => ({ t: f32(sg), a: 1, b: 0, s: f32(sg) }));
+  pts.push(rawStr(cfg, 'final_sigmas_type', 'zero') === 'zero' ? { t: 0, a: 1, b: 0, s: 0 } : { t: smin, a: 1, b: 0, s: smin });
+  return pts;
+}
+
+/**
+ * IPNDMScheduler (v-diffusion's clock): u = linspace(1, 0, steps + 1) in float32, s = sin(u pi / 2)^2 (diffusers calls
+ * it betas), a = sqrt(1 - s^2), the model's timestep atan2(s, a) 2 / pi; the grid starts at a = 0 (pure noise).
+ */
+function ipndmGrid(cls: DiffusersClass, steps: number): GridPoint[] {
+  if (!Number.isInteger(steps) || steps < 1) fail('BAD_INPUT', `${cls}: steps must be a positive integer, got ${steps}`);
+  checkGridSteps(steps);
+  const pi = f32(Math.PI);
+  return Array.from(torchLinspaceF32(1, 0, steps + 1), (u, k) => {
+    const sn = k === steps ? 0 : f32(Math.sin(f32(f32(u * pi) / 2)));
+    const s = f32(sn * sn), a = f32(Math.sqrt(f32(1 - f32(s * s))));
+    return { t: f32(f32(f32(Math.atan2(s, a)) / pi) * 2), a, b: 0, s };
+  });
+}
+
+/**
  * The grid diffusers' `set_timesteps(steps)` produces for the config's scheduler class, as tweedie grid points
  * (noise first, then towards data). One grid step is one diffusers step (Heun and KDPM2 take two model calls per
  * step inside the sampler, as diffusers' interleaved timesteps do).
@@ -482,6 +607,12 @@ export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: Diffuse
       return solverGrid(cfg, cls, steps, notes);
     case 'flow':
       return flowGrid(cfg, cls, steps, opts);
+    case 'ipndm':
+      return ipndmGrid(cls, steps);
+    case 'solver-inverse':
+      return solverInverseGrid(cfg, cls, steps);
+    case 'edm':
+      return edmGrid(cfg, cls, steps);
   }
 }
 
@@ -491,6 +622,8 @@ export function diffusersGrid(cfg: SchedulerConfig, steps: number, opts: Diffuse
  */
 export function diffusersInitNoiseSigma(cfg: SchedulerConfig, grid: TimeGrid): number {
   const cls = classOf(cfg);
+  // EDMEulerScheduler and EDMDPMSolverMultistepScheduler: sqrt(sigma_max^2 + 1) whatever the spacing.
+  if (FAMILY[cls] === 'edm') return Math.sqrt(grid[0]!.s ** 2 + 1);
   if (FAMILY[cls] !== 'euler') return 1;
   const p = grid[0]!;
   const smax = f32(p.s / p.a);
@@ -500,7 +633,7 @@ export function diffusersInitNoiseSigma(cfg: SchedulerConfig, grid: TimeGrid): n
 /** Factor that turns standard normal noise into tweedie's initial state at grid[0] (diffusers' initial latents, in tweedie's scaling). */
 export function initNoiseScale(cfg: SchedulerConfig, grid: TimeGrid): number {
   const cls = classOf(cfg);
-  return FAMILY[cls] === 'euler' ? grid[0]!.a * diffusersInitNoiseSigma(cfg, grid) : 1;
+  return FAMILY[cls] === 'euler' || FAMILY[cls] === 'edm' ? grid[0]!.a * diffusersInitNoiseSigma(cfg, grid) : 1;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -520,6 +653,11 @@ export interface DiffusersSampling {
   keepModelEps: boolean;
   /** Multiply GridPoint.t by this for diffusers' model timestep (num_train_timesteps for flow matching, else 1). */
   timestepScale: number;
+  /**
+   * EDM and cosine classes: the network is preconditioned; wrap it with edmPreconditioned(network, path, outputSign,
+   * cNoise) (sign -1 for prediction_type v_prediction), which reads it as an x0 model on the EDM path. null otherwise.
+   */
+  precondition: { outputSign: 1 | -1; cNoise: (sigma: number) => number } | null;
   grid(steps: number, opts?: DiffusersGridOptions): TimeGrid;
   /** Where a tweedie run cannot take diffusers' exact steps for this config. */
   notes: string[];
@@ -535,7 +673,7 @@ function order(cfg: SchedulerConfig, cls: string): number {
   return o;
 }
 
-function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: SamplerDef; params: Partial<ParamValues> } {
+function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]): { sampler: SamplerDef; params: Partial<ParamValues> } {
   const variance = raw(cfg, 'variance_type');
   switch (cls) {
     case 'DDIMScheduler':
@@ -558,6 +696,13 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: Sampl
       return { sampler: heun, params: {} };
     case 'KDPM2DiscreteScheduler':
       return { sampler: dpm2, params: {} };
+    case 'KDPM2AncestralDiscreteScheduler':
+      return { sampler: dpm2Ancestral, params: { eta: 1 } };
+    case 'EDMEulerScheduler':
+      return { sampler: euler, params: {} };
+    case 'DPMSolverSDEScheduler':
+      if (raw(cfg, 'noise_sampler_seed') !== undefined) notes.push(`${cls}: noise_sampler_seed is not used; the Brownian path comes from the run's seed`);
+      return { sampler: dpmppSde, params: { eta: 1 } };
     case 'LMSDiscreteScheduler':
       return { sampler: lms, params: { order: 4 } };
     case 'DEISMultistepScheduler': {
@@ -566,10 +711,14 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: Sampl
       return { sampler: deis, params: { order: order(cfg, cls), lower_order_final: rawBool(cfg, 'lower_order_final', true) } };
     }
     case 'DPMSolverMultistepScheduler':
+    case 'EDMDPMSolverMultistepScheduler':
+    case 'CosineDPMSolverMultistepScheduler':
     case 'DPMSolverSinglestepScheduler': {
       const single = cls === 'DPMSolverSinglestepScheduler';
       if (variance === 'learned' || variance === 'learned_range') unsupported(cls, `variance_type "${variance}" (the model's extra variance channels)`);
-      let alg = rawStr(cfg, 'algorithm_type', 'dpmsolver++');
+      // CosineDPMSolverMultistepScheduler always takes sde-dpmsolver++ steps (its noise: see the notes).
+      let alg = cls === 'CosineDPMSolverMultistepScheduler' ? 'sde-dpmsolver++' : rawStr(cfg, 'algorithm_type', 'dpmsolver++');
+      if (cls === 'CosineDPMSolverMultistepScheduler') notes.push(`${cls}: its noise is the run's per-step Philox noise, not diffusers' Brownian tree, so samples differ from diffusers' draw for draw`);
       if (alg === 'deis') alg = 'dpmsolver++';
       const fin = finalSigmasType(cfg, cls);
       if ((alg === 'dpmsolver' || alg === 'sde-dpmsolver') && fin === 'zero') {
@@ -608,7 +757,32 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass): { sampler: Sampl
     case 'FlowMatchEulerDiscreteScheduler':
       if (rawBool(cfg, 'stochastic_sampling', false)) unsupported(cls, 'stochastic_sampling');
       return { sampler: flowEuler, params: {} };
+    case 'FlowMatchHeunDiscreteScheduler':
+      return { sampler: flowHeun, params: {} };
+    case 'IPNDMScheduler':
+      return { sampler: ipndm, params: {} };
+    case 'DPMSolverMultistepInverseScheduler': {
+      const alg = rawStr(cfg, 'algorithm_type', 'dpmsolver++');
+      if (alg !== 'dpmsolver++' && alg !== 'deis') unsupported(cls, `algorithm_type "${alg}" (dpmsolver++ is)`);
+      if (variance === 'learned' || variance === 'learned_range') unsupported(cls, `variance_type "${variance}" (the model's extra variance channels)`);
+      let solverType = rawStr(cfg, 'solver_type', 'midpoint');
+      if (['logrho', 'bh1', 'bh2'].includes(solverType)) solverType = 'midpoint';
+      if (solverType !== 'midpoint' && solverType !== 'heun') unsupported(cls, `solver_type "${solverType}"`);
+      const o = order(cfg, cls);
+      if (o === 1) unsupported(cls, 'solver_order 1 (ddim-inverse is that step: use DDIMInverseScheduler)');
+      return {
+        sampler: dpmSolverPPInverse,
+        params: { variant: `${o}M`, solver_type: solverType, lower_order_final: rawBool(cfg, 'lower_order_final', true), euler_at_final: rawBool(cfg, 'euler_at_final', false) },
+      };
+    }
   }
+}
+
+/** diffusers' precondition_outputs: c_out = +sigma sigma_data / ... for epsilon, minus for v_prediction. */
+function edmOutputSign(cfg: SchedulerConfig, cls: string): 1 | -1 {
+  if (cfg.prediction === 'eps') return 1;
+  if (cfg.prediction === 'v') return -1;
+  return fail('BAD_CONFIG', `${cls}: prediction_type must be epsilon or v_prediction (diffusers' EDM preconditioning reads no other)`);
 }
 
 /**
@@ -620,7 +794,7 @@ export function samplerForConfig(cfg: SchedulerConfig, opts: { fixQuirks?: boole
   const cls = classOf(cfg);
   const notes: string[] = [];
   const fixQuirks = opts.fixQuirks ?? false;
-  const { sampler, params } = mapSampler(cfg, cls);
+  const { sampler, params } = mapSampler(cfg, cls, notes);
   const family = FAMILY[cls];
   if (family === 'flow' && cfg.prediction !== 'velocity') fail('BAD_CONFIG', `${cls}: prediction_type must be flow_prediction`);
   const clipDefault = cls === 'DDIMScheduler' || cls === 'DDIMInverseScheduler' || cls === 'DDPMScheduler';
@@ -635,6 +809,7 @@ export function samplerForConfig(cfg: SchedulerConfig, opts: { fixQuirks?: boole
     clipSample: clip,
     keepModelEps: (cls === 'DDIMScheduler' || cls === 'DDIMInverseScheduler') && !fixQuirks && (clip !== null || cfg.thresholding !== null),
     timestepScale: family === 'flow' ? cfg.numTrainTimesteps : 1,
+    precondition: family === 'edm' ? { outputSign: edmOutputSign(cfg, cls), cNoise: cls === 'CosineDPMSolverMultistepScheduler' ? cosineNoise : edmNoise } : null,
     grid: (steps, gridOpts = {}) => diffusersGrid(cfg, steps, { fixQuirks, ...gridOpts, notes: gridOpts.notes ?? notes }),
     notes,
   };
@@ -663,6 +838,7 @@ export function configToSampling(cfg: SchedulerConfig, steps: number, opts: Diff
     clipSample: s.clipSample,
     keepModelEps: s.keepModelEps,
     timestepScale: s.timestepScale,
+    precondition: s.precondition,
     notes: s.notes,
     steps,
     grid,

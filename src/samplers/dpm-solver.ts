@@ -188,5 +188,32 @@ export const dpmSolverPPSde = defineSampler({
   },
 });
 
+/**
+ * DPM-Solver++ multistep from data towards noise (diffusers DPMSolverMultistepInverseScheduler): the exponential
+ * integrator's updates do not assume a sign of the log-SNR step h, so the same 2M / 3M updates with h < 0 integrate
+ * the probability-flow ODE upwards; the order rules are diffusers' (lower_order_final with fewer than 15 steps).
+ */
+export const dpmSolverPPInverse = defineSampler({
+  name: 'dpm-solver++-inverse',
+  description: 'DPM-Solver++ 2M / 3M inversion (diffusers DPMSolverMultistepInverseScheduler): the multistep data-prediction solver run from data towards noise',
+  order: 2,
+  nfePerStep: 1,
+  stochastic: false,
+  inverse: true,
+  predictions: ALL_PREDICTIONS,
+  params: {
+    variant: { type: 'choice', default: '2M', values: ['2M', '3M'], doc: 'multistep order 2 or 3 (diffusers solver_order)' },
+    solver_type: solverTypeSpec,
+    lower_order_final: lowerOrderFinalSpec,
+    euler_at_final: eulerAtFinalSpec,
+    third_order: thirdOrderSpec,
+  },
+  notes: 'The grid runs from data (its first point must have s > 0: the multistep needs a finite log-SNR) to noise; 3M has the third-order caveat of dpm-solver++.',
+  async run(ctx) {
+    if (ctx.grid[0]!.s === 0) fail('UNSUPPORTED', 'dpm-solver++-inverse: the grid starts at clean data (s = 0, infinite log-SNR); start it at the first training timestep (diffusers starts at t = 0, sigma > 0)');
+    return runMultistep(ctx, driverConfig('x0', ctx.params.variant === '3M' ? 3 : 2, ctx.params, odeThird(ctx.params)));
+  },
+});
+
 /** Every sampler of the DPM-Solver family, for the registry. */
-export const DPM_SAMPLERS: SamplerDef[] = [dpmSolver, dpmSolverPP, dpmSolverPPSde];
+export const DPM_SAMPLERS: SamplerDef[] = [dpmSolver, dpmSolverPP, dpmSolverPPSde, dpmSolverPPInverse];

@@ -14,6 +14,7 @@ export * from './lml.js';
 export * from './gaussian-skip.js';
 export * from './dpm-solver.js';
 export * from './karras.js';
+export * from './kdiffusion-dpmpp.js';
 export * from './sde.js';
 export * from './rk45.js';
 export * from './flow.js';

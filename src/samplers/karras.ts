@@ -6,7 +6,7 @@ import type { GridPoint, Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
 import { ddimNoiseScale, ddimStep } from './ddim.js';
 import type { ParamSpecs, ParamsOf } from './method.js';
-import { defineSampler, type SamplerDef } from './types.js';
+import { defineSampler, type SamplerContext, type SamplerDef } from './types.js';
 
 /**
  * k-diffusion-style samplers (Karras et al. 2022, "Elucidating the design space", and
@@ -102,6 +102,12 @@ export function ancestralFraction(from: GridPoint, to: GridPoint, eta: number): 
   return Math.min(1, eta * Math.sqrt(Math.max(0, 1 - r * r)));
 }
 
+/** The knobs of k-diffusion's ancestral samplers (diffusers' ancestral schedulers fix eta = 1). */
+export const ANCESTRAL_PARAMS = {
+  eta: { type: 'number', default: 1, min: 0, doc: 'ancestral noise: sigma_up = min(sigma_next, eta sqrt(sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2)); 0 is deterministic' },
+  s_noise: { type: 'number', default: 1, min: 0, doc: 'scale of the added noise (k-diffusion s_noise)' },
+} as const satisfies ParamSpecs;
+
 /**
  * Euler ancestral (k-diffusion sample_euler_ancestral; diffusers scheduling_euler_ancestral_discrete.py,
  * whose eta is fixed to 1): Euler to sigma_down, then fresh noise of std sigma_up; in (a, s) form
@@ -115,10 +121,7 @@ export const eulerAncestral = defineSampler({
   nfePerStep: 1,
   stochastic: true,
   predictions: ALL_PREDICTIONS,
-  params: {
-    eta: { type: 'number', default: 1, min: 0, doc: 'ancestral noise: sigma_up = min(sigma_next, eta sqrt(sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2)); 0 is plain Euler' },
-    s_noise: { type: 'number', default: 1, min: 0, doc: 'scale of the added noise (k-diffusion s_noise)' },
-  },
+  params: ANCESTRAL_PARAMS,
   notes: 'weak order 1. With eta = 1 and s_noise = 1 it coincides with ddpm (fixed_small) and ddim (eta = 1) on the same grid.',
   async run({ fn, grid, z, noise, params, report }) {
     const eta = params.eta, sNoise = params.s_noise;
@@ -202,7 +205,7 @@ export const dpm2 = defineSampler({
         scale(z, to.a, e1.x0);
       } else {
         const sh = sigmaOf(p), st = sigmaOf(to);
-        const pm = path.point(path.tOfSigma(Math.sqrt(sh * st)));
+        const pm = (p === from ? from.mid : undefined) ?? path.point(path.tOfSigma(Math.sqrt(sh * st)));
         // x~_mid = x~_hat + (sigma_mid - sh) eps1 = x0_1 + sigma_mid eps1, at the midpoint's own (a, s)
         lincomb2(z2, pm.a, e1.x0, pm.s, e1.eps);
         const e2 = await fn.estimate(z2, pm);
@@ -213,6 +216,59 @@ export const dpm2 = defineSampler({
     }
     return z;
   },
+});
+
+/**
+ * The loop of the two-stage ancestral samplers (dpm2-ancestral, dpm++2s-ancestral). Both take their stage at
+ * sigma_mid = sqrt(sigma sigma_down) (the log-sigma midpoint towards sigma_down), reached by the same first-order
+ * move x~_mid = x0_1 + sigma_mid eps_1 (Euler in dpm2's words, the exponential integrator in DPM-Solver++'s), and
+ * differ in the full step to sigma_down: dpm2 takes x~ + (sigma_down - sigma) eps_mid, DPM-Solver++(2S)
+ * (sigma_down / sigma) x~ + (1 - sigma_down / sigma) x0_mid. Then noise sigma_up (Philox, step index i). A grid point's
+ * `mid` (diffusers' KDPM2 table) replaces the stage point. The step into sigma = 0 (sigma_down = 0) is the x0 estimate.
+ */
+export async function runAncestralMidpoint(ctx: SamplerContext<typeof ANCESTRAL_PARAMS>, name: string, full: 'dpm2' | 'dpm++'): Promise<Tensor> {
+  const { fn, path, grid, z, noise, params, report } = ctx;
+  if (grid[0]!.a === 0) refuseInfiniteSigma(name, grid[0]!);
+  const xi = z.zerosLike(), z2 = z.zerosLike();
+  for (let i = 0; i < grid.length - 1; i++) {
+    const from = grid[i]!, to = grid[i + 1]!;
+    const e1 = await fn.estimate(z, from);
+    const u = ancestralFraction(from, to, params.eta);
+    const st = sigmaOf(to), down = st * Math.sqrt(Math.max(0, 1 - u * u));
+    if (down === 0) {
+      scale(z, to.a, e1.x0);
+    } else {
+      const sg = sigmaOf(from);
+      const pm = from.mid ?? path.point(path.tOfSigma(Math.sqrt(sg * down)));
+      lincomb2(z2, pm.a, e1.x0, pm.s, e1.eps);
+      const e2 = await fn.estimate(z2, pm);
+      // z' = a' x~' with x~ = x0_1 + sigma eps_1
+      if (full === 'dpm2') lincomb3(z, to.a, e1.x0, to.a * sg, e1.eps, to.a * (down - sg), e2.eps);
+      else lincomb3(z, to.a * (down / sg), e1.x0, to.a * down, e1.eps, to.a * (1 - down / sg), e2.x0);
+      const up = params.s_noise * st * u;
+      if (up > 0) lincomb2(z, 1, z, to.a * up, noise.fillNormal(xi, i, Stream.noise));
+    }
+    await report(i + 1, i + 1, z, e1.x0);
+  }
+  return z;
+}
+
+/**
+ * DPM-2 ancestral (k-diffusion sample_dpm_2_ancestral; diffusers scheduling_k_dpm_2_ancestral_discrete.py): the
+ * dpm2 midpoint step taken to sigma_down instead of sigma', then fresh noise of std sigma_up (the ancestralFraction
+ * split of sigma'). Midpoint sigma_mid = sqrt(sigma sigma_down); x~' = x~ + (sigma_down - sigma) eps_mid + sigma_up xi.
+ * The step into sigma = 0 (sigma_down = 0) is Euler: the x0 estimate, no noise, 1 NFE.
+ */
+export const dpm2Ancestral = defineSampler({
+  name: 'dpm2-ancestral',
+  description: 'DPM-2 ancestral (k-diffusion sample_dpm_2_ancestral / diffusers KDPM2AncestralDiscreteScheduler): dpm2 midpoint step to sigma_down plus noise sigma_up',
+  order: 1,
+  nfePerStep: 2,
+  stochastic: true,
+  predictions: ALL_PREDICTIONS,
+  params: ANCESTRAL_PARAMS,
+  notes: 'weak order 1; 2 NFE per step except the Euler step into sigma = 0 (1 NFE). Needs a finite sigma at the start (refuses a = 0). With eta = 0 it is dpm2 without churn.',
+  run: (ctx) => runAncestralMidpoint(ctx, 'dpm2-ancestral', 'dpm2'),
 });
 
 /**
@@ -264,4 +320,4 @@ export const ddpm = defineSampler({
   },
 });
 
-export const KARRAS_SAMPLERS: readonly SamplerDef[] = [euler, eulerAncestral, heun, dpm2, ddpm];
+export const KARRAS_SAMPLERS: readonly SamplerDef[] = [euler, eulerAncestral, heun, dpm2, dpm2Ancestral, ddpm];

@@ -141,4 +141,39 @@ export const plms = defineSampler({
   },
 });
 
-export const PNDM_SAMPLERS: SamplerDef[] = [pndm, plms];
+/**
+ * One iPNDM step (Zhang & Chen 2022, arXiv 2204.13902, Alg. 2 and eq. 9; diffusers IPNDMScheduler.step, ported there
+ * from v-diffusion): push the noise estimate at `from` onto `ets` (newest first; the caller keeps it across steps),
+ * combine the history with the Adams-Bashforth weights of its length (up to 4), and take the transfer with that
+ * combination e: z' = a' (z - s e) / max(a, 1e-8) + s' e. The clamp is diffusers': at a = 0 (pure noise) the first
+ * estimate is eps = z exactly, so the step lands on s' z (the x0 estimate is read as 0 there).
+ */
+export function ipndmStep(z: Tensor, from: GridPoint, to: GridPoint, eps: Tensor, ets: Tensor[]): void {
+  ets.unshift(eps);
+  if (ets.length > 4) ets.pop();
+  const e = lincomb(eps.zerosLike(), AB[ets.length - 1]!, ets).data, o = z.data;
+  const a = Math.max(from.a, 1e-8);
+  for (let i = 0; i < o.length; i++) o[i] = (to.a * (o[i]! - from.s * e[i]!)) / a + to.s * e[i]!;
+}
+
+export const ipndm = defineSampler({
+  name: 'ipndm',
+  description: 'iPNDM (Zhang & Chen 2022): PNDM transfer with Adams-Bashforth on the noise estimates from the first step (orders 1, 2, 3, then 4; 1 NFE per step), as diffusers IPNDMScheduler',
+  order: 2,
+  nfePerStep: 1,
+  stochastic: false,
+  predictions: ALL_PREDICTIONS,
+  params: {},
+  notes: "second order: the local O(h^2) error of its Euler first step stays in the result (measured -1.98 on the log-SNR grid and -2.32 on a sigma-uniform one at 80-640 NFE; faster before that: -3.3 at 10-160 NFE uniform in sigma). Starts at a = 0 as diffusers does (the first step lands on s' z).",
+  async run({ fn, grid, z, report }) {
+    const ets: Tensor[] = [];
+    for (let i = 0; i < grid.length - 1; i++) {
+      const { x0, eps } = await fn.estimate(z, grid[i]!);
+      ipndmStep(z, grid[i]!, grid[i + 1]!, eps, ets);
+      await report(i + 1, i + 1, z, x0);
+    }
+    return z;
+  },
+});
+
+export const PNDM_SAMPLERS: SamplerDef[] = [pndm, plms, ipndm];

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { slicedWasserstein } from '../../src/metrics/distribution.js';
 import { NoiseSource, Stream } from '../../src/core/rng.js';
 import type { Tensor } from '../../src/core/tensor.js';
-import { makeGrid, type GridSpec } from '../../src/paths/grids.js';
+import { makeGrid, type GridSpec, type TimeGrid } from '../../src/paths/grids.js';
 import { pathByName } from '../../src/paths/registry.js';
 import { initialState, runSampler } from '../../src/samplers/run.js';
 import type { ParamValues, SamplerDef } from '../../src/samplers/types.js';
+import type { PredictionType } from '../../src/models/prediction.js';
 import { testMixture } from '../../bench/lib/ode-order.js';
 
 /** Distribution tests: sliced Wasserstein distance of 4,000 samples to 4,000 exact mixture samples. */
@@ -22,13 +23,15 @@ export function exactAndFloor(): { exact: Tensor; floor: number } {
   return exactCache;
 }
 
-export async function swdAt(def: SamplerDef, pathName: string, spec: (steps: number) => GridSpec, stepsList: number[], params: Partial<ParamValues> = {}) {
+/** `spec` gives a grid spec for makeGrid, or the grid itself (e.g. diffusers' grid of a scheduler config). */
+export async function swdAt(def: SamplerDef, pathName: string, spec: (steps: number) => GridSpec | TimeGrid, stepsList: number[], params: Partial<ParamValues> = {}, prediction: PredictionType = 'eps') {
   const { exact, floor } = exactAndFloor();
   const path = pathByName(pathName);
-  const denoiser = testMixture().asDenoiser(path, 'eps');
+  const denoiser = testMixture().asDenoiser(path, prediction);
   const out: { nfe: number; swd: number }[] = [];
   for (const steps of stepsList) {
-    const grid = makeGrid(path, spec(steps));
+    const given = spec(steps);
+    const grid = Array.isArray(given) ? given : makeGrid(path, given as GridSpec);
     const xT = initialState(new NoiseSource(3).normal([N, D], 0, Stream.init, 'float32'), grid[0]!);
     const r = await runSampler(def, denoiser, grid, xT, { noise: new NoiseSource(4), params });
     out.push({ nfe: r.nfe, swd: slicedWasserstein(r.x.data, exact.data, D, { projections: 128, seed: 5 }) });
