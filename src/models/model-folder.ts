@@ -2,6 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail, fileError } from '../core/errors.js';
 import { parsePythonJson } from '../core/python-json.js';
+import type { Tensor } from '../core/tensor.js';
+import { readNpy } from '../io/npy.js';
+import type { BoundarySpec } from './boundary-spec.js';
 import { readSchedulerConfig } from '../paths/scheduler-config-file.js';
 import { checkedItemShape, parseModelCard, type ModelSpec } from './model-spec.js';
 
@@ -52,6 +55,17 @@ export function gradientFile(spec: ModelSpec): string {
   return file;
 }
 
+/** A shipped boundary's noise (tweedie.json "boundary"), read and checked against the shape its entry declares. */
+export function boundaryNoise(dir: string, b: BoundarySpec): Tensor {
+  const file = join(dir, b.file);
+  if (!existsSync(file)) fail('UNREADABLE_FILE', `${join(dir, 'tweedie.json')}: "boundary" names ${b.file}, which is not in ${dir}; copy it back, or remove its entry (then restores start from random noise)`);
+  const noise = readNpy(file);
+  if (noise.shape.join(',') !== b.shape.join(',') || !noise.data.every(Number.isFinite)) {
+    fail('BAD_CONFIG', `${file} is not a finite [${b.shape.join(', ')}] noise as its tweedie.json entry says; select it again with "tweedie boundary", or remove the entry`);
+  }
+  return noise;
+}
+
 /**
  * The diffusers / optimum layout: the shape from unet/config.json (in_channels defaults as diffusers' classes do: 3
  * for UNet2DModel, 4 for UNet2DConditionModel), the conditioning inputs the ONNX model's own (spec.condInputs null:
@@ -86,5 +100,6 @@ function readDiffusersLayout(dir: string, warn: (m: string) => void): ModelSpec 
     multiple: null,
     valueRange: [-1, 1],
     gradient: null,
+    boundaries: [],
   };
 }
