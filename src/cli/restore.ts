@@ -83,7 +83,7 @@ export const restoreCommand = command({
     threads: threadsOption,
     truth: { type: 'string', value: 'FILE', doc: 'the clean images, to report PSNR/SSIM of the restoration and of the degraded input (the baseline)' },
     out: { type: 'string', value: 'FILE', doc: ".png (image grid), .npy [N, C, H, W] or, for a NIfTI or DICOM input, .nii/.nii.gz with its geometry or DIR/ (one .dcm for one image) for a derived DICOM series" },
-    json: jsonOption('{"sampler", "steps", "n", "nfe", "seconds", "out", with --truth "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline"}'),
+    json: jsonOption('{"sampler", "steps", "boundary", "n", "nfe", "seconds", "out", with --truth "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline"}'),
   },
   async run({ values }) {
     const inputFile = values.input;
