@@ -3,7 +3,7 @@ import type { Tensor } from '../../src/core/tensor.js';
 import { parseOperatorSpec } from '../../src/inverse/operators/spec-file.js';
 import { readNpy } from '../../src/io/npy.js';
 import { psnr, ssim } from '../../src/metrics/image.js';
-import { boundaryNoise } from '../../src/models/model-folder.js';
+import { boundaryNoise } from '../../src/restoration/boundary-file.js';
 import { OnnxDenoiser } from '../../src/models/onnx.js';
 import { degradedAnchor } from '../../src/restoration/anchor.js';
 import { readRestorationTasks } from '../../src/restoration/tasks-file.js';

@@ -10,7 +10,7 @@ import { checkItemCount } from '../core/limits.js';
 import { loadModel, type LoadedModel } from './model-spec.js';
 import type { Tensor } from '../core/tensor.js';
 import { boundaryKey } from '../models/boundary-spec.js';
-import { boundaryNoise } from '../models/model-folder.js';
+import { boundaryNoise } from '../restoration/boundary-file.js';
 import { boundaryFor, fullParams } from '../restoration/boundary.js';
 import type { ParamValues, SamplerDef } from '../samplers/types.js';
 import { command } from './options.js';
