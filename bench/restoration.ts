@@ -1,5 +1,5 @@
 import { fail } from '../src/core/errors.js';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../src/core/tensor.js';
 import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
@@ -8,18 +8,18 @@ import { psnr, ssim } from '../src/metrics/image.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
 import { degradedAnchor } from '../src/restoration/anchor.js';
 import { restore } from '../src/recipes/restore.js';
+import { readRestorationTasks } from '../src/restoration/tasks-file.js';
+import { boundaryRows, boundaryTable } from './lib/restoration-boundary.js';
 import type { ParamValues } from '../src/samplers/types.js';
 import { packageRoot } from '../src/package-root.js';
 
-export const description = 'restoration models on held-out Fashion-MNIST and brain slices: MRS at 5/10/20 NFE vs IR-SDE Euler-Maruyama at 100 NFE; ResShift 4 vs 15 steps; RDDM 10 vs 5 steps; convergence rows (EM 400, MRS 50) on fmnist-irsde; PSNR / SSIM gain over the degraded input';
+export const description = 'restoration models on held-out Fashion-MNIST and brain slices: MRS at 5/10/20 NFE vs IR-SDE Euler-Maruyama at 100 NFE; ResShift 4 vs 15 steps; RDDM 10 vs 5 steps; convergence rows (EM 400, MRS 50) on fmnist-irsde; optimal vs random boundary at the same NFE for every shipped boundary; PSNR / SSIM gain over the degraded input';
 
 /** Held-out Fashion-MNIST images (env TWEEDIE_BENCH_N, default 64: all of examples/fmnist-t10k-64.npy); the brain slab has 16. */
 const N = Number(process.env.TWEEDIE_BENCH_N ?? 64);
-
-interface Task {
-  name: string;
-  operator: string;
-}
+/** TWEEDIE_BENCH_PART: 'samplers' (the sampler rows), 'boundary' (optimal vs random boundary) or both (default). */
+const PART = process.env.TWEEDIE_BENCH_PART ?? 'all';
+if (!['all', 'samplers', 'boundary'].includes(PART)) fail('USAGE', `TWEEDIE_BENCH_PART=${PART}: use samplers, boundary or leave it unset for both`);
 interface Run {
   label: string;
   sampler: string;
@@ -76,13 +76,24 @@ interface Row {
 const mean = (a: Float64Array) => a.reduce((p, q) => p + q, 0) / a.length;
 
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
+  const samplers = PART === 'boundary' ? {} : await samplerRows(opts);
+  if (PART === 'samplers') return samplers;
+  const { rows, sets } = await boundaryRows(Object.keys(RUNS), opts.log);
+  const table = boundaryTable(rows, sets);
+  if (!opts.json) process.stdout.write(`${table}\n`);
+  mkdirSync(join(packageRoot, 'docs'), { recursive: true });
+  writeFileSync(join(packageRoot, 'docs', 'restoration-boundary.md'), `# tweedie bench restoration: optimal vs random boundary\n\n${table}\n`);
+  return { ...samplers, boundary: rows };
+}
+
+async function samplerRows(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
   const rows: Row[] = [];
   const heldouts = new Map<string, number>();
   for (const [name, runs] of Object.entries(RUNS)) {
     const dir = join(packageRoot, 'weights', name);
     if (!existsSync(join(dir, 'model.onnx'))) fail('UNREADABLE_FILE', `${dir}/model.onnx is missing`);
     const model = await OnnxDenoiser.load(dir);
-    const spec = JSON.parse(readFileSync(join(dir, 'tasks.json'), 'utf8')) as { tasks: Task[]; heldout: string };
+    const spec = readRestorationTasks(dir);
     const truth = readNpy(join(packageRoot, spec.heldout)).toDtype('float32');
     const x = truth.sliceBatch(0, Math.min(N, truth.batch));
     heldouts.set(spec.heldout, x.batch);
@@ -126,7 +137,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     'Convergence (PSNR, dB): the ODE solution MRS approaches, and the Euler-Maruyama baseline at 4x its NFE:',
     ...converged.map((c) => `- ${c.model} ${c.task}: mrs ode-2 at 10 / 20 / 50 NFE ${c.mrs2_10.toFixed(2)} / ${c.mrs2_20.toFixed(2)} / ${c.mrs2_50.toFixed(2)}; irsde-em at 100 / 400 NFE ${c.em_100.toFixed(2)} / ${c.em_400.toFixed(2)}`),
   ].join('\n');
-  if (!opts.json) process.stdout.write(`${table}\n\n${summary}\n`);
+  if (!opts.json) process.stdout.write(`${table}\n\n${summary}\n\n`);
   mkdirSync(join(packageRoot, 'docs'), { recursive: true });
   writeFileSync(join(packageRoot, 'docs', 'restoration-bench.md'), `# tweedie bench restoration\n\n${table}\n\n${summary}\n`);
   return { heldout: Object.fromEntries(heldouts), rows, mrs10_vs_em100: gaps, convergence_psnr_db: converged };

@@ -42,6 +42,7 @@ export * from './likelihood/log-likelihood.js';
 export * from './likelihood/data.js';
 export * from './likelihood/summary.js';
 export * from './restoration/anchor.js';
+export * from './restoration/boundary.js';
 export * from './recipes/index.js';
 export * from './inverse/operators/index.js';
 export * from './inverse/exact-posterior.js';

@@ -22,6 +22,7 @@ export * from './models/gmm-file.js';
 export * from './models/onnx.js';
 export * from './models/classifier-onnx.js';
 export * from './models/model-folder.js';
+export * from './restoration/boundary-file.js';
 export * from './inverse/operators/spec-file.js';
 export * from './volume/reconstruct.js';
 export * from './volume/kspace-file.js';

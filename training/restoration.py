@@ -43,6 +43,7 @@ Run from the repository root.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -326,6 +327,20 @@ def preview(model: nn.Module, family: str, x: torch.Tensor, gen: torch.Generator
     return mu, z
 
 
+def warn_stale_boundaries(out: str) -> None:
+    """The optimal boundaries of the previous weights (tweedie.json "boundary") do not carry over to new weights:
+    the new tweedie.json has none; their .npy files stay where they are, named here."""
+    card = os.path.join(out, "tweedie.json")
+    if not os.path.exists(card):
+        return
+    with open(card) as f:
+        old = json.load(f).get("boundary", [])
+    if old:
+        files = ", ".join(b["file"] for b in old)
+        print(f"warning: {card}: the optimal boundaries of the previous weights ({files}) are dropped from tweedie.json; "
+              f"select new ones with `npx tweedie boundary --model {out}`", file=sys.stderr)
+
+
 def export(model: nn.Module, family: str, data: str, out: str) -> None:
     import onnx
     model.eval()
@@ -340,6 +355,7 @@ def export(model: nn.Module, family: str, data: str, out: str) -> None:
     onnx.checker.check_model(onnx.load(path), full_check=True)
     f = FAMILIES[family]
     write_json(os.path.join(out, "scheduler_config.json"), f["scheduler"])
+    warn_stale_boundaries(out)
     write_json(os.path.join(out, "tweedie.json"), {
         "prediction": f["prediction"], "time_input": "discrete", "time_scale": 1000.0 / f["T"],
         "inputs": {"sample": "sample", "timestep": "timestep", "anchor": "lq"}, "output": "out",
@@ -510,6 +526,7 @@ one network for three degradations (denoising, 4x super-resolution, deblurring).
 | tasks.json | the three degradations as tweedie operator specs (what `tweedie bench restoration` simulates) and the held-out file |
 | preview.png | rows: 8 held-out images, their degraded inputs, restorations ({sampler}, PyTorch EMA weights, seed 0); per task a band of 3 rows: denoise, sr4, deblur |
 | loss_curve.png, loss.csv | training loss (mean of each 10 steps), step, wall seconds |
+| boundary-SAMPLER-STEPS.npy | optimal starting noises, added after export by `tweedie boundary` (their provenance is in tweedie.json "boundary"; README, Optimal boundary) |
 
 ## Data and degradations
 

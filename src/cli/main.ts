@@ -1,5 +1,6 @@
 import { TweedieError } from '../core/errors.js';
 import { benchCommand } from './bench.js';
+import { boundaryCommand } from './boundary.js';
 import { demoCommand } from './demo.js';
 import { diagnoseCommand } from './diagnose.js';
 import { infoCommand } from './info.js';
@@ -18,7 +19,7 @@ import { packageVersion } from './version.js';
 
 /** Every command, in the order "tweedie --help" lists them. */
 export const COMMANDS: readonly Command[] = [
-  demoCommand, infoCommand, sampleCommand, samplersCommand, solveCommand, reconstructCommand, restoreCommand, likelihoodCommand, solversCommand, diagnoseCommand, serveCommand, workerCommand, benchCommand,
+  demoCommand, infoCommand, sampleCommand, samplersCommand, solveCommand, reconstructCommand, restoreCommand, boundaryCommand, likelihoodCommand, solversCommand, diagnoseCommand, serveCommand, workerCommand, benchCommand,
 ];
 
 function usage(): string {

@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { fail } from '../core/errors.js';
+import type { BoundarySpec } from '../models/boundary-spec.js';
 import type { Denoiser } from '../models/denoiser.js';
 import type { GaussianMixture } from '../models/gmm.js';
 import { loadMixture } from '../models/gmm-file.js';
@@ -19,6 +20,8 @@ export interface LoadedModel {
   valueRange: [number, number];
   /** A model folder's own scheduler config (null for analytic models). */
   scheduler: SchedulerConfig | null;
+  /** A restoration model folder's optimal boundaries (tweedie.json "boundary"; none for analytic models). */
+  boundaries: readonly BoundarySpec[];
 }
 
 /**
@@ -44,12 +47,12 @@ async function loadFile(spec: string, path: () => Path, prediction: string | und
     if (!existsSync(file)) fail('UNREADABLE_FILE', `--model ${spec}: file ${file} does not exist`);
     const gmm = loadMixture(file);
     const type: PredictionType = prediction ? parsePredictionType(prediction, '--prediction') : 'x0';
-    return { denoiser: gmm.asDenoiser(path(), type), itemShape: gmm.shape, mixture: gmm, valueRange: [-1, 1], scheduler: null };
+    return { denoiser: gmm.asDenoiser(path(), type), itemShape: gmm.shape, mixture: gmm, valueRange: [-1, 1], scheduler: null, boundaries: [] };
   }
   if (existsSync(spec) && statSync(spec).isDirectory()) {
     if (prediction) fail('USAGE', '--prediction applies to gmm: models only; an ONNX folder declares its prediction type in tweedie.json');
     const onnx = await OnnxDenoiser.load(spec, threads ? { threads } : {});
-    return { denoiser: onnx, itemShape: onnx.itemShape, mixture: null, valueRange: onnx.spec.valueRange, scheduler: onnx.spec.scheduler };
+    return { denoiser: onnx, itemShape: onnx.itemShape, mixture: null, valueRange: onnx.spec.valueRange, scheduler: onnx.spec.scheduler, boundaries: onnx.spec.boundaries };
   }
   return fail('USAGE', `--model "${spec}" is neither gmm:FILE.json nor a model folder (model.onnx + scheduler_config.json + tweedie.json)`);
 }

@@ -7,7 +7,12 @@ import { upscaleBatch } from '../restoration/anchor.js';
 import { samplerByName } from '../samplers/registry.js';
 import { intOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { checkItemCount } from '../core/limits.js';
-import { loadModel } from './model-spec.js';
+import { loadModel, type LoadedModel } from './model-spec.js';
+import type { Tensor } from '../core/tensor.js';
+import { boundaryKey } from '../models/boundary-spec.js';
+import { boundaryNoise } from '../restoration/boundary-file.js';
+import { boundaryFor, fullParams } from '../restoration/boundary.js';
+import type { ParamValues, SamplerDef } from '../samplers/types.js';
 import { command } from './options.js';
 import { checkOutputs, commitOutputs } from './output.js';
 import { imageOutFiles, isNifti, isVolumeInput, isVolumeOut, readImages } from './image-input.js';
@@ -22,6 +27,26 @@ function checkOut(out: string | undefined): string {
   if (!out) return fail('USAGE', 'restore needs --out FILE.(png|npy|nii.gz)');
   if (!['.png', '.npy'].includes(extname(out).toLowerCase()) && !isVolumeOut(out)) fail('USAGE', `--out ${out}: use a .png, .npy, .nii or .nii.gz file name, or DIR/ (or .dcm) for DICOM`);
   return out;
+}
+
+/**
+ * The starting noise --boundary asks for: the model folder's optimal boundary for this sampler setting and image size
+ * (null: random starts). Asked for explicitly, a missing one is a usage error naming what the folder has.
+ */
+function boundaryStart(mode: string | undefined, model: LoadedModel, modelDir: string, sampler: SamplerDef, params: Partial<ParamValues>, steps: number, item: readonly number[]): Tensor | null {
+  if (mode !== undefined && mode !== 'optimal' && mode !== 'random') fail('USAGE', `--boundary ${mode}: use optimal or random`);
+  if (mode === 'random') return null;
+  const entry = boundaryFor(model.boundaries, sampler, params, steps, item);
+  if (entry) return boundaryNoise(modelDir, entry);
+  const have = model.boundaries.map((b) => boundaryKey(b)).join('; ');
+  const wanted = boundaryKey({ sampler: sampler.name, params: fullParams(sampler, params), steps, shape: item });
+  if (mode === 'optimal') {
+    fail('USAGE', have
+      ? `--boundary optimal: ${modelDir} has optimal boundaries for ${have}, not for ${wanted}; use one of those settings, or --boundary random`
+      : `--boundary optimal: ${modelDir} has no optimal boundary (no "boundary" in its tweedie.json); select one with "tweedie boundary --model ${modelDir} --reference CLEAN.npy", or use --boundary random`);
+  }
+  if (have) process.stderr.write(`note: random boundary: ${modelDir}'s optimal boundaries are for ${have}, not ${wanted}\n`);
+  return null;
 }
 
 function meanOf(a: Float64Array): number {
@@ -49,12 +74,16 @@ export const restoreCommand = command({
     sampler: { type: 'string', value: 'NAME', default: 'mrs', doc: 'mrs, irsde-em, resshift, rddm or any sampler of "tweedie samplers"' },
     steps: stepsOption('sampler steps', '10'),
     param: paramOption('sampler'),
+    boundary: {
+      type: 'string', value: 'optimal|random',
+      doc: "the starting noise: 'optimal' is the model folder's shipped boundary condition (one noise for every image, selected by \"tweedie boundary\" for one sampler, its parameters, step count and image size; fixed-size images only), 'random' a fresh draw per image from --seed (default: optimal when the folder has one for this sampler, steps and size, else random)",
+    },
     seed: seedOption('image'),
     batch: batchOption('images', '64'),
     threads: threadsOption,
     truth: { type: 'string', value: 'FILE', doc: 'the clean images, to report PSNR/SSIM of the restoration and of the degraded input (the baseline)' },
     out: { type: 'string', value: 'FILE', doc: ".png (image grid), .npy [N, C, H, W] or, for a NIfTI or DICOM input, .nii/.nii.gz with its geometry or DIR/ (one .dcm for one image) for a derived DICOM series" },
-    json: jsonOption('{"sampler", "steps", "n", "nfe", "seconds", "out", with --truth "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline"}'),
+    json: jsonOption('{"sampler", "steps", "boundary", "n", "nfe", "seconds", "out", with --truth "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline"}'),
   },
   async run({ values }) {
     const inputFile = values.input;
@@ -87,12 +116,13 @@ export const restoreCommand = command({
     if (truth && truth.shape.join(',') !== degraded.shape.join(',')) {
       fail('BAD_SHAPE', `--truth has shape [${truth.shape.join(', ')}] but the (upscaled) input is [${degraded.shape.join(', ')}]; give one clean image per degraded image`);
     }
+    const start = boundaryStart(values.boundary, model, modelDir, sampler, params, steps, item);
     const progress = runProgress(sampler.name);
-    const r = await restore({ model: model.denoiser, degraded, sampler, steps, params, seed, batch, onProgress: progress.report });
+    const r = await restore({ model: model.denoiser, degraded, sampler, steps, params, seed, batch, ...(start ? { start } : {}), onProgress: progress.report });
     progress.done();
     commitOutputs(imageOutFiles(out, r.x, input.volume, item, range, `tweedie restore ${sampler.name} ${steps} steps`));
     const n = degraded.batch;
-    const summary: Record<string, unknown> = { sampler: sampler.name, steps, n, nfe: r.nfe, seconds: r.seconds, out };
+    const summary: Record<string, unknown> = { sampler: sampler.name, steps, boundary: start ? 'optimal' : 'random', n, nfe: r.nfe, seconds: r.seconds, out };
     if (truth) {
       const span = range[1] - range[0];
       summary.psnr = meanOf(psnr(r.x, truth, span));
@@ -103,6 +133,6 @@ export const restoreCommand = command({
     }
     if (values.json) return void printSummary(summary);
     const metrics = truth ? `; PSNR ${(summary.psnr_baseline as number).toFixed(2)} -> ${(summary.psnr as number).toFixed(2)} dB, SSIM ${(summary.ssim_baseline as number).toFixed(4)} -> ${(summary.ssim as number).toFixed(4)}` : '';
-    process.stdout.write(`wrote ${out}: ${n} image${n > 1 ? 's' : ''}, ${sampler.name} ${steps} steps, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s${metrics}\n`);
+    process.stdout.write(`wrote ${out}: ${n} image${n > 1 ? 's' : ''}, ${sampler.name} ${steps} steps, ${summary.boundary} boundary, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s${metrics}\n`);
   },
 });

@@ -86,5 +86,6 @@ function readDiffusersLayout(dir: string, warn: (m: string) => void): ModelSpec 
     multiple: null,
     valueRange: [-1, 1],
     gradient: null,
+    boundaries: [],
   };
 }

@@ -1,6 +1,7 @@
 import { fail } from '../core/errors.js';
 import { MAX_VALUES } from '../core/limits.js';
 import type { SchedulerConfig } from '../paths/scheduler-config.js';
+import { parseBoundaries, type BoundarySpec } from './boundary-spec.js';
 import { parseConditionSpecs, type ConditionSpec } from './conditioning.js';
 import { parsePredictionType, type PredictionType } from './prediction.js';
 
@@ -33,6 +34,8 @@ export interface ModelSpec {
   valueRange: [number, number];
   /** The exported gradient graph declared beside the model (tweedie.json "gradient"), or null. */
   gradient: GradientGraphSpec | null;
+  /** tweedie.json "boundary": optimal starting noises of a restoration model, one per sampler setting (boundary-spec.ts). */
+  boundaries: BoundarySpec[];
 }
 
 /**
@@ -47,7 +50,7 @@ export interface GradientGraphSpec {
   vjp: string;
 }
 
-const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient', 'multiple', 'conditioning']);
+const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient', 'multiple', 'conditioning', 'boundary']);
 
 const GRADIENT_EXAMPLE = '{"file": "model.grad.onnx", "cotangent": "cotangent", "output": "out", "vjp": "vjp"}';
 
@@ -138,5 +141,6 @@ export function parseModelCard(card: unknown, scheduler: SchedulerConfig, source
     multiple: multipleOf(t.multiple, shape, name),
     valueRange: range,
     gradient: gradientOf(t.gradient, name),
+    boundaries: parseBoundaries(t.boundary, name),
   };
 }

@@ -1,5 +1,5 @@
 import { fail } from '../core/errors.js';
-import type { Tensor } from '../core/tensor.js';
+import { Tensor } from '../core/tensor.js';
 import type { Denoiser } from '../models/denoiser.js';
 import { cropItems, padItems, requireModelGrid } from '../models/layout.js';
 import { isRestorationModel } from '../restoration/anchor.js';
@@ -23,6 +23,11 @@ export interface RestoreOptions extends RunControl {
   /** Sampler steps (default 10). */
   steps?: number;
   params?: Partial<ParamValues>;
+  /**
+   * One starting noise [...item] (standard normal scale) shared by every image: a model's optimal boundary condition
+   * (src/restoration/boundary.ts). Absent: each image draws its own from (seed, firstSample + i).
+   */
+  start?: Tensor;
 }
 
 /**
@@ -42,12 +47,15 @@ export async function restore(o: RestoreOptions): Promise<RunResult> {
   }
   const degraded = got.join(',') === item.join(',') ? o.degraded : padItems(o.degraded, item, model.layout!.background);
   if (!degraded.data.every(Number.isFinite)) fail('BAD_INPUT', 'the degraded image holds NaN or infinite values');
+  if (o.start && o.start.shape.join(',') !== item.join(',')) {
+    fail('BAD_SHAPE', `the starting noise is [${o.start.shape.join(', ')}] but the images are restored at [${item.join(', ')}]; use a boundary selected at this size, or random starts`);
+  }
   const sampler = typeof o.sampler === 'object' ? o.sampler : samplerByName(o.sampler ?? 'mrs');
   const seed = o.seed ?? 0, first = o.firstSample ?? 0;
   const grid = runGrid(model.path, o.steps ?? 10);
   const r = await runInBatches(degraded.batch, item, grid.length - 1, o, async (start, end, source, onStep) => {
     const mu = degraded.sliceBatch(start, end);
-    return runSampler(sampler, model, grid, initialState(startNoise(seed, first, start, end, item, degraded.dtype), grid[0]!, mu), {
+    return runSampler(sampler, model, grid, initialState(o.start ? repeatItem(o.start, end - start, degraded.dtype) : startNoise(seed, first, start, end, item, degraded.dtype), grid[0]!, mu), {
       noise: source,
       cond: { anchor: mu },
       ...(o.params ? { params: o.params } : {}),
@@ -56,4 +64,11 @@ export async function restore(o: RestoreOptions): Promise<RunResult> {
     });
   }, degraded.dtype);
   return degraded === o.degraded ? r : { ...r, x: cropItems(r.x, got) };
+}
+
+/** n copies of one item [...item] as a batch [n, ...item]. */
+function repeatItem(item: Tensor, n: number, dtype: 'float32' | 'float64'): Tensor {
+  const out = Tensor.zeros([n, ...item.shape], dtype);
+  for (let i = 0; i < n; i++) out.data.set(item.data, i * item.size);
+  return out;
 }
