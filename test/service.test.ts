@@ -26,7 +26,7 @@ test('health needs no token; every API route refuses a missing or wrong token wi
   const health = await api(server.url, '/health', {}, null);
   assert.equal(health.status, 200);
   assert.equal(((await health.json()) as { status: string }).status, 'ok');
-  for (const [method, path] of [['GET', '/jobs'], ['GET', '/openapi.json'], ['POST', '/jobs'], ['GET', '/jobs/00000000-0000-4000-8000-000000000000'], ['DELETE', '/jobs/00000000-0000-4000-8000-000000000000']] as const) {
+  for (const [method, path] of [['GET', '/jobs'], ['GET', '/openapi.json'], ['POST', '/jobs'], ['GET', '/jobs/00000000-0000-4000-8000-000000000000'], ['GET', '/jobs/00000000-0000-4000-8000-000000000000/results.zip'], ['DELETE', '/jobs/00000000-0000-4000-8000-000000000000']] as const) {
     for (const token of [null, 'wrong-token-0123456789abcdef', `${TOKEN}x`, TOKEN.slice(0, -1)]) {
       const r = await api(server.url, path, { method }, token);
       assert.equal(r.status, 401, `${method} ${path} with token ${token}`);
@@ -42,7 +42,7 @@ test('health needs no token; every API route refuses a missing or wrong token wi
 test('GET /openapi.json describes the routes and each task\'s options from the command tables', async () => {
   const doc = (await (await api(server.url, '/openapi.json')).json()) as any;
   assert.match(doc.openapi, /^3\./);
-  for (const p of ['/health', '/jobs', '/jobs/{id}', '/jobs/{id}/events', '/jobs/{id}/results/{name}']) assert.ok(doc.paths[p], p);
+  for (const p of ['/health', '/jobs', '/jobs/{id}', '/jobs/{id}/events', '/jobs/{id}/results/{name}', '/jobs/{id}/results.zip']) assert.ok(doc.paths[p], p);
   assert.ok(doc.paths['/jobs/{id}'].delete);
   const tasks = doc.paths['/jobs'].post.requestBody.content['multipart/form-data'].schema.properties.options.oneOf;
   const sample = tasks.find((t: any) => t.properties.task.const === 'sample');
