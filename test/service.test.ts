@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from '../src/core/tensor.js';
 import { encodeNpy, parseNpy } from '../src/io/npy.js';
-import { api, serve, stop, submit, TOKEN, untilState, waitFor, type Proc } from '../bench/lib/service-procs.js';
+import { api, jobEvents, serve, stop, submit, TOKEN, untilState, waitFor, type Proc } from '../bench/lib/service-procs.js';
 
 // `tweedie serve` in its embedded mode, as a client meets it: a real process on a loopback port.
 const tmp = mkdtempSync(join(tmpdir(), 'tweedie-service-'));
@@ -145,21 +145,12 @@ test('a job that fails on its options reports the command\'s one line, not a sta
   assert.doesNotMatch(s.error, /\n|at .*\.js/);
 });
 
-/** Read a job's server-sent events until the stream ends. */
-async function events(id: string): Promise<Record<string, any>[]> {
-  const r = await api(server.url, `/jobs/${id}/events`);
-  assert.equal(r.status, 200);
-  assert.match(r.headers.get('content-type')!, /text\/event-stream/);
-  const text = await r.text();
-  return text.split('\n\n').filter((b) => b.startsWith('event: status')).map((b) => JSON.parse(b.split('\ndata: ')[1]!));
-}
-
 const long = { task: 'sample', model: 'gmm:mixture-2d.json', steps: 1000, n: 4000 };
 
 test('server-sent events report running with progress, then done; the stream ends with the job', async () => {
   const r = await submit(server.url, { ...long, n: 1000 }, [mixture]);
   const { id } = (await r.json()) as { id: string };
-  const seen = await events(id);
+  const seen = await jobEvents(server.url, id);
   assert.ok(seen.length >= 3, `${seen.length} events`);
   assert.equal(seen.at(-1)!.state, 'done');
   const running = seen.filter((s) => s.state === 'running' && s.progress);
