@@ -37,6 +37,8 @@ const ALLOWED = [
   'node_modules/dcmjs/build/',
   // The HDF5 library (src/io/fastmri.ts), for the app's fastMRI k-space files.
   'node_modules/h5wasm/dist/esm/',
+  // The ZIP writer (src/io/zip.ts), for the app's download of a whole DICOM series.
+  'node_modules/fflate/esm/',
 ];
 
 // Cross-origin isolation lets WebAssembly use threads (SharedArrayBuffer); the rest keeps the page to itself.

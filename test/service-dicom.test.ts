@@ -15,6 +15,7 @@ import { readNpy } from '../src/io/npy.js';
 const ORACLE = fileURLToPath(new URL('../../test/helpers/dicom_oracle.py', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'tweedie-service-dicom-'));
 let server: Proc & { url: string };
+let restoreJob: { id: string; dir: string } | null = null;
 before(async () => {
   server = await serve(['--data', join(tmp, 'data')]);
 });
@@ -72,6 +73,35 @@ test('a restore job takes a DICOM series uploaded as several files and returns a
   assert.equal(attr(first, '0020,000d'), attr(input, '0020,000d'), 'the study of the input');
   assert.notEqual(attr(first, '0020,000e'), attr(input, '0020,000e'), 'a new series');
   assert.match(attr(first, '0008,0008'), /^DERIVED/);
+  restoreJob = { id: status.id, dir };
+});
+
+test('GET /jobs/:id/results.zip: the derived series in one archive that unzip reads, file for file the results', async () => {
+  assert.ok(restoreJob, 'needs the restore job above');
+  const r = await api(server.url, `/jobs/${restoreJob.id}/results.zip`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('content-type'), 'application/zip');
+  assert.match(r.headers.get('content-disposition') ?? '', new RegExp(`filename="${restoreJob.id}\\.zip"`));
+  const zip = join(tmp, 'restored.zip'), out = join(tmp, 'unzipped');
+  writeFileSync(zip, new Uint8Array(await r.arrayBuffer()));
+  const test = spawnSync('unzip', ['-t', zip], { encoding: 'utf8' });
+  assert.equal(test.status, 0, test.stdout + test.stderr);
+  assert.equal(spawnSync('unzip', ['-q', zip, '-d', out]).status, 0);
+  assert.deepEqual(readdirSync(out).sort(), ['IMG00001.dcm', 'IMG00002.dcm', 'IMG00003.dcm']);
+  for (const f of readdirSync(out)) assert.deepEqual(readFileSync(join(out, f)), readFileSync(join(restoreJob.dir, f)), f);
+});
+
+test('results.zip of an unknown job is 404 and of an unfinished one 409, each with one line', async () => {
+  const unknown = await api(server.url, '/jobs/00000000-0000-4000-8000-000000000000/results.zip');
+  assert.equal(unknown.status, 404);
+  assert.match(((await unknown.json()) as { error: string }).error, /^no job /);
+  const src = series('zip-running', 2, 64);
+  const r = await submit(server.url, { task: 'restore', model: 'brain-irsde', steps: 400, threads: 1, input: src.files.map((f) => f.name), out: 'slow/' }, src.files);
+  const { id } = (await r.json()) as { id: string };
+  const early = await api(server.url, `/jobs/${id}/results.zip`);
+  assert.equal(early.status, 409);
+  assert.match(((await early.json()) as { error: string }).error, /can be fetched once it has finished/);
+  await api(server.url, `/jobs/${id}`, { method: 'DELETE' });
 });
 
 test('a reconstruct job takes a DICOM truth series and returns a derived series equal to the CLI\'s', async () => {

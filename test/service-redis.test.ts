@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { readNifti } from '../src/io/nifti.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { api, redisAvailable, redisServer, serve, stop, submit, tweedie, untilState, waitFor, type Proc } from '../bench/lib/service-procs.js';
+import { api, jobEvents, redisAvailable, redisServer, serve, stop, submit, tweedie, untilState, waitFor, type Proc } from '../bench/lib/service-procs.js';
 
 // Redis mode with real parts: a redis-server on a free loopback port, `tweedie serve --redis` and
 // `tweedie worker` processes sharing one data folder.
@@ -98,6 +98,24 @@ test('cancel in Redis mode: a queued job never runs, a running one stops', async
   assert.equal(sb.state, 'cancelled');
 });
 
+/** The running events' progress never goes back, and the stream ends with the finished job. */
+function checkEvents(seen: Record<string, any>[], last: string): Record<string, any>[] {
+  assert.equal(seen.at(-1)!.state, last, JSON.stringify(seen.at(-1)));
+  const running = seen.filter((e) => e.state === 'running' && e.progress);
+  const done = running.map((e) => e.progress.done);
+  assert.deepEqual(done, [...done].sort((a, b) => a - b), 'progress never goes back');
+  return running;
+}
+
+test('server-sent events in Redis mode: the progress a worker process reports reaches the server\'s stream, which ends with the job', async () => {
+  const s = await server();
+  worker();
+  const id = await idOf(await submit(s.url, { task: 'sample', model: 'gmm:mixture-2d.json', steps: 1000, n: 1000 }, [mixture]));
+  const running = checkEvents(await jobEvents(s.url, id), 'done');
+  assert.ok(running.length >= 2, `${running.length} progress events while running`);
+  assert.equal(running[0].progress.total, 1000 * 16, '16 batches of 64 x 1000 steps');
+});
+
 const ch2 = '/usr/share/mricron/templates/ch2.nii.gz';
 test('a volume split into slice ranges over two workers is put back in order: the voxels of the unsplit CLI run', async () => {
   assert.ok(existsSync(ch2), `${ch2} is missing: apt-get install mricron-data (.ci/run installs it)`);
@@ -105,11 +123,14 @@ test('a volume split into slice ranges over two workers is put back in order: th
   const w1 = worker('60'), w2 = worker('60');
   const options = { task: 'reconstruct', truth: 'ch2.nii.gz', modality: 'mri', slices: '80:84', steps: 3, 'tv-z': 0, batch: 2, workers: 1, seed: 4, out: 'recon.nii.gz' };
   const id = await idOf(await submit(s.url, { ...options, split: 2 }, [{ name: 'ch2.nii.gz', bytes: readFileSync(ch2) }]));
+  const events = jobEvents(s.url, id);
   const st = await untilState(s.url, id, ['done', 'failed'], 120_000);
   assert.equal(st.state, 'done', `${st.error}\n${w1.log()}\n${w2.log()}`);
   assert.deepEqual(st.results, ['recon.nii.gz']);
   assert.deepEqual(st.metrics.parts.map((p: { slices: number[] }) => p.slices), [[80, 82], [82, 84]]);
   assert.ok([w1, w2].every((w) => /job .* \(reconstruct\)/.test(w.log())), 'both workers ran a part');
+  const running = checkEvents(await events, 'done');
+  assert.ok(running.some((e) => e.progress.slices_done > 0), 'the parts\' summed progress reaches the stream');
   const got = join(tmp, 'split.nii.gz');
   writeFileSync(got, new Uint8Array(await (await api(s.url, `/jobs/${id}/results/recon.nii.gz`)).arrayBuffer()));
   const ref = join(tmp, 'whole.nii.gz');

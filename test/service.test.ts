@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor } from '../src/core/tensor.js';
 import { encodeNpy, parseNpy } from '../src/io/npy.js';
-import { api, serve, stop, submit, TOKEN, untilState, waitFor, type Proc } from '../bench/lib/service-procs.js';
+import { api, jobEvents, serve, stop, submit, TOKEN, untilState, waitFor, type Proc } from '../bench/lib/service-procs.js';
 
 // `tweedie serve` in its embedded mode, as a client meets it: a real process on a loopback port.
 const tmp = mkdtempSync(join(tmpdir(), 'tweedie-service-'));
@@ -26,7 +26,7 @@ test('health needs no token; every API route refuses a missing or wrong token wi
   const health = await api(server.url, '/health', {}, null);
   assert.equal(health.status, 200);
   assert.equal(((await health.json()) as { status: string }).status, 'ok');
-  for (const [method, path] of [['GET', '/jobs'], ['GET', '/openapi.json'], ['POST', '/jobs'], ['GET', '/jobs/00000000-0000-4000-8000-000000000000'], ['DELETE', '/jobs/00000000-0000-4000-8000-000000000000']] as const) {
+  for (const [method, path] of [['GET', '/jobs'], ['GET', '/openapi.json'], ['POST', '/jobs'], ['GET', '/jobs/00000000-0000-4000-8000-000000000000'], ['GET', '/jobs/00000000-0000-4000-8000-000000000000/results.zip'], ['DELETE', '/jobs/00000000-0000-4000-8000-000000000000']] as const) {
     for (const token of [null, 'wrong-token-0123456789abcdef', `${TOKEN}x`, TOKEN.slice(0, -1)]) {
       const r = await api(server.url, path, { method }, token);
       assert.equal(r.status, 401, `${method} ${path} with token ${token}`);
@@ -42,7 +42,7 @@ test('health needs no token; every API route refuses a missing or wrong token wi
 test('GET /openapi.json describes the routes and each task\'s options from the command tables', async () => {
   const doc = (await (await api(server.url, '/openapi.json')).json()) as any;
   assert.match(doc.openapi, /^3\./);
-  for (const p of ['/health', '/jobs', '/jobs/{id}', '/jobs/{id}/events', '/jobs/{id}/results/{name}']) assert.ok(doc.paths[p], p);
+  for (const p of ['/health', '/jobs', '/jobs/{id}', '/jobs/{id}/events', '/jobs/{id}/results/{name}', '/jobs/{id}/results.zip']) assert.ok(doc.paths[p], p);
   assert.ok(doc.paths['/jobs/{id}'].delete);
   const tasks = doc.paths['/jobs'].post.requestBody.content['multipart/form-data'].schema.properties.options.oneOf;
   const sample = tasks.find((t: any) => t.properties.task.const === 'sample');
@@ -145,21 +145,12 @@ test('a job that fails on its options reports the command\'s one line, not a sta
   assert.doesNotMatch(s.error, /\n|at .*\.js/);
 });
 
-/** Read a job's server-sent events until the stream ends. */
-async function events(id: string): Promise<Record<string, any>[]> {
-  const r = await api(server.url, `/jobs/${id}/events`);
-  assert.equal(r.status, 200);
-  assert.match(r.headers.get('content-type')!, /text\/event-stream/);
-  const text = await r.text();
-  return text.split('\n\n').filter((b) => b.startsWith('event: status')).map((b) => JSON.parse(b.split('\ndata: ')[1]!));
-}
-
 const long = { task: 'sample', model: 'gmm:mixture-2d.json', steps: 1000, n: 4000 };
 
 test('server-sent events report running with progress, then done; the stream ends with the job', async () => {
   const r = await submit(server.url, { ...long, n: 1000 }, [mixture]);
   const { id } = (await r.json()) as { id: string };
-  const seen = await events(id);
+  const seen = await jobEvents(server.url, id);
   assert.ok(seen.length >= 3, `${seen.length} events`);
   assert.equal(seen.at(-1)!.state, 'done');
   const running = seen.filter((s) => s.state === 'running' && s.progress);

@@ -4,7 +4,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page, Request } from 'playwright-core';
@@ -108,7 +108,7 @@ test('the result downloads as a NIfTI that the project reader reads back bit for
   assert.deepEqual(back.data, recon.web);
 });
 
-test('the DICOM and PNG downloads are a DICOM slice dcmtk reads and a PNG of the slice size', async () => {
+test('the DICOM, series and PNG downloads are a DICOM slice dcmtk reads, a ZIP of one DICOM file per slice and a PNG of the slice size', async () => {
   const { page } = await openApp();
   assert.ok(recon, 'needs the reconstruction above');
   const [dcm] = await Promise.all([page.waitForEvent('download'), page.click('#saveDicom')]);
@@ -118,6 +118,16 @@ test('the DICOM and PNG downloads are a DICOM slice dcmtk reads and a PNG of the
   assert.equal(dump.status, 0, dump.stderr);
   assert.match(dump.stdout, /\(0028,0010\) US 64/);
   assert.match(dump.stdout, /tweedie mri/);
+  const [zip] = await Promise.all([page.waitForEvent('download'), page.click('#saveSeries')]);
+  const zipFile = join(dir, zip.suggestedFilename()), unzipped = join(dir, 'series');
+  await zip.saveAs(zipFile);
+  const unzip = spawnSync('unzip', ['-q', zipFile, '-d', unzipped], { encoding: 'utf8' });
+  assert.equal(unzip.status, 0, unzip.stderr);
+  const files = readdirSync(unzipped).sort();
+  assert.equal(files.length, SLICES, 'one DICOM file per slice');
+  const numbers = files.map((f) => /\[(\d+)\]/.exec(spawnSync('dcmdump', ['+P', 'InstanceNumber', join(unzipped, f)], { encoding: 'utf8' }).stdout)?.[1]);
+  assert.deepEqual(numbers, files.map((_, z) => String(z + 1)), 'instance numbers in file order');
+  assert.deepEqual(readFileSync(join(unzipped, files[0]!)).subarray(128, 132), Buffer.from('DICM'));
   const [png] = await Promise.all([page.waitForEvent('download'), page.click('#savePng')]);
   const pngFile = join(dir, png.suggestedFilename());
   await png.saveAs(pngFile);

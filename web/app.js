@@ -146,7 +146,7 @@ function clearResult() {
   state.result = null;
   $('figures').textContent = '';
   for (const id of ['resultView', 'diffView']) Object.assign($(id), { width: 0, height: 0 });
-  for (const id of ['saveNifti', 'saveDicom', 'savePng']) $(id).disabled = true;
+  for (const id of ['saveNifti', 'saveDicom', 'saveSeries', 'savePng']) $(id).disabled = true;
 }
 
 function showResult(volume, r) {
@@ -155,7 +155,7 @@ function showResult(volume, r) {
   $('figures').textContent = f
     ? `PSNR ${f.psnr.toFixed(2)} dB, SSIM ${f.ssim.toFixed(4)} (${f.baseline}: ${f.psnr_baseline.toFixed(2)} dB, ${f.ssim_baseline.toFixed(4)}), against ${f.grid}`
     : 'no reference: the input was restored as it is';
-  for (const id of ['saveNifti', 'saveDicom', 'savePng']) $(id).disabled = false;
+  for (const id of ['saveNifti', 'saveDicom', 'saveSeries', 'savePng']) $(id).disabled = false;
   draw();
 }
 
@@ -309,14 +309,27 @@ function download(bytes, name, type) {
 const stem = () => (state.input.source ?? 'image').replace(/\.(nii(\.gz)?|dcm|png)$/i, '').replace(/[^\w.-]+/g, '_');
 
 $('saveNifti').onclick = () => download(tw.encodeNifti(state.result), `${stem()}-tweedie.nii`, 'application/octet-stream');
+/** The result as a derived DICOM series (the input's patient and study when it was DICOM). */
+async function derivedSeries() {
+  const { encodeDerivedSeries } = await import('../dist/src/io/dicom-write.js');
+  return encodeDerivedSeries(state.result, { description: `tweedie ${$('task').value}`, ...(state.input.dicom ? { source: state.input.dicom } : {}) });
+}
+const dicomName = (z) => `${stem()}-tweedie-${String(z + 1).padStart(4, '0')}.dcm`;
+
 $('saveDicom').onclick = async () => {
   try {
-    const { encodeDerivedSeries } = await import('../dist/src/io/dicom-write.js');
-    const series = encodeDerivedSeries(state.result, { description: `tweedie ${$('task').value}`, ...(state.input.dicom ? { source: state.input.dicom } : {}) });
     const z = Number($('slice').value);
-    download(series.files[z], `${stem()}-tweedie-${String(z + 1).padStart(4, '0')}.dcm`, 'application/dicom');
+    download((await derivedSeries()).files[z], dicomName(z), 'application/dicom');
   } catch (e) {
     failed('Could not write DICOM', e);
+  }
+};
+$('saveSeries').onclick = async () => {
+  try {
+    const [{ zipBytes }, series] = await Promise.all([import('../dist/src/io/zip.js'), derivedSeries()]);
+    download(await zipBytes(series.files.map((bytes, z) => ({ name: dicomName(z), bytes }))), `${stem()}-tweedie-dicom.zip`, 'application/zip');
+  } catch (e) {
+    failed('Could not write the DICOM series', e);
   }
 };
 $('savePng').onclick = () => $('resultView').toBlob((b) => download(b, `${stem()}-tweedie-${Number($('slice').value) + 1}.png`, 'image/png'), 'image/png');

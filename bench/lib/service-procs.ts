@@ -83,6 +83,14 @@ export function submit(base: string, options: Record<string, unknown>, files: { 
   return api(base, '/jobs', { method: 'POST', body: form });
 }
 
+/** A job's server-sent status events, read until the stream ends. */
+export async function jobEvents(base: string, id: string): Promise<Record<string, any>[]> {
+  const r = await api(base, `/jobs/${id}/events`);
+  if (r.status !== 200 || !/text\/event-stream/.test(r.headers.get('content-type') ?? '')) throw new Error(`GET /jobs/${id}/events: ${r.status} ${r.headers.get('content-type')}`);
+  const text = await r.text();
+  return text.split('\n\n').filter((b) => b.startsWith('event: status')).map((b) => JSON.parse(b.split('\ndata: ')[1]!));
+}
+
 /** Wait until job `id` reaches one of `states`; its status. */
 export async function untilState(base: string, id: string, states: string[], ms = 60_000): Promise<Record<string, any>> {
   let last: Record<string, any> = {};

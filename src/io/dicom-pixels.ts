@@ -2,6 +2,7 @@ import type { DataSet, Element } from 'dicom-parser';
 import { fail, TweedieError } from '../core/errors.js';
 import { codestreamHeader } from './dicom-codestream.js';
 import { decodeRle } from './dicom-rle.js';
+import { concatBytes } from './bytes.js';
 import type { TransferSyntax } from './dicom-syntax.js';
 import { requireFinite } from './validate.js';
 
@@ -81,17 +82,6 @@ function fragments(ds: DataSet, px: Element, name: string): Uint8Array[] {
 
 const startsFrame = (f: Uint8Array): boolean => f.length >= 2 && f[0] === 0xff && (f[1] === 0xd8 || f[1] === 0x4f);
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /**
  * The encoded bytes of each frame: by the Basic Offset Table when there is one, else one frame of all
  * fragments, one fragment per frame, or (JPEG family) a new frame at each fragment that starts a codestream.
@@ -108,10 +98,10 @@ export function encapsulatedFrames(ds: DataSet, px: Element, frames: number, nam
       const end = k + 1 < bot.length ? bot[k + 1]! : Infinity;
       const parts = frags.filter((_, i) => offsets[i]! >= start && offsets[i]! < end);
       if (parts.length === 0) wrong(`frame ${k + 1}'s offset ${start} starts no fragment`);
-      return concat(parts);
+      return concatBytes(parts);
     });
   }
-  if (frames === 1) return [concat(frags)];
+  if (frames === 1) return [concatBytes(frags)];
   if (frags.length === frames) return frags;
   const groups: Uint8Array[][] = [];
   for (const f of frags) {
@@ -119,7 +109,7 @@ export function encapsulatedFrames(ds: DataSet, px: Element, frames: number, nam
     else groups[groups.length - 1]!.push(f);
   }
   if (groups.length !== frames) wrong(`the pixel data holds ${frags.length} fragment(s) that cannot be split into ${frames} frames`);
-  return groups.map(concat);
+  return groups.map((g) => concatBytes(g));
 }
 
 /**

@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { PassThrough } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyMultipart from '@fastify/multipart';
 import { TweedieError } from '../core/errors.js';
+import { writeZip } from '../io/zip.js';
 import { packageVersion } from '../cli/version.js';
 import { bearerCheck } from './auth.js';
 import type { DataFolder } from './data-folder.js';
@@ -89,6 +93,10 @@ export const ROUTES: readonly ApiRoute[] = [
   {
     method: 'GET', url: '/jobs/:id/results/:name', summary: 'a result file', schema: { params: resultParams, response: { 404: error } },
     raw: { 200: { contentType: 'application/octet-stream', description: 'the file (NPY, PNG, NIfTI, ...)' } },
+  },
+  {
+    method: 'GET', url: '/jobs/:id/results.zip', summary: 'all result files of a finished job as one ZIP archive (stored, not deflated; a derived DICOM series in one download)',
+    schema: { params: idParams, response: { 404: error, 409: error } }, raw: { 200: { contentType: 'application/zip', description: 'the archive, ID.zip' } },
   },
   { method: 'DELETE', url: '/jobs/:id', summary: 'cancel a queued or running job', schema: { params: idParams, response: { 200: jobStatus, 404: error } } },
 ];
@@ -189,6 +197,21 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const file = o.data.resultFile(id, name);
     if (!file || !(await o.queue.get(id))) return reply.code(404).send({ error: `job ${id} has no result "${name}"; GET /jobs/${id} lists its results` });
     return reply.type(TYPES[extname(name).toLowerCase()] ?? 'application/octet-stream').header('content-disposition', `attachment; filename="${name}"`).send(createReadStream(file));
+  });
+
+  app.get('/jobs/:id/results.zip', { schema: schemaOf('GET', '/jobs/:id/results.zip') }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const job = await o.queue.get(id);
+    if (!job) return reply.code(404).send({ error: `no job ${id}` });
+    if (!FINISHED.has(job.state)) return reply.code(409).send({ error: `job ${id} is ${job.state}: its archive can be fetched once it has finished (GET /jobs/${id}/events)` });
+    const names = o.data.results(id);
+    if (names.length === 0) return reply.code(404).send({ error: `job ${id} (${job.state}) has no result files` });
+    const out = new PassThrough();
+    async function* files() {
+      for (const name of names) yield { name, bytes: await readFile(o.data.resultFile(id, name)!) };
+    }
+    writeZip(files(), (c) => (out.write(c) ? undefined : once(out, 'drain').then(() => undefined))).then(() => out.end(), (e: Error) => out.destroy(e));
+    return reply.type('application/zip').header('content-disposition', `attachment; filename="${id}.zip"`).send(out);
   });
 
   app.get('/jobs/:id/events', { schema: schemaOf('GET', '/jobs/:id/events') }, async (req, reply) => {

@@ -148,6 +148,14 @@ export class RedisQueue implements JobQueue {
   }
 
   private async changed(id: string): Promise<void> {
+    if (this.emitter.eventNames().length === 0) return;
+    await this.notify(id);
+    // A part's change is its split job's progress too (partsProgress sums the parts).
+    const parent = (await this.queue.getJob(id).catch(() => undefined))?.data.partOf;
+    if (parent) await this.notify(parent);
+  }
+
+  private async notify(id: string): Promise<void> {
     if (this.emitter.listenerCount(id) === 0) return;
     const s = await this.get(id).catch(() => null);
     if (s) this.emitter.emit(id, s);

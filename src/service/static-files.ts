@@ -13,6 +13,7 @@ const ALLOWED = [
   'web/', 'dist/', 'weights/', 'node_modules/onnxruntime-web/dist/', 'node_modules/onnxruntime-common/dist/',
   'node_modules/dcmjs/build/', 'node_modules/dicom-parser/dist/', 'node_modules/@cornerstonejs/codec-charls/dist/', 'node_modules/@cornerstonejs/codec-openjpeg/dist/',
   'node_modules/@cornerstonejs/codec-libjpeg-turbo-8bit/dist/', 'node_modules/jpeg-lossless-decoder-js/release/', 'node_modules/h5wasm/dist/esm/',
+  'node_modules/fflate/esm/',
 ];
 
 /** The URL prefixes served without a token. */

@@ -8,12 +8,12 @@ export { CHROMIUM, launchChromium } from '../../bench/lib/browser.js';
 
 /**
  * A checkout as the app's server sees it, in a temporary folder: the built library, the pages and
- * onnxruntime-web and the DICOM reader's and writer's libraries linked from this one, and a weights/ folder holding the models the tests load plus the
+ * onnxruntime-web and the DICOM reader's and writer's and the ZIP writer's libraries linked from this one, and a weights/ folder holding the models the tests load plus the
  * broken model of test/fixtures (the server serves only dist/, web/, weights/ and onnxruntime's files).
  */
 function playgroundRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'tweedie-playground-'));
-  const dicom = ['dcmjs', 'dicom-parser', '@cornerstonejs/codec-charls', '@cornerstonejs/codec-openjpeg', '@cornerstonejs/codec-libjpeg-turbo-8bit', 'jpeg-lossless-decoder-js', 'h5wasm'].map((p) => `node_modules/${p}`);
+  const dicom = ['dcmjs', 'dicom-parser', '@cornerstonejs/codec-charls', '@cornerstonejs/codec-openjpeg', '@cornerstonejs/codec-libjpeg-turbo-8bit', 'jpeg-lossless-decoder-js', 'h5wasm', 'fflate'].map((p) => `node_modules/${p}`);
   for (const dir of ['dist', 'web', 'node_modules/onnxruntime-web', 'node_modules/onnxruntime-common', ...dicom]) {
     mkdirSync(join(root, dir, '..'), { recursive: true });
     symlinkSync(resolve(dir), join(root, dir));
