@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SOLVERS } from '../src/inverse/solvers/registry.js';
+import { FlowPath } from '../src/paths/ve.js';
 import { TweedieError } from '../src/core/errors.js';
 import { packageRoot } from '../src/package-root.js';
 import { posteriorProblem, scoreSolver, type PosteriorScore } from './lib/posterior.js';
@@ -19,7 +20,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     for (const { label, pb, n } of problems) {
       opts.log(`  ${def.name} on ${label}`);
       try {
-        rows.push({ solver: def.name, problem: label, score: await scoreSolver(pb, def, STEPS, {}, undefined, n) });
+        rows.push({ solver: def.needs.flow ? `${def.name} (flow path)` : def.name, problem: label, score: await scoreSolver(pb, def, STEPS, {}, def.needs.flow ? new FlowPath() : undefined, n) });
       } catch (e) {
         if (!(e instanceof TweedieError)) throw e;
         rows.push({ solver: def.name, problem: label, score: null, note: e.message.split(';')[0]! });
@@ -35,7 +36,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   ].join('\n');
   const dir = join(packageRoot, 'docs');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'posterior-table.md'), `# Posterior solvers against the exact posterior\n\nMixture prior (4 components), random Gaussian m x d operator (entries N(0, 1/d)), noise sigma 0.1, ${STEPS} steps on the continuous VP path (log-SNR grid), default options; produced by \`npx tweedie bench posterior\`.\n\n${md}\n`);
+  writeFileSync(join(dir, 'posterior-table.md'), `# Posterior solvers against the exact posterior\n\nMixture prior (4 components), random Gaussian m x d operator (entries N(0, 1/d)), noise sigma 0.1, ${STEPS} steps on the continuous VP path (log-SNR grid; a solver defined on rectified flow only runs on that path, with the mixture's exact velocity, from t = 0.995), default options; produced by \`npx tweedie bench posterior\`.\n\n${md}\n`);
   if (!opts.json) process.stdout.write(md + '\n');
   return { steps: STEPS, rows };
 }

@@ -25,9 +25,9 @@ import { roughCount, windows } from './lib/roughness.js';
  * "brain-native-eps,brain-native-v,brain-native-flow": names under weights/ or folder paths; absent ones skipped),
  * TWEEDIE_BENCH_SLICES (held-out slices per set, default 4, spread over the slab), TWEEDIE_BENCH_NFES (default
  * "10,20,50"), TWEEDIE_BENCH_SETS (default all, lib/brain-sets.ts), TWEEDIE_BENCH_SOLVERS (the sweep, default
- * "dds,diffpir,ddnm"), TWEEDIE_BENCH_SAMPLES (samples for the roughness count, default 16), TWEEDIE_BENCH_THREADS
+ * "dds,diffpir,ddnm,flowchef"; flowchef only for a rectified-flow prior), TWEEDIE_BENCH_SAMPLES (samples for the roughness count, default 16), TWEEDIE_BENCH_THREADS
  * (ONNX Runtime threads, default 1).
- * Per prior: the sweep (3 solvers x 20 NFE), 6 sets x 2 MRI problems x (10 + 20 + 50) NFE, 6 sets x 2 restoration
+ * Per prior: the sweep (3 solvers, 4 for the flow prior, x 20 NFE), 6 sets x 2 MRI problems x (10 + 20 + 50) NFE, 6 sets x 2 restoration
  * problems x 20 NFE, 16 samples x 50 NFE at 80x80 and the demo: about 1,300 model calls of a batch of 4 slices. Measured
  * on the 2-core machine while three trainings ran: TWEEDIE_BENCH_SLICES=2 took about 14 minutes a prior, SLICES=1 with
  * NFES=10,50 about 6; the default 4 slices cost more per call (expect 20-30 minutes a prior under such load).
@@ -37,7 +37,7 @@ const MODELS = (env.TWEEDIE_BENCH_MODELS ?? 'brain-native-eps,brain-native-v,bra
 const SLICES = Number(env.TWEEDIE_BENCH_SLICES ?? 4);
 const NFES = (env.TWEEDIE_BENCH_NFES ?? '10,20,50').split(',').map(Number);
 const SET_LIST = (env.TWEEDIE_BENCH_SETS ?? SET_NAMES.join(',')).split(',');
-const CANDIDATES = (env.TWEEDIE_BENCH_SOLVERS ?? 'dds,diffpir,ddnm').split(',');
+const CANDIDATES = (env.TWEEDIE_BENCH_SOLVERS ?? 'dds,diffpir,ddnm,flowchef').split(',');
 const SAMPLES = Number(env.TWEEDIE_BENCH_SAMPLES ?? 16);
 const THREADS = Number(env.TWEEDIE_BENCH_THREADS ?? 1);
 /** The sweep and the restoration rows run at this NFE (or the largest listed below it). */
@@ -176,7 +176,8 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   for (const { name, dir } of models) {
     const model = await OnnxDenoiser.load(dir, { threads: THREADS });
     // The sweep: MRI 4x on the held-out slices at the sweep NFE; the best PSNR is this prior's solver.
-    for (const solver of CANDIDATES) {
+    // A solver defined on rectified flow only (flowchef) joins the sweep of the flow prior.
+    for (const solver of CANDIDATES.filter((c) => !SOLVERS.find((d) => d.name === c)!.needs.flow || model.path.family === 'flow')) {
       opts.log(`  ${name}: sweep ${solver}, MRI 4x, ${sweepNfe} NFE`);
       const r = await runOn(model, solver, MRI[0]!.spec, heldout, sweepNfe);
       opts.log(`    PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(3)}`);

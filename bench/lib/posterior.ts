@@ -52,9 +52,11 @@ export interface PosteriorScore {
 
 /** Run a solver for n posterior samples and compare them with exact posterior samples. */
 export async function scoreSolver(pb: PosteriorProblem, def: SolverDef, steps: number, params: Partial<ParamValues> = {}, path: Path = new ContinuousVPPath(), n = 2000): Promise<PosteriorScore> {
-  const grid = makeGrid(path, { kind: 'logsnr-uniform', steps, tStart: path.tMax, tEnd: path.tMin, final: 'zero' });
+  // On rectified flow a = 0 at t = 1 says nothing about x0: start just after it, with the velocity model.
+  const flow = path.family === 'flow';
+  const grid = makeGrid(path, { kind: 'logsnr-uniform', steps, tStart: flow ? 0.995 : path.tMax, tEnd: path.tMin, final: 'zero' });
   const xT = initialState(new NoiseSource(41).normal([n, pb.d], 0, Stream.init, 'float64'), grid[0]!);
-  const r = await runSolver(def, pb.prior.asDenoiser(path, 'eps'), grid, pb.op, pb.y, xT, { noise: new NoiseSource(42), params });
+  const r = await runSolver(def, pb.prior.asDenoiser(path, flow ? 'velocity' : 'eps'), grid, pb.op, pb.y, xT, { noise: new NoiseSource(42), params });
   const swd = slicedWasserstein(r.x.data, pb.exact.data, pb.d, { projections: 128, seed: 9 });
   const m = sampleMean(r.x.data, pb.d);
   let e = 0;

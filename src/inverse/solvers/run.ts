@@ -11,9 +11,10 @@ import type { SolverRunOptions, SolveResult, SolverDef } from './types.js';
 export function batchMeasurement(op: Operator, y: Tensor, n: number): Tensor {
   const item = op.outShape.reduce((p, q) => p * q, 1);
   if (y.size === item) {
-    const data = new Float32Array(n * item);
+    // In y's own precision: a float64 measurement copied through float32 lost digits.
+    const data = y.dtype === 'float64' ? new Float64Array(n * item) : new Float32Array(n * item);
     for (let b = 0; b < n; b++) data.set(y.data, b * item);
-    return new Tensor([n, ...op.outShape], y.dtype === 'float64' ? Float64Array.from(data) : data);
+    return new Tensor([n, ...op.outShape], data);
   }
   if (y.size === n * item) return y.reshape([n, ...op.outShape]);
   return fail('BAD_SHAPE', `measurement of shape [${y.shape.join(', ')}] does not fit ${op.name}, whose output is [${op.outShape.join(', ')}]; give one measurement of that shape (or one per sample)`);
@@ -28,6 +29,7 @@ export async function runSolver(def: SolverDef, model: Denoiser | null, grid: Ti
   // A gradient solver differentiates the denoiser on the chosen route (withGradientRoute refuses one the model lacks).
   const denoiser = model && def.needs.gradients ? withGradientRoute(model, options.gradient ?? 'auto', options.modelName) : model;
   const route = denoiser && def.needs.gradients ? gradientRouteOf(denoiser) : null;
+  if (def.needs.flow && model && model.path.family !== 'flow') fail('UNSUPPORTED', `solver ${def.name} steers rectified-flow models (a = 1 - t, s = t); ${options.modelName ?? 'the model'} is on the ${model.path.describe()} path: use dps, pigdm, diffpir or dds`);
   if (def.needs.svd && !op.svd) fail('UNSUPPORTED', `solver ${def.name} needs the operator's SVD, which ${op.name} does not provide; use dds, diffpir or dps instead`);
   const inItem = op.inShape.reduce((p, q) => p * q, 1);
   if (xT.itemSize !== inItem) fail('BAD_SHAPE', `initial state [${xT.shape.join(', ')}] does not fit ${op.name}, whose input is [${op.inShape.join(', ')}]`);

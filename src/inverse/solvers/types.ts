@@ -14,6 +14,8 @@ export interface SolverNeeds {
   gradients?: boolean;
   /** A particle ensemble (SMC): n samples are one ensemble, not independent runs. */
   particles?: boolean;
+  /** A rectified-flow model (a = 1 - t, s = t): a method defined on that path only (FlowChef). */
+  flow?: boolean;
   /** No diffusion prior at all (baselines). */
   noPrior?: boolean;
 }
