@@ -665,7 +665,7 @@ describe('diffusers config mapping', () => {
     [{ corrector_order: 0, ...SASOLVER }, /^SASolverScheduler: "corrector_order" is 0; expected 1, 2, 3 or 4$/],
     [{ algorithm_type: 'dpmsolver++', ...SASOLVER }, /^SASolverScheduler: "algorithm_type" is "dpmsolver\+\+"; expected data_prediction or noise_prediction$/],
     [{ algorithm_type: 'sde', ...SASOLVER }, /algorithm_type/],
-    [{ tau_func: 'lambda t: 0', ...SASOLVER }, /SASolverScheduler: "tau_func" is a Python function and cannot come from a config file; remove it and set the sa-solver options tau \/ tau_where/],
+    [{ tau_func: 'lambda t: 0', ...SASOLVER }, /SASolverScheduler: "tau_func" is a Python function and cannot come from a config file; remove it for diffusers' default band, or run --sampler sa-solver with --param tau=\.\.\. \/ tau_where=all/],
     [{ variance_type: 'learned_range', ...SASOLVER }, /variance_type/],
     [{ _class_name: 'EDMEulerScheduler', prediction_type: 'sample' }, /EDMEulerScheduler: prediction_type must be epsilon or v_prediction/],
     [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'learned_range' }, /variance_type/],

@@ -778,7 +778,7 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]):
       if (cfg.prediction === 'velocity') fail('BAD_CONFIG', `${cls}: prediction_type must be epsilon, sample or v_prediction (diffusers' SASolverScheduler reads no other)`);
       const alg = rawStr(cfg, 'algorithm_type', 'data_prediction');
       if (alg !== 'data_prediction' && alg !== 'noise_prediction') fail('BAD_CONFIG', `${cls}: "algorithm_type" is "${alg}"; expected data_prediction or noise_prediction`);
-      if (raw(cfg, 'tau_func') !== undefined) fail('BAD_CONFIG', `${cls}: "tau_func" is a Python function and cannot come from a config file; remove it and set the sa-solver options tau / tau_where`);
+      if (raw(cfg, 'tau_func') !== undefined) fail('BAD_CONFIG', `${cls}: "tau_func" is a Python function and cannot come from a config file; remove it for diffusers' default band, or run --sampler sa-solver with --param tau=... / tau_where=all`);
       return {
         sampler: saSolver,
         params: { predictor_order: saOrder(cfg, cls, 'predictor_order'), corrector_order: saOrder(cfg, cls, 'corrector_order'), algorithm_type: alg, lower_order_final: rawBool(cfg, 'lower_order_final', true) },
