@@ -93,7 +93,7 @@ const absSum = (x: Tensor) => {
 const absMean = (x: Tensor) => absSum(x) / x.size;
 
 /** VP loop (DDIM, PNDM, DPM-Solver, UniPC, DEIS tests): model(sample, t) then step; `start` = diffusers' t_start with add_noise. */
-async function vpLoop(cfgJson: Json, steps: number, opts: { start?: number; shape?: number[]; chainFirst?: boolean; addNoise?: boolean } = {}): Promise<Tensor> {
+async function vpLoop(cfgJson: Json, steps: number, opts: { start?: number; shape?: number[]; chainFirst?: boolean; addNoise?: boolean; noise?: NoiseSource } = {}): Promise<Tensor> {
   const s = samplerForConfig(parse(cfgJson));
   const full = s.grid(steps);
   const start = opts.start ?? 0;
@@ -106,7 +106,8 @@ async function vpLoop(cfgJson: Json, steps: number, opts: { start?: number; shap
     x = y;
   }
   const den = dummy(cfgJson);
-  const run = (g: TimeGrid, xT: Tensor) => runSampler(s.sampler, den, g, xT, { params: s.params, thresholding: s.thresholding, clipSample: s.clipSample, keepModelEps: s.keepModelEps });
+  const run = (g: TimeGrid, xT: Tensor) =>
+    runSampler(s.sampler, den, g, xT, { params: s.params, thresholding: s.thresholding, clipSample: s.clipSample, keepModelEps: s.keepModelEps, ...(opts.noise ? { noise: opts.noise } : {}) });
   let g = full.slice(start);
   if (opts.chainFirst) {
     // DPMSolverSinglestepScheduler started inside an order-2 group: diffusers lowers that step to order 1
@@ -121,7 +122,8 @@ async function vpLoop(cfgJson: Json, steps: number, opts: { start?: number; shap
  * torch's own noise stream for a stochastic class: `torch.manual_seed(0)` then `torch.randn((4, 3, 8, 8))` draws, recorded
  * by torch 1.13 (test/fixtures/README.md). The published KDPM2AncestralDiscreteScheduler values take one draw per full
  * step (the noise its second-order half adds): a torch re-run of the loop drawing on both halves gives 13849.40, one
- * draw per step 13979.95 (published 13979.9433). So tweedie's step i takes draw i.
+ * draw per step 13979.95 (published 13979.9433). So tweedie's step i takes draw i. SASolverScheduler draws once
+ * per step too (its corrector reuses the predictor's draw), so sa-solver's step i takes draw i as well.
  */
 class TorchNoise extends NoiseSource {
   private readonly draws = readNpy(fileURLToPath(new URL('../../test/fixtures/torch-noise/manual_seed0_19x4x3x8x8.npy', import.meta.url)));
@@ -270,6 +272,9 @@ const LMS_STENCIL =
   "diffusers' LMS started at t_start uses the order-4 Lagrange stencil of the absolute step index, truncated by zip() to the one derivative it has (c_0 of the 4-point stencil times the single derivative); tweedie's lms takes a first-order step there";
 const INVERSE_KARRAS =
   "the published mean is the loop stepped on the table sigmas of the rounded Karras timesteps (a torch float32 re-run of that gives 1.78326); diffusers' DPMSolverMultistepInverseScheduler as read steps on the Karras sigmas themselves, as its forward class does, and a torch re-run of that gives 1.78162, tweedie's value";
+const SASOLVER: Json = { _class_name: 'SASolverScheduler', num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' };
+const SASOLVER_GLOBAL_RNG =
+  "its loop passes no generator and seeds nothing, so its noise is whatever torch's global generator holds after the tests that ran before it in the same process (order- and worker-dependent; torch's initial seed is random): with torch.manual_seed(0)'s draws 0-9 tweedie gives 337.394 (test_full_loop_device's published value), with draws 10-19 (the state after the full_loop_device* tests in alphabetical order) 339.048; the CPU and CUDA published values differ (328.88 / 329.20) for the same reason, while test_full_loop_device, which passes the CPU generator, publishes one value for both";
 const REFS: Ref[] = [
   // tests/schedulers/test_scheduler_ddim.py (10 steps, eta 0, clip_sample True)
   { file: 'ddim', name: 'full_loop_no_noise', config: DDIM, run: () => vpLoop(DDIM, 10), sum: [172.0067, 1e-2], mean: [0.223967, 1e-3] },
@@ -305,6 +310,12 @@ const REFS: Ref[] = [
   { file: 'kdpm2_ancestral', name: 'full_loop_no_noise', config: {}, run: () => eulerQuirkLoop(cls('KDPM2AncestralDiscreteScheduler'), 10, { noise: new TorchNoise() }), sum: [13979.9433, 1e-2], mean: [18.203, 5e-3] },
   { file: 'kdpm2_ancestral', name: 'full_loop_with_v_prediction', config: {}, run: () => eulerQuirkLoop({ ...cls('KDPM2AncestralDiscreteScheduler'), ...v }, 10, { noise: new TorchNoise(), secondCallV: true }), sum: [331.8133, 1e-2], mean: [0.432, 1e-3] },
   { file: 'kdpm2_ancestral', name: 'full_loop_with_noise (t_start 8)', config: {}, run: () => eulerQuirkLoop(cls('KDPM2AncestralDiscreteScheduler'), 10, { start: 8, noise: new TorchNoise() }), sum: [93087.3437, 1e-2], mean: [121.2074, 5e-3] },
+  // tests/schedulers/test_scheduler_sasolver.py (predictor / corrector order 2, data prediction, tau 1 for 200 <= t <= 800;
+  // noise from torch.manual_seed(0): TorchNoise; the CPU branch's values)
+  { file: 'sasolver', name: 'full_loop_device', config: {}, run: () => vpLoop(SASOLVER, 10, { noise: new TorchNoise() }), sum: [337.394287109375, 1e-2], mean: [0.43931546807289124, 1e-3] },
+  { file: 'sasolver', name: 'full_loop_with_v_prediction', config: {}, run: () => vpLoop({ ...SASOLVER, ...v }, 10, { noise: new TorchNoise() }), sum: [193.1467742919922, 1e-2], mean: [0.2514931857585907, 1e-3] },
+  { file: 'sasolver', name: 'full_loop_device_karras_sigmas', config: {}, run: () => vpLoop({ ...SASOLVER, ...karrasOn }, 10, { noise: new TorchNoise() }), sum: [837.2554931640625, 1e-2], mean: [1.0901764631271362, 1e-2] },
+  { file: 'sasolver', name: 'full_loop_no_noise', config: {}, run: () => vpLoop(SASOLVER, 10, { noise: new TorchNoise() }), sum: [328.8799133300781, 1e-2], mean: [0.42822906374931335, 1e-3], todo: SASOLVER_GLOBAL_RNG },
   // tests/schedulers/test_scheduler_ipndm.py (v-diffusion clock, the model output read as v)
   { file: 'ipndm', name: 'full_loop_no_noise (two loops, one history)', config: {}, run: ipndmTwice, mean: [2540529, 10] },
   // tests/schedulers/test_scheduler_edm_euler.py (sigma 0.002..80, sigma_data 0.5, Karras rho 7)
@@ -457,6 +468,21 @@ describe('diffusers timesteps and variances', () => {
     assert.ok(g50.every((p) => p.s >= 0 && p.s <= 1 + 1e-6 && Math.abs(p.a + p.s - 1) < 1e-12));
   });
 
+  test('SASolverScheduler set_timesteps(10), squaredcos_cap_v2 with lambda_min_clipped -5.1: a numpy + torch float32 re-run of its set_timesteps', () => {
+    // timesteps and sigmas from scheduling_sasolver.py's __init__ and set_timesteps (searchsorted clip, the three
+    // spacings, np.interp sigmas, then the sigma of alphas_cumprod[0]), re-run without diffusers
+    const want: Record<string, [number[], number[]]> = {
+      linspace: [[995, 896, 796, 696, 597, 498, 398, 298, 199, 100], [160.41366577148438, 6.176133155822754, 3.0547263622283936, 1.9578906297683716, 1.3816450834274292, 1.009238839149475, 0.7354666590690613, 0.518397867679596, 0.33572447299957275, 0.1710437536239624, 0.006427108775824308]],
+      leading: [[901, 811, 721, 631, 541, 451, 361, 271, 181, 91], [6.496587753295898, 3.3148655891418457, 2.161870241165161, 1.5481324195861816, 1.1545655727386475, 0.8713214993476868, 0.6501240134239197, 0.4661044776439667, 0.30477046966552734, 0.15659905970096588, 0.006427108775824308]],
+      trailing: [[995, 895, 795, 695, 595, 495, 395, 295, 195, 95], [160.41366577148438, 6.1157097816467285, 3.0387017726898193, 1.950380802154541, 1.3726166486740112, 0.9998447895050049, 0.7282859086990356, 0.5124786496162415, 0.3287975788116455, 0.16301153600215912, 0.006427108775824308]],
+    };
+    for (const [sp, [ts, sigmas]] of Object.entries(want)) {
+      const g = diffusersGrid(parse({ _class_name: 'SASolverScheduler', beta_schedule: 'squaredcos_cap_v2', lambda_min_clipped: -5.1, timestep_spacing: sp, steps_offset: 1 }), 10);
+      assert.deepEqual(g.slice(0, -1).map((p) => p.t), ts, sp);
+      sigmas.forEach((sg, i) => assert.ok(Math.abs(g[i]!.s / g[i]!.a - sg) < 1e-6 * sg, `${sp} sigma ${i}: ${g[i]!.s / g[i]!.a} vs ${sg}`));
+    }
+  });
+
   test('FlowMatchHeun set_timesteps(5), shift 3: a numpy + torch float32 re-run of its set_timesteps (sigma_min shifted twice)', () => {
     // sigmas from scheduling_flow_match_heun_discrete.py's __init__ and set_timesteps, re-run without diffusers
     const want = [1.0, 0.9003590941429138, 0.7511211037635803, 0.5029850602149963, 0.008928571827709675, 0];
@@ -603,6 +629,8 @@ describe('diffusers config mapping', () => {
     [EDM_DPM, 'dpm-solver++', { variant: '2M', solver_type: 'midpoint', lower_order_final: false }],
     [{ _class_name: 'CosineDPMSolverMultistepScheduler' }, 'dpm-solver++-sde', { order: 2, eta: 1, lower_order_final: true }],
     [DPM_INV, 'dpm-solver++-inverse', { variant: '2M', solver_type: 'midpoint', lower_order_final: false }],
+    [SASOLVER, 'sa-solver', { predictor_order: 2, corrector_order: 2, algorithm_type: 'data_prediction', tau: 1, tau_where: 'band', lower_order_final: true }],
+    [{ ...SASOLVER, predictor_order: 4, corrector_order: 1, algorithm_type: 'noise_prediction', lower_order_final: false }, 'sa-solver', { predictor_order: 4, corrector_order: 1, algorithm_type: 'noise_prediction', lower_order_final: false }],
   ];
   for (const [json, name, params] of expectMap) {
     test(`${String(json._class_name)} ${JSON.stringify(params)} -> ${name}`, () => {
@@ -633,7 +661,12 @@ describe('diffusers config mapping', () => {
     [{ ...DDIM_INV, timestep_spacing: 'linspace' }, /DDIMInverseScheduler: timestep_spacing "linspace" is not supported \(diffusers raises too\)/],
     [{ ...DDIM, _class_name: 'DDIMSchedular' }, /"DDIMSchedular" has no tweedie mapping; the nearest mapped class is DDIMScheduler \(supported/],
     [{ ...DDIM, _class_name: 'LCMScheduler' }, /"LCMScheduler" has no tweedie mapping \(it samples a latent consistency model, not a denoiser\)/],
-    [{ _class_name: 'SASolverScheduler' }, /"SASolverScheduler" has no tweedie mapping \(its stochastic Adams predictor-corrector is not implemented yet\)/],
+    [{ predictor_order: 5, ...SASOLVER }, /^SASolverScheduler: "predictor_order" is 5; expected 1, 2, 3 or 4$/],
+    [{ corrector_order: 0, ...SASOLVER }, /^SASolverScheduler: "corrector_order" is 0; expected 1, 2, 3 or 4$/],
+    [{ algorithm_type: 'dpmsolver++', ...SASOLVER }, /^SASolverScheduler: "algorithm_type" is "dpmsolver\+\+"; expected data_prediction or noise_prediction$/],
+    [{ algorithm_type: 'sde', ...SASOLVER }, /algorithm_type/],
+    [{ tau_func: 'lambda t: 0', ...SASOLVER }, /SASolverScheduler: "tau_func" is a Python function and cannot come from a config file; remove it for diffusers' default band, or run --sampler sa-solver with --param tau=\.\.\. \/ tau_where=all/],
+    [{ variance_type: 'learned_range', ...SASOLVER }, /variance_type/],
     [{ _class_name: 'EDMEulerScheduler', prediction_type: 'sample' }, /EDMEulerScheduler: prediction_type must be epsilon or v_prediction/],
     [{ ...DDIM, _class_name: 'DDPMScheduler', variance_type: 'learned_range' }, /variance_type/],
     [{ ...DPM_MULTI, algorithm_type: 'sde-dpmsolver' }, /sde-dpmsolver/],
@@ -699,9 +732,10 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
     DEIS, { ...DEIS, solver_order: 3 }, DPM_MULTI, { ...DPM_MULTI, solver_order: 3, lower_order_final: true, final_sigmas_type: 'zero' }, { ...DPM_MULTI, algorithm_type: 'dpmsolver' },
     DPM_SINGLE, { ...DPM_SINGLE, solver_order: 3, final_sigmas_type: 'zero' }, UNIPC, { ...UNIPC, solver_order: 3, solver_type: 'bh1', final_sigmas_type: 'zero' },
     { _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 3 }, { _class_name: 'FlowMatchHeunDiscreteScheduler', shift: 3 }, { _class_name: 'IPNDMScheduler' }, DPM_INV, { ...DPM_INV, solver_order: 3, timestep_spacing: 'trailing' },
+    SASOLVER, { ...SASOLVER, predictor_order: 4, corrector_order: 4, algorithm_type: 'noise_prediction', use_karras_sigmas: true }, { ...SASOLVER, predictor_order: 3, corrector_order: 4, timestep_spacing: 'trailing', lower_order_final: false },
   ];
   for (const json of configs) {
-    const label = `${String(json._class_name)} ${json.solver_order ?? ''}${json.algorithm_type === 'dpmsolver' ? ' dpmsolver' : ''}${json.skip_prk_steps ? ' skip_prk' : ''}`;
+    const label = `${String(json._class_name)} ${json.solver_order ?? json.predictor_order ?? ''}${json.algorithm_type === 'dpmsolver' ? ' dpmsolver' : ''}${json.skip_prk_steps ? ' skip_prk' : ''}`;
     test(label, async () => {
       for (const prediction of ['epsilon', 'v_prediction']) {
         const cfgJson = String(json._class_name).startsWith('FlowMatch') || json._class_name === 'IPNDMScheduler' ? json : { ...json, prediction_type: prediction };
@@ -722,5 +756,5 @@ describe('finite results over diffusers\' step sweep (test_inference_steps: 1, 2
 });
 
 test('every mapped class is listed', () => {
-  assert.equal(DIFFUSERS_CLASSES.length, 22);
+  assert.equal(DIFFUSERS_CLASSES.length, 23);
 });

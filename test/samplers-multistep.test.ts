@@ -11,8 +11,9 @@ import { pathByName, PATH_NAMES } from '../src/paths/registry.js';
 import { EDMPath, FlowPath } from '../src/paths/ve.js';
 import { DiscreteVPPath } from '../src/paths/vp.js';
 import { ddim } from '../src/samplers/ddim.js';
-import { deis, deisCoefficients, DEIS_SAMPLERS } from '../src/samplers/deis.js';
-import { lagrangeIntegrals01, lms, LMS_SAMPLERS } from '../src/samplers/lms.js';
+import { deis, DEIS_SAMPLERS } from '../src/samplers/deis.js';
+import { lagrangeExpIntegrals, lagrangeIntegrals01 } from '../src/samplers/lagrange.js';
+import { lms, LMS_SAMPLERS } from '../src/samplers/lms.js';
 import { ipndm, plms, pndm, PNDM_SAMPLERS } from '../src/samplers/pndm.js';
 import { resolveParams } from '../src/samplers/method.js';
 import { initialState, runSampler } from '../src/samplers/run.js';
@@ -217,9 +218,9 @@ test('LMS and DEIS coefficients equal the closed forms', () => {
     (t * (L(c) * (L(d) - L(t) + 1) - L(d) * L(t) + L(d) + L(t) ** 2 - 2 * L(t) + 2)) / ((L(b) - L(c)) * (L(b) - L(d)));
   for (const [rt, r0, r1, r2] of [[0.5, 0.8, 1.3, 2.1], [0.01, 0.03, 0.09, 0.2], [3.9, 4, 4.1, 4.25], [0.001, 2, 40, 80]] as const) {
     const w = (r: number) => L(r / r0);
-    const c2 = deisCoefficients([0, w(r1)], w(rt)).map((v) => v * r0);
+    const c2 = lagrangeExpIntegrals([0, w(r1)], w(rt)).map((v) => v * r0);
     const want2 = [ind2(rt, r0, r1) - ind2(r0, r0, r1), ind2(rt, r1, r0) - ind2(r0, r1, r0)];
-    const c3 = deisCoefficients([0, w(r1), w(r2)], w(rt)).map((v) => v * r0);
+    const c3 = lagrangeExpIntegrals([0, w(r1), w(r2)], w(rt)).map((v) => v * r0);
     const want3 = [ind3(rt, r0, r1, r2) - ind3(r0, r0, r1, r2), ind3(rt, r1, r2, r0) - ind3(r0, r1, r2, r0), ind3(rt, r2, r0, r1) - ind3(r0, r2, r0, r1)];
     [...c2, ...c3].forEach((v, j) => {
       const u = [...want2, ...want3][j]!;

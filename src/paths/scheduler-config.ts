@@ -48,6 +48,7 @@ export const KNOWN_KEYS: ReadonlySet<string> = new Set([
   'base_image_seq_len', 'max_image_seq_len', 'shift_terminal', 'invert_sigmas', 'time_shift_type',
   'stochastic_sampling', 'snr', 'sampling_eps', 'correct_steps', 's_churn', 's_tmin', 's_tmax', 's_noise',
   'noise_sampler_seed', 'sigma_schedule', 'use_karras_sigmas', 'timestep_scaling', 'original_inference_steps',
+  'predictor_order', 'corrector_order', 'tau_func',
   // tweedie's restoration schedulers (IRSDEScheduler, ResShiftScheduler, RDDMScheduler; not diffusers classes)
   'max_sigma', 'eps', 'theta_schedule', 'kappa', 'power', 'min_noise_level', 'etas_end', 'sum_scale',
   'alphas_schedule', 'betas_schedule',
@@ -62,7 +63,7 @@ const PREDICTIONS: Record<string, PredictionType> = {
   residual: 'residual',
 };
 const SPACINGS: readonly Spacing[] = ['linspace', 'leading', 'trailing'];
-const ALGORITHMS = ['dpmsolver', 'dpmsolver++', 'sde-dpmsolver', 'sde-dpmsolver++', 'deis'];
+const ALGORITHMS = ['dpmsolver', 'dpmsolver++', 'sde-dpmsolver', 'sde-dpmsolver++', 'deis', 'data_prediction', 'noise_prediction'];
 const SOLVER_TYPES = ['midpoint', 'heun', 'bh1', 'bh2', 'logrho'];
 
 function bad(name: string, key: string, value: unknown, expected: string): never {

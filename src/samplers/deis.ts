@@ -1,6 +1,7 @@
 import { lincomb } from '../core/ops.js';
 import type { Tensor } from '../core/tensor.js';
 import { ALL_PREDICTIONS } from './common.js';
+import { lagrangeExpIntegrals } from './lagrange.js';
 import { defineSampler, type SamplerDef } from './types.js';
 
 /**
@@ -14,52 +15,6 @@ import { defineSampler, type SamplerDef } from './types.js';
  * is first order and the one before at most second order. Beyond diffusers (whose DEIS never steps to sigma = 0):
  * a step into clean data is first order, and history points at a = 0 (rho = inf) are dropped.
  */
-
-/** I_n = int_0^W w^n e^w dw for n = 0..2 (series for |W| < 1, where the closed form cancels). */
-function expMoments(W: number): [number, number, number] {
-  if (Math.abs(W) < 1) {
-    const out: [number, number, number] = [0, 0, 0];
-    for (let n = 0; n < 3; n++) {
-      let pw = W ** (n + 1), fact = 1, sum = 0;
-      for (let k = 0; k < 40; k++) {
-        const term = pw / (fact * (n + k + 1));
-        sum += term;
-        if (Math.abs(term) < 1e-18 * Math.abs(sum)) break;
-        pw *= W;
-        fact *= k + 1;
-      }
-      out[n] = sum;
-    }
-    return out;
-  }
-  const e = Math.exp(W);
-  const i0 = Math.expm1(W);
-  const i1 = W * e - i0;
-  return [i0, i1, W * W * e - 2 * i1];
-}
-
-/**
- * int_0^W L_j(w) e^w dw for the Lagrange basis on nodes w (w[0] = 0): the DEIS coefficients divided by rho_s,
- * in w = log(rho / rho_s).
- */
-export function deisCoefficients(nodes: number[], W: number): number[] {
-  const I = expMoments(W);
-  return nodes.map((wj, j) => {
-    let poly = [1];
-    let den = 1;
-    nodes.forEach((wm, m) => {
-      if (m === j) return;
-      const next = new Array<number>(poly.length + 1).fill(0);
-      poly.forEach((c, k) => {
-        next[k + 1]! += c;
-        next[k]! -= wm * c;
-      });
-      poly = next;
-      den *= wj - wm;
-    });
-    return poly.reduce((acc, c, k) => acc + c * I[k]!, 0) / den;
-  });
-}
 
 interface Hist {
   eps: Tensor;
@@ -104,7 +59,8 @@ export const deis = defineSampler({
         // w = log(rho / rho_s) = lambda_s - lambda; the step ends at W = -(lambda_t - lambda_s).
         const used = hist.slice(0, order);
         const lamT = Math.log(to.a) - Math.log(to.s);
-        const c = deisCoefficients(used.map((e) => lamS - e.lam), lamS - lamT);
+        // int_0^W L_j(w) e^w dw: the DEIS coefficients divided by rho_s, in w = log(rho / rho_s).
+        const c = lagrangeExpIntegrals(used.map((e) => lamS - e.lam), lamS - lamT);
         const k = (to.a * from.s) / from.a; // a_t rho_s
         for (let j = 1; j < order; j++) {
           coeffs.push(k * c[j]!);

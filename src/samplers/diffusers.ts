@@ -8,7 +8,7 @@
  * scheduling_lms_discrete.py, scheduling_deis_multistep.py, scheduling_dpmsolver_multistep.py, scheduling_dpmsolver_multistep_inverse.py,
  * scheduling_dpmsolver_singlestep.py, scheduling_unipc_multistep.py, scheduling_flow_match_euler_discrete.py,
  * scheduling_flow_match_heun_discrete.py, scheduling_ipndm.py, scheduling_dpmsolver_sde.py, scheduling_edm_euler.py,
- * scheduling_edm_dpmsolver_multistep.py, scheduling_cosine_dpmsolver_multistep.py,
+ * scheduling_edm_dpmsolver_multistep.py, scheduling_cosine_dpmsolver_multistep.py, scheduling_sasolver.py,
  * and their tests under tests/schedulers/.
  *
  * Grid points carry diffusers' own numbers: t is the timestep diffusers hands the model (an integer training
@@ -46,6 +46,7 @@ import { dpmppSde } from './kdiffusion-dpmpp.js';
 import { lms } from './lms.js';
 import { cosineNoise, edmNoise } from '../models/edm-precondition.js';
 import { ipndm, plms, pndm } from './pndm.js';
+import { saSolver } from './sa-solver.js';
 import { resolveParams, type ParamValues } from './method.js';
 import type { SamplerDef } from './types.js';
 import { unipc } from './unipc.js';
@@ -74,6 +75,7 @@ export const DIFFUSERS_CLASSES = [
   'EDMEulerScheduler',
   'EDMDPMSolverMultistepScheduler',
   'CosineDPMSolverMultistepScheduler',
+  'SASolverScheduler',
 ] as const;
 export type DiffusersClass = (typeof DIFFUSERS_CLASSES)[number];
 
@@ -101,10 +103,11 @@ const FAMILY: Record<DiffusersClass, Family> = {
   EDMEulerScheduler: 'edm',
   EDMDPMSolverMultistepScheduler: 'edm',
   CosineDPMSolverMultistepScheduler: 'edm',
+  SASolverScheduler: 'solver',
 };
 
 /** Which classes read `thresholding` and `clip_sample` (diffusers ignores keys a class does not declare). */
-const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverMultistepInverseScheduler', 'EDMDPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler']);
+const THRESHOLDING: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDPMScheduler', 'DEISMultistepScheduler', 'DPMSolverMultistepScheduler', 'DPMSolverMultistepInverseScheduler', 'EDMDPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler', 'UniPCMultistepScheduler', 'SASolverScheduler']);
 const CLIP_SAMPLE: ReadonlySet<string> = new Set(['DDIMScheduler', 'DDIMInverseScheduler', 'DDPMScheduler', 'HeunDiscreteScheduler']);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -226,7 +229,6 @@ const UNMAPPABLE: Record<string, string> = {
   LCMScheduler: 'it samples a latent consistency model, not a denoiser',
   TCDScheduler: 'it samples a trajectory consistency distilled model, not a denoiser',
   VQDiffusionScheduler: 'its diffusion is over discrete tokens, not a Gaussian path',
-  SASolverScheduler: 'its stochastic Adams predictor-corrector is not implemented yet',
 };
 
 function classOf(cfg: SchedulerConfig): DiffusersClass {
@@ -418,14 +420,15 @@ function clippedCount(cfg: SchedulerConfig, table: Table): number {
   return clipped;
 }
 
-/** DPM-Solver multistep / singlestep, UniPC, DEIS. */
+/** DPM-Solver multistep / singlestep, UniPC, DEIS, SA-Solver. */
 function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, notes: string[]): GridPoint[] {
   if (cfg.sigmaSpacing === 'flow') fail('BAD_CONFIG', `${cls}: use_flow_sigmas is not supported yet; use FlowMatchEulerDiscreteScheduler`);
   const path = vpPath(cfg);
   const table = trainTable(cfg, path, cfg.raw.rescale_betas_zero_snr === true);
   const n = table.n;
   checkSteps(steps, n, cls);
-  const last = cls === 'DPMSolverMultistepScheduler' || cls === 'DPMSolverSinglestepScheduler' ? n - clippedCount(cfg, table) : n;
+  const clips = cls === 'DPMSolverMultistepScheduler' || cls === 'DPMSolverSinglestepScheduler' || cls === 'SASolverScheduler';
+  const last = clips ? n - clippedCount(cfg, table) : n;
   // DPMSolverSinglestepScheduler spaces its timesteps with linspace whatever timestep_spacing says.
   const sp = cls === 'DPMSolverSinglestepScheduler' ? 'linspace' : spacing(cfg, cls);
   if (cls === 'DPMSolverSinglestepScheduler' && raw(cfg, 'timestep_spacing') !== undefined && raw(cfg, 'timestep_spacing') !== 'linspace') {
@@ -438,9 +441,17 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
     ts = Array.from({ length: steps }, (_, i) => (steps - i) * r + cfg.stepsOffset);
   } else ts = npArange(last, 0, -n / steps).map((v) => roundHalfEven(v) - 1);
   // When steps approach num_train_timesteps the rounded timesteps repeat; diffusers keeps the first of each.
+  const listed = ts.length;
   ts = ts.filter((t, i) => ts.indexOf(t) === i);
+  // SASolverScheduler keeps repeated timesteps (zero-length steps) and knows only use_karras_sigmas.
+  if (cls === 'SASolverScheduler' && ts.length < listed) notes.push(`${cls}: ${steps} steps repeat timesteps; diffusers steps on the repeats (zero-length steps), this grid drops them`);
+  let spaced = cfg.sigmaSpacing;
+  if (cls === 'SASolverScheduler' && spaced !== null && spaced !== 'karras') {
+    notes.push(`${cls} has no use_${spaced}_sigmas option; it is ignored, as diffusers ignores it`);
+    spaced = null;
+  }
   let sigmas: number[];
-  switch (cfg.sigmaSpacing) {
+  switch (spaced) {
     case 'karras':
       sigmas = karrasSigmas(steps, table.sigmas[0]!, table.sigmas[n - 1]!, 7, npLinspace);
       ts = sigmas.map((s) => roundHalfEven(sigmaToT(s, table.logSigmas)));
@@ -453,7 +464,7 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
     }
     case 'exponential':
     case 'beta':
-      sigmas = spacedSigmas(cfg.sigmaSpacing, steps, table.sigmas[0]!, table.sigmas[n - 1]!);
+      sigmas = spacedSigmas(spaced, steps, table.sigmas[0]!, table.sigmas[n - 1]!);
       // diffusers casts these unrounded timesteps to int64 (truncation).
       ts = sigmas.map((s) => Math.trunc(sigmaToT(s, table.logSigmas)));
       break;
@@ -464,7 +475,8 @@ function solverGrid(cfg: SchedulerConfig, cls: DiffusersClass, steps: number, no
       return fail('BAD_CONFIG', `${cls}: use_${cfg.sigmaSpacing}_sigmas is not supported; use use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas${cls === 'DPMSolverMultistepScheduler' ? ', use_lu_lambdas' : ''} or none`);
   }
   const pts = sigmas.map((s, i) => vpPoint(ts[i]!, f32(s)));
-  const fin = finalSigmasType(cfg, cls);
+  // SASolverScheduler always ends at sigma_min (the sigma of alphas_cumprod[0]).
+  const fin = cls === 'SASolverScheduler' ? 'sigma_min' : finalSigmasType(cfg, cls);
   // When the spaced sigmas already end at sigma_min, diffusers' last step has zero length; it is kept (module notes).
   pts.push(fin === 'zero' ? { t: path.tClean, a: 1, b: 0, s: 0 } : vpPoint(0, table.sigmas[0]!));
   return pts;
@@ -673,6 +685,13 @@ function order(cfg: SchedulerConfig, cls: string): number {
   return o;
 }
 
+/** SASolverScheduler's predictor_order / corrector_order (1 to 4, default 2). */
+function saOrder(cfg: SchedulerConfig, cls: string, key: 'predictor_order' | 'corrector_order'): number {
+  const o = rawNum(cfg, key, 2);
+  if (!Number.isInteger(o) || o < 1 || o > 4) fail('BAD_CONFIG', `${cls}: "${key}" is ${o}; expected 1, 2, 3 or 4`);
+  return o;
+}
+
 function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]): { sampler: SamplerDef; params: Partial<ParamValues> } {
   const variance = raw(cfg, 'variance_type');
   switch (cls) {
@@ -752,6 +771,17 @@ function mapSampler(cfg: SchedulerConfig, cls: DiffusersClass, notes: string[]):
       return {
         sampler: unipc,
         params: { order: order(cfg, cls), variant, predict_x0: rawBool(cfg, 'predict_x0', true), lower_order_final: rawBool(cfg, 'lower_order_final', true), disable_corrector: dc.length },
+      };
+    }
+    case 'SASolverScheduler': {
+      if (variance === 'learned' || variance === 'learned_range') unsupported(cls, `variance_type "${variance}" (the model's extra variance channels)`);
+      if (cfg.prediction === 'velocity') fail('BAD_CONFIG', `${cls}: prediction_type must be epsilon, sample or v_prediction (diffusers' SASolverScheduler reads no other)`);
+      const alg = rawStr(cfg, 'algorithm_type', 'data_prediction');
+      if (alg !== 'data_prediction' && alg !== 'noise_prediction') fail('BAD_CONFIG', `${cls}: "algorithm_type" is "${alg}"; expected data_prediction or noise_prediction`);
+      if (raw(cfg, 'tau_func') !== undefined) fail('BAD_CONFIG', `${cls}: "tau_func" is a Python function and cannot come from a config file; remove it for diffusers' default band, or run --sampler sa-solver with --param tau=... / tau_where=all`);
+      return {
+        sampler: saSolver,
+        params: { predictor_order: saOrder(cfg, cls, 'predictor_order'), corrector_order: saOrder(cfg, cls, 'corrector_order'), algorithm_type: alg, lower_order_final: rawBool(cfg, 'lower_order_final', true) },
       };
     }
     case 'FlowMatchEulerDiscreteScheduler':

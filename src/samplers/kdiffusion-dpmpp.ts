@@ -17,7 +17,7 @@ import { defineSampler, type SamplerDef } from './types.js';
 
 const sigmaOf = (p: GridPoint): number => p.s / p.a;
 
-function refuseNoiseStart(name: string, grid: readonly GridPoint[]): void {
+export function refuseNoiseStart(name: string, grid: readonly GridPoint[]): void {
   const p = grid[0]!;
   if (!(p.a > 0)) fail('UNSUPPORTED', `${name} works in sigma = s/a, which is infinite at the grid's first point (t = ${p.t}, a = 0); start the grid before that point (e.g. tStart = 0.999 on rectified flow)`);
 }

@@ -1,6 +1,7 @@
 import { lincomb } from '../core/ops.js';
 import type { Tensor } from '../core/tensor.js';
 import { ALL_PREDICTIONS } from './common.js';
+import { lagrangeIntegrals01 } from './lagrange.js';
 import { defineSampler, type SamplerDef } from './types.js';
 
 /**
@@ -13,25 +14,6 @@ import { defineSampler, type SamplerDef } from './types.js';
  * (sigma = inf, rectified flow at t = 1) is a first-order step and drops out of later stencils (the limit of the
  * Lagrange basis as a node goes to infinity).
  */
-
-/** int_0^1 L_j(u) du for the Lagrange basis on nodes u (exact, via the monomial expansion). */
-export function lagrangeIntegrals01(nodes: number[]): number[] {
-  return nodes.map((uj, j) => {
-    let poly = [1];
-    let den = 1;
-    nodes.forEach((um, m) => {
-      if (m === j) return;
-      const next = new Array<number>(poly.length + 1).fill(0);
-      poly.forEach((c, k) => {
-        next[k + 1]! += c;
-        next[k]! -= um * c;
-      });
-      poly = next;
-      den *= uj - um;
-    });
-    return poly.reduce((acc, c, k) => acc + c / (k + 1), 0) / den;
-  });
-}
 
 interface Hist {
   eps: Tensor;
