@@ -67,6 +67,12 @@ test('int64 [batch] timestep: its own DPMSolverMultistep config (lambda_min_clip
   assert.ok(c.worst < c.bound, `max difference ${c.worst} (bound ${c.bound})`);
 });
 
+test('EDMEulerScheduler config on the exported UNet: the network preconditioned (c_in, c_noise, c_skip, c_out) gives diffusers\' EDM Euler samples', () => {
+  const { out } = sampleTo('edm-euler', '--model', SCALAR, '--scheduler-config', join(F, 'edm-euler-config.json'), '--steps', '6');
+  const { worst, bound } = compare(out, 'edm-euler.npy');
+  assert.ok(worst < bound, `max difference ${worst} from diffusers' EDM Euler (bound ${bound})`);
+});
+
 test('the two exports of one network agree, take one call per step for a batch, and need no conditioning input', async () => {
   const scalar = await OnnxDenoiser.load(SCALAR, { threads: 1 }), int64 = await OnnxDenoiser.load(INT64, { threads: 1 });
   assert.deepEqual(scalar.itemShape, [3, 8, 8], 'UNet2DModel: in_channels 3, sample_size 8');

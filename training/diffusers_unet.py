@@ -23,9 +23,12 @@ unet/config.json and scheduler/scheduler_config.json. Beside them:
   ddim-fixed.npy        the same loop stepping to the next listed timestep, eps recomputed from the clipped x0
   dpm-solver-2m.npy     DPMSolverMultistepScheduler (dpmsolver++, order 2, midpoint, final sigma 0), STEPS_DPM
                         steps from init.npy
+  edm-euler.npy         EDMEulerScheduler (karras sigmas, s_churn 0) with its preconditioning of the network
+                        (c_in, c_noise = log(sigma) / 4, c_skip, c_out), STEPS_EDM steps from init.npy, on the
+                        scalar-timestep export; its config is edm-euler-config.json
 
 The scheduler loops re-derive diffusers' step formulas (scheduling_ddim.py, scheduling_dpmsolver_multistep.py)
-in torch float32, as diffusers computes them, on the PyTorch network (not the ONNX file).
+(and scheduling_edm_euler.py) in torch float32, as diffusers computes them, on the PyTorch network (not the ONNX file).
 
 Reproduce: /usr/bin/python3 training/diffusers_unet.py
 """
@@ -42,6 +45,7 @@ C, H, W, N = 3, 8, 8, 2
 T = 1000
 STEPS_DDIM = 7  # 1000 // 7 = 142 is not the spacing of trailing's timesteps: the stride quirk is active
 STEPS_DPM = 8
+STEPS_EDM = 6
 CLIP = 1.0
 
 DDIM_CONFIG = {
@@ -61,6 +65,12 @@ DPM_CONFIG = {
     'use_lu_lambdas': False, 'use_flow_sigmas': False, 'flow_shift': 1.0, 'final_sigmas_type': 'zero',
     'lambda_min_clipped': -float('inf'), 'variance_type': None, 'timestep_spacing': 'linspace', 'steps_offset': 0,
     'rescale_betas_zero_snr': False,
+}
+# EDMEulerScheduler.__init__'s arguments with their defaults.
+EDM_CONFIG = {
+    '_class_name': 'EDMEulerScheduler', '_diffusers_version': '0.30.0', 'sigma_min': 0.002, 'sigma_max': 80.0,
+    'sigma_data': 0.5, 'sigma_schedule': 'karras', 'num_train_timesteps': T, 'prediction_type': 'epsilon', 'rho': 7.0,
+    'final_sigmas_type': 'zero',
 }
 UNET_CONFIG = {
     '_class_name': 'UNet2DModel', '_diffusers_version': '0.30.0', 'sample_size': H, 'in_channels': C,
@@ -158,6 +168,25 @@ def dpm_loop(net, x):
     return x
 
 
+def edm_loop(net, x):
+    """EDMEulerScheduler.set_timesteps(STEPS_EDM): karras sigmas on a float64 ramp, cast to float32, then 0; latents
+    = noise * init_noise_sigma = sqrt(sigma_max^2 + 1); per step the network sees precondition_inputs (x c_in) at
+    timestep precondition_noise (log(sigma) / 4), and step (s_churn 0) takes an Euler step to the next sigma from
+    denoised = c_skip x + c_out F."""
+    c = EDM_CONFIG
+    ramp = torch.linspace(0, 1, STEPS_EDM, dtype=torch.float64)
+    lo, hi = c['sigma_min'] ** (1 / c['rho']), c['sigma_max'] ** (1 / c['rho'])
+    sig = torch.cat([((hi + ramp * (lo - hi)) ** c['rho']).to(torch.float32), torch.zeros(1)])
+    sd = c['sigma_data']
+    x = x * (c['sigma_max'] ** 2 + 1) ** 0.5
+    for i in range(STEPS_EDM):
+        s = sig[i]
+        f = net(x / (s ** 2 + sd ** 2) ** 0.5, 0.25 * torch.log(s))
+        denoised = sd ** 2 / (s ** 2 + sd ** 2) * x + s * sd / (s ** 2 + sd ** 2) ** 0.5 * f
+        x = x + (x - denoised) / s * (sig[i + 1] - s)
+    return x
+
+
 def write_json(path, obj):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
@@ -194,6 +223,8 @@ def main():
         np.save(os.path.join(OUT, 'ddim-diffusers.npy'), ddim_loop(net, init, True).numpy())
         np.save(os.path.join(OUT, 'ddim-fixed.npy'), ddim_loop(net, init, False).numpy())
         np.save(os.path.join(OUT, 'dpm-solver-2m.npy'), dpm_loop(net, init).numpy())
+        np.save(os.path.join(OUT, 'edm-euler.npy'), edm_loop(net, init).numpy())
+        write_json(os.path.join(OUT, 'edm-euler-config.json'), EDM_CONFIG)
         export(net, 'scalar-timestep', scalar=True)
         export(net, 'int64-timestep', scalar=False)
     print(f'wrote {os.path.normpath(OUT)}')

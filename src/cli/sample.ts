@@ -5,6 +5,8 @@ import { pathByName, PATH_NAMES } from '../paths/registry.js';
 import type { GridKind } from '../paths/grids.js';
 import { generate } from '../recipes/generate.js';
 import { configToSampling } from '../samplers/diffusers.js';
+import { edmPreconditioned } from '../models/edm-precondition.js';
+import type { EDMPath } from '../paths/ve.js';
 import { readSchedulerConfig } from '../paths/scheduler-config-file.js';
 import { samplerByName } from '../samplers/registry.js';
 import { checkItemCount } from '../core/limits.js';
@@ -81,7 +83,9 @@ export const sampleCommand = command({
     }
     const config = given ?? (diffusersRun ? model.scheduler : null);
     const fromConfig = config ? configToSampling(config, steps, { warn, fixQuirks: values['fix-diffusers-quirks'] ?? false }) : null;
-    if (fromConfig?.precondition && !model.mixture) fail('USAGE', `${fromConfig.className} preconditions its network (c_in, c_noise, c_skip, c_out); tweedie sample does not wrap a model folder in that yet (the API does: edmPreconditioned)`);
+    // EDM and cosine classes precondition the network (c_in, c_noise, c_skip, c_out): read it as an x0 model on their path.
+    const pre = fromConfig?.precondition && !model.mixture ? fromConfig.precondition : null;
+    const denoiser = pre ? edmPreconditioned(model.denoiser, config!.path as EDMPath, pre.outputSign, pre.cNoise) : model.denoiser;
     if (fromConfig?.sampler.inverse) fail('USAGE', `${fromConfig.className} runs from data towards noise (an inversion); tweedie sample draws from noise: use a sampling scheduler config`);
     const sampler = fromConfig ? fromConfig.sampler : samplerByName(values.sampler ?? 'ddim');
     if (fromConfig && values.param) fail('USAGE', `--param cannot be combined with ${asDiffusers}: the config sets the sampler options`);
@@ -93,10 +97,10 @@ export const sampleCommand = command({
       if (noise.size !== want) fail('BAD_SHAPE', `--init ${values.init} has shape [${noise.shape.join(', ')}] but ${n} samples of shape [${grid.join(', ')}] need ${want} values`);
     }
     checkSamplesOut(out, 'sample', shape);
-    const conditioning = await conditionValues(values, model.denoiser, `--model ${modelSpec}`);
+    const conditioning = await conditionValues(values, denoiser, `--model ${modelSpec}`);
     const progress = runProgress(sampler.name);
     const r = await generate({
-      model: model.denoiser, sampler, steps, params, n, seed, batch, ...(values.size !== undefined ? { shape } : {}),
+      model: denoiser, sampler, steps, params, n, seed, batch, ...(values.size !== undefined ? { shape } : {}),
       ...(fromConfig
         ? { grid: fromConfig.grid, initScale: fromConfig.initNoiseScale, thresholding: fromConfig.thresholding, clipSample: fromConfig.clipSample, keepModelEps: fromConfig.keepModelEps }
         : values.grid !== undefined ? { grid: values.grid as GridKind } : {}),
