@@ -249,4 +249,26 @@ test('batched CGLS: least squares, Tikhonov and the minimum-norm solution per it
   const G = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) { let s = 0; for (let k = 0; k < m; k++) s += A[k * n + i]! * A[k * n + j]!; G[i * n + j] = s; }
   assert.ok(relDiff(wide.x, forward(solveDirect(G, yw, n))) < 1e-9);
+  // The misfit stop (discrepancy principle): each item stops at the first iterate with ||y - A x|| <= misfit.
+  const y2 = Float64Array.from({ length: 2 * m }, rng(20)), misfit = 0.8 * Math.sqrt(dotAll(y2, y2) / 2);
+  const misfitOf = (x: Float64Array, b: number): number => {
+    const ax = forward(x.subarray(b * n, (b + 1) * n).slice());
+    let s = 0;
+    for (let i = 0; i < m; i++) s += (y2[b * m + i]! - ax[i]!) ** 2;
+    return Math.sqrt(s);
+  };
+  const stopped = batchedCGLS(forward, adjoint, y2, 2, { tol: 1e-12, maxIter: 50, misfit });
+  for (let b = 0; b < 2; b++) {
+    const k = stopped.iterations[b]!;
+    assert.ok(k >= 1 && k < n, `item ${b}: stopped after ${k} iterations`);
+    assert.ok(misfitOf(stopped.x, b) <= misfit * (1 + 1e-12), `item ${b}: misfit ${misfitOf(stopped.x, b)} over ${misfit}`);
+    const before = batchedCGLS(forward, adjoint, y2, 2, { tol: 1e-12, maxIter: k - 1 });
+    assert.ok(misfitOf(before.x, b) > misfit, `item ${b}: the iterate before the stop already fit (${misfitOf(before.x, b)})`);
+  }
 });
+
+function dotAll(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}

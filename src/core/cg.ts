@@ -15,6 +15,8 @@ export interface KrylovSystem<T extends Vec> {
    * M p of the last `curvature` call) and writes ||r||^2 into `rr`.
    */
   advance(alpha: Float64Array, active: Uint8Array, r: T, rr: Float64Array): void;
+  /** Whether an item is done on a criterion of the system's own (asked at the start and after each `advance`). */
+  done?(item: number): boolean;
 }
 
 export interface KrylovHooks {
@@ -43,7 +45,8 @@ export function krylovRecurrence<T extends Vec>(
   const p = r.slice() as T;
   const active = new Uint8Array(batch), curvature = new Float64Array(batch), alpha = new Float64Array(batch), rrNew = new Float64Array(batch);
   const iterations = new Int32Array(batch);
-  for (let b = 0; b < batch; b++) active[b] = Math.sqrt(rr[b]!) > target[b]! ? 1 : 0;
+  const stop = (b: number): boolean => !(Math.sqrt(rr[b]!) > target[b]!) || system.done?.(b) === true;
+  for (let b = 0; b < batch; b++) active[b] = stop(b) ? 0 : 1;
   for (let it = 0; it < maxIter && active.includes(1); it++) {
     system.curvature(p, curvature);
     for (let b = 0; b < batch; b++) {
@@ -65,7 +68,7 @@ export function krylovRecurrence<T extends Vec>(
       for (let k = b * m; k < (b + 1) * m; k++) p[k] = r[k]! + beta * p[k]!;
       rr[b] = rrNew[b]!;
       iterations[b]!++;
-      if (!(Math.sqrt(rr[b]!) > target[b]!)) active[b] = 0;
+      if (stop(b)) active[b] = 0;
     }
     hooks.onIter?.(it + 1, x, rr);
   }

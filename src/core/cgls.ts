@@ -1,3 +1,4 @@
+import { fail } from './errors.js';
 import { checkKrylovArgs, dotRange, krylovRecurrence, type KrylovSystem } from './cg.js';
 
 export interface CGLSOptions {
@@ -7,6 +8,11 @@ export interface CGLSOptions {
   maxIter?: number;
   /** An item stops when ||A^T (y - A x) - lambda x|| <= tol ||A^T y|| (default 1e-10). */
   tol?: number;
+  /**
+   * An item also stops once its misfit ||y - A x|| falls to this (default 0: never). The noise norm of y
+   * makes it Morozov's discrepancy principle: an iterate that fits y closer only fits the noise.
+   */
+  misfit?: number;
 }
 
 export interface CGLSResult {
@@ -34,13 +40,15 @@ export function batchedCGLS(
   batch: number,
   options: CGLSOptions = {},
 ): CGLSResult {
-  const lambda = options.lambda ?? 0, maxIter = options.maxIter ?? 1000, tol = options.tol ?? 1e-10;
+  const lambda = options.lambda ?? 0, maxIter = options.maxIter ?? 1000, tol = options.tol ?? 1e-10, misfit = options.misfit ?? 0;
   checkKrylovArgs('batchedCGLS', y.length, batch, maxIter, tol);
+  if (!(misfit >= 0)) fail('BAD_CONFIG', `batchedCGLS: misfit must be >= 0, got ${misfit}`);
   const r = Float64Array.from(y), s = Float64Array.from(adjoint(r));
   const m = r.length / batch, n = s.length / batch;
   const x = new Float64Array(s.length);
-  const rr = new Float64Array(batch), s0 = new Float64Array(batch), target = new Float64Array(batch);
+  const rr = new Float64Array(batch), s0 = new Float64Array(batch), target = new Float64Array(batch), misfit2 = new Float64Array(batch);
   for (let b = 0; b < batch; b++) {
+    misfit2[b] = dotRange(r, r, b * m, (b + 1) * m);
     s0[b] = Math.sqrt(dotRange(s, s, b * n, (b + 1) * n));
     rr[b] = s0[b]! * s0[b]!;
     target[b] = tol * s0[b]!;
@@ -55,6 +63,7 @@ export function batchedCGLS(
       for (let b = 0; b < batch; b++) {
         if (!active[b]) continue;
         for (let k = b * m; k < (b + 1) * m; k++) r[k] = r[k]! - alpha[b]! * q[k]!;
+        misfit2[b] = dotRange(r, r, b * m, (b + 1) * m);
       }
       const atr = adjoint(r);
       for (let b = 0; b < batch; b++) {
@@ -63,6 +72,7 @@ export function batchedCGLS(
         out[b] = dotRange(res, res, b * n, (b + 1) * n);
       }
     },
+    done: (b) => misfit > 0 && misfit2[b]! <= misfit * misfit,
   };
   const iterations = krylovRecurrence(system, x, s, rr, target, maxIter);
   const relativeResidual = rr.map((v, b) => (s0[b]! > 0 ? Math.sqrt(v) / s0[b]! : 0));

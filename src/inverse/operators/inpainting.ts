@@ -51,7 +51,7 @@ export class InpaintingOperator extends SVDOperator {
     this.forwardInto(y, x);
   }
 
-  protected override measuredEntries(): Float64Array {
+  override measuredEntries(): Float64Array {
     return this.svd.singularValues; // the mask repeated over the channels
   }
 

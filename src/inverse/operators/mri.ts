@@ -122,7 +122,7 @@ export class MRIOperator extends LinearOperator {
   }
 
   /** Sampled k-space entries of one item: the mask over planes (or coils) and (re, im). */
-  protected override measuredEntries(): Float64Array {
+  override measuredEntries(): Float64Array {
     const n = this.mask.length, out = new Float64Array(this.outSize);
     for (let k = 0; k < this.outSize / 2; k++) out[2 * k] = out[2 * k + 1] = this.mask[k % n]!;
     return out;

@@ -64,6 +64,8 @@ export interface Operator {
    * on the measured entries only (unsampled k-space and missing pixels stay 0).
    */
   measure(x: Tensor, noise: NoiseSource, step?: number): Tensor;
+  /** 1 for the entries of one output item that are measured (and so carry noise), 0 for those A always zeroes; undefined: all. */
+  measuredEntries?(): Float64Array | undefined;
   /** ||A||_2 by the Lanczos (Krylov power) iteration on A^T A. */
   normEstimate(options?: NormOptions): number;
 }

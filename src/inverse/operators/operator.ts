@@ -1,7 +1,7 @@
 import { Tensor, shapeSize, type Data } from '../../core/tensor.js';
 import { fail } from '../../core/errors.js';
 import { NoiseSource } from '../../core/rng.js';
-import { conjugateGradient } from '../../core/cg.js';
+import { batchedConjugateGradient } from '../../core/cg.js';
 import { checkBatch } from './batch.js';
 import type { NormOptions, Operator, OperatorKind } from './operator-contract.js';
 import { pseudoInverse } from './pseudo-inverse.js';
@@ -84,7 +84,7 @@ export abstract class LinearOperator implements Operator {
    * 1 for the output entries of one item that are measurements, 0 for entries A always sets
    * to zero (unsampled k-space, missing pixels), which stay noise-free; undefined: all measured.
    */
-  protected measuredEntries(): Float64Array | undefined {
+  measuredEntries(): Float64Array | undefined {
     return undefined;
   }
 
@@ -200,6 +200,8 @@ export interface ProxCGOptions {
   tol?: number;
   /** CG iteration cap (default 10 * prod(inShape), enough for the small systems of tests). */
   maxIter?: number;
+  /** Projection (sigma = 0) only: CGLS stops once ||y - A x|| <= misfit, as `PinvOptions.misfit`. */
+  misfit?: number;
 }
 
 /** Validates rho and sigma of a prox call and returns sigma (defaulting to the operator's). */
@@ -212,8 +214,9 @@ export function proxArgs(op: Operator, rho: number, noiseSigma: number | undefin
 
 /**
  * argmin_x ||A x - y||^2 / (2 sigma^2) + rho/2 ||x - v||^2 by conjugate gradient on the
- * normal equations (A^T A / sigma^2 + rho I) x = A^T y / sigma^2 + rho v, each batch item
- * separately, warm-started at v. sigma = 0 gives the projection onto {A x = y} (below).
+ * normal equations (A^T A / sigma^2 + rho I) x = A^T y / sigma^2 + rho v, every batch item at
+ * once (one forward and one adjoint of the batch per iteration; each item its own steps and stop),
+ * warm-started at v. sigma = 0 gives the projection onto {A x = y} (below).
  */
 export function proxByConjugateGradient(op: Operator, v: Tensor, y: Tensor, rho: number, noiseSigma?: number, options: ProxCGOptions = {}): Tensor {
   const sigma = proxArgs(op, rho, noiseSigma, `${op.name} prox (conjugate gradient)`);
@@ -222,23 +225,21 @@ export function proxByConjugateGradient(op: Operator, v: Tensor, y: Tensor, rho:
   if (yb !== batch) fail('BAD_SHAPE', `${op.name} prox: v has batch ${batch} but y has batch ${yb}; pass matching batches`);
   if (sigma === 0) return projectByConjugateGradient(op, v, y, options);
   const n = shapeSize(op.inShape), w = 1 / (sigma * sigma);
+  const rhs = op.adjoint(y), x0 = Float64Array.from(v.data), bvec = new Float64Array(batch * n);
+  for (let i = 0; i < bvec.length; i++) bvec[i] = w * rhs.data[i]! + rho * x0[i]!;
+  const shape = [batch, ...op.inShape];
+  const applyA = (x: Float64Array, outv: Float64Array): void => {
+    const ata = op.adjoint(op.forward(new Tensor(shape, x))).data;
+    for (let i = 0; i < outv.length; i++) outv[i] = w * ata[i]! + rho * x[i]!;
+  };
+  const r = batchedConjugateGradient(applyA, bvec, batch, x0, {
+    tol: options.tol ?? 1e-10,
+    maxIter: options.maxIter ?? 10 * n,
+    onBreakdown: (item, pAp, iteration) =>
+      fail('BAD_INPUT', `${op.name} prox (conjugate gradient): p.Ap = ${pAp} at iteration ${iteration} of item ${item}; check v and y for NaN or Infinity`),
+  });
   const out = Tensor.zeros(v.shape, v.dtype);
-  const rhs = op.adjoint(y);
-  for (let b = 0; b < batch; b++) {
-    const bvec = new Float64Array(n), x0 = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      bvec[i] = w * rhs.data[b * n + i]! + rho * v.data[b * n + i]!;
-      x0[i] = v.data[b * n + i]!;
-    }
-    const p = new Tensor([1, ...op.inShape], new Float64Array(n));
-    const applyA = (x: Float64Array, outv: Float64Array): void => {
-      p.data.set(x);
-      const ata = op.adjoint(op.forward(p)).data;
-      for (let i = 0; i < n; i++) outv[i] = w * ata[i]! + rho * x[i]!;
-    };
-    const r = conjugateGradient(applyA, bvec, x0, { tol: options.tol ?? 1e-10, maxIter: options.maxIter ?? 10 * n });
-    for (let i = 0; i < n; i++) out.data[b * n + i] = r.x[i]!;
-  }
+  out.data.set(r.x);
   return out;
 }
 
@@ -251,10 +252,16 @@ function projectByConjugateGradient(op: Operator, v: Tensor, y: Tensor, options:
   const ax = op.forward(v);
   const r = y.zerosLike();
   for (let i = 0; i < r.size; i++) r.data[i] = y.data[i]! - ax.data[i]!;
-  const d = pseudoInverse(op, r, { method: 'cg', tol: options.tol ?? 1e-9, maxIter: options.maxIter ?? 100 }).x;
+  const d = pseudoInverse(op, r, { method: 'cg', tol: options.tol ?? 1e-9, maxIter: options.maxIter ?? 100, misfit: options.misfit }).x;
   const out = v.clone();
   for (let i = 0; i < out.size; i++) out.data[i] = out.data[i]! + d.data[i]!;
   return out;
+}
+
+/** How many entries of one output item are measured (and so carry noise). */
+export function measuredCount(op: Operator): number {
+  const support = op.measuredEntries?.();
+  return support ? support.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0) : shapeSize(op.outShape);
 }
 
 /** The data-consistency prox of any operator: its closed form when present, else CG. */

@@ -14,6 +14,8 @@ export interface PinvOptions {
   maxIter?: number;
   /** CGLS stops when ||A^T (y - A x) - lambda x|| <= tol ||A^T y|| (default 1e-10). */
   tol?: number;
+  /** CGLS also stops an item once ||y - A x|| <= misfit (the discrepancy principle; see `CGLSOptions`). */
+  misfit?: number;
 }
 
 export interface PinvResult {
@@ -42,7 +44,7 @@ export function pseudoInverse(op: Operator, y: Tensor, options: PinvOptions = {}
   }
   const fwd = (v: Float64Array): Float64Array => op.forward(new Tensor([batch, ...op.inShape], v)).data as Float64Array;
   const adj = (v: Float64Array): Float64Array => op.adjoint(new Tensor([batch, ...op.outShape], v)).data as Float64Array;
-  const r = batchedCGLS(fwd, adj, Float64Array.from(y.data), batch, { lambda, maxIter: options.maxIter, tol: options.tol });
+  const r = batchedCGLS(fwd, adj, Float64Array.from(y.data), batch, { lambda, maxIter: options.maxIter, tol: options.tol, misfit: options.misfit });
   const out = Tensor.zeros([batch, ...op.inShape], y.dtype);
   out.data.set(r.x);
   return { x: out, method: 'cgls', iterations: Math.max(0, ...r.iterations), relativeResidual: Math.max(0, ...r.relativeResidual) };
