@@ -7,6 +7,7 @@ import { OnnxDenoiser } from '../src/models/onnx.js';
 import { packageRoot } from '../src/package-root.js';
 import type { GridKind } from '../src/paths/grids.js';
 import { generate } from '../src/recipes/generate.js';
+import { dmcmc, finisherSteps } from '../src/samplers/dmcmc.js';
 import { samplerByName } from '../src/samplers/registry.js';
 import { fmnistTest, fmnistTrain } from './lib/fmnist.js';
 import { stepsFor } from './samplers.js';
@@ -25,6 +26,8 @@ const SAMPLERS = (process.env.TWEEDIE_BENCH_SAMPLERS ?? 'ddim,dpm-solver++').spl
 const NFES = (process.env.TWEEDIE_BENCH_NFES ?? '10,20,50').split(',').map(Number);
 const THREADS = Number(process.env.TWEEDIE_BENCH_THREADS ?? 1);
 const GRID = process.env.TWEEDIE_BENCH_GRID as GridKind | undefined;
+/** Denoising MCMC's chain steps per sample (TWEEDIE_BENCH_MCMC_STEPS, default the sampler's): counted in its NFE, the finisher gets the rest. */
+const MCMC_STEPS = Number(process.env.TWEEDIE_BENCH_MCMC_STEPS ?? dmcmc.params.mcmc_steps.default);
 /** Samples per model call. */
 const BATCH = 250;
 /** The reference set: all 10,000 Fashion-MNIST test images. */
@@ -49,6 +52,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   if (!Number.isSafeInteger(N) || N < 4 || N > 60000) fail('USAGE', `TWEEDIE_BENCH_N must be an integer from 4 (precision/recall need k + 1 samples) to 60000 (the training images of the floor), got ${process.env.TWEEDIE_BENCH_N}`);
   if (!NFES.every((n) => Number.isSafeInteger(n) && n >= 1)) fail('USAGE', `TWEEDIE_BENCH_NFES must list integers >= 1, got "${process.env.TWEEDIE_BENCH_NFES}"`);
   SAMPLERS.forEach(samplerByName);
+  if (SAMPLERS.includes(dmcmc.name)) NFES.forEach((nfe) => finisherSteps(nfe, MCMC_STEPS));
   const classifier = await OnnxClassifier.load(join(packageRoot, 'weights', 'fmnist-classifier'), { threads: THREADS });
   const classes = classifier.classes.length;
   opts.log(`classifying the ${REFERENCE} test images and their k-NN radii ...`);
@@ -73,7 +77,8 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     for (const samplerName of SAMPLERS) for (const nfe of NFES) {
       const sampler = samplerByName(samplerName);
       opts.log(`  ${name}, ${samplerName}, ${nfe} NFE: ${N} samples`);
-      const r = await generate({ model, sampler, steps: stepsFor(sampler, nfe), n: N, seed: 0, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
+      const plan = sampler === dmcmc ? { steps: finisherSteps(nfe, MCMC_STEPS), params: { mcmc_steps: MCMC_STEPS } } : { steps: stepsFor(sampler, nfe) };
+      const r = await generate({ model, sampler, ...plan, n: N, seed: 0, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
       // r.nfe counts the evaluations of every batch; a sample's are one batch's.
       const row = await measure(r.x, { model: name, sampler: samplerName, nfe: r.nfe / Math.ceil(N / BATCH), seconds: r.seconds });
       opts.log(`    FD ${row.fd.toFixed(2)}, precision ${row.precision.toFixed(3)}, recall ${row.recall.toFixed(3)}, unplaceable ${(100 * row.unplaceable).toFixed(1)}%, ${row.seconds.toFixed(0)} s`);
