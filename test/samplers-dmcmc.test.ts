@@ -8,7 +8,7 @@ import { ModelFn } from '../src/models/model-fn.js';
 import { attachNoiseLevelEstimator, exactMixtureNoiseLevels, type NoiseLevelEstimator } from '../src/models/noise-level.js';
 import { makeGrid } from '../src/paths/grids.js';
 import { pathByName } from '../src/paths/registry.js';
-import { dmcmc, drawLevels, langevinAtLevels } from '../src/samplers/dmcmc.js';
+import { dmcmc, drawLevels, finisherSteps, langevinAtLevels } from '../src/samplers/dmcmc.js';
 import { initialState, runSampler } from '../src/samplers/run.js';
 import { D, exactAndFloor, LEVEL, N } from './helpers/swd.js';
 import { testMixture } from '../bench/lib/ode-order.js';
@@ -115,6 +115,18 @@ test('dmcmc samples the mixture: exact Gibbs chain, then DPM-Solver++ from the l
   assert.ok(got < LEVEL * floor, `SWD ${got} above ${LEVEL} x floor ${floor}`);
 });
 
+test('dmcmc with shared chains (4 samples a chain, warm start of 10 grid steps) samples the mixture; NFE per sample = (10 + 4 x 4) / 4 + 20', async () => {
+  const { exact, floor } = exactAndFloor();
+  const grid = makeGrid(path, { kind: 'logsnr-uniform', steps: 20, final: 'zero' });
+  const xT = initialState(new NoiseSource(3).normal([N, D], 0, Stream.init, 'float32'), grid[0]!);
+  const params = { mcmc_steps: 4, chain_samples: 4, init_steps: 10, eta: 0.3, t_rule: 'sample', keep: 'last' };
+  const r = await runSampler(dmcmc, gmm.asDenoiser(path, 'eps'), grid, xT, { noise: new NoiseSource(4), params });
+  const got = swd(r.x, exact);
+  console.log(`# dmcmc shared chains: SWD ${got.toFixed(4)}, floor ${floor.toFixed(4)}, NFE ${r.nfe}`);
+  assert.equal(r.nfe, (10 + 4 * 4) / 4 + 20);
+  assert.ok(got < LEVEL * floor, `SWD ${got} above ${LEVEL} x floor ${floor}`);
+});
+
 test('dmcmc refuses impossible options in one line, and a model without a noise-level estimator', async () => {
   const grid = makeGrid(path, { kind: 'logsnr-uniform', steps: 4, final: 'zero' });
   const xT = new NoiseSource(0).normal([2, D], 0);
@@ -122,6 +134,10 @@ test('dmcmc refuses impossible options in one line, and a model without a noise-
   for (const [params, word] of [[{ eta: -0.1 }, 'eta'], [{ mcmc_steps: 0 }, 'mcmc_steps'], [{ mcmc_steps: 1.5 }, 'mcmc_steps']] as const) {
     await assert.rejects(runSampler(dmcmc, denoiser, grid, xT, { params }), (e: unknown) => e instanceof TweedieError && e.code === 'BAD_INPUT' && e.message.includes(word) && !e.message.includes('\n'));
   }
+  await assert.rejects(runSampler(dmcmc, denoiser, grid, xT, { params: { init_steps: 4 } }), (e: unknown) => e instanceof TweedieError && e.code === 'BAD_INPUT' && /init_steps = 4 must be below the grid's 4 steps/.test(e.message));
+  // An NFE budget the chain already spends: refused with the least budget that works.
+  assert.throws(() => finisherSteps(4, 4), (e: unknown) => e instanceof TweedieError && e.code === 'BAD_INPUT' && /at least 5 NFE/.test(e.message));
+  assert.equal(finisherSteps(10, 2.5), 7);
   const bare = { prediction: 'eps' as const, path, itemShape: [D], predict: async (x: Tensor) => x.zerosLike() };
   await assert.rejects(runSampler(dmcmc, bare, grid, xT), (e: unknown) => e instanceof TweedieError && e.code === 'UNSUPPORTED' && /noise-level estimator/.test(e.message));
   // An attached estimator is used instead of refusing.

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { fail } from '../core/errors.js';
 import { OnnxClassifier } from './classifier-onnx.js';
 import { readJson } from './model-folder.js';
-import { normaliseLogRows, type NoiseLevelEstimator } from './noise-level.js';
+import type { Denoiser } from './denoiser.js';
+import { attachNoiseLevelEstimator, normaliseLogRows, type NoiseLevelEstimator } from './noise-level.js';
 import type { OnnxOptions } from './onnx.js';
 
 /** Where a model folder keeps its noise-level classifier (training/fmnist_noise_level.py writes it). */
@@ -30,4 +31,10 @@ export function folderNoiseLevels(dir: string, opts: OnnxOptions = {}): NoiseLev
       return normaliseLogRows(Float64Array.from(logits.data), levels.length);
     },
   };
+}
+
+/** Attach the model folder's noise-level classifier, when it has one, to the denoiser loaded from it. Returns the denoiser. */
+export function attachFolderNoiseLevels<D extends Denoiser>(denoiser: D, dir: string, opts: OnnxOptions = {}): D {
+  const levels = folderNoiseLevels(dir, opts);
+  return levels ? attachNoiseLevelEstimator(denoiser, levels) : denoiser;
 }
