@@ -33,12 +33,17 @@ import { unipc } from './unipc.js';
 
 const FINISHERS: Record<string, SamplerDef> = { 'dpm-solver++': dpmSolverPP, unipc, ddim };
 
-/** The grid rescaled in t to start at level time `t`, ending where it ends: the same kind of grid, from t. */
+/**
+ * The grid rescaled in t to start at level time `t`, ending where it ends: the same kind of grid, from t. The
+ * finite times are rescaled: all of them, or all but a clean end at t = -inf (VE paths), which is kept.
+ */
 export function gridFrom(path: Path, grid: TimeGrid, t: number): TimeGrid {
-  const t0 = grid[0]!.t, last = grid[grid.length - 1]!;
-  if (!(t > last.t)) fail('UNSUPPORTED', `dmcmc: a chain reached the level t = ${t}, at or past the grid's end (t = ${last.t}); end the grid at clean data`);
-  const r = (t - last.t) / (t0 - last.t);
-  return grid.map((p, i) => (i === grid.length - 1 ? last : path.point(last.t + r * (p.t - last.t))));
+  const last = grid[grid.length - 1]!, end = Number.isFinite(last.t) ? grid.length - 1 : grid.length - 2;
+  const tEnd = grid[end]!.t;
+  if (!(t > tEnd)) fail('UNSUPPORTED', `dmcmc: a chain reached the level t = ${t}, at or past the grid's last noisy time ${tEnd}; end the grid at clean data`);
+  if (end === 0) return [path.point(t), last];
+  const r = (t - tEnd) / (grid[0]!.t - tEnd);
+  return grid.map((p, i) => (i >= end ? p : path.point(tEnd + r * (p.t - tEnd))));
 }
 
 /** Items grouped by level index: level -> item indices. */
