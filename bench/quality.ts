@@ -31,11 +31,10 @@ const NFES = (process.env.TWEEDIE_BENCH_NFES ?? '10,20,50').split(',').map(Numbe
 const THREADS = Number(process.env.TWEEDIE_BENCH_THREADS ?? 1);
 const GRID = process.env.TWEEDIE_BENCH_GRID as GridKind | undefined;
 /**
- * Denoising MCMC's options (TWEEDIE_BENCH_DMCMC, like --param; default 2 Langevin-Gibbs steps a sample at eta 1, one
- * chain a sample: the best of six settings probed at N = 250, 10 NFE, README): its chain evaluations per sample count
- * in its NFE, the finisher gets the whole steps left.
+ * Denoising MCMC's options (TWEEDIE_BENCH_DMCMC, like --param, comma-separated; default the sampler's): its chain
+ * evaluations per sample count in its NFE, the finisher gets the whole steps left.
  */
-const DMCMC = checkedParams(dmcmc, (process.env.TWEEDIE_BENCH_DMCMC ?? 'mcmc_steps=2,eta=1').split(','));
+const DMCMC = checkedParams(dmcmc, process.env.TWEEDIE_BENCH_DMCMC ? process.env.TWEEDIE_BENCH_DMCMC.split(',') : []);
 const dmcmcChain = () => {
   const p = resolveParams(dmcmc, DMCMC);
   return p.mcmc_steps + p.init_steps / p.chain_samples;

@@ -108,7 +108,7 @@ test('dmcmc samples the mixture: exact Gibbs chain, then DPM-Solver++ from the l
   const { exact, floor } = exactAndFloor();
   const grid = makeGrid(path, { kind: 'logsnr-uniform', steps: 20, final: 'zero' });
   const xT = initialState(new NoiseSource(3).normal([N, D], 0, Stream.init, 'float32'), grid[0]!);
-  const r = await runSampler(dmcmc, gmm.asDenoiser(path, 'eps'), grid, xT, { noise: new NoiseSource(4), params: { mcmc_steps: 4, t_rule: 'sample', keep: 'last' } });
+  const r = await runSampler(dmcmc, gmm.asDenoiser(path, 'eps'), grid, xT, { noise: new NoiseSource(4), params: { mcmc_steps: 4, eta: 0.1, t_rule: 'sample', keep: 'last' } });
   const got = swd(r.x, exact);
   console.log(`# dmcmc (4 MCMC + DPM-Solver++ 20): SWD ${got.toFixed(4)}, floor ${floor.toFixed(4)}, NFE ${r.nfe}`);
   assert.equal(r.nfe, 24);

@@ -21,14 +21,14 @@ import { unipc } from './unipc.js';
  *
  * keeping per sample the chain state of lowest t (the paper's code: "choose MCMC samples of smallest noise
  * levels"; a selection that biases x | t) or the last one, which an ODE sampler then integrates to the data.
- * The Langevin step is relative to the level's noise variance s(t)^2 (annealed Langevin's scaling); the paper's code uses a fixed step on
- * a VE path, which would blow up at the small noise levels of a VP path.
+ * The Langevin step is relative to the level's noise variance s(t)^2 (annealed Langevin's scaling); the paper's
+ * code uses a fixed step on a VE path, which would blow up at the small noise levels of a VP path.
  *
  * A chain starts at the starting state of its first item at the grid's first point, optionally warmed up by the
- * finisher's first init_steps grid steps, and yields chain_samples samples, one per window of mcmc_steps. NFE
- * counts the denoiser's evaluations per sample (the chain's, shared by its samples, then the finisher's); the estimator's calls are not
- * counted (a small classifier, or the exact mixture posterior). Items at different levels are evaluated
- * in groups, one model call per level present, each item once.
+ * finisher's first init_steps grid steps, and yields chain_samples samples, one per window of mcmc_steps.
+ * NFE counts the denoiser's evaluations per sample (the chain's, shared by its samples, then the finisher's);
+ * the estimator's calls are not counted (a small classifier, or the exact mixture posterior). Items at
+ * different levels are evaluated in groups, one model call per level present, each item once.
  */
 
 const FINISHERS: Record<string, SamplerDef> = { 'dpm-solver++': dpmSolverPP, unipc, ddim };
@@ -39,9 +39,9 @@ const FINISHERS: Record<string, SamplerDef> = { 'dpm-solver++': dpmSolverPP, uni
  */
 export function gridFrom(path: Path, grid: TimeGrid, t: number): TimeGrid {
   const last = grid[grid.length - 1]!, end = Number.isFinite(last.t) ? grid.length - 1 : grid.length - 2;
+  if (end === 0) return [path.point(t), last];
   const tEnd = grid[end]!.t;
   if (!(t > tEnd)) fail('UNSUPPORTED', `dmcmc: a chain reached the level t = ${t}, at or past the grid's last noisy time ${tEnd}; end the grid at clean data`);
-  if (end === 0) return [path.point(t), last];
   const r = (t - tEnd) / (grid[0]!.t - tEnd);
   return grid.map((p, i) => (i >= end ? p : path.point(tEnd + r * (p.t - tEnd))));
 }
@@ -121,8 +121,8 @@ export const dmcmc = defineSampler({
   stochastic: true,
   predictions: ALL_PREDICTIONS,
   params: {
-    mcmc_steps: { type: 'number', default: 4, min: 1, integer: true, doc: 'Langevin-Gibbs steps per sample (one model call each); the finisher then takes the grid\'s steps' },
-    eta: { type: 'number', default: 0.1, min: 1e-6, max: 2, doc: 'Langevin step relative to the level\'s noise variance: delta = eta s(t)^2' },
+    mcmc_steps: { type: 'number', default: 2, min: 1, integer: true, doc: 'Langevin-Gibbs steps per sample (one model call each); the finisher then takes the grid\'s steps' },
+    eta: { type: 'number', default: 1, min: 1e-6, max: 2, doc: 'Langevin step relative to the level\'s noise variance: delta = eta s(t)^2 (defaults: the best of six settings on fmnist-32, README)' },
     t_rule: { type: 'choice', default: 'argmax', values: ['argmax', 'sample'], doc: 'Gibbs step over t: the estimator\'s most probable level (the paper\'s code) or a draw from its posterior (exact Gibbs)' },
     keep: { type: 'choice', default: 'lowest', values: ['lowest', 'last'], doc: 'the chain state each sample finishes from: the lowest level visited (the paper\'s code) or the last (unbiased once the chain is stationary)' },
     then: { type: 'choice', default: 'dpm-solver++', values: Object.keys(FINISHERS), doc: 'the sampler that integrates each chain state from its level to the data, on the grid rescaled to start there (default options)' },
