@@ -3,11 +3,15 @@ import { fail } from '../src/core/errors.js';
 import type { Tensor } from '../src/core/tensor.js';
 import { featureStats, frechetDistanceOfStats, knnRadii2, precisionRecall, unplaceableShare } from '../src/metrics/sample-quality.js';
 import { OnnxClassifier } from '../src/models/classifier-onnx.js';
+import { attachFolderNoiseLevels } from '../src/models/noise-level-file.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
 import { packageRoot } from '../src/package-root.js';
 import type { GridKind } from '../src/paths/grids.js';
 import { generate } from '../src/recipes/generate.js';
+import { dmcmc, finisherSteps } from '../src/samplers/dmcmc.js';
+import { resolveParams } from '../src/samplers/method.js';
 import { samplerByName } from '../src/samplers/registry.js';
+import { checkedParams } from '../src/cli/params.js';
 import { fmnistTest, fmnistTrain } from './lib/fmnist.js';
 import { stepsFor } from './samplers.js';
 
@@ -15,7 +19,8 @@ import { stepsFor } from './samplers.js';
  * Samples per row (env TWEEDIE_BENCH_N, default 1000), models (TWEEDIE_BENCH_MODELS, default "fmnist-32": a name
  * under weights/ or a model folder path), samplers (TWEEDIE_BENCH_SAMPLERS, default "ddim,dpm-solver++"), NFEs
  * (TWEEDIE_BENCH_NFES, default "10,20,50"), ONNX Runtime threads (TWEEDIE_BENCH_THREADS, default 1) and the grid
- * (TWEEDIE_BENCH_GRID, a --grid kind; default the sampling default, time-power on VP paths). The
+ * (TWEEDIE_BENCH_GRID, a --grid kind; default the sampling default, time-power on VP paths) and dmcmc's options
+ * (TWEEDIE_BENCH_DMCMC, below). The
  * defaults (6 rows of 1000) took 18 minutes on one thread of a busy 2-core machine; the issue's figure is N = 10,000
  * at 20 NFE (TWEEDIE_BENCH_N=10000 TWEEDIE_BENCH_NFES=20: 17 minutes a sampler there).
  */
@@ -25,6 +30,15 @@ const SAMPLERS = (process.env.TWEEDIE_BENCH_SAMPLERS ?? 'ddim,dpm-solver++').spl
 const NFES = (process.env.TWEEDIE_BENCH_NFES ?? '10,20,50').split(',').map(Number);
 const THREADS = Number(process.env.TWEEDIE_BENCH_THREADS ?? 1);
 const GRID = process.env.TWEEDIE_BENCH_GRID as GridKind | undefined;
+/**
+ * Denoising MCMC's options (TWEEDIE_BENCH_DMCMC, like --param, comma-separated; default the sampler's): its chain
+ * evaluations per sample count in its NFE, the finisher gets the whole steps left.
+ */
+const DMCMC = checkedParams(dmcmc, process.env.TWEEDIE_BENCH_DMCMC ? process.env.TWEEDIE_BENCH_DMCMC.split(',') : []);
+const dmcmcChain = () => {
+  const p = resolveParams(dmcmc, DMCMC);
+  return p.mcmc_steps + p.init_steps / p.chain_samples;
+};
 /** Samples per model call. */
 const BATCH = 250;
 /** The reference set: all 10,000 Fashion-MNIST test images. */
@@ -49,6 +63,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   if (!Number.isSafeInteger(N) || N < 4 || N > 60000) fail('USAGE', `TWEEDIE_BENCH_N must be an integer from 4 (precision/recall need k + 1 samples) to 60000 (the training images of the floor), got ${process.env.TWEEDIE_BENCH_N}`);
   if (!NFES.every((n) => Number.isSafeInteger(n) && n >= 1)) fail('USAGE', `TWEEDIE_BENCH_NFES must list integers >= 1, got "${process.env.TWEEDIE_BENCH_NFES}"`);
   SAMPLERS.forEach(samplerByName);
+  if (SAMPLERS.includes(dmcmc.name)) NFES.forEach((nfe) => finisherSteps(nfe, dmcmcChain()));
   const classifier = await OnnxClassifier.load(join(packageRoot, 'weights', 'fmnist-classifier'), { threads: THREADS });
   const classes = classifier.classes.length;
   opts.log(`classifying the ${REFERENCE} test images and their k-NN radii ...`);
@@ -69,11 +84,13 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
 
   const rows: Row[] = [];
   for (const name of MODELS) {
-    const model = await OnnxDenoiser.load(name.includes('/') ? name : join(packageRoot, 'weights', name), { threads: THREADS });
+    const dir = name.includes('/') ? name : join(packageRoot, 'weights', name);
+    const model = attachFolderNoiseLevels(await OnnxDenoiser.load(dir, { threads: THREADS }), dir, { threads: THREADS });
     for (const samplerName of SAMPLERS) for (const nfe of NFES) {
       const sampler = samplerByName(samplerName);
       opts.log(`  ${name}, ${samplerName}, ${nfe} NFE: ${N} samples`);
-      const r = await generate({ model, sampler, steps: stepsFor(sampler, nfe), n: N, seed: 0, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
+      const plan = sampler === dmcmc ? { steps: finisherSteps(nfe, dmcmcChain()), params: DMCMC } : { steps: stepsFor(sampler, nfe) };
+      const r = await generate({ model, sampler, ...plan, n: N, seed: 0, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
       // r.nfe counts the evaluations of every batch; a sample's are one batch's.
       const row = await measure(r.x, { model: name, sampler: samplerName, nfe: r.nfe / Math.ceil(N / BATCH), seconds: r.seconds });
       opts.log(`    FD ${row.fd.toFixed(2)}, precision ${row.precision.toFixed(3)}, recall ${row.recall.toFixed(3)}, unplaceable ${(100 * row.unplaceable).toFixed(1)}%, ${row.seconds.toFixed(0)} s`);

@@ -25,6 +25,7 @@ export * from './models/denoiser.js';
 export * from './models/edm-precondition.js';
 export * from './models/layout.js';
 export * from './models/model-fn.js';
+export * from './models/noise-level.js';
 export * from './models/derivatives.js';
 export * from './models/gmm.js';
 export * from './models/gaussian-fit.js';

@@ -21,6 +21,7 @@ export * from './paths/scheduler-config-file.js';
 export * from './models/gmm-file.js';
 export * from './models/onnx.js';
 export * from './models/classifier-onnx.js';
+export * from './models/noise-level-file.js';
 export * from './models/model-folder.js';
 export * from './restoration/boundary-file.js';
 export * from './inverse/operators/spec-file.js';

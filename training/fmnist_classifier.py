@@ -125,23 +125,29 @@ def train(model: Classifier, steps: int, batch: int, log_path: str) -> float:
     return time.time() - t0
 
 
-def export(model: Classifier, out_dir: str) -> float:
-    """Export to ONNX and return the largest |ONNX (float64 numpy) - PyTorch| over logits and features."""
+def export_onnx(model: nn.Module, out_dir: str, x: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Export a (logits, features) image network to out_dir/model.onnx (input `image`, dynamic batch) and
+    check it on x: the largest |ONNX (float64 numpy) - PyTorch| over both outputs, and PyTorch's outputs."""
     import onnx
     model.eval()
     path = os.path.join(out_dir, "model.onnx")
-    torch.onnx.export(model, (torch.zeros(2, 1, 32, 32),), path, opset_version=14, input_names=["image"],
+    torch.onnx.export(model, (torch.zeros(2, *x.shape[1:]),), path, opset_version=14, input_names=["image"],
                       output_names=["logits", "features"],
                       dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}, "features": {0: "N"}},
                       do_constant_folding=True)
     onnx.checker.check_model(onnx.load(path), full_check=True)
-    x = torch.from_numpy(np.load("examples/fmnist-t10k-64.npy"))
     with torch.no_grad():
         logits, features = model(x)
     got = run_onnx(path, {"image": x.numpy()})
     diff = max(float(np.abs(got["logits"] - logits.numpy()).max()),
                float(np.abs(got["features"] - features.numpy()).max()))
     assert diff < 1e-4, f"ONNX export differs from PyTorch by {diff}"
+    return diff, logits, features
+
+
+def export(model: Classifier, out_dir: str) -> float:
+    """Export to ONNX and return the largest |ONNX (float64 numpy) - PyTorch| over logits and features."""
+    diff, logits, features = export_onnx(model, out_dir, torch.from_numpy(np.load("examples/fmnist-t10k-64.npy")))
     fixture = "test/fixtures/fmnist-classifier"
     os.makedirs(fixture, exist_ok=True)
     write_json(os.path.join(fixture, "reference.json"), {
@@ -189,31 +195,46 @@ Recipe: `nice /usr/bin/python3 training/fmnist_classifier.py` (from the reposito
 """)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=2000)
+def add_recipe_arguments(p: argparse.ArgumentParser, name: str, out: str) -> None:
+    """The options trained_facts and the export read: batch size, --export-only, checkpoint, log, output folder."""
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--export-only", action="store_true")
-    p.add_argument("--ckpt", default="training/checkpoints/fmnist_classifier.pt")
-    p.add_argument("--log", default="training/logs/fmnist_classifier_loss.csv")
-    p.add_argument("--out", default="weights/fmnist-classifier")
-    args = p.parse_args()
-    torch.manual_seed(0)
-    model = Classifier()
+    p.add_argument("--ckpt", default=f"training/checkpoints/{name}.pt")
+    p.add_argument("--log", default=f"training/logs/{name}_loss.csv")
+    p.add_argument("--out", default=out)
+
+
+def trained_facts(model: nn.Module, args: argparse.Namespace, fit) -> dict:
+    """--export-only: the weights and facts of the checkpoint; otherwise fit() trains and returns the facts,
+    saved with the weights to args.ckpt."""
     if args.export_only:
         state = torch.load(args.ckpt)
         model.load_state_dict(state["model"])
-        facts = state["facts"]
-    else:
-        for d in (os.path.dirname(args.log), os.path.dirname(args.ckpt)):
-            os.makedirs(d, exist_ok=True)
+        return state["facts"]
+    for d in (os.path.dirname(args.log), os.path.dirname(args.ckpt)):
+        os.makedirs(d, exist_ok=True)
+    facts = fit()
+    torch.save({"model": model.state_dict(), "facts": facts}, args.ckpt)
+    return facts
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=2000)
+    add_recipe_arguments(p, "fmnist_classifier", "weights/fmnist-classifier")
+    args = p.parse_args()
+    torch.manual_seed(0)
+    model = Classifier()
+
+    def fit() -> dict:
         seconds = train(model, args.steps, args.batch_size, args.log)
         test_images = load_data(TEST_DATA)
         test_labels = torch.from_numpy(read_idx_labels(TEST_LABELS).astype(np.int64))
-        facts = {"steps": args.steps, "batch": args.batch_size, "epochs": args.steps * args.batch_size / 60000,
-                 "seconds": seconds, "parameters": sum(q.numel() for q in model.parameters()),
-                 "test_accuracy": accuracy(model, test_images, test_labels)}
-        torch.save({"model": model.state_dict(), "facts": facts}, args.ckpt)
+        return {"steps": args.steps, "batch": args.batch_size, "epochs": args.steps * args.batch_size / 60000,
+                "seconds": seconds, "parameters": sum(q.numel() for q in model.parameters()),
+                "test_accuracy": accuracy(model, test_images, test_labels)}
+
+    facts = trained_facts(model, args, fit)
     os.makedirs(args.out, exist_ok=True)
     facts["onnx_max_abs_diff"] = export(model, args.out)
     write_card(args.out, facts)

@@ -5,6 +5,7 @@ import type { Denoiser } from '../models/denoiser.js';
 import type { GaussianMixture } from '../models/gmm.js';
 import { loadMixture } from '../models/gmm-file.js';
 import { OnnxDenoiser } from '../models/onnx.js';
+import { attachFolderNoiseLevels } from '../models/noise-level-file.js';
 import { parsePredictionType, type PredictionType } from '../models/prediction.js';
 import type { Path } from '../paths/path.js';
 import { jobContext } from './job-context.js';
@@ -51,7 +52,7 @@ async function loadFile(spec: string, path: () => Path, prediction: string | und
   }
   if (existsSync(spec) && statSync(spec).isDirectory()) {
     if (prediction) fail('USAGE', '--prediction applies to gmm: models only; an ONNX folder declares its prediction type in tweedie.json');
-    const onnx = await OnnxDenoiser.load(spec, threads ? { threads } : {});
+    const onnx = attachFolderNoiseLevels(await OnnxDenoiser.load(spec, threads ? { threads } : {}), spec, threads ? { threads } : {});
     return { denoiser: onnx, itemShape: onnx.itemShape, mixture: null, valueRange: onnx.spec.valueRange, scheduler: onnx.spec.scheduler, boundaries: onnx.spec.boundaries };
   }
   return fail('USAGE', `--model "${spec}" is neither gmm:FILE.json nor a model folder (model.onnx + scheduler_config.json + tweedie.json)`);

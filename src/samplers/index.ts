@@ -12,6 +12,7 @@ export * from './evodiff.js';
 export * from './bdia.js';
 export * from './lml.js';
 export * from './gaussian-skip.js';
+export * from './dmcmc.js';
 export * from './dpm-solver.js';
 export * from './karras.js';
 export * from './kdiffusion-dpmpp.js';

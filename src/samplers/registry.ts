@@ -15,12 +15,13 @@ import { EVODIFF_SAMPLERS } from './evodiff.js';
 import { BDIA_SAMPLERS } from './bdia.js';
 import { LML_SAMPLERS } from './lml.js';
 import { GAUSSIAN_SKIP_SAMPLERS } from './gaussian-skip.js';
+import { DMCMC_SAMPLERS } from './dmcmc.js';
 import { MRS_SAMPLERS } from './mrs.js';
 import { RESTORATION_SAMPLERS } from './restoration.js';
 import type { SamplerDef } from './types.js';
 
 /** Every sampler by the name `tweedie samplers` lists. */
-export const SAMPLERS: readonly SamplerDef[] = [ddim, ddimInverse, ...KARRAS_SAMPLERS, ...KDIFFUSION_DPMPP_SAMPLERS, ...PNDM_SAMPLERS, ...LMS_SAMPLERS, ...DEIS_SAMPLERS, ...DPM_SAMPLERS, ...UNIPC_SAMPLERS, ...SA_SOLVER_SAMPLERS, ...EVODIFF_SAMPLERS, ...BDIA_SAMPLERS, ...GAUSSIAN_SKIP_SAMPLERS, ...LML_SAMPLERS, ...SDE_SAMPLERS, ...RK45_SAMPLERS, ...FLOW_SAMPLERS, ...MRS_SAMPLERS, ...RESTORATION_SAMPLERS];
+export const SAMPLERS: readonly SamplerDef[] = [ddim, ddimInverse, ...KARRAS_SAMPLERS, ...KDIFFUSION_DPMPP_SAMPLERS, ...PNDM_SAMPLERS, ...LMS_SAMPLERS, ...DEIS_SAMPLERS, ...DPM_SAMPLERS, ...UNIPC_SAMPLERS, ...SA_SOLVER_SAMPLERS, ...EVODIFF_SAMPLERS, ...BDIA_SAMPLERS, ...GAUSSIAN_SKIP_SAMPLERS, ...DMCMC_SAMPLERS, ...LML_SAMPLERS, ...SDE_SAMPLERS, ...RK45_SAMPLERS, ...FLOW_SAMPLERS, ...MRS_SAMPLERS, ...RESTORATION_SAMPLERS];
 
 export function samplerByName(name: string): SamplerDef {
   const s = SAMPLERS.find((d) => d.name === name);
