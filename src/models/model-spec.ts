@@ -47,7 +47,7 @@ export interface GradientGraphSpec {
   vjp: string;
 }
 
-const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient', 'multiple', 'conditioning']);
+const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient', 'multiple', 'conditioning', 'quantized']);
 
 const GRADIENT_EXAMPLE = '{"file": "model.grad.onnx", "cotangent": "cotangent", "output": "out", "vjp": "vjp"}';
 
