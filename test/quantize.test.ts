@@ -137,6 +137,7 @@ print(json.dumps({
   const report = JSON.parse(readFileSync(join(out, 'quantize-report.json'), 'utf8'));
   assert.equal(report.layers.length, facts.linear_ops);
   assert.ok(report.layers.every((l: { relative_error: number }) => l.relative_error > 0 && l.relative_error < 0.5));
+  assert.ok(readFileSync(join(out, 'MODEL_CARD.md'), 'utf8').includes(`npx tweedie quantize --model weights/fmnist-32 --out ${out} --calibration 32 --scheme ndtc --steps 4 --seed 0`));
 });
 
 test('bad input: too few calibration inputs, an existing or nested --out, a bad scheme: one line, nothing written', () => {

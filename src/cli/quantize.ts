@@ -1,4 +1,5 @@
 import { fail } from '../core/errors.js';
+import { modelCard } from '../quantize/model-card.js';
 import { MIN_CALIBRATION, quantizeFolder } from '../quantize/quantize-folder.js';
 import type { CalibrationScheme } from '../quantize/calibration.js';
 import { intOption, seedValue, stepsValue, threadsValue } from './args.js';
@@ -30,16 +31,17 @@ export const quantizeCommand = command({
     const calibration = intOption(values.calibration, 'calibration', 1);
     checkNewFolder({ option: '--out', file: values.out }, [{ option: '--model', file: values.model }]);
     const log = (m: string) => process.stderr.write(m + '\n');
-    const threads = threadsValue(values.threads);
+    const threads = threadsValue(values.threads), steps = stepsValue(values.steps), seed = seedValue(values.seed);
     const { files, report } = await quantizeFolder({
-      dir: values.model, scheme: values.scheme as CalibrationScheme, calibration, steps: stepsValue(values.steps), seed: seedValue(values.seed),
+      dir: values.model, scheme: values.scheme as CalibrationScheme, calibration, steps, seed,
       ...(threads ? { threads } : {}), log, warn: (m) => log(`warning: ${m}`),
     });
+    const remake = `npx tweedie quantize --model ${values.model} --out ${values.out} --calibration ${calibration} --scheme ${values.scheme} --steps ${steps} --seed ${seed}`;
     const width = Math.max(...report.layers.map((l) => l.layer.length));
     log(`per-layer relative error on ${report.heldout} held-out inputs (layer output as the next layer reads it, float model as reference):`);
     for (const l of report.layers) log(`  ${l.layer.padEnd(width)}  ${l.op.padEnd(6)}  ${(100 * l.relative_error).toFixed(2)}%`);
     log(`  network output: ${(100 * report.output_relative_error).toFixed(2)}%`);
-    commitFolder(values.out, files);
+    commitFolder(values.out, [...files, { name: 'MODEL_CARD.md', bytes: new TextEncoder().encode(modelCard(report, remake)) }]);
     process.stdout.write(`${values.out}: int8 (${report.layers.length} layers, ${report.scheme}, N = ${report.calibration}), output relative error ${(100 * report.output_relative_error).toFixed(2)}%\n`);
   },
 });

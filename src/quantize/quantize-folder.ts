@@ -120,5 +120,8 @@ export interface QuantizeReport {
   left_in_float: string[];
   layers: { layer: string; op: string; relative_error: number }[];
   output_relative_error: number;
-  [k: string]: unknown;
+  trajectories: { sampler: string; eta: number; steps: number; seed: number };
+  time_steps: string;
+  weights: string;
+  activations: string;
 }
