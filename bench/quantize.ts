@@ -18,9 +18,11 @@ import { makeGrid } from '../src/paths/grids.js';
 import { generate } from '../src/recipes/generate.js';
 import { initialState } from '../src/samplers/run.js';
 import { startNoise } from '../src/samplers/start.js';
+import { bytesSession, relativeErrors, trajectoryInputs } from '../src/quantize/calibration.js';
+import { quantizeFolder, subset } from '../src/quantize/quantize-folder.js';
 import { BRAIN_PROBLEMS } from './inverse.js';
 
-export const description = 'int8 models (tweedie quantize) against their float32 sources: images/s of 20-step DPM-Solver++ sampling at batch 16 and 1 for fmnist-32 and brain-64 (interleaved rounds, env TWEEDIE_BENCH_THREADS threads, default 1), the int8 kernels ONNX Runtime fused, and MRI 4x PSNR of brain-64 (DiffPIR, 50 steps, the 16 held-out slices); sample quality (FD) is bench quality with TWEEDIE_BENCH_MODELS=fmnist-32,fmnist-32-int8';
+export const description = 'int8 models (tweedie quantize) against their float32 sources: images/s of 20-step DPM-Solver++ sampling at batch 16 and 1 for fmnist-32 and brain-64 (interleaved rounds, env TWEEDIE_BENCH_THREADS threads, default 1), the int8 kernels ONNX Runtime fused, where a model call spends its time by kernel group (the profiler, batch 16 and 1), and MRI 4x PSNR of brain-64 (DiffPIR, 50 steps, the 16 held-out slices); sample quality (FD) is bench quality with TWEEDIE_BENCH_MODELS=fmnist-32,fmnist-32-int8';
 
 const PAIRS = ['fmnist-32', 'brain-64'];
 const STEPS = 20, REPS = 3, MRI_STEPS = 50;
@@ -54,10 +56,9 @@ const GROUPS: [string, RegExp][] = [
 ];
 const PROFILE_RUNS = 3;
 
-/** ms per call (batch 16, one thread) by kernel group of the model in `dir` (inputs named as `spec` names them), from ONNX Runtime's profiler. */
-async function kernelSplit(dir: string, spec: ModelSpec): Promise<Record<string, number>> {
+/** ms per call at batch b (one thread) by kernel group of the model in `dir` (inputs named as `spec` names them), from ONNX Runtime's profiler. */
+async function kernelSplit(dir: string, spec: ModelSpec, b: number): Promise<Record<string, number>> {
   const ort = await loadOrt();
-  const b = 16;
   const feeds = {
     [spec.sampleInput]: new ort.Tensor('float32', startNoise(0, 0, 0, b, spec.shape).data, [b, ...spec.shape]),
     [spec.timestepInput]: new ort.Tensor('float32', new Float32Array(b).fill(500), [b]),
@@ -95,6 +96,34 @@ async function speedRows(name: string, log: (m: string) => void) {
   return rows;
 }
 
+const SCHEME_STEPS = 25, SCHEME_TRAJECTORIES = 8;
+
+/**
+ * NDTC against uniform calibration: the network output's relative error of fmnist-32 int8 calibrated each way (the
+ * shipped NDTC folder, and a uniform one made here with the same N, steps and seed) on common inputs: fresh
+ * trajectories (seed 1) at every one of their 25 steps, by thirds of the trajectory.
+ */
+async function schemeRows(log: (m: string) => void) {
+  const ort = await loadOrt();
+  const dir = weights('fmnist-32');
+  log('  NDTC vs uniform: quantizing fmnist-32 with --scheme uniform');
+  const uniform = await quantizeFolder({ dir, scheme: 'uniform', calibration: 256, steps: SCHEME_STEPS, seed: 0, threads: THREADS, log: () => {}, warn: log });
+  const at = Int32Array.from({ length: SCHEME_STEPS * SCHEME_TRAJECTORIES }, (_, j) => j % SCHEME_STEPS);
+  log('  NDTC vs uniform: common inputs');
+  const inputs = await trajectoryInputs(ort, dir, at, SCHEME_STEPS, { seed: 1, threads: THREADS });
+  const float = await bytesSession(ort, readFileSync(join(dir, 'model.onnx')), THREADS);
+  const models = { ndtc: await bytesSession(ort, readFileSync(join(weights('fmnist-32-int8'), 'model.onnx')), THREADS), uniform: await bytesSession(ort, uniform.files.find((f) => f.name === 'model.onnx')!.bytes, THREADS) };
+  const out = readModelFolder(dir).output!;
+  const thirds = [[0, 8], [8, 17], [17, 25]] as const;
+  const rows = [];
+  for (const [lo, hi] of thirds) {
+    const part = subset(inputs, (j) => at[j]! >= lo && at[j]! < hi);
+    const err = async (q: typeof float) => (await relativeErrors(ort, float, q, part, [[out, out]], 8))[0]!;
+    rows.push({ steps: `${lo}-${hi - 1}`, inputs: part.items, ndtc: await err(models.ndtc), uniform: await err(models.uniform) });
+  }
+  return rows;
+}
+
 /** Mean PSNR of DiffPIR on MRI 4x over the held-out slices of brain-64, with the prior in folder `dir`. */
 async function mriPsnr(dir: string, truth: Tensor): Promise<number> {
   const model = await OnnxDenoiser.load(dir, { threads: THREADS });
@@ -115,12 +144,13 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   const speed = [];
   for (const name of PAIRS) speed.push(...(await speedRows(name, opts.log)));
   const fused = await Promise.all(PAIRS.map(async (name) => ({ model: `${name}-int8`, ops: await executedOps(weights(`${name}-int8`)) })));
-  opts.log('  profiles (batch 16, one thread)');
-  const split: { model: string; float32: Record<string, number>; int8: Record<string, number> }[] = [];
-  for (const name of PAIRS) {
+  opts.log('  profiles (one thread)');
+  const split: { model: string; batch: number; float32: Record<string, number>; int8: Record<string, number> }[] = [];
+  for (const name of PAIRS) for (const batch of [16, 1]) {
     const spec = readModelFolder(weights(name));
-    split.push({ model: name, float32: await kernelSplit(weights(name), spec), int8: await kernelSplit(weights(`${name}-int8`), spec) });
+    split.push({ model: name, batch, float32: await kernelSplit(weights(name), spec, batch), int8: await kernelSplit(weights(`${name}-int8`), spec, batch) });
   }
+  const schemes = await schemeRows(opts.log);
   opts.log('  MRI 4x, DiffPIR: float32 and int8 brain-64');
   const truth = readNpy(join(weights('brain-64'), 'heldout.npy')).toDtype('float32');
   const mri = { problem: BRAIN_PROBLEMS[0]!.label, solver: 'diffpir', steps: MRI_STEPS, slices: truth.batch, float32_psnr: await mriPsnr(weights('brain-64'), truth), int8_psnr: await mriPsnr(weights('brain-64-int8'), truth) };
@@ -134,13 +164,18 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
       '',
       ...fused.map((f) => `ONNX Runtime's executed graph of ${f.model}: ${kernels(f.ops)}`),
       '',
-      `ms per model call by kernel group (batch 16, one thread, ONNX Runtime's profiler, mean of ${PROFILE_RUNS} calls), float32 / int8:`,
-      `| kernels | ${split.map((s) => s.model).join(' | ')} |`,
+      `ms per model call by kernel group (one thread, ONNX Runtime's profiler, mean of ${PROFILE_RUNS} calls), float32 / int8:`,
+      `| kernels | ${split.map((s) => `${s.model}, batch ${s.batch}`).join(' | ')} |`,
       `|---|${split.map(() => '---|').join('')}`,
       ...Object.keys(split[0]!.float32).map((g) => `| ${g} | ${split.map((s) => `${s.float32[g]!.toFixed(1)} / ${s.int8[g]!.toFixed(1)}`).join(' | ')} |`),
+      '',
+      `fmnist-32 int8, network output relative error by calibration scheme, on ${SCHEME_TRAJECTORIES} fresh ${SCHEME_STEPS}-step DDIM trajectories at every step (step 0: pure noise):`,
+      '| trajectory steps | inputs | NDTC | uniform |',
+      '|---|---|---|---|',
+      ...schemes.map((r) => `| ${r.steps} | ${r.inputs} | ${(100 * r.ndtc).toFixed(2)}% | ${(100 * r.uniform).toFixed(2)}% |`),
       '',
       `${mri.problem}, ${mri.solver}, ${mri.steps} steps, ${mri.slices} held-out brain-64 slices: float32 ${mri.float32_psnr.toFixed(2)} dB, int8 ${mri.int8_psnr.toFixed(2)} dB (${(mri.int8_psnr - mri.float32_psnr).toFixed(2)} dB)`,
     ].join('\n') + '\n');
   }
-  return { threads: THREADS, steps: STEPS, speed, fused, kernel_ms: split, mri };
+  return { threads: THREADS, steps: STEPS, speed, fused, kernel_ms: split, schemes, mri };
 }

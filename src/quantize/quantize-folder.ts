@@ -39,7 +39,7 @@ const SCHEMES: Record<CalibrationScheme, string> = {
 const heldOutIndices = (total: number, h: number) => new Set(Array.from({ length: h }, (_, i) => Math.floor(((i + 0.5) * total) / h)));
 
 /** Items of `set` whose index `keep` accepts. */
-function subset(set: InputSet, keep: (j: number) => boolean): InputSet {
+export function subset(set: InputSet, keep: (j: number) => boolean): InputSet {
   const idx = Array.from({ length: set.items }, (_, j) => j).filter(keep);
   const inputs = Object.fromEntries(Object.entries(set.inputs).map(([name, t]) => {
     const size = t.itemDims.reduce((a, b) => a * b, 1);
