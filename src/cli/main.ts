@@ -6,6 +6,7 @@ import { diagnoseCommand } from './diagnose.js';
 import { infoCommand } from './info.js';
 import { likelihoodCommand } from './likelihood.js';
 import { helpText, parseOptions, type Command } from './options.js';
+import { quantizeCommand } from './quantize.js';
 import { reconstructCommand } from './reconstruct.js';
 import { restoreCommand } from './restore.js';
 import { sampleCommand } from './sample.js';
@@ -19,7 +20,7 @@ import { packageVersion } from './version.js';
 
 /** Every command, in the order "tweedie --help" lists them. */
 export const COMMANDS: readonly Command[] = [
-  demoCommand, infoCommand, sampleCommand, samplersCommand, solveCommand, reconstructCommand, restoreCommand, boundaryCommand, likelihoodCommand, solversCommand, diagnoseCommand, serveCommand, workerCommand, benchCommand,
+  demoCommand, infoCommand, sampleCommand, samplersCommand, solveCommand, reconstructCommand, restoreCommand, boundaryCommand, likelihoodCommand, quantizeCommand, solversCommand, diagnoseCommand, serveCommand, workerCommand, benchCommand,
 ];
 
 function usage(): string {

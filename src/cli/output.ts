@@ -144,3 +144,43 @@ export function samplesBytes(out: string, x: Tensor, itemShape: readonly number[
   checkSamplesOut(out, 'the command', itemShape);
   return encodePng(tensorToPng(imageGrid(x.reshape([x.batch, ...itemShape])), valueRange));
 }
+
+/**
+ * Check a new output folder before any work: it must not exist yet (a folder the user has is never replaced or
+ * merged into), must not lie inside an input, and its parent must exist and take a new entry.
+ */
+export function checkNewFolder(out: { option: string; file: string }, inputs: NamedFile[]): void {
+  if (existsSync(out.file)) fail('USAGE', `${out.option} ${out.file} already exists; name a new folder (tweedie never writes into or over an existing one)`);
+  const parent = dirname(resolve(out.file));
+  if (!existsSync(parent)) fail('USAGE', `${out.option} ${out.file}: the folder ${dirname(out.file)} does not exist; create it first`);
+  const target = join(realpathSync(parent), basename(out.file));
+  for (const input of inputs) {
+    if (input.file === undefined || !existsSync(input.file)) continue;
+    const inside = realpathSync(input.file);
+    if (target.startsWith(inside + sep)) fail('USAGE', `${out.option} ${out.file} lies inside ${input.option} ${input.file}; write the new folder elsewhere`);
+  }
+  try {
+    rmSync(writeTemp(target, new Uint8Array(0)));
+  } catch (e) {
+    fail('UNREADABLE_FILE', `${out.option} ${out.file}: cannot write in ${dirname(out.file)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); pick a writable folder`);
+  }
+}
+
+/**
+ * Write a new folder all or none: its files go into a temporary folder beside it, which is then renamed into
+ * place (a rename that fails, e.g. because the folder appeared meanwhile, leaves nothing behind).
+ */
+export function commitFolder(dir: string, files: { name: string; bytes: Uint8Array }[]): void {
+  const temp = join(dirname(resolve(dir)), `.${basename(dir)}.${process.pid}-${Math.random().toString(36).slice(2, 10)}.tmp`);
+  try {
+    mkdirSync(temp);
+    for (const f of files) renameSync(writeTemp(join(temp, f.name), f.bytes), join(temp, f.name));
+    if (existsSync(dir)) fail('USAGE', `${dir} appeared while tweedie worked; nothing was written`);
+    renameSync(temp, dir);
+  } catch (e) {
+    rmSync(temp, { recursive: true, force: true });
+    if (e instanceof TweedieError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    fail('UNREADABLE_FILE', `cannot write ${dir}: ${err.code ?? err.message}; nothing was written`);
+  }
+}

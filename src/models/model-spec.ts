@@ -50,7 +50,7 @@ export interface GradientGraphSpec {
   vjp: string;
 }
 
-const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient', 'multiple', 'conditioning', 'boundary']);
+const KNOWN = new Set(['prediction', 'time_input', 'time_scale', 'inputs', 'output', 'shape', 'value_range', 'description', 'gradient', 'multiple', 'conditioning', 'boundary', 'quantized']);
 
 const GRADIENT_EXAMPLE = '{"file": "model.grad.onnx", "cotangent": "cotangent", "output": "out", "vjp": "vjp"}';
 

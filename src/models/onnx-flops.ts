@@ -15,9 +15,11 @@ import { sessionOptions } from './onnx.js';
  */
 
 type Shapes = Record<string, number[]>[];
-interface ProfileEvent {
+export interface ProfileEvent {
   cat?: string;
   name?: string;
+  /** Microseconds. */
+  dur?: number;
   args?: { op_name?: string; input_type_shape?: Shapes; output_type_shape?: Shapes };
 }
 
@@ -64,22 +66,27 @@ export function flopsOfProfile(events: ProfileEvent[]): number {
 }
 
 /**
- * FLOPs of one run of `file` on `feeds` (per call, the whole batch): one profiled run in a temporary
- * folder, read back and removed.
+ * The node events of `runs` profiled runs of `file` on `feeds` (one thread, graph optimisation `level`): the
+ * profile goes to a temporary folder, is read back and removed.
  */
-export async function countOnnxFlops(ort: OrtModule, file: string, feeds: Record<string, OrtTensor>): Promise<number> {
+export async function profiledRuns(ort: OrtModule, file: string, feeds: Record<string, OrtTensor>, level: 'extended' | 'all', runs = 1): Promise<ProfileEvent[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tweedie-profile-'));
   try {
     const session = await ort.InferenceSession.create(file, {
-      ...sessionOptions({ threads: 1 }), graphOptimizationLevel: 'extended', executionProviders: ['cpu'], enableProfiling: true, profileFilePrefix: join(dir, 'run'),
+      ...sessionOptions({ threads: 1 }), graphOptimizationLevel: level, executionProviders: ['cpu'], enableProfiling: true, profileFilePrefix: join(dir, 'run'),
     });
-    await session.run(feeds);
+    for (let i = 0; i < runs; i++) await session.run(feeds);
     session.endProfiling?.();
     await session.release?.();
     const [name] = readdirSync(dir).filter((f) => f.endsWith('.json'));
     if (!name) return fail('UNSUPPORTED', `ONNX Runtime wrote no profile for ${file}`);
-    return flopsOfProfile(JSON.parse(readFileSync(join(dir, name), 'utf8')) as ProfileEvent[]);
+    return (JSON.parse(readFileSync(join(dir, name), 'utf8')) as ProfileEvent[]).filter((e) => e.cat === 'Node' && e.name?.endsWith('_kernel_time'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** FLOPs of one run of `file` on `feeds` (per call, the whole batch). */
+export async function countOnnxFlops(ort: OrtModule, file: string, feeds: Record<string, OrtTensor>): Promise<number> {
+  return flopsOfProfile(await profiledRuns(ort, file, feeds, 'extended'));
 }
