@@ -53,8 +53,9 @@ def files_rows(f: dict, size: str, preview: str, n_samples: int) -> str:
 def sessions_lines(run: dict) -> str:
     out = []
     for s in run.get("sessions", []):
-        out.append(f"  - {s['started']} to {s.get('ended', '?')}: steps {s['from_step']}..{s['to_step']}, "
-                   f"stopped by {s['stopped']}")
+        # A session killed without a clean stop keeps the record of its last checkpoint, still marked running.
+        how = "ended without a clean stop (as of its last checkpoint)" if s['stopped'] == 'running' else f"stopped by {s['stopped']}"
+        out.append(f"  - {s['started']} to {s.get('ended', '?')}: steps {s['from_step']}..{s['to_step']}, {how}")
     return "\n".join(out)
 
 
