@@ -222,7 +222,7 @@ test('in-browser mode sends nothing anywhere: every request is a GET of the app\
   const { requests, outside, origin } = await openApp();
   assert.ok(recon, 'after the runs above');
   assert.deepEqual(outside, [], 'no request to another origin');
-  const allowed = /^\/(web|dist|weights|node_modules\/(onnxruntime-web|dcmjs|dicom-parser|@cornerstonejs\/codec-[\w-]+|jpeg-lossless-decoder-js))\//;
+  const allowed = /^\/(web|dist|weights|node_modules\/(onnxruntime-web|dcmjs|dicom-parser|@cornerstonejs\/codec-[\w-]+|jpeg-lossless-decoder-js|fflate))\//;
   const bad = requests.filter((r) => {
     const u = new URL(r.url());
     if (u.protocol === 'blob:' || u.protocol === 'data:') return false;
