@@ -106,8 +106,9 @@ test('an op with no int8 kernel is left in float with one warning naming it, and
 
 test('tweedie quantize writes a QDQ fmnist-32 that onnx.checker accepts, with its card and per-layer report', () => {
   const out = join(tmp(), 'fmnist-32-int8');
-  const r = cli('quantize', '--model', 'weights/fmnist-32', '--out', out, '--calibration', '32', '--steps', '4', '--threads', '1');
+  const r = cli('quantize', '--model', 'weights/fmnist-32', '--out', out, '--calibration', '32', '--steps', '4', '--threads', '1', '--json');
   assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
   assert.match(r.stderr, /per-layer relative error on 8 held-out inputs/);
   const facts = JSON.parse(python(`
 import hashlib, json, sys, onnx
@@ -136,6 +137,7 @@ print(json.dumps({
   assert.equal(card.gradient, undefined);
   const report = JSON.parse(readFileSync(join(out, 'quantize-report.json'), 'utf8'));
   assert.equal(report.layers.length, facts.linear_ops);
+  assert.deepEqual([summary.out, summary.scheme, summary.calibration, summary.layers, summary.output_relative_error], [out, 'ndtc', 32, facts.linear_ops, report.output_relative_error]);
   assert.ok(report.layers.every((l: { relative_error: number }) => l.relative_error > 0 && l.relative_error < 0.5));
   assert.ok(readFileSync(join(out, 'MODEL_CARD.md'), 'utf8').includes(`npx tweedie quantize --model weights/fmnist-32 --out ${out} --calibration 32 --scheme ndtc --steps 4 --seed 0`));
 });

@@ -50,7 +50,7 @@ export const boundaryCommand = command({
     seed: seedOption('candidate'),
     batch: batchOption('reference pairs', '64'),
     threads: threadsOption,
-    json: jsonOption('{"file", "key", "chosen", "score", "scores", "nfe"}'),
+    json: jsonOption('{"file", "key", "chosen", "score", "scores", "nfe", "seconds"}'),
   },
   async run({ values }) {
     const dir = values.model;
@@ -75,8 +75,8 @@ export const boundaryCommand = command({
     const ref = referenceImages(refFile, first, count, item);
     const suffix = Object.entries(given).map(([k, v]) => `-${k}=${String(v)}`).join('');
     const file = `boundary-${sampler.name}-${steps}${suffix}.npy`;
-    const cardFile = join(dir, 'tweedie.json');
-    checkOutputs([{ option: 'the boundary', file: join(dir, file) }, { option: 'the model card', file: cardFile }], [{ option: '--reference', file: refFile }]);
+    const specFile = join(dir, 'tweedie.json');
+    checkOutputs([{ option: 'the boundary', file: join(dir, file) }, { option: "the model's tweedie.json", file: specFile }], [{ option: '--reference', file: refFile }]);
     if (existsSync(join(dir, file))) fail('USAGE', `${join(dir, file)} exists but no tweedie.json entry names it; move it away first`);
     const operators = tasks.map((t) => parseOperatorSpec(t.operator, item));
     const reference = referencePairs(ref.x, operators, seed);
@@ -102,14 +102,14 @@ export const boundaryCommand = command({
         nfe_per_restore: sel.nfePerRestore, selection_nfe: nfe, seconds,
       },
     };
-    const card = readJson(cardFile);
-    card.boundary = [...((card.boundary as unknown[] | undefined) ?? []), entry];
+    const spec = readJson(specFile);
+    spec.boundary = [...((spec.boundary as unknown[] | undefined) ?? []), entry];
     commitOutputs([
       { file: join(dir, file), bytes: encodeNpy(sel.noise) },
-      { file: cardFile, bytes: new TextEncoder().encode(JSON.stringify(card, null, 2) + '\n') },
+      { file: specFile, bytes: new TextEncoder().encode(JSON.stringify(spec, null, 2) + '\n') },
     ]);
     const summary = { file: join(dir, file), key, chosen: sel.chosen, score, scores: sel.scores, nfe, seconds };
     if (values.json) return void printSummary(summary);
-    process.stdout.write(`wrote ${join(dir, file)} and its entry in ${basename(cardFile)}: candidate ${sel.chosen} of ${candidates}, MSE ${score.toExponential(4)} (median of the candidates ${median.toExponential(4)}) over ${pairs} reference pairs, ${seconds.toFixed(1)} s\n`);
+    process.stdout.write(`wrote ${join(dir, file)} and its entry in ${basename(specFile)}: candidate ${sel.chosen} of ${candidates}, MSE ${score.toExponential(4)} (median of the candidates ${median.toExponential(4)}) over ${pairs} reference pairs, ${seconds.toFixed(1)} s\n`);
   },
 });

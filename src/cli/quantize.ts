@@ -5,7 +5,8 @@ import type { CalibrationScheme } from '../quantize/calibration.js';
 import { intOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { command } from './options.js';
 import { checkNewFolder, commitFolder } from './output.js';
-import { seedOption, stepsOption, threadsOption } from './shared-options.js';
+import { printSummary } from './job-context.js';
+import { jsonOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
 
 export const quantizeCommand = command({
   name: 'quantize',
@@ -23,6 +24,7 @@ export const quantizeCommand = command({
     steps: stepsOption('DDIM steps of the calibration trajectories', '25'),
     seed: seedOption('trajectory'),
     threads: threadsOption,
+    json: jsonOption('{"out", "scheme", "calibration", "layers", "output_relative_error", "seconds"}'),
   },
   async run({ values }) {
     if (!values.model) fail('USAGE', 'quantize needs --model DIR (a float model folder)');
@@ -31,6 +33,7 @@ export const quantizeCommand = command({
     const calibration = intOption(values.calibration, 'calibration', 1);
     checkNewFolder({ option: '--out', file: values.out }, [{ option: '--model', file: values.model }]);
     const log = (m: string) => process.stderr.write(m + '\n');
+    const t0 = performance.now();
     const threads = threadsValue(values.threads), steps = stepsValue(values.steps), seed = seedValue(values.seed);
     const { files, report } = await quantizeFolder({
       dir: values.model, scheme: values.scheme as CalibrationScheme, calibration, steps, seed,
@@ -42,6 +45,8 @@ export const quantizeCommand = command({
     for (const l of report.layers) log(`  ${l.layer.padEnd(width)}  ${l.op.padEnd(6)}  ${(100 * l.relative_error).toFixed(2)}%`);
     log(`  network output: ${(100 * report.output_relative_error).toFixed(2)}%`);
     commitFolder(values.out, [...files, { name: 'MODEL_CARD.md', bytes: new TextEncoder().encode(modelCard(report, remake)) }]);
+    const summary = { out: values.out, scheme: report.scheme, calibration: report.calibration, layers: report.layers.length, output_relative_error: report.output_relative_error, seconds: (performance.now() - t0) / 1000 };
+    if (values.json) return void printSummary(summary);
     process.stdout.write(`${values.out}: int8 (${report.layers.length} layers, ${report.scheme}, N = ${report.calibration}), output relative error ${(100 * report.output_relative_error).toFixed(2)}%\n`);
   },
 });

@@ -60,6 +60,13 @@ export class Tensor {
     const m = this.itemSize;
     return new Tensor([end - start, ...this.shape.slice(1)], this.data.subarray(start * m, end * m));
   }
+  /** n copies of all of this tensor's values as a batch [n, ...itemShape], in `dtype` (default this one's). */
+  tile(n: number, itemShape: readonly number[], dtype: 'float32' | 'float64' = this.dtype): Tensor {
+    const out = Tensor.zeros([n, ...itemShape], dtype);
+    if (out.itemSize !== this.size) fail('BAD_SHAPE', `cannot tile [${this.shape.join(', ')}] as items [${itemShape.join(', ')}]`);
+    for (let i = 0; i < n; i++) out.data.set(this.data, i * this.size);
+    return out;
+  }
   toDtype(dtype: 'float32' | 'float64'): Tensor {
     if (dtype === this.dtype) return this;
     return new Tensor(this.shape, dtype === 'float64' ? Float64Array.from(this.data) : Float32Array.from(this.data));

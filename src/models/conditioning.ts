@@ -141,9 +141,7 @@ export function conditionsOfBatch(c: Readonly<Record<string, Tensor>>, start: nu
 export function repeatBatch(t: Tensor, n: number): Tensor {
   if (t.batch === n) return t;
   if (t.batch !== 1) fail('BAD_SHAPE', `a condition of batch ${t.batch} cannot serve ${n} samples`);
-  const data = new Float32Array(n * t.size);
-  for (let i = 0; i < n; i++) data.set(t.data, i * t.size);
-  return new Tensor([n, ...t.shape.slice(1)], data);
+  return t.tile(n, t.shape.slice(1), 'float32');
 }
 
 /** The named inputs of a call on batch n, merged with what the caller passes (its anchor, say). */

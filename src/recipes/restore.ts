@@ -1,5 +1,5 @@
 import { fail } from '../core/errors.js';
-import { Tensor } from '../core/tensor.js';
+import type { Tensor } from '../core/tensor.js';
 import type { Denoiser } from '../models/denoiser.js';
 import { cropItems, padItems, requireModelGrid } from '../models/layout.js';
 import { isRestorationModel } from '../restoration/anchor.js';
@@ -55,7 +55,7 @@ export async function restore(o: RestoreOptions): Promise<RunResult> {
   const grid = runGrid(model.path, o.steps ?? 10);
   const r = await runInBatches(degraded.batch, item, grid.length - 1, o, async (start, end, source, onStep) => {
     const mu = degraded.sliceBatch(start, end);
-    return runSampler(sampler, model, grid, initialState(o.start ? repeatItem(o.start, end - start, degraded.dtype) : startNoise(seed, first, start, end, item, degraded.dtype), grid[0]!, mu), {
+    return runSampler(sampler, model, grid, initialState(o.start ? o.start.tile(end - start, item, degraded.dtype) : startNoise(seed, first, start, end, item, degraded.dtype), grid[0]!, mu), {
       noise: source,
       cond: { anchor: mu },
       ...(o.params ? { params: o.params } : {}),
@@ -66,9 +66,3 @@ export async function restore(o: RestoreOptions): Promise<RunResult> {
   return degraded === o.degraded ? r : { ...r, x: cropItems(r.x, got) };
 }
 
-/** n copies of one item [...item] as a batch [n, ...item]. */
-function repeatItem(item: Tensor, n: number, dtype: 'float32' | 'float64'): Tensor {
-  const out = Tensor.zeros([n, ...item.shape], dtype);
-  for (let i = 0; i < n; i++) out.data.set(item.data, i * item.size);
-  return out;
-}

@@ -10,12 +10,7 @@ import type { SolverRunOptions, SolveResult, SolverDef } from './types.js';
 /** Broadcast one measurement [m...] or [1, m...] to n batch items, or check a batched one. */
 export function batchMeasurement(op: Operator, y: Tensor, n: number): Tensor {
   const item = op.outShape.reduce((p, q) => p * q, 1);
-  if (y.size === item) {
-    // In y's own precision: a float64 measurement copied through float32 lost digits.
-    const data = y.dtype === 'float64' ? new Float64Array(n * item) : new Float32Array(n * item);
-    for (let b = 0; b < n; b++) data.set(y.data, b * item);
-    return new Tensor([n, ...op.outShape], data);
-  }
+  if (y.size === item) return y.tile(n, op.outShape);
   if (y.size === n * item) return y.reshape([n, ...op.outShape]);
   return fail('BAD_SHAPE', `measurement of shape [${y.shape.join(', ')}] does not fit ${op.name}, whose output is [${op.outShape.join(', ')}]; give one measurement of that shape (or one per sample)`);
 }
