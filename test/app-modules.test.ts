@@ -13,6 +13,9 @@ import { packageRoot } from '../src/package-root.js';
 import { encodeNifti, parseNifti } from '../src/io/nifti.js';
 import { createVolume } from '../src/io/volume.js';
 import { TweedieError } from '../src/core/errors.js';
+import { serverResultVolume } from '../src/app/server-result.js';
+import { encodeNpy } from '../src/io/npy-codec.js';
+import { Tensor } from '../src/core/tensor.js';
 
 const cleanup: (() => unknown)[] = [];
 after(async () => {
@@ -119,4 +122,34 @@ test('server mode sends the CLI\'s options: the server accepts them and runs exa
   assert.deepEqual(argv({ ...common, task: 'restore', model: 'weights/brain-irsde', simulate: false }),
     ['restore', '--out=OUT/restored.nii.gz', '--input=IN/brain.nii.gz', `--model=${packageRoot}/weights/brain-irsde`, '--steps=10', '--seed=3', '--json']);
   assert.throws(() => serverJobOptions({ ...common, task: 'restore', model: 'weights/brain-irsde', simulate: true }, 'brain.nii.gz'), /the server restores the file as it is .*set "simulate" to no, or run in this browser/);
+  // A PNG is restored to a float .npy, with the page's starting noise; a fastMRI file is `reconstruct --measurement`.
+  const args = (req: Parameters<typeof serverJobOptions>[0], name: string) => {
+    const { task, ...options } = serverJobOptions(req, name);
+    return [task, ...jobArgv(checkedSpec({ task, ...options }, [name]), 'IN', 'OUT')];
+  };
+  assert.deepEqual(args({ ...common, task: 'restore', model: 'weights/brain-irsde', simulate: false, boundary: 'random' }, 'slice.png'),
+    ['restore', '--out=OUT/restored.npy', '--input=IN/slice.png', `--model=${packageRoot}/weights/brain-irsde`, '--steps=10', '--seed=3', '--boundary=random', '--json']);
+  assert.deepEqual(args({ ...common, task: 'kspace', accel: 4, mask: 'random' }, 'knee.h5'),
+    ['reconstruct', '--out=OUT/recon.nii.gz', '--measurement=IN/knee.h5', '--accel=4', '--mask=random', brain64, '--steps=10', '--seed=3', '--slices=1:4', '--json']);
+  assert.deepEqual(args({ ...common, task: 'kspace' }, 'knee.h5'),
+    ['reconstruct', '--out=OUT/recon.nii.gz', '--measurement=IN/knee.h5', brain64, '--steps=10', '--seed=3', '--slices=1:4', '--json']);
+  assert.throws(() => serverJobOptions({ ...common, task: 'mri' }, 'slice.png'), /the server reconstructs a NIfTI file or a DICOM series; a PNG is restored/);
+});
+
+test('a server result onto the page\'s grid: a PNG\'s restored .npy back to grey levels, a k-space job\'s slices back in place', async () => {
+  // A 2 x 3 PNG as the page opened it; the restored x in the model range [-1, 3] (as tweedie restore reads a PNG,
+  // x = lo + (hi - lo) g / 255) maps back to g, rows top to bottom, values outside the range clipped.
+  const input = imageVolume(new Float32Array(6), 3, 2, 'a.png');
+  const x = new Tensor([1, 1, 2, 3], Float32Array.from([-1, 3, 1, 5, -2, 0]));
+  const png = await serverResultVolume({ name: 'restored.npy', bytes: encodeNpy(x) }, input, [0, 1], [-1, 3]);
+  assert.deepEqual(png.dims, [3, 2, 1]);
+  // imageVolume puts image row r at y = 1 - r: the first row [-1, 3, 1] -> [0, 255, 127.5] at y = 1.
+  assert.deepEqual(Array.from(png.data), [255, 0, 63.75, 0, 255, 127.5]);
+  // reconstruct --measurement writes slices [1, 2) only: they go back at z = 1 of a 3-slice input, 0 elsewhere.
+  const like = createVolume(new Float32Array(2 * 2 * 3), [2, 2, 3], { voxelSize: [0.5, 0.5, 3] });
+  const part = encodeNifti(createVolume(Float32Array.from([1, 2, 3, 4]), [2, 2, 1]));
+  const placed = await serverResultVolume({ name: 'recon.nii', bytes: part }, like, [1, 2], [-1, 1]);
+  assert.deepEqual(Array.from(placed.data), [0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0]);
+  assert.deepEqual(placed.affine, like.affine);
+  await assert.rejects(serverResultVolume({ name: 'recon.nii', bytes: part }, like, [0, 2], [-1, 1]), /recon\.nii: the server returned 1 slices for slices 0\.\.1 of 3/);
 });

@@ -9,8 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { launchChromium, serveWeb } from './helpers/browser.js';
-import { form, waitStatus } from './helpers/app-page.js';
+import { form, openAppPage, waitStatus } from './helpers/app-page.js';
 import { readNifti } from '../src/io/nifti.js';
 
 const FIX = join('test', 'fixtures', 'fastmri');
@@ -23,17 +22,7 @@ after(async () => {
 
 let page: Promise<Page> | null = null;
 function openApp(): Promise<Page> {
-  page ??= (async () => {
-    const { url, server } = await serveWeb();
-    cleanup.push(() => server.kill());
-    const browser = await launchChromium();
-    cleanup.push(() => browser.close());
-    const p = await (await browser.newContext()).newPage();
-    p.on('console', (m) => void (m.type() === 'error' && console.error(`page: ${m.text()}`)));
-    await p.goto(url);
-    await p.waitForFunction(() => (globalThis as { app?: { ready: boolean } }).app?.ready === true, null, { timeout: 60_000 });
-    return p;
-  })();
+  page ??= openAppPage(cleanup);
   return page;
 }
 

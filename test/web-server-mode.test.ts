@@ -2,7 +2,7 @@
 // port), in Chromium, in its "on a tweedie server" mode: the held-out NIfTI is uploaded, MRI 4x runs as a job, and
 // the downloaded NIfTI is the one `tweedie reconstruct` writes from the same file (and from a DICOM series pydicom wrote,
 // uploaded as its files); Stop cancels the job; a wrong token is one sentence.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
@@ -10,42 +10,27 @@ import { fileURLToPath } from 'node:url';
 import { pydicomOracle } from '../bench/lib/dicom-tools.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { api, serve, stop, TOKEN, untilState, type Proc } from '../bench/lib/service-procs.js';
-import { launchChromium } from './helpers/browser.js';
-import { form, waitStatus } from './helpers/app-page.js';
+import { api, TOKEN, untilState } from '../bench/lib/service-procs.js';
+import { form, useServedApp, waitStatus } from './helpers/app-page.js';
 import { heldoutNifti } from './helpers/heldout-nifti.js';
 import { readNifti } from '../src/io/nifti.js';
 
 const ORACLE = fileURLToPath(new URL('../../test/helpers/dicom_oracle.py', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'tweedie-server-mode-'));
 const SLICES = 4, STEPS = 10;
-let server: Proc & { url: string }, browser: Browser, page: Page;
-
-before(async () => {
-  server = await serve(['--data', join(dir, 'data')]);
-  browser = await launchChromium();
-  page = await (await browser.newContext({ acceptDownloads: true })).newPage();
-  page.on('console', (m) => void (m.type() === 'error' && console.error(`page: ${m.text()}`)));
-  await page.goto(`${server.url}web/`);
-  await page.waitForFunction(() => (globalThis as { app?: { ready: boolean } }).app?.ready === true, null, { timeout: 60_000 });
-});
-after(async () => {
-  await browser?.close();
-  await stop(server);
-});
+const app = useServedApp(dir);
 
 test('MRI 4x in server mode: the downloaded NIfTI is bit for bit the one `tweedie reconstruct` writes from the same file', async (t) => {
   const file = heldoutNifti(dir, SLICES);
-  await page.setInputFiles('#file', file);
-  await waitStatus(page, /^ready/, 60_000);
-  await form(page, { task: 'mri', mask: 'equispaced', accel: '4', steps: String(STEPS), seed: '0', range: 'all', where: 'server', token: TOKEN });
-  await page.click('#run');
-  const done = await waitStatus(page, /^(done|Could not|stopped)/);
-  assert.equal(done.error, false, `${done.text}\nserver log: ${server.log()}`);
-  const origin = new URL(server.url).origin;
+  await app.page.setInputFiles('#file', file);
+  await waitStatus(app.page, /^ready/, 60_000);
+  await form(app.page, { task: 'mri', mask: 'equispaced', accel: '4', steps: String(STEPS), seed: '0', range: 'all', where: 'server', token: TOKEN });
+  await app.page.click('#run');
+  const done = await waitStatus(app.page, /^(done|Could not|stopped)/);
+  assert.equal(done.error, false, `${done.text}\nserver log: ${app.server.log()}`);
+  const origin = new URL(app.server.url).origin;
   assert.match(done.text, new RegExp(`^done: job [0-9a-f-]{36}, NFE \\d+, [\\d.]+ s on ${origin.replace(/\./g, '\\.')}$`));
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#saveNifti')]);
+  const [download] = await Promise.all([app.page.waitForEvent('download'), app.page.click('#saveNifti')]);
   const saved = join(dir, download.suggestedFilename());
   await download.saveAs(saved);
 
@@ -59,13 +44,13 @@ test('MRI 4x in server mode: the downloaded NIfTI is bit for bit the one `tweedi
   assert.deepEqual(web.affine, input.affine);
   assert.deepEqual(web.data, node.data);
   const json = JSON.parse(cli.stdout) as { psnr: number; ssim: number };
-  const figures = await page.$eval('#figures', (el) => el.textContent ?? '');
+  const figures = await app.page.$eval('#figures', (el) => el.textContent ?? '');
   t.diagnostic(`${done.text}; page: ${figures}; node PSNR ${json.psnr.toFixed(3)} dB, SSIM ${json.ssim.toFixed(4)}`);
   assert.match(figures, new RegExp(`^PSNR ${json.psnr.toFixed(2)} dB, SSIM ${json.ssim.toFixed(4)} \\(zero-filled`), 'the page shows the figures of the job');
 });
 
 test('the DICOM download works from tweedie serve too (the writer\'s dcmjs is among the files it serves): dcmtk reads the slice', async () => {
-  const [dcm] = await Promise.all([page.waitForEvent('download'), page.click('#saveDicom')]);
+  const [dcm] = await Promise.all([app.page.waitForEvent('download'), app.page.click('#saveDicom')]);
   const file = join(dir, dcm.suggestedFilename());
   await dcm.saveAs(file);
   const dump = spawnSync('dcmdump', ['+P', 'Rows', '+P', 'Columns', file], { encoding: 'utf8' });
@@ -78,13 +63,13 @@ test('a DICOM series in server mode: its files are uploaded as one series, and t
   mkdirSync(series);
   pydicomOracle(ORACLE, ['series', series, '3']);
   const files = readdirSync(series).sort().map((f) => join(series, f));
-  await page.setInputFiles('#file', files);
-  await waitStatus(page, /^ready/, 60_000);
-  await form(page, { task: 'mri', mask: 'equispaced', accel: '4', steps: '3', seed: '0', range: 'all', where: 'server', token: TOKEN });
-  await page.click('#run');
-  const done = await waitStatus(page, /^(done|Could not|stopped)/);
-  assert.equal(done.error, false, `${done.text}\nserver log: ${server.log()}`);
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#saveNifti')]);
+  await app.page.setInputFiles('#file', files);
+  await waitStatus(app.page, /^ready/, 60_000);
+  await form(app.page, { task: 'mri', mask: 'equispaced', accel: '4', steps: '3', seed: '0', range: 'all', where: 'server', token: TOKEN });
+  await app.page.click('#run');
+  const done = await waitStatus(app.page, /^(done|Could not|stopped)/);
+  assert.equal(done.error, false, `${done.text}\nserver log: ${app.server.log()}`);
+  const [download] = await Promise.all([app.page.waitForEvent('download'), app.page.click('#saveNifti')]);
   const saved = join(dir, `dicom-${download.suggestedFilename()}`);
   await download.saveAs(saved);
   const out = join(dir, 'dicom-node.nii');
@@ -97,25 +82,25 @@ test('a DICOM series in server mode: its files are uploaded as one series, and t
 });
 
 test('Stop in server mode cancels the job on the server (DELETE /jobs/:id): the job ends cancelled with no results', async () => {
-  await form(page, { where: 'server', token: TOKEN, steps: '400', range: 'all' });
-  await page.click('#run');
-  await waitStatus(page, /step [1-9]\d* \/ \d+/);
-  await page.click('#stop');
-  const s = await waitStatus(page, /^stopped/, 30_000);
+  await form(app.page, { where: 'server', token: TOKEN, steps: '400', range: 'all' });
+  await app.page.click('#run');
+  await waitStatus(app.page, /step [1-9]\d* \/ \d+/);
+  await app.page.click('#stop');
+  const s = await waitStatus(app.page, /^stopped/, 30_000);
   assert.equal(s.error, false);
-  const { jobs } = (await (await api(server.url, '/jobs')).json()) as { jobs: { id: string; state: string }[] };
+  const { jobs } = (await (await api(app.server.url, '/jobs')).json()) as { jobs: { id: string; state: string }[] };
   const stopped = jobs.at(-1)!;
-  const final = await untilState(server.url, stopped.id, ['cancelled', 'done', 'failed'], 30_000);
+  const final = await untilState(app.server.url, stopped.id, ['cancelled', 'done', 'failed'], 30_000);
   assert.equal(final.state, 'cancelled');
   assert.deepEqual(final.results, []);
-  assert.equal(await page.$eval('#saveNifti', (b) => (b as unknown as { disabled: boolean }).disabled), true);
+  assert.equal(await app.page.$eval('#saveNifti', (b) => (b as unknown as { disabled: boolean }).disabled), true);
 });
 
-test('server mode with a wrong token: one human sentence in the page, no result', async () => {
-  await form(page, { where: 'server', token: 'wrong-token-0123456789abcdef', steps: '2' });
-  await page.click('#run');
-  const s = await waitStatus(page, /^(done|Could not|stopped)/, 60_000);
+test('server mode with a wrong token: one human sentence in the app.page, no result', async () => {
+  await form(app.page, { where: 'server', token: 'wrong-token-0123456789abcdef', steps: '2' });
+  await app.page.click('#run');
+  const s = await waitStatus(app.page, /^(done|Could not|stopped)/, 60_000);
   assert.equal(s.error, true);
-  assert.equal(s.text, `Could not run: the server at ${new URL(server.url).origin} refused the token; paste the token it was started with (TWEEDIE_TOKEN)`);
-  assert.equal(await page.$eval('#saveNifti', (b) => (b as unknown as { disabled: boolean }).disabled), true);
+  assert.equal(s.text, `Could not run: the server at ${new URL(app.server.url).origin} refused the token; paste the token it was started with (TWEEDIE_TOKEN)`);
+  assert.equal(await app.page.$eval('#saveNifti', (b) => (b as unknown as { disabled: boolean }).disabled), true);
 });

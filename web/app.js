@@ -189,8 +189,8 @@ async function request() {
   if (state.kspace) return kspaceRequest(task, common);
   if (task === 'mri') return { ...common, task, accel: Number($('accel').value), mask: $('mask').value };
   if (task === 'ct') return { ...common, task, views: Number($('views').value) };
-  const simulate = $('simulate').value === 'yes';
-  return { ...common, task: 'restore', simulate, ...(simulate ? { operator: await restoreOperator(common.model, task) } : {}) };
+  const simulate = $('simulate').value === 'yes', boundary = $('boundary').value;
+  return { ...common, task: 'restore', simulate, ...(simulate ? { operator: await restoreOperator(common.model, task) } : {}), ...(boundary ? { boundary } : {}) };
 }
 
 /** MRI reconstruction of raw k-space, as `tweedie reconstruct --measurement FILE.h5 [--accel R --mask KIND]` runs it. */
@@ -249,26 +249,38 @@ function stopWorker() {
   state.worker = null;
 }
 
+/** The model's value range (tweedie.json "value_range"), from the app's own copy of the folder. */
+async function valueRange(model) {
+  const r = await fetch(new URL(`${model}/tweedie.json`, ROOT));
+  if (!r.ok) tw.fail('UNREADABLE_FILE', `${model}/tweedie.json could not be fetched (${r.status}); reload the page`);
+  return tw.valueRangeOf(await r.json(), `${model}/tweedie.json`);
+}
+
 /**
- * On a tweedie server (the service API of issue 18): the NIfTI file or the DICOM series' files are uploaded, the job
- * followed, the NIfTI result fetched.
+ * On a tweedie server (the service API of issue 18): the opened file (NIfTI, PNG, fastMRI .h5) or the DICOM series'
+ * files are uploaded, the job followed, and its result (a NIfTI, or a PNG's restoration as .npy) read back onto the
+ * input's grid (src/app/server-result.ts).
  */
 async function runOnServer(req) {
-  const files = state.files, nifti = files.length === 1 && /\.nii(\.gz)?$/i.test(files[0].name);
-  if (state.kspace || !(nifti || state.input.dicom)) tw.fail('USAGE', 'the server mode sends a NIfTI file or a DICOM series; open one (or run in this browser)');
+  const files = state.files, one = files.length === 1 && /\.(nii(\.gz)?|png|h5|hdf5|hdf)$/i.test(files[0].name);
+  if (!(one || state.input.dicom)) tw.fail('USAGE', 'the server mode sends a NIfTI, PNG or fastMRI (.h5) file or a DICOM series; open one (or run in this browser)');
   const url = $('server').value.trim() || location.origin;
-  const options = tw.serverJobOptions(req, nifti ? files[0].name : files.map((f) => f.name));
+  const inputName = one ? files[0].name : files.map((f) => f.name);
+  const options = tw.serverJobOptions(req, inputName);
+  const range = tw.isPngName(inputName) ? await valueRange(req.model) : [-1, 1];
   state.controller = new AbortController();
   const server = { url, token: $('token').value, signal: state.controller.signal };
   const job = await tw.runOnServer(
     { ...server, onSubmitted: (id) => (state.job = { id, server }), onStatus: (s) => progress(s.progress?.done ?? s.progress?.step ?? 0, s.progress?.total ?? s.progress?.steps ?? 1, `on ${url} (${s.state})`) },
-    options, await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) }))), (name) => /\.nii(\.gz)?$/i.test(name),
+    options, await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) }))), (name) => name === options.out || (!options.out && /\.nii(\.gz)?$/i.test(name)),
   );
   state.job = null;
   if (job.status.state !== 'done' || !job.result) tw.fail('BAD_INPUT', `the server's job ${job.status.state}${job.status.error ? `: ${job.status.error}` : ''}`);
   const m = job.status.metrics ?? {};
-  const figures = typeof m.psnr === 'number' && req.task !== 'restore' ? tw.reconstructFigures(m) : null;
-  return { volume: await tw.parseNiftiAsync(job.result.bytes, job.result.name), figures, label: `job ${job.id}`, nfe: m.nfe ?? 0, seconds: m.seconds ?? 0, where: `on ${url}` };
+  const figures = typeof m.psnr !== 'number' || req.task === 'restore' ? null : req.task === 'kspace' ? tw.kspaceFigures(m) : tw.reconstructFigures(m);
+  const { serverResultVolume } = await import('../dist/src/app/server-result.js');
+  const volume = await serverResultVolume(job.result, state.input, req.slices, range);
+  return { volume, figures, label: `job ${job.id}`, nfe: m.nfe ?? 0, seconds: m.seconds ?? 0, where: `on ${url}` };
 }
 
 async function onRun() {

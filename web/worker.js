@@ -5,6 +5,7 @@ import { fetchModelFolder, OnnxWebDenoiser } from '../dist/src/models/onnx-web.j
 import { runTask } from '../dist/src/app/browser-tasks.js';
 import { parseNpy } from '../dist/src/io/npy-codec.js';
 import { priorPercentile } from '../dist/src/volume/kspace-file.js';
+import { checkedBoundaryNoise } from '../dist/src/restoration/boundary.js';
 
 const ROOT = new URL('../', import.meta.url);
 const ORT = new URL('node_modules/onnxruntime-web/dist/', ROOT).href;
@@ -36,13 +37,20 @@ async function percentileOf(folder) {
   return priorPercentile(r.ok ? parseNpy(new Uint8Array(await r.arrayBuffer()), `${folder}/heldout.npy`) : null);
 }
 
+/** A restoration model's optimal boundary (tweedie.json "boundary"): its noise, fetched from the model folder. */
+async function boundaryNoise(folder, entry) {
+  const file = `${folder}/${entry.file}`, r = await fetch(new URL(file, ROOT));
+  if (!r.ok) throw new Error(`${folder}/tweedie.json: "boundary" names ${entry.file}, which the server does not have (${r.status}); pick the starting noise "random"`);
+  return checkedBoundaryNoise(parseNpy(new Uint8Array(await r.arrayBuffer()), file), entry, file);
+}
+
 onmessage = async ({ data: request }) => {
   try {
     const { model, split } = await loadModel(request.model);
     const threads = model.backend !== 'wasm' ? '' : self.crossOriginIsolated ? ', multi-threaded' : ', one thread';
     postMessage({ type: 'started', backend: `${model.backend}${threads}` });
     const percentile = request.task === 'kspace' ? await percentileOf(request.model) : undefined;
-    const r = await runTask({ ...request, modelName: request.model }, { model, split, percentile, onProgress: (done, total) => postMessage({ type: 'progress', done, total }) });
+    const r = await runTask({ ...request, modelName: request.model }, { model, split, percentile, boundaryNoise: (entry) => boundaryNoise(request.model, entry), onProgress: (done, total) => postMessage({ type: 'progress', done, total }) });
     postMessage({ type: 'result', result: { ...r, backend: model.backend } }, [r.volume.data.buffer]);
   } catch (e) {
     postMessage({ type: 'error', code: e?.code ?? null, message: String(e?.message ?? e) });

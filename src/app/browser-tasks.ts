@@ -1,11 +1,14 @@
 import { fail } from '../core/errors.js';
-import { reconstructFigures, type Figures } from './figures.js';
+import { kspaceFigures, reconstructFigures, type Figures } from './figures.js';
 import { Tensor } from '../core/tensor.js';
 import { buildOperator, operatorConfigFromSpec } from '../inverse/operators/registry.js';
 import { requireVolume3D, type Volume } from '../io/volume.js';
 import { psnr, ssim } from '../metrics/image.js';
 import type { OrtDenoiser } from '../models/ort-denoiser.js';
 import { restore } from '../recipes/restore.js';
+import type { BoundarySpec } from '../models/boundary-spec.js';
+import { chooseBoundary } from '../restoration/boundary.js';
+import { samplerByName } from '../samplers/registry.js';
 import { degradedAnchor, isRestorationModel } from '../restoration/anchor.js';
 import { chunkSolverFor } from '../volume/chunk-solver.js';
 import { inProcessPool } from '../volume/job-pool.js';
@@ -43,6 +46,8 @@ export interface TaskRequest {
   /** restore: the degradation's operator spec (the model's tasks.json), simulated from the volume when `simulate`. */
   operator?: string;
   simulate?: boolean;
+  /** restore: the starting noise, as `tweedie restore --boundary` takes it (absent: the model's optimal boundary when it has one for these settings, else random). */
+  boundary?: 'optimal' | 'random';
 }
 
 export interface TaskResult {
@@ -62,6 +67,8 @@ export interface TaskInputs {
   split: SplitJson | null;
   /** kspace: the prior's 99.5th percentile in model units (priorPercentile of its heldout.npy). */
   percentile?: number;
+  /** restore: a boundary's noise file (tweedie.json "boundary"), fetched from the model folder. */
+  boundaryNoise: (b: BoundarySpec) => Promise<Tensor>;
   onProgress: (done: number, total: number) => void;
 }
 
@@ -86,10 +93,7 @@ async function kspaceSlices(r: TaskRequest, io: TaskInputs): Promise<TaskResult>
   });
   const m = res.grid.outRows * res.grid.outCols, all = new Float32Array(file.slices * m);
   all.set(res.image, res.slices[0] * m);
-  const figures = res.psnr === null ? null : {
-    psnr: res.psnr, ssim: res.ssim!, psnr_baseline: res.psnr_zero_filled!, ssim_baseline: res.ssim_zero_filled!, baseline: 'zero-filled',
-    grid: `${res.referenceSource} (fastMRI's evaluation: data range its maximum)`,
-  };
+  const figures = kspaceFigures({ ...res, reference: res.referenceSource });
   return { volume: kspaceVolume(all, file.slices, res.grid, `tweedie ${res.solver} coil-combined`), figures, label: `${res.operator}, ${res.solver} ${res.steps} steps, maps ${res.maps}`, nfe: res.nfe, seconds: res.seconds };
 }
 
@@ -124,7 +128,11 @@ async function restoreSlices(r: TaskRequest, io: TaskInputs): Promise<TaskResult
     if (!r.operator) fail('USAGE', 'pick a degradation to simulate');
     degraded = degradedAnchor(buildOperator(operatorConfigFromSpec(r.operator!, item), item, r.operator), clean, r.seed);
   }
-  const res = await restore({ model: io.model, degraded, steps: r.steps, seed: r.seed, onProgress: (p) => io.onProgress(p.done, p.total) });
+  // The CLI's default sampler (mrs at its defaults) and the CLI's choice of starting noise.
+  const sampler = samplerByName('mrs');
+  const { entry, note } = chooseBoundary(r.boundary, io.model.spec.boundaries, r.modelName, 'starting noise', sampler, {}, r.steps, item);
+  const start = entry ? await io.boundaryNoise(entry) : null;
+  const res = await restore({ model: io.model, degraded, sampler, steps: r.steps, seed: r.seed, ...(start ? { start } : {}), onProgress: (p) => io.onProgress(p.done, p.total) });
   const [lo, hi] = io.model.spec.valueRange;
   const x = new Tensor(res.x.shape, res.x.data.map((v) => Math.min(hi, Math.max(lo, v))));
   const L = hi - lo, mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
@@ -132,5 +140,5 @@ async function restoreSlices(r: TaskRequest, io: TaskInputs): Promise<TaskResult
     ? { psnr: mean(psnr(x, clean, L)), ssim: mean(ssim(x, clean, { dataRange: L })), psnr_baseline: mean(psnr(degraded, clean, L)), ssim_baseline: mean(ssim(degraded, clean, { dataRange: L })), baseline: 'degraded input', grid: `the input in model space (${item[1]} x ${item[2]}, range ${L}), mean over slices` }
     : null;
   const data = modelToVolume(x.data as Float32Array, A, count, vol, mapping);
-  return { volume: onInputGrid(vol, data, `restore(${vol.source ?? 'volume'})`), figures, label: `${r.simulate ? `${r.operator}, ` : ''}restored with ${r.modelName}, ${r.steps} steps`, nfe: res.nfe, seconds: (performance.now() - t0) / 1000 };
+  return { volume: onInputGrid(vol, data, `restore(${vol.source ?? 'volume'})`), figures, label: `${r.simulate ? `${r.operator}, ` : ''}restored with ${r.modelName}, ${r.steps} steps, ${note ?? `${start ? 'optimal' : 'random'} boundary`}`, nfe: res.nfe, seconds: (performance.now() - t0) / 1000 };
 }

@@ -35,21 +35,31 @@ export interface ServiceOptions {
 }
 
 /** What the app asks for: the worker's request (its task and the form's settings) with the model as the page fetches it (weights/NAME). */
-export type AppRequest = Pick<TaskRequest, 'task' | 'slices' | 'steps' | 'seed' | 'accel' | 'mask' | 'views' | 'simulate'> & { model: string };
+export type AppRequest = Pick<TaskRequest, 'task' | 'slices' | 'steps' | 'seed' | 'accel' | 'mask' | 'views' | 'simulate' | 'boundary'> & { model: string };
+
+/** A PNG input is restored to a float .npy (the PNG result would be 8-bit); every other input to a NIfTI. */
+export const isPngName = (name: string | string[]): boolean => typeof name === 'string' && /\.png$/i.test(name);
 
 /**
  * The job options of an app request: the CLI's option names (`tweedie reconstruct --truth FILE --modality ...`,
- * `tweedie restore --input FILE ...`), the uploaded file named by its name (a DICOM series: the list of its files'
- * names), the model by its folder in weights/, and a NIfTI result (the app reads the volume back).
+ * `tweedie reconstruct --measurement FILE.h5`, `tweedie restore --input FILE ...`), the uploaded file named by its
+ * name (a DICOM series: the list of its files' names), the model by its folder in weights/, and a result the app reads
+ * back: a NIfTI, or for a PNG input the restored image as .npy.
  */
 export function serverJobOptions(req: AppRequest, inputName: string | string[]): Record<string, string | number | string[]> {
   const common = { model: req.model.replace(/^weights\//, ''), steps: req.steps, seed: req.seed };
+  const slices = `${req.slices[0]}:${req.slices[1]}`;
   if (req.task === 'restore') {
     if (req.simulate) fail('USAGE', 'the server restores the file as it is (it does not simulate a degradation); set "simulate" to no, or run in this browser');
-    return { task: 'restore', input: inputName, ...common, out: 'restored.nii.gz' };
+    return { task: 'restore', input: inputName, ...common, ...(req.boundary ? { boundary: req.boundary } : {}), out: isPngName(inputName) ? 'restored.npy' : 'restored.nii.gz' };
   }
+  if (req.task === 'kspace') {
+    // A fully sampled file is undersampled by the page's mask and acceleration; an undersampled one keeps its own sampling.
+    return { task: 'reconstruct', measurement: inputName, ...(req.accel !== undefined ? { accel: req.accel, mask: req.mask ?? 'equispaced' } : {}), ...common, slices };
+  }
+  if (isPngName(inputName)) fail('USAGE', 'the server reconstructs a NIfTI file or a DICOM series; a PNG is restored (denoise, super-resolve, deblur) there, or reconstructed in this browser');
   const sampling: Record<string, string | number> = req.task === 'mri' ? { accel: req.accel ?? 4, mask: req.mask ?? 'equispaced' } : { views: req.views ?? 30 };
-  return { task: 'reconstruct', truth: inputName, modality: req.task, ...sampling, ...common, slices: `${req.slices[0]}:${req.slices[1]}` };
+  return { task: 'reconstruct', truth: inputName, modality: req.task, ...sampling, ...common, slices };
 }
 
 const FINAL = new Set(['done', 'failed', 'cancelled']);

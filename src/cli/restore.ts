@@ -9,9 +9,8 @@ import { intOption, seedValue, stepsValue, threadsValue } from './args.js';
 import { checkItemCount } from '../core/limits.js';
 import { loadModel, type LoadedModel } from './model-spec.js';
 import type { Tensor } from '../core/tensor.js';
-import { boundaryKey } from '../models/boundary-spec.js';
 import { boundaryNoise } from '../restoration/boundary-file.js';
-import { boundaryFor, fullParams } from '../restoration/boundary.js';
+import { chooseBoundary } from '../restoration/boundary.js';
 import type { ParamValues, SamplerDef } from '../samplers/types.js';
 import { command } from './options.js';
 import { checkOutputs, commitOutputs } from './output.js';
@@ -29,24 +28,11 @@ function checkOut(out: string | undefined): string {
   return out;
 }
 
-/**
- * The starting noise --boundary asks for: the model folder's optimal boundary for this sampler setting and image size
- * (null: random starts). Asked for explicitly, a missing one is a usage error naming what the folder has.
- */
+/** The starting noise --boundary asks for (null: random starts), with the default's note on stderr. */
 function boundaryStart(mode: string | undefined, model: LoadedModel, modelDir: string, sampler: SamplerDef, params: Partial<ParamValues>, steps: number, item: readonly number[]): Tensor | null {
-  if (mode !== undefined && mode !== 'optimal' && mode !== 'random') fail('USAGE', `--boundary ${mode}: use optimal or random`);
-  if (mode === 'random') return null;
-  const entry = boundaryFor(model.boundaries, sampler, params, steps, item);
-  if (entry) return boundaryNoise(modelDir, entry);
-  const have = model.boundaries.map((b) => boundaryKey(b)).join('; ');
-  const wanted = boundaryKey({ sampler: sampler.name, params: fullParams(sampler, params), steps, shape: item });
-  if (mode === 'optimal') {
-    fail('USAGE', have
-      ? `--boundary optimal: ${modelDir} has optimal boundaries for ${have}, not for ${wanted}; use one of those settings, or --boundary random`
-      : `--boundary optimal: ${modelDir} has no optimal boundary (no "boundary" in its tweedie.json); select one with "tweedie boundary --model ${modelDir} --reference CLEAN.npy", or use --boundary random`);
-  }
-  if (have) process.stderr.write(`note: random boundary: ${modelDir}'s optimal boundaries are for ${have}, not ${wanted}\n`);
-  return null;
+  const { entry, note } = chooseBoundary(mode, model.boundaries, modelDir, '--boundary', sampler, params, steps, item);
+  if (note) process.stderr.write(`note: ${note}\n`);
+  return entry ? boundaryNoise(modelDir, entry) : null;
 }
 
 function meanOf(a: Float64Array): number {

@@ -99,6 +99,13 @@ export interface ModelSource {
   cardName: string;
 }
 
+/** tweedie.json "value_range": the model's [low, high] (default [-1, 1]). */
+export function valueRangeOf(t: Record<string, unknown>, name: string): [number, number] {
+  const range = (t.value_range ?? [-1, 1]) as [number, number];
+  if (!Array.isArray(range) || range.length !== 2 || !(range[0] < range[1])) fail('BAD_CONFIG', `${name}: "value_range" must be [low, high]`);
+  return range;
+}
+
 /** Check a parsed tweedie.json against the model's scheduler config and normalise it (no file access). */
 export function parseModelCard(card: unknown, scheduler: SchedulerConfig, source: ModelSource, warn: (m: string) => void): ModelSpec {
   const name = source.cardName;
@@ -120,8 +127,7 @@ export function parseModelCard(card: unknown, scheduler: SchedulerConfig, source
     if (k in condInputs && condInputs[k] !== c.input) fail('BAD_CONFIG', `${name}: conditioning.${k} reads input "${c.input}" but inputs.${k} says "${condInputs[k]}"; name it in one place`);
     condInputs[k] = c.input;
   }
-  const range = (t.value_range ?? [-1, 1]) as [number, number];
-  if (!Array.isArray(range) || range.length !== 2 || !(range[0] < range[1])) fail('BAD_CONFIG', `${name}: "value_range" must be [low, high]`);
+  const range = valueRangeOf(t, name);
   const shape = shapeOf(t.shape, name);
   const timeScale = t.time_scale === undefined ? 1 : Number(t.time_scale);
   if (!(timeScale > 0)) fail('BAD_CONFIG', `${name}: "time_scale" must be a positive number`);

@@ -4,14 +4,11 @@ import { fail } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
 import { readNpy } from '../io/npy.js';
 import type { BoundarySpec } from '../models/boundary-spec.js';
+import { checkedBoundaryNoise } from './boundary.js';
 
 /** A shipped boundary's noise (tweedie.json "boundary"), read and checked against the shape its entry declares. */
 export function boundaryNoise(dir: string, b: BoundarySpec): Tensor {
   const file = join(dir, b.file);
   if (!existsSync(file)) fail('UNREADABLE_FILE', `${join(dir, 'tweedie.json')}: "boundary" names ${b.file}, which is not in ${dir}; copy it back, or remove its entry (then restores start from random noise)`);
-  const noise = readNpy(file);
-  if (noise.shape.join(',') !== b.shape.join(',') || !noise.data.every(Number.isFinite)) {
-    fail('BAD_CONFIG', `${file} is not a finite [${b.shape.join(', ')}] noise as its tweedie.json entry says; select it again with "tweedie boundary", or remove the entry`);
-  }
-  return noise;
+  return checkedBoundaryNoise(readNpy(file), b, file);
 }

@@ -109,3 +109,31 @@ export function boundaryFor(boundaries: readonly BoundarySpec[], sampler: Sample
   const key = boundaryKey({ sampler: sampler.name, params: fullParams(sampler, params), steps, shape: item });
   return boundaries.find((b) => boundaryKey(b) === key) ?? null;
 }
+
+/**
+ * The starting noise a restore asks for (`mode`: 'optimal', 'random', or undefined for the default): the folder's
+ * boundary for this sampler setting and image size, else random starts (entry null) with a note naming what the folder
+ * has. `option` is how the user set it (the CLI's --boundary, the page's field), for the messages.
+ */
+export function chooseBoundary(mode: string | undefined, boundaries: readonly BoundarySpec[], modelDir: string, option: string, sampler: SamplerDef, params: Partial<ParamValues>, steps: number, item: readonly number[]): { entry: BoundarySpec | null; note: string | null } {
+  if (mode !== undefined && mode !== 'optimal' && mode !== 'random') fail('USAGE', `${option} ${mode}: use optimal or random`);
+  if (mode === 'random') return { entry: null, note: null };
+  const entry = boundaryFor(boundaries, sampler, params, steps, item);
+  if (entry) return { entry, note: null };
+  const have = boundaries.map((b) => boundaryKey(b)).join('; ');
+  const wanted = boundaryKey({ sampler: sampler.name, params: fullParams(sampler, params), steps, shape: item });
+  if (mode === 'optimal') {
+    fail('USAGE', have
+      ? `${option} optimal: ${modelDir} has optimal boundaries for ${have}, not for ${wanted}; use one of those settings, or ${option} random`
+      : `${option} optimal: ${modelDir} has no optimal boundary (no "boundary" in its tweedie.json); select one with "tweedie boundary --model ${modelDir} --reference CLEAN.npy", or use ${option} random`);
+  }
+  return { entry: null, note: have ? `random boundary: ${modelDir}'s optimal boundaries are for ${have}, not ${wanted}` : null };
+}
+
+/** A boundary's noise as read from `file` (disk or fetched), checked against the shape its tweedie.json entry declares. */
+export function checkedBoundaryNoise(noise: Tensor, b: BoundarySpec, file: string): Tensor {
+  if (noise.shape.join(',') !== b.shape.join(',') || !noise.data.every(Number.isFinite)) {
+    fail('BAD_CONFIG', `${file} is not a finite [${b.shape.join(', ')}] noise as its tweedie.json entry says; select it again with "tweedie boundary", or remove the entry`);
+  }
+  return noise;
+}
