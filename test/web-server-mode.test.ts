@@ -96,7 +96,7 @@ test('Stop in server mode cancels the job on the server (DELETE /jobs/:id): the 
   assert.equal(await app.page.$eval('#saveNifti', (b) => (b as unknown as { disabled: boolean }).disabled), true);
 });
 
-test('server mode with a wrong token: one human sentence in the app.page, no result', async () => {
+test('server mode with a wrong token: one human sentence in the page, no result', async () => {
   await form(app.page, { where: 'server', token: 'wrong-token-0123456789abcdef', steps: '2' });
   await app.page.click('#run');
   const s = await waitStatus(app.page, /^(done|Could not|stopped)/, 60_000);
