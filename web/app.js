@@ -9,6 +9,8 @@ const ROOT = new URL('../', import.meta.url);
 const MODELS = ['weights/brain-64', 'weights/brain-irsde', 'weights/brain-resshift', 'weights/brain-rddm'];
 const DEFAULT_MODEL = { mri: 'weights/brain-64', ct: 'weights/brain-64', denoise: 'weights/brain-irsde', sr4: 'weights/brain-irsde', deblur: 'weights/brain-irsde' };
 const RESTORE = new Set(['denoise', 'sr4', 'deblur']);
+// Restoration takes `tweedie restore`'s 10 steps, the setting the shipped optimal boundaries were selected for.
+const DEFAULT_STEPS = { mri: 20, ct: 20, denoise: 10, sr4: 10, deblur: 10 };
 
 const state = { input: null, files: [], kspace: null, result: null, window: [0, 1], worker: null, cancel: null, job: null, controller: null, stopped: false };
 const longTasks = [];
@@ -172,6 +174,7 @@ function onTask() {
   for (const el of document.querySelectorAll('.ct')) el.classList.toggle('hidden', task !== 'ct');
   for (const el of document.querySelectorAll('.restore')) el.classList.toggle('hidden', !RESTORE.has(task));
   $('model').value = DEFAULT_MODEL[task];
+  $('steps').value = String(DEFAULT_STEPS[task]);
   void modelCard();
 }
 
