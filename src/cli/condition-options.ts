@@ -1,6 +1,5 @@
 import { fail } from '../core/errors.js';
-import type { ConditionSpec, ConditionValue } from '../models/conditioning.js';
-import type { Denoiser } from '../models/denoiser.js';
+import type { ConditionSpec, ConditionSpecs, ConditionValue } from '../models/conditioning.js';
 import type { ConditionOptions } from '../recipes/condition.js';
 import { numberOption } from './args.js';
 import { readImages } from './image-input.js';
@@ -16,25 +15,23 @@ export const conditionOptions = {
 type Values = { class?: string | undefined; 'cond-image'?: string | undefined; 'guidance-scale'?: string | undefined; 'guidance-interval'?: string | undefined };
 
 /** The model's one condition of a kind, for the option that sets it; refused where it has none. */
-function conditionOfKind(model: Denoiser, kind: ConditionSpec['kind'], option: string, modelName: string): string {
-  const entries = Object.entries(model.conditions ?? {});
+function conditionOfKind(specs: ConditionSpecs | undefined, kind: ConditionSpec['kind'], option: string, modelName: string): string {
+  const entries = Object.entries(specs ?? {});
   const hit = entries.find(([, s]) => s.kind === kind);
   if (!hit) fail('USAGE', `${option}: ${modelName} takes no ${kind} condition (${entries.length ? `its conditions: ${entries.map(([k, s]) => `${k} (${s.kind})`).join(', ')}` : 'its tweedie.json declares no "conditioning"'}); drop ${option}`);
   return hit[0];
 }
 
-/** The recipe's ConditionOptions from the command line, the conditioning image read in the model's range. */
-export async function conditionValues(values: Values, model: Denoiser, modelName: string): Promise<ConditionOptions> {
+/**
+ * --class and the guidance options as the recipe's ConditionOptions for a model declaring `specs` (its tweedie.json
+ * "conditioning"); no file is read, so the service checks a job's options with it when the job is submitted.
+ */
+export function classAndGuidanceValues(values: Values, specs: ConditionSpecs | undefined, modelName: string): ConditionOptions {
   const condition: Record<string, ConditionValue> = {};
   if (values.class !== undefined) {
     const classes = values.class.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
     if (!classes.every(Number.isInteger)) fail('USAGE', `--class must be an integer class, or a comma-separated list of one per sample, got "${values.class}"`);
-    condition[conditionOfKind(model, 'class', '--class', modelName)] = classes;
-  }
-  if (values['cond-image'] !== undefined) {
-    const name = conditionOfKind(model, 'image', '--cond-image', modelName);
-    const spec = model.conditions![name] as Extract<ConditionSpec, { kind: 'image' }>;
-    condition[name] = (await readImages(values['cond-image'], [...spec.valueRange], '--cond-image')).x;
+    condition[conditionOfKind(specs, 'class', '--class', modelName)] = classes;
   }
   const scale = numberOption(values['guidance-scale'], 'guidance-scale');
   const iv = values['guidance-interval'];
@@ -47,4 +44,13 @@ export async function conditionValues(values: Values, model: Denoiser, modelName
     ...(Object.keys(condition).length ? { condition } : {}),
     ...(scale !== undefined ? { guidance: { scale, ...(interval ? { interval: interval as [number, number] } : {}) } } : {}),
   };
+}
+
+/** The recipe's ConditionOptions from the command line (classAndGuidanceValues), the conditioning image read in the model's range. */
+export async function conditionValues(values: Values, specs: ConditionSpecs | undefined, modelName: string): Promise<ConditionOptions> {
+  const o = classAndGuidanceValues(values, specs, modelName);
+  if (values['cond-image'] === undefined) return o;
+  const name = conditionOfKind(specs, 'image', '--cond-image', modelName);
+  const spec = specs![name] as Extract<ConditionSpec, { kind: 'image' }>;
+  return { ...o, condition: { ...o.condition, [name]: (await readImages(values['cond-image'], [...spec.valueRange], '--cond-image')).x } };
 }
