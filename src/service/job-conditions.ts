@@ -1,6 +1,5 @@
-import { classAndGuidanceValues } from '../cli/condition-options.js';
 import { readModelFolder } from '../models/model-folder.js';
-import { checkedConditioning } from '../recipes/condition.js';
+import { checkedConditioning, conditionOptionsFromText } from '../recipes/condition.js';
 import type { OptionValue } from './job-spec.js';
 
 /** The job options that condition a model and can be checked before the job runs (--cond-image is an upload, read then). */
@@ -20,5 +19,5 @@ export function checkJobConditions(options: Readonly<Record<string, OptionValue>
   const text = (k: (typeof CONDITION_OPTIONS)[number]) => (options[k] === undefined ? undefined : String(options[k]));
   const specs = readModelFolder(modelDir, () => undefined).conditions;
   const modelName = `--model ${String(options.model)}`;
-  checkedConditioning(specs, classAndGuidanceValues({ class: text('class'), 'guidance-scale': text('guidance-scale'), 'guidance-interval': text('guidance-interval') }, specs, modelName), n);
+  checkedConditioning(specs, conditionOptionsFromText({ class: text('class'), scale: text('guidance-scale'), interval: text('guidance-interval') }, specs, modelName, 'cli'), n);
 }
