@@ -1,8 +1,5 @@
 import { join } from 'node:path';
 import { fail } from '../src/core/errors.js';
-import type { Tensor } from '../src/core/tensor.js';
-import { featureStats, frechetDistanceOfStats, knnRadii2, precisionRecall, unplaceableShare } from '../src/metrics/sample-quality.js';
-import { OnnxClassifier } from '../src/models/classifier-onnx.js';
 import { attachFolderNoiseLevels } from '../src/models/noise-level-file.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
 import { packageRoot } from '../src/package-root.js';
@@ -12,7 +9,7 @@ import { dmcmc, finisherSteps } from '../src/samplers/dmcmc.js';
 import { resolveParams } from '../src/samplers/method.js';
 import { samplerByName } from '../src/samplers/registry.js';
 import { checkedParams } from '../src/cli/params.js';
-import { fmnistTest, fmnistTrain } from './lib/fmnist.js';
+import { fmnistYardstick, REFERENCE, type QualityFigures } from './lib/fmnist-yardstick.js';
 import { stepsFor } from './samplers.js';
 
 /**
@@ -41,20 +38,13 @@ const dmcmcChain = () => {
 };
 /** Samples per model call. */
 const BATCH = 250;
-/** The reference set: all 10,000 Fashion-MNIST test images. */
-const REFERENCE = 10000;
 
 export const description = `sample quality of fmnist models in weights/fmnist-classifier's feature space against the 10,000 Fashion-MNIST test images: Frechet distance, precision/recall (k = 3), unplaceable share (max softmax < 0.5), per model, sampler and NFE (env TWEEDIE_BENCH_N samples per row, default 1000; FD is biased by N: compare rows at equal N), and the floor: N training images against the test images`;
 
-interface Row {
+interface Row extends QualityFigures {
   model: string;
   sampler: string;
   nfe: number;
-  n: number;
-  fd: number;
-  precision: number;
-  recall: number;
-  unplaceable: number;
   seconds: number;
 }
 
@@ -64,23 +54,8 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   if (!NFES.every((n) => Number.isSafeInteger(n) && n >= 1)) fail('USAGE', `TWEEDIE_BENCH_NFES must list integers >= 1, got "${process.env.TWEEDIE_BENCH_NFES}"`);
   SAMPLERS.forEach(samplerByName);
   if (SAMPLERS.includes(dmcmc.name)) NFES.forEach((nfe) => finisherSteps(nfe, dmcmcChain()));
-  const classifier = await OnnxClassifier.load(join(packageRoot, 'weights', 'fmnist-classifier'), { threads: THREADS });
-  const classes = classifier.classes.length;
-  opts.log(`classifying the ${REFERENCE} test images and their k-NN radii ...`);
-  const test = await classifier.classify(fmnistTest(REFERENCE));
-  const d = test.features.shape[1]!;
-  const testStats = featureStats(test.features.data, d, 'test features');
-  const testRadii2 = knnRadii2(test.features.data, d);
-  const measure = async (x: Tensor, row: Omit<Row, 'fd' | 'precision' | 'recall' | 'unplaceable' | 'n'>): Promise<Row> => {
-    const { logits, features } = await classifier.classify(x);
-    const pr = precisionRecall(test.features.data, features.data, d, { realRadii2: testRadii2 });
-    return { ...row, n: x.batch, fd: frechetDistanceOfStats(featureStats(features.data, d, 'sample features'), testStats), ...pr, unplaceable: unplaceableShare(logits.data, classes) };
-  };
-
-  const floorSizes = [...new Set([N, REFERENCE])];
-  const train = fmnistTrain(Math.max(...floorSizes));
-  const floor: Row[] = [];
-  for (const n of floorSizes) floor.push(await measure(train.sliceBatch(0, n), { model: 'training images (floor)', sampler: '-', nfe: 0, seconds: 0 }));
+  const yardstick = await fmnistYardstick(THREADS, opts.log);
+  const floor: Row[] = (await yardstick.floor(N)).map((f) => ({ model: 'training images (floor)', sampler: '-', nfe: 0, seconds: 0, ...f }));
 
   const rows: Row[] = [];
   for (const name of MODELS) {
@@ -92,13 +67,14 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
       const plan = sampler === dmcmc ? { steps: finisherSteps(nfe, dmcmcChain()), params: DMCMC } : { steps: stepsFor(sampler, nfe) };
       const r = await generate({ model, sampler, ...plan, n: N, seed: 0, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
       // r.nfe counts the evaluations of every batch; a sample's are one batch's.
-      const row = await measure(r.x, { model: name, sampler: samplerName, nfe: r.nfe / Math.ceil(N / BATCH), seconds: r.seconds });
+      const { logits: _, ...figures } = await yardstick.measure(r.x);
+      const row: Row = { model: name, sampler: samplerName, nfe: r.nfe / Math.ceil(N / BATCH), seconds: r.seconds, ...figures };
       opts.log(`    FD ${row.fd.toFixed(2)}, precision ${row.precision.toFixed(3)}, recall ${row.recall.toFixed(3)}, unplaceable ${(100 * row.unplaceable).toFixed(1)}%, ${row.seconds.toFixed(0)} s`);
       rows.push(row);
     }
     await model.release();
   }
-  await classifier.release();
+  await yardstick.release();
   if (!opts.json) {
     const fmt = (r: Row) => `| ${r.model} | ${r.sampler} | ${r.nfe || '-'} | ${r.n} | ${r.fd.toFixed(2)} | ${r.precision.toFixed(3)} | ${r.recall.toFixed(3)} | ${(100 * r.unplaceable).toFixed(1)}% | ${r.seconds ? r.seconds.toFixed(0) : '-'} |`;
     process.stdout.write(['| model | sampler | NFE | samples | FD | precision | recall | unplaceable | seconds |', '|---|---|---|---|---|---|---|---|---|',

@@ -13,11 +13,12 @@ import type { Data } from '../src/core/tensor.js';
 import { readNpy } from '../src/io/npy.js';
 import { parseDicom } from '../src/io/dicom-file.js';
 import type { Denoiser } from '../src/models/denoiser.js';
+import { GaussianMixture } from '../src/models/gmm.js';
 import { loadMixture } from '../src/models/gmm-file.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
 import { generate } from '../src/recipes/generate.js';
 
-interface SampleRequest { model: string; sampler: string; steps: number; n: number; seed: number }
+interface SampleRequest { model: string; sampler: string; steps: number; n: number; seed: number; cls?: string; guidanceScale?: string; guidanceInterval?: string }
 interface BrowserSample { data: Float32Array; shape: number[]; nfe: number; seconds: number; backend: string }
 interface Playground {
   sample(o: SampleRequest): Promise<{ x: { data: Float32Array; shape: number[] }; nfe: number; seconds: number; backend: string }>;
@@ -220,5 +221,39 @@ test('DICOM in the browser: the page decodes JPEG-LS, JPEG 2000, RLE and JPEG Lo
   for (const [i, f] of files.entries()) {
     const [node] = await parseDicom(readFileSync(f), f);
     assert.deepEqual(web[i], Array.from(node!.pixels), f);
+  }
+});
+
+test('a class-conditional model in the playground: the class and guidance fields give the exact mixture\'s guided samples; bad values one sentence', async (t) => {
+  const { page } = await openPlayground();
+  const fields = { model: 'weights/class-gaussian', sampler: 'dpm-solver++', steps: '10', n: '4', seed: '5', class: '0,1,2,1', 'guidance-scale': '3', 'guidance-interval': '0.1,10' };
+  try {
+    const done = await runForm(page, fields);
+    assert.equal(done.error, false, done.text);
+    assert.match(await page.$eval('#classes', (el) => el.textContent ?? ''), /^classes 0\.\.2$/);
+    const web = await browserSample(page, { model: 'weights/class-gaussian', sampler: 'dpm-solver++', steps: 10, n: 4, seed: 5, cls: '0,1,2,1', guidanceScale: '3', guidanceInterval: '0.1,10' });
+    // The oracle: the recipe on the mixture the fixture was written from (test/fixtures/onnx/make_class_gaussian.py), on its path.
+    const path = (await OnnxDenoiser.load('test/fixtures/class-gaussian', { threads: 1 })).path;
+    const exact = GaussianMixture.fromJsonText(readFileSync('test/fixtures/class-gaussian/prior.json', 'utf8')).asDenoiser(path);
+    const run = (o: object) => generate({ model: exact, sampler: 'dpm-solver++', steps: 10, n: 4, seed: 5, condition: { class: [0, 1, 2, 1] }, ...o });
+    const guided = (await run({ guidance: { scale: 3, interval: [0.1, 10] } })).x.data, plain = (await run({})).x.data;
+    const d = maxAbsDiff(web.data, guided);
+    t.diagnostic(`max |browser - exact guided| ${d.toExponential(2)}`);
+    assert.ok(d < 2e-3, `browser vs exact guided: ${d}`);
+    assert.ok(maxAbsDiff(guided, plain) > 0.05, 'guidance changes the samples (the check could fail)');
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ class: '7', 'guidance-scale': '', 'guidance-interval': '' }, /^error: the class 7 is outside the model's classes; give an integer 0\.\.2$/],
+      [{ class: 'shoe' }, /^error: the class must be an integer class, or a comma-separated list of one per sample, got "shoe"$/],
+      [{ class: '1', 'guidance-scale': '-1' }, /^error: the guidance scale must be a number >= 0 \(1: the conditional model, 0: the unconditional one, above 1: guided\), got -1$/],
+      [{ 'guidance-scale': '2', 'guidance-interval': '5' }, /^error: the guidance interval must be LO,HI \(two noise levels sigma = s\/a\), got "5"$/],
+      [{ model: 'weights/gaussian-exact', 'guidance-interval': '' }, /^error: the class: weights\/gaussian-exact takes no class condition \(its tweedie\.json declares no "conditioning"\); drop the class$/],
+    ];
+    for (const [change, message] of cases) {
+      const r = await runForm(page, change);
+      assert.equal(r.error, true, r.text);
+      assert.match(r.text, message);
+    }
+  } finally {
+    for (const id of ['class', 'guidance-scale', 'guidance-interval']) await page.fill(`#${id}`, '');
   }
 });

@@ -84,6 +84,7 @@ test('traversal in ids, result names, file names and options is refused', async 
     [{ task: 'sample', model: '../examples' }, /not a shipped model/],
     [{ task: 'sample', model: 'gmm:mixture-2d.json', out: '../x.npy' }, /plain file name/],
     [{ task: 'sample', model: 'gmm:mixture-2d.json', init: '/etc/passwd' }, /not an uploaded file/],
+    [{ task: 'sample', model: 'gmm:mixture-2d.json', 'cond-image': '/etc/passwd' }, /options\.cond-image "\/etc\/passwd" is not an uploaded file/],
     [{ task: 'sample', model: 'gmm:mixture-2d.json', bogus: 1 }, /options\.bogus is not an option of "tweedie sample"/],
     [{ task: 'sample', model: 'gmm:mixture-2d.json', json: true }, /options\.json/],
     [{ task: 'frobnicate' }, /options\.task must be one of/],

@@ -42,8 +42,9 @@ DATA_NOTE = ("Fashion-MNIST train split (all 60,000 images of train-images-idx3-
              "x/127.5 - 1 padded by 2 pixels with -1 to 32x32, no augmentation, no labels")
 
 
-def make_model() -> UNet:
-    return UNet(image_size=32, channels=(32, 64, 64), attn_resolutions=(), temb_dim=64)
+def make_model(num_classes: int = 0) -> UNet:
+    """fmnist-32's UNet; with num_classes, a class embedding (training/fmnist_cond.py)."""
+    return UNet(image_size=32, channels=(32, 64, 64), attn_resolutions=(), temb_dim=64, num_classes=num_classes)
 
 
 def load_data(path: str = DATA) -> torch.Tensor:
@@ -96,22 +97,38 @@ HELDOUT = 1024  # t10k images for the held-out loss of the exported (EMA) weight
 
 
 def write_card(out: str, f: dict, objective) -> None:
-    obj = objective_name(f)
     tc = f["train_config"]
     epochs = f["steps"] * tc["batch_size"] / 60000
     heldout = (f"held-out loss of the exported EMA weights (same objective, the first {HELDOUT:,} "
                f"t10k test images, one fixed draw of t and noise): **{f['heldout_loss']:.4f}**")
-    card = f"""# fmnist-32
-
-Unconditional {TITLE_WORDS[obj]} model for 32x32 Fashion-MNIST, 1 channel, values in [-1, 1].
+    intro = f"""Unconditional {TITLE_WORDS[objective_name(f)]} model for 32x32 Fashion-MNIST, 1 channel, values in [-1, 1].
 A small, quick model for demos, tests and sampler benchmarks; it is not a state-of-the-art
-generator (about {f['wall_s'] / 60:.0f} minutes of single-thread CPU training, {epochs:.1f} epochs).
+generator (about {f['wall_s'] / 60:.0f} minutes of single-thread CPU training, {epochs:.1f} epochs)."""
+    caveats = f"""Short CPU training: {f['rough'][0]} of the 64 preview samples are rougher (mean |Laplacian|
+above {f['rough'][1]:.3f}) than 99% of the 10,000 t10k test images, a rough count of speckled,
+noisy failures; look at samples.png before quoting it. Fine for checking samplers against
+each other (same model, different solvers) and for pipeline tests; do not quote its FID as
+representative of what the objective can do."""
+    write_fmnist_card(out, f, objective, "fmnist-32", intro, caveats, recipe="fmnist32", n_samples=64,
+                      heldout=heldout)
+
+
+def write_fmnist_card(out: str, f: dict, objective, name: str, intro: str, caveats: str, recipe: str,
+                      n_samples: int, heldout: str | None = None, model_note: str = "",
+                      objective_note: str = "") -> None:
+    """MODEL_CARD.md of a 32x32 Fashion-MNIST model trained by training/{recipe}.py, from the run's facts
+    (export_folder's); `intro` and `caveats` are the model's own paragraphs."""
+    obj = objective_name(f)
+    tc = f["train_config"]
+    card = f"""# {name}
+
+{intro}
 
 ## Files
 
 | file | content |
 |---|---|
-{files_rows(f, "32,32", preview_name(objective), 64)}
+{files_rows(f, "32,32", preview_name(objective), n_samples)}
 
 ## Data
 
@@ -120,11 +137,11 @@ serve as a test set. Pixel (i, j) of the 28x28 image is at (i + 2, j + 2) of the
 
 ## Model
 
-{model_section(f, "32/16/8", "`make_model` in training/fmnist32.py")}
+{model_section(f, "32/16/8", f"`make_model` in training/{recipe}.py")}{model_note}
 
 Forward process: {objective.path}.
 
-{training_section(f, objective.description, heldout)}
+{training_section(f, objective.description + objective_note, heldout)}
 
 ![loss](loss_curve.png)
 
@@ -134,20 +151,16 @@ Forward process: {objective.path}.
 
 ## Caveats
 
-Short CPU training: {f['rough'][0]} of the 64 preview samples are rougher (mean |Laplacian|
-above {f['rough'][1]:.3f}) than 99% of the 10,000 t10k test images, a rough count of speckled,
-noisy failures; look at samples.png before quoting it. Fine for checking samplers against
-each other (same model, different solvers) and for pipeline tests; do not quote its FID as
-representative of what the objective can do.
+{caveats}
 
 ## Reproduce
 
 From the repository root (one thread; the run stops at the step count or the deadline,
 whichever comes first, and checkpoints every {tc['checkpoint_every_s'] / 60:.0f} minutes):
 
-    /usr/bin/python3 training/fmnist32.py --objective {obj} --steps {tc['steps']} --deadline HH:MM
+    /usr/bin/python3 training/{recipe}.py --objective {obj} --steps {tc['steps']} --deadline HH:MM
 
-`--resume` continues from the checkpoint (`--ckpt`, default training/checkpoints/fmnist32.pt;
+`--resume` continues from the checkpoint (`--ckpt`, default training/checkpoints/{recipe}.pt;
 e.g. `--resume --steps 8000` to train longer); `--export-only` rewrites this folder from it.
 """
     with open(os.path.join(out, "MODEL_CARD.md"), "w") as fh:

@@ -18,12 +18,23 @@ function loadModel(folder) {
   return models.get(url);
 }
 
-/** `tweedie sample` through the same recipe: the path's default grid, Philox noise by seed. */
-export async function sample({ model, sampler, steps, n, seed = 0, signal, onProgress }) {
+/** How messages name the class and guidance fields. */
+const FIELD_NAMES = { label: () => 'the class', scale: 'the guidance scale', interval: 'the guidance interval' };
+
+/** A field's text, or undefined when it is blank (not given). */
+const given = (text) => (text === undefined || String(text).trim() === '' ? undefined : String(text));
+
+/**
+ * `tweedie sample` through the same recipe: the path's default grid, Philox noise by seed; a class-conditional model
+ * takes `cls` ("3", or one per sample "0,1,2"), `guidanceScale` and `guidanceInterval` ("LO,HI") as the form's text.
+ */
+export async function sample({ model, sampler, steps, n, seed = 0, cls, guidanceScale, guidanceInterval, signal, onProgress }) {
   const denoiser = await loadModel(model);
   const def = tw.samplerByName(sampler);
   if (def.inverse) tw.fail('USAGE', `${sampler} inverts data to noise; pick a sampler that generates`);
-  const r = await tw.generate({ model: denoiser, sampler: def, steps, n, seed, signal, onProgress });
+  const texts = { class: given(cls), scale: given(guidanceScale), interval: given(guidanceInterval) };
+  const conditioning = tw.conditionOptionsFromText(texts, denoiser.conditions, model, FIELD_NAMES);
+  const r = await tw.generate({ model: denoiser, sampler: def, steps, n, seed, signal, onProgress, ...conditioning });
   return { x: r.x, nfe: r.nfe, seconds: r.seconds, backend: denoiser.backend, valueRange: denoiser.spec.valueRange };
 }
 
@@ -54,7 +65,10 @@ async function onSubmit(ev) {
   controller = new AbortController();
   $('run').disabled = true;
   $('stop').disabled = false;
-  const opts = { model: $('model').value.trim(), sampler: $('sampler').value, steps: Number($('steps').value), n: Number($('n').value), seed: Number($('seed').value) };
+  const opts = {
+    model: $('model').value.trim(), sampler: $('sampler').value, steps: Number($('steps').value), n: Number($('n').value), seed: Number($('seed').value),
+    cls: $('class').value, guidanceScale: $('guidance-scale').value, guidanceInterval: $('guidance-interval').value,
+  };
   try {
     status(`loading ${opts.model} ...`);
     const r = await sample({
@@ -74,8 +88,20 @@ async function onSubmit(ev) {
   }
 }
 
+/** Under the class fields: the classes of the model named, once it has loaded (a model that fails to load says so on Sample). */
+function showClasses() {
+  const folder = $('model').value.trim();
+  loadModel(folder).then((d) => {
+    if ($('model').value.trim() !== folder) return;
+    const spec = Object.values(d.conditions ?? {}).find((c) => c.kind === 'class');
+    $('classes').textContent = spec ? `classes 0..${spec.classes - 1}${spec.unconditional === null ? ' (no guidance: no null class)' : ''}` : `${folder} is unconditional: leave these blank`;
+  }, () => ($('classes').textContent = ''));
+}
+
 for (const s of tw.SAMPLERS.filter((d) => !d.inverse)) $('sampler').add(new Option(s.name, s.name, false, s.name === 'dpm-solver++'));
 $('form').addEventListener('submit', onSubmit);
+$('model').addEventListener('change', showClasses);
+showClasses();
 $('stop').addEventListener('click', () => controller?.abort());
 window.playground = { sample, ready: true };
 status('ready');

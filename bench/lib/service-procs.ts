@@ -11,18 +11,21 @@ export interface Proc {
   log: () => string;
 }
 
-/** Spawn `node bin/tweedie.js ARGS` with the token in its environment, collecting stdout and stderr. */
-export function tweedie(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [join(packageRoot, 'bin', 'tweedie.js'), ...args], { env: { ...process.env, TWEEDIE_TOKEN: TOKEN, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Spawn `node bin/tweedie.js ARGS` with the token in its environment, collecting stdout and stderr; `root` is the
+ * package whose bin/ runs (its weights/ are the shipped models).
+ */
+export function tweedie(args: string[], env: Record<string, string> = {}, root = packageRoot): Proc {
+  const child = spawn(process.execPath, [join(root, 'bin', 'tweedie.js'), ...args], { env: { ...process.env, TWEEDIE_TOKEN: TOKEN, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (b) => (log += String(b)));
   child.stderr!.on('data', (b) => (log += String(b)));
   return { child, log: () => log };
 }
 
-/** Start `tweedie serve --port 0 ARGS` and wait for the address it prints. */
-export async function serve(args: string[]): Promise<Proc & { url: string }> {
-  const p = tweedie(['serve', '--port', '0', ...args]);
+/** Start `tweedie serve --port 0 ARGS` (of the package at `root`) and wait for the address it prints. */
+export async function serve(args: string[], root = packageRoot): Promise<Proc & { url: string }> {
+  const p = tweedie(['serve', '--port', '0', ...args], {}, root);
   const url = await waitFor(() => /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(p.log())?.[1], 30_000, () => `serve did not start: ${p.log()}`);
   return { ...p, url };
 }

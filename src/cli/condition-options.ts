@@ -1,8 +1,5 @@
-import { fail } from '../core/errors.js';
-import type { ConditionSpec, ConditionValue } from '../models/conditioning.js';
-import type { Denoiser } from '../models/denoiser.js';
-import type { ConditionOptions } from '../recipes/condition.js';
-import { numberOption } from './args.js';
+import type { ConditionSpec, ConditionSpecs } from '../models/conditioning.js';
+import { conditionOfKind, conditionOptionsFromText, type ConditionOptions } from '../recipes/condition.js';
 import { readImages } from './image-input.js';
 
 /** --class, --cond-image, --guidance-scale, --guidance-interval: a conditional model's options (sample, solve). */
@@ -15,36 +12,14 @@ export const conditionOptions = {
 
 type Values = { class?: string | undefined; 'cond-image'?: string | undefined; 'guidance-scale'?: string | undefined; 'guidance-interval'?: string | undefined };
 
-/** The model's one condition of a kind, for the option that sets it; refused where it has none. */
-function conditionOfKind(model: Denoiser, kind: ConditionSpec['kind'], option: string, modelName: string): string {
-  const entries = Object.entries(model.conditions ?? {});
-  const hit = entries.find(([, s]) => s.kind === kind);
-  if (!hit) fail('USAGE', `${option}: ${modelName} takes no ${kind} condition (${entries.length ? `its conditions: ${entries.map(([k, s]) => `${k} (${s.kind})`).join(', ')}` : 'its tweedie.json declares no "conditioning"'}); drop ${option}`);
-  return hit[0];
-}
-
-/** The recipe's ConditionOptions from the command line, the conditioning image read in the model's range. */
-export async function conditionValues(values: Values, model: Denoiser, modelName: string): Promise<ConditionOptions> {
-  const condition: Record<string, ConditionValue> = {};
-  if (values.class !== undefined) {
-    const classes = values.class.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
-    if (!classes.every(Number.isInteger)) fail('USAGE', `--class must be an integer class, or a comma-separated list of one per sample, got "${values.class}"`);
-    condition[conditionOfKind(model, 'class', '--class', modelName)] = classes;
-  }
-  if (values['cond-image'] !== undefined) {
-    const name = conditionOfKind(model, 'image', '--cond-image', modelName);
-    const spec = model.conditions![name] as Extract<ConditionSpec, { kind: 'image' }>;
-    condition[name] = (await readImages(values['cond-image'], [...spec.valueRange], '--cond-image')).x;
-  }
-  const scale = numberOption(values['guidance-scale'], 'guidance-scale');
-  const iv = values['guidance-interval'];
-  if (iv !== undefined && scale === undefined) fail('USAGE', '--guidance-interval applies to classifier-free guidance; add --guidance-scale W');
-  const interval = iv?.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
-  if (interval && !(interval.length === 2 && interval.every(Number.isFinite))) fail('USAGE', `--guidance-interval must be LO,HI (two noise levels sigma = s/a), got "${iv}"`);
-  return {
-    optionNames: 'cli',
-    modelName,
-    ...(Object.keys(condition).length ? { condition } : {}),
-    ...(scale !== undefined ? { guidance: { scale, ...(interval ? { interval: interval as [number, number] } : {}) } } : {}),
-  };
+/**
+ * The recipe's ConditionOptions from the command line for a model declaring `specs` (its tweedie.json "conditioning"),
+ * the conditioning image read in the model's range.
+ */
+export async function conditionValues(values: Values, specs: ConditionSpecs | undefined, modelName: string): Promise<ConditionOptions> {
+  const o = conditionOptionsFromText({ class: values.class, scale: values['guidance-scale'], interval: values['guidance-interval'] }, specs, modelName, 'cli');
+  if (values['cond-image'] === undefined) return o;
+  const name = conditionOfKind(specs, 'image', '--cond-image', modelName);
+  const spec = specs![name] as Extract<ConditionSpec, { kind: 'image' }>;
+  return { ...o, condition: { ...o.condition, [name]: (await readImages(values['cond-image'], [...spec.valueRange], '--cond-image')).x } };
 }

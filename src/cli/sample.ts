@@ -97,7 +97,7 @@ export const sampleCommand = command({
       if (noise.size !== want) fail('BAD_SHAPE', `--init ${values.init} has shape [${noise.shape.join(', ')}] but ${n} samples of shape [${grid.join(', ')}] need ${want} values`);
     }
     checkSamplesOut(out, 'sample', shape);
-    const conditioning = await conditionValues(values, denoiser, `--model ${modelSpec}`);
+    const conditioning = await conditionValues(values, denoiser.conditions, `--model ${modelSpec}`);
     const progress = runProgress(sampler.name);
     const r = await generate({
       model: denoiser, sampler, steps, params, n, seed, batch, ...(values.size !== undefined ? { shape } : {}),

@@ -116,7 +116,7 @@ export const solveCommand = command({
     const truth = truthData ? checkedTruth(truthData, truthFile!, operator.inShape) : null;
     const measurement = truth ? simulateMeasurement(operator, truth, seed) : readNpy(measFile!);
     if (!denoiser && Object.keys(conditionOptions).some((k) => values[k as keyof typeof conditionOptions] !== undefined)) fail('USAGE', `--class, --cond-image and the guidance options condition a --model; baseline ${solver.name} has none`);
-    const conditioning = denoiser ? await conditionValues(values, denoiser, `--model ${values.model}`) : {};
+    const conditioning = denoiser ? await conditionValues(values, denoiser.conditions, `--model ${values.model}`) : {};
     const progress = runProgress(solver.name);
     // All n samples in one batch, as one model call per step.
     const r = await solve({

@@ -157,3 +157,24 @@ export function unplaceableShare(logits: Points, classes: number, threshold = 0.
   }
   return unplaced / n;
 }
+
+/**
+ * The share of rows of logits [n, classes] whose largest logit (the first, on ties) is the class requested for that
+ * sample, `requested[i]`: a class-conditional sampler's accuracy in a classifier's eyes.
+ */
+export function classAccuracy(logits: Points, classes: number, requested: ArrayLike<number>): number {
+  const n = checkedCount(logits, classes, 'classAccuracy', 1);
+  if (requested.length !== n) fail('BAD_SHAPE', `classAccuracy: ${requested.length} requested classes for ${n} rows of logits; give one per row`);
+  let hits = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[i * classes + c]! > logits[i * classes + best]!) best = c;
+    if (best === requested[i]) hits++;
+  }
+  return hits / n;
+}
+
+/** Classes 0..classes-1 requested for n samples in turn (sample i asks for class i mod classes): counts differ by at most one. */
+export function spreadClasses(n: number, classes: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i % classes);
+}

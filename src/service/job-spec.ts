@@ -8,6 +8,7 @@ import { restoreCommand } from '../cli/restore.js';
 import { sampleCommand } from '../cli/sample.js';
 import { solveCommand } from '../cli/solve.js';
 import { packageRoot } from '../package-root.js';
+import { checkJobConditions } from './job-conditions.js';
 import { isSafeName, safeName } from './names.js';
 import { splitCount } from './volume-split.js';
 
@@ -21,7 +22,7 @@ export const TASKS = { sample: sampleCommand, solve: solveCommand, reconstruct: 
 export type Task = keyof typeof TASKS;
 
 /** Options that name input files: each must be one of the job's uploads. */
-const INPUT_OPTIONS = new Set(['input', 'truth', 'measurement', 'mask-file', 'init', 'scheduler-config', 'coil-maps']);
+const INPUT_OPTIONS = new Set(['input', 'truth', 'measurement', 'mask-file', 'init', 'scheduler-config', 'coil-maps', 'cond-image']);
 /**
  * Input options that may name a DICOM series: a list of uploaded files, put in one folder (seriesFolder) that the
  * command reads as a series.
@@ -60,6 +61,26 @@ export function jobOptions(task: Task): [string, OptionDef][] {
   return [...Object.entries((TASKS[task] as Command).options).filter(([k]) => !NOT_FOR_JOBS.has(k)), ...Object.entries(SERVICE_OPTIONS[task] ?? {})];
 }
 
+/** A non-negative decimal number written as a string. */
+const NUMBER_TEXT = '^\\s*(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?\\s*$';
+/** The few JSON schema forms of VALUE_SCHEMAS. */
+type ValueSchema = { oneOf: ValueSchema[] } | { type: 'integer' | 'number'; minimum: number } | { type: 'string'; pattern: string };
+/**
+ * Schemas narrower than "a string or a number" for options whose values have a form, with what to give instead:
+ * published in the task's schema and enforced on submission (fitsSchema).
+ */
+const VALUE_SCHEMAS: Record<string, { schema: ValueSchema; give: string }> = {
+  class: { schema: { oneOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\s*\\d+(\\s*,\\s*\\d+)*\\s*$' }] }, give: 'an integer class >= 0, or one per sample as a string like "0,3,3"' },
+  'guidance-scale': { schema: { oneOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: NUMBER_TEXT }] }, give: 'a number >= 0 (1: the conditional model, 0: the unconditional one, above 1: guided)' },
+  'guidance-interval': { schema: { type: 'string', pattern: '^[^,]+,[^,]+$' }, give: 'a string "LO,HI" of two noise levels sigma, like "0.3,5"' },
+};
+
+function fitsSchema(schema: ValueSchema, v: unknown): boolean {
+  if ('oneOf' in schema) return schema.oneOf.some((s) => fitsSchema(s, v));
+  if (schema.type === 'string') return typeof v === 'string' && new RegExp(schema.pattern).test(v);
+  return typeof v === 'number' && (schema.type === 'integer' ? Number.isSafeInteger(v) : Number.isFinite(v)) && v >= schema.minimum;
+}
+
 /** The JSON schema of a task's options (generated from the command's option table, as --help is). */
 export function optionsSchema(task: Task): Record<string, unknown> {
   const scalar = { oneOf: [{ type: 'string' }, { type: 'number' }] };
@@ -70,7 +91,7 @@ export function optionsSchema(task: Task): Record<string, unknown> {
       : k === 'out' ? `${o.doc} (over HTTP: a result file name, or NAME/ for a derived DICOM series whose files IMG00001.dcm, ... are the job's results)`
       : OUTPUT_OPTIONS.has(k) ? `${o.doc} (over HTTP: a result file name)` : o.doc;
     const list = { type: 'array', items: SERIES_OPTIONS.has(k) ? { type: 'string' } : scalar, ...(SERIES_OPTIONS.has(k) ? { minItems: 1 } : {}) };
-    properties[k] = o.type === 'boolean' ? { type: 'boolean', description: doc } : o.multiple || SERIES_OPTIONS.has(k) ? { oneOf: [scalar, list], description: doc } : { ...scalar, description: doc };
+    properties[k] = VALUE_SCHEMAS[k] ? { ...VALUE_SCHEMAS[k].schema, description: doc } : o.type === 'boolean' ? { type: 'boolean', description: doc } : o.multiple || SERIES_OPTIONS.has(k) ? { oneOf: [scalar, list], description: doc } : { ...scalar, description: doc };
   }
   return { type: 'object', required: ['task'], additionalProperties: false, properties };
 }
@@ -92,6 +113,8 @@ export function checkedSpec(raw: unknown, inputs: string[]): JobSpec {
       const kinds = def.type === 'boolean' ? 'true or false' : def.multiple ? 'a string, a number or a list of them' : SERIES_OPTIONS.has(k) ? 'a file name or a list of file names (one DICOM series)' : 'a string or a number';
       fail('USAGE', `options.${k} must be ${kinds}`);
     }
+    const form = VALUE_SCHEMAS[k];
+    if (form && !fitsSchema(form.schema, v)) fail('USAGE', `options.${k} must be ${form.give}, got ${JSON.stringify(v)}`);
     for (const name of INPUT_OPTIONS.has(k) && !(k === 'coil-maps' && COIL_MAP_KINDS.has(String(v))) ? (series ? (v as string[]) : [String(v)]) : []) {
       if (!inputs.includes(name)) fail('USAGE', `options.${k} "${name}" is not an uploaded file; upload it in the field "input" (uploaded: ${inputs.join(', ') || 'none'})`);
     }
@@ -99,7 +122,10 @@ export function checkedSpec(raw: unknown, inputs: string[]): JobSpec {
     if (k === 'out' && String(v).endsWith('/')) safeName(String(v).slice(0, -1), 'options.out (a DICOM series NAME/)');
     else if (OUTPUT_OPTIONS.has(k)) safeName(String(v), `options.${k}`);
   }
-  if (typeof options.model === 'string') modelArg(options.model, inputs);
+  if (typeof options.model === 'string') {
+    const model = modelArg(options.model, inputs);
+    if (!options.model.startsWith('gmm:')) checkJobConditions(options as Record<string, OptionValue>, model);
+  }
   if (typeof options.operator === 'string') {
     let files: string[] = [];
     try {

@@ -9,7 +9,7 @@ export { CHROMIUM, launchChromium } from '../../bench/lib/browser.js';
 /**
  * A checkout as the app's server sees it, in a temporary folder: the built library, the pages and
  * onnxruntime-web and the DICOM reader's and writer's and the ZIP writer's libraries linked from this one, and a weights/ folder holding the models the tests load plus the
- * broken model of test/fixtures (the server serves only dist/, web/, weights/ and onnxruntime's files).
+ * broken model and the class-conditional one of test/fixtures (the server serves only dist/, web/, weights/ and onnxruntime's files).
  */
 function playgroundRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'tweedie-playground-'));
@@ -20,6 +20,7 @@ function playgroundRoot(): string {
   }
   for (const model of ['fmnist-32', 'gaussian-exact', 'brain-64', 'brain-irsde']) cpSync(join('weights', model), join(root, 'weights', model), { recursive: true });
   cpSync('test/fixtures/web-bad-model', join(root, 'weights', 'web-bad-model'), { recursive: true });
+  cpSync('test/fixtures/class-gaussian', join(root, 'weights', 'class-gaussian'), { recursive: true });
   return root;
 }
 

@@ -35,17 +35,23 @@ def onnx_check(f: dict) -> str:
 
 def files_rows(f: dict, size: str, preview: str, n_samples: int) -> str:
     """The rows for model.onnx, scheduler_config.json, model.grad.onnx, tweedie.json,
-    samples.png and the loss log; size like "32,32"."""
+    samples.png and the loss log; size like "32,32". A class-conditional export (facts "num_classes")
+    has the class input and a preview of one row per class, unguided then guided."""
     from gradients import card_row
-    obj = objective_name(f)
+    obj, k = objective_name(f), f.get("num_classes", 0)
+    class_input = (f" and `class` [N] (int64, the classes 0..{k - 1} or the null class {k}: unconditional)"
+                   if k else "")
+    samples = (f"one row per class 0..{k - 1}: {n_samples // (2 * k)} samples of the conditional model "
+               f"(guidance 1), then the same noises at guidance {f['preview_scale']:g}; {preview}"
+               if k else f"{n_samples} samples, {preview}")
     return "\n".join([
-        f"| model.onnx | float32 ONNX (opset 14), inputs `sample` [N,1,{size}] and `timestep` [N] "
-        f"(float, {TIME_WORDS[obj]}), output `out` [N,1,{size}] = {PREDICTION_WORDS[obj]}; "
+        f"| model.onnx | float32 ONNX (opset 14), inputs `sample` [N,1,{size}]{', ' if k else ' and '}`timestep` [N] "
+        f"(float, {TIME_WORDS[obj]}){class_input}, output `out` [N,1,{size}] = {PREDICTION_WORDS[obj]}; "
         f"{f['onnx_bytes'] / 1e6:.1f} MB |",
         f"| scheduler_config.json | {SCHEDULER_WORDS[obj]} |",
         *([card_row(f["gradient_errors"])] if f["gradient_errors"] else []),
-        "| tweedie.json | tweedie's model descriptor |",
-        f"| samples.png | {n_samples} samples, {preview}, PyTorch EMA weights, seed 0 |",
+        "| tweedie.json | tweedie's model descriptor" + (" (declares the class condition)" if k else "") + " |",
+        f"| samples.png | {samples}, PyTorch EMA weights, seed 0 |",
         "| loss_curve.png, loss.csv | training loss (mean of each 10 steps), step, wall seconds |",
     ])
 

@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from .images import save_grid_png, save_loss_png
 from .loop import load_checkpoint_ema, read_loss_log
-from .preview import preview_sample
+from .preview import class_preview, preview_sample
 from .unet import count_parameters, is_fully_convolutional, size_multiple
 
 # the vector-Jacobian graph beside model.onnx (training/gradients.py writes it)
@@ -73,16 +73,24 @@ def tweedie_json(shape: Sequence[int], prediction: str = "epsilon", time_entry: 
     return d
 
 
-def onnx_vs_torch(model: nn.Module, path: str, shape: Sequence[int]) -> float | None:
-    """max |torch - onnx| on a random batch of 4, with the numpy evaluator (no onnxruntime)."""
+def class_conditioning(num_classes: int) -> dict:
+    """tweedie.json "conditioning" of a class input with the classes 0..num_classes-1 and the null class num_classes."""
+    return {"class": {"kind": "class", "classes": num_classes, "unconditional": num_classes}}
+
+
+def onnx_vs_torch(model: nn.Module, path: str, shape: Sequence[int], num_classes: int = 0) -> float | None:
+    """max |torch - onnx| on a random batch of 4 (with classes 0, 1, the null class and 0 for a class-conditional
+    model), with the numpy evaluator (no onnxruntime)."""
     try:
         from onnx_numpy import run_onnx
         gen = torch.Generator().manual_seed(1)
         x = torch.randn((4, *shape), generator=gen)
         t = torch.tensor([0.0, 17.25, 500.0, 999.0])
+        labels = (torch.tensor([0, 1 % num_classes, num_classes, 0]),) if num_classes else ()
         with torch.no_grad():
-            ref = model(x, t).numpy()
-        got = run_onnx(path, {"sample": x.numpy(), "timestep": t.numpy()})["out"]
+            ref = model(x, t, *labels).numpy()
+        feeds = {"sample": x.numpy(), "timestep": t.numpy(), **({"class": labels[0].numpy()} if num_classes else {})}
+        got = run_onnx(path, feeds)["out"]
         diff = float(np.abs(ref - got).max())
         print(f"onnx vs torch max abs diff: {diff:.3g}", flush=True)
         return diff
@@ -93,18 +101,25 @@ def onnx_vs_torch(model: nn.Module, path: str, shape: Sequence[int]) -> float | 
 
 def export_folder(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str, objective,
                   shape: Sequence[int], n_samples: int, nrow: int, title: str,
-                  png_scale: int = 2, dynamic_hw: bool = False, gradient: bool = True) -> dict:
+                  png_scale: int = 2, dynamic_hw: bool = False, gradient: bool = True,
+                  num_classes: int = 0, preview_scale: float = 3.0) -> dict:
     """EMA weights -> model.onnx (+ check), model.grad.onnx (+ checks; only with `gradient`:
     the hand-written reverse pass has fixed H and W, so a dynamic-size model goes without it and
     tweedie takes its derivatives by differences), scheduler_config.json,
     tweedie.json, samples.png (50-step preview), loss_curve.png, loss.csv. Returns the facts
-    for the card: the checkpoint's run record plus the export's own measurements."""
+    for the card: the checkpoint's run record plus the export's own measurements.
+
+    num_classes: a class-conditional model (the null class is index num_classes): model.onnx gets the "class" input,
+    tweedie.json declares it, and samples.png has one row per class of nrow // 2 samples at guidance 1 and the
+    same noises at `preview_scale` (n_samples must be num_classes * nrow)."""
+    if num_classes and (gradient or n_samples != num_classes * nrow or nrow % 2):
+        raise ValueError("a class-conditional export has no gradient graph and a preview of num_classes rows of an even nrow")
     os.makedirs(out_dir, exist_ok=True)
     ck = load_checkpoint_ema(model, ckpt_path)
     model.eval()
     onnx_path = os.path.join(out_dir, "model.onnx")
-    export_onnx(model, onnx_path, shape, dynamic_hw=dynamic_hw)
-    diff = onnx_vs_torch(model, onnx_path, shape)
+    export_onnx(model, onnx_path, shape, dynamic_hw=dynamic_hw, num_classes=num_classes)
+    diff = onnx_vs_torch(model, onnx_path, shape, num_classes)
     write_json(os.path.join(out_dir, "scheduler_config.json"), objective.scheduler_config())
     grad_errs = None
     if gradient:
@@ -112,9 +127,11 @@ def export_folder(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str,
         grad_errs = write_gradient(out_dir, model, shape)
     write_json(os.path.join(out_dir, "tweedie.json"),
                tweedie_json(shape, objective.prediction, objective.time_entry(), gradient=gradient,
-                            multiple=size_multiple(model) if dynamic_hw else None))
+                            multiple=size_multiple(model) if dynamic_hw else None,
+                            extra={"conditioning": class_conditioning(num_classes)} if num_classes else None))
     t0 = time.time()
-    samples = preview_sample(model, objective, shape, n_samples, steps=50, seed=0)
+    samples = (class_preview(model, objective, shape, num_classes, nrow // 2, preview_scale) if num_classes
+               else preview_sample(model, objective, shape, n_samples, steps=50, seed=0))
     print(f"preview sampling: {time.time() - t0:.0f}s", flush=True)
     save_grid_png(samples.numpy(), os.path.join(out_dir, "samples.png"), nrow=nrow, scale=png_scale)
     log = read_loss_log(log_path)
@@ -127,4 +144,5 @@ def export_folder(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str,
             "loss_ema": ck.get("loss_ema"),
             "onnx_bytes": os.path.getsize(onnx_path), "onnx_max_abs_diff": diff,
             "gradient_errors": grad_errs, "samples": samples,
-            "train_config": ck["train_config"], "model_config": ck["config"]}
+            "train_config": ck["train_config"], "model_config": ck["config"],
+            **({"num_classes": num_classes, "preview_scale": preview_scale} if num_classes else {})}
