@@ -133,7 +133,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     const y = op.measure(truth, new NoiseSource(0));
     const grid = makeGrid(model.path, { kind: 'time-uniform', steps: STEPS });
     const runs: { name: string; gradient?: GradientRoute; params?: Partial<ParamValues> }[] = [
-      ...[prob.baseline, 'tv', ...SOLVERS.filter((s) => !s.needs.noPrior && !s.needs.particles && !s.needs.gradients && (!s.needs.flow || model.path.family === 'flow')).map((s) => s.name)].map((name) => ({ name })),
+      ...[prob.baseline, 'tv', ...SOLVERS.filter((s) => !s.needs.noPrior && !s.needs.zeroFilledCondition && !s.needs.particles && !s.needs.gradients && (!s.needs.flow || model.path.family === 'flow')).map((s) => s.name)].map((name) => ({ name })),
       // CT's gradient rows are left out to keep the bench to minutes (tweedie solve runs them).
       ...(prob.gradients ? ROUTES.flatMap((gradient) => [{ name: 'dps', gradient, params: { zeta: dpsZeta(op.kind) } }, { name: 'pigdm', gradient, params: PIGDM_PARAMS }]) : []),
     ];
