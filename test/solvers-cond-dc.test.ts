@@ -9,6 +9,7 @@ import { InpaintingOperator } from '../src/inverse/operators/inpainting.js';
 import { NoiseSource, Stream } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
 import { TweedieError } from '../src/core/errors.js';
+import { parseConditionSpecs } from '../src/models/conditioning.js';
 import type { GaussianMixture } from '../src/models/gmm.js';
 import type { Conditioning, Denoiser } from '../src/models/denoiser.js';
 import type { ParamValues } from '../src/samplers/types.js';
@@ -137,4 +138,11 @@ test('cond-dc refuses a model without the zero-filled condition and a non-MRI op
   const inpaint = new InpaintingOperator([1, 8, 8], new Float64Array(64).fill(1));
   await assert.rejects(runSolver(condDc, conditionalOracle(pb.prior, pb.op, 0), grid, inpaint, new Tensor([1, ...SHAPE]), xT), oneLine('UNSUPPORTED', /not an mri operator/));
   await assert.rejects(runSolver(condDc, conditionalOracle(pb.prior, pb.op, 0), grid, pb.op, pb.y, xT, { params: { dc: 'soft' } }), oneLine('USAGE', /dc=soft/));
+});
+
+test('tweedie.json "from": "zero-filled" is read on image conditions; another source is refused in one line', () => {
+  const spec = parseConditionSpecs({ zf: { kind: 'image', shape: [1, 8, 8], input: 'cond', unconditional: 0, from: 'zero-filled' } }, 'm/tweedie.json');
+  assert.equal(spec.zf!.kind === 'image' && spec.zf!.from, 'zero-filled');
+  assert.throws(() => parseConditionSpecs({ zf: { kind: 'image', shape: [1, 8, 8], from: 'kspace' } }, 'm/tweedie.json'),
+    (e: unknown) => e instanceof TweedieError && /conditioning\.zf\.from must be one of zero-filled .*got "kspace"/.test(e.message) && !e.message.includes('\n'));
 });
