@@ -15,6 +15,8 @@ import type { Conditioning, Denoiser } from '../src/models/denoiser.js';
 import type { ParamValues } from '../src/samplers/types.js';
 import { makeGrid } from '../src/paths/grids.js';
 import { ContinuousVPPath } from '../src/paths/vp.js';
+import { FlowPath } from '../src/paths/ve.js';
+import type { Path } from '../src/paths/path.js';
 import { initialState } from '../src/samplers/run.js';
 import { slicedWasserstein } from '../src/metrics/distribution.js';
 import { imageMixture, measurementResidual } from '../bench/lib/posterior.js';
@@ -50,12 +52,12 @@ function measurementFromCondition(op: MRIOperator, c: Tensor, rows: number[]): F
  * The conditional model E[x0 | x_t, y]: it reads the zero-filled image it is given, recovers y from it and runs the
  * exact posterior's denoiser; `fixed` instead ignores the condition's values (a model that is right whatever the solver feeds it).
  */
-function conditionalOracle(prior: GaussianMixture, op: MRIOperator, sigma: number, fixed?: GaussianMixture): Denoiser {
+function conditionalOracle(prior: GaussianMixture, op: MRIOperator, sigma: number, fixed?: GaussianMixture, on: Path = path): Denoiser {
   const { A, rows } = reducedOperator(op);
   let last: { key: string; post: Denoiser } | null = null;
   return {
-    prediction: 'eps',
-    path,
+    prediction: on.family === 'flow' ? 'velocity' : 'eps',
+    path: on,
     itemShape: SHAPE,
     conditions: { zf: { kind: 'image', input: 'zf', shape: SHAPE, valueRange: [-20, 20], unconditional: null, from: 'zero-filled' } },
     predict(x: Tensor, t: number, cond?: Conditioning): Promise<Tensor> {
@@ -63,7 +65,7 @@ function conditionalOracle(prior: GaussianMixture, op: MRIOperator, sigma: numbe
       assert.ok(c && c.batch === x.batch, 'the condition comes with every call, one per item');
       for (let b = 1; b < c.batch; b++) for (let j = 0; j < D; j++) assert.equal(c.data[b * D + j], c.data[j], 'one measurement for all samples');
       const key = Array.from(c.data.subarray(0, D)).join();
-      if (last?.key !== key) last = { key, post: (fixed ?? mixturePosterior(prior, A, rows.length, measurementFromCondition(op, c, rows), sigma)).asDenoiser(path, 'eps') };
+      if (last?.key !== key) last = { key, post: (fixed ?? mixturePosterior(prior, A, rows.length, measurementFromCondition(op, c, rows), sigma)).asDenoiser(on, on.family === 'flow' ? 'velocity' : 'eps') };
       return last.post.predict(x, t);
     },
   };
@@ -83,7 +85,9 @@ function problem(sigma: number): Problem {
 }
 
 async function sample(model: Denoiser, op: MRIOperator, y: Tensor, params: Partial<ParamValues> = {}): Promise<{ x: Tensor; nfe: number }> {
-  const grid = makeGrid(path, { kind: 'logsnr-uniform', steps: STEPS, tStart: path.tMax, tEnd: path.tMin, final: 'zero' });
+  // On rectified flow a = 0 at t = 1 says nothing about x0: start just after it (as bench/lib/posterior.ts).
+  const p = model.path, flow = p.family === 'flow';
+  const grid = makeGrid(p, { kind: 'logsnr-uniform', steps: STEPS, tStart: flow ? 0.995 : p.tMax, tEnd: p.tMin, final: 'zero' });
   const xT = initialState(new NoiseSource(41).normal([N, ...SHAPE], 0, Stream.init, 'float64'), grid[0]!);
   return runSolver(condDc, model, grid, op, y, xT, { noise: new NoiseSource(42), params });
 }
@@ -92,14 +96,16 @@ const swd = (x: Tensor, pb: Problem): number => slicedWasserstein(x.data, pb.exa
 /** Within 2.25x the finite-sample floor, the level of the sampler distribution tests (test/helpers/swd.ts). */
 const LEVEL = 2.25;
 
-test('cond-dc, noiseless, hard replacement: exact posterior samples, and A x = y to rounding', async () => {
+test('cond-dc, noiseless, hard replacement: exact posterior samples, and A x = y to rounding (VP and rectified-flow paths)', async () => {
   const pb = problem(0);
-  const r = await sample(conditionalOracle(pb.prior, pb.op, 0), pb.op, pb.y);
-  const d = swd(r.x, pb), res = measurementResidual(pb.op, r.x, pb.y);
-  console.log(`# cond-dc hard, sigma_y 0: SWD ${d.toFixed(4)} (floor ${pb.floor.toFixed(4)}), ||A x - y|| ${res.toExponential(2)}, NFE ${r.nfe}`);
-  assert.equal(r.nfe, STEPS);
-  assert.ok(d < LEVEL * pb.floor, `SWD ${d} above ${LEVEL} x floor ${pb.floor}`);
-  assert.ok(res < 1e-12 * Math.sqrt(pb.y.size), `A x = y to rounding: ${res}`);
+  for (const on of [path, new FlowPath()]) {
+    const r = await sample(conditionalOracle(pb.prior, pb.op, 0, undefined, on), pb.op, pb.y);
+    const d = swd(r.x, pb), res = measurementResidual(pb.op, r.x, pb.y);
+    console.log(`# cond-dc hard on ${on.family}, sigma_y 0: SWD ${d.toFixed(4)} (floor ${pb.floor.toFixed(4)}), ||A x - y|| ${res.toExponential(2)}, NFE ${r.nfe}`);
+    assert.equal(r.nfe, STEPS);
+    assert.ok(d < LEVEL * pb.floor, `${on.family}: SWD ${d} above ${LEVEL} x floor ${pb.floor}`);
+    assert.ok(res < 1e-12 * Math.sqrt(pb.y.size), `${on.family}: A x = y to rounding: ${res}`);
+  }
 });
 
 test('cond-dc: data consistency on the wrong lines fails the bound; the same model without it does not', async () => {

@@ -6,6 +6,7 @@ import { NoiseSource } from '../../src/core/rng.js';
 import type { Tensor } from '../../src/core/tensor.js';
 import { parseOperatorSpec } from '../../src/inverse/operators/spec-file.js';
 import { psnr, ssim } from '../../src/metrics/image.js';
+import { cropItems } from '../../src/models/layout.js';
 import type { OnnxDenoiser } from '../../src/models/onnx.js';
 import type { ParamValues } from '../../src/samplers/types.js';
 import { solve } from '../../src/recipes/solve.js';
@@ -38,10 +39,14 @@ export function heldoutZ(dirs: string[]): number[] {
 /** `count` of the slices zs, spread evenly. */
 export const spread = (zs: number[], count: number) => Array.from({ length: Math.min(count, zs.length) }, (_, k) => zs[Math.floor((k * zs.length) / Math.min(count, zs.length))]!);
 
-/** One posterior (or baseline) run over a batch of images, one measurement per image (noise seed 0), start seed 0. */
-export async function runOn(model: OnnxDenoiser | null, solver: string, spec: string, truth: Tensor, nfe: number, params?: Partial<ParamValues>) {
+/**
+ * One posterior (or baseline) run over a batch of images, one measurement per image (noise seed 0), start seed 0.
+ * `crop`: the figures on the centred crop of that item shape (images padded to a model's grid before measuring).
+ */
+export async function runOn(model: OnnxDenoiser | null, solver: string, spec: string, truth: Tensor, nfe: number, o: { params?: Partial<ParamValues>; crop?: readonly number[] } = {}) {
   const op = parseOperatorSpec(spec, truth.shape.slice(1));
   const y = op.measure(truth, new NoiseSource(0));
-  const r = await solve({ model, operator: op, measurement: y, solver, steps: nfe, n: truth.batch, batch: truth.batch, seed: 0, ...(params ? { params } : {}) });
-  return { ...figures(r.x, truth), seconds_per_slice: r.seconds / truth.batch, nfe: model ? r.nfe : 0 };
+  const r = await solve({ model, operator: op, measurement: y, solver, steps: nfe, n: truth.batch, batch: truth.batch, seed: 0, ...(o.params ? { params: o.params } : {}) });
+  const f = o.crop ? figures(cropItems(r.x, o.crop), cropItems(truth, o.crop)) : figures(r.x, truth);
+  return { ...f, seconds_per_slice: r.seconds / truth.batch, nfe: model ? r.nfe : 0 };
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fail } from '../../src/core/errors.js';
+import { padItems, paddedShape } from '../../src/models/layout.js';
 import { OnnxDenoiser } from '../../src/models/onnx.js';
 import { packageRoot } from '../../src/package-root.js';
 import type { ParamValues } from '../../src/samplers/types.js';
@@ -11,7 +12,8 @@ import { heldoutZ, runOn, spread } from './brain-runs.js';
  * The conditional MRI rows of bench inverse (issue 20): the brain model conditioned on the zero-filled image, sampled
  * by cond-dc (and, to show what the data step adds, without it), against an unconditional native prior with its best
  * posterior solver (bench priors' sweep: diffpir for brain-native-flow) and the zero-filled baseline, on the held-out
- * slab and the shifted sets of bench priors (lib/brain-sets.ts), at bench inverse's MRI 4x and 8x.
+ * slab and the shifted sets of bench priors (lib/brain-sets.ts), at bench inverse's MRI 4x and 8x, each slice measured
+ * on the models' grid as `tweedie reconstruct` does.
  * Env: TWEEDIE_BENCH_COND_MODEL (default weights/brain-cond-mri; absent: no rows, one line on stderr),
  * TWEEDIE_BENCH_COND_PRIOR (default weights/brain-native-flow), TWEEDIE_BENCH_COND_PRIOR_SOLVER (default diffpir),
  * TWEEDIE_BENCH_COND_SLICES (held-out slices per set, default 2).
@@ -38,14 +40,17 @@ export async function condMriRows(problems: readonly { label: string; spec: stri
     [cond, basename(dir), 'cond-dc'],
     [cond, basename(dir), 'cond-dc', { dc: 'none' }],
   ];
+  const multiple = Math.max(cond.layout?.multiple ?? 1, prior.layout?.multiple ?? 1);
   const rows: CondRow[] = [];
   for (const def of SETS) {
-    const truth = setImages(def, zs);
+    // As `tweedie reconstruct` on a model's own grid: each slice padded with background (-1) to the multiple, then
+    // measured there (so the condition A^H y covers the whole grid the model runs); the figures on the slice itself.
+    const slice = setImages(def, zs), truth = padItems(slice, paddedShape(slice.shape, multiple).slice(1), -1);
     for (const p of problems) {
       for (const [model, name, solver, params] of runs) {
         const label = params ? `${solver} (dc=none)` : solver;
         log(`  conditional ${p.label}, ${def.name}: ${name} ${label}`);
-        rows.push({ set: def.name, problem: p.label, model: name, solver: label, ...(await runOn(model, solver, p.spec, truth, steps, params)) });
+        rows.push({ set: def.name, problem: p.label, model: name, solver: label, ...(await runOn(model, solver, p.spec, truth, steps, { crop: slice.shape.slice(1), ...(params ? { params } : {}) })) });
       }
     }
   }
