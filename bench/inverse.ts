@@ -18,6 +18,7 @@ import { makeGrid } from '../src/paths/grids.js';
 import { initialState } from '../src/samplers/run.js';
 import { packageRoot } from '../src/package-root.js';
 import { fmnistTest } from './lib/fmnist.js';
+import { condMriRows, condMriTable } from './lib/cond-mri.js';
 
 export const description = 'posterior solvers vs baselines: held-out brain slab (MRI 4x/8x, CT 30/60 views) and Fashion-MNIST test images (box inpainting, 4x SR): PSNR / SSIM / seconds per image; DPS and PiGDM on each gradient route, and the cost of a derivative against a forward call';
 
@@ -120,7 +121,9 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     { name: 'brain-64', model, truth, problems: BRAIN_PROBLEMS.filter((p) => selected(p.label)) },
     ...(fmnistProblems.length > 0 ? [{ name: 'fmnist-32', model: await OnnxDenoiser.load(fmnistDir), truth: fmnistTest(n), problems: fmnistProblems }] : []),
   ];
-  if (sets.every((set) => set.problems.length === 0)) fail('USAGE', `TWEEDIE_BENCH_PROBLEMS=${process.env.TWEEDIE_BENCH_PROBLEMS}: no problem label holds it; the labels are ${[...BRAIN_PROBLEMS, ...FMNIST_PROBLEMS].map((p) => p.label).join(', ')}`);
+  // The conditional MRI rows (lib/cond-mri.ts): labelled "conditional MRI 4x" etc., so TWEEDIE_BENCH_PROBLEMS=conditional runs them alone.
+  const condProblems = BRAIN_PROBLEMS.filter((p) => p.label.startsWith('MRI') && selected(`conditional ${p.label}`));
+  if (sets.every((set) => set.problems.length === 0) && condProblems.length === 0) fail('USAGE', `TWEEDIE_BENCH_PROBLEMS=${process.env.TWEEDIE_BENCH_PROBLEMS}: no problem label holds it; the labels are ${[...BRAIN_PROBLEMS, ...FMNIST_PROBLEMS].map((p) => p.label).join(', ')}, conditional MRI 4x, conditional MRI 8x`);
   const costs = [];
   if (PROBLEM_FILTER.length === 0) {
     opts.log('  derivative costs');
@@ -133,7 +136,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     const y = op.measure(truth, new NoiseSource(0));
     const grid = makeGrid(model.path, { kind: 'time-uniform', steps: STEPS });
     const runs: { name: string; gradient?: GradientRoute; params?: Partial<ParamValues> }[] = [
-      ...[prob.baseline, 'tv', ...SOLVERS.filter((s) => !s.needs.noPrior && !s.needs.particles && !s.needs.gradients && (!s.needs.flow || model.path.family === 'flow')).map((s) => s.name)].map((name) => ({ name })),
+      ...[prob.baseline, 'tv', ...SOLVERS.filter((s) => !s.needs.noPrior && !s.needs.zeroFilledCondition && !s.needs.particles && !s.needs.gradients && (!s.needs.flow || model.path.family === 'flow')).map((s) => s.name)].map((name) => ({ name })),
       // CT's gradient rows are left out to keep the bench to minutes (tweedie solve runs them).
       ...(prob.gradients ? ROUTES.flatMap((gradient) => [{ name: 'dps', gradient, params: { zeta: dpsZeta(op.kind) } }, { name: 'pigdm', gradient, params: PIGDM_PARAMS }]) : []),
     ];
@@ -153,7 +156,9 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
       }
     }
   }
+  const condRows = condProblems.length > 0 ? await condMriRows(condProblems, STEPS, opts.log) : [];
   const seconds = (performance.now() - t0) / 1000;
+  const condMd = condRows.length > 0 ? `Conditional MRI (brain model conditioned on the zero-filled image, cond-dc; against the unconditional prior with its best solver; held-out and shifted native slices; ${STEPS} steps):\n\n${condMriTable(condRows)}\n\n` : '';
   const md = [
     `| problem | solver | PSNR (dB) | SSIM | s / image | NFE |`,
     `|---|---|---|---|---|---|`,
@@ -173,9 +178,9 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     mkdirSync(join(packageRoot, 'docs'), { recursive: true });
     writeFileSync(
       join(packageRoot, 'docs', 'inverse-bench.md'),
-      `# Inverse problems on the held-out brain slab\n\nbrain-64 prior on held-out slices ${idx.join(', ')} of weights/brain-64/heldout.npy (MRI, CT); fmnist-32 prior on the first ${n} Fashion-MNIST test images (inpainting, super-resolution); ${STEPS} steps, one run, default solver options except DPS and PiGDM (below); produced by \`npx tweedie bench inverse\` in ${seconds.toFixed(0)} s.\n\n${md}\n\n${notes}\n\n${costMd}\n`,
+      `# Inverse problems on the held-out brain slab\n\nbrain-64 prior on held-out slices ${idx.join(', ')} of weights/brain-64/heldout.npy (MRI, CT); fmnist-32 prior on the first ${n} Fashion-MNIST test images (inpainting, super-resolution); ${STEPS} steps, one run, default solver options except DPS and PiGDM (below); produced by \`npx tweedie bench inverse\` in ${seconds.toFixed(0)} s.\n\n${md}\n\n${notes}\n\n${costMd}\n${condMd ? `\n${condMd}` : ''}`,
     );
   }
-  if (!opts.json) process.stdout.write(`${md}\n\n${costs.length > 0 ? `${costMd}\n\n` : ''}wall time ${seconds.toFixed(0)} s\n`);
-  return { steps: STEPS, slices: idx, rows, derivative_costs: costs, seconds };
+  if (!opts.json) process.stdout.write(`${md}\n\n${costs.length > 0 ? `${costMd}\n\n` : ''}${condMd}wall time ${seconds.toFixed(0)} s\n`);
+  return { steps: STEPS, slices: idx, rows, derivative_costs: costs, conditional_mri: condRows, seconds };
 }

@@ -16,7 +16,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     { label: 'd=64, m=32', pb: posteriorProblem(64, 32, 0.1), n: 1000 },
   ];
   const rows: { solver: string; problem: string; score: PosteriorScore | null; note?: string }[] = [];
-  for (const def of SOLVERS.filter((s) => !s.needs.noPrior)) {
+  for (const def of SOLVERS.filter((s) => !s.needs.noPrior && !s.needs.zeroFilledCondition)) {
     for (const { label, pb, n } of problems) {
       opts.log(`  ${def.name} on ${label}`);
       try {

@@ -1,21 +1,17 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../src/core/errors.js';
-import { clampInPlace } from '../src/core/ops.js';
-import { NoiseSource } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
-import { parseOperatorSpec } from '../src/inverse/operators/spec-file.js';
 import { SOLVERS } from '../src/inverse/solvers/registry.js';
-import { psnr, ssim } from '../src/metrics/image.js';
 import { cropItems, paddedShape } from '../src/models/layout.js';
 import { OnnxDenoiser } from '../src/models/onnx.js';
 import { packageRoot } from '../src/package-root.js';
 import { generate } from '../src/recipes/generate.js';
-import { solve } from '../src/recipes/solve.js';
 import { samplerByName } from '../src/samplers/registry.js';
 import { NATIVE_DEMO_STEPS } from '../src/cli/demo.js';
 import { CH2, heldoutImages, SET_NAMES, SETS, setImages } from './lib/brain-sets.js';
+import { heldoutZ, runOn, spread, type Figures } from './lib/brain-runs.js';
 import { BRAIN_PROBLEMS } from './inverse.js';
 import { probeCli } from './lib/cli-probe.js';
 import { roughCount, windows } from './lib/roughness.js';
@@ -53,24 +49,15 @@ const RESTORE = [
   { label: 'SR 4x', spec: 'sr:factor=4,noise=0.01', multiple: 4 },
 ];
 
-interface Figures { psnr: number; ssim: number }
 interface Row extends Figures {
   model: string; set: string; problem: string; solver: string; nfe: number; seconds_per_slice: number;
   baseline: string; psnr_baseline: number; ssim_baseline: number;
 }
 
-const mean = (a: Float64Array) => a.reduce((p, q) => p + q, 0) / a.length;
-
 /** A row, its figures also on stderr: a run stopped part way still leaves what it measured. */
 function logged(r: Row, log: (m: string) => void): Row {
   log(`    PSNR ${r.psnr.toFixed(2)} dB, SSIM ${r.ssim.toFixed(3)} (${r.baseline} ${r.psnr_baseline.toFixed(2)} dB, ${r.ssim_baseline.toFixed(3)})`);
   return r;
-}
-
-/** PSNR / SSIM (data range 2, the model's [-1, 1]) of x clipped to that range, as `tweedie reconstruct` writes it. */
-function figures(x: Tensor, truth: Tensor): Figures {
-  const y = clampInPlace(x.toDtype('float32').clone(), -1, 1);
-  return { psnr: mean(psnr(y, truth, 2)), ssim: mean(ssim(y, truth, { dataRange: 2 })) };
 }
 
 function checkEnv(): void {
@@ -91,30 +78,6 @@ function presentModels(log: (m: string) => void): { name: string; dir: string }[
     .filter(({ name, dir }) => existsSync(join(dir, 'model.onnx')) || void log(`skipping ${name}: ${join(dir, 'model.onnx')} is missing`));
   if (found.length === 0) fail('UNREADABLE_FILE', `none of the priors ${MODELS.join(', ')} is there; set TWEEDIE_BENCH_MODELS to model folders`);
   return found;
-}
-
-/** The held-out z of the priors' split.json (the same for all of them, or refused). */
-function heldoutZ(dirs: string[]): number[] {
-  const zs = dirs.map((dir) => {
-    const file = join(dir, 'split.json');
-    if (!existsSync(file)) fail('UNREADABLE_FILE', `${file} is missing: bench priors takes the held-out slices from it`);
-    const z = (JSON.parse(readFileSync(file, 'utf8')) as { heldout_z?: unknown }).heldout_z;
-    if (!Array.isArray(z) || z.length === 0 || !z.every(Number.isInteger)) fail('BAD_CONFIG', `${file}: "heldout_z" must list slice indices`);
-    return z as number[];
-  });
-  if (zs.some((z) => z.join(',') !== zs[0]!.join(','))) fail('BAD_CONFIG', `the priors hold out different slices (${dirs.join(', ')}); compare priors of one split`);
-  return zs[0]!;
-}
-
-/** `count` of the slices zs, spread evenly. */
-const spread = (zs: number[], count: number) => Array.from({ length: Math.min(count, zs.length) }, (_, k) => zs[Math.floor((k * zs.length) / Math.min(count, zs.length))]!);
-
-/** One posterior (or baseline) run over a batch of images, one measurement per image (noise seed 0), start seed 0. */
-async function runOn(model: OnnxDenoiser | null, solver: string, spec: string, truth: Tensor, nfe: number) {
-  const op = parseOperatorSpec(spec, truth.shape.slice(1));
-  const y = op.measure(truth, new NoiseSource(0));
-  const r = await solve({ model, operator: op, measurement: y, solver, steps: nfe, n: truth.batch, batch: truth.batch, seed: 0 });
-  return { ...figures(r.x, truth), seconds_per_slice: r.seconds / truth.batch, nfe: model ? r.nfe : 0 };
 }
 
 /** Images cropped (centred) to multiples of m, for operators that need them (4x SR). */

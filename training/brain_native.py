@@ -60,9 +60,10 @@ MM_RANGE = (0.8, 1.5)      # pixel sizes drawn for the crops
 MAX_ROTATION_DEG = 15.0
 
 
-def make_model() -> UNet:
+def make_model(in_channels: int = 1) -> UNet:
+    """The native priors' UNet; in_channels > 1 takes conditioning images as extra channels (brain_cond_mri.py)."""
     return UNet(image_size=CROP, channels=(32, 64, 64, 128), attn_resolutions=(), temb_dim=64,
-                mid_attention=False)
+                mid_attention=False, in_channels=in_channels, out_channels=1)
 
 
 def native_slices() -> tuple[np.ndarray, dict]:
@@ -150,6 +151,37 @@ def make_sampler(train_slices: torch.Tensor):
     return sample_batch
 
 
+def crops_note(split: dict) -> str:
+    return (f"random {CROP}x{CROP} crops of {len(split['train_z'])} native 1 mm axial slices of the ch2 "
+            "T1 template (held-out slab excluded), augmented")
+
+
+def train_and_export(args, model: torch.nn.Module, loss_of, name: str, paths: tuple[str, str, str], slices: np.ndarray,
+                     split: dict, data_note: str, recipe: str, image_condition: dict | None = None):
+    """Train `model` (unless --export-only) on augmented crops of the training slices with the loss loss_of(objective),
+    then (unless --train-only: None) export the weights folder from the checkpoint's EMA weights (export_folder's
+    image_condition for a conditional model). Returns (objective, the export's facts, the model)."""
+    ckpt, log, out = paths
+    if not args.export_only:
+        for f in (ckpt, log):
+            os.makedirs(os.path.dirname(os.path.abspath(f)), exist_ok=True)
+        cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=200,
+                          ema_decay=0.999, checkpoint_every_s=args.checkpoint_every)
+        info = {"recipe": recipe, "objective": args.objective, "data": data_note}
+        t0 = time.time()
+        state = train(model, make_sampler(torch.from_numpy(slices[split["train_z"]])), cfg,
+                      loss_of(make_objective(args.objective)), ckpt, log,
+                      resume=args.resume, stop_at=parse_deadline(args.deadline), run_info=info)
+        print(f"trained to step {state['step']} in {time.time() - t0:.0f}s this session", flush=True)
+    if args.train_only:
+        return None
+    objective = make_objective(load_checkpoint_ema(model, ckpt).get("run", {}).get("objective", args.objective))
+    facts = export_folder(model, ckpt, log, out, objective, SHAPE, n_samples=16, nrow=4,
+                          title=f"{name}: loss ({objective.name} objective)", dynamic_hw=True, gradient=False,
+                          image_condition=image_condition)
+    return objective, facts, model
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--objective", choices=OBJECTIVES, required=True)
@@ -175,24 +207,11 @@ def main() -> None:
         write_data(out, slices, split)
     if args.data_only:
         return
-    model = make_model()
-    if not args.export_only:
-        objective = make_objective(args.objective)
-        os.makedirs(os.path.dirname(os.path.abspath(log)), exist_ok=True)
-        cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=200,
-                          ema_decay=0.999, checkpoint_every_s=args.checkpoint_every)
-        info = {"recipe": "training/brain_native.py", "objective": args.objective,
-                "data": f"random {CROP}x{CROP} crops of {len(split['train_z'])} native 1 mm axial slices of the ch2 "
-                        "T1 template (held-out slab excluded), augmented (recipe docstring)"}
-        t0 = time.time()
-        state = train(model, make_sampler(train_slices), cfg, make_objective(args.objective).loss, ckpt, log,
-                      resume=args.resume, stop_at=parse_deadline(args.deadline), run_info=info)
-        print(f"trained to step {state['step']} in {time.time() - t0:.0f}s this session", flush=True)
-    if args.train_only:
+    done = train_and_export(args, make_model(), lambda objective: objective.loss, name, (ckpt, log, out), slices, split,
+                            f"{crops_note(split)} (recipe docstring)", "training/brain_native.py")
+    if done is None:
         return
-    objective = make_objective(load_checkpoint_ema(model, ckpt).get("run", {}).get("objective", args.objective))
-    facts = export_folder(model, ckpt, log, out, objective, SHAPE, n_samples=16, nrow=4,
-                          title=f"{name}: loss ({objective.name} objective)", dynamic_hw=True, gradient=False)
+    objective, facts, model = done
     held = torch.from_numpy(slices[split["heldout_z"]])
     facts["heldout_loss"] = heldout_loss(objective, model, held[:, :, :216, :176])
     write_card(out, name, facts, split, objective)

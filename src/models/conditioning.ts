@@ -9,10 +9,17 @@ import type { Conditioning, Denoiser } from './denoiser.js';
  */
 export type ConditionSpec =
   | { kind: 'class'; input: string; classes: number; unconditional: number | null }
-  | { kind: 'image'; input: string; shape: readonly number[]; valueRange: readonly [number, number]; unconditional: number | null }
+  | { kind: 'image'; input: string; shape: readonly number[]; valueRange: readonly [number, number]; unconditional: number | null; from?: ImageConditionSource }
   | { kind: 'vector'; input: string; size: number; unconditional: number | null };
 
 export type ConditionSpecs = Readonly<Record<string, ConditionSpec>>;
+
+/**
+ * How an image condition is built from a measurement rather than given: 'zero-filled' is the MRI operator's A^H y
+ * (its real part for real images, as `MRIOperator.zeroFilled`), filled in by the cond-dc solver.
+ */
+export type ImageConditionSource = 'zero-filled';
+const IMAGE_SOURCES: readonly ImageConditionSource[] = ['zero-filled'];
 
 /** A condition as the API takes it: a class (one for all samples, or one per sample), or an image / vector tensor (one, or one per sample). */
 export type ConditionValue = number | readonly number[] | Tensor;
@@ -49,7 +56,9 @@ export function parseConditionSpecs(v: unknown, where: string): Record<string, C
       if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) fail('BAD_CONFIG', `${at}.shape must be the image's [C, H, W], like [1, 32, 32]`);
       const range = c.value_range ?? [-1, 1];
       if (!Array.isArray(range) || range.length !== 2 || !(range[0] < range[1])) fail('BAD_CONFIG', `${at}.value_range must be [low, high]`);
-      out[name] = { kind: 'image', input, shape: shape as number[], valueRange: range as [number, number], unconditional: fill };
+      if (c.from !== undefined && !IMAGE_SOURCES.includes(c.from as ImageConditionSource)) fail('BAD_CONFIG', `${at}.from must be one of ${IMAGE_SOURCES.join(', ')} (the image built from a measurement), got ${JSON.stringify(c.from)}; drop it for an image the user gives`);
+      const from = c.from as ImageConditionSource | undefined;
+      out[name] = { kind: 'image', input, shape: shape as number[], valueRange: range as [number, number], unconditional: fill, ...(from ? { from } : {}) };
     } else if (c.kind === 'vector') {
       out[name] = { kind: 'vector', input, size: count('size'), unconditional: fill };
     } else {

@@ -67,7 +67,9 @@ export async function solve(o: SolveOptions): Promise<SolveResult> {
   const perSample = o.measurement.size === n * outSize && n > 1;
   const seed = o.seed ?? 0, first = o.firstSample ?? 0;
   const grid = denoiser ? runGrid(denoiser.path, o.steps ?? 50, o.grid) : [];
-  const model = denoiser ? conditionedModel(denoiser, o, n) : () => null;
+  // cond-dc builds the model's condition from the measurement (runSolver binds it per batch): nothing to bind here.
+  if (solver.needs.zeroFilledCondition && (Object.keys(o.condition ?? {}).length || o.guidance)) fail('USAGE', `solver ${solver.name} builds the model's condition from the measurement (its zero-filled image); drop the condition and guidance options`);
+  const model = denoiser ? (solver.needs.zeroFilledCondition ? () => denoiser : conditionedModel(denoiser, o, n)) : () => null;
   // A particle ensemble is one coupled run: it is never split into batches.
   const control = solver.needs.particles ? { ...o, batch: n } : o;
   const r = await runInBatches(n, item, Math.max(0, grid.length - 1), control, async (start, end, source, onStep) => {

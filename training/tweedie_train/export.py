@@ -35,11 +35,12 @@ def write_json(path: str, obj: dict) -> None:
 
 
 def export_onnx(model: nn.Module, path: str, shape: Sequence[int], opset: int = 14,
-                dynamic_hw: bool = False, num_classes: int = 0):
+                dynamic_hw: bool = False, num_classes: int = 0, image_condition: int = 0):
     """Export with the tweedie contract, run onnx.checker; returns the loaded ModelProto.
 
     dynamic_hw: H and W become graph dimensions "H", "W" (only for a fully convolutional UNet).
     num_classes: a class-conditional model gets a third input "class", int64 [N] (tweedie.json "conditioning").
+    image_condition: an image-conditional model gets a third input "cond", float32 [N, image_condition, H, W].
     """
     import onnx
     if dynamic_hw and not is_fully_convolutional(model):
@@ -48,10 +49,11 @@ def export_onnx(model: nn.Module, path: str, shape: Sequence[int], opset: int = 
     sample = torch.randn(2, *shape)
     timestep = torch.tensor([10.0, 500.5])
     batch = {0: "N", 2: "H", 3: "W"} if dynamic_hw else {0: "N"}
-    labels = (torch.tensor([0, num_classes]),) if num_classes else ()
-    torch.onnx.export(model, (sample, timestep, *labels), path, opset_version=opset,
-                      input_names=["sample", "timestep", *(["class"] if num_classes else [])], output_names=["out"],
-                      dynamic_axes={"sample": batch, "timestep": {0: "N"}, "out": batch, **({"class": {0: "N"}} if num_classes else {})},
+    third = ({"class": (torch.tensor([0, num_classes]), {0: "N"})} if num_classes else
+             {"cond": (torch.randn(2, image_condition, *shape[1:]), batch)} if image_condition else {})
+    torch.onnx.export(model, (sample, timestep, *(v for v, _ in third.values())), path, opset_version=opset,
+                      input_names=["sample", "timestep", *third], output_names=["out"],
+                      dynamic_axes={"sample": batch, "timestep": {0: "N"}, "out": batch, **{k: d for k, (_, d) in third.items()}},
                       do_constant_folding=True)
     m = onnx.load(path)
     onnx.checker.check_model(m, full_check=True)
@@ -78,19 +80,20 @@ def class_conditioning(num_classes: int) -> dict:
     return {"class": {"kind": "class", "classes": num_classes, "unconditional": num_classes}}
 
 
-def onnx_vs_torch(model: nn.Module, path: str, shape: Sequence[int], num_classes: int = 0) -> float | None:
+def onnx_vs_torch(model: nn.Module, path: str, shape: Sequence[int], num_classes: int = 0, image_condition: int = 0) -> float | None:
     """max |torch - onnx| on a random batch of 4 (with classes 0, 1, the null class and 0 for a class-conditional
-    model), with the numpy evaluator (no onnxruntime)."""
+    model; a random image condition of that many channels for an image-conditional one), with the numpy evaluator
+    (no onnxruntime)."""
     try:
         from onnx_numpy import run_onnx
         gen = torch.Generator().manual_seed(1)
         x = torch.randn((4, *shape), generator=gen)
         t = torch.tensor([0.0, 17.25, 500.0, 999.0])
-        labels = (torch.tensor([0, 1 % num_classes, num_classes, 0]),) if num_classes else ()
+        third = ({"class": torch.tensor([0, 1 % num_classes, num_classes, 0])} if num_classes else
+                 {"cond": torch.randn((4, image_condition, *shape[1:]), generator=gen)} if image_condition else {})
         with torch.no_grad():
-            ref = model(x, t, *labels).numpy()
-        feeds = {"sample": x.numpy(), "timestep": t.numpy(), **({"class": labels[0].numpy()} if num_classes else {})}
-        got = run_onnx(path, feeds)["out"]
+            ref = model(x, t, *third.values()).numpy()
+        got = run_onnx(path, {"sample": x.numpy(), "timestep": t.numpy(), **{k: v.numpy() for k, v in third.items()}})["out"]
         diff = float(np.abs(ref - got).max())
         print(f"onnx vs torch max abs diff: {diff:.3g}", flush=True)
         return diff
@@ -99,10 +102,22 @@ def onnx_vs_torch(model: nn.Module, path: str, shape: Sequence[int], num_classes
         return None
 
 
+class FilledCondition(nn.Module):
+    """An image-conditional model (sample, timestep, cond) run on its unconditional fill: (sample, timestep)."""
+
+    def __init__(self, model: nn.Module, channels: int, fill: float):
+        super().__init__()
+        self.model, self.channels, self.fill = model, channels, fill
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+        cond = torch.full((sample.shape[0], self.channels, *sample.shape[2:]), self.fill)
+        return self.model(sample, timestep, cond)
+
+
 def export_folder(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str, objective,
                   shape: Sequence[int], n_samples: int, nrow: int, title: str,
                   png_scale: int = 2, dynamic_hw: bool = False, gradient: bool = True,
-                  num_classes: int = 0, preview_scale: float = 3.0) -> dict:
+                  num_classes: int = 0, preview_scale: float = 3.0, image_condition: dict | None = None) -> dict:
     """EMA weights -> model.onnx (+ check), model.grad.onnx (+ checks; only with `gradient`:
     the hand-written reverse pass has fixed H and W, so a dynamic-size model goes without it and
     tweedie takes its derivatives by differences), scheduler_config.json,
@@ -111,15 +126,19 @@ def export_folder(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str,
 
     num_classes: a class-conditional model (the null class is index num_classes): model.onnx gets the "class" input,
     tweedie.json declares it, and samples.png has one row per class of nrow // 2 samples at guidance 1 and the
-    same noises at `preview_scale` (n_samples must be num_classes * nrow)."""
+    same noises at `preview_scale` (n_samples must be num_classes * nrow).
+    image_condition: tweedie.json's "conditioning" of a model taking one image condition (ONNX input "cond");
+    the preview samples then run its unconditional fill."""
     if num_classes and (gradient or n_samples != num_classes * nrow or nrow % 2):
         raise ValueError("a class-conditional export has no gradient graph and a preview of num_classes rows of an even nrow")
     os.makedirs(out_dir, exist_ok=True)
     ck = load_checkpoint_ema(model, ckpt_path)
     model.eval()
     onnx_path = os.path.join(out_dir, "model.onnx")
-    export_onnx(model, onnx_path, shape, dynamic_hw=dynamic_hw, num_classes=num_classes)
-    diff = onnx_vs_torch(model, onnx_path, shape, num_classes)
+    cond = next(iter(image_condition.values())) if image_condition else None
+    channels = cond["shape"][0] if cond else 0
+    export_onnx(model, onnx_path, shape, dynamic_hw=dynamic_hw, num_classes=num_classes, image_condition=channels)
+    diff = onnx_vs_torch(model, onnx_path, shape, num_classes, image_condition=channels)
     write_json(os.path.join(out_dir, "scheduler_config.json"), objective.scheduler_config())
     grad_errs = None
     if gradient:
@@ -128,10 +147,12 @@ def export_folder(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str,
     write_json(os.path.join(out_dir, "tweedie.json"),
                tweedie_json(shape, objective.prediction, objective.time_entry(), gradient=gradient,
                             multiple=size_multiple(model) if dynamic_hw else None,
-                            extra={"conditioning": class_conditioning(num_classes)} if num_classes else None))
+                            extra={"conditioning": class_conditioning(num_classes) if num_classes else image_condition}
+                            if num_classes or image_condition else None))
     t0 = time.time()
+    preview = FilledCondition(model, channels, cond["unconditional"]) if cond else model
     samples = (class_preview(model, objective, shape, num_classes, nrow // 2, preview_scale) if num_classes
-               else preview_sample(model, objective, shape, n_samples, steps=50, seed=0))
+               else preview_sample(preview, objective, shape, n_samples, steps=50, seed=0))
     print(f"preview sampling: {time.time() - t0:.0f}s", flush=True)
     save_grid_png(samples.numpy(), os.path.join(out_dir, "samples.png"), nrow=nrow, scale=png_scale)
     log = read_loss_log(log_path)

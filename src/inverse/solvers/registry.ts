@@ -10,10 +10,11 @@ import { DIFFPIR_SOLVERS } from './diffpir.js';
 import { DDS_SOLVERS } from './dds.js';
 import { SMC_SOLVERS } from './smc.js';
 import { FLOWCHEF_SOLVERS } from './flowchef.js';
+import { COND_DC_SOLVERS } from './cond-dc.js';
 import type { SolverDef } from './types.js';
 
 /** Every posterior solver and baseline by the name `tweedie solvers` lists. */
-export const SOLVERS: readonly SolverDef[] = [scoreSde, ...DPS_SOLVERS, ...PIGDM_SOLVERS, ...DDRM_SOLVERS, ...DDNM_SOLVERS, ...DIFFPIR_SOLVERS, ...REDDIFF_SOLVERS, ...DDS_SOLVERS, ...SMC_SOLVERS, ...FLOWCHEF_SOLVERS, ...BASELINE_SOLVERS];
+export const SOLVERS: readonly SolverDef[] = [scoreSde, ...DPS_SOLVERS, ...PIGDM_SOLVERS, ...DDRM_SOLVERS, ...DDNM_SOLVERS, ...DIFFPIR_SOLVERS, ...REDDIFF_SOLVERS, ...DDS_SOLVERS, ...SMC_SOLVERS, ...FLOWCHEF_SOLVERS, ...COND_DC_SOLVERS, ...BASELINE_SOLVERS];
 
 export function solverByName(name: string): SolverDef {
   const s = SOLVERS.find((d) => d.name === name);

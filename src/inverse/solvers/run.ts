@@ -5,6 +5,7 @@ import { gradientRouteOf, withGradientRoute } from '../../models/derivatives.js'
 import type { TimeGrid } from '../../paths/grids.js';
 import { runMethod } from '../../samplers/harness.js';
 import type { Operator } from '../operators/operator.js';
+import { withZeroFilledCondition } from './zero-filled-condition.js';
 import type { SolverRunOptions, SolveResult, SolverDef } from './types.js';
 
 /** Broadcast one measurement [m...] or [1, m...] to n batch items, or check a batched one. */
@@ -31,8 +32,9 @@ export async function runSolver(def: SolverDef, model: Denoiser | null, grid: Ti
   const yb = batchMeasurement(op, y, xT.batch);
   const z = xT.clone().reshape([xT.batch, ...op.inShape]);
   const sigmaY = options.sigmaY ?? op.noiseSigma;
-  const r = await runMethod(def, denoiser, grid, options, {}, ({ fn, params, noise, report }) =>
-    def.run({ fn, denoiser, path: denoiser?.path ?? null, grid, op, y: yb, sigmaY, z, noise, params, report }),
+  const conditioned = denoiser && def.needs.zeroFilledCondition ? withZeroFilledCondition(denoiser, op, yb, def.name, options.modelName ?? 'the model') : denoiser;
+  const r = await runMethod(def, conditioned, grid, options, {}, ({ fn, params, noise, report }) =>
+    def.run({ fn, denoiser: conditioned, path: conditioned?.path ?? null, grid, op, y: yb, sigmaY, z, noise, params, report }),
   );
   return route ? { ...r, gradient: route } : r;
 }

@@ -16,6 +16,8 @@ export interface SolverNeeds {
   particles?: boolean;
   /** A rectified-flow model (a = 1 - t, s = t): a method defined on that path only (FlowChef). */
   flow?: boolean;
+  /** A model conditioned on the operator's zero-filled measurement A^H y, which the run builds and binds (cond-dc). */
+  zeroFilledCondition?: boolean;
   /** No diffusion prior at all (baselines). */
   noPrior?: boolean;
 }
