@@ -161,6 +161,19 @@ def conditional_loss(objective, p: float = P_UNCONDITIONAL):
     return loss
 
 
+def init_from_native(model: ZeroFilledUNet, ckpt_path: str, objective: str) -> str:
+    """Load an unconditional native prior's EMA weights; the condition's input channel starts at zero, so the
+    initial network is that prior. Returns the sentence the run record keeps."""
+    ck = torch.load(ckpt_path)
+    if ck.get("run", {}).get("objective") != objective:
+        raise SystemExit(f"--init-from {ckpt_path}: its objective is {ck.get('run', {}).get('objective')}, not {objective}")
+    weights = dict(ck["ema"])
+    w = weights["conv_in.weight"]
+    weights["conv_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
+    model.net.load_state_dict(weights)
+    return f"initialised from the EMA weights of {os.path.basename(ckpt_path)} ({objective}, step {ck['step']}; condition channel at zero)"
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -170,6 +183,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20000, help="stop after this many steps (or at --deadline)")
     p.add_argument("--batch-size", type=int, default=24)
     p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--init-from", help="a brain_native.py checkpoint of the same objective: start from its EMA weights "
+                                       "(the condition's input channel at zero) instead of random ones; ignored on --resume")
     add_run_arguments(p, None, None, None)
     args = p.parse_args()
     name = "brain-cond-mri"
@@ -182,7 +197,10 @@ def main() -> None:
         write_data(out, slices, split)
     note = (f"{crops_note(split)} as brain_native.py; each with the zero-filled image of a random Cartesian "
             "undersampling (recipe docstring), dropped to 0 with p = 0.1")
-    done = train_and_export(args, ZeroFilledUNet(), conditional_loss, name, (ckpt, log, out), slices, split, note,
+    model = ZeroFilledUNet()
+    if args.init_from and not args.resume:
+        note += "; " + init_from_native(model, args.init_from, args.objective)
+    done = train_and_export(args, model, conditional_loss, name, (ckpt, log, out), slices, split, note,
                             "training/brain_cond_mri.py", image_condition=CONDITIONING)
     if done is None:
         return
