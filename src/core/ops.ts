@@ -20,27 +20,38 @@ export function lincomb3(out: Tensor, ca: number, a: Tensor, cb: number, b: Tens
   return out;
 }
 
-/** out = sum_k coeffs[k] * terms[k] (any number of terms, one pass per term block). */
+/** Elements per block of `lincomb`: its float64 accumulator stays in the L1 cache. */
+const BLOCK = 1024;
+const blockAcc = new Float64Array(BLOCK);
+
+/**
+ * out = sum_k coeffs[k] * terms[k], any number of terms: the one combinator of multistep and multi-stage
+ * updates. Every element is the float64 sum from 0 in term order, stored once, and nothing is allocated:
+ * four or more terms go in blocks whose accumulator stays in cache, the first four terms in one pass over
+ * the block and one pass per further term.
+ */
 export function lincomb(out: Tensor, coeffs: readonly number[], terms: readonly Tensor[]): Tensor {
   const o = out.data;
   const n = o.length;
-  if (terms.length === 0) {
-    o.fill(0);
+  const K = terms.length;
+  if (K === 2) return lincomb2(out, coeffs[0]!, terms[0]!, coeffs[1]!, terms[1]!);
+  if (K === 3) return lincomb3(out, coeffs[0]!, terms[0]!, coeffs[1]!, terms[1]!, coeffs[2]!, terms[2]!);
+  if (K < 2) {
+    const x = K ? terms[0]!.data : null, c = K ? coeffs[0]! : 0;
+    for (let i = 0; i < n; i++) o[i] = x ? c * x[i]! : 0;
     return out;
   }
-  const t0 = terms[0]!.data, c0 = coeffs[0]!;
-  // Read every input before writing, so `out` may alias any term.
-  if (terms.length === 1) {
-    for (let i = 0; i < n; i++) o[i] = c0 * t0[i]!;
-    return out;
-  }
-  if (terms.length === 2) return lincomb2(out, c0, terms[0]!, coeffs[1]!, terms[1]!);
-  if (terms.length === 3) return lincomb3(out, c0, terms[0]!, coeffs[1]!, terms[1]!, coeffs[2]!, terms[2]!);
-  const datas = terms.map((t) => t.data);
-  for (let i = 0; i < n; i++) {
-    let acc = 0;
-    for (let k = 0; k < datas.length; k++) acc += coeffs[k]! * datas[k]![i]!;
-    o[i] = acc;
+  const x0 = terms[0]!.data, x1 = terms[1]!.data, x2 = terms[2]!.data, x3 = terms[3]!.data;
+  const c0 = coeffs[0]!, c1 = coeffs[1]!, c2 = coeffs[2]!, c3 = coeffs[3]!;
+  // Every term of a block is read before the block is written, so `out` may alias any term.
+  for (let start = 0; start < n; start += BLOCK) {
+    const len = Math.min(BLOCK, n - start);
+    for (let j = 0, i = start; j < len; j++, i++) blockAcc[j] = 0 + c0 * x0[i]! + c1 * x1[i]! + c2 * x2[i]! + c3 * x3[i]!;
+    for (let k = 4; k < K; k++) {
+      const ck = coeffs[k]!, t = terms[k]!.data;
+      for (let j = 0, i = start; j < len; j++, i++) blockAcc[j] += ck * t[i]!;
+    }
+    for (let j = 0, i = start; j < len; j++, i++) o[i] = blockAcc[j]!;
   }
   return out;
 }
