@@ -216,6 +216,11 @@ def main() -> None:
 
 def write_card(out: str, name: str, f: dict, split: dict, objective) -> None:
     hz = split["heldout_z"]
+    # init_from_native's sentence, kept at the end of the run record's data note
+    init = f.get("run", {}).get("data", "").partition("; initialised from ")[2]
+    start = (f"Fine-tuned, not trained from scratch: **initialised from {init}**, so the steps below come on top of "
+             "that prior's.\n\n") if init else ""
+    init_arg = " --init-from NATIVE_PRIOR_CHECKPOINT.pt" if init else ""
     heldout = (f"held-out loss of the exported EMA weights (same objective and condition draws, the {len(hz)} "
                f"held-out slices cropped to 216x176, one fixed draw of masks, t and noise): **{f['heldout_loss']:.4f}**")
     card = f"""# {name}
@@ -249,7 +254,7 @@ below 8x, 0.04 from 8x), at 4x (p = 0.4), 8x (p = 0.4) or log-uniform in [2, 12]
 {model_section(f, f"{CROP}/{CROP // 2}/{CROP // 4}/{CROP // 8} (training crops)", "`make_model(in_channels=2)` in training/brain_native.py, wrapped by `ZeroFilledUNet` in training/brain_cond_mri.py (x_t and the condition as two input channels)")}
 Forward process: {objective.path}.
 
-{training_section(f, objective.description, heldout)}
+{start}{training_section(f, objective.description, heldout)}
 
 ![loss](loss_curve.png)
 
@@ -263,7 +268,7 @@ Forward process: {objective.path}.
 
 From the repository root (one thread; stops at the step count or the deadline, then exports):
 
-    /usr/bin/python3 training/brain_cond_mri.py --objective {objective.name} --steps {f['train_config']['steps']} --deadline HH:MM
+    /usr/bin/python3 training/brain_cond_mri.py --objective {objective.name} --steps {f['train_config']['steps']} --deadline HH:MM{init_arg}
 
 `--resume` continues from the checkpoint (`--ckpt`); `--export-only` rewrites this folder.
 """
