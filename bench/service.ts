@@ -14,6 +14,8 @@ const CH2 = '/usr/share/mricron/templates/ch2.nii.gz';
 const LOAD_JOBS = 200;
 /** CLI runs timed for the comparison (each is a process start; the mean stands for all LOAD_JOBS). */
 const CLI_RUNS = Number(process.env.TWEEDIE_BENCH_CLI_N ?? 20);
+/** The split volume: bench volume's slab (64 slices x 20 steps), so the ratio measures the work, not each part's fixed cost. */
+const SPLIT_SLICES: [number, number] = [40, 104], SPLIT_STEPS = 20;
 const small = (seed: number) => ({ task: 'sample', model: 'gmm:mixture-2d.json', steps: 20, n: 4, seed });
 const mixture = () => ({ name: 'mixture-2d.json', bytes: readFileSync(join(packageRoot, 'examples', 'mixture-2d.json')) });
 
@@ -128,12 +130,13 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
       for (const k of [1, 2, 4]) {
         const ws = Array.from({ length: k }, () => worker(120));
         await ready(ws);
-        opts.log(`scaling: 16 slices of ch2 (mri 4x, ddnm 10 steps) split over ${k} worker${k > 1 ? 's' : ''} ...`);
-        const id = ((await (await submit(server.url, { task: 'reconstruct', truth: 'ch2.nii.gz', modality: 'mri', slices: '60:76', steps: 10, 'tv-z': 0, workers: 1, split: k }, [vol])).json()) as { id: string }).id;
+        const count = SPLIT_SLICES[1] - SPLIT_SLICES[0];
+        opts.log(`scaling: ${count} slices of ch2 (mri 4x, ddnm ${SPLIT_STEPS} steps) split over ${k} worker${k > 1 ? 's' : ''} ...`);
+        const id = ((await (await submit(server.url, { task: 'reconstruct', truth: 'ch2.nii.gz', modality: 'mri', slices: SPLIT_SLICES.join(':'), steps: SPLIT_STEPS, 'tv-z': 0, workers: 1, split: k }, [vol])).json()) as { id: string }).id;
         const s = await untilState(server.url, id, ['done', 'failed'], 600_000);
         if (s.state !== 'done') fail('BAD_INPUT', `the split reconstruct failed: ${s.error}`);
         const seconds = (Date.parse(s.finished) - Date.parse(s.created)) / 1000;
-        const row = { workers: k, slices: 16, seconds: r3(seconds), slices_per_s: r3(16 / seconds) };
+        const row = { workers: k, slices: count, steps: SPLIT_STEPS, seconds: r3(seconds), slices_per_s: r3(count / seconds) };
         opts.log(`  ${JSON.stringify(row)}`);
         scaling.push(row);
         await Promise.all(ws.map((w) => stop(w)));
