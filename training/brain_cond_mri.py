@@ -198,7 +198,7 @@ def main() -> None:
     note = (f"{crops_note(split)} as brain_native.py; each with the zero-filled image of a random Cartesian "
             "undersampling (recipe docstring), dropped to 0 with p = 0.1")
     model = ZeroFilledUNet()
-    if args.init_from and not args.resume:
+    if args.init_from and not (args.resume or args.from_export):
         note += "; " + init_from_native(model, args.init_from, args.objective)
     done = train_and_export(args, model, conditional_loss, name, (ckpt, log, out), slices, split, note,
                             "training/brain_cond_mri.py", image_condition=CONDITIONING)
@@ -239,6 +239,7 @@ dropout (p = 0.1, fill 0) makes it an unconditional prior as well.
 | tweedie.json | tweedie's descriptor, with `"conditioning": {{"zf": {{"kind": "image", "from": "zero-filled", "unconditional": 0, ...}}}}` |
 | samples.png | 16 samples of the unconditional branch (condition 0), PyTorch EMA weights, seed 0 |
 | loss_curve.png, loss.csv | training loss (mean of each 10 steps), step, wall seconds |
+| run.json | the run record (steps, training seconds, sessions, configuration): what `--from-export` continues from |
 | heldout.npy, heldout.png, split.json | the held-out slab and the split, as brain-native-* |
 
 ## Data, masks and condition

@@ -171,7 +171,8 @@ def train_and_export(args, model: torch.nn.Module, loss_of, name: str, paths: tu
         t0 = time.time()
         state = train(model, make_sampler(torch.from_numpy(slices[split["train_z"]])), cfg,
                       loss_of(make_objective(args.objective)), ckpt, log,
-                      resume=args.resume, stop_at=parse_deadline(args.deadline), run_info=info)
+                      resume=args.resume, stop_at=parse_deadline(args.deadline), run_info=info,
+                      from_export=args.from_export)
         print(f"trained to step {state['step']} in {time.time() - t0:.0f}s this session", flush=True)
     if args.train_only:
         return None

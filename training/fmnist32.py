@@ -78,7 +78,8 @@ def main() -> None:
         info = {"recipe": "training/fmnist32.py", "data": DATA_NOTE, "objective": args.objective}
         t0 = time.time()
         state = train(model, sample_batch, cfg, objective.loss, args.ckpt, args.log,
-                      resume=args.resume, stop_at=parse_deadline(args.deadline), run_info=info)
+                      resume=args.resume, stop_at=parse_deadline(args.deadline), run_info=info,
+                      from_export=args.from_export)
         print(f"trained to step {state['step']} in {time.time() - t0:.0f}s this session", flush=True)
     if args.train_only:
         return

@@ -53,6 +53,7 @@ def files_rows(f: dict, size: str, preview: str, n_samples: int) -> str:
         "| tweedie.json | tweedie's model descriptor" + (" (declares the class condition)" if k else "") + " |",
         f"| samples.png | {samples}, PyTorch EMA weights, seed 0 |",
         "| loss_curve.png, loss.csv | training loss (mean of each 10 steps), step, wall seconds |",
+        "| run.json | the run record (steps, training seconds, sessions, configuration): what `--from-export` continues from |",
     ])
 
 
@@ -85,6 +86,7 @@ def training_section(f: dict, objective_text: str, heldout: str | None = None) -
     ]
     if heldout:
         lines.append(f"- {heldout}")
+    lines += [f"- {note}; Adam's moments started afresh there, with its warm-up" for note in run.get("continued", [])]
     if run.get("sessions"):
         lines += ["- sessions (from the run record):", sessions_lines(run)]
     lines.append(f"- export check: onnx.checker (full check) passes; {onnx_check(f)}")

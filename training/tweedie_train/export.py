@@ -121,7 +121,7 @@ def export_folder(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str,
     """EMA weights -> model.onnx (+ check), model.grad.onnx (+ checks; only with `gradient`:
     the hand-written reverse pass has fixed H and W, so a dynamic-size model goes without it and
     tweedie takes its derivatives by differences), scheduler_config.json,
-    tweedie.json, samples.png (50-step preview), loss_curve.png, loss.csv. Returns the facts
+    tweedie.json, samples.png (50-step preview), loss_curve.png, loss.csv, run.json (the run record). Returns the facts
     for the card: the checkpoint's run record plus the export's own measurements.
 
     num_classes: a class-conditional model (the null class is index num_classes): model.onnx gets the "class" input,
@@ -159,6 +159,7 @@ def export_folder(model: nn.Module, ckpt_path: str, log_path: str, out_dir: str,
     np.savetxt(os.path.join(out_dir, "loss.csv"), log, delimiter=",",
                header="step,loss,wall_s", comments="", fmt=["%d", "%.6f", "%.1f"])
     save_loss_png(log, os.path.join(out_dir, "loss_curve.png"), title)
+    write_json(os.path.join(out_dir, "run.json"), {**ck.get("run", {}), "steps": int(ck["step"]), "wall_s": float(ck["wall"])})
     tail = log[log[:, 0] > log[-1, 0] - 100, 1]  # last ~100 steps
     return {"run": ck.get("run", {}), "params": count_parameters(model), "steps": int(ck["step"]),
             "wall_s": float(ck["wall"]), "final_loss": float(tail.mean()),

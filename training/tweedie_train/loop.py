@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from .unet import count_parameters
+from .warm_start import start_from_export
 
 
 class EMA:
@@ -77,6 +78,9 @@ def add_run_arguments(p, ckpt: str | None, log: str | None, out: str | None) -> 
     p.add_argument("--ckpt", default=ckpt)
     p.add_argument("--log", default=log)
     p.add_argument("--out", default=out)
+    p.add_argument("--from-export", metavar="DIR",
+                   help="no checkpoint at --ckpt (the machine that had it is gone): start from the model folder DIR "
+                        "this recipe exported (its weights, loss log and run record), counting on from its step")
 
 
 def parse_deadline(hhmm: str | None) -> float | None:
@@ -105,7 +109,8 @@ def write_log(log_path: str, rows: list) -> None:
 
 def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], object],
           cfg: TrainConfig, loss_fn: Callable, ckpt_path: str, log_path: str,
-          resume: bool = False, stop_at: float | None = None, run_info: dict | None = None) -> dict:
+          resume: bool = False, stop_at: float | None = None, run_info: dict | None = None,
+          from_export: str | None = None) -> dict:
     """Train with Adam, linear warm-up, gradient clipping and EMA; checkpoint every
     cfg.checkpoint_every_s seconds, at the end, at the deadline and on SIGTERM/SIGINT.
 
@@ -113,9 +118,13 @@ def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], objec
     in [-1, 1]); loss_fn(model, batch, generator) returns the scalar loss (an objective's
     .loss). The loss log (step, loss = mean over log_every steps, wall seconds) is written to
     log_path as CSV. stop_at: a Unix time; training stops (with a checkpoint) before a step
-    would end after it. run_info (data, objective, ...) goes into the run record.
+    would end after it. run_info (data, objective, ...) goes into the run record. from_export: without resume, a
+    model folder this recipe exported to start from (warm_start.start_from_export).
     Returns the training state: step, wall seconds, ema, run record.
     """
+    if resume and from_export:
+        raise SystemExit("--resume and --from-export: give one (--resume continues the checkpoint at --ckpt)")
+    start = start_from_export(model, from_export) if from_export else None  # before the EMA copies the weights
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMA(model, cfg.ema_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -137,6 +146,11 @@ def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], objec
         print(f"resumed from {ckpt_path} at step {step} ({wall:.0f} s of training)", flush=True)
     elif resume:
         raise SystemExit(f"--resume: no checkpoint at {ckpt_path}; run without --resume to start")
+    elif start:
+        step, wall, rows = start["step"], start["wall"], start["rows"]
+        run = {**(start["run"] or run), "train_config": asdict(cfg)}
+        run["continued"] = run.get("continued", []) + [start["note"]]
+        print(start["note"], flush=True)
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     write_log(log_path, rows)  # on resume: exactly the rows up to the checkpoint's step
     session = {"started": utc_now(), "from_step": step, "to_step": step, "stopped": "running"}
