@@ -6,7 +6,9 @@
   - each objective's loss is zero for a network that returns the true target, and the DDPM
     objectives' (x0, eps) reading of the output inverts x_t = a x0 + s eps;
   - a run stopped and resumed from its checkpoint ends with the same weights, EMA and loss
-    log as the same run done in one go.
+    log as the same run done in one go;
+  - a run continued from its exported folder (--from-export, the checkpoint gone) starts from
+    exactly the exported EMA weights, at the exported step, with the loss log and sessions so far.
 
     /usr/bin/python3 training/test_tweedie_train.py
 """
@@ -23,10 +25,11 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_numpy import run_onnx  # noqa: E402
-from tweedie_train.export import export_onnx, tweedie_json  # noqa: E402
+from tweedie_train.export import export_folder, export_onnx, tweedie_json  # noqa: E402
 from tweedie_train.loop import TrainConfig, read_loss_log, train  # noqa: E402
 from tweedie_train.objectives import DDPMObjective, FlowObjective  # noqa: E402
 from tweedie_train.unet import UNet, size_multiple  # noqa: E402
+from tweedie_train.warm_start import load_onnx_weights  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -145,8 +148,41 @@ def check_resume() -> None:
     print("resume: weights, EMA and loss log equal to the uninterrupted run")
 
 
+def check_from_export() -> None:
+    data = torch.rand(32, 1, 16, 16) * 2 - 1
+
+    def sample_batch(gen, b):
+        return data[torch.randint(0, len(data), (b,), generator=gen)]
+
+    def net(seed):
+        torch.manual_seed(seed)
+        return UNet(image_size=16, channels=(8, 16, 16), attn_resolutions=(), temb_dim=16)
+
+    obj = DDPMObjective("v")
+    with tempfile.TemporaryDirectory() as d:
+        cfg = dict(batch_size=4, lr=1e-3, warmup=2, log_every=1)
+        ck, log, out = (os.path.join(d, f) for f in ("a.pt", "a.csv", "export"))
+        train(net(1), sample_batch, TrainConfig(steps=5, **cfg), obj.loss, ck, log)
+        exported = net(1)
+        export_folder(exported, ck, log, out, obj, (1, 16, 16), n_samples=4, nrow=2, title="t", gradient=False)
+        ema = torch.load(ck)["ema"]
+        loaded = net(2)  # other initial weights: everything must come from the folder
+        load_onnx_weights(loaded, out)
+        for k, v in loaded.state_dict().items():
+            assert torch.equal(v, ema[k]), k
+        m = net(3)
+        state = train(m, sample_batch, TrainConfig(steps=8, **cfg), obj.loss, os.path.join(d, "b.pt"),
+                      os.path.join(d, "b.csv"), from_export=out)
+        b = torch.load(os.path.join(d, "b.pt"))
+        assert state["step"] == 8 and len(b["run"]["sessions"]) == 2, (state["step"], b["run"]["sessions"])
+        assert b["run"]["sessions"][1]["from_step"] == 5 and b["run"]["continued"]
+        assert np.array_equal(read_loss_log(log)[:, :2], read_loss_log(os.path.join(d, "b.csv"))[:5, :2])
+    print("from export: exported EMA weights loaded exactly; step, loss log and sessions continue")
+
+
 if __name__ == "__main__":
     check_dynamic_export()
     check_objectives()
     check_resume()
+    check_from_export()
     print("ok")
