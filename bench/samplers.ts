@@ -24,10 +24,20 @@ export function stepsFor(def: SamplerDef, nfe: number): number {
   return Math.max(1, Math.round(nfe / per));
 }
 
-/** A free model: it returns zeros, so a run's time is the sampler's own arithmetic and bookkeeping. */
-function freeModel(path: DiscreteVPPath): Denoiser {
-  return { prediction: 'eps', path, itemShape: [1, 32, 32], predict: async (x) => x.zerosLike() };
+/**
+ * A free model: it returns one zero tensor, made once, so a run's time is the sampler's own arithmetic and
+ * bookkeeping (ModelFn.estimate only reads a model's output: it writes x0 and eps into its own tensors).
+ */
+function freeModel(path: DiscreteVPPath, like: Tensor): Denoiser {
+  const zeros = like.zerosLike();
+  return { prediction: 'eps', path, itemShape: [1, 32, 32], predict: async () => zeros };
 }
+
+/** Runs before timing: V8 optimises a sampler's code (and the shared estimate and update code) only after some runs. */
+const WARMUP_RUNS = 8;
+const TIMED_RUNS = 7;
+const OVERHEAD_STEPS = 20;
+
 
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
   const setup = orderSetup();
@@ -40,27 +50,10 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     const r = await measureOrder(def, setup, ref, NFES.map((n) => stepsFor(def, n)));
     rows.push({ name: def.name, nfe: r.nfes, error: r.errors, slope: r.slope, order: def.order });
   }
-  // Sampler overhead: time per step with a free model at batch 16, 1 x 32 x 32.
+  // One call of the shipped fmnist-32 model at batch 16, 1 x 32 x 32, then each sampler's own time at that batch in the
+  // same process: the share is the sampler's time per step over the time of the step's model calls.
   const path = new DiscreteVPPath({ numTrainTimesteps: 1000 });
   const x = new NoiseSource(0).normal([16, 1, 32, 32], 0);
-  const overhead: { name: string; ms_per_step: number }[] = [];
-  for (const def of SAMPLERS.filter((s) => !s.inverse && s.nfePerStep !== 'adaptive')) {
-    const grid = makeGrid(path, { kind: 'time-uniform', steps: 20 });
-    try {
-      await runSampler(def, freeModel(path), grid, x);
-    } catch (e) {
-      if (e instanceof TweedieError) {
-        opts.log(`  ${def.name}: not timed (${e.message.split(';')[0]})`);
-        continue;
-      }
-      throw e;
-    }
-    const t0 = performance.now();
-    const reps = 5;
-    for (let i = 0; i < reps; i++) await runSampler(def, freeModel(path), grid, x);
-    overhead.push({ name: def.name, ms_per_step: (performance.now() - t0) / reps / 20 });
-  }
-  // One call of the shipped fmnist-32 model at the same batch, for the overhead fraction.
   let modelMs: number | null = null;
   const fmnist = join(packageRoot, 'weights', 'fmnist-32');
   if (existsSync(join(fmnist, 'model.onnx'))) {
@@ -72,7 +65,30 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
       await onnx.predict(x, 500);
       ts.push(performance.now() - t0);
     }
-    modelMs = ts.sort((a, b) => a - b)[3]!;
+    modelMs = Math.min(...ts);
+  }
+  const overhead: { name: string; ms_per_step: number; nfe_per_step: number; share_of_model_calls: number | null }[] = [];
+  const grid = makeGrid(path, { kind: 'time-uniform', steps: OVERHEAD_STEPS });
+  for (const def of SAMPLERS.filter((s) => !s.inverse && s.nfePerStep !== 'adaptive')) {
+    const model = freeModel(path, x);
+    let nfe = 0;
+    try {
+      for (let i = 0; i < WARMUP_RUNS; i++) nfe = (await runSampler(def, model, grid, x)).nfe;
+    } catch (e) {
+      if (e instanceof TweedieError) {
+        opts.log(`  ${def.name}: not timed (${e.message.split(';')[0]})`);
+        continue;
+      }
+      throw e;
+    }
+    const ts: number[] = [];
+    for (let i = 0; i < TIMED_RUNS; i++) {
+      const t0 = performance.now();
+      await runSampler(def, model, grid, x);
+      ts.push(performance.now() - t0);
+    }
+    const msPerStep = Math.min(...ts) / OVERHEAD_STEPS, nfePerStep = nfe / OVERHEAD_STEPS;
+    overhead.push({ name: def.name, ms_per_step: msPerStep, nfe_per_step: nfePerStep, share_of_model_calls: modelMs ? msPerStep / (nfePerStep * modelMs) : null });
   }
   const series: Series[] = rows.map((r) => ({ name: r.name, x: r.nfe, y: r.error }));
   const svg = lineChartSvg(series, { title: 'Sampler error vs NFE (mixture, d = 16, continuous VP)', xLabel: 'NFE', yLabel: 'RMS error vs reference ODE solution' });
@@ -81,11 +97,16 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   const plotFile = join(outDir, 'samplers-error.svg');
   writeFileSync(plotFile, svg);
   if (!opts.json) {
-    const w = Math.max(...rows.map((r) => r.name.length), 8);
+    const w = Math.max(...rows.map((r) => r.name.length), ...overhead.map((o) => o.name.length), 8);
     const lines = [`${'sampler'.padEnd(w)}  order  slope   ${NFES.map((n) => `NFE~${n}`.padStart(10)).join('')}`];
     for (const r of rows) lines.push(`${r.name.padEnd(w)}  ${String(r.order).padEnd(5)}  ${r.slope.toFixed(2).padStart(5)}   ${r.error.map((e) => e.toExponential(2).padStart(10)).join('')}`);
-    lines.push('', `sampler time per step, batch 16 x 1 x 32 x 32, free model${modelMs ? `; one fmnist-32 call takes ${modelMs.toFixed(1)} ms` : ''}:`);
-    for (const o of overhead) lines.push(`  ${o.name.padEnd(w)} ${o.ms_per_step.toFixed(3)} ms${modelMs ? `  (${((100 * o.ms_per_step) / modelMs).toFixed(2)}% of a model call)` : ''}`);
+    lines.push('', `sampler's own time per step, batch 16 x 1 x 32 x 32, free model (fastest of ${TIMED_RUNS} runs of ${OVERHEAD_STEPS} steps after ${WARMUP_RUNS} warm-up runs: on a shared machine other work only adds time)`);
+    lines.push(modelMs ? `one fmnist-32 call at that batch, same run (fastest of 7): ${modelMs.toFixed(1)} ms; share = own time per step / (model calls per step x ${modelMs.toFixed(1)} ms)` : 'no weights/fmnist-32: shares not computed');
+    lines.push(`  ${'sampler'.padEnd(w)} ${'ms/step'.padStart(8)}  calls/step  share of the model calls`);
+    for (const o of overhead) {
+      const share = o.share_of_model_calls === null ? '-' : `${(100 * o.share_of_model_calls).toFixed(2)}%`;
+      lines.push(`  ${o.name.padEnd(w)} ${o.ms_per_step.toFixed(3).padStart(8)}  ${o.nfe_per_step.toFixed(2).padStart(10)}  ${share.padStart(8)}`);
+    }
     lines.push('', `plot: ${plotFile}`);
     process.stdout.write(lines.join('\n') + '\n');
   }

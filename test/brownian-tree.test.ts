@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BrownianTree } from '../src/core/brownian-tree.js';
-import { NoiseSource } from '../src/core/rng.js';
+import { fillNormal, NoiseSource, Stream } from '../src/core/rng.js';
 import { Tensor } from '../src/core/tensor.js';
 import { TweedieError } from '../src/core/errors.js';
 
@@ -83,4 +83,41 @@ test('increment() is the normalised increment, and queries outside [t0, t1] are 
   out.data.forEach((v, i) => assert.ok(Math.abs(v - (wb[i]! - wa[i]!) / Math.sqrt(1.5)) < 1e-15));
   assert.throws(() => w.at(20), (e: unknown) => e instanceof TweedieError && /outside/.test(e.message));
   assert.throws(() => new BrownianTree(1, 1, new NoiseSource(1), 1, 1), (e: unknown) => e instanceof TweedieError);
+});
+
+/** The tree as first written (fresh arrays per level, every query from the root): the reference for the values. */
+function referenceTreeAt(seed: number, firstSample: number, batch: number, m: number, t0: number, t1: number, t: number): Float64Array {
+  const n = batch * m, width = t1 - t0, draw = new Float64Array(m);
+  const addDraw = (out: Float64Array, node: number, scale: number) => {
+    for (let b = 0; b < batch; b++) {
+      fillNormal(draw, 0, m, seed, firstSample + b, node, Stream.brownian);
+      for (let j = 0; j < m; j++) out[b * m + j]! += scale * draw[j]!;
+    }
+  };
+  let lo = new Float64Array(n), hi = new Float64Array(n);
+  addDraw(hi, 1, Math.sqrt(width));
+  let l = 0, r = 1, node = 1;
+  const u = (t - t0) / width;
+  if (u === 0) return lo;
+  if (u === 1) return hi;
+  for (let d = 0; d < 30; d++) {
+    const mPoint = 0.5 * (l + r), mid = new Float64Array(n);
+    for (let i = 0; i < n; i++) mid[i] = 0.5 * (lo[i]! + hi[i]!);
+    addDraw(mid, 2 * node, 0.5 * Math.sqrt((r - l) * width));
+    if (u === mPoint) return mid;
+    if (u < mPoint) [hi, r, node] = [mid, mPoint, 2 * node];
+    else [lo, l, node] = [mid, mPoint, 2 * node + 1];
+  }
+  const f = (u - l) / (r - l), w = new Float64Array(n);
+  for (let i = 0; i < n; i++) w[i] = lo[i]! + f * (hi[i]! - lo[i]!);
+  addDraw(w, 2 * node, Math.sqrt(f * (1 - f) * (r - l) * width));
+  return w;
+}
+
+test('W(t) is bit-identical to the plain reference descent, whatever path prefix the previous queries left', () => {
+  const [t0, t1, batch, m] = [0.03, 14.6, 3, 5];
+  const w = new BrownianTree(t0, t1, new NoiseSource(7, 2), batch, m);
+  // A sampler's order (sigma falling, a midpoint between each pair), repeats, a dyadic midpoint, the ends, then a jump back.
+  const times = [14.6, 9.1, 9.1, 5.2, 3.3, 3.3000001, 1.1, (t0 + t1) / 2, t0 + (t1 - t0) * 0.375, 0.03, 0.031, 12.5, 14.6, 9.1];
+  for (const t of times) assert.deepEqual(w.at(t), referenceTreeAt(7, 2, batch, m, t0, t1, t), `t = ${t}`);
 });

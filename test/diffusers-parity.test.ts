@@ -192,7 +192,7 @@ test('ipndm: runSampler takes the steps ipndmStep takes (the sampler the IPNDMSc
   const r = await runSampler(s.sampler, dummy(cfgJson), g, deter());
   const fn = new ModelFn(dummy(cfgJson));
   const z = deter(), ets: Tensor[] = [];
-  for (let i = 0; i < 7; i++) ipndmStep(z, g[i]!, g[i + 1]!, (await fn.estimate(z, g[i]!)).eps, ets);
+  for (let i = 0; i < 7; i++) ipndmStep(z, g[i]!, g[i + 1]!, (await fn.estimate(z, g[i]!)).eps, ets, z.zerosLike());
   assert.deepEqual([...r.x.data], [...z.data]);
   assert.equal(r.nfe, 7);
 });
@@ -208,7 +208,7 @@ async function ipndmTwice(): Promise<Tensor> {
   const fn = new ModelFn(dummy(cfgJson));
   const z = deter(), ets: Tensor[] = [];
   for (let loop = 0; loop < 2; loop++) {
-    for (let i = 0; i < 10; i++) ipndmStep(z, g[i]!, g[i + 1]!, (await fn.estimate(z, g[i]!)).eps, ets);
+    for (let i = 0; i < 10; i++) ipndmStep(z, g[i]!, g[i + 1]!, (await fn.estimate(z, g[i]!)).eps, ets, z.zerosLike());
   }
   return z;
 }

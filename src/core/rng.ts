@@ -12,69 +12,89 @@ import { fail } from './errors.js';
 
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
-const W0 = 0x9e3779b9;
-const W1 = 0xbb67ae85;
+const W0 = 0x9e3779b9 | 0;
+const W1 = 0xbb67ae85 | 0;
+/** The multipliers' 16-bit halves: the high word of M a is put together from four exact products of halves. */
+const M0_HI = M0 >>> 16, M0_LO = M0 & 0xffff, M1_HI = M1 >>> 16, M1_LO = M1 & 0xffff;
 
-/** High 32 bits of the unsigned 64-bit product a*b. */
-function mulhi(a: number, b: number): number {
-  const aLo = a & 0xffff, aHi = a >>> 16, bLo = b & 0xffff, bHi = b >>> 16;
-  const loLo = aLo * bLo, hiLo = aHi * bLo, loHi = aLo * bHi, hiHi = aHi * bHi;
-  const cross = (loLo >>> 16) + (hiLo & 0xffff) + loHi;
-  return (hiHi + (hiLo >>> 16) + Math.floor(cross / 65536)) >>> 0;
+/** Philox words of the blocks being turned into draws: 256 blocks of four uint32 words (as int32 bit patterns). */
+const WORDS = 1024;
+const words = new Int32Array(WORDS);
+
+/**
+ * Philox4x32-10 of counters [firstBlock + k, c1, c2, c3] under key (k0, k1), k < nBlocks (at most WORDS / 4), into
+ * `words`. The state is kept as int32 bit patterns in locals (XOR, imul and the additions mod 2^32 do not care about
+ * the sign); the high word of each 32 x 32 product is the sum of the 16 x 16 partial products with their carries.
+ */
+function philoxWords(firstBlock: number, nBlocks: number, c1: number, c2: number, c3: number, k0: number, k1: number): void {
+  for (let b = 0, j = 0; b < nBlocks; b++, j += 4) {
+    let x0 = (firstBlock + b) | 0, x1 = c1 | 0, x2 = c2 | 0, x3 = c3 | 0, key0 = k0 | 0, key1 = k1 | 0;
+    for (let r = 0; r < 10; r++) {
+      const aLo = x0 & 0xffff, aHi = x0 >>> 16, cLo = x2 & 0xffff, cHi = x2 >>> 16;
+      const aHiM0Lo = aHi * M0_LO, cross0 = ((aLo * M0_LO) >>> 16) + (aHiM0Lo & 0xffff) + aLo * M0_HI;
+      const hi0 = aHi * M0_HI + (aHiM0Lo >>> 16) + (cross0 >>> 16);
+      const cHiM1Lo = cHi * M1_LO, cross1 = ((cLo * M1_LO) >>> 16) + (cHiM1Lo & 0xffff) + cLo * M1_HI;
+      const hi1 = cHi * M1_HI + (cHiM1Lo >>> 16) + (cross1 >>> 16);
+      const lo0 = Math.imul(M0, x0), lo1 = Math.imul(M1, x2);
+      x0 = hi1 ^ x1 ^ key0;
+      x1 = lo1;
+      x2 = hi0 ^ x3 ^ key1;
+      x3 = lo0;
+      key0 = (key0 + W0) | 0;
+      key1 = (key1 + W1) | 0;
+    }
+    words[j] = x0;
+    words[j + 1] = x1;
+    words[j + 2] = x2;
+    words[j + 3] = x3;
+  }
 }
 
 /** One Philox4x32-10 block: writes four uint32 words into out. */
 export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array): void {
-  let x0 = c0 >>> 0, x1 = c1 >>> 0, x2 = c2 >>> 0, x3 = c3 >>> 0;
-  let key0 = k0 >>> 0, key1 = k1 >>> 0;
-  for (let r = 0; r < 10; r++) {
-    const hi0 = mulhi(M0, x0), lo0 = Math.imul(M0, x0) >>> 0;
-    const hi1 = mulhi(M1, x2), lo1 = Math.imul(M1, x2) >>> 0;
-    x0 = (hi1 ^ x1 ^ key0) >>> 0;
-    x1 = lo1;
-    x2 = (hi0 ^ x3 ^ key1) >>> 0;
-    x3 = lo0;
-    key0 = (key0 + W0) >>> 0;
-    key1 = (key1 + W1) >>> 0;
-  }
-  out[0] = x0; out[1] = x1; out[2] = x2; out[3] = x3;
+  philoxWords(c0, 1, c1, c2, c3, k0, k1);
+  for (let q = 0; q < 4; q++) out[q] = words[q]!;
 }
 
-function seedWords(seed: number): [number, number] {
+/** The key of a seed is its low and high 32 bits: it must be an integer in [0, 2^53). */
+function checkSeed(seed: number): void {
   if (!Number.isSafeInteger(seed) || seed < 0) fail('BAD_INPUT', `seed ${seed} must be a non-negative integer below 2^53`);
-  return [seed >>> 0, Math.floor(seed / 4294967296) >>> 0];
 }
+const seedHigh = (seed: number): number => Math.floor(seed / 4294967296);
 
 const TWO_PI = 2 * Math.PI;
-/** uint32 -> uniform in (0, 1], never 0 so the logarithm of Box-Muller is finite. */
-const toUnit = (u: number): number => (u + 1) / 4294967296;
+/** uint32 (given as its int32 bit pattern) -> uniform in (0, 1], never 0 so the logarithm of Box-Muller is finite. */
+const toUnit = (w: number): number => ((w >>> 0) + 1) / 4294967296;
 
 /**
  * Fill `out[offset .. offset+count)` with standard normal draws of one sample.
  * Element j uses block floor(j/4) through Box-Muller on the block's word pairs.
+ * Blocks go in batches of WORDS / 4: their Philox words first, then Box-Muller over the word pairs.
  */
 export function fillNormal(out: Data, offset: number, count: number, seed: number, sample: number, step: number, stream = 0): void {
-  const [k0, k1] = seedWords(seed);
-  const w = new Uint32Array(4);
-  for (let j = 0, block = 0; j < count; j += 4, block++) {
-    philox4x32(block, step, sample, stream, k0, k1, w);
-    for (let p = 0; p < 2; p++) {
-      const r = Math.sqrt(-2 * Math.log(toUnit(w[2 * p]!)));
-      const th = TWO_PI * toUnit(w[2 * p + 1]!);
-      const i = j + 2 * p;
-      if (i < count) out[offset + i] = r * Math.cos(th);
-      if (i + 1 < count) out[offset + i + 1] = r * Math.sin(th);
+  checkSeed(seed);
+  const k1 = seedHigh(seed);
+  for (let start = 0; start < count; start += WORDS) {
+    const len = Math.min(WORDS, count - start), o = offset + start;
+    philoxWords(start / 4, (len + 3) >>> 2, step, sample, stream, seed, k1);
+    let j = 0;
+    for (; j + 1 < len; j += 2) {
+      const r = Math.sqrt(-2 * Math.log(toUnit(words[j]!))), th = TWO_PI * toUnit(words[j + 1]!);
+      out[o + j] = r * Math.cos(th);
+      out[o + j + 1] = r * Math.sin(th);
     }
+    if (j < len) out[o + j] = Math.sqrt(-2 * Math.log(toUnit(words[j]!))) * Math.cos(TWO_PI * toUnit(words[j + 1]!));
   }
 }
 
 /** Fill with uniforms in (0, 1]. */
 export function fillUniform(out: Data, offset: number, count: number, seed: number, sample: number, step: number, stream = 0): void {
-  const [k0, k1] = seedWords(seed);
-  const w = new Uint32Array(4);
-  for (let j = 0, block = 0; j < count; j += 4, block++) {
-    philox4x32(block, step, sample, stream, k0, k1, w);
-    for (let q = 0; q < 4 && j + q < count; q++) out[offset + j + q] = toUnit(w[q]!);
+  checkSeed(seed);
+  const k1 = seedHigh(seed);
+  for (let start = 0; start < count; start += WORDS) {
+    const len = Math.min(WORDS, count - start), o = offset + start;
+    philoxWords(start / 4, (len + 3) >>> 2, step, sample, stream, seed, k1);
+    for (let j = 0; j < len; j++) out[o + j] = toUnit(words[j]!);
   }
 }
 
@@ -92,7 +112,7 @@ export class NoiseSource {
   /** Added to every step index the source is asked for. */
   readonly firstStep: number;
   constructor(seed: number, firstSample = 0, firstStep = 0) {
-    seedWords(seed);
+    checkSeed(seed);
     this.seed = seed;
     this.firstSample = firstSample;
     this.firstStep = firstStep;

@@ -28,6 +28,11 @@ export interface Estimate {
   eps: Tensor;
 }
 
+/** A pair of zero tensors shaped like z, for ModelFn.estimate to write into step after step. */
+export function estimateBuffers(z: Tensor): Estimate {
+  return { x0: z.zerosLike(), eps: z.zerosLike() };
+}
+
 /**
  * What samplers call instead of the raw Denoiser: it works on the centered variable z
  * (adds b(t) mu back before the model call), converts any prediction type to (x0, eps),
@@ -71,8 +76,10 @@ export class ModelFn {
   /**
    * x0 and eps at point p. `atCleanData`: the caller means to ask at s = 0 (diffusers' DDIMInverseScheduler's first
    * step), where eps and v outputs still give both (x0 = the sample, eps = the output); otherwise s = 0 is a bug.
+   * `into`: tensors of z's shape (not z) to write the estimate into, for a sampler that keeps no estimate past the
+   * next call (one pair reused every step); without it the estimate is two new tensors.
    */
-  async estimate(z: Tensor, p: GridPoint, atCleanData = false): Promise<Estimate> {
+  async estimate(z: Tensor, p: GridPoint, atCleanData = false, into?: Estimate): Promise<Estimate> {
     if (this.opts.signal?.aborted) throw new TweedieError('ABORTED', `${this.opts.caller ?? 'sampling'} was cancelled at step ${this.step}`);
     const type0 = this.denoiser.prediction;
     if (p.s === 0 && !(atCleanData && (type0 === 'eps' || type0 === 'v'))) {
@@ -92,7 +99,7 @@ export class ModelFn {
     if (bad >= 0) {
       fail('NAN_IN_MODEL', `model output is ${pred.data[bad]} at element ${bad} in ${this.opts.caller ?? 'sampling'} step ${this.step} (t = ${p.t}); check the model and its time input`);
     }
-    const x0 = z.zerosLike(), eps = z.zerosLike();
+    const x0 = into?.x0 ?? z.zerosLike(), eps = into?.eps ?? z.zerosLike();
     const deriv = this.denoiser.prediction === 'velocity' ? derivativesAt(this.denoiser.path, p.t) : null;
     toX0Eps(this.denoiser.prediction, pred, x, p, this.anchor, deriv, x0, eps);
     const { thresholding, clipSample } = this.opts;

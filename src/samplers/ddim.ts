@@ -1,6 +1,7 @@
 import { lincomb2 } from '../core/ops.js';
 import { Stream, type NoiseSource } from '../core/rng.js';
 import type { Data, Tensor } from '../core/tensor.js';
+import { estimateBuffers } from '../models/model-fn.js';
 import type { GridPoint } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
 import { defineSampler } from './types.js';
@@ -40,12 +41,13 @@ export function etaSplitCoefficients(a: number, s: number, eta: number): StepCoe
 /**
  * One denoising step written into z: z <- k.a x0 + k.eps eps + k.noise xi, xi the standard normal noise
  * of step `index` (drawn only when k.noise > 0). Samplers and posterior solvers take their steps with it.
+ * The noise is drawn into z itself (the step does not read z), so x0 and eps must not share z's array.
  */
 export function ddimStep(z: Tensor, x0: Data, eps: Data, k: StepCoefficients, noise: NoiseSource, index: number): Tensor {
   const o = z.data, { a, eps: ce, noise: c } = k;
   if (c > 0) {
-    const xi = noise.normal(z.shape, index, Stream.noise, z.dtype).data;
-    for (let i = 0; i < o.length; i++) o[i] = a * x0[i]! + ce * eps[i]! + c * xi[i]!;
+    noise.fillNormal(z, index, Stream.noise);
+    for (let i = 0; i < o.length; i++) o[i] = a * x0[i]! + ce * eps[i]! + c * o[i]!;
   } else {
     for (let i = 0; i < o.length; i++) o[i] = a * x0[i]! + ce * eps[i]!;
   }
@@ -62,9 +64,10 @@ export const ddim = defineSampler({
   params: { eta: { type: 'number', default: 0, min: 0, doc: 'noise scale: 0 deterministic, 1 the DDPM posterior' } },
   notes: 'deterministic at the default eta = 0; stochastic when eta > 0',
   async run({ fn, grid, z, noise, params, report }) {
+    const est = estimateBuffers(z);
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = from.ddimTo ?? grid[i + 1]!;
-      const { x0, eps } = await fn.estimate(z, from);
+      const { x0, eps } = await fn.estimate(z, from, false, est);
       ddimStep(z, x0.data, eps.data, ddimCoefficients(from, to, params.eta), noise, i);
       await report(i + 1, i + 1, z, x0);
     }

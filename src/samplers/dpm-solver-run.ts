@@ -5,6 +5,7 @@
 import { copyInto, lincomb2 } from '../core/ops.js';
 import { Stream } from '../core/rng.js';
 import type { Tensor } from '../core/tensor.js';
+import { estimateBuffers } from '../models/model-fn.js';
 import {
   applyUpdate,
   lambdaOf,
@@ -48,9 +49,12 @@ export async function runMultistep(ctx: SamplerContext, cfg: DriverConfig, sde: 
   const finalZero = grid[n]!.s === 0;
   const eta = sde?.eta ?? 0;
   const hist: Tensor[] = []; // model outputs at grid[i], grid[i-1], ... (most recent first)
+  // order + 1 estimate buffers: hist holds at most order of them, the next estimate goes into a free one.
+  const pool = Array.from({ length: cfg.order + 1 }, () => estimateBuffers(z));
+  const xi = sde ? z.zerosLike() : null;
   for (let i = 0; i < n; i++) {
     const from = grid[i]!, to = grid[i + 1]!;
-    const est = await fn.estimate(z, from);
+    const est = await fn.estimate(z, from, false, pool.find((e) => !hist.includes(e.x0) && !hist.includes(e.eps))!);
     hist.unshift(cfg.alg === 'x0' ? est.x0 : est.eps);
     if (hist.length > cfg.order) hist.pop();
     if (to.s === 0) {
@@ -65,7 +69,7 @@ export async function runMultistep(ctx: SamplerContext, cfg: DriverConfig, sde: 
       const lk = Array.from({ length: k }, (_, j) => lams[back(j)]!);
       const u = multistepUpdate(cfg.alg, k, pts, lk, to, lams[i + 1]!, { solverType: cfg.solverType, eta, third: cfg.third });
       const cn = sde ? sdeNoiseScale(to, lams[i + 1]! - lams[i]!, eta) * sde.sNoise : 0;
-      applyUpdate(z, u, z, hist, cn, cn !== 0 ? noise.normal(z.shape, i, Stream.noise, z.dtype) : null);
+      applyUpdate(z, u, z, hist, cn, xi && cn !== 0 ? noise.fillNormal(xi, i, Stream.noise) : null);
     }
     await report(i + 1, i + 1, z, est.x0);
   }

@@ -1,4 +1,5 @@
 import type { Tensor } from '../core/tensor.js';
+import { estimateBuffers } from '../models/model-fn.js';
 import type { GridPoint } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
 import { defineSampler, type SamplerContext, type SamplerDef } from './types.js';
@@ -33,15 +34,22 @@ function groupsOf(z: Tensor): Groups {
   return { count: z.batch, size: z.itemSize };
 }
 
-function groupDot(a: Tensor, b: Tensor, g: Groups, out: Float64Array): Float64Array {
+/** <a, b> per group into ab, and in the same pass <b, b> into bb and <a, a> into aa when given. */
+function groupDots(a: Tensor, b: Tensor, g: Groups, ab: Float64Array, bb: Float64Array | null = null, aa: Float64Array | null = null): void {
   const x = a.data, y = b.data;
   for (let k = 0; k < g.count; k++) {
-    let s = 0;
+    let sab = 0, sbb = 0, saa = 0;
     const end = (k + 1) * g.size;
-    for (let i = k * g.size; i < end; i++) s += x[i]! * y[i]!;
-    out[k] = s;
+    for (let i = k * g.size; i < end; i++) {
+      const xi = x[i]!, yi = y[i]!;
+      sab += xi * yi;
+      sbb += yi * yi;
+      saa += xi * xi;
+    }
+    ab[k] = sab;
+    if (bb) bb[k] = sbb;
+    if (aa) aa[k] = saa;
   }
-  return out;
 }
 
 const clamp2 = (v: number) => (v < -2 ? -2 : v > 2 ? 2 : Number.isNaN(v) ? 0 : v);
@@ -106,8 +114,12 @@ async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFin
   const G = g.count;
   const kMax = kappaOf(grid[0]!), kMin = kappaOf(grid[n]!);
 
-  let m0 = (await fn.estimate(z, grid[0]!)).x0; // model output at the last point reached
+  // Three estimate buffers: m0 and m1 hold two, the next estimate goes into the third.
+  const pool = [estimateBuffers(z), estimateBuffers(z), estimateBuffers(z)];
+  const spare = () => pool.find((e) => e.x0 !== m0 && e.x0 !== m1)!;
+  let m0: Tensor | null = null;
   let m1: Tensor | null = null; // the one before
+  m0 = (await fn.estimate(z, grid[0]!, false, spare())).x0; // model output at the last point reached
   let fresh = true; // m0 was evaluated at z itself (not at a predictor)
 
   const xE = z.zerosLike(), xp = z.zerosLike(), D1 = z.zerosLike(), D2 = z.zerosLike(), Bt = z.zerosLike(), tmp = z.zerosLike();
@@ -128,7 +140,7 @@ async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFin
       z.data.set(xE.data);
       fresh = false;
       if (!last || cleanEnd) {
-        const next = (await fn.estimate(z, to)).x0;
+        const next = (await fn.estimate(z, to, false, spare())).x0;
         m1 = m0;
         m0 = next;
         fresh = true;
@@ -155,9 +167,7 @@ async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFin
     const base = Math.sqrt(rho0 / rho1);
     const hk = 1 / kt - 1 / k0;
 
-    groupDot(m0, m0, g, m0m0);
-    groupDot(m1, m1, g, m1m1);
-    groupDot(m0, m1, g, m0m1);
+    groupDots(m0, m1, g, m0m1, m1m1, m0m0);
     project(m0m1, m1m1, b1);
     for (let k = 0; k < G; k++) {
       b1[k] = (1 - w) * base + w * b1[k]!;
@@ -168,9 +178,9 @@ async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFin
     combineGroups(D1, 1, m0, coef, m1, g); // D1 = m0 - beta1 m1
     for (let k = 0; k < G; k++) coef[k] = (0.5 * sh) / ri[k]!;
     combineGroups(xp, 1, xE, coef, D1, g); // probe x_p = x_E + 0.5 s_t h / r_i D1
-    const mt = (await fn.estimate(xp, to)).x0; // the step's only NFE, reused by the next step
+    const mt = (await fn.estimate(xp, to, false, spare())).x0; // the step's only NFE, reused by the next step
 
-    groupDot(mt, m0, g, mtm0);
+    groupDots(mt, m0, g, mtm0);
     project(mtm0, m0m0, b2);
     for (let k = 0; k < G; k++) {
       b2[k] = (1 - w) * base + w * b2[k]!;
@@ -184,8 +194,7 @@ async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFin
       tmp.data[j] = cn * D2.data[j]! + cp * D1.data[j]!; // Bn + Bp
       Bt.data[j] = cn * D2.data[j]! - cp * D1.data[j]!; // Bn - Bp (scratch)
     }
-    groupDot(tmp, Bt, g, aux);
-    groupDot(Bt, Bt, g, aux2);
+    groupDots(tmp, Bt, g, aux, aux2);
     project(aux, aux2, eta);
     for (let k = 0; k < G; k++) eta[k] = 0.5 * sigmoid(Math.abs(0.5 * eta[k]!));
     // B_theta = (-eta/r) D1 + r (1 - eta) D2.
@@ -199,15 +208,13 @@ async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFin
     for (let k = 0; k < G; k++) coef[k] = -(0.5 * sh) / ri[k]!;
     combineGroups(tmp, 1, xp, coef, Bt, g);
     for (let j = 0; j < tmp.data.length; j++) tmp.data[j] = (tmp.data[j]! - xE.data[j]!) / to.a;
-    groupDot(tmp, D1, g, aux);
-    groupDot(D1, D1, g, d1d1);
+    groupDots(tmp, D1, g, aux, d1d1);
     project(aux, d1d1, zeta);
     const shEdm = sh / to.a;
     if (n > 20) {
       // consistency = sigmoid(proj(m0, (m0 - m1)/h) (2 - rho0^2)); zeta = sigmoid(-(|zeta*| - 0.5) consistency)
       for (let j = 0; j < tmp.data.length; j++) tmp.data[j] = (m0.data[j]! - m1.data[j]!) / hk;
-      groupDot(m0, tmp, g, aux);
-      groupDot(tmp, tmp, g, aux2);
+      groupDots(m0, tmp, g, aux, aux2);
       project(aux, aux2, aux);
       for (let k = 0; k < G; k++) {
         const consistency = sigmoid(aux[k]! * (2 - rho0 * rho0));
@@ -228,7 +235,7 @@ async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFin
   if (cleanEnd) {
     // Into clean data: the x0 estimate at the last noisy point (denoise_to_zero).
     const p = grid[n]!, q = grid[steps]!;
-    const x0 = fresh ? m0 : (await fn.estimate(z, p)).x0;
+    const x0 = fresh ? m0 : (await fn.estimate(z, p, false, spare())).x0;
     for (let j = 0; j < z.data.length; j++) z.data[j] = q.a * x0.data[j]!;
     await report(steps, steps, z, x0);
   }

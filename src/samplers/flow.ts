@@ -1,6 +1,7 @@
 import { lincomb, lincomb3, scale } from '../core/ops.js';
 import { ALL_PREDICTIONS } from './common.js';
 import { defineSampler, type SamplerDef } from './types.js';
+import { estimateBuffers } from '../models/model-fn.js';
 
 /**
  * Flow-matching samplers: Euler and Heun on the probability-flow ODE in path time t,
@@ -27,9 +28,10 @@ export const flowEuler = defineSampler({
   params: {},
   notes: 'On rectified flow it coincides with euler and ddim (eta = 0). The step into s = 0 is the x0 estimate.',
   async run({ fn, path, grid, z, report }) {
+    const est = estimateBuffers(z);
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
-      const { x0, eps } = await fn.estimate(z, from);
+      const { x0, eps } = await fn.estimate(z, from, false, est);
       if (to.s === 0) {
         scale(z, to.a, x0);
       } else {
@@ -52,16 +54,16 @@ export const flowHeun = defineSampler({
   params: {},
   notes: '2 NFE per step except the final step into s = 0, which is Euler (the x0 estimate, 1 NFE) as in diffusers.',
   async run({ fn, path, grid, z, report }) {
-    const z2 = z.zerosLike();
+    const z2 = z.zerosLike(), est1 = estimateBuffers(z), est2 = estimateBuffers(z);
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
-      const e1 = await fn.estimate(z, from);
+      const e1 = await fn.estimate(z, from, false, est1);
       if (to.s === 0) {
         scale(z, to.a, e1.x0);
       } else {
         const dt = to.t - from.t;
         lincomb3(z2, 1, z, dt * path.da(from.t), e1.x0, dt * path.ds(from.t), e1.eps);
-        const e2 = await fn.estimate(z2, to);
+        const e2 = await fn.estimate(z2, to, false, est2);
         // z' = z + dt (v1 + v2)/2 = (z + z2)/2 + dt v2 / 2
         const h = dt / 2;
         lincomb(z, [0.5, 0.5, h * path.da(to.t), h * path.ds(to.t)], [z, z2, e2.x0, e2.eps]);

@@ -7,6 +7,7 @@ import { ALL_PREDICTIONS } from './common.js';
 import { ddimNoiseScale, ddimStep } from './ddim.js';
 import type { ParamSpecs, ParamsOf } from './method.js';
 import { defineSampler, type SamplerContext, type SamplerDef } from './types.js';
+import { estimateBuffers } from '../models/model-fn.js';
 
 /**
  * k-diffusion-style samplers (Karras et al. 2022, "Elucidating the design space", and
@@ -80,11 +81,11 @@ export const euler = defineSampler({
   notes: 'deterministic at the default s_churn = 0 (then identical to ddim with eta = 0); stochastic when s_churn > 0. Churn needs a finite sigma at the churned points.',
   async run({ fn, path, grid, z, noise, params, report }) {
     const steps = grid.length - 1;
-    const xi = z.zerosLike();
+    const xi = z.zerosLike(), est = estimateBuffers(z);
     for (let i = 0; i < steps; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const p = churn(path, noise, z, xi, from, i, steps, params);
-      const { x0, eps } = await fn.estimate(z, p);
+      const { x0, eps } = await fn.estimate(z, p, false, est);
       lincomb2(z, to.a, x0, to.s, eps);
       await report(i + 1, i + 1, z, x0);
     }
@@ -125,9 +126,10 @@ export const eulerAncestral = defineSampler({
   notes: 'weak order 1. With eta = 1 and s_noise = 1 it coincides with ddpm (fixed_small) and ddim (eta = 1) on the same grid.',
   async run({ fn, grid, z, noise, params, report }) {
     const eta = params.eta, sNoise = params.s_noise;
+    const est = estimateBuffers(z);
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
-      const { x0, eps } = await fn.estimate(z, from);
+      const { x0, eps } = await fn.estimate(z, from, false, est);
       const u = ancestralFraction(from, to, eta);
       // u > 0 only where s_to > 0, so the noise weight is positive exactly when u > 0 and s_noise > 0.
       ddimStep(z, x0.data, eps.data, { a: to.a, eps: to.s * Math.sqrt(Math.max(0, 1 - u * u)), noise: sNoise * to.s * u }, noise, i);
@@ -156,17 +158,17 @@ export const heun = defineSampler({
   async run({ fn, path, grid, z, noise, params, report }) {
     if (grid[0]!.a === 0) refuseInfiniteSigma('heun', grid[0]!);
     const steps = grid.length - 1;
-    const xi = z.zerosLike(), z2 = z.zerosLike();
+    const xi = z.zerosLike(), z2 = z.zerosLike(), est1 = estimateBuffers(z), est2 = estimateBuffers(z);
     for (let i = 0; i < steps; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const p = churn(path, noise, z, xi, from, i, steps, params);
-      const e1 = await fn.estimate(z, p);
+      const e1 = await fn.estimate(z, p, false, est1);
       if (to.s === 0) {
         scale(z, to.a, e1.x0);
       } else {
         const sh = sigmaOf(p), st = sigmaOf(to);
         lincomb2(z2, to.a, e1.x0, to.s, e1.eps);
-        const e2 = await fn.estimate(z2, to);
+        const e2 = await fn.estimate(z2, to, false, est2);
         // x~' = x~_hat + (st - sh)(eps1 + eps2)/2 with x~_hat = x0_1 + sh eps1
         lincomb3(z, to.a, e1.x0, (to.a * (sh + st)) / 2, e1.eps, (to.a * (st - sh)) / 2, e2.eps);
       }
@@ -196,11 +198,11 @@ export const dpm2 = defineSampler({
   async run({ fn, path, grid, z, noise, params, report }) {
     if (grid[0]!.a === 0) refuseInfiniteSigma('dpm2', grid[0]!);
     const steps = grid.length - 1;
-    const xi = z.zerosLike(), z2 = z.zerosLike();
+    const xi = z.zerosLike(), z2 = z.zerosLike(), est1 = estimateBuffers(z), est2 = estimateBuffers(z);
     for (let i = 0; i < steps; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const p = churn(path, noise, z, xi, from, i, steps, params);
-      const e1 = await fn.estimate(z, p);
+      const e1 = await fn.estimate(z, p, false, est1);
       if (to.s === 0) {
         scale(z, to.a, e1.x0);
       } else {
@@ -208,7 +210,7 @@ export const dpm2 = defineSampler({
         const pm = (p === from ? from.mid : undefined) ?? path.point(path.tOfSigma(Math.sqrt(sh * st)));
         // x~_mid = x~_hat + (sigma_mid - sh) eps1 = x0_1 + sigma_mid eps1, at the midpoint's own (a, s)
         lincomb2(z2, pm.a, e1.x0, pm.s, e1.eps);
-        const e2 = await fn.estimate(z2, pm);
+        const e2 = await fn.estimate(z2, pm, false, est2);
         // x~' = x~_hat + (st - sh) eps2
         lincomb3(z, to.a, e1.x0, to.a * sh, e1.eps, to.a * (st - sh), e2.eps);
       }
@@ -229,10 +231,10 @@ export const dpm2 = defineSampler({
 export async function runAncestralMidpoint(ctx: SamplerContext<typeof ANCESTRAL_PARAMS>, name: string, full: 'dpm2' | 'dpm++'): Promise<Tensor> {
   const { fn, path, grid, z, noise, params, report } = ctx;
   if (grid[0]!.a === 0) refuseInfiniteSigma(name, grid[0]!);
-  const xi = z.zerosLike(), z2 = z.zerosLike();
+  const xi = z.zerosLike(), z2 = z.zerosLike(), est1 = estimateBuffers(z), est2 = estimateBuffers(z);
   for (let i = 0; i < grid.length - 1; i++) {
     const from = grid[i]!, to = grid[i + 1]!;
-    const e1 = await fn.estimate(z, from);
+    const e1 = await fn.estimate(z, from, false, est1);
     const u = ancestralFraction(from, to, params.eta);
     const st = sigmaOf(to), down = st * Math.sqrt(Math.max(0, 1 - u * u));
     if (down === 0) {
@@ -241,7 +243,7 @@ export async function runAncestralMidpoint(ctx: SamplerContext<typeof ANCESTRAL_
       const sg = sigmaOf(from);
       const pm = from.mid ?? path.point(path.tOfSigma(Math.sqrt(sg * down)));
       lincomb2(z2, pm.a, e1.x0, pm.s, e1.eps);
-      const e2 = await fn.estimate(z2, pm);
+      const e2 = await fn.estimate(z2, pm, false, est2);
       // z' = a' x~' with x~ = x0_1 + sigma eps_1
       if (full === 'dpm2') lincomb3(z, to.a, e1.x0, to.a * sg, e1.eps, to.a * (down - sg), e2.eps);
       else lincomb3(z, to.a * (down / sg), e1.x0, to.a * down, e1.eps, to.a * (1 - down / sg), e2.x0);
@@ -309,9 +311,10 @@ export const ddpm = defineSampler({
   notes: 'weak order 1. fixed_small equals ddim with eta = 1 and euler-ancestral with eta = 1 on the same grid and noise. fixed_large on other paths uses the forward transition variance between the two grid points.',
   async run({ fn, grid, z, noise, params, report }) {
     const vt = params.variance_type;
+    const est = estimateBuffers(z);
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
-      const { x0, eps } = await fn.estimate(z, from);
+      const { x0, eps } = await fn.estimate(z, from, false, est);
       const r = to.s === 0 ? 0 : (from.a * to.s) / (to.a * from.s);
       ddimStep(z, x0.data, eps.data, { a: to.a, eps: to.s * r, noise: ddpmNoiseStd(from, to, vt) }, noise, i);
       await report(i + 1, i + 1, z, x0);

@@ -6,6 +6,7 @@ import type { GridPoint } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
 import { ANCESTRAL_PARAMS, ancestralFraction, runAncestralMidpoint } from './karras.js';
 import { defineSampler, type SamplerDef } from './types.js';
+import { estimateBuffers } from '../models/model-fn.js';
 
 /**
  * k-diffusion's single-step DPM-Solver++ samplers in sigma (crowsonkb/k-diffusion k_diffusion/sampling.py:
@@ -60,10 +61,10 @@ export const dpmppSde = defineSampler({
     refuseNoiseStart('dpm++sde', grid);
     const sigmas = grid.map(sigmaOf).filter((s) => s > 0);
     const tree = params.eta > 0 && sigmas.length > 1 ? new BrownianTree(Math.min(...sigmas), Math.max(...sigmas), noise, z.batch, z.itemSize) : null;
-    const z2 = z.zerosLike(), xi = z.zerosLike();
+    const z2 = z.zerosLike(), xi = z.zerosLike(), est1 = estimateBuffers(z), est2 = estimateBuffers(z);
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
-      const e1 = await fn.estimate(z, from);
+      const e1 = await fn.estimate(z, from, false, est1);
       if (to.s === 0) {
         scale(z, to.a, e1.x0);
       } else {
@@ -74,7 +75,7 @@ export const dpmppSde = defineSampler({
         const u1 = ancestralFraction(from, pm, params.eta);
         const up1 = params.s_noise * sm * u1;
         ancestralHalf(z2, z, from, pm.a, sm * Math.sqrt(1 - u1 * u1), e1.x0, up1, tree && up1 > 0 ? tree.increment(xi, sg, sm) : null);
-        const e2 = await fn.estimate(z2, pm);
+        const e2 = await fn.estimate(z2, pm, false, est2);
         const u2 = ancestralFraction(from, to, params.eta);
         const up2 = params.s_noise * st * u2;
         ancestralHalf(z, z, from, to.a, st * Math.sqrt(1 - u2 * u2), e2.x0, up2, tree && up2 > 0 ? tree.increment(xi, sg, st) : null);

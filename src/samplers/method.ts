@@ -99,7 +99,10 @@ export interface StepInfo {
   steps: number;
   /** Path time reached. */
   t: number;
-  /** Current state x (uncentered), and the latest x0 estimate when the step computed one. */
+  /**
+   * Current state x (uncentered), and the latest x0 estimate when the step computed one. Both may be the run's own
+   * buffers, overwritten by the next step: copy them to keep them.
+   */
   x: Tensor;
   x0: Tensor | null;
   nfe: number;

@@ -81,6 +81,7 @@ export const mrs = defineSampler({
     }
     const M = grid.length - 1;
     const hist: Tensor[] = [], lams: number[] = [];
+    const xiBuffer = mode === 'sde' ? z.zerosLike() : null;
     for (let i = 0; i < M; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const { x0, eps } = await fn.estimate(z, from);
@@ -91,7 +92,7 @@ export const mrs = defineSampler({
         hist.pop();
         lams.pop();
       }
-      const xi = mode === 'sde' ? noise.normal(z.shape, i, Stream.noise, z.dtype) : null;
+      const xi = xiBuffer ? noise.fillNormal(xiBuffer, i, Stream.noise) : null;
       const order = Math.min(mrsOrderAt(i + 1, M, maxOrder, lof), hist.length);
       if (to.s === 0 || from.a === 0 || !Number.isFinite(lt - ls) || lt === ls || (order === 1 && form === 'data')) {
         firstOrderData(z, from, to, x0, xi);

@@ -5,6 +5,7 @@ import type { Tensor } from '../core/tensor.js';
 import { ALL_PREDICTIONS } from './common.js';
 import { ddimStep } from './ddim.js';
 import { defineSampler, type SamplerContext, type SamplerDef } from './types.js';
+import { estimateBuffers } from '../models/model-fn.js';
 
 /**
  * IR-SDE's reverse sampler (Luo et al. 2023; Algolzw/image-restoration-sde codes/utils/sde_utils.py,
@@ -28,12 +29,13 @@ export const irsdeEm = defineSampler({
   notes: 'strong order 1/2, weak order 1; needs small steps (the paper uses every one of the T = 100 training steps). Refuses a grid starting at a = 0 (rectified flow t = 1), where the drift a\'/a is infinite; a last step into a clean point at infinite time (VE, EDM) returns the x0 estimate.',
   async run({ fn, path, grid, z, noise, report }) {
     const mu = fn.anchor;
+    const est = estimateBuffers(z), xi = z.zerosLike();
     for (let i = 0; i < grid.length - 1; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       if (from.a === 0) {
         fail('UNSUPPORTED', `irsde-em: the drift a'/a is infinite at a = 0 (t = ${from.t}); start the grid before t = 1 on rectified flow`);
       }
-      const { x0, eps } = await fn.estimate(z, from);
+      const { x0, eps } = await fn.estimate(z, from, false, est);
       const dt = to.t - from.t; // negative: reverse time
       if (!Number.isFinite(dt)) {
         // Clean point at infinite time (VE / EDM sigma-time, tClean = -inf): the step is the x0 estimate.
@@ -49,7 +51,7 @@ export const irsdeEm = defineSampler({
       const coeffs = [cz, ceps], terms = [z, eps];
       if (cn > 0) {
         coeffs.push(cn);
-        terms.push(noise.normal(z.shape, i, Stream.noise, z.dtype));
+        terms.push(noise.fillNormal(xi, i, Stream.noise));
       }
       if (mu) {
         // x = z + b mu; x-space anchor drift (b' - f b) mu; back to z with b_next.
@@ -74,9 +76,10 @@ export const irsdeEm = defineSampler({
  * chain's posterior q(z_{t'} | z_t, x0_hat); eta = 0 is deterministic and equals DDIM at eta = 0.
  */
 async function additiveChain({ fn, grid, z, noise, report }: SamplerContext, eta: number): Promise<Tensor> {
+  const est = estimateBuffers(z);
   for (let i = 0; i < grid.length - 1; i++) {
     const from = grid[i]!, to = grid[i + 1]!;
-    const { x0, eps } = await fn.estimate(z, from);
+    const { x0, eps } = await fn.estimate(z, from, false, est);
     const c = Math.sqrt(Math.max(0, eta * to.s * to.s * (1 - (to.s * to.s) / (from.s * from.s))));
     ddimStep(z, x0.data, eps.data, { a: to.a, eps: Math.sqrt(Math.max(0, to.s * to.s - c * c)), noise: c }, noise, i);
     await report(i + 1, i + 1, z, x0);

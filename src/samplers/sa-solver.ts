@@ -1,6 +1,7 @@
 import { copyInto, lincomb } from '../core/ops.js';
 import { Stream } from '../core/rng.js';
 import type { Tensor } from '../core/tensor.js';
+import { estimateBuffers } from '../models/model-fn.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
 import { lagrangeExpIntegrals } from './lagrange.js';
@@ -113,9 +114,11 @@ export const saSolver = defineSampler({
     let pending: Pending | null = null;
     // One buffer each: the corrector reads the previous step's state and noise before this step overwrites them.
     const xi = z.zerosLike(), prev = z.zerosLike();
+    // keep + 1 estimate buffers: hist holds at most keep of them, the next estimate goes into a free one.
+    const pool = Array.from({ length: keep + 1 }, () => estimateBuffers(z));
     for (let i = 0; i < steps; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
-      const est = await fn.estimate(z, from);
+      const est = await fn.estimate(z, from, false, pool.find((e) => !hist.some((n) => n.m === e.x0 || n.m === e.eps))!);
       const m = data ? est.x0 : est.eps;
       const node = { m, lam: lambdaOf(from) };
       if (pending) adamsStep(z, pending.x, pending.from, from, [node, ...hist].slice(0, pending.order), pending.tau, pending.xi, data);
@@ -129,9 +132,10 @@ export const saSolver = defineSampler({
       }
       const p = Math.min(P, i + 1, params.lower_order_final ? steps - i : P);
       const cOrder = Math.min(C, i + 2, params.lower_order_final ? steps - i + 1 : C);
-      noise.fillNormal(xi, i, Stream.noise);
-      copyInto(prev, z);
       const tau = tauAt(from);
+      // With tau = 0 the noise has weight 0 here and in the corrector that reuses it: no draw.
+      if (tau > 0) noise.fillNormal(xi, i, Stream.noise);
+      copyInto(prev, z);
       adamsStep(z, prev, from, to, hist.slice(0, p), tau, xi, data);
       pending = { x: prev, xi, from, tau, order: cOrder };
       await report(i + 1, i + 1, z, est.x0);

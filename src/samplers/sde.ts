@@ -2,7 +2,7 @@ import { fail } from '../core/errors.js';
 import { lincomb2, lincomb3, scale } from '../core/ops.js';
 import { Stream, type NoiseSource } from '../core/rng.js';
 import type { Tensor } from '../core/tensor.js';
-import type { ModelFn } from '../models/model-fn.js';
+import { estimateBuffers, type Estimate, type ModelFn } from '../models/model-fn.js';
 import type { GridPoint, Path } from '../paths/path.js';
 import { ALL_PREDICTIONS } from './common.js';
 import { defineSampler, type SamplerDef } from './types.js';
@@ -64,10 +64,10 @@ export const sdeEuler = defineSampler({
     if (grid[0]!.a === 0) refuseAZero('sde-euler', grid[0]!, 'the reverse SDE\'s drift');
     const denoise = params.denoise;
     const steps = grid.length - 1;
-    const xi = z.zerosLike();
+    const xi = z.zerosLike(), est = estimateBuffers(z);
     for (let i = 0; i < steps; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
-      const { x0, eps } = await fn.estimate(z, from);
+      const { x0, eps } = await fn.estimate(z, from, false, est);
       if (to.s === 0) scale(z, to.a, x0);
       else {
         const addNoise = !(denoise && i === steps - 1);
@@ -87,11 +87,11 @@ export const sdeEuler = defineSampler({
  * 'batch': the norms averaged over the batch, exactly score_sde. Corrector draw j of step i uses stream
  * Stream.corrector + 256 j.
  */
-async function langevin(fn: ModelFn, noise: NoiseSource, z: Tensor, xi: Tensor, p: GridPoint, alpha: number, snr: number, n: number, step: number, batchNorms: boolean): Promise<void> {
+async function langevin(fn: ModelFn, noise: NoiseSource, z: Tensor, xi: Tensor, est: Estimate, p: GridPoint, alpha: number, snr: number, n: number, step: number, batchNorms: boolean): Promise<void> {
   const m = z.itemSize, B = z.batch, zd = z.data, xd = xi.data;
   const gns = new Float64Array(B), nns = new Float64Array(B);
   for (let j = 0; j < n; j++) {
-    const { eps } = await fn.estimate(z, p);
+    const { eps } = await fn.estimate(z, p, false, est);
     noise.fillNormal(xi, step, Stream.corrector + 256 * j);
     const ed = eps.data;
     for (let b = 0; b < B; b++) {
@@ -144,15 +144,15 @@ export const pc = defineSampler({
     const n = params.corrector_steps, denoise = params.denoise;
     if (predictor === 'euler-maruyama' && grid[0]!.a === 0) refuseAZero('pc', grid[0]!, 'the euler-maruyama predictor\'s drift');
     const steps = grid.length - 1;
-    const xi = z.zerosLike();
+    const xi = z.zerosLike(), est = estimateBuffers(z);
     for (let i = 0; i < steps; i++) {
       const from = grid[i]!, to = grid[i + 1]!;
       const ratio = from.a / to.a;
       const alpha = ratio * ratio;
       if (n > 0 && alpha > 0 && snr > 0) {
-        await langevin(fn, noise, z, xi, from, alpha, snr, n, i, params.norms === 'batch');
+        await langevin(fn, noise, z, xi, est, from, alpha, snr, n, i, params.norms === 'batch');
       }
-      const { x0, eps } = await fn.estimate(z, from);
+      const { x0, eps } = await fn.estimate(z, from, false, est);
       if (to.s === 0) scale(z, to.a, x0);
       else {
         const addNoise = !(denoise && i === steps - 1);
