@@ -14,11 +14,15 @@ import { chooseBoundary } from '../restoration/boundary.js';
 import type { ParamValues, SamplerDef } from '../samplers/types.js';
 import { command } from './options.js';
 import { checkOutputs, commitOutputs } from './output.js';
-import { imageOutFiles, isNifti, isVolumeInput, isVolumeOut, readImages } from './image-input.js';
+import { imageOutFiles, isNifti, isVolumeInput, isVolumeOut, readImages, readVolumeInput } from './image-input.js';
+import { checkImageFits, volumeSlices, type VolumeSlices } from '../volume/input-mapping.js';
+import { readSplit } from '../volume/split-file.js';
+import { volumeOutFiles } from '../io/volume-out-file.js';
+import type { Volume } from '../io/volume.js';
 import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { printSummary } from './job-context.js';
-import { seriesOption, volumeOption } from './volume-option.js';
+import { parseSlices, seriesOption, slicesOption, volumeOption } from './volume-option.js';
 import { batchOption, jsonOption, paramOption, seedOption, stepsOption, threadsOption } from './shared-options.js';
 import { packageRoot } from '../package-root.js';
 
@@ -55,6 +59,7 @@ export const restoreCommand = command({
       doc: ".npy [H, W], [C, H, W] or [N, C, H, W] in the model's value range (usually [-1, 1]); .png (8/16-bit, mapped from [0, 1] to the value range); .nii/.nii.gz or DICOM (a file, or a folder of one series; each slice along the third axis is an image; intensities mapped linearly from the volume's [min, max] to the value range and back on output)",
     },
     volume: volumeOption('NIfTI --input (and --truth)'),
+    slices: slicesOption,
     series: seriesOption('--input (and --truth)'),
     upscale: { type: 'string', value: 'K', default: '1', doc: 'nearest-neighbour upsampling of the input by K first (a low-resolution image for super-resolution; the models were trained on mu = nearest upsampling)' },
     sampler: { type: 'string', value: 'NAME', default: 'mrs', doc: 'mrs, irsde-em, resshift, rddm or any sampler of "tweedie samplers"' },
@@ -88,28 +93,41 @@ export const restoreCommand = command({
     const modelDir = values.model ?? join(packageRoot, 'weights', 'fmnist-irsde');
     const model = await loadModel(modelDir, () => fail('USAGE', 'restore needs a model folder'), undefined, threads);
     const range = model.valueRange;
-    const input = await readImages(inputFile!, range, '--input', values);
-    if (input.volume && upscale > 1 && isVolumeOut(out)) fail('USAGE', `--upscale ${upscale} changes the slice size, so the output cannot keep ${inputFile}'s geometry; write .npy or .png`);
-    const [count, channels, h, w] = input.x.shape as [number, number, number, number];
-    checkItemCount(count, [channels, h * upscale, w * upscale], `--input ${inputFile}`, `use a smaller --upscale than ${upscale} (or fewer images)`);
-    const degraded = upscaleBatch(input.x, upscale);
+    const mappingModel = { itemShape: model.itemShape, layout: model.denoiser.layout, valueRange: range };
+    let degraded: Tensor, truth: Tensor | null = null, mapped: VolumeSlices | null = null, vol: Volume | null = null;
+    if (isVolumeInput(inputFile!)) {
+      // A volume's slices go through the model-space path (src/volume/input-mapping.ts), as in the app.
+      if (upscale > 1) fail('USAGE', `--upscale ${upscale} is for a .npy or .png --input; ${inputFile}'s slices are mapped onto the model's grid by area averaging (any slice size from the model's up): drop --upscale`);
+      if (values.truth && !isVolumeInput(values.truth)) fail('USAGE', `--truth ${values.truth}: a volume --input is compared with the clean volume on its grid; give a NIfTI or DICOM --truth`);
+      vol = await readVolumeInput(inputFile!, '--input', values);
+      mapped = volumeSlices(vol, mappingModel, readSplit(modelDir, join(packageRoot, 'weights', 'brain-64', 'split.json')), parseSlices(values.slices), modelDir);
+      degraded = mapped.x;
+      if (values.truth) truth = mapped.sameWay(await readVolumeInput(values.truth, '--truth', values), `--truth ${values.truth}`);
+    } else {
+      if (values.slices !== undefined) fail('USAGE', `--slices picks slices of a volume; ${inputFile} is not NIfTI or DICOM: drop --slices`);
+      const input = await readImages(inputFile!, range, '--input', values);
+      const [count, channels, h, w] = input.x.shape as [number, number, number, number];
+      checkItemCount(count, [channels, h * upscale, w * upscale], `--input ${inputFile}`, `use a smaller --upscale than ${upscale} (or fewer images)`);
+      degraded = upscaleBatch(input.x, upscale);
+      checkImageFits(mappingModel, degraded.shape, `--input ${inputFile}${upscale > 1 ? ` upscaled ${upscale}x` : ''}`, modelDir);
+      truth = values.truth ? (await readImages(values.truth, range, '--truth', values)).x : null;
+      if (truth && truth.shape.join(',') !== degraded.shape.join(',')) {
+        fail('BAD_SHAPE', `--truth has shape [${truth.shape.join(', ')}] but the (upscaled) input is [${degraded.shape.join(', ')}]; give one clean image per degraded image`);
+      }
+    }
     // A model with a layout restores the input's own size (padded to its multiple and cropped back inside restore).
     const item = model.denoiser.layout ? degraded.shape.slice(1) : model.itemShape;
-    if (degraded.shape[1] !== model.itemShape[0]) {
-      fail('BAD_SHAPE', `--input ${inputFile} has ${degraded.shape[1]} channel${degraded.shape[1] === 1 ? '' : 's'} but ${modelDir} restores ${model.itemShape[0]}-channel images; convert the image (e.g. to grayscale)`);
-    }
-    const truth = values.truth ? (await readImages(values.truth, range, '--truth', values)).x : null;
-    if (truth && truth.shape.join(',') !== degraded.shape.join(',')) {
-      fail('BAD_SHAPE', `--truth has shape [${truth.shape.join(', ')}] but the (upscaled) input is [${degraded.shape.join(', ')}]; give one clean image per degraded image`);
-    }
     const start = boundaryStart(values.boundary, model, modelDir, sampler, params, steps, item);
     const progress = runProgress(sampler.name);
     const r = await restore({ model: model.denoiser, degraded, sampler, steps, params, seed, batch, ...(start ? { start } : {}), onProgress: progress.report });
     progress.done();
-    commitOutputs(imageOutFiles(out, r.x, input.volume, item, range, `tweedie restore ${sampler.name} ${steps} steps`));
+    const description = `tweedie restore ${sampler.name} ${steps} steps`;
+    commitOutputs(mapped && isVolumeOut(out) ? volumeOutFiles(out, mapped.back(r.x, `restore(${inputFile})`), { like: vol!, source: vol!, description }) : imageOutFiles(out, r.x, undefined, item, range, description));
     const n = degraded.batch;
-    const summary: Record<string, unknown> = { sampler: sampler.name, steps, boundary: start ? 'optimal' : 'random', n, nfe: r.nfe, seconds: r.seconds, out };
+    const summary: Record<string, unknown> = { sampler: sampler.name, steps, boundary: start ? 'optimal' : 'random', n, ...(mapped ? { slices: mapped.slices } : {}), nfe: r.nfe, seconds: r.seconds, out };
     if (truth) {
+      // On the grid the model restored: a volume's model-space slices ("model"), else the input's own pixels ("input").
+      summary.figures_grid = mapped?.grid ?? 'input';
       const span = range[1] - range[0];
       summary.psnr = meanOf(psnr(r.x, truth, span));
       summary.ssim = meanOf(ssim(r.x, truth, { dataRange: span }));

@@ -62,7 +62,7 @@ export function sliceMapping(vol: Volume, size: number, split: SplitJson | null)
   const [X, Y, Z] = vol.dims as [number, number, number];
   const name = vol.source ?? 'volume';
   if (X < size || Y < size) {
-    fail('BAD_SHAPE', `${name}: in-plane size ${X}x${Y} is too small for the ${size}x${size} prior; reconstruct needs axial slices of at least ${size}x${size} voxels (the model was trained on downsampled slices)`);
+    fail('BAD_SHAPE', `${name}: in-plane size ${X}x${Y} is too small for the ${size}x${size} prior; its axial slices must be at least ${size}x${size} voxels (the model was trained on downsampled slices); give a volume of that in-plane size or more`);
   }
   const q = split?.normalisation?.percentile ?? 99.5;
   const p = percentile(vol.data, q);
