@@ -52,16 +52,16 @@ export const restoreCommand = command({
   options: {
     model: {
       type: 'string', value: 'DIR',
-      doc: 'a restoration model folder (default weights/fmnist-irsde; also weights/fmnist-resshift, weights/fmnist-rddm, and for 64x64 brain slices weights/brain-irsde, weights/brain-resshift)',
+      doc: 'a restoration model folder (default weights/fmnist-irsde; also weights/fmnist-resshift, weights/fmnist-rddm, and for brain MRI weights/brain-irsde, weights/brain-resshift, weights/brain-rddm: 64x64 slices, or a volume of any slice size mapped onto them)',
     },
     input: {
       type: 'string', value: 'FILE',
-      doc: ".npy [H, W], [C, H, W] or [N, C, H, W] in the model's value range (usually [-1, 1]); .png (8/16-bit, mapped from [0, 1] to the value range); .nii/.nii.gz or DICOM (a file, or a folder of one series; each slice along the third axis is an image; intensities mapped linearly from the volume's [min, max] to the value range and back on output)",
+      doc: ".npy [H, W], [C, H, W] or [N, C, H, W] in the model's value range (usually [-1, 1]); .png (8/16-bit grey, its grey levels mapped from [0, 1] to the value range; the model's size, or --upscale K to it); .nii/.nii.gz or DICOM (a file, or a folder of one series; each slice along the third axis is an image of any size, mapped onto the model's grid as tweedie reconstruct maps it: crop, area average, intensity by the split.json percentile rule, and back onto the input grid)",
     },
     volume: volumeOption('NIfTI --input (and --truth)'),
     slices: slicesOption,
     series: seriesOption('--input (and --truth)'),
-    upscale: { type: 'string', value: 'K', default: '1', doc: 'nearest-neighbour upsampling of the input by K first (a low-resolution image for super-resolution; the models were trained on mu = nearest upsampling)' },
+    upscale: { type: 'string', value: 'K', default: '1', doc: 'nearest-neighbour upsampling of a .npy or .png input by K first (a low-resolution image for super-resolution; the models were trained on mu = nearest upsampling)' },
     sampler: { type: 'string', value: 'NAME', default: 'mrs', doc: 'mrs, irsde-em, resshift, rddm or any sampler of "tweedie samplers"' },
     steps: stepsOption('sampler steps', '10'),
     param: paramOption('sampler'),
@@ -72,9 +72,9 @@ export const restoreCommand = command({
     seed: seedOption('image'),
     batch: batchOption('images', '64'),
     threads: threadsOption,
-    truth: { type: 'string', value: 'FILE', doc: 'the clean images, to report PSNR/SSIM of the restoration and of the degraded input (the baseline)' },
-    out: { type: 'string', value: 'FILE', doc: ".png (image grid), .npy [N, C, H, W] or, for a NIfTI or DICOM input, .nii/.nii.gz with its geometry or DIR/ (one .dcm for one image) for a derived DICOM series" },
-    json: jsonOption('{"sampler", "steps", "boundary", "n", "nfe", "seconds", "out", with --truth "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline"}'),
+    truth: { type: 'string', value: 'FILE', doc: 'the clean images (for a volume --input: the clean volume on its grid, mapped as the input is), to report PSNR/SSIM of the restoration and of the degraded input (the baseline)' },
+    out: { type: 'string', value: 'FILE', doc: ".png (image grid), .npy [N, C, H, W] (for a volume: its restored slices in model space) or, for a NIfTI or DICOM input, .nii/.nii.gz on its grid, geometry and units (slices outside --slices and voxels outside the model's crop are 0) or DIR/ (one .dcm for one image) for a derived DICOM series" },
+    json: jsonOption('{"sampler", "steps", "boundary", "n", for a volume "slices", "nfe", "seconds", "out", with --truth "figures_grid" ("model": a volume\'s slices in model space, "input": the input\'s own pixels; data range: the value range), "psnr", "ssim", "baseline", "psnr_baseline", "ssim_baseline"}'),
   },
   async run({ values }) {
     const inputFile = values.input;
