@@ -120,6 +120,13 @@ test('bad input is one line naming it and the fix, the same in the CLI and the a
   oneLine(cli('--input', rgb, '--out', join(dir, 'o.npy')).stderr, colour);
   await assert.rejects(inApp({ volume: imageVolume(new Float32Array(4096).fill(60), 64, 64, 'rgb.png'), slices: [0, 1], image: { channels: 3 } }), colour);
 
+  // CT in HU: the model-space rule takes the background at 0 (as reconstruct and the page do); the line says to shift it.
+  const hu = join(dir, 'hu.nii.gz'), huVol = createVolume(Float32Array.from(slab.vol.data, (v) => v - 1000), slab.vol.dims, { affine: slab.vol.affine, source: 'hu.nii.gz' });
+  writeNifti(hu, huVol);
+  const positive = /hu\.nii\.gz: the 99\.5th percentile of the intensities is -\d.*needs positive intensities .*shift the volume so that its background is 0/;
+  oneLine(cli('--input', hu, '--out', join(dir, 'o.nii.gz')).stderr, positive);
+  await assert.rejects(inApp({ volume: huVol, slices: [0, 4] }), positive);
+
   oneLine(cli('--input', slab.noisy, '--upscale', '2', '--out', join(dir, 'o.npy')).stderr, /--upscale 2 is for a \.npy or \.png --input; .* drop --upscale/);
   oneLine(cli('--input', wide, '--slices', '0:1', '--out', join(dir, 'o.npy')).stderr, /--slices picks slices of a volume; .*wide\.png is not NIfTI or DICOM: drop --slices/);
 });

@@ -14,7 +14,7 @@ import { chooseBoundary } from '../restoration/boundary.js';
 import type { ParamValues, SamplerDef } from '../samplers/types.js';
 import { command } from './options.js';
 import { checkOutputs, commitOutputs } from './output.js';
-import { imageOutFiles, isNifti, isVolumeInput, isVolumeOut, readImages, readVolumeInput } from './image-input.js';
+import { imageOutFiles, isNifti, isVolumeInput, isVolumeOut, readImages, readVolumeInput, type ImageReadOptions } from './image-input.js';
 import { checkImageFits, volumeSlices, type VolumeSlices } from '../volume/input-mapping.js';
 import { readSplit } from '../volume/split-file.js';
 import { volumeOutFiles } from '../io/volume-out-file.js';
@@ -41,6 +41,44 @@ function boundaryStart(mode: string | undefined, model: LoadedModel, modelDir: s
 
 function meanOf(a: Float64Array): number {
   return a.reduce((p, q) => p + q, 0) / a.length;
+}
+
+/** The options restoreInputs reads. */
+type RestoreInputValues = ImageReadOptions & { truth?: string | undefined; slices?: string | undefined };
+
+/** A restore's inputs in the model's space: the degraded images, the clean ones (--truth), and for a volume its mapping. */
+interface RestoreInputs {
+  degraded: Tensor;
+  truth: Tensor | null;
+  volume: { vol: Volume; mapped: VolumeSlices } | null;
+}
+
+/**
+ * --input (and --truth) through the one restoration mapping the app shares (src/volume/input-mapping.ts): a volume's
+ * slices by the model-space path, a .png by its grey levels (the model's size, after --upscale), a .npy as stored.
+ */
+async function restoreInputs(inputFile: string, values: RestoreInputValues, model: LoadedModel, modelDir: string, upscale: number): Promise<RestoreInputs> {
+  const range = model.valueRange;
+  const mappingModel = { itemShape: model.itemShape, layout: model.denoiser.layout, valueRange: range };
+  if (isVolumeInput(inputFile)) {
+    if (upscale > 1) fail('USAGE', `--upscale ${upscale} is for a .npy or .png --input; ${inputFile}'s slices are mapped onto the model's grid by area averaging (any slice size from the model's up): drop --upscale`);
+    if (values.truth && !isVolumeInput(values.truth)) fail('USAGE', `--truth ${values.truth}: a volume --input is compared with the clean volume on its grid; give a NIfTI or DICOM --truth`);
+    const vol = await readVolumeInput(inputFile, '--input', values);
+    const mapped = volumeSlices(vol, mappingModel, readSplit(modelDir, join(packageRoot, 'weights', 'brain-64', 'split.json')), parseSlices(values.slices), modelDir);
+    const truth = values.truth ? mapped.sameWay(await readVolumeInput(values.truth, '--truth', values), `--truth ${values.truth}`) : null;
+    return { degraded: mapped.x, truth, volume: { vol, mapped } };
+  }
+  if (values.slices !== undefined) fail('USAGE', `--slices picks slices of a volume; ${inputFile} is not NIfTI or DICOM: drop --slices`);
+  const input = await readImages(inputFile, range, '--input', values);
+  const [count, channels, h, w] = input.x.shape as [number, number, number, number];
+  checkItemCount(count, [channels, h * upscale, w * upscale], `--input ${inputFile}`, `use a smaller --upscale than ${upscale} (or fewer images)`);
+  const degraded = upscaleBatch(input.x, upscale);
+  checkImageFits(mappingModel, degraded.shape, `--input ${inputFile}${upscale > 1 ? ` upscaled ${upscale}x` : ''}`, modelDir);
+  const truth = values.truth ? (await readImages(values.truth, range, '--truth', values)).x : null;
+  if (truth && truth.shape.join(',') !== degraded.shape.join(',')) {
+    fail('BAD_SHAPE', `--truth has shape [${truth.shape.join(', ')}] but the (upscaled) input is [${degraded.shape.join(', ')}]; give one clean image per degraded image`);
+  }
+  return { degraded, truth, volume: null };
 }
 
 export const restoreCommand = command({
@@ -93,28 +131,7 @@ export const restoreCommand = command({
     const modelDir = values.model ?? join(packageRoot, 'weights', 'fmnist-irsde');
     const model = await loadModel(modelDir, () => fail('USAGE', 'restore needs a model folder'), undefined, threads);
     const range = model.valueRange;
-    const mappingModel = { itemShape: model.itemShape, layout: model.denoiser.layout, valueRange: range };
-    let degraded: Tensor, truth: Tensor | null = null, mapped: VolumeSlices | null = null, vol: Volume | null = null;
-    if (isVolumeInput(inputFile!)) {
-      // A volume's slices go through the model-space path (src/volume/input-mapping.ts), as in the app.
-      if (upscale > 1) fail('USAGE', `--upscale ${upscale} is for a .npy or .png --input; ${inputFile}'s slices are mapped onto the model's grid by area averaging (any slice size from the model's up): drop --upscale`);
-      if (values.truth && !isVolumeInput(values.truth)) fail('USAGE', `--truth ${values.truth}: a volume --input is compared with the clean volume on its grid; give a NIfTI or DICOM --truth`);
-      vol = await readVolumeInput(inputFile!, '--input', values);
-      mapped = volumeSlices(vol, mappingModel, readSplit(modelDir, join(packageRoot, 'weights', 'brain-64', 'split.json')), parseSlices(values.slices), modelDir);
-      degraded = mapped.x;
-      if (values.truth) truth = mapped.sameWay(await readVolumeInput(values.truth, '--truth', values), `--truth ${values.truth}`);
-    } else {
-      if (values.slices !== undefined) fail('USAGE', `--slices picks slices of a volume; ${inputFile} is not NIfTI or DICOM: drop --slices`);
-      const input = await readImages(inputFile!, range, '--input', values);
-      const [count, channels, h, w] = input.x.shape as [number, number, number, number];
-      checkItemCount(count, [channels, h * upscale, w * upscale], `--input ${inputFile}`, `use a smaller --upscale than ${upscale} (or fewer images)`);
-      degraded = upscaleBatch(input.x, upscale);
-      checkImageFits(mappingModel, degraded.shape, `--input ${inputFile}${upscale > 1 ? ` upscaled ${upscale}x` : ''}`, modelDir);
-      truth = values.truth ? (await readImages(values.truth, range, '--truth', values)).x : null;
-      if (truth && truth.shape.join(',') !== degraded.shape.join(',')) {
-        fail('BAD_SHAPE', `--truth has shape [${truth.shape.join(', ')}] but the (upscaled) input is [${degraded.shape.join(', ')}]; give one clean image per degraded image`);
-      }
-    }
+    const { degraded, truth, volume } = await restoreInputs(inputFile!, values, model, modelDir, upscale);
     // A model with a layout restores the input's own size (padded to its multiple and cropped back inside restore).
     const item = model.denoiser.layout ? degraded.shape.slice(1) : model.itemShape;
     const start = boundaryStart(values.boundary, model, modelDir, sampler, params, steps, item);
@@ -122,12 +139,12 @@ export const restoreCommand = command({
     const r = await restore({ model: model.denoiser, degraded, sampler, steps, params, seed, batch, ...(start ? { start } : {}), onProgress: progress.report });
     progress.done();
     const description = `tweedie restore ${sampler.name} ${steps} steps`;
-    commitOutputs(mapped && isVolumeOut(out) ? volumeOutFiles(out, mapped.back(r.x, `restore(${inputFile})`), { like: vol!, source: vol!, description }) : imageOutFiles(out, r.x, undefined, item, range, description));
+    commitOutputs(volume && isVolumeOut(out) ? volumeOutFiles(out, volume.mapped.back(r.x, `restore(${inputFile})`), { like: volume.vol, source: volume.vol, description }) : imageOutFiles(out, r.x, undefined, item, range, description));
     const n = degraded.batch;
-    const summary: Record<string, unknown> = { sampler: sampler.name, steps, boundary: start ? 'optimal' : 'random', n, ...(mapped ? { slices: mapped.slices } : {}), nfe: r.nfe, seconds: r.seconds, out };
+    const summary: Record<string, unknown> = { sampler: sampler.name, steps, boundary: start ? 'optimal' : 'random', n, ...(volume ? { slices: volume.mapped.slices } : {}), nfe: r.nfe, seconds: r.seconds, out };
     if (truth) {
       // On the grid the model restored: a volume's model-space slices ("model"), else the input's own pixels ("input").
-      summary.figures_grid = mapped?.grid ?? 'input';
+      summary.figures_grid = volume?.mapped.grid ?? 'input';
       const span = range[1] - range[0];
       summary.psnr = meanOf(psnr(r.x, truth, span));
       summary.ssim = meanOf(ssim(r.x, truth, { dataRange: span }));
@@ -136,7 +153,7 @@ export const restoreCommand = command({
       summary.ssim_baseline = meanOf(ssim(degraded, truth, { dataRange: span }));
     }
     if (values.json) return void printSummary(summary);
-    const metrics = truth ? `; PSNR ${(summary.psnr_baseline as number).toFixed(2)} -> ${(summary.psnr as number).toFixed(2)} dB, SSIM ${(summary.ssim_baseline as number).toFixed(4)} -> ${(summary.ssim as number).toFixed(4)}` : '';
+    const metrics = truth ? `; PSNR ${(summary.psnr_baseline as number).toFixed(2)} -> ${(summary.psnr as number).toFixed(2)} dB, SSIM ${(summary.ssim_baseline as number).toFixed(4)} -> ${(summary.ssim as number).toFixed(4)} ${summary.figures_grid === 'model' ? 'in model space' : 'on the input grid'}` : '';
     process.stdout.write(`wrote ${out}: ${n} image${n > 1 ? 's' : ''}, ${sampler.name} ${steps} steps, ${summary.boundary} boundary, NFE ${r.nfe}, ${r.seconds.toFixed(2)} s${metrics}\n`);
   },
 });
