@@ -120,9 +120,10 @@ test('server mode sends the CLI\'s options: the server accepts them and runs exa
   assert.deepEqual(argv({ ...common, task: 'ct', views: 20 }),
     ['reconstruct', '--out=OUT/recon.nii.gz', '--truth=IN/brain.nii.gz', '--modality=ct', '--views=20', brain64, '--steps=10', '--seed=3', '--slices=1:4', '--json']);
   assert.deepEqual(argv({ ...common, task: 'restore', model: 'weights/brain-irsde', simulate: false }),
-    ['restore', '--out=OUT/restored.nii.gz', '--input=IN/brain.nii.gz', `--model=${packageRoot}/weights/brain-irsde`, '--steps=10', '--seed=3', '--json']);
+    ['restore', '--out=OUT/restored.nii.gz', '--input=IN/brain.nii.gz', `--model=${packageRoot}/weights/brain-irsde`, '--steps=10', '--seed=3', '--slices=1:4', '--json']);
   assert.throws(() => serverJobOptions({ ...common, task: 'restore', model: 'weights/brain-irsde', simulate: true }, 'brain.nii.gz'), /the server restores the file as it is .*set "simulate" to no, or run in this browser/);
-  // A PNG is restored to a float .npy, with the page's starting noise; a fastMRI file is `reconstruct --measurement`.
+  // A volume is restored on the page's slices, as in the browser; a PNG (one image) to a float .npy, with the page's
+  // starting noise; a fastMRI file is `reconstruct --measurement`.
   const args = (req: Parameters<typeof serverJobOptions>[0], name: string) => {
     const { task, ...options } = serverJobOptions(req, name);
     return [task, ...jobArgv(checkedSpec({ task, ...options }, [name]), 'IN', 'OUT')];

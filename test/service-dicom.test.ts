@@ -36,11 +36,11 @@ function decodeFolder(dir: string, name: string): Float64Array {
   return Float64Array.from(readNpy(out).data, Number);
 }
 
-/** A series pydicom wrote (`series DIR N [SIZE]`), as upload parts. */
-function series(name: string, n: number, size?: number): { dir: string; files: { name: string; bytes: Uint8Array }[] } {
+/** A series pydicom wrote (`series DIR N [SIZE [INTERCEPT]]`), as upload parts. */
+function series(name: string, n: number, size?: number, intercept?: number): { dir: string; files: { name: string; bytes: Uint8Array }[] } {
   const dir = join(tmp, name);
   mkdirSync(dir);
-  pydicomOracle(ORACLE, ['series', dir, String(n), ...(size ? [String(size)] : [])]);
+  pydicomOracle(ORACLE, ['series', dir, String(n), ...(size ? [String(size)] : []), ...(intercept !== undefined ? [String(intercept)] : [])]);
   return { dir, files: readdirSync(dir).sort().map((f) => ({ name: f, bytes: readFileSync(join(dir, f)) })) };
 }
 
@@ -58,7 +58,8 @@ async function runToFolder(options: Record<string, unknown>, files: { name: stri
 }
 
 test('a restore job takes a DICOM series uploaded as several files and returns a derived series, file for file what the CLI writes', async () => {
-  const src = series('restore-in', 3, 64);
+  // Background at 0 (RescaleIntercept 500): restore maps a volume by the model-space rule, which needs positive intensities.
+  const src = series('restore-in', 3, 64, 500);
   const common = { model: 'brain-irsde', steps: 2, threads: 1, seed: 5 };
   const { dir, status } = await runToFolder({ task: 'restore', ...common, input: src.files.map((f) => f.name), out: 'restored/' }, src.files, 'restore-http');
   assert.deepEqual(status.results, ['IMG00001.dcm', 'IMG00002.dcm', 'IMG00003.dcm']);
@@ -95,7 +96,7 @@ test('results.zip of an unknown job is 404 and of an unfinished one 409, each wi
   const unknown = await api(server.url, '/jobs/00000000-0000-4000-8000-000000000000/results.zip');
   assert.equal(unknown.status, 404);
   assert.match(((await unknown.json()) as { error: string }).error, /^no job /);
-  const src = series('zip-running', 2, 64);
+  const src = series('zip-running', 2, 64, 500);
   const r = await submit(server.url, { task: 'restore', model: 'brain-irsde', steps: 400, threads: 1, input: src.files.map((f) => f.name), out: 'slow/' }, src.files);
   const { id } = (await r.json()) as { id: string };
   const early = await api(server.url, `/jobs/${id}/results.zip`);

@@ -1,5 +1,6 @@
 // The app in its "on a tweedie server" mode (a real `tweedie serve`, in Chromium) beyond MRI from a NIfTI
-// (test/web-server-mode.test.ts): a PNG restored on the server, CT from a NIfTI, and a fastMRI .h5 file. Each result
+// (test/web-server-mode.test.ts): a PNG restored on the server, a native-size volume restored on the server and in the
+// browser (one mapping, src/volume/input-mapping.ts), CT from a NIfTI, and a fastMRI .h5 file. Each result
 // is compared with what the CLI writes from the same file and options, and the page's downloads are read back by our
 // readers and by independent ones (nibabel for NIfTI, pydicom for the DICOM series in the ZIP).
 import { test } from 'node:test';
@@ -15,7 +16,8 @@ import { form, useServedApp, waitStatus } from './helpers/app-page.js';
 import { heldoutNifti } from './helpers/heldout-nifti.js';
 import { nibabelRead } from './helpers/nibabel.js';
 import { noisySlicePng } from './helpers/noisy-png.js';
-import { readNifti } from '../src/io/nifti.js';
+import { readNifti, writeNifti } from '../src/io/nifti.js';
+import { createVolume } from '../src/io/volume.js';
 import { readNpy } from '../src/io/npy.js';
 
 const ORACLE = fileURLToPath(new URL('../../test/helpers/dicom_oracle.py', import.meta.url));
@@ -75,6 +77,29 @@ test('denoise a PNG on the server: the job is `tweedie restore` of the PNG (opti
   t.diagnostic(`${status}; max |download - cli| ${d.toExponential(2)} grey levels`);
   // The server ran the CLI's code on this machine; what is left is the float32 rounding of the grey-level map.
   assert.ok(d < 1e-3, `server restore vs cli: ${d} grey levels`);
+});
+
+test('a volume of native 181x217 slices in scanner units: restored on the server and in this browser, the same NIfTI within float32', async (t) => {
+  // Two ch2 slices times 3.7: neither [0, 1] nor the model's range, nor 64 x 64; both modes take the model-space path.
+  const ch2 = readNifti('/usr/share/mricron/templates/ch2.nii.gz'), plane = 181 * 217, file = join(dir, 'ch2-two.nii.gz');
+  writeNifti(file, createVolume(Float32Array.from(ch2.data.subarray(90 * plane, 92 * plane), (v) => 3.7 * v), [181, 217, 2], { affine: ch2.affine }));
+  const fields = { task: 'denoise', simulate: 'no', boundary: '', steps: '10', seed: '1', range: 'one' };
+  const status = await runOnServer(file, fields);
+  const served = await niftiDownload('ch2-server.nii');
+  await form(app.page, { ...fields, where: 'browser' });
+  await app.page.click('#run');
+  const done = await waitStatus(app.page, /^(done|Could not|stopped)/);
+  assert.equal(done.error, false, done.text);
+  const web = await niftiDownload('ch2-browser.nii');
+  assert.deepEqual(served.dims, [181, 217, 2]);
+  assert.deepEqual(web.dims, served.dims);
+  assert.deepEqual(web.affine, served.affine);
+  let d = 0, top = 0;
+  for (let i = 0; i < web.data.length; i++) (d = Math.max(d, Math.abs(web.data[i]! - served.data[i]!))), (top = Math.max(top, served.data[i]!));
+  t.diagnostic(`${status}; ${done.text}; max |browser - server| ${d.toExponential(2)} of a maximum ${top.toFixed(1)}`);
+  assert.ok(top > 100 && served.data.subarray(0, plane).every((v) => v === 0), 'the shown slice (1) holds the brain, slice 0 was not restored');
+  // wasm and native ONNX Runtime round float32 sums in different orders (test/web-restore.test.ts): 1e-4 of the maximum.
+  assert.ok(d < 1e-4 * top, `browser vs server: ${d}`);
 });
 
 test('CT on the server (30 views, dds 3 steps, one slice): the NIfTI and the DICOM series ZIP are what `tweedie reconstruct` writes', async (t) => {

@@ -12,7 +12,7 @@ const RESTORE = new Set(['denoise', 'sr4', 'deblur']);
 // Restoration takes `tweedie restore`'s 10 steps, the setting the shipped optimal boundaries were selected for.
 const DEFAULT_STEPS = { mri: 20, ct: 20, denoise: 10, sr4: 10, deblur: 10 };
 
-const state = { input: null, files: [], kspace: null, result: null, window: [0, 1], worker: null, cancel: null, job: null, controller: null, stopped: false };
+const state = { input: null, image: null, files: [], kspace: null, result: null, window: [0, 1], worker: null, cancel: null, job: null, controller: null, stopped: false };
 const longTasks = [];
 new PerformanceObserver((list) => longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
 
@@ -36,7 +36,13 @@ async function readPng(file) {
   ctx.drawImage(bitmap, 0, 0);
   const px = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
   const gray = new Float32Array(bitmap.width * bitmap.height);
-  for (let i = 0; i < gray.length; i++) gray[i] = 0.299 * px[4 * i] + 0.587 * px[4 * i + 1] + 0.114 * px[4 * i + 2];
+  let colour = false;
+  for (let i = 0; i < gray.length; i++) {
+    gray[i] = 0.299 * px[4 * i] + 0.587 * px[4 * i + 1] + 0.114 * px[4 * i + 2];
+    colour ||= px[4 * i] !== px[4 * i + 1] || px[4 * i + 1] !== px[4 * i + 2];
+  }
+  // Restoration reads a PNG as `tweedie restore` does, which refuses a colour image for a grey model.
+  state.image = { channels: colour ? 3 : 1 };
   return tw.imageVolume(gray, bitmap.width, bitmap.height, file.name);
 }
 
@@ -80,6 +86,7 @@ async function open(files) {
   if (files.length === 0) return;
   clearResult();
   state.input = null;
+  state.image = null;
   state.kspace?.file.close();
   state.kspace = null;
   $('run').disabled = true;
@@ -193,7 +200,7 @@ async function request() {
   if (task === 'mri') return { ...common, task, accel: Number($('accel').value), mask: $('mask').value };
   if (task === 'ct') return { ...common, task, views: Number($('views').value) };
   const simulate = $('simulate').value === 'yes', boundary = $('boundary').value;
-  return { ...common, task: 'restore', simulate, ...(simulate ? { operator: await restoreOperator(common.model, task) } : {}), ...(boundary ? { boundary } : {}) };
+  return { ...common, task: 'restore', simulate, ...(state.image ? { image: state.image } : {}), ...(simulate ? { operator: await restoreOperator(common.model, task) } : {}), ...(boundary ? { boundary } : {}) };
 }
 
 /** MRI reconstruction of raw k-space, as `tweedie reconstruct --measurement FILE.h5 [--accel R --mask KIND]` runs it. */

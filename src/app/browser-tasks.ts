@@ -2,7 +2,7 @@ import { fail } from '../core/errors.js';
 import { kspaceFigures, reconstructFigures, type Figures } from './figures.js';
 import { Tensor } from '../core/tensor.js';
 import { buildOperator, operatorConfigFromSpec } from '../inverse/operators/registry.js';
-import { requireVolume3D, type Volume } from '../io/volume.js';
+import type { Volume } from '../io/volume.js';
 import { psnr, ssim } from '../metrics/image.js';
 import type { OrtDenoiser } from '../models/ort-denoiser.js';
 import { restore } from '../recipes/restore.js';
@@ -12,8 +12,9 @@ import { samplerByName } from '../samplers/registry.js';
 import { degradedAnchor, isRestorationModel } from '../restoration/anchor.js';
 import { chunkSolverFor } from '../volume/chunk-solver.js';
 import { inProcessPool } from '../volume/job-pool.js';
-import { modelSlices, modelToVolume, sliceMapping, type SplitJson } from '../volume/model-space.js';
-import { onInputGrid, operatorConfig, reconstructVolumeIn, type ReconstructOptions } from '../volume/reconstruct-core.js';
+import type { SplitJson } from '../volume/model-space.js';
+import { operatorConfig, reconstructVolumeIn, type ReconstructOptions } from '../volume/reconstruct-core.js';
+import { greyImageSlices, volumeSlices } from '../volume/input-mapping.js';
 import { fastmriFromSlices, type FastmriSlices } from '../io/fastmri-slices.js';
 import { kspaceVolume, reconstructKspace } from '../volume/kspace-file.js';
 
@@ -22,7 +23,7 @@ import { kspaceVolume, reconstructKspace } from '../volume/kspace-file.js';
  * onnxruntime-web: MRI and CT reconstruction through the same code as `tweedie reconstruct`
  * (src/volume/reconstruct-core.ts, all batches in this thread), MRI from raw multi-coil k-space (a fastMRI file)
  * through the same code as `tweedie reconstruct --measurement FILE.h5` (src/volume/kspace-file.ts), and restoration (denoise, super-resolve, deblur)
- * of the slices in the prior's model space (the brain-64 crop, area average and intensity scale).
+ * of a volume's slices or a PNG mapped as `tweedie restore` maps them (src/volume/input-mapping.ts).
  */
 
 export type AppTask = 'mri' | 'ct' | 'restore' | 'kspace';
@@ -46,6 +47,8 @@ export interface TaskRequest {
   /** restore: the degradation's operator spec (the model's tasks.json), simulated from the volume when `simulate`. */
   operator?: string;
   simulate?: boolean;
+  /** restore: the volume is a PNG opened as grey levels (imageVolume) with this many colour channels; it is mapped as `tweedie restore` maps a PNG. */
+  image?: { channels: number };
   /** restore: the starting noise, as `tweedie restore --boundary` takes it (absent: the model's optimal boundary when it has one for these settings, else random). */
   boundary?: 'optimal' | 'random';
 }
@@ -114,15 +117,15 @@ async function reconstructSlices(r: TaskRequest, io: TaskInputs): Promise<TaskRe
   };
 }
 
-/** Restore slices A..B-1 in the prior's model space; with `simulate`, from the degradation of the volume itself (the reference). */
+/**
+ * Restore slices A..B-1 mapped as `tweedie restore` maps its input (src/volume/input-mapping.ts: a volume by the
+ * model-space path, a PNG by its grey levels); with `simulate`, from the degradation of the input itself (the reference).
+ */
 async function restoreSlices(r: TaskRequest, io: TaskInputs): Promise<TaskResult> {
   const t0 = performance.now();
-  const vol = requireVolume3D(r.volume);
-  const item = io.model.itemShape;
-  if (!item || item.length !== 3 || item[0] !== 1 || item[1] !== item[2]) fail('UNSUPPORTED', `${r.modelName} restores [${item?.join(', ')}] images; the app restores single-channel square slices`);
-  const mapping = sliceMapping(vol, item[1]!, io.split);
-  const [A, B] = r.slices, count = B - A;
-  const clean = modelSlices(vol, mapping, Array.from({ length: count }, (_, k) => A + k));
+  const model = { itemShape: io.model.itemShape, layout: io.model.layout, valueRange: io.model.spec.valueRange };
+  const input = r.image ? greyImageSlices(r.volume, r.image.channels, model, r.modelName) : volumeSlices(r.volume, model, io.split, r.slices, r.modelName);
+  const clean = input.x, item = clean.shape.slice(1);
   let degraded = clean;
   if (r.simulate) {
     if (!r.operator) fail('USAGE', 'pick a degradation to simulate');
@@ -133,12 +136,12 @@ async function restoreSlices(r: TaskRequest, io: TaskInputs): Promise<TaskResult
   const { entry, note } = chooseBoundary(r.boundary, io.model.spec.boundaries, r.modelName, 'starting noise', sampler, {}, r.steps, item);
   const start = entry ? await io.boundaryNoise(entry) : null;
   const res = await restore({ model: io.model, degraded, sampler, steps: r.steps, seed: r.seed, ...(start ? { start } : {}), onProgress: (p) => io.onProgress(p.done, p.total) });
-  const [lo, hi] = io.model.spec.valueRange;
+  const [lo, hi] = model.valueRange;
   const x = new Tensor(res.x.shape, res.x.data.map((v) => Math.min(hi, Math.max(lo, v))));
   const L = hi - lo, mean = (a: Float64Array) => a.reduce((s, v) => s + v, 0) / a.length;
+  const where = input.grid === 'model' ? `the input in model space (${item[1]} x ${item[2]}, range ${L})` : `the input on its grid (range ${L} in model units)`;
   const figures = r.simulate
-    ? { psnr: mean(psnr(x, clean, L)), ssim: mean(ssim(x, clean, { dataRange: L })), psnr_baseline: mean(psnr(degraded, clean, L)), ssim_baseline: mean(ssim(degraded, clean, { dataRange: L })), baseline: 'degraded input', grid: `the input in model space (${item[1]} x ${item[2]}, range ${L}), mean over slices` }
+    ? { psnr: mean(psnr(x, clean, L)), ssim: mean(ssim(x, clean, { dataRange: L })), psnr_baseline: mean(psnr(degraded, clean, L)), ssim_baseline: mean(ssim(degraded, clean, { dataRange: L })), baseline: 'degraded input', grid: `${where}, mean over slices` }
     : null;
-  const data = modelToVolume(x.data as Float32Array, A, count, vol, mapping);
-  return { volume: onInputGrid(vol, data, `restore(${vol.source ?? 'volume'})`), figures, label: `${r.simulate ? `${r.operator}, ` : ''}restored with ${r.modelName}, ${r.steps} steps, ${note ?? `${start ? 'optimal' : 'random'} boundary`}`, nfe: res.nfe, seconds: (performance.now() - t0) / 1000 };
+  return { volume: input.back(x, `restore(${r.volume.source ?? 'volume'})`), figures, label: `${r.simulate ? `${r.operator}, ` : ''}restored with ${r.modelName}, ${r.steps} steps, ${note ?? `${start ? 'optimal' : 'random'} boundary`}`, nfe: res.nfe, seconds: (performance.now() - t0) / 1000 };
 }

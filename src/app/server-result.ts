@@ -2,6 +2,7 @@ import { fail } from '../core/errors.js';
 import { parseNpy } from '../io/npy-codec.js';
 import type { Volume } from '../io/volume.js';
 import { onInputGrid } from '../volume/reconstruct-core.js';
+import { modelToUnit } from '../volume/input-mapping.js';
 import { imageVolume, parseNiftiAsync } from './open-volume.js';
 
 /**
@@ -9,15 +10,14 @@ import { imageVolume, parseNiftiAsync } from './open-volume.js';
  * - a NIfTI as written; one holding only slices [A, B) of the input (`tweedie reconstruct --measurement` writes just
  *   those) is put back at A among the input's slices, 0 elsewhere, as the page's own k-space run returns it;
  * - a PNG input's restoration, the float .npy [1, 1, H, W] in the model's value range [lo, hi], as the grey levels
- *   0..255 the page read the PNG as: g = 255 (x - lo) / (hi - lo), the inverse of `tweedie restore`'s PNG reading
- *   (x = lo + (hi - lo) g / 255), x clipped to the range as the page's own restore clips it.
+ *   0..255 the page read the PNG as: g = 255 (x - lo) / (hi - lo), x clipped to the range, the way back of the one
+ *   PNG mapping (src/volume/input-mapping.ts) the page's own restore takes too.
  */
 export async function serverResultVolume(result: { name: string; bytes: Uint8Array }, input: Volume, slices: [number, number], valueRange: [number, number]): Promise<Volume> {
   if (/\.npy$/i.test(result.name)) {
     const x = parseNpy(result.bytes, result.name), [, , H, W] = x.shape as number[];
     if (x.shape.length !== 4 || x.shape[0] !== 1 || x.shape[1] !== 1) fail('BAD_SHAPE', `${result.name}: the server returned [${x.shape.join(', ')}], not one grey image [1, 1, H, W]`);
-    const [lo, hi] = valueRange;
-    const gray = Float32Array.from(x.data as ArrayLike<number>, (v) => (255 * (Math.min(hi, Math.max(lo, v)) - lo)) / (hi - lo));
+    const gray = Float32Array.from(x.data as ArrayLike<number>, (v) => 255 * modelToUnit(Number(v), valueRange));
     return imageVolume(gray, W!, H!, input.source ?? result.name);
   }
   const vol = await parseNiftiAsync(result.bytes, result.name);

@@ -51,7 +51,8 @@ export function serverJobOptions(req: AppRequest, inputName: string | string[]):
   const slices = `${req.slices[0]}:${req.slices[1]}`;
   if (req.task === 'restore') {
     if (req.simulate) fail('USAGE', 'the server restores the file as it is (it does not simulate a degradation); set "simulate" to no, or run in this browser');
-    return { task: 'restore', input: inputName, ...common, ...(req.boundary ? { boundary: req.boundary } : {}), out: isPngName(inputName) ? 'restored.npy' : 'restored.nii.gz' };
+    const png = isPngName(inputName);
+    return { task: 'restore', input: inputName, ...common, ...(png ? {} : { slices }), ...(req.boundary ? { boundary: req.boundary } : {}), out: png ? 'restored.npy' : 'restored.nii.gz' };
   }
   if (req.task === 'kspace') {
     // A fully sampled file is undersampled by the page's mask and acceleration; an undersampled one keeps its own sampling.

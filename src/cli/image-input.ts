@@ -6,11 +6,12 @@ import { pngToTensor, readPng } from '../io/png.js';
 import { readVolumeFile } from '../io/volume-file.js';
 import { isDicomOut, volumeOutFiles } from '../io/volume-out-file.js';
 import { requireVolume3D, setSlice, sliceAxial, type Volume } from '../io/volume.js';
+import { unitToModel } from '../volume/input-mapping.js';
 import { samplesBytes } from './output.js';
 import { pickVolume } from './volume-option.js';
 
 /**
- * The image inputs of the CLI (restore --input/--truth, solve --truth, diagnose --data, likelihood --data):
+ * The image inputs of the CLI (restore --input/--truth, solve --truth, diagnose --data, likelihood --data, --cond-image):
  * .npy, .png, NIfTI or DICOM (a file, or a folder of one series), read as [N, C, H, W] in a model's value range;
  * and the outputs that keep a NIfTI or DICOM input's geometry.
  */
@@ -39,8 +40,9 @@ export interface ImageReadOptions {
 }
 
 /**
- * Read images as [N, C, H, W] in `range`: .npy [H, W], [C, H, W] or [N, C, H, W] as stored; .png mapped from [0, 1];
- * a NIfTI or DICOM volume slice by slice along its third axis, mapped linearly from the volume's [min, max].
+ * Read images as [N, C, H, W] in `range`: .npy [H, W], [C, H, W] or [N, C, H, W] as stored; .png mapped from [0, 1]
+ * (src/volume/input-mapping.ts); a NIfTI or DICOM volume slice by slice along its third axis, mapped linearly
+ * from the volume's [min, max] (solve, diagnose, likelihood; restore maps a volume by the model-space path instead).
  */
 export async function readImages(file: string, range: [number, number], what: string, options: ImageReadOptions = {}): Promise<Images> {
   checkImageInput(file, what);
@@ -55,12 +57,9 @@ export async function readImages(file: string, range: [number, number], what: st
   }
   if (lower.endsWith('.png')) {
     const img = pngToTensor(readPng(file));
-    const [lo, hi] = range;
-    return { x: new Tensor([1, ...img.shape], img.data.map((v) => lo + v * (hi - lo))) };
+    return { x: new Tensor([1, ...img.shape], img.data.map((v) => unitToModel(v, range))) };
   }
-  // NIfTI or DICOM.
-  const read = await readVolumeFile(file, options.series !== undefined ? { series: options.series } : {});
-  const vol = requireVolume3D(pickVolume(read, `${what} ${file}`, options.volume));
+  const vol = await readVolumeInput(file, what, options);
   let lo = Infinity, hi = -Infinity;
   for (const v of vol.data) {
     if (v < lo) lo = v;
@@ -74,6 +73,12 @@ export async function readImages(file: string, range: [number, number], what: st
     for (let i = 0; i < X * Y; i++) x.data[k * X * Y + i] = range[0] + ((s[i]! - lo) / (hi - lo)) * (range[1] - range[0]);
   }
   return { x, volume: { vol, lo, hi } };
+}
+
+/** A NIfTI (one volume of a 4-D file: --volume) or DICOM (one series: --series) input as a 3-D volume. */
+export async function readVolumeInput(file: string, what: string, options: ImageReadOptions = {}): Promise<Volume> {
+  const read = await readVolumeFile(file, options.series !== undefined ? { series: options.series } : {});
+  return requireVolume3D(pickVolume(read, `${what} ${file}`, options.volume));
 }
 
 /** An array input that any shape suits (solve --truth, diagnose --data): a .npy as stored, else readImages. */

@@ -16,22 +16,12 @@ import { checkedParams } from './params.js';
 import { runProgress } from './progress.js';
 import { printSummary } from './job-context.js';
 import { checkOutputs, commitOutputs } from './output.js';
-import { pickVolume, seriesOption, volumeOption } from './volume-option.js';
+import { parseSlices, pickVolume, seriesOption, slicesOption, volumeOption } from './volume-option.js';
 import { gradOption, jsonOption, paramOption, seedOption, stepsOption } from './shared-options.js';
 import { packageRoot } from '../package-root.js';
 import { THREADS_FORCE_ENV } from '../models/onnx.js';
 import { isHdf5Name } from '../io/fastmri-file.js';
 import { reconstructKspaceCli } from './reconstruct-kspace.js';
-
-function parseSlices(v: string | undefined): [number, number] | undefined {
-  if (v === undefined) return undefined;
-  const m = /^(\d+):(\d+)$/.exec(v.trim());
-  if (!m) fail('USAGE', `--slices must look like A:B (slices A..B-1), got "${v}"`);
-  const a = Number(m![1]), b = Number(m![2]);
-  if (!Number.isSafeInteger(b)) fail('USAGE', `--slices ${v}: B must be at most 2^53-1`);
-  if (!(a < b)) fail('USAGE', `--slices ${v}: A must be less than B`);
-  return [a, b];
-}
 
 export const reconstructCommand = command({
   name: 'reconstruct',
@@ -66,7 +56,7 @@ export const reconstructCommand = command({
     steps: stepsOption('diffusion steps', '50'),
     param: paramOption('solver'),
     grad: gradOption,
-    slices: { type: 'string', value: 'A:B', doc: 'slices A..B-1 along the third axis (default all)' },
+    slices: slicesOption,
     workers: { type: 'string', value: 'K', doc: `worker threads, each with its own ONNX session (default os.availableParallelism() = ${availableParallelism()})` },
     threads: { type: 'string', value: 'N', default: '1', doc: `ONNX Runtime threads of each worker; at most the core count unless ${THREADS_FORCE_ENV}=1 is set` },
     batch: { type: 'string', value: 'B', default: '4', doc: 'slices per model call; results do not depend on --workers' },

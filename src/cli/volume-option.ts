@@ -24,3 +24,17 @@ export function pickVolume(vol: Volume, file: string, volume: string | undefined
   }
   return vol;
 }
+
+/** --slices A:B of the commands that work on a volume's slices (reconstruct, restore). */
+export const slicesOption = { type: 'string', value: 'A:B', doc: 'slices A..B-1 along the third axis (default all)' } as const;
+
+/** --slices A:B parsed (checked against the volume later, src/volume/reconstruct-core.ts sliceRangeOf). */
+export function parseSlices(v: string | undefined): [number, number] | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+):(\d+)$/.exec(v.trim());
+  if (!m) fail('USAGE', `--slices must look like A:B (slices A..B-1), got "${v}"`);
+  const a = Number(m![1]), b = Number(m![2]);
+  if (!Number.isSafeInteger(b)) fail('USAGE', `--slices ${v}: B must be at most 2^53-1`);
+  if (!(a < b)) fail('USAGE', `--slices ${v}: A must be less than B`);
+  return [a, b];
+}

@@ -57,12 +57,17 @@ export function percentile(data: ArrayLike<number>, q: number): number {
   return s[lo]! + (pos - lo) * (s[hi]! - s[lo]!);
 }
 
+/** A volume the intensity rule cannot scale (x = 2 v / p - 1 takes the background at 0 and p > 0), in one line with the fix. */
+function notPositive(name: string, q: number, p: number): never {
+  return fail('BAD_INPUT', `${name}: the ${q}th percentile of the intensities is ${p}; the prior's normalisation needs positive intensities with the background at 0 (an empty or negative-valued volume, e.g. CT in HU?): shift the volume so that its background is 0`);
+}
+
 /** The crop/resize/intensity map of `vol` onto a size x size model grid (see the file comment). */
 export function sliceMapping(vol: Volume, size: number, split: SplitJson | null): SliceMapping {
   const [X, Y, Z] = vol.dims as [number, number, number];
   const name = vol.source ?? 'volume';
   if (X < size || Y < size) {
-    fail('BAD_SHAPE', `${name}: in-plane size ${X}x${Y} is too small for the ${size}x${size} prior; reconstruct needs axial slices of at least ${size}x${size} voxels (the model was trained on downsampled slices)`);
+    fail('BAD_SHAPE', `${name}: in-plane size ${X}x${Y} is too small for the ${size}x${size} prior; its axial slices must be at least ${size}x${size} voxels (the model was trained on downsampled slices); give a volume of that in-plane size or more`);
   }
   const q = split?.normalisation?.percentile ?? 99.5;
   const p = percentile(vol.data, q);
@@ -71,7 +76,7 @@ export function sliceMapping(vol: Volume, size: number, split: SplitJson | null)
   if (split?.crop && split.normalisation && split.volume_shape?.join(',') === [X, Y, Z].join(',') && Math.abs(p - split.normalisation.p) <= 1e-6 * Math.abs(p)) {
     return { size, x0: split.crop.x0, y0: split.crop.y0, side: split.crop.side, p: split.normalisation.p, source: 'split.json' };
   }
-  if (!(p > 0)) fail('BAD_INPUT', `${name}: the ${q}th percentile of the intensities is ${p}; the prior's normalisation needs positive intensities (an empty or negative-valued volume?)`);
+  if (!(p > 0)) notPositive(name, q, p);
   let xlo = X, xhi = -1, ylo = Y, yhi = -1;
   const thr = 0.1 * p;
   for (let k = 0; k < Z; k++) {
@@ -222,7 +227,7 @@ export interface NativeMapping {
 export function nativeMapping(vol: Volume, multiple: number): NativeMapping {
   const [X, Y] = vol.dims as [number, number];
   const p = percentile(vol.data, 99.5);
-  if (!(p > 0)) fail('BAD_INPUT', `${vol.source ?? 'volume'}: the 99.5th percentile of the intensities is ${p}; the prior's normalisation needs positive intensities (an empty or negative-valued volume?)`);
+  if (!(p > 0)) notPositive(vol.source ?? 'volume', 99.5, p);
   const [, H, W] = paddedShape([1, Y, X], multiple);
   return { grid: 'input', size: [Y, X], padded: [H!, W!], p };
 }

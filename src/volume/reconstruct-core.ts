@@ -401,8 +401,8 @@ async function lockstep(jobs: ChunkJob[], pool: PoolOptions<ChunkContext, ChunkJ
 }
 
 /** --slices A:B of a volume with Z slices, checked. */
-function sliceRangeOf(o: ReconstructOptions, Z: number, name: string): [number, number] {
-  const [A, B] = o.slices ?? [0, Z];
+export function sliceRangeOf(slices: [number, number] | undefined, Z: number, name: string): [number, number] {
+  const [A, B] = slices ?? [0, Z];
   if (!(Number.isInteger(A) && Number.isInteger(B) && 0 <= A && A < B && B <= Z)) {
     fail('USAGE', `--slices ${A}:${B} is outside ${name}'s third axis 0..${Z} (give A:B with 0 <= A < B <= ${Z})`);
   }
@@ -458,7 +458,7 @@ export async function reconstructVolumeIn(env: ReconstructEnv, input: Volume, o:
   const model = priorSpec(env.prior, o.modelDir), item = model.item, size = item[1]!;
   if (model.multiple !== null) return reconstructNative(env, vol, o, model, model.multiple, t0);
   const mapping = sliceMapping(vol, size, env.split);
-  const [A, B] = sliceRangeOf(o, Z, name);
+  const [A, B] = sliceRangeOf(o.slices, Z, name);
   const count = B - A;
   const active = o.modality === 'mri' && o.mask === 'active' ? activeSettings(o, size) : undefined;
   const truth = modelSlices(vol, mapping, Array.from({ length: count }, (_, k) => A + k));
@@ -497,7 +497,7 @@ async function reconstructNative(env: ReconstructEnv, vol: Volume, o: Reconstruc
   const grid = [1, ...mapping.padded], own = [1, Y, X];
   const kspace = checkedKspaceGrid(o, multiple);
   if (kspace && kspace.join('x') !== mapping.padded.join('x')) fail('BAD_SHAPE', `--measurement ${o.measurementName ?? 'data'}: k-space ${kspace.join('x')}, but ${name}'s ${Y}x${X} slices padded to multiples of ${multiple} are ${mapping.padded.join('x')}`);
-  const [A, B] = sliceRangeOf(o, Z, name);
+  const [A, B] = sliceRangeOf(o.slices, Z, name);
   const count = B - A;
   const raw = axialImages(vol, A, B);
   // x = clip(2 v / p - 1) into the prior's range, as the fixed-size model space; the border is the background.

@@ -1,9 +1,10 @@
 """Independent DICOM writer and reader for tweedie's DICOM tests (run with /usr/bin/python3: Debian's
 python3-pydicom, python3-nibabel, numpy). No code shared with src/io/.
 
-  series OUTDIR N [SIZE]   N axial slices of ch2 as a CT series (int16 stored, signed, RescaleSlope 0.25,
-                           RescaleIntercept -1000, explicit VR little endian), files named out of z order;
-                           with SIZE, the central SIZE x SIZE block of each slice
+  series OUTDIR N [SIZE [INTERCEPT]]  N axial slices of ch2 as a CT series (int16 stored, signed, RescaleSlope
+                           0.25, RescaleIntercept -1000, explicit VR little endian), files named out of z order;
+                           with SIZE, the central SIZE x SIZE block of each slice; INTERCEPT another
+                           RescaleIntercept (500: ch2's background at 0, as the model-space mapping wants it)
   enhanced OUT N           the same N slices as one Enhanced MR Image object: per-frame PlanePosition and
                            PixelValueTransformation (a different rescale per frame), shared orientation and
                            spacing, frames stored in shuffled order
@@ -61,7 +62,7 @@ def base(sop_class, modality):
     return ds
 
 
-def series(out, n, size=None):
+def series(out, n, size=None, intercept=INTERCEPT):
     stored, pos, ps, dz = slices(n, size)
     uid = generate_uid()
     for s, (px, p) in enumerate(zip(stored, pos)):
@@ -71,7 +72,7 @@ def series(out, n, size=None):
         ds.ImagePositionPatient, ds.ImageOrientationPatient = [f'{v:g}' for v in p], IOP
         ds.PixelSpacing, ds.SliceThickness = list(ps), dz
         ds.Rows, ds.Columns = px.shape
-        ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = SLOPE, INTERCEPT, 'HU'
+        ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = SLOPE, intercept, 'HU'
         ds.PixelData = px.tobytes()
         ds.save_as(f'{out}/S{(3 * s + 1) % n:04d}-{s}.dcm', write_like_original=False)
 
@@ -134,7 +135,7 @@ def decode(out, files):
 if __name__ == '__main__':
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == 'series':
-        series(args[0], int(args[1]), int(args[2]) if len(args) > 2 else None)
+        series(args[0], int(args[1]), int(args[2]) if len(args) > 2 else None, float(args[3]) if len(args) > 3 else INTERCEPT)
     elif cmd == 'enhanced':
         enhanced(args[0], int(args[1]))
     elif cmd == 'expected':

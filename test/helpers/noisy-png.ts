@@ -6,11 +6,9 @@ import { encodePng } from '../../src/io/png.js';
 
 /**
  * A noisy 8-bit grey PNG of brain-64's first held-out slice (noise sd 0.2 in model units, seed 11, brightened by 1.4
- * so that its brightest pixels saturate), made so that the
- * page's model-space mapping of a 64 x 64 image (src/volume/model-space.ts: crop = the box of pixels above 0.1 p,
- * x = 2 g / p - 1, p the 99.5th percentile) is exactly `tweedie restore`'s PNG mapping (x = 2 g / 255 - 1): two
- * opposite corners are white, so the box is the whole image, and the test checks that at least 1% of the pixels are
- * 255 (then p = 255). Returns the file and its grey levels (rows top to bottom).
+ * so that its brightest pixels saturate, two opposite corners white). The page and `tweedie restore` read a PNG the same
+ * way (src/volume/input-mapping.ts: x = 2 g / 255 - 1 for brain-irsde's [-1, 1]). Returns the file and its grey levels
+ * (rows top to bottom).
  */
 export function noisySlicePng(dir: string): { file: string; gray: Uint8Array } {
   const h = readNpy('weights/brain-64/heldout.npy'), noise = new Float64Array(4096);
@@ -22,5 +20,5 @@ export function noisySlicePng(dir: string): { file: string; gray: Uint8Array } {
   return { file, gray };
 }
 
-/** Model units of a 255-grey-level value (the PNG mapping of both). */
+/** Model units of a 255-grey-level value (the one PNG mapping). */
 export const greyToModel = (g: number): number => (2 * g) / 255 - 1;
