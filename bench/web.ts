@@ -10,7 +10,7 @@ import { packageRoot } from '../src/package-root.js';
 import { launchChromium, serveWeb } from './lib/browser.js';
 
 export const description =
-  "the web app (web/index.html) in Debian's chromium: MRI 4x of the 16 held-out brain-64 slices (ddnm 20 steps) in the page's Web Worker against `tweedie reconstruct` (1 worker, 1 thread): seconds, model load, longest main-thread long task, max difference";
+  "the web app (web/index.html) in Debian's chromium: MRI 4x of the 16 held-out brain-64 slices (ddnm 20 steps) in the page's Web Worker against `tweedie reconstruct` (1 worker; 1 thread and the page's thread count): seconds, model load, browser / Node speed, longest main-thread long task, max difference";
 
 const STEPS = 20, P = 178;
 
@@ -49,22 +49,30 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     const web = await page.evaluate(() => Array.from((globalThis as unknown as { app: { result(): { data: Float32Array } } }).app.result().data));
     const longest = await page.evaluate(() => Math.max(0, ...(globalThis as unknown as { app: { longTasks: number[] } }).app.longTasks));
     const [, run, backend, load] = /NFE \d+, ([\d.]+) s in this browser \(([^;]+); model ready in ([\d.]+) s\)/.exec(status) ?? [];
-    opts.log('web: the same with tweedie reconstruct (1 worker, 1 thread) ...');
-    const out = join(dir, 'node.nii');
-    const cli = spawnSync(process.execPath, [join(packageRoot, 'bin', 'tweedie.js'), 'reconstruct', '--truth', file, '--modality', 'mri', '--accel', '4', '--steps', String(STEPS), '--seed', '0',
-      '--workers', '1', '--threads', '1', '--out', out, '--json'], { encoding: 'utf8' });
-    if (cli.status !== 0) fail('BAD_INPUT', `tweedie reconstruct failed: ${cli.stderr}`);
-    const node = readNifti(out).data, json = JSON.parse(cli.stdout) as { seconds: number; psnr: number };
+    // onnxruntime-node with 1 thread, and with as many as the page's WebAssembly ran, for the browser / Node ratio.
+    const threads = Number(/(\d+) threads?/.exec(backend ?? '')?.[1] ?? 1);
+    const node = (n: number) => {
+      opts.log(`web: the same with tweedie reconstruct (1 worker, ${n} thread${n > 1 ? 's' : ''}) ...`);
+      const out = join(dir, `node-${n}.nii`);
+      const cli = spawnSync(process.execPath, [join(packageRoot, 'bin', 'tweedie.js'), 'reconstruct', '--truth', file, '--modality', 'mri', '--accel', '4', '--steps', String(STEPS), '--seed', '0',
+        '--workers', '1', '--threads', String(n), '--out', out, '--json'], { encoding: 'utf8' });
+      if (cli.status !== 0) fail('BAD_INPUT', `tweedie reconstruct failed: ${cli.stderr}`);
+      return { data: readNifti(out).data, ...(JSON.parse(cli.stdout) as { seconds: number; psnr: number }) };
+    };
+    const one = node(1), same = threads > 1 ? node(threads) : one;
     let d = 0;
-    for (let i = 0; i < node.length; i++) d = Math.max(d, Math.abs(web[i]! - node[i]!));
+    for (let i = 0; i < one.data.length; i++) d = Math.max(d, Math.abs(web[i]! - one.data[i]!));
     const r = {
-      slices: 16, steps: STEPS, backend, browser_run_s: Number(run), browser_model_load_s: Number(load), browser_wall_s: wall, node_s: json.seconds,
-      longest_main_thread_task_ms: longest, max_diff_model_units: (2 * d) / P, psnr_node: json.psnr, status,
+      slices: 16, steps: STEPS, backend, browser_run_s: Number(run), browser_model_load_s: Number(load), browser_wall_s: wall, node_s: one.seconds,
+      node_threads: threads, node_same_threads_s: same.seconds, browser_over_node: same.seconds / Number(run),
+      longest_main_thread_task_ms: longest, max_diff_model_units: (2 * d) / P, psnr_node: one.psnr, status,
     };
     if (!opts.json) {
       console.log('| where | seconds | notes |\n|---|---|---|');
       console.log(`| browser (${backend}) | ${Number(run).toFixed(1)} run + ${Number(load).toFixed(1)} model load (${wall.toFixed(1)} wall from the click) | longest main-thread task ${longest.toFixed(0)} ms |`);
-      console.log(`| tweedie reconstruct, 1 thread | ${json.seconds.toFixed(1)} | PSNR ${json.psnr.toFixed(2)} dB |`);
+      console.log(`| tweedie reconstruct, 1 thread | ${one.seconds.toFixed(1)} | PSNR ${one.psnr.toFixed(2)} dB |`);
+      if (threads > 1) console.log(`| tweedie reconstruct, ${threads} threads | ${same.seconds.toFixed(1)} | |`);
+      console.log(`browser / Node speed at ${threads} thread${threads > 1 ? 's' : ''}: ${r.browser_over_node.toFixed(2)} (target >= 0.5)`);
       console.log(`max |browser - node| ${r.max_diff_model_units.toExponential(2)} model units`);
     }
     return r;

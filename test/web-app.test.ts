@@ -71,7 +71,9 @@ test('MRI 4x in the browser (Web Worker, cross-origin isolated) matches `tweedie
   assert.ok(workers.some((u) => u.endsWith('/web/worker.js')), `the model runs in the app's Web Worker: ${workers.join(', ')}`);
   const done = await waitStatus(page, /^(done|Could not|stopped)/);
   assert.equal(done.error, false, done.text);
-  assert.match(done.text, /in this browser \((wasm, multi-threaded|webgpu); model ready in [\d.]+ s\)$/, 'cross-origin isolated: WebAssembly runs multi-threaded');
+  const cores = await page.evaluate(() => (globalThis as unknown as { navigator: { hardwareConcurrency: number } }).navigator.hardwareConcurrency);
+  const threads = Math.min(8, cores);
+  assert.match(done.text, new RegExp(`in this browser \\((wasm, ${threads} threads?|webgpu); model ready in [\\d.]+ s\\)$`), `cross-origin isolated: WebAssembly runs one thread per core (${cores} cores), not onnxruntime-web's half`);
   const web = Float32Array.from(await resultData(page));
   const longest = await page.evaluate(() => Math.max(0, ...(globalThis as unknown as { app: { longTasks: number[] } }).app.longTasks));
   const figures = await page.$eval('#figures', (el) => el.textContent ?? '');

@@ -20,10 +20,10 @@ function loadModel(folder) {
   const url = new URL(folder, ROOT).href;
   if (!models.has(url)) {
     const p = (async () => {
-      const ort = await import(`${ORT}ort.min.mjs`);
-      const model = await OnnxWebDenoiser.create(await fetchModelFolder(url), { ort: ort.default ?? ort, wasmPaths: ORT, warn: (m) => postMessage({ type: 'warning', message: m }) });
+      const mod = await import(`${ORT}ort.min.mjs`), ort = mod.default ?? mod;
+      const model = await OnnxWebDenoiser.create(await fetchModelFolder(url), { ort, wasmPaths: ORT, warn: (m) => postMessage({ type: 'warning', message: m }) });
       const split = (await fetchJsonOrNull(`${url}/split.json`)) ?? (await fetchJsonOrNull(new URL('weights/brain-64/split.json', ROOT).href));
-      return { model, split };
+      return { model, split, threads: ort.env.wasm.numThreads };
     })();
     p.catch(() => models.delete(url));
     models.set(url, p);
@@ -46,8 +46,8 @@ async function boundaryNoise(folder, entry) {
 
 onmessage = async ({ data: request }) => {
   try {
-    const { model, split } = await loadModel(request.model);
-    const threads = model.backend !== 'wasm' ? '' : self.crossOriginIsolated ? ', multi-threaded' : ', one thread';
+    const { model, split, threads: n } = await loadModel(request.model);
+    const threads = model.backend !== 'wasm' ? '' : `, ${n} thread${n > 1 ? 's' : ''}`;
     postMessage({ type: 'started', backend: `${model.backend}${threads}` });
     const percentile = request.task === 'kspace' ? await percentileOf(request.model) : undefined;
     const r = await runTask({ ...request, modelName: request.model }, { model, split, percentile, boundaryNoise: (entry) => boundaryNoise(request.model, entry), onProgress: (done, total) => postMessage({ type: 'progress', done, total }) });

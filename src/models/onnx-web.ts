@@ -46,10 +46,19 @@ async function loadOrtWeb(): Promise<OrtWebModule> {
   }
 }
 
+/**
+ * WebAssembly threads when none are asked for: one without cross-origin isolation (no SharedArrayBuffer), else every
+ * core up to 8. onnxruntime-web's own default is half the cores (at most 4), which is one thread on a 2-core machine;
+ * tweedie's runs are in a Web Worker while the page's main thread idles, so the cores are the run's.
+ */
+export function defaultWasmThreads(): number {
+  const g = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
+  return g.crossOriginIsolated ? Math.max(1, Math.min(8, g.navigator?.hardwareConcurrency ?? 1)) : 1;
+}
+
 function configure(ort: OrtWebModule, opts: OnnxWebOptions): void {
   if (opts.wasmPaths !== undefined) ort.env.wasm.wasmPaths = opts.wasmPaths;
-  if (opts.threads !== undefined) ort.env.wasm.numThreads = opts.threads;
-  else if (!(globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated) ort.env.wasm.numThreads = 1;
+  ort.env.wasm.numThreads = opts.threads ?? defaultWasmThreads();
 }
 
 const firstLine = (e: unknown): string => String((e as Error)?.message ?? e).split('\n')[0]!;
@@ -57,7 +66,8 @@ const firstLine = (e: unknown): string => String((e as Error)?.message ?? e).spl
 let webgpuFailed = false;
 
 async function createSession(ort: OrtWebModule, bytes: Uint8Array, file: string, opts: OnnxWebOptions): Promise<{ session: OrtSession; backend: string }> {
-  const tryCreate = (provider: string) => ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', executionProviders: [provider] });
+  // WebAssembly threads sleep rather than spin while they wait, as the Node sessions' (sessionOptions in onnx.ts).
+  const tryCreate = (provider: string) => ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', executionProviders: [provider], extra: { session: { intra_op: { allow_spinning: '0' } } } });
   const hasGpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu !== undefined;
   const backend = opts.backend ?? 'auto';
   if (backend === 'webgpu' && !hasGpu) fail('UNSUPPORTED', `this browser has no WebGPU (navigator.gpu) for ${file}; use backend 'wasm'`);
