@@ -34,21 +34,19 @@ function groupsOf(z: Tensor): Groups {
   return { count: z.batch, size: z.itemSize };
 }
 
-/** <a, b> per group into ab, and in the same pass <b, b> into bb and <a, a> into aa when given. */
-function groupDots(a: Tensor, b: Tensor, g: Groups, ab: Float64Array, bb: Float64Array | null = null, aa: Float64Array | null = null): void {
+/** <a, b> per group into ab, and in the same pass <b, b> into bb when given. */
+function groupDots(a: Tensor, b: Tensor, g: Groups, ab: Float64Array, bb: Float64Array | null = null): void {
   const x = a.data, y = b.data;
   for (let k = 0; k < g.count; k++) {
-    let sab = 0, sbb = 0, saa = 0;
+    let sab = 0, sbb = 0;
     const end = (k + 1) * g.size;
     for (let i = k * g.size; i < end; i++) {
       const xi = x[i]!, yi = y[i]!;
       sab += xi * yi;
       sbb += yi * yi;
-      saa += xi * xi;
     }
     ab[k] = sab;
     if (bb) bb[k] = sbb;
-    if (aa) aa[k] = saa;
   }
 }
 
@@ -132,10 +130,12 @@ async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFin
     const ratio = to.s / from.s;
     const twoBack = i >= 2 ? grid[i - 2]! : null;
     const last = i === n;
-    // xE: the first-order (DDIM) part, exact on every path.
-    for (let j = 0; j < xE.data.length; j++) xE.data[j] = ratio * z.data[j]! + sh * m0.data[j]!;
-
+    // xE = ratio z + sh m0: the first-order (DDIM) part, exact on every path. The loops below fuse
+    // passes over the data; each value is stored before it is read back, so results are those of
+    // one pass per quantity, bit for bit.
+    const xe = xE.data, zd = z.data, d0 = m0.data;
     if (i === 1 || m1 === null || twoBack!.a === 0) {
+      for (let j = 0; j < xe.length; j++) xe[j] = ratio * zd[j]! + sh * d0[j]!;
       // DDIM: the first step, and a step after a start at a = 0 (r = h_prev/h = inf; the 2M formula's limit).
       z.data.set(xE.data);
       fresh = false;
@@ -152,6 +152,7 @@ async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFin
     const kt = kappaOf(to), k0 = kappaOf(from), k1 = kappaOf(twoBack!);
     const rho0 = kt / k0, rho1 = k0 / k1;
     if (last && lowerOrderFinal) {
+      for (let j = 0; j < xe.length; j++) xe[j] = ratio * zd[j]! + sh * d0[j]!;
       // The authors' heuristic order-1 final step.
       const sf = 1 - Math.sqrt(kt * k0);
       const rf = rho0 < 0.5 ? 1 - 0.5 * Math.sqrt(rho0) : 1 - 0.5 * Math.sqrt(rho0 - 0.5);
@@ -167,54 +168,93 @@ async function runEvodiff({ fn, grid, z, report }: SamplerContext, lowerOrderFin
     const base = Math.sqrt(rho0 / rho1);
     const hk = 1 / kt - 1 / k0;
 
-    groupDots(m0, m1, g, m0m1, m1m1, m0m0);
+    // One pass: xE, and <m0, m1>, <m1, m1>, <m0, m0> per group.
+    const d1m = m1.data;
+    for (let k = 0; k < G; k++) {
+      let s01 = 0, s11 = 0, s00 = 0;
+      for (let j = k * g.size, end = j + g.size; j < end; j++) {
+        xe[j] = ratio * zd[j]! + sh * d0[j]!;
+        const u = d0[j]!, v = d1m[j]!;
+        s01 += u * v;
+        s11 += v * v;
+        s00 += u * u;
+      }
+      m0m1[k] = s01;
+      m1m1[k] = s11;
+      m0m0[k] = s00;
+    }
     project(m0m1, m1m1, b1);
     for (let k = 0; k < G; k++) {
       b1[k] = (1 - w) * base + w * b1[k]!;
-      coef[k] = -b1[k]!;
       const rk = sigmoid(0.25 * Math.abs(b1[k]!)) * r;
       ri[k] = Math.min(1.5 * r, Math.max(0.25 * r, rk));
     }
-    combineGroups(D1, 1, m0, coef, m1, g); // D1 = m0 - beta1 m1
-    for (let k = 0; k < G; k++) coef[k] = (0.5 * sh) / ri[k]!;
-    combineGroups(xp, 1, xE, coef, D1, g); // probe x_p = x_E + 0.5 s_t h / r_i D1
+    // One pass: D1 = m0 - beta1 m1, and the probe x_p = x_E + 0.5 s_t h / r_i D1.
+    const dD1 = D1.data, dxp = xp.data;
+    for (let k = 0; k < G; k++) {
+      const cb = -b1[k]!, cp = (0.5 * sh) / ri[k]!;
+      for (let j = k * g.size, end = j + g.size; j < end; j++) {
+        dD1[j] = d0[j]! + cb * d1m[j]!;
+        dxp[j] = xe[j]! + cp * dD1[j]!;
+      }
+    }
     const mt = (await fn.estimate(xp, to, false, spare())).x0; // the step's only NFE, reused by the next step
 
     groupDots(mt, m0, g, mtm0);
     project(mtm0, m0m0, b2);
-    for (let k = 0; k < G; k++) {
-      b2[k] = (1 - w) * base + w * b2[k]!;
-      coef[k] = -b2[k]!;
-    }
-    combineGroups(D2, 1, mt, coef, m0, g); // D2 = mt - beta2 m0
-
-    // eta from the projection of (Bn + Bp) on (Bn - Bp), Bp = D1/(r h), Bn = r D2/h.
+    for (let k = 0; k < G; k++) b2[k] = (1 - w) * base + w * b2[k]!;
+    // One pass: D2 = mt - beta2 m0, Bn + Bp and Bn - Bp (Bp = D1/(r h), Bn = r D2/h), and the
+    // products that give eta (the projection of the sum on the difference).
     const cp = 1 / (r * hk), cn = r / hk;
-    for (let j = 0; j < tmp.data.length; j++) {
-      tmp.data[j] = cn * D2.data[j]! + cp * D1.data[j]!; // Bn + Bp
-      Bt.data[j] = cn * D2.data[j]! - cp * D1.data[j]!; // Bn - Bp (scratch)
+    const dD2 = D2.data, dmt = mt.data, dtmp = tmp.data, dBt = Bt.data;
+    for (let k = 0; k < G; k++) {
+      const cb = -b2[k]!;
+      let sab = 0, sbb = 0;
+      for (let j = k * g.size, end = j + g.size; j < end; j++) {
+        dD2[j] = dmt[j]! + cb * d0[j]!;
+        dtmp[j] = cn * dD2[j]! + cp * dD1[j]!; // Bn + Bp
+        dBt[j] = cn * dD2[j]! - cp * dD1[j]!; // Bn - Bp (scratch)
+        const u = dtmp[j]!, v = dBt[j]!;
+        sab += u * v;
+        sbb += v * v;
+      }
+      aux[k] = sab;
+      aux2[k] = sbb;
     }
-    groupDots(tmp, Bt, g, aux, aux2);
     project(aux, aux2, eta);
     for (let k = 0; k < G; k++) eta[k] = 0.5 * sigmoid(Math.abs(0.5 * eta[k]!));
-    // B_theta = (-eta/r) D1 + r (1 - eta) D2.
+    // One pass: B_theta = (-eta/r) D1 + r (1 - eta) D2, and zeta* = proj(x_p - x_E - 0.5 s_t h / r_i
+    // B_theta, D1) / (s_t h); projections of z-space quantities are taken in the EDM frame (divided
+    // by a_t) so the clamp acts as in the authors' code.
     for (let k = 0; k < G; k++) {
-      const e = eta[k]!, c1 = -e / r, c2 = r * (1 - e);
-      const end = (k + 1) * g.size;
-      for (let j = k * g.size; j < end; j++) Bt.data[j] = c1 * D1.data[j]! + c2 * D2.data[j]!;
+      const e = eta[k]!, c1 = -e / r, c2 = r * (1 - e), cb = -(0.5 * sh) / ri[k]!;
+      let sab = 0, sbb = 0;
+      for (let j = k * g.size, end = j + g.size; j < end; j++) {
+        dBt[j] = c1 * dD1[j]! + c2 * dD2[j]!;
+        dtmp[j] = dxp[j]! + cb * dBt[j]!;
+        dtmp[j] = (dtmp[j]! - xe[j]!) / to.a;
+        const u = dtmp[j]!, v = dD1[j]!;
+        sab += u * v;
+        sbb += v * v;
+      }
+      aux[k] = sab;
+      d1d1[k] = sbb;
     }
-    // zeta* = proj(x_p - x_E - 0.5 s_t h / r_i B_theta, D1) / (s_t h); projections of z-space quantities
-    // are taken in the EDM frame (divided by a_t) so the clamp acts as in the authors' code.
-    for (let k = 0; k < G; k++) coef[k] = -(0.5 * sh) / ri[k]!;
-    combineGroups(tmp, 1, xp, coef, Bt, g);
-    for (let j = 0; j < tmp.data.length; j++) tmp.data[j] = (tmp.data[j]! - xE.data[j]!) / to.a;
-    groupDots(tmp, D1, g, aux, d1d1);
     project(aux, d1d1, zeta);
     const shEdm = sh / to.a;
     if (n > 20) {
       // consistency = sigmoid(proj(m0, (m0 - m1)/h) (2 - rho0^2)); zeta = sigmoid(-(|zeta*| - 0.5) consistency)
-      for (let j = 0; j < tmp.data.length; j++) tmp.data[j] = (m0.data[j]! - m1.data[j]!) / hk;
-      groupDots(m0, tmp, g, aux, aux2);
+      for (let k = 0; k < G; k++) {
+        let sab = 0, sbb = 0;
+        for (let j = k * g.size, end = j + g.size; j < end; j++) {
+          dtmp[j] = (d0[j]! - d1m[j]!) / hk;
+          const v = dtmp[j]!;
+          sab += d0[j]! * v;
+          sbb += v * v;
+        }
+        aux[k] = sab;
+        aux2[k] = sbb;
+      }
       project(aux, aux2, aux);
       for (let k = 0; k < G; k++) {
         const consistency = sigmoid(aux[k]! * (2 - rho0 * rho0));
