@@ -1,5 +1,6 @@
 import { Stream } from '../../core/rng.js';
 import { Tensor } from '../../core/tensor.js';
+import { measuredCount } from '../operators/operator.js';
 import { pseudoInverse } from '../operators/pseudo-inverse.js';
 import { residual } from './dps.js';
 import { defineSolver, type SolverDef } from './types.js';
@@ -44,6 +45,12 @@ export const reddiff = defineSolver({
       doc: 'denoise_term_weight: w_t as a function of s/a (linear = s/a, sqrt, square, log = log(1 + s/a), trunc_linear = min(s/a, 1), const, power2over3)',
     },
     init: { type: 'choice', default: 'pinv', values: ['pinv', 'adjoint'], doc: "initial mu: 'pinv' = A^+ y as the authors, 'adjoint' = A^T y" },
+    discrepancy: {
+      type: 'number',
+      default: 1,
+      min: 0,
+      doc: "operators without a closed-form pseudo-inverse (CT, multi-coil MRI): the CGLS of init 'pinv' stops once ||y - A x|| <= discrepancy x sigma_y sqrt(measured entries), the noise norm of y (Morozov's discrepancy principle); 0 fits y as far as it goes",
+    },
     sigmaX0: { type: 'number', default: 0, min: 0, doc: 'std of q(x0|y) used to draw x0 = mu + sigma_x0 n each step (sigma_x0, 0)' },
   },
   notes:
@@ -53,11 +60,13 @@ export const reddiff = defineSolver({
     'sigma_y in the loss). Stochastic inside (eps draws) but deterministic given the seed. Adam betas (0.9, 0.99), eps 1e-8 ' +
     'as the authors. On any affine path x_t = a mu + s eps with w_t from s/a.',
   async run(ctx) {
-    const { fn, grid, op, y, z, noise, params, report } = ctx;
+    const { fn, grid, op, y, sigmaY, z, noise, params, report } = ctx;
     const lr = params.lr, lambda = params.lambda, obsWeight = params.obsWeight;
     const weighting = params.weighting, sigmaX0 = params.sigmaX0;
     const shape = z.shape;
-    const start = params.init === 'adjoint' ? op.adjoint(y) : pseudoInverse(op, y, { maxIter: 500, tol: 1e-8 }).x;
+    // A CG pseudo-inverse fitted past the noise level of y fits the noise: brain-64, 50 steps, 4 held-out slices,
+    // ct:views=30 / 60,noise=0.1: 14.0 / 14.7 dB with CGLS to tol 1e-8, 27.2 / 31.0 dB stopped at the discrepancy.
+    const start = params.init === 'adjoint' ? op.adjoint(y) : pseudoInverse(op, y, { maxIter: 500, tol: 1e-8, misfit: params.discrepancy * sigmaY * Math.sqrt(measuredCount(op)) }).x;
     const mu = Tensor.zeros(shape, z.dtype);
     mu.data.set(start.data);
     const nEl = mu.data.length, d = mu.itemSize;
