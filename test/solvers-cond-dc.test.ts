@@ -84,12 +84,13 @@ function problem(sigma: number): Problem {
   return { prior, op, y, exact, floor, posterior };
 }
 
+/** Runs cond-dc; eta 0 (DDIM's step) unless given: with an exact model that samples the posterior exactly. */
 async function sample(model: Denoiser, op: MRIOperator, y: Tensor, params: Partial<ParamValues> = {}): Promise<{ x: Tensor; nfe: number }> {
   // On rectified flow a = 0 at t = 1 says nothing about x0: start just after it (as bench/lib/posterior.ts).
   const p = model.path, flow = p.family === 'flow';
   const grid = makeGrid(p, { kind: 'logsnr-uniform', steps: STEPS, tStart: flow ? 0.995 : p.tMax, tEnd: p.tMin, final: 'zero' });
   const xT = initialState(new NoiseSource(41).normal([N, ...SHAPE], 0, Stream.init, 'float64'), grid[0]!);
-  return runSolver(condDc, model, grid, op, y, xT, { noise: new NoiseSource(42), params });
+  return runSolver(condDc, model, grid, op, y, xT, { noise: new NoiseSource(42), params: { eta: 0, ...params } });
 }
 
 const swd = (x: Tensor, pb: Problem): number => slicedWasserstein(x.data, pb.exact.data, D, { projections: 128, seed: 9 });
@@ -133,6 +134,20 @@ test('cond-dc, noisy measurement: soft (proximal) data consistency against the e
   // Measured: soft 0.0394, none 0.0315, hard 0.0450 (floor 0.0255): the model already holds y, so any data step double-counts it a little.
   assert.ok(dSoft < LEVEL * pb.floor, `soft data consistency: SWD ${dSoft} above ${LEVEL} x floor ${pb.floor}`);
   assert.ok(dSoft < dHard, 'the proximal form departs from the posterior less than hard replacement of noisy lines');
+});
+
+test("cond-dc's default eta = 1 (DiffPIR's zeta for masks) leans to the posterior mean: closer to it than exact samples, so not an exact sampler", async () => {
+  const pb = problem(0);
+  const model = conditionalOracle(pb.prior, pb.op, 0);
+  const fresh = await sample(model, pb.op, pb.y, { eta: condDc.params.eta!.default as number });
+  const mean = new Float64Array(D);
+  for (let i = 0; i < N; i++) for (let j = 0; j < D; j++) mean[j]! += pb.exact.data[i * D + j]! / N;
+  const spread = (x: Tensor) => { let s = 0; for (let i = 0; i < x.batch; i++) for (let j = 0; j < D; j++) s += (x.data[i * D + j]! - mean[j]!) ** 2; return s / x.batch; };
+  const dFresh = swd(fresh.x, pb);
+  console.log(`# cond-dc eta 1: mean squared distance to the posterior mean ${spread(fresh.x).toFixed(4)} against ${spread(pb.exact).toFixed(4)} for exact samples; SWD ${dFresh.toFixed(4)} (floor ${pb.floor.toFixed(4)})`);
+  assert.equal(condDc.params.eta!.default, 1);
+  assert.ok(spread(fresh.x) < 0.8 * spread(pb.exact));
+  assert.ok(dFresh > LEVEL * pb.floor, 'eta 1 is not an exact posterior sampler');
 });
 
 test('cond-dc refuses a model without the zero-filled condition and a non-MRI operator, in one line', async () => {
