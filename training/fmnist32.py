@@ -33,7 +33,7 @@ from tweedie_train.objectives import OBJECTIVES, heldout_loss, make_objective  #
 from tweedie_train.preview import preview_name, rough_count  # noqa: E402
 from tweedie_train.unet import UNet  # noqa: E402
 
-torch.set_num_threads(1)
+torch.set_num_threads(1)  # also for the recipes that import this one
 
 DATA = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 TEST_DATA = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
@@ -55,14 +55,22 @@ def load_data(path: str = DATA) -> torch.Tensor:
     return torch.from_numpy(padded)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_fmnist_arguments(p: argparse.ArgumentParser) -> None:
+    """The training options of both Fashion-MNIST recipes (this one and training/fmnist_cond.py)."""
     p.add_argument("--steps", type=int, default=20000, help="stop after this many steps (or at --deadline)")
     p.add_argument("--objective", choices=OBJECTIVES, default="v")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--cooldown", type=int, default=0, help="decay lr linearly to 0 over the last N of --steps")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_fmnist_arguments(p)
     add_run_arguments(p, "training/checkpoints/fmnist32.pt", "training/logs/fmnist32_loss.csv", "weights/fmnist-32")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
 
     model = make_model()
     if not args.export_only:
@@ -74,7 +82,7 @@ def main() -> None:
             return data[idx].float() / 127.5 - 1.0
 
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=200,
-                          ema_decay=0.999, checkpoint_every_s=args.checkpoint_every)
+                          cooldown=args.cooldown, ema_decay=0.999, checkpoint_every_s=args.checkpoint_every)
         info = {"recipe": "training/fmnist32.py", "data": DATA_NOTE, "objective": args.objective}
         t0 = time.time()
         state = train(model, sample_batch, cfg, objective.loss, args.ckpt, args.log,
@@ -104,7 +112,7 @@ def write_card(out: str, f: dict, objective) -> None:
                f"t10k test images, one fixed draw of t and noise): **{f['heldout_loss']:.4f}**")
     intro = f"""Unconditional {TITLE_WORDS[objective_name(f)]} model for 32x32 Fashion-MNIST, 1 channel, values in [-1, 1].
 A small, quick model for demos, tests and sampler benchmarks; it is not a state-of-the-art
-generator (about {f['wall_s'] / 60:.0f} minutes of single-thread CPU training, {epochs:.1f} epochs)."""
+generator (about {f['wall_s'] / 60:.0f} minutes of CPU training, {epochs:.1f} epochs)."""
     caveats = f"""Short CPU training: {f['rough'][0]} of the 64 preview samples are rougher (mean |Laplacian|
 above {f['rough'][1]:.3f}) than 99% of the 10,000 t10k test images, a rough count of speckled,
 noisy failures; look at samples.png before quoting it. Fine for checking samplers against
@@ -156,13 +164,15 @@ Forward process: {objective.path}.
 
 ## Reproduce
 
-From the repository root (one thread; the run stops at the step count or the deadline,
-whichever comes first, and checkpoints every {tc['checkpoint_every_s'] / 60:.0f} minutes):
+From the repository root (one thread unless `--threads N`; the run stops at the step count or
+the deadline, whichever comes first, and checkpoints every {tc['checkpoint_every_s'] / 60:.0f} minutes):
 
     /usr/bin/python3 training/{recipe}.py --objective {obj} --steps {tc['steps']} --deadline HH:MM
 
 `--resume` continues from the checkpoint (`--ckpt`, default training/checkpoints/{recipe}.pt;
-e.g. `--resume --steps 8000` to train longer); `--export-only` rewrites this folder from it.
+e.g. `--resume --steps 8000` to train longer), `--from-export weights/{name}` from this folder
+when the checkpoint is gone; `--cooldown N` decays lr to 0 over the last N steps; `--export-only`
+rewrites this folder from the checkpoint.
 """
     with open(os.path.join(out, "MODEL_CARD.md"), "w") as fh:
         fh.write(card)

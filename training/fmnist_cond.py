@@ -27,12 +27,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fmnist_classifier import CLASSES as CLASS_NAMES  # noqa: E402
-from fmnist32 import load_data as load_images, make_model as fmnist32_model, write_fmnist_card  # noqa: E402
+from fmnist32 import add_fmnist_arguments, load_data as load_images, make_model as fmnist32_model, write_fmnist_card  # noqa: E402
 from tweedie_train.cards import TITLE_WORDS, objective_name  # noqa: E402
 from tweedie_train.data import read_idx_labels  # noqa: E402
 from tweedie_train.export import export_folder  # noqa: E402
 from tweedie_train.loop import TrainConfig, add_run_arguments, load_checkpoint_ema, parse_deadline, train  # noqa: E402
-from tweedie_train.objectives import OBJECTIVES, make_objective  # noqa: E402
+from tweedie_train.objectives import make_objective  # noqa: E402
 from tweedie_train.unet import UNet  # noqa: E402
 
 torch.set_num_threads(1)
@@ -105,12 +105,10 @@ Accuracy on the requested class and sample quality per guidance scale are measur
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=20000, help="stop after this many steps (or at --deadline)")
-    p.add_argument("--objective", choices=OBJECTIVES, default="v")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=5e-4)
+    add_fmnist_arguments(p)
     add_run_arguments(p, "training/checkpoints/fmnist_cond.pt", "training/logs/fmnist_cond_loss.csv", "weights/fmnist-cond")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
 
     model = make_model()
     if not args.export_only:
@@ -121,7 +119,7 @@ def main() -> None:
             return images[idx].float() / 127.5 - 1.0, labels[idx]
 
         cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=200,
-                          ema_decay=0.999, checkpoint_every_s=args.checkpoint_every)
+                          cooldown=args.cooldown, ema_decay=0.999, checkpoint_every_s=args.checkpoint_every)
         info = {"recipe": "training/fmnist_cond.py", "data": DATA_NOTE, "objective": args.objective}
         t0 = time.time()
         state = train(model, sample_batch, cfg, conditional_loss(make_objective(args.objective), CLASSES),

@@ -8,7 +8,9 @@
   - a run stopped and resumed from its checkpoint ends with the same weights, EMA and loss
     log as the same run done in one go;
   - a run continued from its exported folder (--from-export, the checkpoint gone) starts from
-    exactly the exported EMA weights, at the exported step, with the loss log and sessions so far.
+    exactly the exported EMA weights, at the exported step, with the loss log and sessions so far,
+    and its fresh Adam warms up again from there;
+  - the learning rate warms up from the step Adam started at and cools down to 0 at the last step.
 
     /usr/bin/python3 training/test_tweedie_train.py
 """
@@ -26,7 +28,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_numpy import run_onnx  # noqa: E402
 from tweedie_train.export import export_folder, export_onnx, tweedie_json  # noqa: E402
-from tweedie_train.loop import TrainConfig, read_loss_log, train  # noqa: E402
+from tweedie_train.loop import TrainConfig, learning_rate, read_loss_log, train  # noqa: E402
 from tweedie_train.objectives import DDPMObjective, FlowObjective  # noqa: E402
 from tweedie_train.unet import UNet, size_multiple  # noqa: E402
 from tweedie_train.warm_start import load_onnx_weights  # noqa: E402
@@ -177,7 +179,18 @@ def check_from_export() -> None:
         assert state["step"] == 8 and len(b["run"]["sessions"]) == 2, (state["step"], b["run"]["sessions"])
         assert b["run"]["sessions"][1]["from_step"] == 5 and b["run"]["continued"]
         assert np.array_equal(read_loss_log(log)[:, :2], read_loss_log(os.path.join(d, "b.csv"))[:5, :2])
+        assert b["adam_from"] == 5, b["adam_from"]
     print("from export: exported EMA weights loaded exactly; step, loss log and sessions continue")
+
+
+def check_learning_rate() -> None:
+    cfg = TrainConfig(steps=1000, lr=1.0, warmup=10, cooldown=100)
+    assert learning_rate(cfg, 0, 0) == 0.1 and learning_rate(cfg, 9, 0) == 1.0
+    assert learning_rate(cfg, 500, 500) == 0.1, "a fresh Adam at step 500 warms up again"
+    assert learning_rate(cfg, 899, 0) == 1.0 and learning_rate(cfg, 950, 0) == 0.5
+    assert learning_rate(cfg, 999, 0) == 0.01
+    assert learning_rate(TrainConfig(steps=1000, lr=1.0, warmup=10), 999, 0) == 1.0
+    print("learning rate: warm-up from Adam's start, linear cool-down to 0 at the last step")
 
 
 if __name__ == "__main__":
@@ -185,4 +198,5 @@ if __name__ == "__main__":
     check_objectives()
     check_resume()
     check_from_export()
+    check_learning_rate()
     print("ok")

@@ -62,7 +62,8 @@ def sessions_lines(run: dict) -> str:
     for s in run.get("sessions", []):
         # A session killed without a clean stop keeps the record of its last checkpoint, still marked running.
         how = "ended without a clean stop (as of its last checkpoint)" if s['stopped'] == 'running' else f"stopped by {s['stopped']}"
-        out.append(f"  - {s['started']} to {s.get('ended', '?')}: steps {s['from_step']}..{s['to_step']}, {how}")
+        threads = f", {s['threads']} threads" if s.get("threads", 1) > 1 else ""
+        out.append(f"  - {s['started']} to {s.get('ended', '?')}: steps {s['from_step']}..{s['to_step']}{threads}, {how}")
     return "\n".join(out)
 
 
@@ -75,18 +76,21 @@ def training_section(f: dict, objective_text: str, heldout: str | None = None) -
         "## Training",
         "",
         f"- objective: {objective_text}",
-        f"- Adam, lr {tc['lr']} with a {tc['warmup']}-step linear warm-up, batch {tc['batch_size']}, "
-        f"gradient-norm clip {tc['grad_clip']}",
+        f"- Adam, lr {tc['lr']} with a {tc['warmup']}-step linear warm-up"
+        + (f", decayed linearly to 0 over steps {planned - tc['cooldown']:,}-{planned:,}" if tc.get("cooldown") else "")
+        + f", batch {tc['batch_size']}, gradient-norm clip {tc['grad_clip']}",
         f"- EMA of the weights, decay min({tc['ema_decay']}, (1 + step) / (10 + step)); "
         "the exported weights are the EMA weights",
         f"- **{f['steps']} steps**{steps_note}, **{f['wall_s'] / 60:.1f} minutes** of training "
-        "on 1 CPU thread (torch 1.13, a core shared with other work)",
+        + ("on 1 CPU thread" if all(s.get("threads", 1) == 1 for s in run.get("sessions", []))
+           else "on 1 or more CPU threads (per session below)")
+        + " (torch 1.13, cores shared with other work)",
         f"- final training loss (mean over the last 100 steps): **{f['final_loss']:.4f}**"
         + (f"; smoothed (EMA 0.99 of the per-step loss): {f['loss_ema']:.4f}" if f.get("loss_ema") else ""),
     ]
     if heldout:
         lines.append(f"- {heldout}")
-    lines += [f"- {note}; Adam's moments started afresh there, with its warm-up" for note in run.get("continued", [])]
+    lines += [f"- {note}; Adam's moments started afresh there" for note in run.get("continued", [])]
     if run.get("sessions"):
         lines += ["- sessions (from the run record):", sessions_lines(run)]
     lines.append(f"- export check: onnx.checker (full check) passes; {onnx_check(f)}")

@@ -54,6 +54,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 2e-4
     warmup: int = 200
+    cooldown: int = 0  # the last `cooldown` steps before `steps` decay lr linearly to 0
     ema_decay: float = 0.999
     grad_clip: float = 1.0
     checkpoint_every_s: float = 240.0
@@ -95,6 +96,15 @@ def parse_deadline(hhmm: str | None) -> float | None:
     return t.timestamp()
 
 
+def learning_rate(cfg: TrainConfig, step: int, adam_from: int) -> float:
+    """lr of the step after `step`: a linear warm-up counted from adam_from (the step a fresh Adam started at:
+    0, or where a run continued from an export), then constant, then (cfg.cooldown) a linear decay to 0 at
+    cfg.steps, which lets a constant-lr run end in a flatter place than its EMA alone reaches."""
+    warm = min(1.0, (step - adam_from + 1) / max(1, cfg.warmup))
+    cool = min(1.0, (cfg.steps - step) / cfg.cooldown) if cfg.cooldown else 1.0
+    return cfg.lr * warm * cool
+
+
 def run_record_path(log_path: str) -> str:
     return os.path.splitext(log_path)[0] + ".run.json"
 
@@ -128,7 +138,7 @@ def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], objec
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ema = EMA(model, cfg.ema_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
-    step, wall, rows, loss_ema = 0, 0.0, [], None
+    step, wall, rows, loss_ema, adam_from = 0, 0.0, [], None, 0
     run = {**(run_info or {}), "model_config": getattr(model, "config", None),
            "params": count_parameters(model), "train_config": asdict(cfg), "sessions": []}
     if resume and os.path.exists(ckpt_path):
@@ -139,7 +149,7 @@ def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], objec
         gen.set_state(ck["gen"])
         if "torch_rng" in ck:
             torch.set_rng_state(ck["torch_rng"])
-        step, wall = ck["step"], ck["wall"]
+        step, wall, adam_from = ck["step"], ck["wall"], ck.get("adam_from", 0)
         rows, loss_ema = ck.get("log", []), ck.get("loss_ema")
         # earlier sessions and the original run facts; this session's config may raise steps
         run = {**ck.get("run", run), "train_config": asdict(cfg)}
@@ -148,12 +158,14 @@ def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], objec
         raise SystemExit(f"--resume: no checkpoint at {ckpt_path}; run without --resume to start")
     elif start:
         step, wall, rows = start["step"], start["wall"], start["rows"]
+        adam_from = step
         run = {**(start["run"] or run), "train_config": asdict(cfg)}
-        run["continued"] = run.get("continued", []) + [start["note"]]
+        run["continued"] = run.get("continued", []) + [f"{start['note']}, lr warmed up again over {cfg.warmup} steps"]
         print(start["note"], flush=True)
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     write_log(log_path, rows)  # on resume: exactly the rows up to the checkpoint's step
-    session = {"started": utc_now(), "from_step": step, "to_step": step, "stopped": "running"}
+    session = {"started": utc_now(), "from_step": step, "to_step": step, "threads": torch.get_num_threads(),
+               "stopped": "running"}
     run["sessions"].append(session)
 
     def save():
@@ -163,7 +175,7 @@ def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], objec
         tmp = ckpt_path + ".tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema.shadow,
                     "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
-                    "wall": wall, "log": rows, "loss_ema": loss_ema, "run": run,
+                    "wall": wall, "adam_from": adam_from, "log": rows, "loss_ema": loss_ema, "run": run,
                     "config": getattr(model, "config", None), "train_config": asdict(cfg)}, tmp)
         os.replace(tmp, ckpt_path)
         write_log(log_path, rows)
@@ -186,7 +198,7 @@ def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], objec
         while step < cfg.steps:
             loss = loss_fn(model, sample_batch(gen, cfg.batch_size), gen)
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+                g["lr"] = learning_rate(cfg, step, adam_from)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
