@@ -61,8 +61,17 @@ def add_fmnist_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--objective", choices=OBJECTIVES, default="v")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--cooldown", type=int, default=0, help="decay lr linearly to 0 over the last N of --steps")
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--cooldown", type=count(0), default=0, help="decay lr linearly to 0 over the last N of --steps")
+    p.add_argument("--threads", type=count(1), default=1, help="torch threads")
+
+
+def count(least: int):
+    """argparse type: an integer >= least, else one line naming the rule."""
+    def parse(text: str) -> int:
+        if not text.lstrip("-").isdigit() or int(text) < least:
+            raise argparse.ArgumentTypeError(f"{text!r}: give an integer >= {least}")
+        return int(text)
+    return parse
 
 
 def main() -> None:

@@ -82,8 +82,9 @@ def training_section(f: dict, objective_text: str, heldout: str | None = None) -
         f"- EMA of the weights, decay min({tc['ema_decay']}, (1 + step) / (10 + step)); "
         "the exported weights are the EMA weights",
         f"- **{f['steps']} steps**{steps_note}, **{f['wall_s'] / 60:.1f} minutes** of training "
-        + ("on 1 CPU thread" if all(s.get("threads", 1) == 1 for s in run.get("sessions", []))
-           else "on 1 or more CPU threads (per session below)")
+        + (f"on up to {most} CPU threads, per session below"
+           if (most := max((s.get("threads", 1) for s in run.get("sessions", [])), default=1)) > 1
+           else "on 1 CPU thread")
         + " (torch 1.13, cores shared with other work)",
         f"- final training loss (mean over the last 100 steps): **{f['final_loss']:.4f}**"
         + (f"; smoothed (EMA 0.99 of the per-step loss): {f['loss_ema']:.4f}" if f.get("loss_ema") else ""),
