@@ -27,6 +27,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_numpy import run_onnx  # noqa: E402
+from tweedie_train.cards import sessions_lines  # noqa: E402
 from tweedie_train.export import export_folder, export_onnx, tweedie_json  # noqa: E402
 from tweedie_train.loop import TrainConfig, learning_rate, read_loss_log, train  # noqa: E402
 from tweedie_train.objectives import DDPMObjective, FlowObjective  # noqa: E402
@@ -173,14 +174,16 @@ def check_from_export() -> None:
         for k, v in loaded.state_dict().items():
             assert torch.equal(v, ema[k]), k
         m = net(3)
-        state = train(m, sample_batch, TrainConfig(steps=8, **cfg), obj.loss, os.path.join(d, "b.pt"),
+        state = train(m, sample_batch, TrainConfig(steps=8, cooldown=2, **cfg), obj.loss, os.path.join(d, "b.pt"),
                       os.path.join(d, "b.csv"), from_export=out)
         b = torch.load(os.path.join(d, "b.pt"))
         assert state["step"] == 8 and len(b["run"]["sessions"]) == 2, (state["step"], b["run"]["sessions"])
         assert b["run"]["sessions"][1]["from_step"] == 5 and b["run"]["continued"]
         assert np.array_equal(read_loss_log(log)[:, :2], read_loss_log(os.path.join(d, "b.csv"))[:5, :2])
         assert b["adam_from"] == 5, b["adam_from"]
-    print("from export: exported EMA weights loaded exactly; step, loss log and sessions continue")
+        first, second = sessions_lines(b["run"]).splitlines()
+        assert "lr decayed" not in first and "lr decayed linearly to 0 over steps 6-8" in second, second
+    print("from export: exported EMA weights loaded exactly; step, loss log and sessions (with their cool-down) continue")
 
 
 def check_learning_rate() -> None:

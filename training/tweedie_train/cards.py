@@ -63,7 +63,8 @@ def sessions_lines(run: dict) -> str:
         # A session killed without a clean stop keeps the record of its last checkpoint, still marked running.
         how = "ended without a clean stop (as of its last checkpoint)" if s['stopped'] == 'running' else f"stopped by {s['stopped']}"
         threads = f", {s['threads']} threads" if s.get("threads", 1) > 1 else ""
-        out.append(f"  - {s['started']} to {s.get('ended', '?')}: steps {s['from_step']}..{s['to_step']}{threads}, {how}")
+        cool = f", lr decayed linearly to 0 over steps {s['cooldown'][0]:,}-{s['cooldown'][1]:,}" if s.get("cooldown") else ""
+        out.append(f"  - {s['started']} to {s.get('ended', '?')}: steps {s['from_step']}..{s['to_step']}{threads}{cool}, {how}")
     return "\n".join(out)
 
 
@@ -77,7 +78,8 @@ def training_section(f: dict, objective_text: str, heldout: str | None = None) -
         "",
         f"- objective: {objective_text}",
         f"- Adam, lr {tc['lr']} with a {tc['warmup']}-step linear warm-up"
-        + (f", decayed linearly to 0 over steps {planned - tc['cooldown']:,}-{planned:,}" if tc.get("cooldown") else "")
+        + (", decayed linearly to 0 at the end of the sessions that say so below"
+           if any(s.get("cooldown") for s in run.get("sessions", [])) else "")
         + f", batch {tc['batch_size']}, gradient-norm clip {tc['grad_clip']}",
         f"- EMA of the weights, decay min({tc['ema_decay']}, (1 + step) / (10 + step)); "
         "the exported weights are the EMA weights",

@@ -166,6 +166,8 @@ def train(model: nn.Module, sample_batch: Callable[[torch.Generator, int], objec
     write_log(log_path, rows)  # on resume: exactly the rows up to the checkpoint's step
     session = {"started": utc_now(), "from_step": step, "to_step": step, "threads": torch.get_num_threads(),
                "stopped": "running"}
+    if cfg.cooldown:  # each session's own lr decay: a later session with more steps raises lr again
+        session["cooldown"] = [cfg.steps - cfg.cooldown, cfg.steps]
     run["sessions"].append(session)
 
     def save():
