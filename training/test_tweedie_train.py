@@ -183,6 +183,8 @@ def check_from_export() -> None:
         assert b["adam_from"] == 5, b["adam_from"]
         first, second = sessions_lines(b["run"]).splitlines()
         assert "lr decayed" not in first and "lr decayed linearly to 0 over steps 6-8" in second, second
+        stopped_early = {**b["run"]["sessions"][1], "to_step": 7}
+        assert "(the session stopped before step 8)" in sessions_lines({"sessions": [stopped_early]})
     print("from export: exported EMA weights loaded exactly; step, loss log and sessions (with their cool-down) continue")
 
 

@@ -57,13 +57,23 @@ def files_rows(f: dict, size: str, preview: str, n_samples: int) -> str:
     ])
 
 
+def cooldown_text(s: dict) -> str:
+    """A session's planned lr decay, said as done only if the session reached its end."""
+    if not s.get("cooldown"):
+        return ""
+    start, end = s["cooldown"]
+    if s["to_step"] >= end:
+        return f", lr decayed linearly to 0 over steps {start:,}-{end:,}"
+    return f", lr to decay linearly to 0 over steps {start:,}-{end:,} (the session stopped before step {end:,})"
+
+
 def sessions_lines(run: dict) -> str:
     out = []
     for s in run.get("sessions", []):
         # A session killed without a clean stop keeps the record of its last checkpoint, still marked running.
         how = "ended without a clean stop (as of its last checkpoint)" if s['stopped'] == 'running' else f"stopped by {s['stopped']}"
         threads = f", {s['threads']} threads" if s.get("threads", 1) > 1 else ""
-        cool = f", lr decayed linearly to 0 over steps {s['cooldown'][0]:,}-{s['cooldown'][1]:,}" if s.get("cooldown") else ""
+        cool = cooldown_text(s)
         out.append(f"  - {s['started']} to {s.get('ended', '?')}: steps {s['from_step']}..{s['to_step']}{threads}{cool}, {how}")
     return "\n".join(out)
 
