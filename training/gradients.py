@@ -181,6 +181,16 @@ def res_block(blk: ResBlock, x: torch.Tensor, temb: torch.Tensor) -> tuple[torch
     return skip + h, lambda g: b_skip(g) + branch(g)
 
 
+def level_blocks(net: UNet, where: str, level: int, blk: ResBlock, x: torch.Tensor, temb: torch.Tensor) -> tuple[torch.Tensor, Back]:
+    """A level's first residual block and, with res_blocks > 1, the ones after it (UNet._extra)."""
+    h, back = res_block(blk, x, temb)
+    backs = [back]
+    for extra in getattr(net, where)[level] if hasattr(net, where) else ():
+        h, back = res_block(extra, h, temb)
+        backs.append(back)
+    return h, chain(*backs)
+
+
 def attention(mod: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, Back]:
     if isinstance(mod, nn.Identity):
         return identity(x)
@@ -219,8 +229,8 @@ class UNetVJP(nn.Module):
         temb = net.time_mlp(timestep_embedding(timestep, net.temb_dim))
         h, b_in = conv(net.conv_in, sample)
         skips, down_backs = [], []
-        for block, attn, down in zip(net.down, net.down_attn, net.downsample):
-            h, b_block = res_block(block, h, temb)
+        for i, (block, attn, down) in enumerate(zip(net.down, net.down_attn, net.downsample)):
+            h, b_block = level_blocks(net, "down_extra", i, block, h, temb)
             h, b_attn = attention(attn, h)
             skips.append(h)
             h, b_down = conv(down, h)
@@ -231,7 +241,7 @@ class UNetVJP(nn.Module):
         for i, (block, attn) in enumerate(zip(net.up, net.up_attn)):
             h, b_up = upsample2(h) if i > 0 else identity(h)
             width = dims(h)[0]
-            h, b_block = res_block(block, torch.cat([h, skips.pop()], dim=1), temb)
+            h, b_block = level_blocks(net, "up_extra", i, block, torch.cat([h, skips.pop()], dim=1), temb)
             h, b_attn = attention(attn, h)
             up_backs.append((b_up, width, chain(b_block, b_attn)))
         h, b_norm = group_norm(net.norm_out, h)

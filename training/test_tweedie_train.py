@@ -10,6 +10,8 @@
   - a run continued from its exported folder (--from-export, the checkpoint gone) starts from
     exactly the exported EMA weights, at the exported step, with the loss log and sessions so far,
     and its fresh Adam warms up again from there;
+  - a deeper model (more residual blocks per level) started from that folder computes exactly what the
+    exported one does, and its run record says it was grown; a model of other widths is refused;
   - the learning rate warms up from the step Adam started at and cools down to 0 at the last step.
 
     /usr/bin/python3 training/test_tweedie_train.py
@@ -32,7 +34,7 @@ from tweedie_train.export import export_folder, export_onnx, tweedie_json  # noq
 from tweedie_train.loop import TrainConfig, learning_rate, read_loss_log, train  # noqa: E402
 from tweedie_train.objectives import DDPMObjective, FlowObjective  # noqa: E402
 from tweedie_train.unet import UNet, size_multiple  # noqa: E402
-from tweedie_train.warm_start import load_onnx_weights  # noqa: E402
+from tweedie_train.warm_start import load_onnx_weights, start_from_export  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -188,6 +190,36 @@ def check_from_export() -> None:
     print("from export: exported EMA weights loaded exactly; step, loss log and sessions (with their cool-down) continue")
 
 
+def check_grow_from_export() -> None:
+    data = torch.rand(32, 1, 16, 16) * 2 - 1
+    obj = DDPMObjective("v")
+
+    def net(res_blocks=1, channels=(8, 16, 16)):
+        torch.manual_seed(1)
+        return UNet(image_size=16, channels=channels, attn_resolutions=(), temb_dim=16, res_blocks=res_blocks)
+
+    with tempfile.TemporaryDirectory() as d:
+        ck, log, out = (os.path.join(d, f) for f in ("a.pt", "a.csv", "export"))
+        cfg = TrainConfig(steps=5, batch_size=4, lr=1e-2, warmup=1, log_every=1)
+        train(net(), lambda gen, b: data[torch.randint(0, 32, (b,), generator=gen)], cfg, obj.loss, ck, log)
+        small = net()
+        export_folder(small, ck, log, out, obj, (1, 16, 16), n_samples=4, nrow=2, title="t", gradient=False)
+        deep = net(res_blocks=3)
+        start = start_from_export(deep, out)
+        x, t = torch.randn(3, 1, 16, 16), torch.tensor([5.0, 300.0, 900.0])
+        with torch.no_grad():
+            assert torch.equal(deep.eval()(x, t), small.eval()(x, t)), "the grown model computes something else"
+        assert start["run"]["model_config"]["res_blocks"] == 3 and start["run"]["grown"] == [{"step": 5, "res_blocks": 3}]
+        assert "grown from 1 to 3 residual blocks" in start["note"], start["note"]
+        try:
+            start_from_export(net(res_blocks=2, channels=(8, 16, 32)), out)
+        except SystemExit as e:
+            assert "only res_blocks may differ" in str(e), e
+        else:
+            raise AssertionError("a model of other widths was grown from the export")
+    print("grow from export: the deeper model computes what the exported one did; other widths refused")
+
+
 def check_learning_rate() -> None:
     cfg = TrainConfig(steps=1000, lr=1.0, warmup=10, cooldown=100)
     assert learning_rate(cfg, 0, 0) == 0.1 and learning_rate(cfg, 9, 0) == 1.0
@@ -203,5 +235,6 @@ if __name__ == "__main__":
     check_objectives()
     check_resume()
     check_from_export()
+    check_grow_from_export()
     check_learning_rate()
     print("ok")

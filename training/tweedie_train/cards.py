@@ -116,8 +116,10 @@ def model_section(f: dict, sizes: str, code: str) -> str:
             "single-head self-attention in the middle (coarsest) block only"
             if not mc["attn_resolutions"] else
             f"single-head self-attention in the middle block and at {mc['attn_resolutions']} pixels")
-    return (f"UNet, {f['params']:,} parameters: widths {mc['channels']} at {sizes} pixels, one "
-            "GroupNorm+SiLU residual block per level down and up, strided-conv downsampling, "
+    blocks = mc.get("res_blocks", 1)
+    return (f"UNet, {f['params']:,} parameters: widths {mc['channels']} at {sizes} pixels, "
+            f"{'one' if blocks == 1 else blocks} GroupNorm+SiLU residual block{'s' if blocks > 1 else ''} per level "
+            "down and up, strided-conv downsampling, "
             f"nearest upsampling, {attn}, sinusoidal embedding of the float timestep "
             f"(dim {mc['temb_dim']}) through a 2-layer MLP. Zero-initialised output and residual "
             f"convolutions. The code is `UNet` in training/tweedie_train/unet.py, built by {code}.")

@@ -86,14 +86,15 @@ class UNet(nn.Module):
     def __init__(self, image_size: int, channels: Sequence[int] = (32, 64, 64),
                  attn_resolutions: Sequence[int] = (8,), in_channels: int = 1,
                  temb_dim: int = 128, dropout: float = 0.0, out_channels: int | None = None,
-                 mid_attention: bool = True, num_classes: int = 0):
+                 mid_attention: bool = True, num_classes: int = 0, res_blocks: int = 1):
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
         self.config = dict(image_size=image_size, channels=list(channels),
                            attn_resolutions=list(attn_resolutions),
                            in_channels=in_channels, temb_dim=temb_dim, dropout=dropout,
                            out_channels=out_channels, mid_attention=mid_attention,
-                           **({"num_classes": num_classes} if num_classes else {}))
+                           **({"num_classes": num_classes} if num_classes else {}),
+                           **({"res_blocks": res_blocks} if res_blocks > 1 else {}))
         self.temb_dim = temb_dim
         # Class conditioning: a learned embedding added to the time embedding; index num_classes is the
         # null class of label dropout (classifier-free guidance, Ho & Salimans 2022).
@@ -122,6 +123,13 @@ class UNet(nn.Module):
             self.up.append(ResBlock(prev + ch, ch, temb_dim, dropout))
             self.up_attn.append(attn(ch, res[i]))
             prev = ch
+        # Blocks 2..res_blocks of each level, after the first (width-keeping, so the zero-initialised conv2 makes
+        # each an identity at init: grow_from can deepen a trained model without changing what it computes).
+        if res_blocks > 1:
+            def extra(ch):
+                return nn.ModuleList(ResBlock(ch, ch, temb_dim, dropout) for _ in range(res_blocks - 1))
+            self.down_extra = nn.ModuleList(extra(ch) for ch in channels)
+            self.up_extra = nn.ModuleList(extra(ch) for ch in reversed(channels))
         self.norm_out = _norm(prev)
         self.conv_out = nn.Conv2d(prev, out_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
@@ -133,16 +141,34 @@ class UNet(nn.Module):
             temb = temb + self.class_emb(class_labels)
         h = self.conv_in(sample)
         skips = []
-        for block, attn, down in zip(self.down, self.down_attn, self.downsample):
-            h = attn(block(h, temb))
+        for i, (block, attn, down) in enumerate(zip(self.down, self.down_attn, self.downsample)):
+            h = attn(self._extra("down_extra", i, block(h, temb), temb))
             skips.append(h)
             h = down(h)
         h = self.mid_attn(self.mid(h, temb))
         for i, (block, attn) in enumerate(zip(self.up, self.up_attn)):
             if i > 0:  # nearest upsampling; the next block's 3x3 conv does the smoothing
                 h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-            h = attn(block(torch.cat([h, skips.pop()], dim=1), temb))
+            h = attn(self._extra("up_extra", i, block(torch.cat([h, skips.pop()], dim=1), temb), temb))
         return self.conv_out(F.silu(self.norm_out(h)))
+
+
+    def _extra(self, where: str, level: int, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        """h through the level's blocks after its first (none when res_blocks is 1)."""
+        for block in getattr(self, where)[level] if hasattr(self, where) else ():
+            h = block(h, temb)
+        return h
+
+
+def grow_from(model: UNet, small: UNet) -> None:
+    """Copy `small`'s weights into `model`, the same UNet with more residual blocks per level (Net2DeeperNet,
+    Chen et al. 2016): the extra blocks keep their identity initialisation, so `model` computes what `small` does
+    and training goes on from there."""
+    if {**small.config, "res_blocks": 0} != {**model.config, "res_blocks": 0}:
+        raise SystemExit(f"cannot grow {small.config} into {model.config}: only res_blocks may differ")
+    missing, unexpected = model.load_state_dict(small.state_dict(), strict=False)
+    if unexpected or any(not k.startswith(("down_extra.", "up_extra.")) for k in missing):
+        raise SystemExit(f"cannot grow {small.config} into {model.config}: unmatched weights {unexpected or missing}")
 
 
 def count_parameters(model: nn.Module) -> int:

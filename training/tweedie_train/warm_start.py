@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .unet import UNet, count_parameters, grow_from
+
 
 def _consumers(graph) -> dict[str, list]:
     out: dict[str, list] = {}
@@ -94,11 +96,20 @@ def load_onnx_weights(model: nn.Module, folder: str) -> None:
 
 
 def start_from_export(model: nn.Module, folder: str) -> dict:
-    """Load the folder's weights (load_onnx_weights) and return the run's state: step, wall, rows, run, note."""
-    load_onnx_weights(model, folder)
+    """Load the folder's weights (load_onnx_weights) and return the run's state: step, wall, rows, run, note. A
+    model with more residual blocks per level than the export's (its run.json model_config) is grown from it
+    (unet.grow_from), and the run record says so."""
+    record = os.path.join(folder, "run.json")
+    exported = json.load(open(record)).get("model_config") if os.path.exists(record) else None
+    grown = exported is not None and exported != getattr(model, "config", exported)
+    if grown:
+        small = UNet(**exported)
+        load_onnx_weights(small, folder)
+        grow_from(model, small)
+    else:
+        load_onnx_weights(model, folder)
     log = np.loadtxt(os.path.join(folder, "loss.csv"), delimiter=",", skiprows=1, ndmin=2)
     rows = [(int(s), float(v), float(w)) for s, v, w in log]
-    record = os.path.join(folder, "run.json")
     if os.path.exists(record):
         run = json.load(open(record))
         step, wall = int(run["steps"]), float(run["wall_s"])
@@ -109,4 +120,9 @@ def start_from_export(model: nn.Module, folder: str) -> dict:
         step, wall = rows[-1][0], rows[-1][2]
         note = (f"continued from the export in {folder} at step {step} (its loss.csv's last row; that export "
                 "had no run.json, so earlier sessions are in its card)")
+    if grown:
+        note += (f", grown from {exported.get('res_blocks', 1)} to {model.config['res_blocks']} residual blocks per level "
+                 "(the new blocks identity at the start)")
+        run = {**run, "model_config": model.config, "params": count_parameters(model),
+               "grown": run.get("grown", []) + [{"step": step, "res_blocks": model.config["res_blocks"]}]}
     return {"step": step, "wall": wall, "rows": rows, "run": run, "note": note}
