@@ -72,7 +72,7 @@ class SelfAttention(nn.Module):
 
 
 class UNet(nn.Module):
-    """Small DDPM UNet: one res block per level on the way down and on the way up.
+    """Small DDPM UNet: res_blocks residual blocks per level (default one) on the way down and on the way up.
 
     Down: res block (+ attention) -> strided 3x3 conv. Middle: res block + attention.
     Up: nearest x2 -> concat skip -> res block (+ attention). Output conv zero-initialised.
