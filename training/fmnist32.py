@@ -42,9 +42,10 @@ DATA_NOTE = ("Fashion-MNIST train split (all 60,000 images of train-images-idx3-
              "x/127.5 - 1 padded by 2 pixels with -1 to 32x32, no augmentation, no labels")
 
 
-def make_model(num_classes: int = 0) -> UNet:
+def make_model(num_classes: int = 0, res_blocks: int = 2) -> UNet:
     """fmnist-32's UNet; with num_classes, a class embedding (training/fmnist_cond.py)."""
-    return UNet(image_size=32, channels=(32, 64, 64), attn_resolutions=(), temb_dim=64, num_classes=num_classes)
+    return UNet(image_size=32, channels=(32, 64, 64), attn_resolutions=(), temb_dim=64, num_classes=num_classes,
+                res_blocks=res_blocks)
 
 
 def load_data(path: str = DATA) -> torch.Tensor:

@@ -50,7 +50,7 @@ DATA_NOTE = ("Fashion-MNIST train split (all 60,000 images and their labels), x/
 
 
 def make_model() -> UNet:
-    return fmnist32_model(num_classes=CLASSES)
+    return fmnist32_model(num_classes=CLASSES, res_blocks=1)
 
 
 def drop_labels(labels: torch.Tensor, gen: torch.Generator, num_classes: int, p: float = P_UNCONDITIONAL) -> torch.Tensor:
