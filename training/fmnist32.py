@@ -43,7 +43,8 @@ DATA_NOTE = ("Fashion-MNIST train split (all 60,000 images of train-images-idx3-
 
 
 def make_model(num_classes: int = 0, res_blocks: int = 2) -> UNet:
-    """fmnist-32's UNet; with num_classes, a class embedding (training/fmnist_cond.py)."""
+    """fmnist-32's UNet (two residual blocks per level since it was grown from one at step 14,800); with num_classes,
+    a class embedding (training/fmnist_cond.py, which keeps one block)."""
     return UNet(image_size=32, channels=(32, 64, 64), attn_resolutions=(), temb_dim=64, num_classes=num_classes,
                 res_blocks=res_blocks)
 

@@ -152,7 +152,6 @@ class UNet(nn.Module):
             h = attn(self._extra("up_extra", i, block(torch.cat([h, skips.pop()], dim=1), temb), temb))
         return self.conv_out(F.silu(self.norm_out(h)))
 
-
     def _extra(self, where: str, level: int, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         """h through the level's blocks after its first (none when res_blocks is 1)."""
         for block in getattr(self, where)[level] if hasattr(self, where) else ():
