@@ -182,10 +182,10 @@ def res_block(blk: ResBlock, x: torch.Tensor, temb: torch.Tensor) -> tuple[torch
 
 
 def level_blocks(net: UNet, where: str, level: int, blk: ResBlock, x: torch.Tensor, temb: torch.Tensor) -> tuple[torch.Tensor, Back]:
-    """A level's first residual block and, with res_blocks > 1, the ones after it (UNet._extra)."""
+    """A level's first residual block and, with res_blocks > 1, the ones after it (UNet.extra_blocks)."""
     h, back = res_block(blk, x, temb)
     backs = [back]
-    for extra in getattr(net, where)[level] if hasattr(net, where) else ():
+    for extra in net.extra_blocks(where, level):
         h, back = res_block(extra, h, temb)
         backs.append(back)
     return h, chain(*backs)

@@ -142,21 +142,25 @@ class UNet(nn.Module):
         h = self.conv_in(sample)
         skips = []
         for i, (block, attn, down) in enumerate(zip(self.down, self.down_attn, self.downsample)):
-            h = attn(self._extra("down_extra", i, block(h, temb), temb))
+            h = block(h, temb)
+            for extra in self.extra_blocks("down_extra", i):
+                h = extra(h, temb)
+            h = attn(h)
             skips.append(h)
             h = down(h)
         h = self.mid_attn(self.mid(h, temb))
         for i, (block, attn) in enumerate(zip(self.up, self.up_attn)):
             if i > 0:  # nearest upsampling; the next block's 3x3 conv does the smoothing
                 h = F.interpolate(h, scale_factor=2.0, mode="nearest")
-            h = attn(self._extra("up_extra", i, block(torch.cat([h, skips.pop()], dim=1), temb), temb))
+            h = block(torch.cat([h, skips.pop()], dim=1), temb)
+            for extra in self.extra_blocks("up_extra", i):
+                h = extra(h, temb)
+            h = attn(h)
         return self.conv_out(F.silu(self.norm_out(h)))
 
-    def _extra(self, where: str, level: int, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
-        """h through the level's blocks after its first (none when res_blocks is 1)."""
-        for block in getattr(self, where)[level] if hasattr(self, where) else ():
-            h = block(h, temb)
-        return h
+    def extra_blocks(self, where: str, level: int) -> Sequence[ResBlock]:
+        """The level's residual blocks after its first ("down_extra" or "up_extra"; none when res_blocks is 1)."""
+        return getattr(self, where)[level] if hasattr(self, where) else ()
 
 
 def grow_from(model: UNet, small: UNet) -> None:

@@ -101,7 +101,8 @@ def start_from_export(model: nn.Module, folder: str) -> dict:
     (unet.grow_from), and the run record says so."""
     record = os.path.join(folder, "run.json")
     exported = json.load(open(record)).get("model_config") if os.path.exists(record) else None
-    grown = exported is not None and exported != getattr(model, "config", exported)
+    blocks = getattr(model, "config", {}).get("res_blocks", 1)
+    grown = exported is not None and exported.get("res_blocks", 1) != blocks
     if grown:
         small = UNet(**exported)
         load_onnx_weights(small, folder)
@@ -121,8 +122,8 @@ def start_from_export(model: nn.Module, folder: str) -> dict:
         note = (f"continued from the export in {folder} at step {step} (its loss.csv's last row; that export "
                 "had no run.json, so earlier sessions are in its card)")
     if grown:
-        note += (f", grown from {exported.get('res_blocks', 1)} to {model.config['res_blocks']} residual blocks per level "
+        note += (f", grown from {exported.get('res_blocks', 1)} to {blocks} residual blocks per level "
                  "(the new blocks identity at the start)")
         run = {**run, "model_config": model.config, "params": count_parameters(model),
-               "grown": run.get("grown", []) + [{"step": step, "res_blocks": model.config["res_blocks"]}]}
+               "grown": run.get("grown", []) + [{"step": step, "res_blocks": blocks}]}
     return {"step": step, "wall": wall, "rows": rows, "run": run, "note": note}
