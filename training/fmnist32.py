@@ -133,6 +133,16 @@ representative of what the objective can do."""
                       heldout=heldout)
 
 
+def path_note(run: dict) -> str:
+    """The Reproduce section's warning where the shipped weights came by another road than the one command."""
+    if not run.get("continued"):
+        return ""
+    how = "continued and grown" if run.get("grown") else "continued"
+    return (f"\nThese weights were not trained by that one command: they were {how} from earlier exports across the\n"
+            "sessions under Training. The command trains this recipe's current model from scratch to the same step\n"
+            "count, which is not the same run.\n")
+
+
 def write_fmnist_card(out: str, f: dict, objective, name: str, intro: str, caveats: str, recipe: str,
                       n_samples: int, heldout: str | None = None, model_note: str = "",
                       objective_note: str = "") -> None:
@@ -179,7 +189,7 @@ From the repository root (one thread unless `--threads N`; the run stops at the 
 the deadline, whichever comes first, and checkpoints every {tc['checkpoint_every_s'] / 60:.0f} minutes):
 
     /usr/bin/python3 training/{recipe}.py --objective {obj} --steps {tc['steps']} --deadline HH:MM
-
+{path_note(f['run'])}
 `--resume` continues from the checkpoint (`--ckpt`, default training/checkpoints/{recipe}.pt;
 e.g. `--resume --steps 8000` to train longer), `--from-export weights/{name}` from this folder
 when the checkpoint is gone; `--cooldown N` decays lr to 0 over the last N steps; `--export-only`
