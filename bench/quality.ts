@@ -16,8 +16,9 @@ import { stepsFor } from './samplers.js';
  * Samples per row (env TWEEDIE_BENCH_N, default 1000), models (TWEEDIE_BENCH_MODELS, default "fmnist-32": a name
  * under weights/ or a model folder path), samplers (TWEEDIE_BENCH_SAMPLERS, default "ddim,dpm-solver++"), NFEs
  * (TWEEDIE_BENCH_NFES, default "10,20,50"), ONNX Runtime threads (TWEEDIE_BENCH_THREADS, default 1) and the grid
- * (TWEEDIE_BENCH_GRID, a --grid kind; default the sampling default, time-power on VP paths) and dmcmc's options
- * (TWEEDIE_BENCH_DMCMC, below). The
+ * (TWEEDIE_BENCH_GRID, a --grid kind; default the sampling default, time-power on VP paths), dmcmc's options
+ * (TWEEDIE_BENCH_DMCMC, below) and the samples' seed (TWEEDIE_BENCH_SEED, default 0: another seed is an independent
+ * draw of the same N, for a second reading of a figure near its target). The
  * defaults (6 rows of 1000) took 18 minutes on one thread of a busy 2-core machine; the issue's figure is N = 10,000
  * at 20 NFE (TWEEDIE_BENCH_N=10000 TWEEDIE_BENCH_NFES=20: 17 minutes a sampler there).
  */
@@ -27,6 +28,7 @@ const SAMPLERS = (process.env.TWEEDIE_BENCH_SAMPLERS ?? 'ddim,dpm-solver++').spl
 const NFES = (process.env.TWEEDIE_BENCH_NFES ?? '10,20,50').split(',').map(Number);
 const THREADS = Number(process.env.TWEEDIE_BENCH_THREADS ?? 1);
 const GRID = process.env.TWEEDIE_BENCH_GRID as GridKind | undefined;
+const SEED = Number(process.env.TWEEDIE_BENCH_SEED ?? 0);
 /**
  * Denoising MCMC's options (TWEEDIE_BENCH_DMCMC, like --param, comma-separated; default the sampler's): its chain
  * evaluations per sample count in its NFE, the finisher gets the whole steps left.
@@ -51,6 +53,7 @@ interface Row extends QualityFigures {
 export async function run(opts: { json: boolean; log: (m: string) => void }): Promise<Record<string, unknown>> {
   // Refuse bad settings before the minutes of classifying the reference set.
   if (!Number.isSafeInteger(N) || N < 4 || N > 60000) fail('USAGE', `TWEEDIE_BENCH_N must be an integer from 4 (precision/recall need k + 1 samples) to 60000 (the training images of the floor), got ${process.env.TWEEDIE_BENCH_N}`);
+  if (!Number.isSafeInteger(SEED) || SEED < 0) fail('USAGE', `TWEEDIE_BENCH_SEED must be an integer >= 0, got ${process.env.TWEEDIE_BENCH_SEED}`);
   if (!NFES.every((n) => Number.isSafeInteger(n) && n >= 1)) fail('USAGE', `TWEEDIE_BENCH_NFES must list integers >= 1, got "${process.env.TWEEDIE_BENCH_NFES}"`);
   SAMPLERS.forEach(samplerByName);
   if (SAMPLERS.includes(dmcmc.name)) NFES.forEach((nfe) => finisherSteps(nfe, dmcmcChain()));
@@ -65,7 +68,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
       const sampler = samplerByName(samplerName);
       opts.log(`  ${name}, ${samplerName}, ${nfe} NFE: ${N} samples`);
       const plan = sampler === dmcmc ? { steps: finisherSteps(nfe, dmcmcChain()), params: DMCMC } : { steps: stepsFor(sampler, nfe) };
-      const r = await generate({ model, sampler, ...plan, n: N, seed: 0, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
+      const r = await generate({ model, sampler, ...plan, n: N, seed: SEED, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
       // r.nfe counts the evaluations of every batch; a sample's are one batch's.
       const { logits: _, ...figures } = await yardstick.measure(r.x);
       const row: Row = { model: name, sampler: samplerName, nfe: r.nfe / Math.ceil(N / BATCH), seconds: r.seconds, ...figures };
