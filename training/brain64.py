@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tweedie_train.cards import TITLE_WORDS, files_rows, model_section, objective_name, training_section  # noqa: E402
+from tweedie_train.cards import TITLE_WORDS, files_rows, model_section, objective_name, reproduce_note, training_section  # noqa: E402
 from tweedie_train.data import read_nifti  # noqa: E402
 from tweedie_train.export import export_folder, write_json  # noqa: E402
 from tweedie_train.images import save_grid_png  # noqa: E402
@@ -265,7 +265,7 @@ Held-out slab (not used in training):
 From the repository root (about an hour with one thread):
 
     /usr/bin/python3 training/brain64.py --steps {tc['steps']}
-
+{reproduce_note(f['run'])}
 `--resume` continues from training/checkpoints/brain64.pt; `--export-only` rewrites this
 folder from the checkpoint.
 """

@@ -45,7 +45,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from brain_native import CROP, SHAPE, crops_note, make_model, native_slices, train_and_export, write_data  # noqa: E402
-from tweedie_train.cards import model_section, training_section  # noqa: E402
+from tweedie_train.cards import model_section, reproduce_note, training_section  # noqa: E402
 from tweedie_train.loop import add_run_arguments  # noqa: E402
 from tweedie_train.objectives import OBJECTIVES  # noqa: E402
 
@@ -270,7 +270,7 @@ Forward process: {objective.path}.
 From the repository root (one thread; stops at the step count or the deadline, then exports):
 
     /usr/bin/python3 training/brain_cond_mri.py --objective {objective.name} --steps {f['train_config']['steps']} --deadline HH:MM{init_arg}
-
+{reproduce_note(f['run'])}
 `--resume` continues from the checkpoint (`--ckpt`); `--export-only` rewrites this folder.
 """
     with open(os.path.join(out, "MODEL_CARD.md"), "w") as fh:

@@ -47,7 +47,7 @@ from tweedie_train.export import export_folder, write_json  # noqa: E402
 from tweedie_train.images import save_grid_png  # noqa: E402
 from tweedie_train.loop import TrainConfig, add_run_arguments, load_checkpoint_ema, parse_deadline, train  # noqa: E402
 from tweedie_train.objectives import OBJECTIVES, heldout_loss, make_objective  # noqa: E402
-from tweedie_train.cards import TITLE_WORDS, files_rows, model_section, objective_name, training_section  # noqa: E402
+from tweedie_train.cards import TITLE_WORDS, files_rows, model_section, objective_name, reproduce_note, training_section  # noqa: E402
 from tweedie_train.preview import preview_name  # noqa: E402
 from tweedie_train.unet import UNet  # noqa: E402
 
@@ -292,7 +292,7 @@ Forward process: {objective.path}.
 From the repository root (one thread; stops at the step count or the deadline):
 
     /usr/bin/python3 training/brain_native.py --objective {objective_name(f)} --steps {f['train_config']['steps']} --deadline HH:MM
-
+{reproduce_note(f['run'])}
 `--resume` continues from the checkpoint (`--ckpt`); `--export-only` rewrites this folder.
 """
     with open(os.path.join(out, "MODEL_CARD.md"), "w") as fh:

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tweedie_train.data import read_idx_images  # noqa: E402
 from tweedie_train.loop import TrainConfig, add_run_arguments, parse_deadline, train  # noqa: E402
-from tweedie_train.cards import TITLE_WORDS, files_rows, model_section, objective_name, training_section  # noqa: E402
+from tweedie_train.cards import TITLE_WORDS, files_rows, model_section, objective_name, reproduce_note, training_section  # noqa: E402
 from tweedie_train.export import export_folder  # noqa: E402
 from tweedie_train.loop import load_checkpoint_ema  # noqa: E402
 from tweedie_train.objectives import OBJECTIVES, heldout_loss, make_objective  # noqa: E402
@@ -133,16 +133,6 @@ representative of what the objective can do."""
                       heldout=heldout)
 
 
-def path_note(run: dict) -> str:
-    """The Reproduce section's warning where the shipped weights came by another road than the one command."""
-    if not run.get("continued"):
-        return ""
-    how = "continued and grown" if run.get("grown") else "continued"
-    return (f"\nThese weights were not trained by that one command: they were {how} from earlier exports across the\n"
-            "sessions under Training. The command trains this recipe's current model from scratch to the same step\n"
-            "count, which is not the same run.\n")
-
-
 def write_fmnist_card(out: str, f: dict, objective, name: str, intro: str, caveats: str, recipe: str,
                       n_samples: int, heldout: str | None = None, model_note: str = "",
                       objective_note: str = "") -> None:
@@ -189,7 +179,7 @@ From the repository root (one thread unless `--threads N`; the run stops at the 
 the deadline, whichever comes first, and checkpoints every {tc['checkpoint_every_s'] / 60:.0f} minutes):
 
     /usr/bin/python3 training/{recipe}.py --objective {obj} --steps {tc['steps']} --deadline HH:MM
-{path_note(f['run'])}
+{reproduce_note(f['run'])}
 `--resume` continues from the checkpoint (`--ckpt`, default training/checkpoints/{recipe}.pt;
 e.g. `--resume --steps 8000` to train longer), `--from-export weights/{name}` from this folder
 when the checkpoint is gone; `--cooldown N` decays lr to 0 over the last N steps; `--export-only`

@@ -28,9 +28,8 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fmnist32 import path_note  # noqa: E402
 from onnx_numpy import run_onnx  # noqa: E402
-from tweedie_train.cards import sessions_lines  # noqa: E402
+from tweedie_train.cards import reproduce_note, sessions_lines  # noqa: E402
 from tweedie_train.export import export_folder, export_onnx, tweedie_json  # noqa: E402
 from tweedie_train.loop import TrainConfig, learning_rate, read_loss_log, train  # noqa: E402
 from tweedie_train.objectives import DDPMObjective, FlowObjective  # noqa: E402
@@ -188,7 +187,7 @@ def check_from_export() -> None:
         assert "lr decayed" not in first and "lr decayed linearly to 0 over steps 6-8" in second, second
         stopped_early = {**b["run"]["sessions"][1], "to_step": 7}
         assert "(the session stopped before step 8)" in sessions_lines({"sessions": [stopped_early]})
-        assert "they were continued from earlier exports" in path_note(b["run"]) and path_note({"sessions": []}) == ""
+        assert "they were continued from earlier exports" in reproduce_note(b["run"]) and reproduce_note({"sessions": []}) == ""
     print("from export: exported EMA weights loaded exactly; step, loss log and sessions (with their cool-down) continue")
 
 
@@ -213,7 +212,7 @@ def check_grow_from_export() -> None:
             assert torch.equal(deep.eval()(x, t), small.eval()(x, t)), "the grown model computes something else"
         assert start["run"]["model_config"]["res_blocks"] == 3 and start["run"]["grown"] == [{"step": 5, "res_blocks": 3}]
         assert "grown from 1 to 3 residual blocks" in start["note"], start["note"]
-        assert "continued and grown" in path_note({**start["run"], "continued": [start["note"]]})
+        assert "continued and grown" in reproduce_note({**start["run"], "continued": [start["note"]]})
         try:
             start_from_export(net(res_blocks=2, channels=(8, 16, 32)), out)
         except SystemExit as e:

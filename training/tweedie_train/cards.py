@@ -78,6 +78,17 @@ def sessions_lines(run: dict) -> str:
     return "\n".join(out)
 
 
+def reproduce_note(run: dict) -> str:
+    """For a card's Reproduce section: where the weights were continued (or grown) across sessions, the one command
+    shown trains the recipe's current model from scratch, which is not the run that made them."""
+    if not run.get("continued"):
+        return ""
+    how = "continued and grown" if run.get("grown") else "continued"
+    return (f"\nThese weights were not trained by that one command: they were {how} from earlier exports across the\n"
+            "sessions under Training. The command trains this recipe's current model from scratch, which is not the\n"
+            "same run.\n")
+
+
 def training_section(f: dict, objective_text: str, heldout: str | None = None) -> str:
     """## Training, from the run record: objective, optimiser, EMA, steps, time, losses."""
     tc, run = f["train_config"], f["run"]
