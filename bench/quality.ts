@@ -16,8 +16,8 @@ import { stepsFor } from './samplers.js';
  * Samples per row (env TWEEDIE_BENCH_N, default 1000), models (TWEEDIE_BENCH_MODELS, default "fmnist-32": a name
  * under weights/ or a model folder path), samplers (TWEEDIE_BENCH_SAMPLERS, default "ddim,dpm-solver++"), NFEs
  * (TWEEDIE_BENCH_NFES, default "10,20,50"), ONNX Runtime threads (TWEEDIE_BENCH_THREADS, default 1) and the grid
- * (TWEEDIE_BENCH_GRID, a --grid kind; default the sampling default, time-power on VP paths), dmcmc's options
- * (TWEEDIE_BENCH_DMCMC, below) and the samples' seed (TWEEDIE_BENCH_SEED, default 0: another seed is an independent
+ * (TWEEDIE_BENCH_GRID, a --grid kind; default the sampling default, time-power on VP paths), the samplers' options
+ * (TWEEDIE_BENCH_PARAMS, below) and the samples' seed (TWEEDIE_BENCH_SEED, default 0: another seed is an independent
  * draw of the same N, for a second reading of a figure near its target). The
  * defaults (6 rows of 1000) took 18 minutes on one thread of a busy 2-core machine; the issue's figure is N = 10,000
  * at 20 NFE (TWEEDIE_BENCH_N=10000 TWEEDIE_BENCH_NFES=20: 17 minutes a sampler there).
@@ -30,12 +30,13 @@ const THREADS = Number(process.env.TWEEDIE_BENCH_THREADS ?? 1);
 const GRID = process.env.TWEEDIE_BENCH_GRID as GridKind | undefined;
 const SEED = Number(process.env.TWEEDIE_BENCH_SEED ?? 0);
 /**
- * Denoising MCMC's options (TWEEDIE_BENCH_DMCMC, like --param, comma-separated; default the sampler's): its chain
- * evaluations per sample count in its NFE, the finisher gets the whole steps left.
+ * The samplers' options (TWEEDIE_BENCH_PARAMS, like --param, comma-separated; default each sampler's), checked against
+ * every sampler listed. Denoising MCMC's chain evaluations per sample count in its NFE, the finisher gets the whole
+ * steps left.
  */
-const DMCMC = checkedParams(dmcmc, process.env.TWEEDIE_BENCH_DMCMC ? process.env.TWEEDIE_BENCH_DMCMC.split(',') : []);
+const PARAMS = process.env.TWEEDIE_BENCH_PARAMS ? process.env.TWEEDIE_BENCH_PARAMS.split(',') : [];
 const dmcmcChain = () => {
-  const p = resolveParams(dmcmc, DMCMC);
+  const p = resolveParams(dmcmc, checkedParams(dmcmc, PARAMS, 'TWEEDIE_BENCH_PARAMS'));
   return p.mcmc_steps + p.init_steps / p.chain_samples;
 };
 /** Samples per model call. */
@@ -55,7 +56,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   if (!Number.isSafeInteger(N) || N < 4 || N > 60000) fail('USAGE', `TWEEDIE_BENCH_N must be an integer from 4 (precision/recall need k + 1 samples) to 60000 (the training images of the floor), got ${process.env.TWEEDIE_BENCH_N}`);
   if (!Number.isSafeInteger(SEED) || SEED < 0) fail('USAGE', `TWEEDIE_BENCH_SEED must be an integer >= 0, got ${process.env.TWEEDIE_BENCH_SEED}`);
   if (!NFES.every((n) => Number.isSafeInteger(n) && n >= 1)) fail('USAGE', `TWEEDIE_BENCH_NFES must list integers >= 1, got "${process.env.TWEEDIE_BENCH_NFES}"`);
-  SAMPLERS.forEach(samplerByName);
+  const params = new Map(SAMPLERS.map((name) => [name, checkedParams(samplerByName(name), PARAMS, 'TWEEDIE_BENCH_PARAMS')]));
   if (SAMPLERS.includes(dmcmc.name)) NFES.forEach((nfe) => finisherSteps(nfe, dmcmcChain()));
   const yardstick = await fmnistYardstick(THREADS, opts.log);
   const floor: Row[] = (await yardstick.floor(N)).map((f) => ({ model: 'training images (floor)', sampler: '-', nfe: 0, seconds: 0, ...f }));
@@ -67,8 +68,8 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     for (const samplerName of SAMPLERS) for (const nfe of NFES) {
       const sampler = samplerByName(samplerName);
       opts.log(`  ${name}, ${samplerName}, ${nfe} NFE: ${N} samples`);
-      const plan = sampler === dmcmc ? { steps: finisherSteps(nfe, dmcmcChain()), params: DMCMC } : { steps: stepsFor(sampler, nfe) };
-      const r = await generate({ model, sampler, ...plan, n: N, seed: SEED, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
+      const steps = sampler === dmcmc ? finisherSteps(nfe, dmcmcChain()) : stepsFor(sampler, nfe);
+      const r = await generate({ model, sampler, steps, params: params.get(samplerName), n: N, seed: SEED, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
       // r.nfe counts the evaluations of every batch; a sample's are one batch's.
       const { logits: _, ...figures } = await yardstick.measure(r.x);
       const row: Row = { model: name, sampler: samplerName, nfe: r.nfe / Math.ceil(N / BATCH), seconds: r.seconds, ...figures };
@@ -83,5 +84,5 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     process.stdout.write(['| model | sampler | NFE | samples | FD | precision | recall | unplaceable | seconds |', '|---|---|---|---|---|---|---|---|---|',
       ...rows.map(fmt), ...floor.map(fmt)].join('\n') + '\n');
   }
-  return { reference: `Fashion-MNIST test images (${REFERENCE})`, classifier: 'weights/fmnist-classifier', k: 3, threads: THREADS, grid: GRID ?? 'default', rows, floor };
+  return { reference: `Fashion-MNIST test images (${REFERENCE})`, classifier: 'weights/fmnist-classifier', k: 3, threads: THREADS, grid: GRID ?? 'default', params: PARAMS, seed: SEED, rows, floor };
 }

@@ -92,6 +92,22 @@ test('tweedie sample: bad input exits with a message naming it', () => {
   }
 });
 
+test('bench quality refuses sampler options in one line naming TWEEDIE_BENCH_PARAMS, before any sampling', () => {
+  const bench = (params: string, samplers: string) =>
+    spawnSync(process.execPath, ['bin/tweedie.js', 'bench', 'quality'], { encoding: 'utf8', env: { ...process.env, TWEEDIE_BENCH_PARAMS: params, TWEEDIE_BENCH_SAMPLERS: samplers } });
+  const cases: [string, string, RegExp][] = [
+    ['tau=1.5', 'sa-solver,ddim', /TWEEDIE_BENCH_PARAMS: ddim has no option "tau"/],
+    ['tau', 'sa-solver', /TWEEDIE_BENCH_PARAMS "tau" must look like KEY=VALUE/],
+    ['tau=-1', 'sa-solver', /TWEEDIE_BENCH_PARAMS: .*tau = -1 is outside/],
+  ];
+  for (const [params, samplers, re] of cases) {
+    const r = bench(params, samplers);
+    assert.equal(r.status, 2, `${params} with ${samplers}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
+
 test('tweedie samplers lists every sampler with order and NFE per step', () => {
   const r = run('samplers', '--json');
   assert.equal(r.status, 0);
