@@ -6,7 +6,7 @@ import { packageRoot } from '../src/package-root.js';
 import type { GridKind } from '../src/paths/grids.js';
 import { generate } from '../src/recipes/generate.js';
 import { dmcmc, finisherSteps } from '../src/samplers/dmcmc.js';
-import { resolveParams } from '../src/samplers/method.js';
+import { resolveParams, type ParamValues } from '../src/samplers/method.js';
 import { samplerByName } from '../src/samplers/registry.js';
 import { checkedParams } from '../src/cli/params.js';
 import { fmnistYardstick, REFERENCE, type QualityFigures } from './lib/fmnist-yardstick.js';
@@ -35,8 +35,8 @@ const SEED = Number(process.env.TWEEDIE_BENCH_SEED ?? 0);
  * steps left.
  */
 const PARAMS = process.env.TWEEDIE_BENCH_PARAMS ? process.env.TWEEDIE_BENCH_PARAMS.split(',') : [];
-const dmcmcChain = () => {
-  const p = resolveParams(dmcmc, checkedParams(dmcmc, PARAMS, 'TWEEDIE_BENCH_PARAMS'));
+const dmcmcChain = (params: Partial<ParamValues>) => {
+  const p = resolveParams(dmcmc, params);
   return p.mcmc_steps + p.init_steps / p.chain_samples;
 };
 /** Samples per model call. */
@@ -57,7 +57,8 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   if (!Number.isSafeInteger(SEED) || SEED < 0) fail('USAGE', `TWEEDIE_BENCH_SEED must be an integer >= 0, got ${process.env.TWEEDIE_BENCH_SEED}`);
   if (!NFES.every((n) => Number.isSafeInteger(n) && n >= 1)) fail('USAGE', `TWEEDIE_BENCH_NFES must list integers >= 1, got "${process.env.TWEEDIE_BENCH_NFES}"`);
   const params = new Map(SAMPLERS.map((name) => [name, checkedParams(samplerByName(name), PARAMS, 'TWEEDIE_BENCH_PARAMS')]));
-  if (SAMPLERS.includes(dmcmc.name)) NFES.forEach((nfe) => finisherSteps(nfe, dmcmcChain()));
+  const chain = params.has(dmcmc.name) ? dmcmcChain(params.get(dmcmc.name)!) : 0;
+  if (params.has(dmcmc.name)) NFES.forEach((nfe) => finisherSteps(nfe, chain));
   const yardstick = await fmnistYardstick(THREADS, opts.log);
   const floor: Row[] = (await yardstick.floor(N)).map((f) => ({ model: 'training images (floor)', sampler: '-', nfe: 0, seconds: 0, ...f }));
 
@@ -68,7 +69,7 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
     for (const samplerName of SAMPLERS) for (const nfe of NFES) {
       const sampler = samplerByName(samplerName);
       opts.log(`  ${name}, ${samplerName}, ${nfe} NFE: ${N} samples`);
-      const steps = sampler === dmcmc ? finisherSteps(nfe, dmcmcChain()) : stepsFor(sampler, nfe);
+      const steps = sampler === dmcmc ? finisherSteps(nfe, chain) : stepsFor(sampler, nfe);
       const r = await generate({ model, sampler, steps, params: params.get(samplerName), n: N, seed: SEED, batch: BATCH, ...(GRID ? { grid: GRID } : {}) });
       // r.nfe counts the evaluations of every batch; a sample's are one batch's.
       const { logits: _, ...figures } = await yardstick.measure(r.x);
