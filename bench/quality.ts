@@ -57,8 +57,9 @@ export async function run(opts: { json: boolean; log: (m: string) => void }): Pr
   if (!Number.isSafeInteger(SEED) || SEED < 0) fail('USAGE', `TWEEDIE_BENCH_SEED must be an integer >= 0, got ${process.env.TWEEDIE_BENCH_SEED}`);
   if (!NFES.every((n) => Number.isSafeInteger(n) && n >= 1)) fail('USAGE', `TWEEDIE_BENCH_NFES must list integers >= 1, got "${process.env.TWEEDIE_BENCH_NFES}"`);
   const params = new Map(SAMPLERS.map((name) => [name, checkedParams(samplerByName(name), PARAMS, 'TWEEDIE_BENCH_PARAMS')]));
-  const chain = params.has(dmcmc.name) ? dmcmcChain(params.get(dmcmc.name)!) : 0;
-  if (params.has(dmcmc.name)) NFES.forEach((nfe) => finisherSteps(nfe, chain));
+  const dmcmcParams = params.get(dmcmc.name);
+  const chain = dmcmcParams ? dmcmcChain(dmcmcParams) : 0;
+  if (dmcmcParams) NFES.forEach((nfe) => finisherSteps(nfe, chain));
   const yardstick = await fmnistYardstick(THREADS, opts.log);
   const floor: Row[] = (await yardstick.floor(N)).map((f) => ({ model: 'training images (floor)', sampler: '-', nfe: 0, seconds: 0, ...f }));
 
